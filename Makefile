@@ -1,0 +1,96 @@
+# VoidBox — build, test, run.  `make run` and `make check` set up a fresh
+# Debian 12 machine (scripts/deps.sh), build everything and do their job.
+SHELL := /bin/bash
+CC ?= gcc
+MUSLCC ?= musl-gcc
+O ?= build
+SAN ?= 0
+
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
+        -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc -DVB_SRCDIR=\"$(CURDIR)\"
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
+LDLIBS := -lyaml -ljansson -pthread
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS := proto/vb_proto.c $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+AGENT_SRCS := proto/vb_proto.c $(sort $(wildcard guest/agent/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/src/image/agent_blob.o
+CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/%)
+
+.PHONY: all deps kernel image run check test unit fuzz bench clean
+all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS)
+
+# The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
+$(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
+	@mkdir -p $(@D)
+	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -Iproto -Iguest/agent -pthread \
+	    -o $@ $(AGENT_SRCS)
+
+$(O)/src/image/agent_blob.o: src/image/agent_blob.S $(O)/voidbox-agent
+	@mkdir -p $(@D)
+	$(CC) -c -DAGENT_PATH=\"$(O)/voidbox-agent\" -o $@ $<
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/libvoidbox.a: $(LIB_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(O)/voidbox: $(CLI_OBJS) $(O)/libvoidbox.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
+
+$(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+kernel: deps
+	@guest/kernel/build.sh
+
+image: all kernel
+	@$(O)/voidbox image build
+
+run: deps all kernel
+	@$(O)/voidbox image build
+	@$(O)/voidbox exec -- sh -c 'echo "hello from $$(uname -sr) in a fresh VoidBox VM (boot id $$(cat /proc/sys/kernel/random/boot_id))"'
+
+# Every test, in the normal build and again under ASAN+UBSAN.
+check: deps
+	@$(MAKE) --no-print-directory all O=build
+	@$(MAKE) --no-print-directory all O=build-san SAN=1
+	@guest/kernel/build.sh
+	@build/voidbox image build
+	@tests/run.sh build build-san
+
+test: all
+	@tests/run.sh $(O)
+
+fuzz:
+	@mkdir -p $(O)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproto \
+	    -o $(O)/fuzz/fuzz_proto tests/fuzz/fuzz_proto.c proto/vb_proto.c
+
+bench: all kernel
+	@bench/boot.sh $(O)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

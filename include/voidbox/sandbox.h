@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One micro-VM: boot it, run programs in it, move files in and out, tear it
+ * down.  Every vb_sandbox is a fresh VM with its own kernel; nothing of it
+ * survives vb_sandbox_free().
+ *
+ * Threading: a vb_sandbox may be used from several threads at once (requests
+ * are multiplexed on one control connection).  vb_sandbox_free() must be
+ * called by the thread that called vb_sandbox_start(): the VMM process is
+ * tied to that thread's life (PR_SET_PDEATHSIG), so a crashed host never
+ * leaves a VM behind.
+ */
+#ifndef VOIDBOX_SANDBOX_H
+#define VOIDBOX_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "voidbox/error.h"
+
+typedef struct vb_sandbox vb_sandbox;
+typedef struct vb_exec vb_exec;
+
+enum vb_backend {
+	VB_BACKEND_AUTO = 0, /* the best available: qemu until the kvm VMM lands */
+	VB_BACKEND_QEMU,
+};
+
+struct vb_mount {
+	const char *host;  /* existing host directory */
+	const char *guest; /* absolute guest path */
+	int rw;            /* 0: read-only (enforced by QEMU and the guest mount) */
+};
+
+struct vb_sandbox_config {
+	enum vb_backend backend;
+	unsigned memory_mib; /* 0 = 512 */
+	unsigned vcpus;      /* 0 = 1 */
+	const char *kernel;    /* NULL = the built guest kernel from the cache */
+	const char *initramfs; /* NULL = the built initramfs from the cache */
+	const struct vb_mount *mounts;
+	size_t n_mounts;
+	const char *const *allow; /* program basenames; NULL = all allowed */
+	size_t n_allow;
+	uint64_t rlimit_nofile, rlimit_nproc, rlimit_fsize; /* 0 = guest defaults */
+	unsigned boot_timeout_ms; /* 0 = 60 s under emulation, 15 s with hw accel */
+	const char *name;         /* for logs and the VM id; may be NULL */
+	int cancel_fd; /* > 0: readable aborts the boot (VB_E_CANCELLED); 0 = none */
+};
+
+/* Boot a VM and authenticate its control channel.  (cfg) and everything it
+ * points to is copied.  Returns NULL and fills (err) on failure (the VM, if
+ * it got as far as starting, is already torn down). */
+vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err);
+
+/* Tear down: the VMM is killed and reaped, the runtime directory removed.
+ * Safe with NULL.  Any vb_exec of this sandbox must be freed first. */
+void vb_sandbox_free(vb_sandbox *sb);
+
+/* Ask the guest to power off, wait up to (timeout_ms) for the VMM to exit. */
+int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err);
+
+/* Facts about the running VM (owned by the sandbox). */
+const char *vb_sandbox_id(const vb_sandbox *sb);
+const char *vb_sandbox_accel(const vb_sandbox *sb);     /* "kvm", "tcg", ... */
+const char *vb_sandbox_isolation(const vb_sandbox *sb); /* "hardware" or "emulated" */
+const char *vb_sandbox_kernel_release(const vb_sandbox *sb);
+const char *vb_sandbox_boot_id(const vb_sandbox *sb);
+int64_t vb_sandbox_boot_ms(const vb_sandbox *sb); /* VMM start to authenticated channel */
+
+/* ---- exec -------------------------------------------------------------- */
+
+struct vb_exec_params {
+	const char *const *argv; /* NULL-terminated; argv[0] found via PATH */
+	const char *const *env;  /* NULL-terminated "K=V", added to the guest default */
+	const char *cwd;         /* NULL = /workspace */
+	int as_root;             /* 0 = uid/gid 1000 "sandbox" */
+	unsigned timeout_ms;     /* 0 = none; the whole process group is killed */
+	int want_stdin;          /* 0 = /dev/null */
+};
+
+/* Start a process.  Errors: VB_E_NOTFOUND (no such program), VB_E_NOEXEC (not
+ * executable or refused by the allowlist), VB_E_VMDIED, VB_E_RUNTIME. */
+vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error *err);
+
+enum vb_exec_event_kind {
+	VB_EXEC_STDOUT = 1,
+	VB_EXEC_STDERR = 2,
+	VB_EXEC_EXIT = 3,
+};
+
+struct vb_exec_event {
+	enum vb_exec_event_kind kind;
+	const uint8_t *data; /* STDOUT/STDERR; valid until the next call */
+	size_t len;
+	int exit_code;  /* EXIT: 0..255, or 128+signal */
+	int signal;     /* EXIT: the signal that killed it, 0 if none */
+	int timed_out;  /* EXIT: killed for its timeout */
+};
+
+/* Wait up to (timeout_ms) (-1 = forever) for the next event.  Returns 1 with
+ * (ev) filled, 0 on timeout, -1 on error (e.g. VB_E_VMDIED).  After EXIT no
+ * more events come.  Consuming output returns flow-control credit to the
+ * guest, so a slow reader slows the guest program down instead of buffering. */
+int vb_exec_next(vb_exec *ex, struct vb_exec_event *ev, int timeout_ms, vb_error *err);
+
+/* A file descriptor that is readable while vb_exec_next() would not block
+ * (for poll loops).  Owned by the exec. */
+int vb_exec_fd(const vb_exec *ex);
+
+/* Send stdin bytes (blocks while the guest's stdin window is full, up to
+ * (timeout_ms); -1 = forever).  Returns bytes accepted (may be < n when the
+ * window is short), or -1. */
+ssize_t vb_exec_write(vb_exec *ex, const void *buf, size_t n, int timeout_ms, vb_error *err);
+/* Bytes of stdin the guest will accept now without blocking. */
+size_t vb_exec_stdin_room(const vb_exec *ex);
+int vb_exec_close_stdin(vb_exec *ex, vb_error *err);
+/* Send a signal to the process group. */
+int vb_exec_signal(vb_exec *ex, int sig, vb_error *err);
+pid_t vb_exec_pid(const vb_exec *ex);
+void vb_exec_free(vb_exec *ex);
+
+/* Run to completion, collecting output (each stream capped at (max_output)
+ * bytes; the rest is counted but dropped).  Caller frees *out / *errout. */
+struct vb_exec_result {
+	uint8_t *out, *errout;
+	size_t out_len, err_len;
+	int exit_code, signal, timed_out;
+};
+int vb_exec_run(vb_sandbox *sb, const struct vb_exec_params *p, const void *stdin_data,
+		size_t stdin_len, size_t max_output, struct vb_exec_result *res, vb_error *err);
+void vb_exec_result_free(struct vb_exec_result *res);
+
+/* ---- files (paths confined to the guest's allowed roots) -------------- */
+
+struct vb_file_stat {
+	uint64_t size, mode, uid, gid;
+	int64_t mtime;
+};
+
+/* Write (len) bytes, replacing the file.  mode 0 = 0644; owner = sandbox
+ * user unless (as_root). */
+int vb_file_write(vb_sandbox *sb, const char *path, const void *data, size_t len,
+		  unsigned mode, int as_root, vb_error *err);
+/* Read a whole file of at most (max) bytes into a new buffer. */
+int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, size_t *len,
+		 vb_error *err);
+int vb_file_stat(vb_sandbox *sb, const char *path, struct vb_file_stat *st, vb_error *err);
+int vb_file_mkdir(vb_sandbox *sb, const char *path, unsigned mode, int as_root, vb_error *err);
+
+/* ---- telemetry --------------------------------------------------------- */
+
+struct vb_sample {
+	uint64_t cpu_user, cpu_system, cpu_idle; /* clock ticks */
+	uint64_t mem_total_kb, mem_avail_kb, uptime_ms, nprocs;
+};
+int vb_sandbox_sample(vb_sandbox *sb, struct vb_sample *s, vb_error *err);
+
+#endif

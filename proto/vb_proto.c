@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vb_proto.c — encoder and decoders of the VoidBox wire format.
+ * Compiled into the host library and the static guest agent; see vb_proto.h.
+ */
+#include "vb_proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- little-endian helpers (no unaligned loads) ------------------------ */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- buffers ----------------------------------------------------------- */
+
+void vb_buf_free(struct vb_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->oom = 0;
+}
+
+void vb_buf_reset(struct vb_buf *b)
+{
+	b->len = 0;
+	b->oom = 0;
+}
+
+/* Reserve (n) more bytes; the frame as a whole may not exceed the limit. */
+static uint8_t *reserve(struct vb_buf *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (n > VB_FRAME_HDR_LEN + (size_t)VB_FRAME_MAX - b->len) {
+		b->oom = 1;
+		return NULL;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(b->data, cap);
+		if (!p) {
+			b->oom = 1;
+			return NULL;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	uint8_t *at = b->data + b->len;
+	b->len += n;
+	return at;
+}
+
+int vb_msg_begin(struct vb_buf *b, uint16_t type, uint16_t flags, uint32_t id)
+{
+	vb_buf_reset(b);
+	uint8_t *p = reserve(b, VB_FRAME_HDR_LEN);
+	if (!p)
+		return -1;
+	struct vb_hdr h = { .len = 0, .type = type, .flags = flags, .id = id };
+	vb_hdr_encode(p, &h);
+	return 0;
+}
+
+int vb_msg_put_bytes(struct vb_buf *b, uint16_t tag, const void *data, size_t n)
+{
+	if (n > UINT32_MAX)
+		b->oom = 1;
+	uint8_t *p = reserve(b, VB_FIELD_HDR_LEN + n);
+	if (!p)
+		return -1;
+	put16(p, tag);
+	put32(p + 2, (uint32_t)n);
+	if (n)
+		memcpy(p + VB_FIELD_HDR_LEN, data, n);
+	return 0;
+}
+
+int vb_msg_put_u64(struct vb_buf *b, uint16_t tag, uint64_t v)
+{
+	uint8_t raw[8];
+	put64(raw, v);
+	return vb_msg_put_bytes(b, tag, raw, sizeof(raw));
+}
+
+int vb_msg_put_str(struct vb_buf *b, uint16_t tag, const char *s)
+{
+	return vb_msg_put_bytes(b, tag, s, strlen(s));
+}
+
+int vb_msg_end(struct vb_buf *b)
+{
+	if (b->oom || b->len < VB_FRAME_HDR_LEN)
+		return -1;
+	put32(b->data, (uint32_t)(b->len - VB_FRAME_HDR_LEN));
+	return 0;
+}
+
+long vb_msg_nest_begin(struct vb_buf *b, uint16_t tag)
+{
+	size_t off = b->len;
+	if (vb_msg_put_bytes(b, tag, NULL, 0) < 0)
+		return -1;
+	return (long)off;
+}
+
+int vb_msg_nest_end(struct vb_buf *b, long off)
+{
+	if (b->oom || off < 0 || (size_t)off + VB_FIELD_HDR_LEN > b->len)
+		return -1;
+	put32(b->data + off + 2, (uint32_t)(b->len - (size_t)off - VB_FIELD_HDR_LEN));
+	return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+void vb_hdr_encode(uint8_t raw[VB_FRAME_HDR_LEN], const struct vb_hdr *h)
+{
+	put32(raw, h->len);
+	put16(raw + 4, h->type);
+	put16(raw + 6, h->flags);
+	put32(raw + 8, h->id);
+}
+
+int vb_hdr_decode(const uint8_t raw[VB_FRAME_HDR_LEN], struct vb_hdr *h)
+{
+	h->len = get32(raw);
+	h->type = get16(raw + 4);
+	h->flags = get16(raw + 6);
+	h->id = get32(raw + 8);
+	return h->len > VB_FRAME_MAX ? -1 : 0;
+}
+
+void vb_reader_init(struct vb_reader *r, const void *payload, size_t len)
+{
+	r->p = payload;
+	r->left = payload ? len : 0;
+}
+
+int vb_reader_next(struct vb_reader *r, struct vb_field *f)
+{
+	if (r->left == 0)
+		return 0;
+	if (r->left < VB_FIELD_HDR_LEN)
+		return -1;
+	uint32_t n = get32(r->p + 2);
+	if (n > r->left - VB_FIELD_HDR_LEN)
+		return -1;
+	f->tag = get16(r->p);
+	f->len = n;
+	f->data = r->p + VB_FIELD_HDR_LEN;
+	r->p += VB_FIELD_HDR_LEN + n;
+	r->left -= VB_FIELD_HDR_LEN + n;
+	return 1;
+}
+
+int vb_field_u64(const struct vb_field *f, uint64_t *out)
+{
+	if (f->len != 8)
+		return -1;
+	*out = get64(f->data);
+	return 0;
+}
+
+int vb_field_strdup(const struct vb_field *f, size_t max, char **out)
+{
+	if (f->len > max || memchr(f->data, '\0', f->len))
+		return -1;
+	char *s = malloc((size_t)f->len + 1);
+	if (!s)
+		return -1;
+	memcpy(s, f->data, f->len);
+	s[f->len] = '\0';
+	*out = s;
+	return 0;
+}
+
+int vb_payload_find(const void *payload, size_t len, uint16_t tag, struct vb_field *found)
+{
+	struct vb_reader r;
+	struct vb_field f;
+	int rc;
+	found->data = NULL;
+	found->len = 0;
+	found->tag = tag;
+	vb_reader_init(&r, payload, len);
+	while ((rc = vb_reader_next(&r, &f)) > 0)
+		if (f.tag == tag && !found->data)
+			*found = f;
+	return rc;
+}
+
+int vb_payload_u64(const void *payload, size_t len, uint16_t tag, uint64_t *out)
+{
+	struct vb_field f;
+	if (vb_payload_find(payload, len, tag, &f) < 0)
+		return -1;
+	if (!f.data)
+		return 0;
+	return vb_field_u64(&f, out);
+}
+
+/* ---- string vectors ---------------------------------------------------- */
+
+static void strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Count fields with (tag); -1 if the payload is malformed. */
+static long count_tag(const void *payload, size_t len, uint16_t tag)
+{
+	struct vb_reader r;
+	struct vb_field f;
+	long n = 0;
+	int rc;
+	vb_reader_init(&r, payload, len);
+	while ((rc = vb_reader_next(&r, &f)) > 0)
+		n += f.tag == tag;
+	return rc < 0 ? -1 : n;
+}
+
+/* ---- exec -------------------------------------------------------------- */
+
+int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *r)
+{
+	vb_msg_begin(b, VB_MSG_EXEC, 0, id);
+	for (size_t i = 0; i < r->argc; i++)
+		vb_msg_put_str(b, VB_TAG_ARG, r->argv[i]);
+	for (size_t i = 0; i < r->envc; i++)
+		vb_msg_put_str(b, VB_TAG_ENV, r->envp[i]);
+	if (r->cwd)
+		vb_msg_put_str(b, VB_TAG_CWD, r->cwd);
+	vb_msg_put_u64(b, VB_TAG_UID, r->uid);
+	vb_msg_put_u64(b, VB_TAG_GID, r->gid);
+	vb_msg_put_u64(b, VB_TAG_TIMEOUT_MS, r->timeout_ms);
+	vb_msg_put_u64(b, VB_TAG_STDIN, r->want_stdin ? 1 : 0);
+	return vb_msg_end(b);
+}
+
+void vb_exec_req_free(struct vb_exec_req *r)
+{
+	strv_free(r->argv, r->argc);
+	strv_free(r->envp, r->envc);
+	free(r->cwd);
+	memset(r, 0, sizeof(*r));
+}
+
+static int valid_env(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	return eq && eq != s;
+}
+
+int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->uid = r->gid = 1000;
+	long nargs = count_tag(payload, len, VB_TAG_ARG);
+	long nenv = count_tag(payload, len, VB_TAG_ENV);
+	if (nargs < 0 || nenv < 0)
+		return VB_ERR_PROTO;
+	if (nargs == 0 || nargs > (long)VB_MAX_ARGS || nenv > (long)VB_MAX_ENV)
+		return VB_ERR_INVAL;
+	r->argv = calloc((size_t)nargs + 1, sizeof(char *));
+	r->envp = calloc((size_t)nenv + 1, sizeof(char *));
+	if (!r->argv || !r->envp)
+		goto nomem;
+
+	struct vb_reader rd;
+	struct vb_field f;
+	int err = VB_ERR_NONE;
+	vb_reader_init(&rd, payload, len);
+	while (vb_reader_next(&rd, &f) > 0 && err == VB_ERR_NONE) {
+		switch (f.tag) {
+		case VB_TAG_ARG:
+			if (vb_field_strdup(&f, VB_MAX_STR, &r->argv[r->argc]) < 0)
+				err = VB_ERR_INVAL;
+			else
+				r->argc++;
+			break;
+		case VB_TAG_ENV:
+			if (vb_field_strdup(&f, VB_MAX_STR, &r->envp[r->envc]) < 0)
+				err = VB_ERR_INVAL;
+			else if (!valid_env(r->envp[r->envc++]))
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_CWD:
+			free(r->cwd);
+			r->cwd = NULL;
+			if (vb_field_strdup(&f, VB_MAX_PATH, &r->cwd) < 0 || r->cwd[0] != '/')
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_UID:
+			if (vb_field_u64(&f, &r->uid) < 0 || r->uid > 65535)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_GID:
+			if (vb_field_u64(&f, &r->gid) < 0 || r->gid > 65535)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_TIMEOUT_MS:
+			if (vb_field_u64(&f, &r->timeout_ms) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_STDIN: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v > 1)
+				err = VB_ERR_INVAL;
+			r->want_stdin = (int)v;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (err == VB_ERR_NONE && r->argv[0][0] == '\0')
+		err = VB_ERR_INVAL;
+	if (err != VB_ERR_NONE)
+		vb_exec_req_free(r);
+	return err;
+nomem:
+	vb_exec_req_free(r);
+	return VB_ERR_INTERNAL;
+}
+
+/* ---- boot data --------------------------------------------------------- */
+
+int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
+{
+	vb_msg_begin(b, VB_MSG_BOOT, 0, 0);
+	vb_msg_put_u64(b, VB_TAG_VERSION, VB_PROTO_VERSION);
+	vb_msg_put_bytes(b, VB_TAG_SECRET, boot->secret, VB_SECRET_LEN);
+	for (size_t i = 0; boot->allow && i < boot->n_allow; i++)
+		vb_msg_put_str(b, VB_TAG_ALLOW, boot->allow[i]);
+	if (boot->rlimit_nofile)
+		vb_msg_put_u64(b, VB_TAG_RLIMIT_NOFILE, boot->rlimit_nofile);
+	if (boot->rlimit_nproc)
+		vb_msg_put_u64(b, VB_TAG_RLIMIT_NPROC, boot->rlimit_nproc);
+	if (boot->rlimit_fsize)
+		vb_msg_put_u64(b, VB_TAG_RLIMIT_FSIZE, boot->rlimit_fsize);
+	for (size_t i = 0; i < boot->n_mounts; i++) {
+		long off = vb_msg_nest_begin(b, VB_TAG_MOUNT);
+		vb_msg_put_str(b, VB_TAG_MOUNT_TAG, boot->mounts[i].tag);
+		vb_msg_put_str(b, VB_TAG_MOUNT_PATH, boot->mounts[i].path);
+		vb_msg_put_u64(b, VB_TAG_MOUNT_RO, boot->mounts[i].ro ? 1 : 0);
+		vb_msg_nest_end(b, off);
+	}
+	if (boot->hostname)
+		vb_msg_put_str(b, VB_TAG_HOSTNAME, boot->hostname);
+	return vb_msg_end(b);
+}
+
+void vb_boot_free(struct vb_boot *boot)
+{
+	strv_free(boot->allow, boot->n_allow);
+	for (size_t i = 0; boot->mounts && i < boot->n_mounts; i++) {
+		free(boot->mounts[i].tag);
+		free(boot->mounts[i].path);
+	}
+	free(boot->mounts);
+	free(boot->hostname);
+	/* the secret must not linger in freed memory */
+	volatile uint8_t *s = boot->secret;
+	for (size_t i = 0; i < VB_SECRET_LEN; i++)
+		s[i] = 0;
+	memset(boot, 0, sizeof(*boot));
+}
+
+static int decode_mount(const struct vb_field *outer, struct vb_boot_mount *m)
+{
+	struct vb_reader r;
+	struct vb_field f;
+	uint64_t ro = 1;
+	int rc;
+	vb_reader_init(&r, outer->data, outer->len);
+	while ((rc = vb_reader_next(&r, &f)) > 0) {
+		if (f.tag == VB_TAG_MOUNT_TAG && !m->tag) {
+			if (vb_field_strdup(&f, 64, &m->tag) < 0)
+				return -1;
+		} else if (f.tag == VB_TAG_MOUNT_PATH && !m->path) {
+			if (vb_field_strdup(&f, VB_MAX_PATH, &m->path) < 0)
+				return -1;
+		} else if (f.tag == VB_TAG_MOUNT_RO) {
+			if (vb_field_u64(&f, &ro) < 0 || ro > 1)
+				return -1;
+		}
+	}
+	m->ro = (int)ro;
+	if (rc < 0 || !m->tag || !m->path || !m->tag[0] || m->path[0] != '/')
+		return -1;
+	return 0;
+}
+
+int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
+{
+	struct vb_hdr h;
+	memset(boot, 0, sizeof(*boot));
+	if (len < VB_FRAME_HDR_LEN || vb_hdr_decode(frame, &h) < 0 || h.type != VB_MSG_BOOT ||
+	    h.len != len - VB_FRAME_HDR_LEN)
+		return VB_ERR_PROTO;
+	const uint8_t *payload = (const uint8_t *)frame + VB_FRAME_HDR_LEN;
+	long nallow = count_tag(payload, h.len, VB_TAG_ALLOW);
+	long nmounts = count_tag(payload, h.len, VB_TAG_MOUNT);
+	if (nallow < 0 || nmounts < 0)
+		return VB_ERR_PROTO;
+	if (nallow > (long)VB_MAX_ALLOW || nmounts > (long)VB_MAX_MOUNTS)
+		return VB_ERR_INVAL;
+	if (nallow > 0 && !(boot->allow = calloc((size_t)nallow + 1, sizeof(char *))))
+		return VB_ERR_INTERNAL;
+	if (nmounts > 0 && !(boot->mounts = calloc((size_t)nmounts, sizeof(*boot->mounts)))) {
+		vb_boot_free(boot);
+		return VB_ERR_INTERNAL;
+	}
+
+	struct vb_reader r;
+	struct vb_field f;
+	int err = VB_ERR_NONE, have_secret = 0;
+	uint64_t version = 0;
+	vb_reader_init(&r, payload, h.len);
+	while (vb_reader_next(&r, &f) > 0 && err == VB_ERR_NONE) {
+		switch (f.tag) {
+		case VB_TAG_VERSION:
+			if (vb_field_u64(&f, &version) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_SECRET:
+			if (f.len != VB_SECRET_LEN)
+				err = VB_ERR_INVAL;
+			else
+				memcpy(boot->secret, f.data, VB_SECRET_LEN);
+			have_secret = 1;
+			break;
+		case VB_TAG_ALLOW:
+			if (vb_field_strdup(&f, 255, &boot->allow[boot->n_allow]) < 0 ||
+			    !boot->allow[boot->n_allow][0] || strchr(boot->allow[boot->n_allow], '/'))
+				err = VB_ERR_INVAL;
+			boot->n_allow += boot->allow[boot->n_allow] != NULL;
+			break;
+		case VB_TAG_RLIMIT_NOFILE:
+			if (vb_field_u64(&f, &boot->rlimit_nofile) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_RLIMIT_NPROC:
+			if (vb_field_u64(&f, &boot->rlimit_nproc) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_RLIMIT_FSIZE:
+			if (vb_field_u64(&f, &boot->rlimit_fsize) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_MOUNT:
+			if (decode_mount(&f, &boot->mounts[boot->n_mounts]) < 0)
+				err = VB_ERR_INVAL;
+			boot->n_mounts++; /* counted even when partial, so it is freed */
+			break;
+		case VB_TAG_HOSTNAME:
+			free(boot->hostname);
+			boot->hostname = NULL;
+			if (vb_field_strdup(&f, 64, &boot->hostname) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		default:
+			break;
+		}
+	}
+	if (err == VB_ERR_NONE && (!have_secret || version != VB_PROTO_VERSION))
+		err = VB_ERR_INVAL;
+	if (err != VB_ERR_NONE)
+		vb_boot_free(boot);
+	return err;
+}
+
+int vb_policy_allows(const struct vb_boot *boot, const char *prog)
+{
+	if (!boot->allow)
+		return 1;
+	const char *base = strrchr(prog, '/');
+	base = base ? base + 1 : prog;
+	for (size_t i = 0; i < boot->n_allow; i++)
+		if (strcmp(boot->allow[i], base) == 0)
+			return 1;
+	return 0;
+}
+
+int vb_secret_equal(const uint8_t a[VB_SECRET_LEN], const uint8_t b[VB_SECRET_LEN])
+{
+	volatile uint8_t diff = 0;
+	for (size_t i = 0; i < VB_SECRET_LEN; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+const char *vb_msg_name(uint16_t type)
+{
+	switch (type) {
+	case VB_MSG_HELLO: return "HELLO";
+	case VB_MSG_HELLO_OK: return "HELLO_OK";
+	case VB_MSG_OK: return "OK";
+	case VB_MSG_ERROR: return "ERROR";
+	case VB_MSG_EXEC: return "EXEC";
+	case VB_MSG_EXEC_STARTED: return "EXEC_STARTED";
+	case VB_MSG_EXEC_STDIN: return "EXEC_STDIN";
+	case VB_MSG_EXEC_OUTPUT: return "EXEC_OUTPUT";
+	case VB_MSG_EXEC_ACK: return "EXEC_ACK";
+	case VB_MSG_EXEC_STDIN_ACK: return "EXEC_STDIN_ACK";
+	case VB_MSG_EXEC_EXIT: return "EXEC_EXIT";
+	case VB_MSG_EXEC_SIGNAL: return "EXEC_SIGNAL";
+	case VB_MSG_FILE_WRITE: return "FILE_WRITE";
+	case VB_MSG_FILE_READ: return "FILE_READ";
+	case VB_MSG_FILE_STAT: return "FILE_STAT";
+	case VB_MSG_MKDIR: return "MKDIR";
+	case VB_MSG_SAMPLE: return "SAMPLE";
+	case VB_MSG_SHUTDOWN: return "SHUTDOWN";
+	case VB_MSG_BOOT: return "BOOT";
+	default: return "?";
+	}
+}
+
+const char *vb_err_name(int code)
+{
+	switch (code) {
+	case VB_ERR_NONE: return "ok";
+	case VB_ERR_NOENT: return "not found";
+	case VB_ERR_NOEXEC: return "not executable";
+	case VB_ERR_DENIED: return "not allowed by policy";
+	case VB_ERR_ACCESS: return "permission denied";
+	case VB_ERR_INVAL: return "invalid request";
+	case VB_ERR_IO: return "I/O error";
+	case VB_ERR_EXIST: return "already exists";
+	case VB_ERR_NOTDIR: return "not a directory";
+	case VB_ERR_ISDIR: return "is a directory";
+	case VB_ERR_NOSPC: return "no space or file too large";
+	case VB_ERR_OUTSIDE: return "outside the allowed roots";
+	case VB_ERR_BUSY: return "busy";
+	case VB_ERR_PROTO: return "protocol error";
+	case VB_ERR_INTERNAL: return "internal error";
+	case VB_ERR_ROFS: return "read-only file system";
+	default: return "?";
+	}
+}

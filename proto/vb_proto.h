@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vb_proto.h — the host <-> guest wire format of VoidBox, version 1.
+ *
+ * This header and vb_proto.c are compiled into both the host library and the
+ * static guest agent, so the two sides cannot drift apart.  Nothing here
+ * allocates without first checking a bound, and every decoder treats its
+ * input as hostile: the guest may be compromised, and the host must never
+ * crash on what it sends.
+ *
+ * Frame = 12-byte little-endian header + payload:
+ *
+ *     u32 len    payload length in bytes, <= VB_FRAME_MAX
+ *     u16 type   enum vb_msg_type
+ *     u16 flags  VB_FLAG_*
+ *     u32 id     request id; replies and stream frames carry the id of the
+ *                request they belong to; 0 is reserved for the handshake
+ *
+ * Payload = a sequence of fields, each
+ *
+ *     u16 tag    enum vb_tag
+ *     u32 len    field length in bytes
+ *     u8  data[len]
+ *
+ * Integers are u64 little-endian (len 8); strings are bytes without a NUL
+ * (a NUL inside a string is malformed); bytes travel as bytes.  Unknown tags
+ * are skipped, so fields can be added without a version bump.  Repeated tags
+ * (ARG, ENV, ALLOW, MOUNT) keep their order.
+ */
+#ifndef VB_PROTO_H
+#define VB_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VB_PROTO_VERSION 1u
+#define VB_FRAME_HDR_LEN 12u
+#define VB_FIELD_HDR_LEN 6u
+#define VB_FRAME_MAX (64u << 20) /* largest payload, checked before allocating */
+#define VB_SECRET_LEN 32u
+#define VB_PORT_NAME "org.voidbox.control" /* virtio-serial port name */
+#define VB_VSOCK_PORT 1024u
+#define VB_BOOT_PATH "/.voidbox/boot" /* per-VM initramfs segment file */
+
+/* Limits shared by both sides (the decoder enforces them). */
+#define VB_MAX_ARGS 4096u
+#define VB_MAX_ENV 4096u
+#define VB_MAX_STR 65536u /* one argument, env entry or path */
+#define VB_MAX_PATH 4096u
+#define VB_MAX_ALLOW 1024u
+#define VB_MAX_MOUNTS 32u
+
+/* Flow control of exec streams (bytes). */
+#define VB_OUTPUT_WINDOW (1u << 20) /* unacknowledged stdout+stderr per exec */
+#define VB_STDIN_WINDOW (256u << 10) /* unacknowledged stdin per exec */
+#define VB_CHUNK_MAX (64u << 10)     /* largest data field in a stream frame */
+#define VB_FILE_CHUNK_MAX (8u << 20) /* largest data field in a file frame */
+
+enum vb_msg_type {
+	/* handshake: the host's first frame must be HELLO with the secret */
+	VB_MSG_HELLO = 1,    /* H->G: VERSION, SECRET */
+	VB_MSG_HELLO_OK = 2, /* G->H: VERSION, KERNEL, BOOT_ID */
+	/* generic replies */
+	VB_MSG_OK = 3,    /* G->H: request-specific fields */
+	VB_MSG_ERROR = 4, /* G->H: CODE (enum vb_err), MESSAGE */
+	/* processes */
+	VB_MSG_EXEC = 16,           /* H->G: ARG+, ENV*, CWD, UID, GID, TIMEOUT_MS, STDIN */
+	VB_MSG_EXEC_STARTED = 17,   /* G->H: PID */
+	VB_MSG_EXEC_STDIN = 18,     /* H->G: DATA; VB_FLAG_EOF closes stdin */
+	VB_MSG_EXEC_OUTPUT = 19,    /* G->H: STREAM, DATA */
+	VB_MSG_EXEC_ACK = 20,       /* H->G: COUNT of output bytes consumed */
+	VB_MSG_EXEC_STDIN_ACK = 21, /* G->H: COUNT of stdin bytes delivered */
+	VB_MSG_EXEC_EXIT = 22,      /* G->H: EXIT_CODE, SIGNAL, TIMED_OUT; last frame of an exec */
+	VB_MSG_EXEC_SIGNAL = 23,    /* H->G: SIGNAL, sent to the process group */
+	/* files (paths confined to the agent's allowed roots) */
+	VB_MSG_FILE_WRITE = 32, /* H->G: PATH, DATA, OFFSET, MODE, UID, GID; VB_FLAG_TRUNC */
+	VB_MSG_FILE_READ = 33,  /* H->G: PATH, OFFSET, LENGTH -> OK: DATA, SIZE */
+	VB_MSG_FILE_STAT = 34,  /* H->G: PATH -> OK: SIZE, MODE, UID, GID, MTIME */
+	VB_MSG_MKDIR = 35,      /* H->G: PATH, MODE, UID, GID (mkdir -p) */
+	/* machine */
+	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
+	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
+	/* the per-VM boot segment (never sent on the wire) */
+	VB_MSG_BOOT = 64, /* SECRET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME */
+};
+
+enum vb_flag {
+	VB_FLAG_EOF = 1u << 0,   /* EXEC_STDIN: no more input */
+	VB_FLAG_TRUNC = 1u << 1, /* FILE_WRITE: truncate before writing */
+};
+
+enum vb_tag {
+	VB_TAG_VERSION = 1,
+	VB_TAG_SECRET = 2,
+	VB_TAG_KERNEL = 3,  /* uname release */
+	VB_TAG_BOOT_ID = 4, /* /proc/sys/kernel/random/boot_id */
+	VB_TAG_CODE = 5,
+	VB_TAG_MESSAGE = 6,
+	VB_TAG_ARG = 16,        /* repeated; ARG[0] is the program */
+	VB_TAG_ENV = 17,        /* repeated "KEY=VALUE" */
+	VB_TAG_CWD = 18,
+	VB_TAG_UID = 19,
+	VB_TAG_GID = 20,
+	VB_TAG_TIMEOUT_MS = 21, /* 0 = none */
+	VB_TAG_STDIN = 22,      /* 1 = host will send stdin; 0 = /dev/null */
+	VB_TAG_PID = 23,
+	VB_TAG_STREAM = 24, /* 1 = stdout, 2 = stderr */
+	VB_TAG_DATA = 25,
+	VB_TAG_COUNT = 26,
+	VB_TAG_EXIT_CODE = 27, /* 0..255 when the process exited */
+	VB_TAG_SIGNAL = 28,    /* signal that killed it, 0 if none */
+	VB_TAG_TIMED_OUT = 29, /* 1 if the agent killed it for its timeout */
+	VB_TAG_PATH = 32,
+	VB_TAG_OFFSET = 33,
+	VB_TAG_LENGTH = 34,
+	VB_TAG_MODE = 35,
+	VB_TAG_SIZE = 36,
+	VB_TAG_MTIME = 37,
+	VB_TAG_CPU_USER = 48,   /* clock ticks since boot, all CPUs */
+	VB_TAG_CPU_SYSTEM = 49,
+	VB_TAG_CPU_IDLE = 50,
+	VB_TAG_MEM_TOTAL_KB = 51,
+	VB_TAG_MEM_AVAIL_KB = 52,
+	VB_TAG_UPTIME_MS = 53,
+	VB_TAG_NPROCS = 54,
+	VB_TAG_ALLOW = 64,        /* repeated program basename; none = all allowed */
+	VB_TAG_RLIMIT_NOFILE = 65,
+	VB_TAG_RLIMIT_NPROC = 66,
+	VB_TAG_RLIMIT_FSIZE = 67, /* bytes */
+	VB_TAG_MOUNT = 68,        /* repeated; nested fields MOUNT_* */
+	VB_TAG_MOUNT_TAG = 69,
+	VB_TAG_MOUNT_PATH = 70,
+	VB_TAG_MOUNT_RO = 71,
+	VB_TAG_HOSTNAME = 72,
+};
+
+/* Error codes carried in ERROR frames: portable, not errno values. */
+enum vb_err {
+	VB_ERR_NONE = 0,
+	VB_ERR_NOENT = 1,    /* no such file or program (exec: exit 127) */
+	VB_ERR_NOEXEC = 2,   /* not executable (exec: exit 126) */
+	VB_ERR_DENIED = 3,   /* refused by the policy allowlist (exec: exit 126) */
+	VB_ERR_ACCESS = 4,   /* permission denied */
+	VB_ERR_INVAL = 5,    /* malformed or invalid request */
+	VB_ERR_IO = 6,
+	VB_ERR_EXIST = 7,
+	VB_ERR_NOTDIR = 8,
+	VB_ERR_ISDIR = 9,
+	VB_ERR_NOSPC = 10,
+	VB_ERR_OUTSIDE = 11, /* path outside the allowed roots, or through a symlink */
+	VB_ERR_BUSY = 12,    /* too many requests in flight */
+	VB_ERR_PROTO = 13,   /* protocol violation; the connection will close */
+	VB_ERR_INTERNAL = 14,
+	VB_ERR_ROFS = 15,    /* read-only file system */
+};
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* A growable byte buffer.  Zero-initialise; release with vb_buf_free(). */
+struct vb_buf {
+	uint8_t *data;
+	size_t len, cap;
+	int oom; /* set once an allocation failed; later puts are no-ops */
+};
+
+void vb_buf_free(struct vb_buf *b);
+void vb_buf_reset(struct vb_buf *b);
+
+/* Start a frame in (b) (which is reset).  Puts append fields; vb_msg_end()
+ * patches the length.  Each returns 0, or -1 if memory ran out or the
+ * payload would exceed VB_FRAME_MAX (the error sticks until the reset). */
+int vb_msg_begin(struct vb_buf *b, uint16_t type, uint16_t flags, uint32_t id);
+int vb_msg_put_u64(struct vb_buf *b, uint16_t tag, uint64_t v);
+int vb_msg_put_bytes(struct vb_buf *b, uint16_t tag, const void *p, size_t n);
+int vb_msg_put_str(struct vb_buf *b, uint16_t tag, const char *s);
+int vb_msg_end(struct vb_buf *b);
+
+/* Put a nested field: call vb_msg_nest_begin(), put fields, then
+ * vb_msg_nest_end() with the returned offset. Returns the offset or -1. */
+long vb_msg_nest_begin(struct vb_buf *b, uint16_t tag);
+int vb_msg_nest_end(struct vb_buf *b, long off);
+
+/* ---- decoding ---------------------------------------------------------- */
+
+struct vb_hdr {
+	uint32_t len;
+	uint16_t type, flags;
+	uint32_t id;
+};
+
+/* Decode a 12-byte header.  Returns 0, or -1 if len > VB_FRAME_MAX. */
+int vb_hdr_decode(const uint8_t raw[VB_FRAME_HDR_LEN], struct vb_hdr *h);
+void vb_hdr_encode(uint8_t raw[VB_FRAME_HDR_LEN], const struct vb_hdr *h);
+
+struct vb_field {
+	uint16_t tag;
+	uint32_t len;
+	const uint8_t *data; /* points into the payload */
+};
+
+/* Iterate the fields of a payload (or of a nested field's data). */
+struct vb_reader {
+	const uint8_t *p;
+	size_t left;
+};
+void vb_reader_init(struct vb_reader *r, const void *payload, size_t len);
+/* Returns 1 and fills (f), 0 at the end, -1 if the payload is malformed. */
+int vb_reader_next(struct vb_reader *r, struct vb_field *f);
+
+/* Typed views of one field.  Return 0, or -1 if the field is malformed. */
+int vb_field_u64(const struct vb_field *f, uint64_t *out);
+/* Copy a string field into a new NUL-terminated buffer (caller frees).
+ * Fails on embedded NULs or len > max. */
+int vb_field_strdup(const struct vb_field *f, size_t max, char **out);
+
+/* Walk a whole payload: returns 0 if well-formed, -1 if not.  If (tag) is
+ * found, (*found) is set to its first occurrence (found->data NULL if absent). */
+int vb_payload_find(const void *payload, size_t len, uint16_t tag, struct vb_field *found);
+/* Convenience: read an optional u64 (left unchanged when absent). */
+int vb_payload_u64(const void *payload, size_t len, uint16_t tag, uint64_t *out);
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* An exec request, as decoded by the agent.  All strings are owned by the
+ * struct (one allocation each); release with vb_exec_req_free(). */
+struct vb_exec_req {
+	char **argv; /* NULL-terminated, argc >= 1 */
+	size_t argc;
+	char **envp; /* NULL-terminated, each "K=V" with a non-empty K */
+	size_t envc;
+	char *cwd;   /* NULL = default */
+	uint64_t uid, gid;
+	uint64_t timeout_ms;
+	int want_stdin;
+};
+int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *r);
+/* Returns 0 or a VB_ERR_* (> 0) describing why the request is invalid. */
+int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r);
+void vb_exec_req_free(struct vb_exec_req *r);
+
+struct vb_boot_mount {
+	char *tag;  /* virtio-9p mount tag */
+	char *path; /* absolute guest path */
+	int ro;
+};
+
+/* The per-VM boot data, read by the agent from VB_BOOT_PATH. */
+struct vb_boot {
+	uint8_t secret[VB_SECRET_LEN];
+	char **allow; /* NULL = every program allowed; else n_allow basenames */
+	size_t n_allow;
+	uint64_t rlimit_nofile, rlimit_nproc, rlimit_fsize;
+	struct vb_boot_mount *mounts;
+	size_t n_mounts;
+	char *hostname; /* may be NULL */
+};
+/* Encode as a complete VB_MSG_BOOT frame (header included). */
+int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);
+/* Decode a complete frame (header included).  Returns 0 or a VB_ERR_*. */
+int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot);
+void vb_boot_free(struct vb_boot *boot);
+
+/* True if basename(prog) is in the allowlist (or there is no allowlist). */
+int vb_policy_allows(const struct vb_boot *boot, const char *prog);
+
+/* Constant-time comparison of two secrets: 1 if equal. */
+int vb_secret_equal(const uint8_t a[VB_SECRET_LEN], const uint8_t b[VB_SECRET_LEN]);
+
+/* Static name of a message type / error code, for logs ("?" if unknown). */
+const char *vb_msg_name(uint16_t type);
+const char *vb_err_name(int code);
+
+#endif /* VB_PROTO_H */

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "channel/channel.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define HELLO_MAX 4096u
+
+struct vb_chan {
+	int fd;
+	pthread_t reader;
+	int reader_started;
+	pthread_mutex_t lock; /* slots, dead, why, next_id */
+	pthread_cond_t cond;
+	pthread_mutex_t wlock; /* whole frames go out one at a time */
+	struct vb_chan_slot *slots;
+	uint32_t next_id;
+	int dead;
+	char why[256];
+};
+
+/* ---- I/O with a deadline (handshake only) ------------------------------ */
+
+/* Read exactly (n) bytes before (deadline); (abort_fd) readable aborts. */
+static int read_deadline(int fd, void *buf, size_t n, int64_t deadline, int abort_fd,
+			 int cancel_fd, vb_error *err)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		int64_t left = deadline - vb_now_ms();
+		if (left <= 0)
+			return vb_error_set(err, VB_E_TIMEOUT, "the guest agent did not answer in time");
+		/* poll ignores negative fds */
+		struct pollfd pfd[3] = { { .fd = fd, .events = POLLIN },
+					 { .fd = abort_fd, .events = POLLIN },
+					 { .fd = cancel_fd, .events = POLLIN } };
+		int r = poll(pfd, 3, (int)(left > 1000 ? 1000 : left));
+		if (r < 0 && errno != EINTR)
+			return vb_error_errno(err, errno, "poll");
+		if (r <= 0)
+			continue;
+		if (pfd[2].revents & POLLIN)
+			return vb_error_set(err, VB_E_CANCELLED, "cancelled");
+		if (pfd[1].revents & POLLIN)
+			return vb_error_set(err, VB_E_VMDIED, "the VM stopped during boot");
+		ssize_t got = read(fd, p, n);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got < 0)
+			return vb_error_errno(err, errno, "reading the control channel");
+		if (got == 0)
+			return vb_error_set(err, VB_E_VMDIED,
+					    "the control channel closed during the handshake");
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+static int send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- death ------------------------------------------------------------- */
+
+static void wake_slot(struct vb_chan_slot *s)
+{
+	if (s->efd >= 0) {
+		uint64_t one = 1;
+		ssize_t r = write(s->efd, &one, sizeof(one));
+		(void)r; /* a full counter is still readable: nothing lost */
+	}
+}
+
+static void kill_locked(struct vb_chan *ch, const char *why)
+{
+	if (ch->dead)
+		return;
+	ch->dead = 1;
+	snprintf(ch->why, sizeof(ch->why), "%s", why);
+	for (struct vb_chan_slot *s = ch->slots; s; s = s->next)
+		wake_slot(s);
+	pthread_cond_broadcast(&ch->cond);
+	/* wake a writer stuck on a guest that stopped reading */
+	shutdown(ch->fd, SHUT_RDWR);
+}
+
+int vb_chan_dead(struct vb_chan *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	int d = ch->dead;
+	pthread_mutex_unlock(&ch->lock);
+	return d;
+}
+
+const char *vb_chan_why(struct vb_chan *ch)
+{
+	return ch->why; /* written once, before dead is set */
+}
+
+/* ---- the reader thread ------------------------------------------------- */
+
+static struct vb_chan_slot *find_slot(struct vb_chan *ch, uint32_t id)
+{
+	for (struct vb_chan_slot *s = ch->slots; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+	struct vb_chan *ch = arg;
+	const char *why = "the VM closed the control channel";
+	for (;;) {
+		uint8_t raw[VB_FRAME_HDR_LEN];
+		struct vb_hdr h;
+		ssize_t got = vb_read_full(ch->fd, raw, sizeof(raw));
+		if (got != (ssize_t)sizeof(raw)) {
+			if (got < 0)
+				why = "the control channel failed";
+			break;
+		}
+		if (vb_hdr_decode(raw, &h) < 0) {
+			why = "the guest sent an oversized frame";
+			break;
+		}
+		struct vb_chan_frame *f = malloc(sizeof(*f) + h.len);
+		if (!f) {
+			why = "out of memory reading the control channel";
+			break;
+		}
+		f->next = NULL;
+		f->hdr = h;
+		if (vb_read_full(ch->fd, f->payload, h.len) != (ssize_t)h.len) {
+			free(f);
+			break;
+		}
+
+		pthread_mutex_lock(&ch->lock);
+		struct vb_chan_slot *s = h.id ? find_slot(ch, h.id) : NULL;
+		if (h.id == 0) {
+			free(f);
+			kill_locked(ch, "the guest sent a frame for the handshake id");
+			pthread_mutex_unlock(&ch->lock);
+			return NULL;
+		}
+		if (!s || (s->filter && s->filter(s, f))) {
+			free(f); /* late frame of a finished request, or consumed */
+		} else if (s->queued + h.len > s->max_queued) {
+			free(f);
+			kill_locked(ch, "the guest ignored flow control");
+			pthread_mutex_unlock(&ch->lock);
+			return NULL;
+		} else {
+			if (s->tail)
+				s->tail->next = f;
+			else
+				s->head = f;
+			s->tail = f;
+			s->queued += h.len;
+			wake_slot(s);
+			pthread_cond_broadcast(&ch->cond);
+		}
+		pthread_mutex_unlock(&ch->lock);
+	}
+	pthread_mutex_lock(&ch->lock);
+	kill_locked(ch, why);
+	pthread_mutex_unlock(&ch->lock);
+	return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static int handshake(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms, int abort_fd,
+		     int cancel_fd, struct vb_chan_hello *hello, vb_error *err)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, VB_MSG_HELLO, 0, 0);
+	vb_msg_put_u64(&b, VB_TAG_VERSION, VB_PROTO_VERSION);
+	vb_msg_put_bytes(&b, VB_TAG_SECRET, secret, VB_SECRET_LEN);
+	int rc = vb_msg_end(&b);
+	if (rc == 0)
+		rc = send_all(fd, b.data, b.len);
+	explicit_bzero(b.data, b.len);
+	vb_buf_free(&b);
+	if (rc < 0)
+		return vb_error_errno(err, errno, "sending the handshake");
+
+	int64_t deadline = vb_now_ms() + timeout_ms;
+	uint8_t raw[VB_FRAME_HDR_LEN];
+	struct vb_hdr h;
+	if (read_deadline(fd, raw, sizeof(raw), deadline, abort_fd, cancel_fd, err) < 0)
+		return -1;
+	if (vb_hdr_decode(raw, &h) < 0 || h.len > HELLO_MAX)
+		return vb_error_set(err, VB_E_RUNTIME, "the guest sent an oversized handshake");
+	uint8_t payload[HELLO_MAX];
+	if (read_deadline(fd, payload, h.len, deadline, abort_fd, cancel_fd, err) < 0)
+		return -1;
+	if (h.type == VB_MSG_ERROR) {
+		struct vb_chan_frame *f = malloc(sizeof(*f) + h.len);
+		if (f) {
+			f->hdr = h;
+			memcpy(f->payload, payload, h.len);
+			vb_chan_error_from(f, err);
+			free(f);
+		}
+		vb_error_prefix(err, "the guest agent refused the handshake");
+		return -1;
+	}
+	if (h.type != VB_MSG_HELLO_OK || h.id != 0)
+		return vb_error_set(err, VB_E_RUNTIME, "unexpected %s frame during the handshake",
+				    vb_msg_name(h.type));
+	uint64_t version = 0;
+	struct vb_field f;
+	if (vb_payload_u64(payload, h.len, VB_TAG_VERSION, &version) < 0 ||
+	    version != VB_PROTO_VERSION)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "the guest agent speaks protocol version %llu, not %u",
+				    (unsigned long long)version, VB_PROTO_VERSION);
+	memset(hello, 0, sizeof(*hello));
+	if (vb_payload_find(payload, h.len, VB_TAG_KERNEL, &f) == 0 && f.data)
+		snprintf(hello->kernel, sizeof(hello->kernel), "%.*s", (int)f.len, f.data);
+	if (vb_payload_find(payload, h.len, VB_TAG_BOOT_ID, &f) == 0 && f.data)
+		snprintf(hello->boot_id, sizeof(hello->boot_id), "%.*s", (int)f.len, f.data);
+	/* the guest's strings end up in logs: keep them printable */
+	for (char *c = hello->kernel; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	for (char *c = hello->boot_id; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	return 0;
+}
+
+struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms,
+			     int abort_fd, int cancel_fd, struct vb_chan_hello *hello, vb_error *err)
+{
+	if (handshake(fd, secret, timeout_ms, abort_fd, cancel_fd, hello, err) < 0) {
+		close(fd);
+		return NULL;
+	}
+	struct vb_chan *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		close(fd);
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	ch->fd = fd;
+	ch->next_id = 1;
+	pthread_mutex_init(&ch->lock, NULL);
+	pthread_mutex_init(&ch->wlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ch->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	int rc = pthread_create(&ch->reader, NULL, reader_main, ch);
+	if (rc != 0) {
+		vb_error_errno(err, rc, "cannot start the channel reader");
+		vb_chan_close(ch);
+		return NULL;
+	}
+	ch->reader_started = 1;
+	return ch;
+}
+
+void vb_chan_close(struct vb_chan *ch)
+{
+	if (!ch)
+		return;
+	shutdown(ch->fd, SHUT_RDWR);
+	if (ch->reader_started)
+		pthread_join(ch->reader, NULL);
+	close(ch->fd);
+	pthread_mutex_destroy(&ch->lock);
+	pthread_mutex_destroy(&ch->wlock);
+	pthread_cond_destroy(&ch->cond);
+	free(ch);
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *err)
+{
+	if (!slot->max_queued)
+		slot->max_queued = VB_FRAME_MAX;
+	pthread_mutex_lock(&ch->lock);
+	if (ch->dead) {
+		pthread_mutex_unlock(&ch->lock);
+		return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
+	}
+	do
+		slot->id = ch->next_id++;
+	while (slot->id == 0 || find_slot(ch, slot->id));
+	slot->next = ch->slots;
+	ch->slots = slot;
+	pthread_mutex_unlock(&ch->lock);
+	return 0;
+}
+
+void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot)
+{
+	pthread_mutex_lock(&ch->lock);
+	for (struct vb_chan_slot **pp = &ch->slots; *pp; pp = &(*pp)->next) {
+		if (*pp == slot) {
+			*pp = slot->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ch->lock);
+	while (slot->head) {
+		struct vb_chan_frame *f = slot->head;
+		slot->head = f->next;
+		free(f);
+	}
+	slot->tail = NULL;
+	slot->queued = 0;
+}
+
+int vb_chan_send(struct vb_chan *ch, struct vb_buf *frame, uint32_t id, vb_error *err)
+{
+	if (frame->oom || frame->len < VB_FRAME_HDR_LEN)
+		return vb_error_set(err, VB_E_RUNTIME, "request too large for one frame");
+	frame->data[8] = (uint8_t)id;
+	frame->data[9] = (uint8_t)(id >> 8);
+	frame->data[10] = (uint8_t)(id >> 16);
+	frame->data[11] = (uint8_t)(id >> 24);
+	if (vb_chan_dead(ch))
+		return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
+	pthread_mutex_lock(&ch->wlock);
+	int rc = send_all(ch->fd, frame->data, frame->len);
+	int e = errno;
+	pthread_mutex_unlock(&ch->wlock);
+	if (rc < 0) {
+		pthread_mutex_lock(&ch->lock);
+		kill_locked(ch, "writing to the control channel failed");
+		pthread_mutex_unlock(&ch->lock);
+		return vb_error_errno(err, e, "writing to the VM");
+	}
+	return 0;
+}
+
+void vb_chan_lock(struct vb_chan *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+}
+
+void vb_chan_unlock(struct vb_chan *ch)
+{
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void vb_chan_broadcast_locked(struct vb_chan *ch)
+{
+	pthread_cond_broadcast(&ch->cond);
+}
+
+int vb_chan_wait_locked(struct vb_chan *ch, int64_t deadline_ms)
+{
+	if (deadline_ms < 0) {
+		pthread_cond_wait(&ch->cond, &ch->lock);
+		return 0;
+	}
+	struct timespec ts = { .tv_sec = deadline_ms / 1000,
+			       .tv_nsec = (deadline_ms % 1000) * 1000000 };
+	return pthread_cond_timedwait(&ch->cond, &ch->lock, &ts) == ETIMEDOUT;
+}
+
+int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_frame **out,
+		 int timeout_ms, vb_error *err)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : vb_now_ms() + timeout_ms;
+	pthread_mutex_lock(&ch->lock);
+	while (!slot->head && !ch->dead) {
+		if (deadline >= 0 && vb_now_ms() >= deadline) {
+			pthread_mutex_unlock(&ch->lock);
+			return 0;
+		}
+		vb_chan_wait_locked(ch, deadline);
+	}
+	struct vb_chan_frame *f = slot->head;
+	if (f) {
+		slot->head = f->next;
+		if (!slot->head)
+			slot->tail = NULL;
+		slot->queued -= f->hdr.len;
+		f->next = NULL;
+	}
+	pthread_mutex_unlock(&ch->lock);
+	if (!f)
+		return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
+	*out = f;
+	return 1;
+}
+
+int vb_chan_error_from(const struct vb_chan_frame *f, vb_error *err)
+{
+	uint64_t code = VB_ERR_INTERNAL;
+	struct vb_field msg;
+	vb_payload_u64(f->payload, f->hdr.len, VB_TAG_CODE, &code);
+	if (vb_payload_find(f->payload, f->hdr.len, VB_TAG_MESSAGE, &msg) < 0)
+		msg.data = NULL;
+	char text[512] = "";
+	if (msg.data) {
+		size_t n = msg.len < sizeof(text) - 1 ? msg.len : sizeof(text) - 1;
+		for (size_t i = 0; i < n; i++) /* guest text: printable only */
+			text[i] = (msg.data[i] >= 0x20 && msg.data[i] < 0x7f) ? (char)msg.data[i] : '?';
+		text[n] = '\0';
+	}
+	enum vb_error_kind kind = VB_E_RUNTIME;
+	if (code == VB_ERR_NOENT)
+		kind = VB_E_NOTFOUND;
+	else if (code == VB_ERR_NOEXEC || code == VB_ERR_DENIED)
+		kind = VB_E_NOEXEC;
+	vb_error_set(err, kind, "%s", text[0] ? text : vb_err_name((int)code));
+	return (int)code;
+}
+
+int vb_chan_call(struct vb_chan *ch, struct vb_buf *req, int timeout_ms,
+		 struct vb_chan_frame **reply, int *code, vb_error *err)
+{
+	struct vb_chan_slot slot = { .efd = -1 };
+	struct vb_chan_frame *f = NULL;
+	if (code)
+		*code = VB_ERR_NONE;
+	if (vb_chan_register(ch, &slot, err) < 0)
+		return -1;
+	int rc = vb_chan_send(ch, req, slot.id, err);
+	if (rc == 0) {
+		rc = vb_chan_recv(ch, &slot, &f, timeout_ms, err);
+		if (rc == 0)
+			rc = vb_error_set(err, VB_E_TIMEOUT, "the guest did not answer in %d ms",
+					  timeout_ms);
+		else if (rc > 0)
+			rc = 0;
+	}
+	vb_chan_unregister(ch, &slot);
+	if (rc < 0)
+		return -1;
+	if (f->hdr.type == VB_MSG_ERROR) {
+		int c = vb_chan_error_from(f, err);
+		if (code)
+			*code = c;
+		free(f);
+		return -1;
+	}
+	if (f->hdr.type != VB_MSG_OK) {
+		vb_error_set(err, VB_E_RUNTIME, "unexpected %s reply", vb_msg_name(f->hdr.type));
+		free(f);
+		return -1;
+	}
+	*reply = f;
+	return 0;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The host end of the control protocol: one authenticated connection to a
+ * guest agent, many requests in flight on it.
+ *
+ * A reader thread owns the receive side and routes every frame by request id
+ * to a slot; callers block on their slot (or poll its eventfd).  Everything
+ * the guest sends is bounded: a slot that queues more than its limit, a frame
+ * for the handshake id after the handshake, or a malformed header kills the
+ * connection (the VM is then treated as dead) instead of growing host memory.
+ */
+#ifndef VB_CHANNEL_H
+#define VB_CHANNEL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vb_proto.h"
+#include "voidbox/error.h"
+
+struct vb_chan;
+
+struct vb_chan_frame {
+	struct vb_chan_frame *next;
+	struct vb_hdr hdr;
+	uint8_t payload[]; /* hdr.len bytes */
+};
+
+struct vb_chan_slot;
+/* Runs on the reader thread with the channel lock held; returns 1 if it
+ * consumed the frame (it must not block), 0 to queue it. */
+typedef int (*vb_chan_filter)(struct vb_chan_slot *slot, const struct vb_chan_frame *f);
+
+struct vb_chan_slot {
+	uint32_t id; /* assigned by vb_chan_register */
+	struct vb_chan_frame *head, *tail;
+	size_t queued;     /* payload bytes queued */
+	size_t max_queued; /* beyond this the guest is misbehaving */
+	int efd;           /* eventfd signalled on every frame, or -1 */
+	vb_chan_filter filter;
+	void *opaque;
+	struct vb_chan_slot *next;
+};
+
+struct vb_chan_hello {
+	char kernel[128];
+	char boot_id[64];
+};
+
+/* Authenticate over the connected stream (fd) (owned by the channel from now
+ * on, even on failure): send HELLO with (secret), wait up to (timeout_ms) for
+ * HELLO_OK.  While waiting, (abort_fd) (e.g. the VMM's pidfd) becoming
+ * readable aborts with VB_E_VMDIED, (cancel_fd) with VB_E_CANCELLED (-1 for
+ * none). */
+struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms,
+			     int abort_fd, int cancel_fd, struct vb_chan_hello *hello,
+			     vb_error *err);
+
+/* Shut the connection down, join the reader, free.  Safe with NULL. */
+void vb_chan_close(struct vb_chan *ch);
+
+/* 1 once the connection is gone (EOF, I/O error or protocol violation). */
+int vb_chan_dead(struct vb_chan *ch);
+/* Why the connection died ("" while alive). */
+const char *vb_chan_why(struct vb_chan *ch);
+
+/* Register (slot) (zero-initialised by the caller, efd/filter/max_queued
+ * optional) and assign it a fresh request id. */
+int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *err);
+/* Remove the slot and free its queued frames. */
+void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot);
+
+/* Send a complete frame built with vb_msg_begin/.../vb_msg_end; the request
+ * id in its header is overwritten with (id).  Thread-safe: frames are never
+ * interleaved. */
+int vb_chan_send(struct vb_chan *ch, struct vb_buf *frame, uint32_t id, vb_error *err);
+
+/* Pop the next frame of (slot); wait up to (timeout_ms) (-1 forever).
+ * Returns 1 (caller frees *out with free()), 0 on timeout, -1 if the
+ * connection died (VB_E_VMDIED). */
+int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_frame **out,
+		 int timeout_ms, vb_error *err);
+
+/* Wait on the channel's condition (for filters' state): the lock is held by
+ * the caller via vb_chan_lock(). Returns 0 on wake, 1 on timeout. */
+void vb_chan_lock(struct vb_chan *ch);
+void vb_chan_unlock(struct vb_chan *ch);
+int vb_chan_wait_locked(struct vb_chan *ch, int64_t deadline_ms);
+void vb_chan_broadcast_locked(struct vb_chan *ch);
+
+/* Send (req) and wait for its single reply: OK → 0 with *reply set (caller
+ * frees), ERROR → -1 with (err) holding the guest's message and *code its
+ * VB_ERR_* (code may be NULL). */
+int vb_chan_call(struct vb_chan *ch, struct vb_buf *req, int timeout_ms,
+		 struct vb_chan_frame **reply, int *code, vb_error *err);
+
+/* Turn an ERROR frame into (err); returns its VB_ERR_* code. */
+int vb_chan_error_from(const struct vb_chan_frame *f, vb_error *err);
+
+#endif

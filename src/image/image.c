@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "image/image.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+/* Bump when the initramfs layout changes. */
+#define INITRAMFS_FORMAT 1
+
+extern const uint8_t vb_agent_blob[], vb_agent_blob_end[];
+
+const uint8_t *vb_agent_bytes(size_t *len)
+{
+	*len = (size_t)(vb_agent_blob_end - vb_agent_blob);
+	return vb_agent_blob;
+}
+
+static const char *busybox_path(void)
+{
+	const char *b = getenv("VOIDBOX_BUSYBOX");
+	return b && b[0] ? b : "/bin/busybox";
+}
+
+char *vb_image_kernel(vb_error *err)
+{
+	const char *env = getenv("VOIDBOX_KERNEL");
+	if (env && env[0]) {
+		if (access(env, R_OK) != 0) {
+			vb_error_errno(err, errno, "VOIDBOX_KERNEL=%s", env);
+			return NULL;
+		}
+		return strdup(env);
+	}
+	_cleanup_free_ char *cache = vb_cache_dir(err);
+	if (!cache)
+		return NULL;
+	char *path = vb_strfmt("%s/kernel-current/bzImage", cache);
+	if (path && access(path, R_OK) != 0) {
+		vb_error_set(err, VB_E_RUNTIME,
+			     "the guest kernel is not built yet (run `voidbox image build`, "
+			     "about 20 minutes once)");
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* 64-bit FNV-1a: a cache key, not a security boundary (the cache is the
+ * user's own). */
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Refuse a dynamically linked busybox: it cannot run in the guest. */
+static int check_static(const uint8_t *elf, size_t len, const char *path, vb_error *err)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)elf;
+	if (len < sizeof(*eh) || memcmp(elf, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64)
+		return vb_error_set(err, VB_E_RUNTIME, "%s is not a 64-bit ELF program", path);
+	for (size_t i = 0; i < eh->e_phnum; i++) {
+		size_t off = eh->e_phoff + i * sizeof(Elf64_Phdr);
+		if (off + sizeof(Elf64_Phdr) > len || off < eh->e_phoff)
+			break;
+		Elf64_Phdr ph;
+		memcpy(&ph, elf + off, sizeof(ph));
+		if (ph.p_type == PT_INTERP)
+			return vb_error_set(err, VB_E_RUNTIME,
+					    "%s is dynamically linked (install busybox-static)", path);
+	}
+	return 0;
+}
+
+/* The applets' install paths ("bin/sh", "usr/bin/awk", ...). */
+static char *busybox_applets(const char *busybox, vb_error *err)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		vb_error_errno(err, errno, "pipe");
+		return NULL;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execl(busybox, "busybox", "--list-full", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t cap = 16384, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r = 0;
+	while (buf && (r = read(pfd[0], buf + n, cap - n - 1)) > 0) {
+		n += (size_t)r;
+		if (n + 1 == cap) {
+			char *nb = cap < (1u << 20) ? realloc(buf, cap *= 2) : NULL;
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	close(pfd[0]);
+	int status = 0;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (!buf || pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || n == 0) {
+		free(buf);
+		vb_error_set(err, VB_E_RUNTIME, "`%s --list-full` failed", busybox);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int build_initramfs(const char *path, const uint8_t *agent, size_t agent_len,
+			   const uint8_t *bb, size_t bb_len, vb_error *err)
+{
+	static const char *const dirs[] = { "bin", "sbin", "usr", "usr/bin", "usr/sbin",
+					    "dev", "proc", "sys", "tmp", "run", "etc",
+					    "root", "home", "mnt", "var" };
+	_cleanup_free_ char *applets = busybox_applets(busybox_path(), err);
+	if (!applets)
+		return -1;
+	struct vb_buf b = { 0 };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		vb_cpio_dir(&b, dirs[i], strcmp(dirs[i], "tmp") ? 0755 : 01777);
+	/* the kernel opens /dev/console for init before anything is mounted */
+	vb_cpio_chardev(&b, "dev/console", 0600, 5, 1);
+	vb_cpio_file(&b, "init", 0755, agent, agent_len);
+	vb_cpio_file(&b, "bin/busybox", 0755, bb, bb_len);
+	for (char *save = NULL, *line = strtok_r(applets, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		while (*line == '/')
+			line++;
+		if (*line && strcmp(line, "bin/busybox") && strcmp(line, "init") &&
+		    strcmp(line, "sbin/init") && strcmp(line, "linuxrc") && !strstr(line, ".."))
+			vb_cpio_symlink(&b, line, "/bin/busybox");
+	}
+	vb_cpio_trailer(&b);
+	if (b.oom) {
+		vb_buf_free(&b);
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory building the initramfs");
+	}
+	_cleanup_free_ char *tmp = vb_strfmt("%s.tmp.%d", path, (int)getpid());
+	int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	int rc = fd < 0 || vb_write_full(fd, b.data, b.len) < 0 ? -1 : 0;
+	int e = errno;
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	vb_buf_free(&b);
+	if (rc == 0 && rename(tmp, path) < 0) {
+		e = errno;
+		rc = -1;
+	}
+	if (rc < 0) {
+		if (tmp)
+			unlink(tmp);
+		return vb_error_errno(err, e, "cannot write %s", path);
+	}
+	return 0;
+}
+
+char *vb_image_initramfs(vb_error *err)
+{
+	const char *env = getenv("VOIDBOX_INITRAMFS");
+	if (env && env[0])
+		return strdup(env);
+	size_t agent_len, bb_len;
+	const uint8_t *agent = vb_agent_bytes(&agent_len);
+	_cleanup_free_ char *bb = vb_read_file(busybox_path(), 64u << 20, &bb_len, err);
+	if (!bb) {
+		vb_error_prefix(err, "busybox (install busybox-static)");
+		return NULL;
+	}
+	if (check_static((const uint8_t *)bb, bb_len, busybox_path(), err) < 0)
+		return NULL;
+	uint64_t h = fnv1a(0xcbf29ce484222325ull, agent, agent_len);
+	h = fnv1a(h, (const uint8_t *)bb, bb_len);
+	h ^= INITRAMFS_FORMAT;
+	_cleanup_free_ char *cache = vb_cache_dir(err);
+	if (!cache || vb_mkdir_p(cache, 0700, err) < 0)
+		return NULL;
+	char *path = vb_strfmt("%s/initramfs-%016llx.cpio", cache, (unsigned long long)h);
+	if (!path) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	if (access(path, R_OK) == 0)
+		return path;
+	if (build_initramfs(path, agent, agent_len, (const uint8_t *)bb, bb_len, err) < 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+int vb_image_build(int force, vb_error *err)
+{
+	_cleanup_free_ char *script = vb_strfmt("%s/guest/kernel/build.sh", vb_datadir());
+	if (!script)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (access(script, X_OK) != 0)
+		return vb_error_errno(err, errno, "kernel build script %s (set VOIDBOX_DATADIR)",
+				      script);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(script, script, force ? "--force" : (char *)NULL, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return vb_error_errno(err, errno, "cannot run %s", script);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return vb_error_set(err, VB_E_RUNTIME, "the guest kernel build failed");
+	_cleanup_free_ char *initramfs = vb_image_initramfs(err);
+	return initramfs ? 0 : -1;
+}
+
+int vb_image_boot_segment(struct vb_buf *out, const struct vb_boot *boot, vb_error *err)
+{
+	struct vb_buf frame = { 0 };
+	if (vb_boot_encode(&frame, boot) < 0) {
+		vb_buf_free(&frame);
+		return vb_error_set(err, VB_E_RUNTIME, "cannot encode the boot data");
+	}
+	vb_cpio_dir(out, ".voidbox", 0700);
+	vb_cpio_file(out, VB_BOOT_PATH + 1, 0400, frame.data, frame.len);
+	vb_cpio_trailer(out);
+	explicit_bzero(frame.data, frame.len);
+	vb_buf_free(&frame);
+	return out->oom ? vb_error_set(err, VB_E_RUNTIME, "out of memory") : 0;
+}
+
+
+int vb_image_make_initrd(const char *shared, const struct vb_boot *boot, vb_error *err)
+{
+	_cleanup_close_ int in = open(shared, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return vb_error_errno(err, errno, "cannot open %s", shared);
+	struct stat st;
+	if (fstat(in, &st) < 0 || st.st_size % 4)
+		return vb_error_set(err, VB_E_RUNTIME, "%s is not a valid initramfs", shared);
+	int fd = memfd_create("voidbox-initrd", MFD_CLOEXEC);
+	if (fd < 0)
+		return vb_error_errno(err, errno, "memfd_create");
+	off_t off = 0;
+	while (off < st.st_size) {
+		ssize_t n = sendfile(fd, in, &off, (size_t)(st.st_size - off));
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			return vb_error_errno(err, e, "copying %s", shared);
+		}
+	}
+	struct vb_buf seg = { 0 };
+	int rc = vb_image_boot_segment(&seg, boot, err);
+	if (rc == 0 && vb_write_full(fd, seg.data, seg.len) < 0)
+		rc = vb_error_errno(err, errno, "writing the boot segment");
+	if (seg.data)
+		explicit_bzero(seg.data, seg.len);
+	vb_buf_free(&seg);
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+

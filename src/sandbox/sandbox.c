@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One micro-VM's life: runtime directory → per-VM initramfs (shared archive +
+ * boot data with the session secret, in a memfd that never touches disk) →
+ * VMM → control channel accepted and authenticated → work → teardown.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "image/image.h"
+#include "sandbox/sandbox_int.h"
+#include "util/util.h"
+
+#define CMDLINE "console=ttyS0 quiet panic=-1 reboot=t acpi=off 8250.nr_uarts=1"
+#define DEFAULT_MEMORY_MIB 512u
+#define MIN_MEMORY_MIB 64u
+
+/* ---- runtime directories ---------------------------------------------- */
+
+/* Remove runtime dirs of voidbox processes that died without cleaning up
+ * (e.g. SIGKILL): their names carry the owning pid. */
+static void sweep_stale(const char *root)
+{
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid = 0;
+		if (sscanf(e->d_name, "vm-%d-", &pid) != 1 || pid <= 0)
+			continue;
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			continue;
+		_cleanup_free_ char *p = vb_strfmt("%s/%s", root, e->d_name);
+		if (p)
+			vb_rm_rf(p);
+	}
+	closedir(d);
+}
+
+static int make_rundir(vb_sandbox *sb, vb_error *err)
+{
+	_cleanup_free_ char *root = vb_runtime_root(err);
+	if (!root)
+		return -1;
+	sweep_stale(root);
+	char hex[17];
+	if (vb_random_hex(hex, 8, err) < 0)
+		return -1;
+	snprintf(sb->id, sizeof(sb->id), "vm-%.12s", hex);
+	sb->rundir = vb_strfmt("%s/vm-%d-%s", root, (int)getpid(), hex);
+	if (!sb->rundir)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (mkdir(sb->rundir, 0700) < 0) {
+		int e = errno;
+		free(sb->rundir);
+		sb->rundir = NULL;
+		return vb_error_errno(err, e, "cannot create the runtime directory");
+	}
+	sb->ctl_path = vb_strfmt("%s/ctl.sock", sb->rundir);
+	sb->console_log = vb_strfmt("%s/console.log", sb->rundir);
+	sb->vmm_log = vb_strfmt("%s/vmm.log", sb->rundir);
+	if (!sb->ctl_path || !sb->console_log || !sb->vmm_log)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (strlen(sb->ctl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return vb_error_set(err, VB_E_RUNTIME, "runtime directory path too long: %s",
+				    sb->rundir);
+	return 0;
+}
+
+/* ---- boot -------------------------------------------------------------- */
+
+static int listen_ctl(const char *path, vb_error *err)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return vb_error_errno(err, errno, "socket");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		int e = errno;
+		close(fd);
+		return vb_error_errno(err, e, "cannot listen on %s", path);
+	}
+	return fd;
+}
+
+/* Accept the VMM's connection, or notice it died first. */
+static int accept_ctl(int lfd, int pidfd, int cancel_fd, int timeout_ms, vb_error *err)
+{
+	int64_t deadline = vb_now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - vb_now_ms();
+		if (left <= 0)
+			return vb_error_set(err, VB_E_TIMEOUT, "the VMM did not connect in time");
+		struct pollfd p[3] = { { .fd = lfd, .events = POLLIN },
+				       { .fd = pidfd, .events = POLLIN },
+				       { .fd = cancel_fd, .events = POLLIN } };
+		int r = poll(p, 3, (int)left);
+		if (r < 0 && errno != EINTR)
+			return vb_error_errno(err, errno, "poll");
+		if (r > 0 && (p[2].revents & POLLIN))
+			return vb_error_set(err, VB_E_CANCELLED, "cancelled");
+		if (r > 0 && (p[1].revents & POLLIN))
+			return vb_error_set(err, VB_E_VMDIED, "the VMM exited during start-up");
+		if (r > 0 && (p[0].revents & POLLIN)) {
+			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				return fd;
+			if (errno != EINTR && errno != EAGAIN)
+				return vb_error_errno(err, errno, "accept");
+		}
+	}
+}
+
+static unsigned boot_timeout(const struct vb_sandbox_config *cfg, const char *accel)
+{
+	const char *env = getenv("VOIDBOX_BOOT_TIMEOUT_MS");
+	if (cfg->boot_timeout_ms)
+		return cfg->boot_timeout_ms;
+	if (env && atoi(env) > 0)
+		return (unsigned)atoi(env);
+	return strcmp(accel, "tcg") == 0 ? 60000u : 15000u;
+}
+
+static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
+{
+	if (cfg->memory_mib && cfg->memory_mib < MIN_MEMORY_MIB)
+		return vb_error_set(err, VB_E_USAGE, "memory must be at least %u MiB",
+				    MIN_MEMORY_MIB);
+	if (cfg->vcpus > 64)
+		return vb_error_set(err, VB_E_USAGE, "at most 64 vCPUs");
+	if (cfg->n_mounts > VB_MAX_MOUNTS)
+		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const struct vb_mount *m = &cfg->mounts[i];
+		struct stat st;
+		if (!m->guest || m->guest[0] != '/' || strstr(m->guest, "/.."))
+			return vb_error_set(err, VB_E_USAGE,
+					    "mount target '%s' must be an absolute guest path",
+					    m->guest ? m->guest : "");
+		if (!m->host || stat(m->host, &st) < 0 || !S_ISDIR(st.st_mode))
+			return vb_error_set(err, VB_E_USAGE, "mount source '%s' is not a directory",
+					    m->host ? m->host : "");
+	}
+	return 0;
+}
+
+vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
+{
+	if (validate(cfg, err) < 0)
+		return NULL;
+	const struct vb_vmm_ops *ops = vb_vmm_pick(cfg->backend, err);
+	if (!ops)
+		return NULL;
+	_cleanup_free_ char *kernel = cfg->kernel ? strdup(cfg->kernel) : vb_image_kernel(err);
+	if (!kernel)
+		return NULL;
+	_cleanup_free_ char *initramfs =
+		cfg->initramfs ? strdup(cfg->initramfs) : vb_image_initramfs(err);
+	if (!initramfs)
+		return NULL;
+
+	vb_sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	int initrd = -1, lfd = -1, cfd = -1;
+	struct vb_boot boot = {
+		.allow = (char **)(uintptr_t)cfg->allow,
+		.n_allow = cfg->allow ? cfg->n_allow : 0,
+		.rlimit_nofile = cfg->rlimit_nofile,
+		.rlimit_nproc = cfg->rlimit_nproc,
+		.rlimit_fsize = cfg->rlimit_fsize,
+		.hostname = (char *)(uintptr_t)"voidbox",
+	};
+	struct vb_boot_mount bm[VB_MAX_MOUNTS];
+	char tags[VB_MAX_MOUNTS][16];
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		snprintf(tags[i], sizeof(tags[i]), "vbm%zu", i);
+		bm[i] = (struct vb_boot_mount){ .tag = tags[i],
+						.path = (char *)(uintptr_t)cfg->mounts[i].guest,
+						.ro = !cfg->mounts[i].rw };
+	}
+	boot.mounts = bm;
+	boot.n_mounts = cfg->n_mounts;
+	sb->name = cfg->name ? strdup(cfg->name) : NULL;
+
+	if (make_rundir(sb, err) < 0 || vb_random(boot.secret, sizeof(boot.secret), err) < 0)
+		goto fail;
+	if ((initrd = vb_image_make_initrd(initramfs, &boot, err)) < 0)
+		goto fail;
+	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
+		goto fail;
+
+	struct vb_vmm_spec spec = {
+		.kernel = kernel,
+		.initrd_fd = initrd,
+		.cmdline = CMDLINE,
+		.memory_mib = cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
+		.vcpus = cfg->vcpus ? cfg->vcpus : 1,
+		.ctl_socket = sb->ctl_path,
+		.console_log = sb->console_log,
+		.vmm_log = sb->vmm_log,
+		.mounts = cfg->mounts,
+		.n_mounts = cfg->n_mounts,
+	};
+	int64_t t0 = vb_now_ms();
+	sb->vm = ops->start(&spec, err);
+	close(initrd); /* QEMU has its own copy of the descriptor */
+	initrd = -1;
+	if (!sb->vm)
+		goto fail;
+	unsigned timeout = boot_timeout(cfg, sb->vm->accel);
+	int cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1;
+	cfd = accept_ctl(lfd, sb->vm->pidfd, cancel_fd, (int)timeout, err);
+	close(lfd);
+	lfd = -1;
+	unlink(sb->ctl_path);
+	if (cfd < 0)
+		goto died;
+	int left = (int)(timeout - (unsigned)(vb_now_ms() - t0));
+	sb->ch = vb_chan_open(cfd, boot.secret, left > 0 ? left : 1, sb->vm->pidfd, cancel_fd,
+			      &sb->hello, err);
+	if (!sb->ch)
+		goto died;
+	sb->boot_ms = vb_now_ms() - t0;
+	explicit_bzero(boot.secret, sizeof(boot.secret));
+	return sb;
+
+died:
+	if (err && err->kind == VB_E_CANCELLED)
+		goto fail;
+	vb_sandbox_died(sb, err);
+	vb_error_prefix(err, "cannot boot the VM");
+fail:
+	explicit_bzero(boot.secret, sizeof(boot.secret));
+	if (initrd >= 0)
+		close(initrd);
+	if (lfd >= 0)
+		close(lfd);
+	vb_sandbox_free(sb);
+	return NULL;
+}
+
+/* ---- diagnosis --------------------------------------------------------- */
+
+/* The last line of (text) starting with (needle), copied printable. */
+static int last_line_with(const char *text, const char *needle, char *out, size_t n)
+{
+	const char *hit = NULL;
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		hit = p;
+	if (!hit)
+		return 0;
+	size_t i = 0;
+	for (; hit[i] && hit[i] != '\n' && hit[i] != '\r' && i + 1 < n; i++)
+		out[i] = (hit[i] >= 0x20 && hit[i] < 0x7f) ? hit[i] : '?';
+	out[i] = '\0';
+	return 1;
+}
+
+/* Keep the console log where the user can read it after teardown. */
+static void keep_console_log(vb_sandbox *sb)
+{
+	if (sb->kept_log[0] || !sb->console_log)
+		return;
+	vb_error e;
+	_cleanup_free_ char *state = vb_state_dir(&e);
+	_cleanup_free_ char *dir = state ? vb_strfmt("%s/vm-logs", state) : NULL;
+	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
+		return;
+	_cleanup_free_ char *dst = vb_strfmt("%s/%s.console.log", dir, sb->id);
+	if (dst && rename(sb->console_log, dst) == 0)
+		snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
+	else if (dst) {
+		/* different file systems: copy */
+		size_t len;
+		_cleanup_free_ char *text = vb_read_file(sb->console_log, 1u << 20, &len, &e);
+		int fd = text ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+		if (fd >= 0) {
+			if (vb_write_full(fd, text, len) == 0)
+				snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
+			close(fd);
+		}
+	}
+}
+
+int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
+{
+	char why[400] = "";
+	int exited = sb->vm ? vb_vmm_wait(sb->vm, 3000) : 0;
+	vb_error e;
+	size_t len;
+	_cleanup_free_ char *console =
+		sb->console_log ? vb_read_file(sb->console_log, 4u << 20, &len, &e) : NULL;
+	_cleanup_free_ char *vmm = sb->vmm_log ? vb_read_file(sb->vmm_log, 1u << 20, &len, &e) : NULL;
+	char line[300];
+	if (console && last_line_with(console, "Kernel panic - not syncing: ", line, sizeof(line)))
+		snprintf(why, sizeof(why), "%s (%s)",
+			 strstr(line, "Attempted to kill init") ? "the guest agent (PID 1) crashed"
+								: "guest kernel panic",
+			 line + strlen("Kernel panic - not syncing: "));
+	else if (console && last_line_with(console, "voidbox-agent: fatal", line, sizeof(line)))
+		snprintf(why, sizeof(why), "the guest agent failed (%s)", line);
+	else if (vmm && last_line_with(vmm, "qemu-system", line, sizeof(line)))
+		snprintf(why, sizeof(why), "QEMU failed (%s)", line);
+	else if (exited && sb->vm && WIFSIGNALED(sb->vm->status))
+		snprintf(why, sizeof(why), "the VMM was killed by signal %d",
+			 WTERMSIG(sb->vm->status));
+	else if (exited)
+		snprintf(why, sizeof(why), "the VM powered off");
+	else if (err && err->kind == VB_E_TIMEOUT)
+		snprintf(why, sizeof(why), "%.380s", err->msg);
+	else
+		snprintf(why, sizeof(why), "%.380s", err && err->msg[0] ? err->msg
+							    : "the control channel closed");
+	if (!exited && sb->vm) /* a VM we can no longer talk to is useless */
+		kill(sb->vm->pid, SIGKILL);
+	keep_console_log(sb);
+	if (sb->kept_log[0])
+		return vb_error_set(err, VB_E_VMDIED, "the VM stopped unexpectedly: %s (console log: %s)",
+				    why, sb->kept_log);
+	return vb_error_set(err, VB_E_VMDIED, "the VM stopped unexpectedly: %s", why);
+}
+
+/* ---- teardown and accessors ------------------------------------------- */
+
+void vb_sandbox_free(vb_sandbox *sb)
+{
+	if (!sb)
+		return;
+	vb_chan_close(sb->ch);
+	vb_vmm_destroy(sb->vm);
+	if (sb->rundir)
+		vb_rm_rf(sb->rundir);
+	free(sb->rundir);
+	free(sb->ctl_path);
+	free(sb->console_log);
+	free(sb->vmm_log);
+	free(sb->name);
+	free(sb);
+}
+
+int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err)
+{
+	struct vb_buf req = { 0 };
+	struct vb_chan_frame *reply = NULL;
+	vb_msg_begin(&req, VB_MSG_SHUTDOWN, 0, 0);
+	vb_msg_end(&req);
+	int rc = vb_chan_call(sb->ch, &req, (int)timeout_ms, &reply, NULL, err);
+	vb_buf_free(&req);
+	free(reply);
+	if (rc < 0 && !vb_chan_dead(sb->ch))
+		return -1;
+	if (!vb_vmm_wait(sb->vm, (int)timeout_ms))
+		return vb_error_set(err, VB_E_TIMEOUT, "the VM did not power off in %u ms",
+				    timeout_ms);
+	return 0;
+}
+
+const char *vb_sandbox_id(const vb_sandbox *sb)
+{
+	return sb->id;
+}
+
+const char *vb_sandbox_accel(const vb_sandbox *sb)
+{
+	return sb->vm->accel;
+}
+
+const char *vb_sandbox_isolation(const vb_sandbox *sb)
+{
+	return strcmp(sb->vm->accel, "tcg") == 0 ? "emulated" : "hardware";
+}
+
+const char *vb_sandbox_kernel_release(const vb_sandbox *sb)
+{
+	return sb->hello.kernel;
+}
+
+const char *vb_sandbox_boot_id(const vb_sandbox *sb)
+{
+	return sb->hello.boot_id;
+}
+
+int64_t vb_sandbox_boot_ms(const vb_sandbox *sb)
+{
+	return sb->boot_ms;
+}

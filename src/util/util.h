@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small host-side helpers shared by every module of libvoidbox. */
+#ifndef VB_UTIL_H
+#define VB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "voidbox/error.h"
+
+/* Scope-bound resources: `_cleanup_free_ char *p = NULL;` */
+static inline void vb_freep(void *p)
+{
+	free(*(void **)p);
+}
+static inline void vb_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_free_ __attribute__((cleanup(vb_freep)))
+#define _cleanup_close_ __attribute__((cleanup(vb_closep)))
+
+/* Move ownership out of a cleanup variable. */
+#define vb_steal_ptr(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
+#define vb_steal_fd(fd) ({ int _t = (fd); (fd) = -1; _t; })
+
+/* Monotonic clock in milliseconds / nanoseconds. */
+int64_t vb_now_ms(void);
+int64_t vb_now_ns(void);
+
+/* Fill (buf) with cryptographically random bytes. */
+int vb_random(void *buf, size_t n, vb_error *err);
+/* Random lowercase hex id of (2*nbytes) characters into (out). */
+int vb_random_hex(char *out, size_t nbytes, vb_error *err);
+
+/* Write all / read all, retrying on EINTR and short transfers.
+ * vb_read_full returns the bytes read (< n only at EOF) or -1. */
+int vb_write_full(int fd, const void *buf, size_t n);
+ssize_t vb_read_full(int fd, void *buf, size_t n);
+
+/* mkdir -p with (mode) for the directories it creates. */
+int vb_mkdir_p(const char *path, unsigned mode, vb_error *err);
+/* rm -rf that never follows symlinks; missing path is not an error. */
+int vb_rm_rf(const char *path);
+/* Read a whole file (at most (max) bytes) into a NUL-terminated buffer. */
+char *vb_read_file(const char *path, size_t max, size_t *len, vb_error *err);
+
+/* ${XDG_CACHE_HOME:-~/.cache}/voidbox, ${XDG_STATE_HOME:-~/.local/state}/voidbox,
+ * and the runtime root ${XDG_RUNTIME_DIR:-/tmp}/voidbox-UID (0700, checked to
+ * be ours and not a symlink).  Return malloc'd strings. */
+char *vb_cache_dir(vb_error *err);
+char *vb_state_dir(vb_error *err);
+char *vb_runtime_root(vb_error *err);
+
+/* printf into a new string; NULL on allocation failure. */
+char *vb_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The repository or install data directory (guest/kernel/build.sh lives
+ * below it): $VOIDBOX_DATADIR, else the source tree the binary was built in. */
+const char *vb_datadir(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+/* In order of preference for VB_BACKEND_AUTO. */
+static const struct vb_vmm_ops *const backends[] = {
+	&vb_vmm_qemu_ops,
+};
+
+const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err)
+{
+	char accel[16], desc[256];
+	if (b == VB_BACKEND_QEMU)
+		return vb_vmm_qemu_ops.probe(accel, sizeof(accel), desc, sizeof(desc), err) < 0
+			       ? NULL
+			       : &vb_vmm_qemu_ops;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (backends[i]->probe(accel, sizeof(accel), desc, sizeof(desc), err) == 0)
+			return backends[i];
+	return NULL;
+}
+
+int vb_vmm_have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms)
+{
+	if (vm->reaped)
+		return 1;
+	int64_t deadline = vb_now_ms() + timeout_ms;
+	for (;;) {
+		pid_t r = waitpid(vm->pid, &vm->status, WNOHANG);
+		if (r == vm->pid || (r < 0 && errno == ECHILD)) {
+			vm->reaped = 1;
+			return 1;
+		}
+		int64_t left = deadline - vb_now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = vm->pidfd, .events = POLLIN };
+		poll(&p, 1, (int)left);
+	}
+}
+
+void vb_vmm_destroy(struct vb_vmm *vm)
+{
+	if (!vm)
+		return;
+	if (!vm->reaped && vm->pid > 0) {
+		kill(vm->pid, SIGKILL);
+		while (waitpid(vm->pid, &vm->status, 0) < 0 && errno == EINTR)
+			;
+		vm->reaped = 1;
+	}
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	free(vm);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * VM backends behind one ops table.  A backend boots a kernel + initramfs
+ * with the devices VoidBox needs (control channel, 9p mounts, rng, console
+ * log) and runs it as a child process that can be waited on with a pidfd.
+ * `qemu` drives qemu-system-x86_64 -M microvm; the native `kvm` VMM will sit
+ * beside it.
+ */
+#ifndef VB_VMM_H
+#define VB_VMM_H
+
+#include <sys/types.h>
+
+#include "voidbox/error.h"
+#include "voidbox/sandbox.h"
+
+struct vb_vmm_spec {
+	const char *kernel;
+	int initrd_fd; /* readable fd of the complete initramfs */
+	const char *cmdline;
+	unsigned memory_mib, vcpus;
+	const char *ctl_socket;  /* unix socket the VMM connects to: the control port */
+	const char *console_log; /* guest serial console goes here */
+	const char *vmm_log;     /* the VMM's own stderr goes here */
+	const struct vb_mount *mounts; /* exported with tags "vbm0", "vbm1", ... */
+	size_t n_mounts;
+};
+
+struct vb_vmm {
+	const struct vb_vmm_ops *ops;
+	pid_t pid;
+	int pidfd;      /* readable once the VMM process exited */
+	int reaped;     /* status below is valid */
+	int status;     /* waitpid status */
+	char accel[16]; /* "kvm", "tcg", "hvf" */
+};
+
+struct vb_vmm_ops {
+	const char *name;
+	/* Can this backend run here?  Fills the accelerator it would use and a
+	 * one-line description (version) of the VMM; -1 with (err) if not. */
+	int (*probe)(char *accel, size_t accel_len, char *desc, size_t desc_len, vb_error *err);
+	/* Start the VM process.  The caller owns the returned vmm. */
+	struct vb_vmm *(*start)(const struct vb_vmm_spec *spec, vb_error *err);
+};
+
+extern const struct vb_vmm_ops vb_vmm_qemu_ops;
+
+/* The backend for (b): AUTO picks the first that probes fine. */
+const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err);
+
+/* Wait up to (timeout_ms) for the VMM to exit (0 = just check).  Returns 1
+ * once reaped, 0 if still running. */
+int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms);
+/* SIGKILL the VMM if it is still running, reap it, free.  Safe with NULL. */
+void vb_vmm_destroy(struct vb_vmm *vm);
+/* True if /dev/kvm can be opened for read/write. */
+int vb_vmm_have_kvm(void);
+
+#endif

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The `qemu` backend: qemu-system-x86_64 -M microvm, accelerated by KVM when
+ * /dev/kvm is usable, else emulated by TCG.  Devices are virtio-mmio: a
+ * virtio-serial port for the control channel, virtio-9p per host mount,
+ * virtio-rng.  The guest console goes to a log file, never to the user.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+#include "vb_proto.h"
+#include "vmm/vmm.h"
+
+#define MAX_ARGS 96
+
+static const char *qemu_binary(void)
+{
+	const char *q = getenv("VOIDBOX_QEMU");
+	return q && q[0] ? q : "qemu-system-x86_64";
+}
+
+/* QEMU option values separate on ',': a literal comma is written ",,". */
+static char *escape(const char *s)
+{
+	size_t n = strlen(s), commas = 0;
+	for (size_t i = 0; i < n; i++)
+		commas += s[i] == ',';
+	char *out = malloc(n + commas + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		*o++ = s[i];
+		if (s[i] == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int probe(char *accel, size_t accel_len, char *desc, size_t desc_len, vb_error *err)
+{
+	snprintf(accel, accel_len, "%s", vb_vmm_have_kvm() ? "kvm" : "tcg");
+	/* `qemu -version` answers in ~20 ms and proves the binary runs */
+	char *cmd = vb_strfmt("'%s' -version 2>/dev/null", qemu_binary());
+	if (!cmd)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	char line[256] = "";
+	if (p) {
+		if (!fgets(line, sizeof(line), p))
+			line[0] = '\0';
+		pclose(p);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	if (!line[0])
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "%s not found or not runnable (install: apt-get install qemu-system-x86)",
+				    qemu_binary());
+	snprintf(desc, desc_len, "%s", line);
+	return 0;
+}
+
+struct argv_builder {
+	char *argv[MAX_ARGS + 1];
+	int n;
+	int oom;
+};
+
+static void add(struct argv_builder *a, char *owned)
+{
+	if (!owned || a->n >= MAX_ARGS) {
+		a->oom = 1;
+		free(owned);
+		return;
+	}
+	a->argv[a->n++] = owned;
+}
+
+static void add_lit(struct argv_builder *a, const char *s)
+{
+	add(a, strdup(s));
+}
+
+static void argv_free(struct argv_builder *a)
+{
+	for (int i = 0; i < a->n; i++)
+		free(a->argv[i]);
+}
+
+static int build_argv(const struct vb_vmm_spec *s, const char *accel, struct argv_builder *a)
+{
+	_cleanup_free_ char *kernel = escape(s->kernel);
+	_cleanup_free_ char *sock = escape(s->ctl_socket);
+	_cleanup_free_ char *console = escape(s->console_log);
+	if (!kernel || !sock || !console)
+		return -1;
+
+	add_lit(a, qemu_binary());
+	add_lit(a, "-M");
+	add_lit(a, "microvm,acpi=off");
+	add_lit(a, "-accel");
+	add_lit(a, accel);
+	add_lit(a, "-cpu");
+	add_lit(a, strcmp(accel, "kvm") == 0 ? "host" : "max");
+	add_lit(a, "-nodefaults");
+	add_lit(a, "-no-user-config");
+	add_lit(a, "-no-reboot");
+	add_lit(a, "-display");
+	add_lit(a, "none");
+	add_lit(a, "-sandbox");
+	add_lit(a, "on");
+	add_lit(a, "-m");
+	add(a, vb_strfmt("%u", s->memory_mib));
+	add_lit(a, "-smp");
+	add(a, vb_strfmt("%u", s->vcpus));
+	add_lit(a, "-kernel");
+	add_lit(a, s->kernel);
+	add_lit(a, "-initrd");
+	add_lit(a, "/dev/fd/3");
+	add_lit(a, "-append");
+	add_lit(a, s->cmdline);
+	add_lit(a, "-serial");
+	add(a, vb_strfmt("file:%s", console));
+	add_lit(a, "-chardev");
+	add(a, vb_strfmt("socket,id=vbctl,path=%s", sock));
+	add_lit(a, "-device");
+	add_lit(a, "virtio-serial-device,max_ports=2");
+	add_lit(a, "-device");
+	add(a, vb_strfmt("virtserialport,chardev=vbctl,name=%s", VB_PORT_NAME));
+	add_lit(a, "-device");
+	add_lit(a, "virtio-rng-device");
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		_cleanup_free_ char *host = escape(s->mounts[i].host);
+		if (!host)
+			return -1;
+		add_lit(a, "-fsdev");
+		add(a, vb_strfmt("local,id=vbfs%zu,path=%s,security_model=mapped-xattr%s", i, host,
+				 s->mounts[i].rw ? "" : ",readonly=on"));
+		add_lit(a, "-device");
+		add(a, vb_strfmt("virtio-9p-device,fsdev=vbfs%zu,mount_tag=vbm%zu", i, i));
+	}
+	a->argv[a->n] = NULL;
+	return a->oom ? -1 : 0;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child_exec(const struct argv_builder *a, int initrd_fd, int log_fd, pid_t parent)
+{
+	setpgid(0, 0); /* the terminal's ^C is ours to handle, not QEMU's */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	int devnull = open("/dev/null", O_RDONLY);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
+	    dup2(initrd_fd, 3) < 0)
+		_exit(127);
+	syscall(SYS_close_range, 4u, ~0u, 0u);
+	execvp(a->argv[0], a->argv);
+	_exit(127);
+}
+
+static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
+{
+	char accel[16], desc[256];
+	if (probe(accel, sizeof(accel), desc, sizeof(desc), err) < 0)
+		return NULL;
+	struct argv_builder a = { .n = 0 };
+	if (build_argv(s, accel, &a) < 0) {
+		argv_free(&a);
+		vb_error_set(err, VB_E_RUNTIME, "cannot build the QEMU command line");
+		return NULL;
+	}
+	_cleanup_close_ int log_fd =
+		open(s->vmm_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (log_fd < 0) {
+		argv_free(&a);
+		vb_error_errno(err, errno, "cannot create %s", s->vmm_log);
+		return NULL;
+	}
+	struct vb_vmm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		argv_free(&a);
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	vm->ops = &vb_vmm_qemu_ops;
+	vm->pidfd = -1;
+	snprintf(vm->accel, sizeof(vm->accel), "%s", accel);
+	pid_t parent = getpid();
+	vm->pid = fork();
+	if (vm->pid == 0)
+		child_exec(&a, s->initrd_fd, log_fd, parent);
+	argv_free(&a);
+	if (vm->pid < 0) {
+		vb_error_errno(err, errno, "cannot start QEMU");
+		free(vm);
+		return NULL;
+	}
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0) {
+		vb_error_errno(err, errno, "pidfd_open");
+		vb_vmm_destroy(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+const struct vb_vmm_ops vb_vmm_qemu_ops = {
+	.name = "qemu",
+	.probe = probe,
+	.start = start,
+};
