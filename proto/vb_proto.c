@@ -75,10 +75,16 @@ static uint8_t *reserve(struct vb_buf *b, size_t n)
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
 			cap *= 2;
-		uint8_t *p = realloc(b->data, cap);
+		/* not realloc: the old block may hold a secret, wipe it first */
+		uint8_t *p = malloc(cap);
 		if (!p) {
 			b->oom = 1;
 			return NULL;
+		}
+		if (b->data) {
+			memcpy(p, b->data, b->len);
+			explicit_bzero(b->data, b->cap);
+			free(b->data);
 		}
 		b->data = p;
 		b->cap = cap;
@@ -372,6 +378,8 @@ int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
 	vb_msg_begin(b, VB_MSG_BOOT, 0, 0);
 	vb_msg_put_u64(b, VB_TAG_VERSION, VB_PROTO_VERSION);
 	vb_msg_put_bytes(b, VB_TAG_SECRET, boot->secret, VB_SECRET_LEN);
+	if (boot->allow) /* an empty allowlist allows nothing: say so explicitly */
+		vb_msg_put_u64(b, VB_TAG_ALLOW_SET, 1);
 	for (size_t i = 0; boot->allow && i < boot->n_allow; i++)
 		vb_msg_put_str(b, VB_TAG_ALLOW, boot->allow[i]);
 	if (boot->rlimit_nofile)
@@ -443,11 +451,14 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 	const uint8_t *payload = (const uint8_t *)frame + VB_FRAME_HDR_LEN;
 	long nallow = count_tag(payload, h.len, VB_TAG_ALLOW);
 	long nmounts = count_tag(payload, h.len, VB_TAG_MOUNT);
-	if (nallow < 0 || nmounts < 0)
+	long allow_set = count_tag(payload, h.len, VB_TAG_ALLOW_SET);
+	if (nallow < 0 || nmounts < 0 || allow_set < 0)
 		return VB_ERR_PROTO;
 	if (nallow > (long)VB_MAX_ALLOW || nmounts > (long)VB_MAX_MOUNTS)
 		return VB_ERR_INVAL;
-	if (nallow > 0 && !(boot->allow = calloc((size_t)nallow + 1, sizeof(char *))))
+	/* ALLOW entries imply a list; ALLOW_SET alone means an empty one */
+	if ((nallow > 0 || allow_set > 0) &&
+	    !(boot->allow = calloc((size_t)nallow + 1, sizeof(char *))))
 		return VB_ERR_INTERNAL;
 	if (nmounts > 0 && !(boot->mounts = calloc((size_t)nmounts, sizeof(*boot->mounts)))) {
 		vb_boot_free(boot);
@@ -495,6 +506,12 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 				err = VB_ERR_INVAL;
 			boot->n_mounts++; /* counted even when partial, so it is freed */
 			break;
+		case VB_TAG_ALLOW_SET: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v != 1)
+				err = VB_ERR_INVAL;
+			break;
+		}
 		case VB_TAG_HOSTNAME:
 			free(boot->hostname);
 			boot->hostname = NULL;

@@ -81,7 +81,7 @@ enum vb_msg_type {
 	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	/* the per-VM boot segment (never sent on the wire) */
-	VB_MSG_BOOT = 64, /* SECRET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME */
+	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME */
 };
 
 enum vb_flag {
@@ -132,6 +132,7 @@ enum vb_tag {
 	VB_TAG_MOUNT_PATH = 70,
 	VB_TAG_MOUNT_RO = 71,
 	VB_TAG_HOSTNAME = 72,
+	VB_TAG_ALLOW_SET = 73, /* 1: an allowlist is in force, even an empty one */
 };
 
 /* Error codes carried in ERROR frames: portable, not errno values. */
@@ -247,7 +248,7 @@ struct vb_boot_mount {
 /* The per-VM boot data, read by the agent from VB_BOOT_PATH. */
 struct vb_boot {
 	uint8_t secret[VB_SECRET_LEN];
-	char **allow; /* NULL = every program allowed; else n_allow basenames */
+	char **allow; /* NULL = every program allowed; else n_allow (maybe 0) basenames */
 	size_t n_allow;
 	uint64_t rlimit_nofile, rlimit_nproc, rlimit_fsize;
 	struct vb_boot_mount *mounts;
