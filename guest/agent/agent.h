@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * agent.h — shared declarations of the VoidBox guest agent.
+ *
+ * The agent is PID 1 of every VM (static, musl).  It boots the guest
+ * (boot.c), reaps every process (reaper.c), and serves the control protocol
+ * of proto/vb_proto.h on the virtio-serial port and, when present, on vsock
+ * (conn.c).  Requests run off the connection's reader thread: every EXEC on
+ * its own thread (exec.c), file operations (files.c) and SAMPLE (sample.c)
+ * on a short-lived thread each, bounded per connection.
+ *
+ * Run as anything but PID 1 it is a plain process serving one transport
+ * given on the command line ("process mode", used by the host's tests and
+ * the `process` backend): see main.c.
+ */
+#ifndef VB_AGENT_H
+#define VB_AGENT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vb_proto.h"
+
+#define AGENT_LOG_PREFIX "voidbox-agent: "
+#define AGENT_SANDBOX_UID 1000u
+#define AGENT_SANDBOX_GID 1000u
+#define AGENT_MAX_INFLIGHT 64u              /* requests in flight per connection */
+#define AGENT_MAX_INFLIGHT_BYTES VB_FRAME_MAX /* payload bytes held by them */
+#define AGENT_PREAUTH_MAX 4096u             /* largest frame before the handshake */
+#define AGENT_THREAD_STACK (256u << 10)
+#define AGENT_DEFAULT_NOFILE 1024u
+#define AGENT_DEFAULT_NPROC 512u
+#define AGENT_DEFAULT_FSIZE (100ull << 20)
+#define AGENT_DRAIN_MS 2000u                /* output drain after exit, see exec.c */
+#define AGENT_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+/* ---- global state (set up once at start, read-only afterwards) ---------- */
+
+struct agent {
+	int pid1;            /* PID 1 of a VM (else process mode) */
+	int is_root;         /* euid 0: may switch users and chown */
+	struct vb_boot boot; /* decoded boot data; holds the session secret */
+	char **roots;        /* allowed roots of file operations, canonical */
+	size_t n_roots;      /* roots[0] is also the default cwd of an exec */
+};
+extern struct agent g_agent;
+
+/* ---- util.c -------------------------------------------------------------- */
+
+/* Log one line "voidbox-agent: ..." to the console (PID 1) or stderr.  Never
+ * blocks: the console is opened O_NONBLOCK and a line that does not fit is
+ * dropped.  Never pass the secret or request data that may carry secrets. */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Open the log destination: (path) or NULL for stderr. */
+void agent_log_open(const char *path);
+/* Log, then (PID 1) sync and reboot, which makes QEMU exit; in process mode
+ * exit(70).  PID 1 never returns from main any other way. */
+_Noreturn void agent_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Power the VM off (PID 1) or exit (process mode). */
+_Noreturn void agent_poweroff(void);
+
+uint64_t agent_now_ms(void); /* CLOCK_MONOTONIC */
+void agent_sleep_ms(unsigned ms);
+/* Map an errno value to a VB_ERR_* code. */
+int agent_errno_to_vb(int e);
+/* Read a whole small file (at most max bytes) into a NUL-terminated buffer
+ * (caller frees).  Returns the length or -1 with errno set. */
+ssize_t agent_read_small(const char *path, size_t max, char **out);
+/* Write/read all of a buffer, retrying on EINTR. */
+int agent_write_all(int fd, const void *p, size_t n);
+/* Start a detached thread with the agent's stack size; returns 0 or errno. */
+int agent_thread(void *(*fn)(void *), void *arg);
+/* Write (val) to an eventfd; errors are harmless (the counter is nonzero). */
+void agent_wake(int efd);
+
+/* ---- boot.c -------------------------------------------------------------- */
+
+/* PID 1: mount /proc, /sys, /dev, /dev/pts, /tmp, /run; device nodes; users;
+ * /workspace and /home/sandbox.  Failures of essential steps are fatal. */
+void boot_system(void);
+/* Read and decode the boot frame at (path) into (out).  With (consume) the
+ * file is unlinked (and its directory removed).  The raw bytes are wiped.
+ * Returns 0, or -1 after logging why. */
+int boot_load(const char *path, int consume, struct vb_boot *out);
+/* PID 1: hostname and the 9p mounts of (boot).  A failed mount is fatal. */
+void boot_apply(const struct vb_boot *boot);
+/* Set g_agent.roots: from (spec) (colon-separated, process mode) or the
+ * defaults, plus every mount path of the boot data.  Returns 0 or -1. */
+int boot_set_roots(const char *spec);
+
+/* ---- reaper.c ------------------------------------------------------------ */
+
+/* A child the reaper must report.  Embedded in its owner; (on_exit) runs on
+ * the reaper thread with the table lock held and MUST reap (pid) with
+ * reaper_reap() — the child is still a zombie when it is called, so its pid
+ * (and process group id) cannot have been reused yet. */
+struct reap_entry {
+	pid_t pid;
+	void (*on_exit)(struct reap_entry *e);
+	struct reap_entry *next;
+};
+
+void reaper_start(void);
+/* Hold across fork() + reaper_add() so the reaper can never see the exit of
+ * a child before its entry is in the table. */
+void reaper_lock(void);
+void reaper_unlock(void);
+void reaper_add(struct reap_entry *e); /* with the lock held */
+/* Reap (pid) (a zombie); returns its wait status. */
+int reaper_reap(pid_t pid);
+
+/* ---- conn.c -------------------------------------------------------------- */
+
+/* A transport endpoint: the virtio-serial port (lives forever, sessions come
+ * and go on it) or one stream connection (vsock, unix socket, pipe). */
+enum chan_kind { CHAN_STREAM, CHAN_SERIAL };
+
+struct chan {
+	int rfd, wfd;
+	enum chan_kind kind;
+	pthread_mutex_t wlock; /* whole frames go out one at a time */
+	/* bytes to read again before the fd (reader thread only): where the
+	 * serial port resynchronised on a HELLO */
+	uint8_t *pb;
+	size_t pb_len, pb_off;
+};
+
+struct exec;
+
+/* One session: from the host's HELLO to its disconnect (or a protocol
+ * error).  Reference counted: the reader, every exec and every job hold one. */
+struct conn {
+	struct chan *chan;
+	atomic_int dead;      /* no more writes; checked under chan->wlock */
+	pthread_mutex_t lock; /* everything below */
+	int refs;
+	int closing;          /* the reader ended the session */
+	unsigned inflight;    /* requests running (execs included) */
+	size_t inflight_bytes;
+	struct exec *execs;   /* running execs, by request id */
+};
+
+/* Serve a stream connection until EOF or a protocol error; closes the fds
+ * (rfd == wfd allowed).  Runs on the calling thread. */
+void conn_serve_stream(int rfd, int wfd);
+/* Serve the virtio-serial port (fd) forever, session after session. */
+_Noreturn void conn_serve_serial(int fd);
+
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+/* Send a complete frame (built with vb_msg_begin ... vb_msg_end); returns 0
+ * or -1 if the session is gone (the frame is then dropped).  Thread-safe. */
+int conn_send(struct conn *c, struct vb_buf *frame);
+/* Build and send ERROR {CODE, MESSAGE}. */
+void conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A request finished: release its in-flight slot and (bytes). */
+void conn_request_done(struct conn *c, size_t bytes);
+
+/* ---- exec.c -------------------------------------------------------------- */
+
+/* Handle EXEC (id, payload): on success the exec thread owns a conn
+ * reference and one in-flight slot (already counted by the caller) and the
+ * call returns 0; otherwise it has replied ERROR and returns -1 (the caller
+ * releases the slot). */
+int exec_start(struct conn *c, uint32_t id, const uint8_t *payload, size_t len);
+/* Route EXEC_ACK / EXEC_STDIN / EXEC_SIGNAL to the exec (id).  Frames for an
+ * exec that has finished are ignored, and so is a SIGNAL outside 1..64.
+ * Returns 0, or -1 for a protocol violation (ACK without COUNT, stdin beyond
+ * VB_STDIN_WINDOW): the caller sends ERROR PROTO and ends the session. */
+int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+/* The session ended: kill every exec of (c) and stop their output. */
+void exec_cancel_all(struct conn *c);
+
+/* ---- files.c / sample.c --------------------------------------------------- */
+
+/* Run one request and reply to it (OK or ERROR).  (payload) stays owned by
+ * the caller. */
+void files_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+void sample_handle(struct conn *c, const struct vb_hdr *h);
+
+/* Confined path resolution, exposed for exec's cwd check and for tests:
+ * open (path) (absolute) with openat2 under the allowed root that contains
+ * it, refusing "..", symlinks and escapes.  Returns an fd, or -1 with
+ * *vb_err set (and errno for the message). */
+int files_open(const char *path, int flags, mode_t mode, int *vb_err);
+
+#endif /* VB_AGENT_H */
