@@ -26,9 +26,11 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean
-all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS)
+all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS)
 
 # The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
 $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
@@ -58,6 +60,12 @@ $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
+# Each fuzz target also builds as a plain program that replays its corpus.
+$(O)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(O)/libvoidbox.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c \
+	    $(O)/libvoidbox.a $(LDLIBS)
+
 deps:
 	@scripts/deps.sh
 
@@ -82,10 +90,15 @@ check: deps
 test: all
 	@tests/run.sh $(O)
 
+# libFuzzer builds of every parser of guest or file input; run e.g.
+#   build/fuzz/fuzz_proto -max_total_time=600 tests/fuzz/corpus/proto
 fuzz:
 	@mkdir -p $(O)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproto \
 	    -o $(O)/fuzz/fuzz_proto tests/fuzz/fuzz_proto.c proto/vb_proto.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
+	    -lyaml -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)

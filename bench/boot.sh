@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Cold-start benchmark: `voidbox exec true` against a bare QEMU boot of the
+# same kernel and initramfs to init-and-reboot (the agent, given no boot
+# data, powers off at once), both measured in this run.  Prints medians, the
+# overhead ratio and the voidbox host process's peak RSS.  Not a test.
+#
+# usage: bench/boot.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+build=${1:-build}
+runs=${2:-7}
+vb="$build/voidbox"
+[ -x "$vb" ] || { echo "build first: make" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
+kernel=$("$vb" image build >/dev/null && readlink -f "${XDG_CACHE_HOME:-$HOME/.cache}/voidbox/kernel-current/bzImage")
+initramfs=$("$vb" image list >/dev/null; ls -t "${XDG_CACHE_HOME:-$HOME/.cache}"/voidbox/initramfs-*.cpio | head -1)
+accel=tcg; cpu=max
+if [ -w /dev/kvm ]; then accel=kvm; cpu=host; fi
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+ms() { date +%s%N | cut -c1-13; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+bare() {
+    qemu-system-x86_64 -M microvm,acpi=off -accel $accel -cpu $cpu -nodefaults -no-user-config \
+        -no-reboot -display none -sandbox on -m 512 -smp 1 -kernel "$kernel" -initrd "$initramfs" \
+        -append "console=ttyS0 quiet panic=-1 reboot=t acpi=off 8250.nr_uarts=1" \
+        -serial "file:$tmp/console.log" -device virtio-serial-device,max_ports=2 \
+        -device virtio-rng-device </dev/null >/dev/null 2>&1
+}
+
+echo "accelerator: $accel   kernel: $kernel   runs: $runs"
+bare # warm the page cache
+"$vb" exec -- true
+for i in $(seq "$runs"); do
+    t0=$(ms); bare; t1=$(ms); echo $((t1 - t0)) >>"$tmp/bare"
+    t0=$(ms); /usr/bin/time -f %M -o "$tmp/rss.$i" "$vb" exec -- true; t1=$(ms)
+    echo $((t1 - t0)) >>"$tmp/vb"
+    cat "$tmp/rss.$i" >>"$tmp/rss"
+done
+grep -q "voidbox-agent" "$tmp/console.log" || echo "warning: the bare boot never reached the agent" >&2
+b=$(median <"$tmp/bare"); v=$(median <"$tmp/vb"); r=$(median <"$tmp/rss")
+printf '%-34s %8s ms\n' "bare QEMU boot to init+reboot" "$b"
+printf '%-34s %8s ms\n' "voidbox exec true (cold)" "$v"
+awk -v v="$v" -v b="$b" 'BEGIN {printf "%-34s %8.3fx  (goal <= 1.15x)\n", "overhead ratio", v / b}'
+printf '%-34s %8s KiB\n' "voidbox host peak RSS (median)" "$r"
