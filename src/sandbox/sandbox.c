@@ -187,7 +187,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.hostname = (char *)(uintptr_t)"voidbox",
 	};
 	struct vb_boot_mount bm[VB_MAX_MOUNTS];
-	char tags[VB_MAX_MOUNTS][16];
+	char tags[VB_MAX_MOUNTS][24];
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		snprintf(tags[i], sizeof(tags[i]), "vbm%zu", i);
 		bm[i] = (struct vb_boot_mount){ .tag = tags[i],
