@@ -320,6 +320,9 @@ int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 	else if (exited && sb->vm && WIFSIGNALED(sb->vm->status))
 		snprintf(why, sizeof(why), "the VMM was killed by signal %d",
 			 WTERMSIG(sb->vm->status));
+	else if (exited && sb->vm && WIFEXITED(sb->vm->status) && WEXITSTATUS(sb->vm->status))
+		snprintf(why, sizeof(why), "the VMM exited with status %d",
+			 WEXITSTATUS(sb->vm->status));
 	else if (exited)
 		snprintf(why, sizeof(why), "the VM powered off");
 	else if (err && err->kind == VB_E_TIMEOUT)

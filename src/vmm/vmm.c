@@ -18,13 +18,13 @@ static const struct vb_vmm_ops *const backends[] = {
 
 const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err)
 {
-	char accel[16], desc[256];
+	char accel[16];
 	if (b == VB_BACKEND_QEMU)
-		return vb_vmm_qemu_ops.probe(accel, sizeof(accel), desc, sizeof(desc), err) < 0
+		return vb_vmm_qemu_ops.probe(accel, sizeof(accel), NULL, 0, err) < 0
 			       ? NULL
 			       : &vb_vmm_qemu_ops;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (backends[i]->probe(accel, sizeof(accel), desc, sizeof(desc), err) == 0)
+		if (backends[i]->probe(accel, sizeof(accel), NULL, 0, err) == 0)
 			return backends[i];
 	return NULL;
 }

@@ -37,8 +37,9 @@ struct vb_vmm {
 
 struct vb_vmm_ops {
 	const char *name;
-	/* Can this backend run here?  Fills the accelerator it would use and a
-	 * one-line description (version) of the VMM; -1 with (err) if not. */
+	/* Can this backend run here?  Fills the accelerator it would use and,
+	 * when (desc) is not NULL, a one-line description (version) of the VMM,
+	 * which may take a process start; -1 with (err) if not. */
 	int (*probe)(char *accel, size_t accel_len, char *desc, size_t desc_len, vb_error *err);
 	/* Start the VM process.  The caller owns the returned vmm. */
 	struct vb_vmm *(*start)(const struct vb_vmm_spec *spec, vb_error *err);
