@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Run events: what happened, when, where.  The run engine emits them; sinks
+ * (the run record's events.jsonl, the live progress display, a C API
+ * caller's callback) consume them.  Every event names its run, and stage
+ * events their stage and VM with the accelerator and isolation level.
+ */
+#ifndef VOIDBOX_EVENTS_H
+#define VOIDBOX_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum vb_event_type {
+	VB_EV_RUN_STARTED = 1,  /* name, kind */
+	VB_EV_STAGE_QUEUED,     /* stage */
+	VB_EV_STAGE_STARTED,    /* stage: its VM is being booted */
+	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms */
+	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len */
+	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output/output_len */
+	VB_EV_STAGE_FAILED,     /* stage, exit_code (or -1), duration_ms, error */
+	VB_EV_STAGE_SKIPPED,    /* stage, error (why) */
+	VB_EV_RUN_FINISHED,     /* success, duration_ms, error (first failure) */
+	VB_EV_RUN_CANCELLED,    /* duration_ms */
+};
+
+struct vb_event {
+	enum vb_event_type type;
+	int64_t time_ms;      /* wall clock, ms since the Unix epoch */
+	const char *run_id;
+	const char *name;     /* the spec's name (RUN_STARTED) */
+	const char *kind;     /* "pipeline", "workflow", ... (RUN_STARTED) */
+	const char *stage;    /* box or step name; NULL for run events */
+	const char *vm_id;    /* NULL before the VM booted */
+	const char *accel;    /* "kvm", "tcg" */
+	const char *isolation; /* "hardware", "emulated" */
+	const char *kernel, *boot_id;
+	int64_t boot_ms;
+	const char *stream;   /* LOG_CHUNK */
+	const uint8_t *data;  /* LOG_CHUNK: not NUL-terminated */
+	size_t len;
+	const uint8_t *output; /* STAGE_COMPLETED: the carried output */
+	size_t output_len;
+	int exit_code;
+	int success;
+	int64_t duration_ms;
+	const char *error;    /* human-readable cause */
+};
+
+/* Sinks are called from any stage thread, concurrently: they lock
+ * themselves.  Pointers in (ev) are valid only during the call. */
+typedef void (*vb_event_fn)(const struct vb_event *ev, void *opaque);
+
+/* "run.started", "stage.queued", ... as written to events.jsonl. */
+const char *vb_event_name(enum vb_event_type type);
+
+#endif

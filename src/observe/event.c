@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Event names and the JSON shape of one events.jsonl line. */
+#include "observe/observe_int.h"
+
+#include "voidbox/events.h"
+
+const char *vb_event_name(enum vb_event_type type)
+{
+	switch (type) {
+	case VB_EV_RUN_STARTED: return "run.started";
+	case VB_EV_STAGE_QUEUED: return "stage.queued";
+	case VB_EV_STAGE_STARTED: return "stage.started";
+	case VB_EV_VM_BOOTED: return "vm.booted";
+	case VB_EV_LOG_CHUNK: return "log.chunk";
+	case VB_EV_STAGE_COMPLETED: return "stage.completed";
+	case VB_EV_STAGE_FAILED: return "stage.failed";
+	case VB_EV_STAGE_SKIPPED: return "stage.skipped";
+	case VB_EV_RUN_FINISHED: return "run.finished";
+	case VB_EV_RUN_CANCELLED: return "run.cancelled";
+	}
+	return NULL;
+}
+
+static int set(json_t *o, const char *key, json_t *v)
+{
+	/* json_object_set_new frees (v) on failure and fails on NULL */
+	return json_object_set_new(o, key, v);
+}
+
+static int set_str(json_t *o, const char *key, const char *s)
+{
+	return set(o, key, vb_obs_jstr(s, VB_REC_STR_MAX));
+}
+
+json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t time_ms)
+{
+	const char *name = vb_event_name(ev->type);
+	if (!name)
+		return NULL;
+	char when[40];
+	vb_obs_rfc3339(time_ms, 1, when, sizeof(when));
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	int rc = 0;
+	rc |= set(o, "event", json_string(name));
+	rc |= set(o, "time", json_string(when));
+	rc |= set(o, "time_ms", json_integer(time_ms));
+	rc |= set_str(o, "run_id", run_id);
+
+	int stage_event = ev->type != VB_EV_RUN_STARTED && ev->type != VB_EV_RUN_FINISHED &&
+			  ev->type != VB_EV_RUN_CANCELLED;
+	if (stage_event) {
+		rc |= set_str(o, "stage", ev->stage);
+		/* where the stage runs, whenever the engine knows it */
+		if (ev->type != VB_EV_VM_BOOTED) {
+			if (ev->vm_id)
+				rc |= set_str(o, "vm_id", ev->vm_id);
+			if (ev->accel)
+				rc |= set_str(o, "accel", ev->accel);
+			if (ev->isolation)
+				rc |= set_str(o, "isolation", ev->isolation);
+		}
+	}
+	switch (ev->type) {
+	case VB_EV_RUN_STARTED:
+		rc |= set_str(o, "name", ev->name);
+		rc |= set_str(o, "kind", ev->kind);
+		break;
+	case VB_EV_STAGE_QUEUED:
+	case VB_EV_STAGE_STARTED:
+		break;
+	case VB_EV_VM_BOOTED:
+		rc |= set_str(o, "vm_id", ev->vm_id);
+		rc |= set_str(o, "accel", ev->accel);
+		rc |= set_str(o, "isolation", ev->isolation);
+		rc |= set_str(o, "kernel", ev->kernel);
+		rc |= set_str(o, "boot_id", ev->boot_id);
+		rc |= set(o, "boot_ms", json_integer(ev->boot_ms));
+		break;
+	case VB_EV_LOG_CHUNK:
+		rc |= set_str(o, "stream", ev->stream);
+		rc |= set(o, "len", json_integer(ev->data ? (json_int_t)ev->len : 0));
+		break;
+	case VB_EV_STAGE_COMPLETED:
+		rc |= set(o, "exit_code", json_integer(ev->exit_code));
+		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
+		rc |= set(o, "output_bytes", json_integer(ev->output ? (json_int_t)ev->output_len : 0));
+		break;
+	case VB_EV_STAGE_FAILED:
+		rc |= set(o, "exit_code", json_integer(ev->exit_code));
+		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
+		rc |= set_str(o, "error", ev->error);
+		break;
+	case VB_EV_STAGE_SKIPPED:
+		rc |= set_str(o, "error", ev->error);
+		break;
+	case VB_EV_RUN_FINISHED:
+		rc |= set(o, "success", json_boolean(ev->success));
+		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
+		rc |= set_str(o, "error", ev->error);
+		break;
+	case VB_EV_RUN_CANCELLED:
+		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
+		if (ev->error)
+			rc |= set_str(o, "error", ev->error);
+		break;
+	}
+	if (rc) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
