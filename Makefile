@@ -26,11 +26,13 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/%)
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean
-all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS)
+all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS)
 
 # The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
 $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
@@ -60,6 +62,11 @@ $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
+# Examples use only the public headers: -Iinclude, never -Isrc.
+$(O)/examples/%: examples/%.c $(O)/libvoidbox.a $(wildcard include/voidbox/*.h)
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
+
 # Each fuzz target also builds as a plain program that replays its corpus.
 $(O)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
@@ -75,9 +82,10 @@ kernel: deps
 image: all kernel
 	@$(O)/voidbox image build
 
+# The main job: a pipe and a fan-out of command boxes, each in its own VM.
 run: deps all kernel
-	@$(O)/voidbox image build
-	@$(O)/voidbox exec -- sh -c 'echo "hello from $$(uname -sr) in a fresh VoidBox VM (boot id $$(cat /proc/sys/kernel/random/boot_id))"'
+	@$(O)/voidbox image build >/dev/null
+	@$(O)/voidbox run examples/hello-pipeline.yaml
 
 # Every test, in the normal build and again under ASAN+UBSAN.
 check: deps
@@ -102,6 +110,7 @@ fuzz:
 
 bench: all kernel
 	@bench/boot.sh $(O)
+	@bench/fanout.sh $(O)
 
 clean:
 	rm -rf build build-san

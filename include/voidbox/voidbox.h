@@ -13,5 +13,6 @@
 
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
+#include "voidbox/run.h"
 
 #endif

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Runs: pipelines and workflows of commands, every pipeline box in a fresh
+ * micro-VM.  The programmatic twin of the YAML specs (docs/spec.md,
+ * docs/run.md): build a pipeline in C, or load a spec file, run it, read
+ * the result and, on the way, the events.
+ *
+ *     vb_pipeline *p = vb_pipeline_new("hello");
+ *     vb_box *a = vb_box_cmd("produce", "sh", "-c", "echo '{\"n\": 1}'", NULL);
+ *     vb_pipeline_pipe(p, a);
+ *     vb_box *fan[2] = { vb_box_cmd("left", "cat", "/workspace/input.json", NULL),
+ *                        vb_box_cmd("right", "wc", "-c", "/workspace/input.json", NULL) };
+ *     vb_pipeline_fan_out(p, fan, 2);
+ *     struct vb_run_result *r = vb_pipeline_run(p, NULL, &err);
+ *
+ * The builder produces the same validated model as a spec file (it is
+ * checked by the same loader), and one engine runs both.
+ */
+#ifndef VOIDBOX_RUN_H
+#define VOIDBOX_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "voidbox/error.h"
+#include "voidbox/events.h"
+
+/* ---- running ------------------------------------------------------------ */
+
+struct vb_run_options {
+	const char *input;      /* given to the first stage as /workspace/input.json; NULL = none */
+	size_t input_len;       /* 0 = strlen(input) */
+	unsigned max_parallel;  /* fan-out boxes / workflow steps at once; 0 = 4 */
+	vb_event_fn on_event;   /* called from any run thread, concurrently; may be NULL */
+	void *opaque;           /* passed to on_event */
+	int cancel_fd;          /* > 0: once readable, the run is cancelled: every VM torn
+				 * down, RUN_CANCELLED emitted.  Never read by the engine
+				 * (level-triggered: an eventfd or pipe that stays readable) */
+	int no_record;          /* 1: no run record under the state dir (see docs/run.md) */
+	FILE *notices;          /* one-line notices (e.g. "mode mock is treated as auto"),
+				 * each once per process; NULL = none */
+};
+
+struct vb_run_stage {
+	char *name;            /* box or step */
+	int success;
+	int skipped;           /* never ran: an earlier stage or a dependency failed */
+	int exit_code;         /* the program's (124 timed out); -1 when it did not run to an exit */
+	char *output;          /* the carried output, NUL-terminated (output_len bytes) */
+	size_t output_len;
+	int64_t duration_ms;
+	char *vm_id;           /* NULL when no VM was booted for it */
+	char *error;           /* why it failed or was skipped; NULL on success */
+};
+
+struct vb_run_result {
+	char *run_id;
+	char *name, *kind;     /* "pipeline", "workflow" */
+	int success;
+	int cancelled;
+	/* VB_E_OK when the run succeeded or a program failed (exit code, timeout,
+	 * not found); VB_E_RUNTIME / VB_E_VMDIED when VoidBox itself failed (a VM
+	 * did not boot or died); VB_E_CANCELLED when cancelled. */
+	enum vb_error_kind error_kind;
+	char *error;           /* the first failure, naming the box or step; NULL on success */
+	char *output;          /* the final output, NUL-terminated (output_len bytes) */
+	size_t output_len;
+	struct vb_run_stage *stages; /* in run order: a fan-out's boxes in declaration order */
+	size_t n_stages;
+	int64_t duration_ms;
+	char *record_dir;      /* the run's directory (record, named outputs); NULL if none */
+};
+
+/* Load a spec file (YAML or JSON) and run it.  Returns NULL with (err) set
+ * when nothing could run: a bad spec (VB_E_USAGE), a kind that `voidbox
+ * run` does not run (sandbox: VB_E_USAGE), agent boxes without an LLM
+ * provider (VB_E_RUNTIME), a setting this version cannot honour, or a
+ * failure to set up.  Otherwise a result (success or not) the caller frees.
+ * (opts) may be NULL. */
+struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options *opts,
+				  vb_error *err);
+
+/* The process exit code for a result: 0 success, 1 a stage failed, 125
+ * VoidBox failed, 130 cancelled. */
+int vb_run_exit_code(const struct vb_run_result *r);
+
+/* The result object of SPEC-V1 as compact JSON text (caller frees); NULL on
+ * allocation failure.  Output that is not UTF-8 has its bad bytes replaced
+ * by U+FFFD. */
+char *vb_run_result_json(const struct vb_run_result *r);
+
+void vb_run_result_free(struct vb_run_result *r);
+
+/* ---- building a pipeline in C ------------------------------------------ */
+
+typedef struct vb_pipeline vb_pipeline;
+typedef struct vb_box vb_box;
+
+/* A command box: (program) with (args) (NULL-terminated; NULL = none).
+ * Returns NULL only on allocation failure.  Setter errors (bad values, no
+ * memory) are sticky: the box remembers the first, and vb_pipeline_pipe()
+ * or vb_pipeline_fan_out() reports it. */
+vb_box *vb_box_new(const char *name, const char *program, const char *const *args);
+/* Same with the arguments inline, ending with NULL. */
+vb_box *vb_box_cmd(const char *name, const char *program, ...) __attribute__((sentinel));
+void vb_box_free(vb_box *b);
+
+void vb_box_memory(vb_box *b, unsigned mib);
+void vb_box_vcpus(vb_box *b, unsigned n);
+void vb_box_timeout(vb_box *b, unsigned secs);      /* timed out = failed, exit 124 */
+void vb_box_env(vb_box *b, const char *key, const char *value); /* NULL value = the host's */
+void vb_box_mount(vb_box *b, const char *host, const char *guest, int rw);
+void vb_box_allow(vb_box *b, const char *program);  /* the allowlist (basenames) */
+void vb_box_rlimit(vb_box *b, const char *name, uint64_t value); /* nofile, nproc, fsize_mb */
+void vb_box_output_file(vb_box *b, const char *guest_path); /* default /workspace/output.json */
+void vb_box_stdin_from(vb_box *b, const char *box);         /* an earlier box's stdout */
+/* A named host directory (under the run directory) mounted rw at (guest)
+ * (NULL = /workspace/output); a later box mounts it ro with vb_box_input(). */
+void vb_box_output(vb_box *b, const char *name, const char *guest);
+void vb_box_input(vb_box *b, const char *from, const char *guest); /* NULL = /workspace/input */
+
+/* A new, empty pipeline.  NULL only on allocation failure. */
+vb_pipeline *vb_pipeline_new(const char *name);
+void vb_pipeline_free(vb_pipeline *p);
+
+/* Append a stage of one box / of (n) boxes run in parallel.  The pipeline
+ * takes ownership of the boxes in every case (also on failure).  Errors:
+ * the box's sticky error, a duplicate name (VB_E_USAGE). */
+int vb_pipeline_pipe(vb_pipeline *p, vb_box *b, vb_error *err);
+int vb_pipeline_fan_out(vb_pipeline *p, vb_box *const *boxes, size_t n, vb_error *err);
+
+/* The pipeline as spec JSON text (what a spec file would hold); caller
+ * frees.  NULL with (err) set on allocation failure. */
+char *vb_pipeline_spec_json(const vb_pipeline *p, vb_error *err);
+
+/* Validate and run, as vb_run_file() does a spec file. */
+struct vb_run_result *vb_pipeline_run(const vb_pipeline *p, const struct vb_run_options *opts,
+				      vb_error *err);
+
+#endif

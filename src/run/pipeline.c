@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kind: pipeline.  Stages run in order; every box boots its own VM, gets
+ * the previous stage's output as /workspace/input.json, runs its command
+ * and hands on its output (output_file if non-empty, else stdout).  A
+ * fan-out runs its boxes on worker threads (at most max_parallel at once)
+ * and hands on a JSON array of their outputs in declaration order.
+ *
+ * Failure policy: a failing box does not stop its fan-out siblings (they
+ * finish, so their results and logs are complete); the stage fails, and
+ * every later stage is skipped.  A cancel stops everything.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/engine.h"
+#include "util/util.h"
+
+static const char input_path[] = "/workspace/input.json";
+
+/* A name that is safe as one directory component. */
+static int dir_name_ok(const char *s)
+{
+	return s && s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) <= 200;
+}
+
+int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
+{
+	const struct vb_spec_pipeline *pl = &r->spec->pipeline;
+	r->vmc = calloc(pl->n_boxes, sizeof(*r->vmc));
+	if (!r->vmc)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	r->n_vmc = pl->n_boxes;
+	for (size_t i = 0; i < pl->n_boxes; i++) {
+		const struct vb_spec_box *b = &pl->boxes[i];
+		struct vb_run_vmconf *vc = &r->vmc[i];
+		if (vb_run_vm_config(&b->vm, vc, err) < 0)
+			goto fail;
+		for (size_t o = 0; o < b->n_outputs; o++) {
+			const char *name = b->outputs[o].name.s;
+			if (!dir_name_ok(name)) {
+				vb_error_set(err, VB_E_USAGE, "output name '%s' cannot name a directory",
+					     name ? name : "");
+				goto fail;
+			}
+			_cleanup_free_ char *dir = vb_strfmt("%s/outputs/%s", r->run_dir, name);
+			if (!dir || vb_run_vmconf_add_mount(vc, dir, b->outputs[o].guest.s, 1, err) < 0)
+				goto fail_oom;
+		}
+		for (size_t k = 0; k < b->n_inputs; k++) {
+			_cleanup_free_ char *dir =
+				vb_strfmt("%s/outputs/%s", r->run_dir, b->inputs[k].from.s);
+			if (!dir || vb_run_vmconf_add_mount(vc, dir, b->inputs[k].guest.s, 0, err) < 0)
+				goto fail_oom;
+		}
+		vb_run_vmconf_notify(vc, r->opts.notices);
+		continue;
+	fail_oom:
+		if (err && err->kind == VB_E_OK)
+			vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	fail:
+		vb_error_prefix(err, "box '%s'", b->name.s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Make the named output directories before any box mounts them. */
+static int make_output_dirs(struct vb_run *r, vb_error *err)
+{
+	const struct vb_spec_pipeline *pl = &r->spec->pipeline;
+	for (size_t i = 0; i < pl->n_boxes; i++)
+		for (size_t o = 0; o < pl->boxes[i].n_outputs; o++) {
+			_cleanup_free_ char *dir =
+				vb_strfmt("%s/outputs/%s", r->run_dir, pl->boxes[i].outputs[o].name.s);
+			if (!dir)
+				return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			if (vb_mkdir_p(dir, 0755, err) < 0)
+				return -1;
+		}
+	return 0;
+}
+
+/* The box's output: output_file if non-empty (a missing file counts as
+ * empty), else its stdout.  Returns 0, or -1 with (err) set. */
+static int take_output(struct vb_run_unit *u, const struct vb_spec_box *b, vb_sandbox *sb,
+		       vb_error *err)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (b->output_file.s &&
+	    vb_file_read(sb, b->output_file.s, VB_RUN_MAX_OUTPUT, &data, &len, err) < 0) {
+		if (err->kind != VB_E_NOTFOUND)
+			return -1;
+		vb_error_clear(err);
+	}
+	if (len) {
+		u->output = data;
+		u->output_len = len;
+		return 0;
+	}
+	free(data);
+	if (u->out_overflow)
+		return vb_error_set(err, VB_E_OK,
+				    "stdout is larger than %zu MiB, the most a box can carry (write it "
+				    "to a named output instead)",
+				    VB_RUN_MAX_OUTPUT >> 20);
+	u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
+	u->output_len = u->out_len;
+	return u->output ? 0 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+}
+
+static const char **make_argv(const struct vb_spec_run *run)
+{
+	const char **argv = calloc(run->args.n + 2, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = run->program.s;
+	for (size_t i = 0; i < run->args.n; i++)
+		argv[i + 1] = run->args.v[i].s ? run->args.v[i].s : "";
+	return argv;
+}
+
+/* Boot, feed, run, collect, tear down: one box, on the calling thread
+ * (which therefore owns the VM). */
+static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const uint8_t *in,
+		    size_t in_len, int has_in)
+{
+	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
+	struct vb_run_vmconf *vc = &r->vmc[bi];
+	if (vb_run_cancelled(r)) {
+		vb_run_unit_skip(r, u, "the run was cancelled");
+		return;
+	}
+	vb_run_unit_start(r, u, NULL);
+	struct vb_sandbox_config cfg = vc->cfg;
+	cfg.name = b->name.s;
+	cfg.cancel_fd = r->opts.cancel_fd;
+	vb_error err = { 0 };
+	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	if (!sb) {
+		if (err.kind == VB_E_CANCELLED)
+			vb_run_unit_fail(r, u, NULL, VB_E_CANCELLED, "cancelled while booting");
+		else
+			vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "VM failed to boot: %s", err.msg);
+		return;
+	}
+	vb_run_unit_booted(r, u, sb);
+
+	const char **argv = make_argv(&b->run);
+	const uint8_t *stdin_data = NULL;
+	size_t stdin_len = 0;
+	if (b->run.stdin_index != SIZE_MAX && r->box_unit[b->run.stdin_index] != SIZE_MAX) {
+		/* the producer ran in an earlier stage (checked by the spec loader) */
+		const struct vb_run_unit *p = &r->units[r->box_unit[b->run.stdin_index]];
+		stdin_data = p->out ? p->out : (const uint8_t *)"";
+		stdin_len = p->out_len;
+	}
+	unsigned timeout_ms = vc->timeout_ms;
+	if (b->timeout_secs.set && b->timeout_secs.v > 0)
+		timeout_ms = b->timeout_secs.v > UINT32_MAX / 1000 ? UINT32_MAX
+								   : (unsigned)b->timeout_secs.v * 1000;
+	struct vb_exec_params p = { .argv = argv, .env = vc->env, .timeout_ms = timeout_ms };
+	int code = -1;
+	if (!argv) {
+		vb_run_unit_fail(r, u, sb, VB_E_RUNTIME, "out of memory");
+	} else if (has_in && vb_file_write(sb, input_path, in, in_len, 0644, 0, &err) < 0) {
+		vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (vb_run_exec(r, u, sb, &p, stdin_data, stdin_len, &code, &err) < 0) {
+		vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (code == VB_RUN_TIMED_OUT) {
+		u->exit_code = 124;
+		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
+		u->output_len = u->output ? u->out_len : 0;
+		vb_run_unit_fail(r, u, sb, VB_E_OK, "timed out after %u s (exit code 124)",
+				 timeout_ms / 1000);
+	} else if ((u->exit_code = code) != 0) {
+		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
+		u->output_len = u->output ? u->out_len : 0;
+		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code %d", code);
+	} else if (take_output(u, b, sb, &err) < 0) {
+		if (err.kind == VB_E_OK)
+			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
+		else
+			vb_run_unit_fail_err(r, u, sb, &err);
+	} else {
+		vb_run_unit_ok(r, u, sb);
+	}
+	free(argv);
+	vb_sandbox_free(sb);
+}
+
+struct fan {
+	struct vb_run *r;
+	const struct vb_spec_stage *st;
+	struct vb_run_unit *units; /* the stage's, one per box */
+	const uint8_t *in;
+	size_t in_len;
+	int has_in;
+	size_t next;
+	pthread_mutex_t mu;
+};
+
+static void *fan_worker(void *arg)
+{
+	struct fan *f = arg;
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		size_t i = f->next++;
+		pthread_mutex_unlock(&f->mu);
+		if (i >= f->st->names.n)
+			return NULL;
+		run_box(f->r, f->st->box_index[i], &f->units[i], f->in, f->in_len, f->has_in);
+	}
+}
+
+static void run_stage(struct vb_run *r, const struct vb_spec_stage *st, struct vb_run_unit *units,
+		      const uint8_t *in, size_t in_len, int has_in)
+{
+	struct fan f = { .r = r, .st = st, .units = units, .in = in, .in_len = in_len,
+			 .has_in = has_in };
+	size_t n = st->names.n, nw = r->opts.max_parallel;
+	if (nw > n)
+		nw = n;
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_t tid[64];
+	size_t started = 0;
+	if (nw > 64)
+		nw = 64;
+	/* One box needs no thread; a fan-out gets its workers (if none can be
+	 * created, the calling thread works through the boxes alone). */
+	for (size_t w = 0; n > 1 && w < nw; w++) {
+		if (pthread_create(&tid[started], NULL, fan_worker, &f) != 0)
+			break;
+		started++;
+	}
+	if (!started)
+		fan_worker(&f);
+	for (size_t w = 0; w < started; w++)
+		pthread_join(tid[w], NULL);
+	pthread_mutex_destroy(&f.mu);
+}
+
+/* A fan-out's outputs as a JSON array in declaration order: an output that
+ * is JSON by itself is embedded as that value, anything else as a string. */
+static int fan_array(const struct vb_run_unit *units, size_t n, uint8_t **out, size_t *out_len,
+		     vb_error *err)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		const struct vb_run_unit *u = &units[i];
+		json_error_t jerr;
+		json_t *v = NULL;
+		if (u->output_len)
+			v = json_loadb((const char *)u->output, u->output_len, JSON_DECODE_ANY, &jerr);
+		if (!v) {
+			size_t len = 0;
+			char *s = vb_run_utf8(u->output, u->output_len, &len);
+			v = s ? json_stringn(s, len) : NULL;
+			free(s);
+		}
+		if (!v || json_array_append_new(arr, v) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	char *text = arr ? json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(arr);
+	if (!text)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory building the fan-out output");
+	*out_len = strlen(text);
+	*out = (uint8_t *)text;
+	return 0;
+}
+
+/* After the stage's threads are joined: its first failed box in
+ * declaration order, else its first box that did not succeed. */
+static const struct vb_run_unit *first_failure(const struct vb_run_unit *units, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (units[i].state == VB_UNIT_FAILED)
+			return &units[i];
+	for (size_t i = 0; i < n; i++)
+		if (units[i].state != VB_UNIT_OK)
+			return &units[i];
+	return NULL;
+}
+
+int vb_run_pipeline(struct vb_run *r, vb_error *err)
+{
+	const struct vb_spec_pipeline *pl = &r->spec->pipeline;
+	if (make_output_dirs(r, err) < 0)
+		return -1;
+	/* (carry) is what the next stage gets; the first gets --input. */
+	uint8_t *carry = NULL;
+	size_t carry_len = 0;
+	int has_carry = 0;
+	if (r->opts.input) {
+		carry = vb_run_memdup(r->opts.input, r->opts.input_len);
+		if (!carry)
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		carry_len = r->opts.input_len;
+		has_carry = 1;
+	}
+	size_t s = 0, base = 0; /* base: the stage's first unit */
+	for (; s < pl->n_stages; base += pl->stages[s].names.n, s++) {
+		const struct vb_spec_stage *st = &pl->stages[s];
+		struct vb_run_unit *units = &r->units[base];
+		size_t n = st->names.n;
+		run_stage(r, st, units, carry, carry_len, has_carry);
+		for (size_t i = 0; i < n; i++)
+			r->box_unit[st->box_index[i]] = base + i;
+		const struct vb_run_unit *bad = first_failure(units, n);
+		if (bad) {
+			if (bad->fail_kind == VB_E_CANCELLED || bad->state == VB_UNIT_SKIPPED ||
+			    vb_run_cancelled(r))
+				vb_run_set_error(r, VB_E_CANCELLED, "cancelled");
+			else
+				vb_run_set_error(r, bad->fail_kind, "box '%s' failed: %s", bad->name,
+						 bad->error ? bad->error : "unknown error");
+			base += n;
+			s++;
+			break;
+		}
+		free(carry);
+		carry = NULL;
+		if (st->type == VB_SPEC_STAGE_FAN_OUT) {
+			if (fan_array(units, n, &carry, &carry_len, err) < 0)
+				return -1;
+		} else {
+			carry = vb_run_memdup(units[0].output, units[0].output_len);
+			carry_len = units[0].output_len;
+			if (!carry)
+				return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		}
+		has_carry = 1;
+	}
+	if (!r->error) {
+		r->final = carry;
+		r->final_len = carry_len;
+		return 0;
+	}
+	free(carry);
+	char why[1200];
+	snprintf(why, sizeof(why), "an earlier stage failed (%s)", r->error);
+	for (size_t k = base; k < r->n_units; k++)
+		vb_run_unit_skip(r, &r->units[k],
+				 r->error_kind == VB_E_CANCELLED ? "the run was cancelled" : why);
+	return 0;
+}

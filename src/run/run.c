@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A run from start to end: check what the spec asks for, prepare every VM
+ * config (so nothing boots unless all can), open the record, emit the run
+ * and queue events, hand over to the pipeline or workflow runner, and turn
+ * what happened into the result.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/engine.h"
+#include "util/util.h"
+
+#define DEFAULT_MAX_PARALLEL 4
+
+void vb_run_set_error(struct vb_run *r, enum vb_error_kind kind, const char *fmt, ...)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->error) {
+		va_list ap;
+		va_start(ap, fmt);
+		if (vasprintf(&r->error, fmt, ap) < 0)
+			r->error = NULL;
+		va_end(ap);
+		r->error_kind = kind;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Agents need an LLM provider, which this version does not have. */
+static int check_runnable(const struct vb_spec *spec, vb_error *err)
+{
+	static const char no_llm[] =
+		"no LLM provider configured: agent boxes arrive with LLM provider support";
+	switch (spec->kind) {
+	case VB_SPEC_SANDBOX:
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s is a kind: sandbox spec, which opens an interactive VM: use "
+				    "`voidbox shell %s`",
+				    spec->file, spec->file);
+	case VB_SPEC_AGENT:
+		return vb_error_set(err, VB_E_RUNTIME, "%s", no_llm);
+	case VB_SPEC_PIPELINE:
+		for (size_t i = 0; i < spec->pipeline.n_boxes; i++)
+			if (spec->pipeline.boxes[i].prompt.s)
+				return vb_error_set(err, VB_E_RUNTIME, "box '%s' is an agent box: %s",
+						    spec->pipeline.boxes[i].name.s, no_llm);
+		return 0;
+	case VB_SPEC_WORKFLOW:
+		return 0;
+	}
+	return vb_error_set(err, VB_E_USAGE, "unknown spec kind");
+}
+
+static void run_free(struct vb_run *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_units; i++) {
+		free(r->units[i].out);
+		free(r->units[i].output);
+		free(r->units[i].vm_id);
+		free(r->units[i].error);
+	}
+	free(r->units);
+	for (size_t i = 0; i < r->n_vmc; i++)
+		vb_run_vmconf_free(&r->vmc[i]);
+	free(r->vmc);
+	free(r->box_unit);
+	free(r->final);
+	free(r->error);
+	free(r->run_id);
+	free(r->run_dir);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* Units: a pipeline's boxes stage by stage (a box in two stages runs
+ * twice), a workflow's steps as declared. */
+static int make_units(struct vb_run *r, vb_error *err)
+{
+	const struct vb_spec *s = r->spec;
+	const struct vb_spec_pipeline *pl = &s->pipeline;
+	int pipeline = s->kind == VB_SPEC_PIPELINE;
+	if (pipeline) {
+		for (size_t st = 0; st < pl->n_stages; st++)
+			r->n_units += pl->stages[st].names.n;
+		r->box_unit = malloc((pl->n_boxes ? pl->n_boxes : 1) * sizeof(*r->box_unit));
+		if (!r->box_unit)
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		for (size_t b = 0; b < pl->n_boxes; b++)
+			r->box_unit[b] = SIZE_MAX;
+	} else {
+		r->n_units = s->workflow.n_steps;
+	}
+	r->units = calloc(r->n_units ? r->n_units : 1, sizeof(*r->units));
+	if (!r->units)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	size_t k = 0;
+	for (size_t st = 0; pipeline && st < pl->n_stages; st++)
+		for (size_t i = 0; i < pl->stages[st].names.n; i++)
+			r->units[k++].name = pl->boxes[pl->stages[st].box_index[i]].name.s;
+	for (size_t i = 0; !pipeline && i < r->n_units; i++)
+		r->units[i].name = s->workflow.steps[i].name.s;
+	for (size_t i = 0; i < r->n_units; i++)
+		r->units[i].exit_code = -1;
+	return 0;
+}
+
+static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_options *opts,
+			      vb_error *err)
+{
+	struct vb_run *r = calloc(1, sizeof(*r));
+	if (!r) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&r->mu, NULL);
+	r->spec = spec;
+	if (opts)
+		r->opts = *opts;
+	if (!r->opts.max_parallel)
+		r->opts.max_parallel = DEFAULT_MAX_PARALLEL;
+	if (r->opts.input && !r->opts.input_len)
+		r->opts.input_len = strlen(r->opts.input);
+	_cleanup_free_ char *state = NULL;
+	if (!(r->run_id = vb_run_id_new(err)) || !(state = vb_state_dir(err)))
+		goto fail;
+	if (!(r->run_dir = vb_strfmt("%s/runs/%s", state, r->run_id))) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		goto fail;
+	}
+	if (make_units(r, err) < 0)
+		goto fail;
+	int rc = spec->kind == VB_SPEC_PIPELINE ? vb_run_pipeline_prepare(r, err)
+						: vb_run_workflow_prepare(r, err);
+	if (rc < 0)
+		goto fail;
+	return r;
+fail:
+	run_free(r);
+	return NULL;
+}
+
+static int has_outputs(const struct vb_spec *spec)
+{
+	if (spec->kind != VB_SPEC_PIPELINE)
+		return 0;
+	for (size_t i = 0; i < spec->pipeline.n_boxes; i++)
+		if (spec->pipeline.boxes[i].n_outputs)
+			return 1;
+	return 0;
+}
+
+struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_run_options *opts,
+				  vb_error *err)
+{
+	if (check_runnable(spec, err) < 0)
+		return NULL;
+	struct vb_run *r = run_new(spec, opts, err);
+	if (!r)
+		return NULL;
+	const char *kind = vb_spec_kind_name(spec->kind);
+	const char *name = spec->name.s ? spec->name.s : "";
+	if (!r->opts.no_record) {
+		r->rec = vb_record_open(r->run_id, name, kind, err);
+		if (!r->rec) {
+			vb_error_prefix(err, "cannot record the run");
+			run_free(r);
+			return NULL;
+		}
+	}
+	r->t0 = vb_now_ms();
+	struct vb_event ev = { .type = VB_EV_RUN_STARTED, .name = name, .kind = kind };
+	vb_run_emit(r, &ev);
+	for (size_t i = 0; i < r->n_units; i++) {
+		ev = (struct vb_event){ .type = VB_EV_STAGE_QUEUED, .stage = r->units[i].name };
+		vb_run_emit(r, &ev);
+	}
+
+	int rc = spec->kind == VB_SPEC_PIPELINE ? vb_run_pipeline(r, err) : vb_run_workflow(r, err);
+	if (rc < 0)
+		vb_run_set_error(r, err->kind == VB_E_OK ? VB_E_RUNTIME : err->kind, "%s", err->msg);
+	if (vb_run_cancelled(r)) {
+		free(r->error);
+		r->error = strdup("cancelled");
+		r->error_kind = VB_E_CANCELLED;
+	}
+	int64_t dur = vb_now_ms() - r->t0;
+	if (r->error_kind == VB_E_CANCELLED)
+		ev = (struct vb_event){ .type = VB_EV_RUN_CANCELLED, .duration_ms = dur };
+	else
+		ev = (struct vb_event){ .type = VB_EV_RUN_FINISHED, .success = !r->error,
+					.duration_ms = dur, .error = r->error };
+	vb_run_emit(r, &ev);
+
+	vb_error rerr = { 0 };
+	struct vb_run_result *res = vb_run_make_result(r, &rerr);
+	if (res && r->rec) {
+		_cleanup_free_ char *json = vb_run_result_json(res);
+		if (json)
+			vb_record_write_result(r->rec, json, &rerr);
+		res->record_dir = strdup(vb_record_dir(r->rec));
+	} else if (res && has_outputs(spec)) {
+		res->record_dir = strdup(r->run_dir); /* named outputs live there */
+	}
+	if (r->rec)
+		vb_record_close(r->rec);
+	if (!res)
+		*err = rerr;
+	run_free(r);
+	return res;
+}
+
+struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options *opts,
+				  vb_error *err)
+{
+	struct vb_spec *spec = vb_spec_load(path, err);
+	if (!spec)
+		return NULL;
+	struct vb_run_result *res = vb_run_spec(spec, opts, err);
+	vb_spec_free(spec);
+	return res;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What every box and step shares: events, state changes, cancellation, and
+ * running one program to its exit with its output streamed as events.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "run/engine.h"
+#include "util/util.h"
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void vb_run_emit(struct vb_run *r, struct vb_event *ev)
+{
+	ev->time_ms = wall_ms();
+	ev->run_id = r->run_id;
+	if (r->rec)
+		vb_record_event(ev, r->rec);
+	if (r->opts.on_event)
+		r->opts.on_event(ev, r->opts.opaque);
+}
+
+int vb_run_cancelled(struct vb_run *r)
+{
+	if (atomic_load(&r->cancelled))
+		return 1;
+	if (r->opts.cancel_fd > 0) {
+		struct pollfd p = { .fd = r->opts.cancel_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+			atomic_store(&r->cancelled, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+uint8_t *vb_run_memdup(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n + 1);
+	if (!d)
+		return NULL;
+	if (n)
+		memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
+static void vm_facts(struct vb_event *ev, vb_sandbox *sb)
+{
+	if (!sb)
+		return;
+	ev->vm_id = vb_sandbox_id(sb);
+	ev->accel = vb_sandbox_accel(sb);
+	ev->isolation = vb_sandbox_isolation(sb);
+}
+
+static void set_state(struct vb_run *r, struct vb_run_unit *u, enum vb_unit_state s)
+{
+	pthread_mutex_lock(&r->mu);
+	u->state = s;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void vb_run_unit_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
+{
+	u->started_ms = vb_now_ms();
+	set_state(r, u, VB_UNIT_RUNNING);
+	struct vb_event ev = { .type = VB_EV_STAGE_STARTED, .stage = u->name };
+	vm_facts(&ev, sb);
+	vb_run_emit(r, &ev);
+}
+
+void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
+{
+	free(u->vm_id);
+	u->vm_id = strdup(vb_sandbox_id(sb));
+	struct vb_event ev = {
+		.type = VB_EV_VM_BOOTED,
+		.stage = u->name,
+		.kernel = vb_sandbox_kernel_release(sb),
+		.boot_id = vb_sandbox_boot_id(sb),
+		.boot_ms = vb_sandbox_boot_ms(sb),
+	};
+	vm_facts(&ev, sb);
+	vb_run_emit(r, &ev);
+}
+
+static void finish(struct vb_run_unit *u)
+{
+	u->duration_ms = u->started_ms ? vb_now_ms() - u->started_ms : 0;
+}
+
+void vb_run_unit_ok(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
+{
+	finish(u);
+	set_state(r, u, VB_UNIT_OK);
+	struct vb_event ev = {
+		.type = VB_EV_STAGE_COMPLETED,
+		.stage = u->name,
+		.exit_code = u->exit_code,
+		.success = 1,
+		.duration_ms = u->duration_ms,
+		.output = u->output,
+		.output_len = u->output_len,
+	};
+	vm_facts(&ev, sb);
+	vb_run_emit(r, &ev);
+}
+
+void vb_run_unit_fail(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		      enum vb_error_kind kind, const char *fmt, ...)
+{
+	char why[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	finish(u);
+	free(u->error);
+	u->error = strdup(why);
+	u->fail_kind = kind;
+	set_state(r, u, VB_UNIT_FAILED);
+	struct vb_event ev = {
+		.type = VB_EV_STAGE_FAILED,
+		.stage = u->name,
+		.exit_code = u->exit_code,
+		.duration_ms = u->duration_ms,
+		.error = why,
+	};
+	vm_facts(&ev, sb);
+	vb_run_emit(r, &ev);
+}
+
+void vb_run_unit_fail_err(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+			  const vb_error *err)
+{
+	switch (err->kind) {
+	case VB_E_NOTFOUND:
+		u->exit_code = 127;
+		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code 127: %s", err->msg);
+		break;
+	case VB_E_NOEXEC:
+		u->exit_code = 126;
+		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code 126: %s", err->msg);
+		break;
+	case VB_E_CANCELLED:
+		vb_run_unit_fail(r, u, sb, VB_E_CANCELLED, "cancelled");
+		break;
+	case VB_E_VMDIED:
+		vb_run_unit_fail(r, u, sb, VB_E_VMDIED, "VM died: %s", err->msg);
+		break;
+	default:
+		vb_run_unit_fail(r, u, sb, err->kind == VB_E_OK ? VB_E_RUNTIME : err->kind, "%s",
+				 err->msg);
+		break;
+	}
+}
+
+void vb_run_unit_skip(struct vb_run *r, struct vb_run_unit *u, const char *why)
+{
+	free(u->error);
+	u->error = strdup(why);
+	set_state(r, u, VB_UNIT_SKIPPED);
+	struct vb_event ev = { .type = VB_EV_STAGE_SKIPPED, .stage = u->name, .error = why };
+	vb_run_emit(r, &ev);
+}
+
+static int collect(struct vb_run_unit *u, const uint8_t *d, size_t n)
+{
+	if (u->out_len + n > VB_RUN_MAX_OUTPUT) {
+		u->out_overflow = 1;
+		n = VB_RUN_MAX_OUTPUT - u->out_len;
+	}
+	if (!n)
+		return 0;
+	if (u->out_len + n > u->out_cap) {
+		size_t c = u->out_cap ? u->out_cap : 4096;
+		while (c < u->out_len + n)
+			c *= 2;
+		uint8_t *nb = realloc(u->out, c + 1);
+		if (!nb)
+			return -1;
+		u->out = nb;
+		u->out_cap = c;
+	}
+	memcpy(u->out + u->out_len, d, n);
+	u->out_len += n;
+	u->out[u->out_len] = '\0';
+	return 0;
+}
+
+static void chunk(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, const char *stream,
+		  const uint8_t *d, size_t n)
+{
+	struct vb_event ev = {
+		.type = VB_EV_LOG_CHUNK, .stage = u->name, .stream = stream, .data = d, .len = n,
+	};
+	vm_facts(&ev, sb);
+	vb_run_emit(r, &ev);
+}
+
+static int feed(vb_exec *ex, const uint8_t *in, size_t len, size_t *off, int *closed,
+		vb_error *err)
+{
+	while (!*closed && vb_exec_stdin_room(ex) > 0) {
+		if (*off == len) {
+			*closed = 1;
+			return vb_exec_close_stdin(ex, err);
+		}
+		ssize_t w = vb_exec_write(ex, in + *off, len - *off, 0, err);
+		if (w < 0)
+			return -1;
+		*off += (size_t)w;
+	}
+	return 0;
+}
+
+/* Returns 1 with *code when the program exited, 0 when no more events are
+ * waiting, -1 on error. */
+static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exec *ex, int *code,
+		 vb_error *err)
+{
+	struct vb_exec_event ev;
+	int n;
+	while ((n = vb_exec_next(ex, &ev, 0, err)) > 0) {
+		if (ev.kind == VB_EXEC_STDOUT) {
+			chunk(r, u, sb, "stdout", ev.data, ev.len);
+			if (collect(u, ev.data, ev.len) < 0)
+				return vb_error_set(err, VB_E_RUNTIME, "out of memory collecting output");
+		} else if (ev.kind == VB_EXEC_STDERR) {
+			chunk(r, u, sb, "stderr", ev.data, ev.len);
+		} else {
+			*code = ev.timed_out ? VB_RUN_TIMED_OUT : ev.exit_code;
+			return 1;
+		}
+	}
+	return n;
+}
+
+int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		const struct vb_exec_params *p, const uint8_t *in, size_t in_len, int *code,
+		vb_error *err)
+{
+	struct vb_exec_params q = *p;
+	q.want_stdin = in != NULL;
+	vb_exec *ex = vb_exec_start(sb, &q, err);
+	if (!ex)
+		return -1;
+	size_t off = 0;
+	int closed = in == NULL, rc;
+	int64_t kill_at = 0, guard = 0;
+	if (p->timeout_ms)
+		guard = vb_now_ms() + p->timeout_ms + VB_RUN_TIMEOUT_GUARD_MS;
+	for (;;) {
+		if (!closed && (rc = feed(ex, in, in_len, &off, &closed, err)) < 0)
+			break;
+		rc = drain(r, u, sb, ex, code, err);
+		if (rc != 0)
+			break;
+		int64_t now = vb_now_ms();
+		if (!kill_at && vb_run_cancelled(r)) {
+			vb_error ignore;
+			vb_exec_signal(ex, SIGKILL, &ignore);
+			kill_at = now + VB_RUN_CANCEL_GRACE_MS;
+		}
+		if (kill_at && now >= kill_at) {
+			rc = -1;
+			break;
+		}
+		if (guard && now >= guard) {
+			rc = vb_error_set(err, VB_E_RUNTIME,
+					  "the guest did not stop the program at its timeout");
+			break;
+		}
+		int wait_ms = -1;
+		if (kill_at)
+			wait_ms = (int)(kill_at - now);
+		if (guard && (wait_ms < 0 || guard - now < wait_ms))
+			wait_ms = (int)(guard - now);
+		struct pollfd pf[2] = {
+			{ .fd = vb_exec_fd(ex), .events = POLLIN },
+			{ .fd = !kill_at && r->opts.cancel_fd > 0 ? r->opts.cancel_fd : -1,
+			  .events = POLLIN },
+		};
+		if (poll(pf, 2, wait_ms) < 0 && errno != EINTR) {
+			rc = vb_error_errno(err, errno, "poll");
+			break;
+		}
+	}
+	vb_exec_free(ex);
+	if (kill_at) /* we killed it: whatever it said last, the run was cancelled */
+		return vb_error_set(err, VB_E_CANCELLED, "cancelled");
+	return rc > 0 ? 0 : -1;
+}

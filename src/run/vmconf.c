@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A resolved spec VM turned into a sandbox config and exec environment.
+ * Everything is copied, so the result outlives the spec if it must.
+ */
+#include "run/vmconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+static char *keep(struct vb_run_vmconf *c, char *s)
+{
+	if (!s)
+		return NULL;
+	if (c->n_strs == c->cap_strs) {
+		size_t cap = c->cap_strs ? c->cap_strs * 2 : 16;
+		char **v = realloc(c->strs, cap * sizeof(*v));
+		if (!v) {
+			free(s);
+			return NULL;
+		}
+		c->strs = v;
+		c->cap_strs = cap;
+	}
+	c->strs[c->n_strs++] = s;
+	return s;
+}
+
+static char *copy(struct vb_run_vmconf *c, const char *s)
+{
+	return keep(c, strdup(s));
+}
+
+static int oom(vb_error *err)
+{
+	return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+}
+
+int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const char *guest, int rw,
+			    vb_error *err)
+{
+	if (c->n_mounts == c->cap_mounts) {
+		size_t cap = c->cap_mounts ? c->cap_mounts * 2 : 8;
+		struct vb_mount *v = realloc(c->mounts_v, cap * sizeof(*v));
+		if (!v)
+			return oom(err);
+		c->mounts_v = v;
+		c->cap_mounts = cap;
+	}
+	char *h = copy(c, host), *g = h ? copy(c, guest) : NULL;
+	if (!g)
+		return oom(err);
+	c->mounts_v[c->n_mounts++] = (struct vb_mount){ .host = h, .guest = g, .rw = rw != 0 };
+	c->cfg.mounts = c->mounts_v;
+	c->cfg.n_mounts = c->n_mounts;
+	return 0;
+}
+
+static int add_spec_mount(struct vb_run_vmconf *c, const struct vb_spec_mount *m, vb_error *err)
+{
+	const char *host = m->host.abs;
+	int rw = m->mode == VB_SPEC_MOUNT_RW;
+	if (!host || !m->guest.s)
+		return vb_error_set(err, VB_E_USAGE, "a mount has no host or guest path");
+	struct stat st;
+	if (stat(host, &st) != 0) {
+		if (errno != ENOENT || !rw) {
+			vb_error_errno(err, errno, "mount %s", host);
+			err->kind = VB_E_USAGE;
+			return -1;
+		}
+		if (vb_mkdir_p(host, 0755, err) < 0) {
+			vb_error_prefix(err, "creating rw mount directory");
+			return -1;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		return vb_error_set(err, VB_E_USAGE, "mount %s: not a directory", host);
+	}
+	return vb_run_vmconf_add_mount(c, host, m->guest.s, rw, err);
+}
+
+static int set_env(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err)
+{
+	c->env_v = calloc(vm->n_env + 1, sizeof(*c->env_v));
+	if (!c->env_v)
+		return oom(err);
+	size_t n = 0;
+	for (size_t i = 0; i < vm->n_env; i++) {
+		const struct vb_spec_kv *kv = vm->env[i];
+		if (!kv->key.s)
+			continue;
+		if (kv->provider_credential) {
+			c->notices |= VB_RUN_NOTICE_CREDENTIALS;
+			continue;
+		}
+		const char *val = kv->value.s ? kv->value.s : "";
+		if (kv->from_host) {
+			val = getenv(kv->key.s);
+			if (!val)
+				continue;
+		}
+		char *s = keep(c, vb_strfmt("%s=%s", kv->key.s, val));
+		if (!s)
+			return oom(err);
+		c->env_v[n++] = s;
+	}
+	c->env_v[n] = NULL;
+	c->env = (const char *const *)c->env_v;
+	c->n_env = n;
+	return 0;
+}
+
+static int set_allow(struct vb_run_vmconf *c, const struct vb_spec_strlist *l, vb_error *err)
+{
+	if (!l || !l->set)
+		return 0;
+	c->allow_v = calloc(l->n + 1, sizeof(*c->allow_v));
+	if (!c->allow_v)
+		return oom(err);
+	for (size_t i = 0; i < l->n; i++)
+		if (!(c->allow_v[i] = copy(c, l->v[i].s ? l->v[i].s : "")))
+			return oom(err);
+	/* An empty list written as [] allows nothing: keep a non-NULL array. */
+	c->cfg.allow = (const char *const *)c->allow_v;
+	c->cfg.n_allow = l->n;
+	return 0;
+}
+
+static uint64_t positive(const struct vb_spec_int *v)
+{
+	return v->set && v->v > 0 ? (uint64_t)v->v : 0;
+}
+
+static int set_limits(struct vb_run_vmconf *c, const struct vb_spec_limits *lim)
+{
+	if (!lim)
+		return 0;
+	c->cfg.rlimit_nofile = positive(&lim->nofile);
+	c->cfg.rlimit_nproc = positive(&lim->nproc);
+	uint64_t mb = positive(&lim->fsize_mb);
+	c->cfg.rlimit_fsize = mb > UINT64_MAX / (1024 * 1024) ? UINT64_MAX : mb * 1024 * 1024;
+	uint64_t secs = positive(&lim->timeout_secs);
+	c->timeout_ms = secs > UINT_MAX / 1000 ? UINT_MAX : (unsigned)(secs * 1000);
+	return 0;
+}
+
+static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
+{
+	if (vm->network)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "network: true needs user-mode networking, which this version "
+				    "does not have yet");
+	if (vm->image)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "sandbox.image (an OCI root filesystem) is not supported by this "
+				    "version");
+	if (vm->guest_image)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "sandbox.guest_image (an OCI kernel image) is not supported by this "
+				    "version");
+	if (vm->snapshot)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "sandbox.snapshot is not supported by this version");
+	if (vm->backend == VB_SPEC_BACKEND_KVM) {
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			vb_error_errno(err, errno,
+				       "backend: kvm needs hardware virtualization, but /dev/kvm is "
+				       "not usable");
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int vb_run_vm_config(const struct vb_spec_vm *vm, struct vb_run_vmconf *out, vb_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_unsupported(vm, err) < 0)
+		return -1;
+	/* kvm: qemu with -accel kvm, which the qemu backend picks whenever
+	 * /dev/kvm opens (checked above). */
+	out->cfg.backend = vm->backend == VB_SPEC_BACKEND_AUTO ? VB_BACKEND_AUTO : VB_BACKEND_QEMU;
+	out->cfg.memory_mib = vm->memory_mb;
+	out->cfg.vcpus = vm->vcpus;
+	if (vm->mock_requested)
+		out->notices |= VB_RUN_NOTICE_MOCK;
+	if ((vm->kernel && !(out->cfg.kernel = copy(out, vm->kernel))) ||
+	    (vm->initramfs && !(out->cfg.initramfs = copy(out, vm->initramfs))))
+		return oom(err);
+	for (size_t i = 0; i < vm->n_mounts; i++)
+		if (add_spec_mount(out, vm->mounts[i], err) < 0)
+			return -1;
+	if (set_allow(out, vm->allowed_commands, err) < 0 || set_env(out, vm, err) < 0)
+		return -1;
+	return set_limits(out, vm->limits);
+}
+
+void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out)
+{
+	static atomic_uint printed;
+	if (!out || !c)
+		return;
+	unsigned fresh = c->notices & ~atomic_fetch_or(&printed, c->notices);
+	if (fresh & VB_RUN_NOTICE_MOCK)
+		fputs("voidbox: note: sandbox.mode 'mock' is treated as 'auto': every stage here "
+		      "runs in a VM\n",
+		      out);
+	if (fresh & VB_RUN_NOTICE_CREDENTIALS)
+		fputs("voidbox: note: provider credentials in sandbox.env stay on the host (the LLM "
+		      "gateway uses them); they are not passed into the VM\n",
+		      out);
+}
+
+void vb_run_vmconf_free(struct vb_run_vmconf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_strs; i++)
+		free(c->strs[i]);
+	free(c->strs);
+	free(c->mounts_v);
+	free(c->allow_v);
+	free(c->env_v);
+	memset(c, 0, sizeof(*c));
+}

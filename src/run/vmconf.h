@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * From a resolved spec VM (struct vb_spec_vm: top-level sandbox and box
+ * override merged) to what libvoidbox boots and runs: a vb_sandbox_config
+ * plus the environment and default timeout of every exec in that VM.
+ * Shared by the run engine and `voidbox shell`.
+ */
+#ifndef VB_RUN_VMCONF_H
+#define VB_RUN_VMCONF_H
+
+#include <stdio.h>
+
+#include "spec/spec.h"
+#include "voidbox/sandbox.h"
+
+/* Notices a spec may call for; each is printed at most once per process. */
+enum {
+	VB_RUN_NOTICE_MOCK = 1u << 0,        /* sandbox.mode mock runs as auto */
+	VB_RUN_NOTICE_CREDENTIALS = 1u << 1, /* provider credentials stay on the host */
+};
+
+struct vb_run_vmconf {
+	/* Ready for vb_sandbox_start(): mounts/allow point into this struct.
+	 * name and cancel_fd are left 0 for the caller to set. */
+	struct vb_sandbox_config cfg;
+	/* For vb_exec_params.env: NULL-terminated "K=V" (never NULL itself). */
+	const char *const *env;
+	size_t n_env;
+	/* limits.timeout_secs in ms; 0 = none.  A box's timeout_secs wins. */
+	unsigned timeout_ms;
+	unsigned notices;        /* VB_RUN_NOTICE_* that apply to this VM */
+	/* Owned storage behind the pointers above. */
+	struct vb_mount *mounts_v;
+	size_t n_mounts, cap_mounts;
+	char **allow_v;
+	char **env_v;
+	char **strs;             /* every string we copied */
+	size_t n_strs, cap_strs;
+};
+
+/*
+ * Fill (out) from (vm).  Everything (out) points to is owned by it, so
+ * (vm) may go away afterwards; release with vb_run_vmconf_free() (also
+ * after a failure, which leaves (out) safe to free).  rw mount host
+ * directories are created if missing; a missing ro one is an error.
+ * Environment entries with from_host take the host's value (skipped when
+ * the host has none); provider credentials are never passed into the guest.
+ * Errors: VB_E_RUNTIME for what this version cannot honour (network: true,
+ * OCI image/guest_image, snapshots, backend kvm without a usable /dev/kvm);
+ * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
+ * name.  Prints nothing: see
+ * vb_run_vmconf_notify().
+ */
+int vb_run_vm_config(const struct vb_spec_vm *vm, struct vb_run_vmconf *out, vb_error *err);
+
+/* Add a mount (strings copied), e.g. a pipeline box's outputs and inputs.
+ * (cfg.mounts) is updated. */
+int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const char *guest, int rw,
+			    vb_error *err);
+
+/* Print the one-line notices (c->notices) to (out), each at most once per
+ * process (thread-safe).  NULL (out) does nothing. */
+void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out);
+
+void vb_run_vmconf_free(struct vb_run_vmconf *c);
+
+#endif

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Run engine pieces that need no VM: a spec VM turned into a sandbox
+ * config (env, credentials, limits, mounts, what this version refuses),
+ * UTF-8 repair, the result object and exit codes, and the runs refused
+ * before anything boots (agents, sandbox kind).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "run/engine.h"
+#include "run/vmconf.h"
+#include "spec/spec.h"
+#include "util/util.h"
+
+static struct vb_spec *load(const char *yaml)
+{
+	vb_error err = { 0 };
+	struct vb_spec *s = vb_spec_load_string(yaml, strlen(yaml), "t.yaml", 1, &err);
+	if (!s)
+		fail_msg("spec: %s", err.msg);
+	return s;
+}
+
+static void test_vmconf(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vb-unit-run-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	setenv("VB_UNIT_FROM_HOST", "copied", 1);
+	unsetenv("VB_UNIT_UNSET");
+	char *yaml = vb_strfmt(
+		"api_version: v1\nkind: pipeline\nname: t\n"
+		"sandbox:\n  mode: mock\n  memory_mb: 300\n  vcpus: 2\n"
+		"  env: {A: x, VB_UNIT_FROM_HOST: \"\", VB_UNIT_UNSET: \"\", OPENAI_API_KEY: k}\n"
+		"  limits: {nofile: 10, nproc: 20, fsize_mb: 3, timeout_secs: 7}\n"
+		"  allowed_commands: [sh, cat]\n"
+		"  mounts: [{host: %s, guest: /ro}, {host: %s/new/deep, guest: /rw, mode: rw}]\n"
+		"pipeline:\n  boxes:\n"
+		"    - {name: a, sandbox: {env: {A: y}}, run: {program: sh}}\n",
+		dir, dir);
+	struct vb_spec *s = load(yaml);
+	struct vb_run_vmconf c;
+	vb_error err = { 0 };
+	assert_int_equal(vb_run_vm_config(&s->pipeline.boxes[0].vm, &c, &err), 0);
+	assert_int_equal(c.cfg.memory_mib, 300);
+	assert_int_equal(c.cfg.vcpus, 2);
+	assert_int_equal(c.cfg.backend, VB_BACKEND_AUTO);
+	assert_int_equal(c.cfg.rlimit_nofile, 10);
+	assert_int_equal(c.cfg.rlimit_nproc, 20);
+	assert_int_equal(c.cfg.rlimit_fsize, 3 * 1024 * 1024);
+	assert_int_equal(c.timeout_ms, 7000);
+	assert_int_equal(c.cfg.n_allow, 2);
+	assert_string_equal(c.cfg.allow[1], "cat");
+	/* box keys win; from_host copied, unset skipped; credentials never */
+	assert_int_equal(c.n_env, 2);
+	assert_null(c.env[2]);
+	int a_first = !strcmp(c.env[0], "A=y");
+	assert_string_equal(c.env[a_first ? 0 : 1], "A=y");
+	assert_string_equal(c.env[a_first ? 1 : 0], "VB_UNIT_FROM_HOST=copied");
+	assert_int_equal(c.notices, VB_RUN_NOTICE_MOCK | VB_RUN_NOTICE_CREDENTIALS);
+	assert_int_equal(c.cfg.n_mounts, 2);
+	assert_string_equal(c.cfg.mounts[0].guest, "/ro");
+	assert_false(c.cfg.mounts[0].rw);
+	assert_true(c.cfg.mounts[1].rw);
+	struct stat st;
+	char *deep = vb_strfmt("%s/new/deep", dir);
+	assert_int_equal(stat(deep, &st), 0); /* rw host dir created */
+	assert_int_equal(vb_run_vmconf_add_mount(&c, "/x", "/y", 0, &err), 0);
+	assert_int_equal(c.cfg.n_mounts, 3);
+	assert_string_equal(c.cfg.mounts[2].host, "/x");
+	/* notices: each once per process */
+	char buf[2048] = "";
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	vb_run_vmconf_notify(&c, f);
+	vb_run_vmconf_notify(&c, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "'mock' is treated as 'auto'"));
+	assert_non_null(strstr(buf, "provider credentials"));
+	assert_null(strstr(strstr(buf, "mock") + 1, "'mock'"));
+	vb_run_vmconf_free(&c);
+	vb_spec_free(s);
+	free(yaml);
+	vb_rm_rf(dir);
+	free(deep);
+}
+
+static void test_vmconf_refusals(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{ "network: true", "network: true needs user-mode networking" },
+		{ "image: alpine:3", "sandbox.image" },
+		{ "snapshot: abc123", "sandbox.snapshot" },
+		{ "mounts: [{host: /nonexistent/vb-unit, guest: /x}]", "/nonexistent/vb-unit" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *yaml = vb_strfmt("api_version: v1\nkind: workflow\nname: w\nsandbox: {%s}\n"
+				       "workflow:\n  steps:\n    - {name: a, run: {program: sh}}\n",
+				       cases[i][0]);
+		struct vb_spec *s = load(yaml);
+		struct vb_run_vmconf c;
+		vb_error err = { 0 };
+		assert_int_equal(vb_run_vm_config(&s->vm, &c, &err), -1);
+		if (!strstr(err.msg, cases[i][1]))
+			fail_msg("%s: %s", cases[i][0], err.msg);
+		vb_run_vmconf_free(&c);
+		vb_spec_free(s);
+		free(yaml);
+	}
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	size_t n;
+	char *s = vb_run_utf8((const uint8_t *)"a\xff\xc3\xa9\xed\xa0\x80z\xf0\x9f\x98", 11, &n);
+	/* a, bad, é, a surrogate (3 bad bytes), z, a cut 4-byte sequence (3 bad) */
+	assert_string_equal(s, "a\xEF\xBF\xBD\xc3\xa9\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz"
+			       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+	assert_int_equal(n, strlen(s));
+	free(s);
+	s = vb_run_utf8((const uint8_t *)"", 0, &n);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void test_result_json_and_exit_codes(void **state)
+{
+	(void)state;
+	char a[] = "a", b[] = "b", out[] = "x\xff", empty[] = "", vm[] = "vm-1", n[] = "n",
+	     kind[] = "pipeline";
+	struct vb_run_stage st[2] = {
+		{ .name = a, .success = 1, .exit_code = 0, .output = out, .output_len = 2,
+		  .duration_ms = 12, .vm_id = vm },
+		{ .name = b, .skipped = 1, .exit_code = -1, .output = empty },
+	};
+	struct vb_run_result r = { .name = n, .kind = kind, .success = 0, .output = empty,
+				   .stages = st, .n_stages = 2 };
+	char *json = vb_run_result_json(&r);
+	assert_non_null(json);
+	assert_string_equal(json,
+			    "{\"name\":\"n\",\"kind\":\"pipeline\",\"success\":false,\"output\":\"\","
+			    "\"stages\":[{\"name\":\"a\",\"success\":true,\"exit_code\":0,"
+			    "\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,\"vm_id\":\"vm-1\","
+			    "\"input_tokens\":0,\"output_tokens\":0,\"cost_usd\":0},"
+			    "{\"name\":\"b\",\"success\":false,\"exit_code\":-1,\"output\":\"\","
+			    "\"duration_ms\":0,\"vm_id\":\"\",\"input_tokens\":0,\"output_tokens\":0,"
+			    "\"cost_usd\":0}],\"total_cost_usd\":0,\"input_tokens\":0,"
+			    "\"output_tokens\":0}");
+	free(json);
+	r.error_kind = VB_E_OK;
+	assert_int_equal(vb_run_exit_code(&r), 1);
+	r.error_kind = VB_E_VMDIED;
+	assert_int_equal(vb_run_exit_code(&r), 125);
+	r.error_kind = VB_E_RUNTIME;
+	assert_int_equal(vb_run_exit_code(&r), 125);
+	r.error_kind = VB_E_CANCELLED;
+	assert_int_equal(vb_run_exit_code(&r), 130);
+	r.success = 1;
+	assert_int_equal(vb_run_exit_code(&r), 0);
+	assert_int_equal(vb_run_exit_code(NULL), 125);
+}
+
+static void test_refused_before_booting(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *yaml, *msg;
+		enum vb_error_kind kind;
+	} cases[] = {
+		{ "api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n",
+		  "no LLM provider configured: agent boxes arrive with LLM provider support",
+		  VB_E_RUNTIME },
+		{ "api_version: v1\nkind: pipeline\nname: p\npipeline:\n  boxes:\n"
+		  "    - {name: c, run: {program: sh}}\n    - {name: think, prompt: hi}\n",
+		  "box 'think' is an agent box: no LLM provider configured", VB_E_RUNTIME },
+		{ "api_version: v1\nkind: sandbox\nname: s\n", "voidbox shell t.yaml", VB_E_USAGE },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vb_spec *s = load(cases[i].yaml);
+		vb_error err = { 0 };
+		struct vb_run_options o = { .no_record = 1 };
+		assert_null(vb_run_spec(s, &o, &err));
+		assert_int_equal(err.kind, cases[i].kind);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("case %zu: %s", i, err.msg);
+		vb_spec_free(s);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vmconf),
+		cmocka_unit_test(test_vmconf_refusals),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_result_json_and_exit_codes),
+		cmocka_unit_test(test_refused_before_booting),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
