@@ -282,6 +282,13 @@ int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *
 	vb_msg_put_u64(b, VB_TAG_GID, r->gid);
 	vb_msg_put_u64(b, VB_TAG_TIMEOUT_MS, r->timeout_ms);
 	vb_msg_put_u64(b, VB_TAG_STDIN, r->want_stdin ? 1 : 0);
+	/* only when used, so that pipe execs encode as they always did */
+	if (r->pty)
+		vb_msg_put_u64(b, VB_TAG_PTY, 1);
+	if (r->rows)
+		vb_msg_put_u64(b, VB_TAG_ROWS, r->rows);
+	if (r->cols)
+		vb_msg_put_u64(b, VB_TAG_COLS, r->cols);
 	return vb_msg_end(b);
 }
 
@@ -357,6 +364,24 @@ int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r)
 			r->want_stdin = (int)v;
 			break;
 		}
+		case VB_TAG_PTY: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v > 1)
+				err = VB_ERR_INVAL;
+			r->pty = (int)v;
+			break;
+		}
+		case VB_TAG_ROWS:
+		case VB_TAG_COLS: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v < 1 || v > VB_TERM_MAX)
+				err = VB_ERR_INVAL;
+			else if (f.tag == VB_TAG_ROWS)
+				r->rows = (uint32_t)v;
+			else
+				r->cols = (uint32_t)v;
+			break;
+		}
 		default:
 			break;
 		}
@@ -369,6 +394,37 @@ int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r)
 nomem:
 	vb_exec_req_free(r);
 	return VB_ERR_INTERNAL;
+}
+
+int vb_resize_encode(struct vb_buf *b, uint32_t id, uint32_t rows, uint32_t cols)
+{
+	vb_msg_begin(b, VB_MSG_EXEC_RESIZE, 0, id);
+	vb_msg_put_u64(b, VB_TAG_ROWS, rows);
+	vb_msg_put_u64(b, VB_TAG_COLS, cols);
+	return vb_msg_end(b);
+}
+
+int vb_resize_decode(const void *payload, size_t len, uint32_t *rows, uint32_t *cols)
+{
+	struct vb_reader rd;
+	struct vb_field f;
+	uint64_t v[2] = { 0, 0 };
+	int rc, err = VB_ERR_NONE;
+	vb_reader_init(&rd, payload, len);
+	while ((rc = vb_reader_next(&rd, &f)) > 0) {
+		if (f.tag != VB_TAG_ROWS && f.tag != VB_TAG_COLS)
+			continue;
+		uint64_t *dst = &v[f.tag == VB_TAG_COLS];
+		if (vb_field_u64(&f, dst) < 0)
+			err = VB_ERR_INVAL;
+	}
+	if (rc < 0)
+		return VB_ERR_PROTO;
+	if (err != VB_ERR_NONE || v[0] < 1 || v[0] > VB_TERM_MAX || v[1] < 1 || v[1] > VB_TERM_MAX)
+		return VB_ERR_INVAL;
+	*rows = (uint32_t)v[0];
+	*cols = (uint32_t)v[1];
+	return VB_ERR_NONE;
 }
 
 /* ---- boot data --------------------------------------------------------- */
@@ -566,6 +622,7 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_EXEC_STDIN_ACK: return "EXEC_STDIN_ACK";
 	case VB_MSG_EXEC_EXIT: return "EXEC_EXIT";
 	case VB_MSG_EXEC_SIGNAL: return "EXEC_SIGNAL";
+	case VB_MSG_EXEC_RESIZE: return "EXEC_RESIZE";
 	case VB_MSG_FILE_WRITE: return "FILE_WRITE";
 	case VB_MSG_FILE_READ: return "FILE_READ";
 	case VB_MSG_FILE_STAT: return "FILE_STAT";

@@ -49,6 +49,7 @@
 #define VB_MAX_PATH 4096u
 #define VB_MAX_ALLOW 1024u
 #define VB_MAX_MOUNTS 32u
+#define VB_TERM_MAX 10000u /* largest terminal rows/cols (PTY execs) */
 
 /* Flow control of exec streams (bytes). */
 #define VB_OUTPUT_WINDOW (1u << 20) /* unacknowledged stdout+stderr per exec */
@@ -64,14 +65,16 @@ enum vb_msg_type {
 	VB_MSG_OK = 3,    /* G->H: request-specific fields */
 	VB_MSG_ERROR = 4, /* G->H: CODE (enum vb_err), MESSAGE */
 	/* processes */
-	VB_MSG_EXEC = 16,           /* H->G: ARG+, ENV*, CWD, UID, GID, TIMEOUT_MS, STDIN */
+	VB_MSG_EXEC = 16,           /* H->G: ARG+, ENV*, CWD, UID, GID, TIMEOUT_MS, STDIN,
+				     * PTY, ROWS, COLS */
 	VB_MSG_EXEC_STARTED = 17,   /* G->H: PID */
-	VB_MSG_EXEC_STDIN = 18,     /* H->G: DATA; VB_FLAG_EOF closes stdin */
-	VB_MSG_EXEC_OUTPUT = 19,    /* G->H: STREAM, DATA */
+	VB_MSG_EXEC_STDIN = 18,     /* H->G: DATA; VB_FLAG_EOF closes stdin (PTY: types VEOF) */
+	VB_MSG_EXEC_OUTPUT = 19,    /* G->H: STREAM, DATA (PTY: STREAM 1 only) */
 	VB_MSG_EXEC_ACK = 20,       /* H->G: COUNT of output bytes consumed */
 	VB_MSG_EXEC_STDIN_ACK = 21, /* G->H: COUNT of stdin bytes delivered */
 	VB_MSG_EXEC_EXIT = 22,      /* G->H: EXIT_CODE, SIGNAL, TIMED_OUT; last frame of an exec */
 	VB_MSG_EXEC_SIGNAL = 23,    /* H->G: SIGNAL, sent to the process group */
+	VB_MSG_EXEC_RESIZE = 24,    /* H->G: ROWS, COLS of a PTY exec's terminal */
 	/* files (paths confined to the agent's allowed roots) */
 	VB_MSG_FILE_WRITE = 32, /* H->G: PATH, DATA, OFFSET, MODE, UID, GID; VB_FLAG_TRUNC */
 	VB_MSG_FILE_READ = 33,  /* H->G: PATH, OFFSET, LENGTH -> OK: DATA, SIZE */
@@ -133,6 +136,9 @@ enum vb_tag {
 	VB_TAG_MOUNT_RO = 71,
 	VB_TAG_HOSTNAME = 72,
 	VB_TAG_ALLOW_SET = 73, /* 1: an allowlist is in force, even an empty one */
+	VB_TAG_PTY = 80,       /* EXEC: 1 = run on a pseudo-terminal; 0/absent = pipes */
+	VB_TAG_ROWS = 81,      /* EXEC, EXEC_RESIZE: terminal rows, 1..VB_TERM_MAX */
+	VB_TAG_COLS = 82,      /* EXEC, EXEC_RESIZE: terminal columns, 1..VB_TERM_MAX */
 };
 
 /* Error codes carried in ERROR frames: portable, not errno values. */
@@ -233,11 +239,21 @@ struct vb_exec_req {
 	uint64_t uid, gid;
 	uint64_t timeout_ms;
 	int want_stdin;
+	int pty;             /* run on a pseudo-terminal: one output stream (1) */
+	uint32_t rows, cols; /* initial terminal size; 0 = absent (agent default) */
 };
 int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *r);
 /* Returns 0 or a VB_ERR_* (> 0) describing why the request is invalid. */
 int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r);
 void vb_exec_req_free(struct vb_exec_req *r);
+
+/* EXEC_RESIZE: the new size of a PTY exec's terminal.  Encode checks
+ * nothing; decode returns 0, VB_ERR_PROTO for a malformed payload or
+ * VB_ERR_INVAL unless both ROWS and COLS are present and in 1..VB_TERM_MAX
+ * (the last of a repeated tag wins; (rows) and (cols) are set only on
+ * success). */
+int vb_resize_encode(struct vb_buf *b, uint32_t id, uint32_t rows, uint32_t cols);
+int vb_resize_decode(const void *payload, size_t len, uint32_t *rows, uint32_t *cols);
 
 struct vb_boot_mount {
 	char *tag;  /* virtio-9p mount tag */

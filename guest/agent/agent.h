@@ -36,6 +36,7 @@
 #define AGENT_DEFAULT_NPROC 512u
 #define AGENT_DEFAULT_FSIZE (100ull << 20)
 #define AGENT_DRAIN_MS 2000u                /* output drain after exit, see exec.c */
+#define AGENT_HUP_GRACE_MS 1000u            /* a reconnect's port-open event, see conn.c */
 #define AGENT_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
 /* ---- global state (set up once at start, read-only afterwards) ---------- */
@@ -168,13 +169,41 @@ void conn_request_done(struct conn *c, size_t bytes);
  * call returns 0; otherwise it has replied ERROR and returns -1 (the caller
  * releases the slot). */
 int exec_start(struct conn *c, uint32_t id, const uint8_t *payload, size_t len);
-/* Route EXEC_ACK / EXEC_STDIN / EXEC_SIGNAL to the exec (id).  Frames for an
- * exec that has finished are ignored, and so is a SIGNAL outside 1..64.
+/* Route EXEC_ACK / EXEC_STDIN / EXEC_SIGNAL / EXEC_RESIZE to the exec (id).
+ * Frames for an exec that has finished are ignored, and so are a SIGNAL
+ * outside 1..64, an invalid size and a RESIZE of an exec without a PTY.
  * Returns 0, or -1 for a protocol violation (ACK without COUNT, stdin beyond
  * VB_STDIN_WINDOW): the caller sends ERROR PROTO and ends the session. */
 int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
 /* The session ended: kill every exec of (c) and stop their output. */
 void exec_cancel_all(struct conn *c);
+
+/* ---- pty.c --------------------------------------------------------------- */
+
+/* Open a pseudo-terminal for an exec as (uid): the master (non-blocking)
+ * and the slave, both close-on-exec and neither our controlling terminal;
+ * the slave is owned by (uid) (when we may chown), its window is rows x
+ * cols.  Returns 0, or -1 with errno set and nothing left open. */
+int pty_open(uid_t uid, unsigned rows, unsigned cols, int *master, int *slave);
+/* Set the window size (TIOCSWINSZ; the kernel signals SIGWINCH). */
+int pty_resize(int master, unsigned rows, unsigned cols);
+
+/* The host's EOF on a terminal, written as VEOF (see pty.c).  Zero it,
+ * report every input write and output read, then call pty_eof_step()
+ * until it returns 1 (written) or -1 (the terminal is gone). */
+struct pty_eof {
+	uint64_t active_at; /* last input written or output read */
+	uint8_t last;       /* last input byte written */
+	int have_last;
+	uint8_t c;          /* the VEOF character being written */
+	int left;           /* VEOF bytes still to write; 0 = not decided */
+};
+void pty_eof_note_input(struct pty_eof *pe, const uint8_t *p, size_t n, uint64_t now);
+void pty_eof_note_output(struct pty_eof *pe, uint64_t now);
+/* (leader): the exec's pid, the terminal's session.  Returns 0 to be
+ * called again later (within PTY_EOF_TICK_MS), 1 when done, -1 on error. */
+int pty_eof_step(struct pty_eof *pe, int master, int slave, pid_t leader, uint64_t now);
+#define PTY_EOF_TICK_MS 25
 
 /* ---- files.c / sample.c --------------------------------------------------- */
 

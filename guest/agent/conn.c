@@ -5,8 +5,8 @@
  *
  * The reader thread (the caller of conn_serve_*) only reads, validates and
  * hands work off: EXEC to its own thread (exec.c), file operations and SAMPLE
- * to a thread each, stream control (ACK, STDIN, SIGNAL) to the exec's queue.
- * It writes only small replies (HELLO_OK, ERROR, SHUTDOWN's OK).
+ * to a thread each, stream control (ACK, STDIN, SIGNAL, RESIZE) to the exec's
+ * queue.  It writes only small replies (HELLO_OK, ERROR, SHUTDOWN's OK).
  *
  * Sessions.  A stream connection (vsock, unix socket, pipe) is one session:
  * it ends at EOF, on a protocol error or after a refused handshake (one
@@ -109,6 +109,7 @@ void conn_request_done(struct conn *c, size_t bytes)
 static int chan_write(struct conn *c, const uint8_t *p, size_t n)
 {
 	int fd = c->chan->wfd;
+	unsigned hup_ms = 0;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w > 0) {
@@ -133,8 +134,15 @@ static int chan_write(struct conn *c, const uint8_t *p, size_t n)
 				continue;
 			if (pfd.revents & POLLOUT)
 				break;
-			if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
-				return -1; /* virtio-serial: the host went away */
+			/* virtio-serial: the host went away -- or it reconnected and
+			 * the port-open event is still behind the data it sent (the
+			 * guest handles control messages apart from data): the
+			 * reply to its HELLO must not be lost, so give it a moment */
+			if (c->chan->kind != CHAN_SERIAL || (pfd.revents & POLLNVAL) ||
+			    hup_ms >= AGENT_HUP_GRACE_MS)
+				return -1;
+			agent_sleep_ms(20);
+			hup_ms += 20;
 		}
 	}
 	return 0;
@@ -488,7 +496,8 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 		return 0;
 	case VB_MSG_EXEC_ACK:
 	case VB_MSG_EXEC_STDIN:
-	case VB_MSG_EXEC_SIGNAL: {
+	case VB_MSG_EXEC_SIGNAL:
+	case VB_MSG_EXEC_RESIZE: {
 		int rc = exec_control(c, h, payload);
 		if (rc < 0)
 			conn_send_error(c, h->id, VB_ERR_PROTO, "invalid %s (stdin beyond the window?)",

@@ -4,10 +4,15 @@
  *
  * The exec thread forks the child (holding the reaper's table lock, see
  * reaper.c), then runs a poll loop over: its eventfd (woken by the reader
- * for acks, stdin and signals, by the reaper when the child exits, by the
- * session's end), the stdout/stderr pipes (only while the host has granted
- * output credit: with none left the child blocks on a full pipe, which is
- * the back-pressure) and the stdin pipe (while input is queued).
+ * for acks, stdin, signals and resizes, by the reaper when the child exits,
+ * by the session's end), the stdout/stderr pipes (only while the host has
+ * granted output credit: with none left the child blocks on a full pipe,
+ * which is the back-pressure) and the stdin pipe (while input is queued).
+ *
+ * A PTY exec (pty.c) has one terminal instead of three pipes: the child is
+ * a session leader with the slave as its controlling terminal and fds 0-2;
+ * the master is read as stream 1 (EIO, once nothing holds the slave, is its
+ * end) and written with stdin, and the host's EOF becomes a VEOF character.
  *
  * The child's whole process group is killed when the child exits (by the
  * reaper, while the zombie still pins the group id), on timeout and when the
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,6 +65,8 @@ struct exec {
 	int exited, status;   /* set by the reaper */
 	int cancelled;        /* the session ended */
 	uint64_t sigs;        /* pending signals, bit (n - 1) for signal n */
+	uint32_t rows, cols;  /* pending terminal size, when resize is set */
+	int resize;
 	uint64_t acked;       /* output credit returned, not yet collected */
 	struct chunk *in_head, *in_tail;
 	size_t in_unacked; /* stdin bytes received and not yet acknowledged */
@@ -74,6 +82,7 @@ struct spawn {
 	size_t ncands;
 	const char *cwd;
 	int in, out, err, report;
+	int ctty; /* PTY: new session, (in) becomes the controlling terminal */
 	int drop;
 	uid_t uid;
 	gid_t gid;
@@ -111,7 +120,10 @@ static _Noreturn void child_fail(const struct spawn *sp, int stage, int err, con
 static _Noreturn void child_main(const struct spawn *sp)
 {
 	static const int res[3] = { RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_FSIZE };
-	setpgid(0, 0);
+	if (!sp->ctty)
+		setpgid(0, 0);
+	else if (setsid() < 0 || ioctl(sp->in, TIOCSCTTY, 0) < 0)
+		child_fail(sp, STAGE_SETUP, errno, "setsid/ctty");
 	/* default dispositions, nothing blocked: the agent ignores SIGPIPE and
 	 * blocks others, and exec keeps ignored signals ignored */
 	struct k_sigaction dfl = { 0 };
@@ -194,7 +206,7 @@ static char **build_env(const struct vb_exec_req *req, char own[5][96])
 	snprintf(own[1], sizeof(own[1]), "USER=%s", user);
 	snprintf(own[2], sizeof(own[2]), "LOGNAME=%s", user);
 	snprintf(own[3], sizeof(own[3]), "PATH=%s", AGENT_DEFAULT_PATH);
-	snprintf(own[4], sizeof(own[4]), "TERM=dumb");
+	snprintf(own[4], sizeof(own[4]), "TERM=%s", req->pty ? "xterm-256color" : "dumb");
 
 	char **env = calloc(5 + req->envc + 1, sizeof(char *));
 	if (!env)
@@ -396,7 +408,43 @@ static void report_spawn_error(struct exec *e, const struct child_report *r)
 struct pipes {
 	int out[2];   /* read ends of stdout, stderr; -1 once at EOF */
 	int in;       /* write end of stdin; -1 once closed */
+	/* PTY: out[0] is the master, (in) a duplicate of it (so that input
+	 * can end while output goes on), out[1] is -1 */
+	int pty;
+	int slave;    /* PTY: our slave descriptor, until the child exits */
 };
+
+/* The child's ends: three pipes, or one terminal for all of 0-2.  The
+ * parent's ends go to (pp); everything is close-on-exec. */
+static int open_stdio(struct exec *e, struct spawn *sp, struct pipes *pp, int in[2],
+		      int out[2], int err[2])
+{
+	const struct vb_exec_req *req = &e->req;
+	if (req->pty) {
+		unsigned rows = req->rows ? req->rows : 24, cols = req->cols ? req->cols : 80;
+		if (pty_open((uid_t)req->uid, rows, cols, &out[0], &pp->slave) < 0)
+			return -1;
+		in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3);
+		if (in[1] < 0)
+			return -1;
+		sp->in = sp->out = sp->err = pp->slave;
+		sp->ctty = 1;
+		return 0;
+	}
+	int fail = 0;
+	if (req->want_stdin)
+		fail |= pipe2(in, O_CLOEXEC);
+	else
+		fail |= (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0;
+	fail |= pipe2(out, O_CLOEXEC);
+	fail |= pipe2(err, O_CLOEXEC);
+	if (fail)
+		return -1;
+	sp->in = in[0];
+	sp->out = out[1];
+	sp->err = err[1];
+	return 0;
+}
 
 /* Fork the child.  Returns its pid (> 0), or -1 after replying ERROR. */
 static pid_t spawn(struct exec *e, struct pipes *pp)
@@ -407,7 +455,6 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	char own[5][96];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 };
 	pid_t pid = -1;
-	int fail = 0;
 
 	sp.argv = req->argv;
 	sp.envp = build_env(req, own);
@@ -424,20 +471,11 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	set_limit(sp.lim[1], g_agent.boot.rlimit_nproc, AGENT_DEFAULT_NPROC, 0);
 	set_limit(sp.lim[2], g_agent.boot.rlimit_fsize, AGENT_DEFAULT_FSIZE, 0);
 
-	if (req->want_stdin)
-		fail |= pipe2(in, O_CLOEXEC);
-	else
-		fail |= (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0;
-	fail |= pipe2(out, O_CLOEXEC);
-	fail |= pipe2(err, O_CLOEXEC);
-	fail |= pipe2(rep, O_CLOEXEC);
-	if (fail) {
-		conn_send_error(e->c, e->id, VB_ERR_INTERNAL, "cannot create pipes: %s", strerror(errno));
+	if (open_stdio(e, &sp, pp, in, out, err) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
+		conn_send_error(e->c, e->id, VB_ERR_INTERNAL, "cannot create %s: %s",
+				req->pty ? "a pseudo-terminal" : "pipes", strerror(errno));
 		goto out;
 	}
-	sp.in = in[0];
-	sp.out = out[1];
-	sp.err = err[1];
 	sp.report = rep[1];
 
 	reaper_lock();
@@ -457,7 +495,10 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 		conn_send_error(e->c, e->id, VB_ERR_BUSY, "fork: %s", strerror(errno));
 		goto out;
 	}
-	setpgid(pid, pid); /* also here: a signal may come before the child runs */
+	/* also here: a signal may come before the child runs (a PTY child
+	 * makes its own session, which a group leader could not) */
+	if (!req->pty)
+		setpgid(pid, pid);
 
 	close(rep[1]);
 	rep[1] = -1;
@@ -477,8 +518,9 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 		pid = -1;
 		goto out;
 	}
+	pp->pty = req->pty;
 	pp->in = -1;
-	if (req->want_stdin) {
+	if (req->want_stdin || req->pty) {
 		pp->in = in[1];
 		in[1] = -1;
 		fcntl(pp->in, F_SETFL, O_NONBLOCK);
@@ -486,8 +528,9 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	pp->out[0] = out[0];
 	pp->out[1] = err[0];
 	out[0] = err[0] = -1;
-	fcntl(pp->out[0], F_SETFL, O_NONBLOCK);
-	fcntl(pp->out[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 2; i++)
+		if (pp->out[i] >= 0)
+			fcntl(pp->out[i], F_SETFL, O_NONBLOCK);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0)
@@ -498,6 +541,10 @@ out:
 			close(err[i]);
 		if (rep[i] >= 0)
 			close(rep[i]);
+	}
+	if (pid < 0 && pp->slave >= 0) {
+		close(pp->slave);
+		pp->slave = -1;
 	}
 	free_cands(sp.cands, sp.ncands);
 	free(sp.envp);
@@ -512,8 +559,9 @@ static void close_fd(int *fd)
 }
 
 /* Feed queued stdin to the child.  Returns the number of bytes consumed
- * (written or dropped), all of which are acknowledged. */
-static size_t feed_stdin(struct pipes *pp, struct chunk **head, int drop)
+ * (written or dropped), all of which are acknowledged.  What reaches a
+ * terminal is noted in (pe). */
+static size_t feed_stdin(struct pipes *pp, struct chunk **head, int drop, struct pty_eof *pe)
 {
 	size_t done = 0;
 	while (*head) {
@@ -528,6 +576,8 @@ static size_t feed_stdin(struct pipes *pp, struct chunk **head, int drop)
 				close_fd(&pp->in);
 				continue;
 			}
+			if (pp->pty)
+				pty_eof_note_input(pe, ch->data + ch->off, (size_t)w, agent_now_ms());
 			ch->off += (size_t)w;
 			done += (size_t)w;
 			if (ch->off < ch->len)
@@ -545,7 +595,7 @@ static size_t feed_stdin(struct pipes *pp, struct chunk **head, int drop)
 
 static void run(struct exec *e)
 {
-	struct pipes pp = { .out = { -1, -1 }, .in = -1 };
+	struct pipes pp = { .out = { -1, -1 }, .in = -1, .slave = -1 };
 	struct vb_buf b = { 0 };
 	uint8_t *buf = malloc(VB_CHUNK_MAX);
 	if (!buf) {
@@ -569,6 +619,7 @@ static void run(struct exec *e)
 	uint64_t last = start;
 	struct chunk *queue = NULL, **qtail = &queue;
 	int readable[2] = { 0, 0 };
+	struct pty_eof pe = { .active_at = start };
 
 	while (!gone) {
 		drain_efd(e->efd);
@@ -577,6 +628,8 @@ static void run(struct exec *e)
 		e->acked = 0;
 		uint64_t sigs = e->sigs;
 		e->sigs = 0;
+		uint32_t rows = e->resize ? e->rows : 0, cols = e->cols;
+		e->resize = 0;
 		if (e->in_head) {
 			*qtail = e->in_head;
 			qtail = &e->in_tail->next;
@@ -607,12 +660,20 @@ static void run(struct exec *e)
 			kill_group(e, SIGKILL);
 		}
 
+		if (rows && pp.pty && pp.out[0] >= 0)
+			pty_resize(pp.out[0], rows, cols);
+
 		/* stdin: after the exit nobody will read it */
-		size_t fed = feed_stdin(&pp, &queue, exited);
+		size_t fed = feed_stdin(&pp, &queue, exited, &pe);
 		if (!queue)
 			qtail = &queue;
-		if (pp.in >= 0 && ((in_eof && !queue) || exited))
+		/* a terminal's end of input is a character, written when due */
+		int eof_wait = pp.pty && pp.in >= 0 && in_eof && !queue && !exited &&
+			       pty_eof_step(&pe, pp.in, pp.slave, pid, now) == 0;
+		if (pp.in >= 0 && ((in_eof && !queue && !eof_wait) || exited))
 			close_fd(&pp.in);
+		if (exited) /* now the master's EIO can tell that all output is read */
+			close_fd(&pp.slave);
 		if (fed) {
 			pthread_mutex_lock(&e->lock);
 			e->in_unacked -= fed; /* before the ack: the host may send at once */
@@ -627,7 +688,17 @@ static void run(struct exec *e)
 				continue;
 			size_t want = credit < VB_CHUNK_MAX ? (size_t)credit : VB_CHUNK_MAX;
 			ssize_t n = read(pp.out[i], buf, want);
+			/* a terminal hands out at most its line discipline's 4 KiB
+			 * at a time: gather what is there into one frame */
+			for (int k = 0; pp.pty && n > 0 && (size_t)n < want && k < 16; k++) {
+				ssize_t m = read(pp.out[i], buf + n, want - (size_t)n);
+				if (m <= 0)
+					break;
+				n += m;
+			}
 			if (n > 0) {
+				if (pp.pty)
+					pty_eof_note_output(&pe, now);
 				credit -= (uint64_t)n;
 				if (send_output(e, &b, i + 1, buf, (size_t)n) < 0)
 					gone = 1;
@@ -669,6 +740,8 @@ static void run(struct exec *e)
 			timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
 		if (exited && credit > 0)
 			timeout = drain_left > 0 ? (int)drain_left : 0;
+		if (eof_wait && (timeout < 0 || timeout > PTY_EOF_TICK_MS))
+			timeout = PTY_EOF_TICK_MS;
 		if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR)
 			agent_sleep_ms(10);
 		for (int i = 0; i < 2; i++)
@@ -680,6 +753,7 @@ static void run(struct exec *e)
 	close_fd(&pp.in);
 	close_fd(&pp.out[0]);
 	close_fd(&pp.out[1]);
+	close_fd(&pp.slave);
 	if (gone) {
 		kill_group(e, SIGKILL);
 		status = wait_exit(e);
@@ -759,6 +833,9 @@ int exec_start(struct conn *c, uint32_t id, const uint8_t *payload, size_t len)
 		exec_free(e);
 		return -1;
 	}
+	/* a terminal without host input: its input ends at once (a ^D when
+	 * the program waits for input), like /dev/null for pipes */
+	e->in_eof = e->req.pty && !e->req.want_stdin;
 
 	pthread_mutex_lock(&c->lock);
 	int dup = 0;
@@ -797,7 +874,8 @@ int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload)
 {
 	struct vb_field f;
 	uint64_t v = 0;
-	int bad_signal = 0, rc = 0;
+	uint32_t rows, cols;
+	int bad_signal = 0, bad_resize = 0, rc = 0;
 
 	pthread_mutex_lock(&c->lock);
 	struct exec *e = c->execs;
@@ -862,6 +940,18 @@ int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload)
 		pthread_mutex_unlock(&e->lock);
 		agent_wake(e->efd);
 		break;
+	case VB_MSG_EXEC_RESIZE:
+		if (!e->req.pty || vb_resize_decode(payload, h->len, &rows, &cols) != VB_ERR_NONE) {
+			bad_resize = 1;
+			break;
+		}
+		pthread_mutex_lock(&e->lock);
+		e->rows = rows;
+		e->cols = cols;
+		e->resize = 1; /* only the latest size matters */
+		pthread_mutex_unlock(&e->lock);
+		agent_wake(e->efd);
+		break;
 	default:
 		break;
 	}
@@ -870,6 +960,8 @@ int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload)
 	 * of that exec to the host.  The host validates signals anyway. */
 	if (bad_signal)
 		agent_log("ignoring an EXEC_SIGNAL without a SIGNAL in 1..64");
+	if (bad_resize)
+		agent_log("ignoring an EXEC_RESIZE without a terminal or a size in 1..%u", VB_TERM_MAX);
 	return rc;
 }
 

@@ -77,8 +77,18 @@ struct vb_exec_params {
 	const char *cwd;         /* NULL = /workspace */
 	int as_root;             /* 0 = uid/gid 1000 "sandbox" */
 	unsigned timeout_ms;     /* 0 = none; the whole process group is killed */
-	int want_stdin;          /* 0 = /dev/null */
+	int want_stdin;          /* 0 = /dev/null (with pty: input ends at once) */
+	/* Run on a pseudo-terminal in the guest: the program is a session
+	 * leader with the terminal as stdin/stdout/stderr and its controlling
+	 * terminal; TERM defaults to xterm-256color.  All output comes as
+	 * VB_EXEC_STDOUT (the terminal's bytes, echo and \r\n included), stdin
+	 * bytes are typed into the terminal (^C is a byte: the guest's line
+	 * discipline turns it into SIGINT), and vb_exec_close_stdin() types the
+	 * terminal's EOF character once the program waits for input. */
+	int pty;
+	unsigned rows, cols;     /* initial window size, 1..VB_EXEC_TERM_MAX; 0 = 24 x 80 */
 };
+#define VB_EXEC_TERM_MAX 10000u /* largest terminal rows and columns */
 
 /* Start a process.  Errors: VB_E_NOTFOUND (no such program), VB_E_NOEXEC (not
  * executable or refused by the allowlist), VB_E_VMDIED, VB_E_RUNTIME. */
@@ -118,6 +128,11 @@ size_t vb_exec_stdin_room(const vb_exec *ex);
 int vb_exec_close_stdin(vb_exec *ex, vb_error *err);
 /* Send a signal to the process group. */
 int vb_exec_signal(vb_exec *ex, int sig, vb_error *err);
+/* Resize the terminal of a pty exec (rows, cols in 1..VB_EXEC_TERM_MAX); the guest
+ * kernel sends SIGWINCH to the terminal's foreground process group.
+ * VB_E_USAGE without a pty or for a size out of range; a no-op once the
+ * program has exited. */
+int vb_exec_resize(vb_exec *ex, unsigned rows, unsigned cols, vb_error *err);
 pid_t vb_exec_pid(const vb_exec *ex);
 void vb_exec_free(vb_exec *ex);
 

@@ -14,6 +14,9 @@ int vb_cmd_version(int argc, char **argv);
 int vb_cmd_validate(int argc, char **argv);
 int vb_cmd_inspect(int argc, char **argv);
 int vb_cmd_run(int argc, char **argv);
+int vb_cmd_shell(int argc, char **argv);
+int vb_cmd_logs(int argc, char **argv);
+int vb_cmd_ps(int argc, char **argv);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */

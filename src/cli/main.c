@@ -13,6 +13,10 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "exec", vb_cmd_exec, "run a command in a fresh micro-VM" },
+	{ "run", vb_cmd_run, "run a pipeline, workflow or agent spec" },
+	{ "shell", vb_cmd_shell, "an interactive shell in a fresh micro-VM (kind: sandbox)" },
+	{ "logs", vb_cmd_logs, "show a recorded run's events or a stage's log" },
+	{ "ps", vb_cmd_ps, "list recorded runs and the VMs of running ones" },
 	{ "validate", vb_cmd_validate, "check a spec file" },
 	{ "inspect", vb_cmd_inspect, "show the resolved plan of a spec file" },
 	{ "image", vb_cmd_image, "build or list the guest image (kernel + initramfs)" },

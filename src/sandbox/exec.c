@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Processes in the guest: start, stream output with flow control, feed
- * stdin, signal, collect the exit status.
+ * stdin, signal, resize a terminal, collect the exit status.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +15,8 @@
 #include "sandbox/sandbox_int.h"
 #include "util/util.h"
 
+_Static_assert(VB_EXEC_TERM_MAX == VB_TERM_MAX, "the API and the wire agree on terminal sizes");
+
 struct vb_exec {
 	vb_sandbox *sb;
 	struct vb_chan_slot slot;
@@ -23,6 +25,7 @@ struct vb_exec {
 	size_t cur_len;            /* output bytes in it, acked when released */
 	uint64_t stdin_sent, stdin_acked; /* under the channel lock */
 	int stdin_closed, exited;
+	int pty;
 };
 
 /* Reader thread, channel lock held: stdin credit comes back. */
@@ -62,6 +65,11 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		vb_error_set(err, VB_E_USAGE, "no program to run");
 		return NULL;
 	}
+	if (p->pty && (p->rows > VB_TERM_MAX || p->cols > VB_TERM_MAX)) {
+		vb_error_set(err, VB_E_USAGE, "terminal size %ux%u: at most %u rows and columns",
+			     p->rows, p->cols, VB_TERM_MAX);
+		return NULL;
+	}
 	struct vb_exec *ex = calloc(1, sizeof(*ex));
 	if (!ex) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -69,6 +77,7 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 	}
 	ex->sb = sb;
 	ex->stdin_closed = !p->want_stdin;
+	ex->pty = p->pty != 0;
 	ex->slot.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ex->slot.filter = exec_filter;
 	ex->slot.opaque = ex;
@@ -101,6 +110,9 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		.gid = p->as_root ? 0 : 1000,
 		.timeout_ms = p->timeout_ms,
 		.want_stdin = p->want_stdin,
+		.pty = ex->pty,
+		.rows = ex->pty ? p->rows : 0,
+		.cols = ex->pty ? p->cols : 0,
 	};
 	struct vb_buf b = { 0 };
 	struct vb_chan_frame *f = NULL;
@@ -299,6 +311,26 @@ int vb_exec_signal(vb_exec *ex, int sig, vb_error *err)
 	if (ex->exited)
 		return 0;
 	return send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, (uint64_t)sig, err);
+}
+
+int vb_exec_resize(vb_exec *ex, unsigned rows, unsigned cols, vb_error *err)
+{
+	if (!ex->pty)
+		return vb_error_set(err, VB_E_USAGE, "the program does not run on a terminal");
+	if (rows < 1 || rows > VB_TERM_MAX || cols < 1 || cols > VB_TERM_MAX)
+		return vb_error_set(err, VB_E_USAGE, "terminal size %ux%u: expected 1..%u each", rows,
+				    cols, VB_TERM_MAX);
+	if (ex->exited)
+		return 0;
+	struct vb_buf b = { 0 };
+	int rc = vb_resize_encode(&b, 0, (uint32_t)rows, (uint32_t)cols);
+	if (rc < 0) {
+		vb_buf_free(&b);
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	rc = vb_chan_send(ex->sb->ch, &b, ex->slot.id, err);
+	vb_buf_free(&b);
+	return rc < 0 ? vb_sandbox_died(ex->sb, err) : 0;
 }
 
 pid_t vb_exec_pid(const vb_exec *ex)

@@ -5,7 +5,8 @@
  * The input is treated the way a receiver treats its byte stream: a frame
  * header is decoded and bound-checked, then the payload is given to every
  * decoder (the field reader, nested walks, find/u64, the exec request
- * decoder).  The whole input is also decoded as a boot segment.  Decoded
+ * decoder, the EXEC_RESIZE decoder).  The whole input is also decoded as a
+ * boot segment.  Decoded
  * exec requests and boot data are re-encoded and decoded again, and the
  * two must agree (a differential check); payloads are rebuilt from their
  * fields with the builders and must come out byte-identical.  Any
@@ -118,7 +119,8 @@ static void find_tags(const uint8_t *p, size_t len, int well_formed)
 		VB_TAG_VERSION, VB_TAG_SECRET, VB_TAG_CODE,   VB_TAG_MESSAGE, VB_TAG_ARG,
 		VB_TAG_CWD,     VB_TAG_UID,    VB_TAG_STDIN,  VB_TAG_PID,     VB_TAG_STREAM,
 		VB_TAG_DATA,    VB_TAG_COUNT,  VB_TAG_PATH,   VB_TAG_OFFSET,  VB_TAG_MODE,
-		VB_TAG_MOUNT,   VB_TAG_ALLOW,  VB_TAG_HOSTNAME, 0,            0xffff,
+		VB_TAG_MOUNT,   VB_TAG_ALLOW,  VB_TAG_HOSTNAME, VB_TAG_PTY,   VB_TAG_ROWS,
+		VB_TAG_COLS,    0,             0xffff,
 	};
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
 		struct vb_field f;
@@ -160,12 +162,15 @@ static void check_exec_invariants(const struct vb_exec_req *r)
 	CHECK(!r->cwd || (r->cwd[0] == '/' && strlen(r->cwd) <= VB_MAX_PATH));
 	CHECK(r->uid <= 65535 && r->gid <= 65535);
 	CHECK(r->want_stdin == 0 || r->want_stdin == 1);
+	CHECK(r->pty == 0 || r->pty == 1);
+	CHECK(r->rows <= VB_TERM_MAX && r->cols <= VB_TERM_MAX); /* 0 = absent */
 }
 
 static int exec_equal(const struct vb_exec_req *a, const struct vb_exec_req *b)
 {
 	if (a->argc != b->argc || a->envc != b->envc || a->uid != b->uid || a->gid != b->gid ||
-	    a->timeout_ms != b->timeout_ms || a->want_stdin != b->want_stdin)
+	    a->timeout_ms != b->timeout_ms || a->want_stdin != b->want_stdin || a->pty != b->pty ||
+	    a->rows != b->rows || a->cols != b->cols)
 		return 0;
 	for (size_t i = 0; i < a->argc; i++)
 		if (strcmp(a->argv[i], b->argv[i]) != 0)
@@ -206,13 +211,47 @@ static void fuzz_exec(const uint8_t *p, size_t len, uint32_t id, int well_formed
 		CHECK(b2.len == b.len && memcmp(b2.data, b.data, b.len) == 0);
 		vb_exec_req_free(&r2);
 	} else {
-		/* only possible when the input was within a few fields of the limit */
-		CHECK(len + 4 * (VB_FIELD_HDR_LEN + 8) > VB_FRAME_MAX);
+		/* only possible when the input was within a few fields of the
+		 * limit: the encoder may add UID GID TIMEOUT_MS STDIN PTY ROWS COLS */
+		CHECK(len + 7 * (VB_FIELD_HDR_LEN + 8) > VB_FRAME_MAX);
 	}
 	vb_buf_free(&b);
 	vb_buf_free(&b2);
 	vb_exec_req_free(&r);
 	CHECK(r.argv == NULL && r.envp == NULL && r.cwd == NULL);
+}
+
+/* ---- terminal resizes -------------------------------------------------- */
+
+static void fuzz_resize(const uint8_t *p, size_t len, uint32_t id, int well_formed)
+{
+	uint32_t rows = 0x5a5a5a5a, cols = 0x5a5a5a5a;
+	int err = vb_resize_decode(p, len, &rows, &cols);
+	CHECK(well_formed ? err != VB_ERR_PROTO : err == VB_ERR_PROTO);
+	if (err != VB_ERR_NONE) {
+		CHECK(err == VB_ERR_PROTO || err == VB_ERR_INVAL);
+		CHECK(rows == 0x5a5a5a5a && cols == 0x5a5a5a5a); /* untouched */
+		return;
+	}
+	CHECK(rows >= 1 && rows <= VB_TERM_MAX && cols >= 1 && cols <= VB_TERM_MAX);
+	/* the last ROWS and COLS fields are what was decoded */
+	struct vb_reader r;
+	struct vb_field f;
+	uint64_t last[2] = { 0, 0 };
+	vb_reader_init(&r, p, len);
+	while (vb_reader_next(&r, &f) > 0)
+		if (f.tag == VB_TAG_ROWS || f.tag == VB_TAG_COLS)
+			CHECK(vb_field_u64(&f, &last[f.tag == VB_TAG_COLS]) == 0);
+	CHECK(last[0] == rows && last[1] == cols);
+	/* differential: decode(encode(x)) == x */
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	uint32_t rows2 = 0, cols2 = 0;
+	CHECK(vb_resize_encode(&b, id, rows, cols) == 0);
+	CHECK(vb_hdr_decode(b.data, &h) == 0 && h.type == VB_MSG_EXEC_RESIZE && h.id == id);
+	CHECK(vb_resize_decode(b.data + VB_FRAME_HDR_LEN, h.len, &rows2, &cols2) == VB_ERR_NONE);
+	CHECK(rows2 == rows && cols2 == cols);
+	vb_buf_free(&b);
 }
 
 /* ---- boot data --------------------------------------------------------- */
@@ -311,6 +350,7 @@ static void fuzz_payload(const struct vb_hdr *h, const uint8_t *p, size_t len)
 	int well_formed = rc == 0;
 	find_tags(p, len, well_formed);
 	fuzz_exec(p, len, h->id, well_formed);
+	fuzz_resize(p, len, h->id, well_formed);
 
 	uint64_t code = 0;
 	if (vb_payload_u64(p, len, VB_TAG_CODE, &code) == 0)
@@ -359,6 +399,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size <= VB_FRAME_MAX) {
 		int rc = walk(copy, size, 0);
 		fuzz_exec(copy, size, 0, rc == 0);
+		fuzz_resize(copy, size, 0, rc == 0);
 	}
 	free(copy);
 	return 0;

@@ -128,6 +128,18 @@ static void exec_minimal(struct vb_buf *b, uint32_t id)
 		die("vb_exec_req_encode failed");
 }
 
+/* An interactive shell on a terminal, as `voidbox shell` starts it. */
+static void exec_pty(struct vb_buf *b, uint32_t id)
+{
+	char a0[] = "sh", e0[] = "TERM=xterm-256color";
+	char *argv[] = { a0, NULL };
+	char *envp[] = { e0, NULL };
+	struct vb_exec_req r = { .argv = argv, .argc = 1, .envp = envp, .envc = 1, .uid = 1000,
+		                 .gid = 1000, .want_stdin = 1, .pty = 1, .rows = 50, .cols = 132 };
+	if (vb_exec_req_encode(b, id, &r) < 0)
+		die("vb_exec_req_encode failed");
+}
+
 static void boot_full(struct vb_buf *b)
 {
 	char a0[] = "sh", a1[] = "python3", a2[] = "ls", a3[] = "cat";
@@ -170,6 +182,13 @@ int main(int argc, char **argv)
 	vb_msg_put_bytes(&b, VB_TAG_DATA, "line one\nline two\n", 18);
 	end(&b);
 	write_buf("exec_stdin.bin", &b);
+
+	exec_pty(&b, 3);
+	write_buf("exec_pty.bin", &b);
+
+	if (vb_resize_encode(&b, 3, 40, 120) < 0)
+		die("vb_resize_encode failed");
+	write_buf("exec_resize.bin", &b);
 
 	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
 	vb_msg_put_bytes(&b, VB_TAG_DATA, NULL, 0);
@@ -232,6 +251,25 @@ int main(int argc, char **argv)
 	end(&b);
 	append(&s, &b);
 	write_buf("session_stream.bin", &s);
+
+	/* an interactive session: a shell on a terminal, typing, a resize, ^C, ^D */
+	vb_buf_reset(&s);
+	hello(&b);
+	append(&s, &b);
+	exec_pty(&b, 1);
+	append(&s, &b);
+	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, 0, 1);
+	vb_msg_put_bytes(&b, VB_TAG_DATA, "sleep 100\r\x03", 11);
+	end(&b);
+	append(&s, &b);
+	if (vb_resize_encode(&b, 1, 24, 80) < 0)
+		die("vb_resize_encode failed");
+	append(&s, &b);
+	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
+	vb_msg_put_bytes(&b, VB_TAG_DATA, "exit 3\r", 7);
+	end(&b);
+	append(&s, &b);
+	write_buf("session_pty_stream.bin", &s);
 
 	/* what the guest sends: handshake reply, an exec's life, replies */
 	vb_buf_reset(&s);
@@ -329,6 +367,26 @@ int main(int argc, char **argv)
 	vb_msg_put_bytes(&b, VB_TAG_ARG, "rm\0-rf", 6);
 	end(&b);
 	write_buf("exec_nul_in_arg.bin", &b);
+
+	/* terminal fields out of range or of the wrong size */
+	vb_msg_begin(&b, VB_MSG_EXEC, 0, 1);
+	vb_msg_put_str(&b, VB_TAG_ARG, "sh");
+	vb_msg_put_u64(&b, VB_TAG_PTY, 2);
+	vb_msg_put_u64(&b, VB_TAG_ROWS, 0);
+	vb_msg_put_u64(&b, VB_TAG_COLS, VB_TERM_MAX + 1);
+	end(&b);
+	write_buf("exec_bad_pty.bin", &b);
+
+	vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1);
+	vb_msg_put_u64(&b, VB_TAG_ROWS, 0);
+	vb_msg_put_bytes(&b, VB_TAG_COLS, "\x50\x00", 2);
+	end(&b);
+	write_buf("resize_bad.bin", &b);
+
+	vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1);
+	vb_msg_put_u64(&b, VB_TAG_ROWS, 24);
+	end(&b);
+	write_buf("resize_no_cols.bin", &b);
 
 	/* header length over VB_FRAME_MAX */
 	hello(&b);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_proto.c — unit tests of the wire format (proto/vb_proto.c): frame
- * headers, the field reader, the message builders, exec requests, boot data,
- * the program allowlist and the secret comparison.
+ * headers, the field reader, the message builders, exec requests (terminal
+ * fields and EXEC_RESIZE included), boot data, the program allowlist and the
+ * secret comparison.
  *
  * Every error path is exercised with allocations already made, so a run
  * under ASAN/LSan also proves that the decoders free what they allocated.
@@ -899,6 +900,179 @@ static void test_exec_reject_int_size(void **state)
 	vb_buf_free(&b);
 }
 
+/* ---- terminals: PTY, ROWS, COLS and EXEC_RESIZE ------------------------ */
+
+static void test_exec_pty_roundtrip(void **state)
+{
+	(void)state;
+	static const char *const argv[] = { "sh" };
+	struct vb_exec_req in, out;
+	struct vb_buf b = { 0 }, b2 = { 0 };
+	size_t len;
+	mk_req(&in, argv, 1, NULL, 0, NULL);
+	in.pty = 1;
+	in.rows = 1;
+	in.cols = VB_TERM_MAX;
+	in.want_stdin = 1;
+	assert_int_equal(vb_exec_req_encode(&b, 9, &in), 0);
+	const uint8_t *p = payload_of(&b, &len);
+	assert_int_equal(vb_exec_req_decode(p, len, &out), 0);
+	assert_int_equal(out.pty, 1);
+	assert_int_equal(out.rows, 1);
+	assert_int_equal(out.cols, VB_TERM_MAX);
+	assert_int_equal(out.want_stdin, 1);
+	assert_int_equal(vb_exec_req_encode(&b2, 9, &out), 0);
+	assert_int_equal(b2.len, b.len);
+	assert_memory_equal(b2.data, b.data, b.len);
+	vb_exec_req_free(&out);
+
+	/* pipes: none of the new fields on the wire, all zero when decoded */
+	in.pty = 0;
+	in.rows = in.cols = 0;
+	assert_int_equal(vb_exec_req_encode(&b, 9, &in), 0);
+	p = payload_of(&b, &len);
+	struct vb_field f;
+	static const uint16_t tags[] = { VB_TAG_PTY, VB_TAG_ROWS, VB_TAG_COLS };
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(vb_payload_find(p, len, tags[i], &f), 0);
+		assert_null(f.data);
+	}
+	assert_int_equal(vb_exec_req_decode(p, len, &out), 0);
+	assert_int_equal(out.pty, 0);
+	assert_int_equal(out.rows, 0);
+	assert_int_equal(out.cols, 0);
+	vb_exec_req_free(&out);
+
+	/* a size without PTY travels and decodes as written (0 = absent) */
+	in.cols = 80;
+	assert_int_equal(vb_exec_req_encode(&b, 9, &in), 0);
+	p = payload_of(&b, &len);
+	assert_int_equal(vb_exec_req_decode(p, len, &out), 0);
+	assert_int_equal(out.pty, 0);
+	assert_int_equal(out.rows, 0);
+	assert_int_equal(out.cols, 80);
+	vb_exec_req_free(&out);
+
+	/* PTY 0 written explicitly, and the last PTY wins */
+	exec_begin(&b);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_PTY, 1), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_PTY, 0), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 24), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 25), 0);
+	assert_int_equal(exec_decode_buf(&b, &out), 0);
+	assert_int_equal(out.pty, 0);
+	assert_int_equal(out.rows, 25);
+	vb_exec_req_free(&out);
+
+	vb_exec_req_free(&in);
+	vb_buf_free(&b);
+	vb_buf_free(&b2);
+}
+
+static void test_exec_reject_pty(void **state)
+{
+	(void)state;
+	check_exec_u64_rejected(VB_TAG_PTY, 2);
+	check_exec_u64_rejected(VB_TAG_PTY, UINT64_MAX);
+	check_exec_u64_rejected(VB_TAG_ROWS, 0);
+	check_exec_u64_rejected(VB_TAG_ROWS, VB_TERM_MAX + 1);
+	check_exec_u64_rejected(VB_TAG_ROWS, (uint64_t)1 << 32);
+	check_exec_u64_rejected(VB_TAG_COLS, 0);
+	check_exec_u64_rejected(VB_TAG_COLS, VB_TERM_MAX + 1);
+	check_exec_u64_rejected(VB_TAG_COLS, UINT64_MAX);
+
+	static const uint16_t tags[] = { VB_TAG_PTY, VB_TAG_ROWS, VB_TAG_COLS };
+	static const uint8_t ones[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	static const size_t sizes[] = { 0, 1, 4, 7, 9, 16 };
+	struct vb_buf b = { 0 };
+	struct vb_exec_req r;
+	for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			exec_begin(&b);
+			assert_int_equal(vb_msg_put_str(&b, VB_TAG_ENV, "A=B"), 0);
+			assert_int_equal(vb_msg_put_str(&b, VB_TAG_CWD, "/x"), 0);
+			assert_int_equal(vb_msg_put_bytes(&b, tags[t], ones, sizes[s]), 0);
+			assert_int_equal(exec_decode_buf(&b, &r), VB_ERR_INVAL);
+			assert_req_empty(&r);
+			assert_int_equal(r.pty, 0);
+			assert_int_equal(r.rows, 0);
+		}
+	}
+	vb_buf_free(&b);
+}
+
+static int resize_decode_buf(struct vb_buf *b, uint32_t *rows, uint32_t *cols)
+{
+	size_t len;
+	assert_int_equal(vb_msg_end(b), 0);
+	const uint8_t *p = payload_of(b, &len);
+	return vb_resize_decode(p, len, rows, cols);
+}
+
+static void test_resize(void **state)
+{
+	(void)state;
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	uint32_t rows = 7, cols = 7;
+	size_t len;
+
+	assert_int_equal(vb_resize_encode(&b, 42, 50, 132), 0);
+	assert_int_equal(vb_hdr_decode(b.data, &h), 0);
+	assert_int_equal(h.type, VB_MSG_EXEC_RESIZE);
+	assert_int_equal(h.id, 42);
+	assert_int_equal(h.flags, 0);
+	const uint8_t *p = payload_of(&b, &len);
+	assert_int_equal(vb_resize_decode(p, len, &rows, &cols), 0);
+	assert_int_equal(rows, 50);
+	assert_int_equal(cols, 132);
+
+	/* the bounds themselves */
+	assert_int_equal(vb_resize_encode(&b, 1, 1, VB_TERM_MAX), 0);
+	p = payload_of(&b, &len);
+	assert_int_equal(vb_resize_decode(p, len, &rows, &cols), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(cols, VB_TERM_MAX);
+
+	/* out of range or missing: INVAL, outputs untouched */
+	static const uint32_t bad[][2] = { { 0, 80 }, { 24, 0 }, { VB_TERM_MAX + 1, 80 },
+					  { 24, VB_TERM_MAX + 1 }, { UINT32_MAX, UINT32_MAX } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rows = cols = 7;
+		assert_int_equal(vb_resize_encode(&b, 1, bad[i][0], bad[i][1]), 0);
+		p = payload_of(&b, &len);
+		assert_int_equal(vb_resize_decode(p, len, &rows, &cols), VB_ERR_INVAL);
+		assert_int_equal(rows, 7);
+		assert_int_equal(cols, 7);
+	}
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 24), 0);
+	assert_int_equal(resize_decode_buf(&b, &rows, &cols), VB_ERR_INVAL);
+	assert_int_equal(vb_resize_decode(NULL, 0, &rows, &cols), VB_ERR_INVAL);
+	/* a field of the wrong size */
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1), 0);
+	assert_int_equal(vb_msg_put_bytes(&b, VB_TAG_ROWS, "\x18\0\0\0", 4), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_COLS, 80), 0);
+	assert_int_equal(resize_decode_buf(&b, &rows, &cols), VB_ERR_INVAL);
+	/* repeated: the last one wins; unknown tags are skipped */
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 24), 0);
+	assert_int_equal(vb_msg_put_str(&b, 999, "future"), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_COLS, 80), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 25), 0);
+	assert_int_equal(resize_decode_buf(&b, &rows, &cols), 0);
+	assert_int_equal(rows, 25);
+	assert_int_equal(cols, 80);
+	/* malformed: PROTO */
+	rows = cols = 7;
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_EXEC_RESIZE, 0, 1), 0);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROWS, 24), 0);
+	put_raw_field(&b, VB_TAG_COLS, 100, "\x50\0\0\0\0\0\0\0", 8);
+	assert_int_equal(resize_decode_buf(&b, &rows, &cols), VB_ERR_PROTO);
+	assert_int_equal(rows, 7);
+	vb_buf_free(&b);
+}
+
 static void test_exec_limits(void **state)
 {
 	(void)state;
@@ -1623,6 +1797,7 @@ static void test_names(void **state)
 	assert_string_equal(vb_msg_name(VB_MSG_HELLO), "HELLO");
 	assert_string_equal(vb_msg_name(VB_MSG_EXEC), "EXEC");
 	assert_string_equal(vb_msg_name(VB_MSG_BOOT), "BOOT");
+	assert_string_equal(vb_msg_name(VB_MSG_EXEC_RESIZE), "EXEC_RESIZE");
 	assert_string_equal(vb_msg_name(0), "?");
 	assert_string_equal(vb_msg_name(0xffff), "?");
 	for (unsigned t = 0; t <= 0xffff; t++)
@@ -1666,6 +1841,9 @@ int main(void)
 		cmocka_unit_test(test_exec_reject_arg_nul),
 		cmocka_unit_test(test_exec_malformed),
 		cmocka_unit_test(test_exec_error_after_allocations),
+		cmocka_unit_test(test_exec_pty_roundtrip),
+		cmocka_unit_test(test_exec_reject_pty),
+		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_boot_roundtrip),
 		cmocka_unit_test(test_boot_minimal),
 		cmocka_unit_test(test_boot_empty_allowlist_fails_closed),

@@ -33,7 +33,8 @@
 static const char *const ALLOW[] = {
 	"sh",  "echo",	"cat",	 "head", "sleep",      "id",	     "env",   "ln",
 	"mkfifo", "setsid", "dd", "true", "nosuchprog", "notexec.sh", "pwd",   "ls",
-	"touch", "wc",	"printf", "yes", "stat",       "rm",	     "mkdir", NULL,
+	"touch", "wc",	"printf", "yes", "stat",       "rm",	     "mkdir", "tty",
+	"stty",	"busybox", NULL,
 };
 
 static int failures, checks;
@@ -125,6 +126,8 @@ struct xopts {
 	const uint8_t *in;
 	size_t in_len;
 	int want_stdin, no_eof;
+	int pty;
+	uint32_t rows, cols;
 	int flow_test;
 	int signal, signal_after_ms;
 	size_t keep_max;
@@ -154,6 +157,9 @@ static uint32_t send_exec(struct client *cl, const struct xopts *o)
 	r.gid = o->gid;
 	r.timeout_ms = o->timeout_ms;
 	r.want_stdin = o->want_stdin;
+	r.pty = o->pty;
+	r.rows = o->rows;
+	r.cols = o->cols;
 	struct vb_buf b = { 0 };
 	uint32_t id = cl->next_id++;
 	vb_exec_req_encode(&b, id, &r);
@@ -677,6 +683,239 @@ static void test_signals_timeouts(struct client *cl)
 	xres_free(&x);
 }
 
+/* ---- PTY execs ------------------------------------------------------------ */
+
+/* A PTY exec driven step by step (for what run_exec cannot script). */
+struct psess {
+	struct client *cl;
+	uint32_t id;
+	struct dyn out;
+	int started, exited, has_code, err_code;
+	uint64_t code, sig;
+};
+
+/* Start (argv) (freed) on a terminal. */
+static void ps_start(struct psess *s, struct client *cl, char **argv, uint64_t uid, uint32_t rows,
+		     uint32_t cols)
+{
+	memset(s, 0, sizeof(*s));
+	s->cl = cl;
+	struct xopts o = { .argv = argv, .uid = uid, .gid = uid, .want_stdin = 1, .pty = 1,
+			   .rows = rows, .cols = cols };
+	s->id = send_exec(cl, &o);
+	vfree(argv);
+}
+
+/* Process frames until (needle) is in the output (NULL: until the exit),
+ * the exec ends, or (timeout_ms) passes.  Returns 1 if the needle is there. */
+static int ps_wait(struct psess *s, const char *needle, int timeout_ms)
+{
+	uint64_t t0 = now_ms();
+	for (;;) {
+		if (needle && s->out.p && strstr((const char *)s->out.p, needle))
+			return 1;
+		if (s->exited || s->err_code || now_ms() - t0 > (uint64_t)timeout_ms)
+			return 0;
+		struct frame *f = cl_recv(s->cl, s->id, 50);
+		if (!f)
+			continue;
+		const uint8_t *p;
+		size_t n;
+		uint64_t v = 0;
+		if (f->h.type == VB_MSG_EXEC_STARTED) {
+			s->started = 1;
+		} else if (f->h.type == VB_MSG_EXEC_OUTPUT && frame_bytes(f, VB_TAG_DATA, &p, &n) == 0) {
+			frame_u64(f, VB_TAG_STREAM, &v);
+			if (v != 1)
+				s->err_code = -3; /* a terminal has one stream */
+			dyn_put(&s->out, p, n, 1u << 20);
+			send_u64(s->cl, VB_MSG_EXEC_ACK, s->id, VB_TAG_COUNT, n);
+		} else if (f->h.type == VB_MSG_EXEC_EXIT) {
+			s->exited = 1;
+			s->has_code = frame_u64(f, VB_TAG_EXIT_CODE, &s->code) == 0;
+			frame_u64(f, VB_TAG_SIGNAL, &s->sig);
+		} else if (f->h.type == VB_MSG_ERROR) {
+			s->err_code = frame_u64(f, VB_TAG_CODE, &v) == 0 ? (int)v : -2;
+		}
+		frame_free(f);
+	}
+}
+
+static void ps_input(struct psess *s, const char *data, int eof)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, eof ? VB_FLAG_EOF : 0, s->id);
+	vb_msg_put_bytes(&b, VB_TAG_DATA, data, strlen(data));
+	vb_msg_end(&b);
+	cl_send(s->cl, &b);
+	vb_buf_free(&b);
+}
+
+static void ps_resize(struct psess *s, uint32_t rows, uint32_t cols)
+{
+	struct vb_buf b = { 0 };
+	vb_resize_encode(&b, s->id, rows, cols);
+	cl_send(s->cl, &b);
+	vb_buf_free(&b);
+}
+
+static const char *ps_text(const struct psess *s)
+{
+	return s->out.p ? (const char *)s->out.p : "";
+}
+
+/* One PTY exec to its end with (input) then EOF; x as from run_exec. */
+static void pty_run(struct client *cl, char **argv, const char *input, uint32_t rows, uint32_t cols,
+		    char **env, uint64_t uid, struct xres *x)
+{
+	struct xopts o = { .argv = argv, .env = env, .uid = uid, .gid = uid, .pty = 1, .rows = rows,
+			   .cols = cols, .want_stdin = input != NULL,
+			   .in = (const uint8_t *)input, .in_len = input ? strlen(input) : 0 };
+	run_exec(cl, &o, x);
+	vfree(argv);
+	vfree(env);
+}
+
+static const char *xout(const struct xres *x)
+{
+	return x->out.p ? (const char *)x->out.p : "";
+}
+
+static void test_pty_basics(struct client *cl)
+{
+	struct xres x;
+	pty_run(cl, vec("sh", "-c", "tty; echo to-err >&2; exit 3", NULL), NULL, 0, 0, NULL, 1000, &x);
+	CHECK(x.exited && x.has_exit_code && x.exit_code == 3 && strstr(xout(&x), "/dev/pts/") &&
+		      strstr(xout(&x), "to-err") && x.err_total == 0,
+	      "pty: tty, stderr on the terminal, exit 3: exit %llu out '%s' err %llu (%s)",
+	      (unsigned long long)x.exit_code, xout(&x), (unsigned long long)x.err_total, x.err_msg);
+	xres_free(&x);
+
+	pty_run(cl, vec("stty", "size", NULL), NULL, 30, 100, NULL, 1000, &x);
+	CHECK(x.exited && x.exit_code == 0 && strstr(xout(&x), "30 100"), "pty: initial size 30x100: '%s' (%s)",
+	      xout(&x), x.err_msg);
+	xres_free(&x);
+	pty_run(cl, vec("stty", "size", NULL), NULL, 0, 0, NULL, 1000, &x);
+	CHECK(x.exited && strstr(xout(&x), "24 80"), "pty: default size 24x80: '%s'", xout(&x));
+	xres_free(&x);
+
+	pty_run(cl, vec("sh", "-c", "echo T=$TERM", NULL), NULL, 0, 0, NULL, 1000, &x);
+	CHECK(strstr(xout(&x), "T=xterm-256color"), "pty: TERM default: '%s'", xout(&x));
+	xres_free(&x);
+	pty_run(cl, vec("sh", "-c", "echo T=$TERM", NULL), NULL, 0, 0, vec("TERM=vt100", NULL), 1000, &x);
+	CHECK(strstr(xout(&x), "T=vt100"), "pty: TERM from the request: '%s'", xout(&x));
+	xres_free(&x);
+
+	if (g_root) { /* the sandbox user owns its terminal and can reopen it */
+		pty_run(cl, vec("sh", "-c", "id -u; echo via-tty >$(tty) && echo reopened", NULL), NULL, 0, 0,
+			NULL, 1000, &x);
+		CHECK(x.exit_code == 0 && strstr(xout(&x), "1000") && strstr(xout(&x), "via-tty") &&
+			      strstr(xout(&x), "reopened"),
+		      "pty: uid 1000 reopens its terminal: '%s'", xout(&x));
+		xres_free(&x);
+		pty_run(cl, vec("sh", "-c", "id -u; tty", NULL), NULL, 0, 0, NULL, 0, &x);
+		CHECK(x.exit_code == 0 && strstr(xout(&x), "0\r\n/dev/pts/"), "pty: as root: '%s'", xout(&x));
+		xres_free(&x);
+	}
+
+	/* a spawn error is reported as for pipes, and nothing leaks */
+	pty_run(cl, vec("nosuchprog", NULL), NULL, 0, 0, NULL, 1000, &x);
+	CHECK(x.err_code == VB_ERR_NOENT, "pty: not found: %d %s", x.err_code, x.err_msg);
+	xres_free(&x);
+}
+
+static void test_pty_eof(struct client *cl)
+{
+	struct xres x;
+	/* canonical mode: a line, then EOF; an unterminated line, then EOF */
+	pty_run(cl, vec("cat", NULL), "hello\n", 0, 0, NULL, 1000, &x);
+	CHECK(x.exited && x.exit_code == 0 && strstr(xout(&x), "hello\r\nhello\r\n") && x.ms < 5000,
+	      "pty: cat, line + EOF: exit %llu after %llu ms, '%s' (%s)", (unsigned long long)x.exit_code,
+	      (unsigned long long)x.ms, xout(&x), x.err_msg);
+	xres_free(&x);
+	pty_run(cl, vec("cat", NULL), "abc", 0, 0, NULL, 1000, &x);
+	CHECK(x.exited && x.exit_code == 0 && strstr(xout(&x), "abcabc") && x.ms < 5000,
+	      "pty: cat, unterminated line + EOF: exit %llu after %llu ms, '%s' (%s)",
+	      (unsigned long long)x.exit_code, (unsigned long long)x.ms, xout(&x), x.err_msg);
+	xres_free(&x);
+	/* no input at all: the terminal's input ends at once */
+	pty_run(cl, vec("cat", NULL), NULL, 0, 0, NULL, 1000, &x);
+	CHECK(x.exited && x.exit_code == 0 && x.ms < 5000, "pty: cat without stdin: exit %llu after %llu ms",
+	      (unsigned long long)x.exit_code, (unsigned long long)x.ms);
+	xres_free(&x);
+
+	/* interactive shells end at EOF after running what came before it,
+	 * also when a foreground job was running as it arrived (its ^D must
+	 * not reach the line editor as a stray byte) */
+	static const char *const shells[2][2] = { { "sh", NULL }, { "busybox", "sh" } };
+	for (int i = 0; i < 2; i++) {
+		if (i == 1 && !g_vm && access("/bin/busybox", X_OK) && access("/usr/bin/busybox", X_OK))
+			break; /* no busybox on this host: ash's raw-mode editor untested here */
+		pty_run(cl, vec(shells[i][0], shells[i][1], NULL), "echo hi-$((6*7))\nsleep 0.5\necho after-$((2*3))\n",
+			0, 0, NULL, 1000, &x);
+		CHECK(x.exited && x.exit_code == 0 && strstr(xout(&x), "hi-42") && strstr(xout(&x), "after-6") &&
+			      x.ms < 8000,
+		      "pty: interactive %s %s ends at EOF: exit %llu after %llu ms, '%s' (%s)", shells[i][0],
+		      shells[i][1] ? shells[i][1] : "", (unsigned long long)x.exit_code,
+		      (unsigned long long)x.ms, xout(&x), x.err_msg);
+		xres_free(&x);
+	}
+}
+
+static void test_pty_interactive(struct client *cl)
+{
+	struct psess s;
+	/* resize: TIOCSWINSZ on the master, SIGWINCH to the foreground */
+	ps_start(&s, cl, vec("sh", "-c", "trap 'echo WINCH' WINCH; stty size; echo ready; read x; stty size; sleep 0.2",
+			     NULL), 1000, 30, 100);
+	CHECK(ps_wait(&s, "ready", 10000) && strstr(ps_text(&s), "30 100"), "pty resize: start: '%s'", ps_text(&s));
+	ps_resize(&s, 0, 120);   /* invalid: ignored */
+	ps_resize(&s, 40, 10001); /* invalid: ignored */
+	ps_resize(&s, 40, 120);
+	ps_input(&s, "go\n", 0);
+	ps_wait(&s, NULL, 10000);
+	CHECK(s.exited && s.code == 0 && strstr(ps_text(&s), "40 120") && strstr(ps_text(&s), "WINCH") &&
+		      !s.err_code,
+	      "pty resize: exit %llu, '%s' (error %d)", (unsigned long long)s.code, ps_text(&s), s.err_code);
+	free(s.out.p);
+
+	/* ^C is a byte: SIGINT to the foreground job, the shell lives on */
+	ps_start(&s, cl, vec("sh", NULL), 1000, 0, 0);
+	ps_input(&s, "echo go-$((5*5))\n", 0);
+	CHECK(ps_wait(&s, "go-25", 10000), "pty ^C: shell started: '%s'", ps_text(&s));
+	ps_input(&s, "sleep 100\n", 0);
+	usleep(500 * 1000);
+	uint64_t t0 = now_ms();
+	ps_input(&s, "\x03", 0);
+	ps_input(&s, "echo alive-$((1+1))\n", 0);
+	CHECK(ps_wait(&s, "alive-2", 10000) && now_ms() - t0 < 8000, "pty ^C: interrupted sleep: '%s'", ps_text(&s));
+	ps_input(&s, "exit 4\n", 0);
+	ps_wait(&s, NULL, 10000);
+	CHECK(s.exited && s.has_code && s.code == 4, "pty ^C: exit 4 after it: %llu", (unsigned long long)s.code);
+	free(s.out.p);
+
+	/* ^C to a program that is the terminal's session leader */
+	struct xres x;
+	struct xopts o = { .argv = vec("sleep", "100", NULL), .uid = 1000, .gid = 1000, .pty = 1,
+			   .want_stdin = 1, .in = (const uint8_t *)"\x03", .in_len = 1, .no_eof = 1 };
+	run_exec(cl, &o, &x);
+	CHECK(x.exited && x.sig == SIGINT && x.ms < 5000, "pty: ^C kills sleep: sig %llu after %llu ms",
+	      (unsigned long long)x.sig, (unsigned long long)x.ms);
+	vfree(o.argv);
+	xres_free(&x);
+
+	/* RESIZE of an exec without a terminal: ignored, no ERROR */
+	o = (struct xopts){ .argv = vec("sleep", "0.3", NULL), .uid = 1000, .gid = 1000 };
+	uint32_t id = send_exec(cl, &o);
+	vfree(o.argv);
+	struct psess np = { .cl = cl, .id = id };
+	ps_resize(&np, 50, 50);
+	ps_wait(&np, NULL, 10000);
+	CHECK(np.exited && np.code == 0 && !np.err_code, "RESIZE without a pty is ignored: exit %llu error %d",
+	      (unsigned long long)np.code, np.err_code);
+	free(np.out.p);
+}
+
 static void test_concurrency(struct client *cl)
 {
 	/* a long exec does not block other requests */
@@ -1187,6 +1426,9 @@ static void run_all(int shutdown, char **mounts, int nmounts)
 	test_output_flow(&cl);
 	test_stdin(&cl);
 	test_signals_timeouts(&cl);
+	test_pty_basics(&cl);
+	test_pty_eof(&cl);
+	test_pty_interactive(&cl);
 	test_concurrency(&cl);
 	for (int i = 0; i < nmounts; i++)
 		test_mount(&cl, mounts[i]);

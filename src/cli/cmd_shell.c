@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * voidbox shell: boot a fresh micro-VM and open an interactive shell in it
+ * over a pseudo-terminal, for `kind: sandbox` specs or plain flags.
+ *
+ * The guest side is a PTY exec (docs/protocol.md): the shell owns a real
+ * terminal in the guest, whose bytes come back as one stream.  Locally, a
+ * terminal on stdin is put into raw mode for the session, so every key
+ * (^C, ^Z, ^D included) is a byte for the guest's line discipline; its size
+ * goes along, and SIGWINCH becomes EXEC_RESIZE.  Raw mode starts only once
+ * the shell runs (^C still cancels a boot) and is undone on every way out
+ * before anything is printed.  With stdin not a terminal the guest still
+ * gets one (a real interactive shell); local termios is left alone and EOF
+ * on stdin becomes the guest terminal's ^D.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "run/vmconf.h"
+#include "spec/spec.h"
+#include "util/util.h"
+#include "voidbox/sandbox.h"
+
+#define MAX_LIST 256
+#define MAX_MOUNTS 32
+#define HOST_GRACE_MS 15000 /* behind the guest's own timeout */
+
+static const char usage_text[] =
+	"usage: voidbox shell [FILE | --file FILE] [OPTIONS] [-- PROG [ARGS...]]\n"
+	"\n"
+	"Boot a fresh micro-VM and open an interactive shell in it over a\n"
+	"pseudo-terminal; the VM is torn down when the shell exits. FILE is a\n"
+	"`kind: sandbox` spec whose sandbox settings apply; options override them.\n"
+	"A terminal on stdin is put in raw mode for the session (every key, ^C and\n"
+	"^D included, goes to the guest) and its window size follows resizes.\n"
+	"\n"
+	"options:\n"
+	"  -f, --file FILE        the spec (same as the FILE argument)\n"
+	"  --memory MiB           guest memory (also --memory-mb; default: spec, else 512)\n"
+	"  --cpus N               vCPUs (also --vcpus; default: spec, else 1)\n"
+	"  --mount HOST:GUEST[:ro|rw]  share a host directory (repeatable; default ro)\n"
+	"  --env K=V              set a variable (repeatable; K alone copies the host's)\n"
+	"  --workdir DIR          working directory in the guest (also --working-dir)\n"
+	"  --user sandbox|root    run as uid 1000 'sandbox' (default) or root\n"
+	"  --program PROG         what to run instead of sh (busybox ash)\n"
+	"  --args ARG             one argument for PROG (repeatable)\n"
+	"  -h, --help             this help\n"
+	"\n"
+	"exit codes: the shell's own; 128+N if it was killed by signal N (or\n"
+	"voidbox by SIGTERM/SIGHUP/SIGINT from outside); 124 timeout (the spec's\n"
+	"limits.timeout_secs); 125 VoidBox failed; 126/127 PROG not allowed or not\n"
+	"found; 2 bad usage or a spec that is not `kind: sandbox`.\n";
+
+struct opts {
+	const char *file, *cwd, *program;
+	unsigned memory_mib, vcpus;
+	int as_root;
+	const char *args[MAX_LIST];
+	size_t n_args;
+	char *const *cmd; /* PROG ARGS... after "--" */
+	struct vb_mount mounts[MAX_MOUNTS];
+	size_t n_mounts;
+	const char *env[MAX_LIST];
+	size_t n_env;
+	char *owned[MAX_LIST + MAX_MOUNTS * 2];
+	size_t n_owned;
+};
+
+/* ---- options ------------------------------------------------------------ */
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static char *keep(struct opts *o, char *s)
+{
+	if (!s || o->n_owned >= sizeof(o->owned) / sizeof(o->owned[0])) {
+		free(s);
+		return NULL;
+	}
+	return o->owned[o->n_owned++] = s;
+}
+
+static int parse_mount(struct opts *o, const char *arg, vb_error *err)
+{
+	if (o->n_mounts >= MAX_MOUNTS)
+		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
+	char *copy = keep(o, strdup(arg));
+	if (!copy)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	char *guest = strchr(copy, ':');
+	if (!guest)
+		return vb_error_set(err, VB_E_USAGE, "--mount %s: expected HOST:GUEST[:ro|rw]", arg);
+	*guest++ = '\0';
+	char *mode = strchr(guest, ':');
+	int rw = 0;
+	if (mode) {
+		*mode++ = '\0';
+		if (!strcmp(mode, "rw"))
+			rw = 1;
+		else if (strcmp(mode, "ro"))
+			return vb_error_set(err, VB_E_USAGE, "--mount %s: mode must be ro or rw", arg);
+	}
+	char *abs = realpath(copy, NULL);
+	if (!abs) {
+		vb_error_errno(err, errno, "--mount %s: %s", arg, copy);
+		err->kind = VB_E_USAGE;
+		return -1;
+	}
+	if (!keep(o, abs))
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	o->mounts[o->n_mounts++] = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
+	return 0;
+}
+
+static int parse_env(struct opts *o, const char *arg, vb_error *err)
+{
+	if (o->n_env >= MAX_LIST)
+		return vb_error_set(err, VB_E_USAGE, "too many --env options");
+	if (arg[0] == '=' || arg[0] == '\0')
+		return vb_error_set(err, VB_E_USAGE, "--env %s: expected K=V", arg);
+	if (!strchr(arg, '=')) { /* K alone: the host's value, if any */
+		const char *v = getenv(arg);
+		if (!v)
+			return 0;
+		if (!(arg = keep(o, vb_strfmt("%s=%s", arg, v))))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	o->env[o->n_env++] = arg;
+	return 0;
+}
+
+static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
+{
+	unsigned long v;
+	switch (c) {
+	case 'f':
+		if (o->file)
+			return vb_error_set(err, VB_E_USAGE, "give the spec once: FILE or --file FILE");
+		o->file = arg;
+		return 0;
+	case 'm':
+		if (parse_uint(arg, 1u << 20, &v) < 0 || v < 64)
+			return vb_error_set(err, VB_E_USAGE, "--memory: expected MiB >= 64");
+		o->memory_mib = (unsigned)v;
+		return 0;
+	case 'c':
+		if (parse_uint(arg, 64, &v) < 0 || v == 0)
+			return vb_error_set(err, VB_E_USAGE, "--cpus: expected 1..64");
+		o->vcpus = (unsigned)v;
+		return 0;
+	case 'v':
+		return parse_mount(o, arg, err);
+	case 'e':
+		return parse_env(o, arg, err);
+	case 'w':
+		if (arg[0] != '/')
+			return vb_error_set(err, VB_E_USAGE, "--workdir: expected an absolute path");
+		o->cwd = arg;
+		return 0;
+	case 'u':
+		if (!strcmp(arg, "root"))
+			o->as_root = 1;
+		else if (!strcmp(arg, "sandbox"))
+			o->as_root = 0;
+		else
+			return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox or root");
+		return 0;
+	case 'p':
+		if (!arg[0])
+			return vb_error_set(err, VB_E_USAGE, "--program: expected a program");
+		o->program = arg;
+		return 0;
+	case 'a':
+		if (o->n_args >= MAX_LIST - 1)
+			return vb_error_set(err, VB_E_USAGE, "too many --args");
+		o->args[o->n_args++] = arg;
+		return 0;
+	default:
+		return vb_error_set(err, VB_E_USAGE, "unknown or incomplete option (see --help)");
+	}
+}
+
+/* Returns 1 to run, 0 for --help, -1 with (err) set.  Options may come
+ * before or after FILE; "--" ends them and starts PROG ARGS. */
+static int parse(int argc, char **argv, struct opts *o, vb_error *err)
+{
+	static const struct option longopts[] = {
+		{ "file", required_argument, NULL, 'f' },    { "memory", required_argument, NULL, 'm' },
+		{ "memory-mb", required_argument, NULL, 'm' }, { "cpus", required_argument, NULL, 'c' },
+		{ "vcpus", required_argument, NULL, 'c' },   { "mount", required_argument, NULL, 'v' },
+		{ "env", required_argument, NULL, 'e' },     { "workdir", required_argument, NULL, 'w' },
+		{ "working-dir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
+		{ "program", required_argument, NULL, 'p' }, { "args", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+	};
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int before = optind;
+		int c = getopt_long(argc, argv, "+hf:e:w:", longopts, NULL);
+		if (c == 'h')
+			return 0;
+		if (c == '?' || c == ':')
+			return vb_error_set(err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
+					    argv[optind - 1]);
+		if (c != -1) {
+			if (parse_opt(o, c, optarg, err) < 0)
+				return -1;
+			continue;
+		}
+		if (optind == before + 1 && !strcmp(argv[before], "--")) {
+			o->cmd = argv + optind; /* PROG ARGS */
+			break;
+		}
+		if (optind >= argc)
+			break;
+		/* a positional argument: the spec; options may follow it */
+		if (parse_opt(o, 'f', argv[optind++], err) < 0)
+			return -1;
+	}
+	if (o->cmd && !o->cmd[0])
+		return vb_error_set(err, VB_E_USAGE, "no program after '--'");
+	if (o->cmd && o->program)
+		return vb_error_set(err, VB_E_USAGE, "give the program once: --program or -- PROG");
+	if (o->n_args && !o->program)
+		return vb_error_set(err, VB_E_USAGE, "--args needs --program");
+	return 1;
+}
+
+/* ---- the VM and the program --------------------------------------------- */
+
+/* Fill (vc) from the spec (if any), then the options on top.  (vc) is
+ * zeroed first and safe to free whatever happens. */
+static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
+{
+	memset(vc, 0, sizeof(*vc));
+	if (o->file) {
+		struct vb_spec *spec = vb_spec_load(o->file, err);
+		if (!spec)
+			return -1;
+		int rc = 0;
+		if (spec->kind != VB_SPEC_SANDBOX)
+			rc = vb_error_set(err, VB_E_USAGE,
+					  "voidbox shell needs a kind: sandbox spec; use voidbox run for "
+					  "pipelines (%s is kind: %s)",
+					  o->file, vb_spec_kind_name(spec->kind));
+		else if (vb_run_vm_config(&spec->vm, vc, err) < 0)
+			rc = -1;
+		vb_spec_free(spec); /* vc owns copies of all it needs */
+		if (rc < 0)
+			return -1;
+		vb_run_vmconf_notify(vc, stderr);
+	}
+	if (o->memory_mib)
+		vc->cfg.memory_mib = o->memory_mib;
+	if (o->vcpus)
+		vc->cfg.vcpus = o->vcpus;
+	for (size_t i = 0; i < o->n_mounts; i++)
+		if (vb_run_vmconf_add_mount(vc, o->mounts[i].host, o->mounts[i].guest, o->mounts[i].rw,
+					    err) < 0)
+			return -1;
+	vc->cfg.name = "shell";
+	return 0;
+}
+
+/* TERM of the local terminal, if it is one worth passing on. */
+static const char *local_term(void)
+{
+	const char *t = getenv("TERM");
+	if (!t || !t[0] || strlen(t) > 64)
+		return NULL;
+	for (const char *p = t; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return NULL;
+	return t;
+}
+
+/* argv and env of the program.  env: the local TERM (as ssh does), then
+ * the spec's, then --env, the last of a name winning in the guest. */
+static int program(const struct opts *o, const struct vb_run_vmconf *vc, int tty,
+		   const char ***argv, const char ***env, char **term, vb_error *err)
+{
+	size_t n_spec = vc->env ? vc->n_env : 0, n_cmd = 0;
+	while (o->cmd && o->cmd[n_cmd])
+		n_cmd++;
+	*argv = calloc(o->n_args + n_cmd + 2, sizeof(char *));
+	*env = calloc(1 + n_spec + o->n_env + 1, sizeof(char *));
+	if (!*argv || !*env)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (o->cmd) {
+		for (size_t i = 0; i < n_cmd; i++)
+			(*argv)[i] = o->cmd[i];
+	} else {
+		(*argv)[0] = o->program ? o->program : "sh";
+		for (size_t i = 0; i < o->n_args; i++)
+			(*argv)[i + 1] = o->args[i];
+	}
+	size_t n = 0;
+	const char *t = tty ? local_term() : NULL;
+	if (t) {
+		if (!(*term = vb_strfmt("TERM=%s", t)))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		(*env)[n++] = *term;
+	}
+	for (size_t i = 0; i < n_spec; i++)
+		(*env)[n++] = vc->env[i];
+	for (size_t i = 0; i < o->n_env; i++)
+		(*env)[n++] = o->env[i];
+	return 0;
+}
+
+/* ---- the local terminal ------------------------------------------------- */
+
+struct term {
+	int raw;                /* stdin is in raw mode; (saved) restores it */
+	struct termios saved;
+};
+
+static int term_raw(struct term *t, vb_error *err)
+{
+	struct termios raw;
+	if (tcgetattr(0, &t->saved) < 0)
+		return vb_error_errno(err, errno, "reading the terminal settings");
+	raw = t->saved;
+	cfmakeraw(&raw);
+	/* TCSANOW: keys typed during the boot stay queued for the shell */
+	if (tcsetattr(0, TCSANOW, &raw) < 0)
+		return vb_error_errno(err, errno, "setting the terminal to raw mode");
+	t->raw = 1;
+	return 0;
+}
+
+static void term_restore(struct term *t)
+{
+	if (!t->raw)
+		return;
+	/* TCSADRAIN: the guest's last bytes reach the screen first */
+	while (tcsetattr(0, TCSADRAIN, &t->saved) < 0 && errno == EINTR)
+		;
+	t->raw = 0;
+}
+
+/* The window size of the first terminal among stdin, stdout, stderr, or
+ * 0 x 0 (the guest's default), clamped to what the protocol carries. */
+static void term_size(unsigned *rows, unsigned *cols)
+{
+	struct winsize ws;
+	*rows = *cols = 0;
+	for (int fd = 0; fd < 3; fd++) {
+		if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+			*rows = ws.ws_row < VB_EXEC_TERM_MAX ? ws.ws_row : VB_EXEC_TERM_MAX;
+			*cols = ws.ws_col < VB_EXEC_TERM_MAX ? ws.ws_col : VB_EXEC_TERM_MAX;
+			return;
+		}
+	}
+}
+
+/* ---- the session -------------------------------------------------------- */
+
+struct session {
+	vb_exec *ex;
+	int sfd;         /* signalfd: INT, TERM, HUP, QUIT (teardown) */
+	int wfd;         /* signalfd: WINCH */
+	int stdin_open, out_broken;
+	int64_t host_deadline; /* 0 = none */
+};
+
+/* The guest's bytes to stdout, waiting out a non-blocking descriptor (a
+ * terminal's file status is shared with whoever set O_NONBLOCK on it).  A
+ * closed pipe on our side is not the guest's fault: the rest is dropped
+ * and the shell goes on. */
+static void emit(struct session *s, const uint8_t *p, size_t n)
+{
+	while (n > 0 && !s->out_broken) {
+		ssize_t w = write(1, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = 1, .events = POLLOUT };
+			poll(&pfd, 1, 1000);
+		} else if (w < 0 && errno != EINTR) {
+			s->out_broken = 1;
+		}
+	}
+}
+
+static int pump_stdin(struct session *s, vb_error *err)
+{
+	uint8_t buf[65536]; /* one stream chunk */
+	size_t room = vb_exec_stdin_room(s->ex);
+	if (room == 0)
+		return 0;
+	ssize_t n = read(0, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) { /* EOF, or a hung-up terminal: the guest gets its ^D */
+		s->stdin_open = 0;
+		return vb_exec_close_stdin(s->ex, err);
+	}
+	for (ssize_t off = 0; off < n;) { /* room was reserved: never blocks */
+		ssize_t w = vb_exec_write(s->ex, buf + off, (size_t)(n - off), -1, err);
+		if (w < 0)
+			return -1;
+		off += w;
+	}
+	return 0;
+}
+
+static void resize(struct session *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->wfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	unsigned rows, cols;
+	term_size(&rows, &cols);
+	vb_error ignore;
+	if (rows && cols) /* a dead VM shows up in vb_exec_next() */
+		vb_exec_resize(s->ex, rows, cols, &ignore);
+}
+
+/* Returns the exit code (>= 0), or -1 with (err) set. */
+static int session_loop(struct session *s, vb_error *err)
+{
+	for (;;) {
+		struct vb_exec_event ev;
+		int r;
+		while ((r = vb_exec_next(s->ex, &ev, 0, err)) > 0) {
+			if (ev.kind != VB_EXEC_EXIT) {
+				emit(s, ev.data, ev.len);
+				continue;
+			}
+			if (ev.timed_out)
+				return vb_error_set(err, VB_E_TIMEOUT,
+						    "the shell was stopped at its timeout (limits.timeout_secs)");
+			return ev.exit_code;
+		}
+		if (r < 0)
+			return -1;
+		int64_t now = vb_now_ms(), wait_ms = -1;
+		if (s->host_deadline) {
+			if (now >= s->host_deadline)
+				return vb_error_set(err, VB_E_TIMEOUT,
+						    "the guest did not stop the shell at its timeout");
+			wait_ms = s->host_deadline - now;
+		}
+		struct pollfd p[4] = {
+			{ .fd = vb_exec_fd(s->ex), .events = POLLIN },
+			{ .fd = s->sfd, .events = POLLIN },
+			{ .fd = s->wfd, .events = POLLIN },
+			{ .fd = s->stdin_open && vb_exec_stdin_room(s->ex) ? 0 : -1, .events = POLLIN },
+		};
+		if (poll(p, 4, (int)(wait_ms > INT_MAX ? INT_MAX : wait_ms)) < 0 && errno != EINTR)
+			return vb_error_errno(err, errno, "poll");
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si = { .ssi_signo = SIGTERM };
+			ssize_t n = read(s->sfd, &si, sizeof(si));
+			(void)n;
+			return 128 + (int)si.ssi_signo; /* the caller tears the VM down */
+		}
+		if (p[2].revents & POLLIN)
+			resize(s);
+		if ((p[3].revents & (POLLIN | POLLHUP | POLLERR)) && pump_stdin(s, err) < 0)
+			return -1;
+	}
+}
+
+/* Boot, start the program, run the session.  Returns the exit code, or -1
+ * with (err) set; the terminal is restored and the VM gone either way. */
+static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session *s, vb_error *err)
+{
+	int tty = isatty(0);
+	const char **argv = NULL, **env = NULL;
+	char *term_env = NULL;
+	struct term t = { 0 };
+	int code = -1;
+	if (program(o, vc, tty, &argv, &env, &term_env, err) < 0)
+		goto out;
+
+	vc->cfg.cancel_fd = s->sfd;
+	vb_sandbox *sb = vb_sandbox_start(&vc->cfg, err);
+	if (!sb) {
+		if (err->kind == VB_E_CANCELLED) {
+			struct signalfd_siginfo si = { .ssi_signo = SIGINT };
+			ssize_t n = read(s->sfd, &si, sizeof(si));
+			(void)n;
+			code = 128 + (int)si.ssi_signo;
+		}
+		goto out;
+	}
+	struct vb_exec_params p = {
+		.argv = argv,
+		.env = env,
+		.cwd = o->cwd,
+		.as_root = o->as_root,
+		.timeout_ms = vc->timeout_ms,
+		.want_stdin = 1,
+		.pty = 1,
+	};
+	term_size(&p.rows, &p.cols);
+	s->ex = vb_exec_start(sb, &p, err);
+	if (s->ex) {
+		if (isatty(2))
+			fprintf(stderr, "voidbox: VM ready (%s, %s isolation); exit the shell to stop it\n",
+				vb_sandbox_accel(sb), vb_sandbox_isolation(sb));
+		if (vc->timeout_ms)
+			s->host_deadline = vb_now_ms() + vc->timeout_ms + HOST_GRACE_MS;
+		if (!tty || term_raw(&t, err) == 0)
+			code = session_loop(s, err);
+		term_restore(&t); /* before any message, and before the teardown */
+		vb_exec_free(s->ex);
+		s->ex = NULL;
+	}
+	vb_sandbox_free(sb);
+out:
+	free(argv);
+	free(env);
+	free(term_env);
+	return code;
+}
+
+int vb_cmd_shell(int argc, char **argv)
+{
+	struct opts o;
+	memset(&o, 0, sizeof(o));
+	struct vb_run_vmconf vc;
+	memset(&vc, 0, sizeof(vc));
+	vb_error err = { 0 };
+	int code, rc = parse(argc, argv, &o, &err);
+	if (rc == 0) {
+		fputs(usage_text, stdout);
+		code = 0;
+		goto done;
+	}
+	if (rc < 0 || configure(&o, &vc, &err) < 0) {
+		code = vb_cli_fail(&err);
+		goto done;
+	}
+
+	/* Signals arrive on descriptors; threads and QEMU inherit the block.
+	 * Only the teardown signals may cancel a boot, not a resize. */
+	sigset_t stop, winch, all;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGQUIT);
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	all = stop;
+	sigaddset(&all, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct session s = {
+		.sfd = signalfd(-1, &stop, SFD_CLOEXEC),
+		.wfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK),
+		.stdin_open = 1,
+	};
+	if (s.sfd < 0 || s.wfd < 0) {
+		vb_error_errno(&err, errno, "signalfd");
+		code = -1;
+	} else {
+		code = shell(&o, &vc, &s, &err);
+	}
+	if (code < 0)
+		code = vb_cli_fail(&err);
+	if (s.sfd >= 0)
+		close(s.sfd);
+	if (s.wfd >= 0)
+		close(s.wfd);
+done:
+	vb_run_vmconf_free(&vc);
+	for (size_t i = 0; i < o.n_owned; i++)
+		free(o.owned[i]);
+	return code;
+}
