@@ -50,60 +50,17 @@ struct opts {
 	struct vb_mount mounts[32];
 	const char *env[MAX_LIST + 1];
 	const char *allow[MAX_LIST];
-	char *owned[MAX_LIST * 2];
-	size_t n_owned, n_env, n_allow;
+	size_t n_env, n_allow;
+	struct vb_cli_arena arena;
 };
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int keep(struct opts *o, char *s)
-{
-	if (!s || o->n_owned >= sizeof(o->owned) / sizeof(o->owned[0])) {
-		free(s);
-		return -1;
-	}
-	o->owned[o->n_owned++] = s;
-	return 0;
-}
 
 static int parse_mount(struct opts *o, const char *arg, vb_error *err)
 {
 	if (o->cfg.n_mounts >= sizeof(o->mounts) / sizeof(o->mounts[0]))
 		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
-	char *copy = strdup(arg);
-	if (keep(o, copy) < 0)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	char *host = copy, *guest = strchr(copy, ':');
-	if (!guest)
-		return vb_error_set(err, VB_E_USAGE, "--mount %s: expected HOST:GUEST[:ro|rw]", arg);
-	*guest++ = '\0';
-	char *mode = strchr(guest, ':');
-	int rw = 0;
-	if (mode) {
-		*mode++ = '\0';
-		if (!strcmp(mode, "rw"))
-			rw = 1;
-		else if (strcmp(mode, "ro"))
-			return vb_error_set(err, VB_E_USAGE, "--mount %s: mode must be ro or rw", arg);
-	}
-	char *abs = realpath(host, NULL);
-	if (!abs) {
-		vb_error_errno(err, errno, "--mount %s: %s", arg, host);
-		err->kind = VB_E_USAGE;
+	if (vb_cli_parse_mount(&o->arena, arg, &o->mounts[o->cfg.n_mounts], err) < 0)
 		return -1;
-	}
-	if (keep(o, abs) < 0)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	o->mounts[o->cfg.n_mounts++] = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
+	o->cfg.n_mounts++;
 	return 0;
 }
 
@@ -111,7 +68,7 @@ static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 {
 	const char *eq = strchr(arg, '=');
 	unsigned long v;
-	if (!eq || parse_uint(eq + 1, ULONG_MAX, &v) < 0 || v == 0)
+	if (!eq || vb_cli_parse_uint(eq + 1, ULONG_MAX, &v) < 0 || v == 0)
 		return vb_error_set(err, VB_E_USAGE, "--rlimit %s: expected NAME=N (N > 0)", arg);
 	size_t n = (size_t)(eq - arg);
 	if (n == 6 && !strncmp(arg, "nofile", n))
@@ -128,20 +85,13 @@ static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 
 static int parse_env(struct opts *o, const char *arg, vb_error *err)
 {
+	const char *kv;
 	if (o->n_env >= MAX_LIST)
 		return vb_error_set(err, VB_E_USAGE, "too many --env options");
-	if (arg[0] == '=' || arg[0] == '\0')
-		return vb_error_set(err, VB_E_USAGE, "--env %s: expected K=V", arg);
-	if (!strchr(arg, '=')) { /* K alone: copy the host's value, like docker */
-		const char *v = getenv(arg);
-		if (!v)
-			return 0;
-		char *kv = vb_strfmt("%s=%s", arg, v);
-		if (keep(o, kv) < 0)
-			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		arg = kv;
-	}
-	o->env[o->n_env++] = arg;
+	if (vb_cli_parse_env(&o->arena, arg, &kv, err) < 0)
+		return -1;
+	if (kv)
+		o->env[o->n_env++] = kv;
 	return 0;
 }
 
@@ -163,12 +113,12 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 	while ((c = getopt_long(argc, argv, "+he:w:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_uint(optarg, 1u << 20, &v) < 0 || v < 64)
+			if (vb_cli_parse_uint(optarg, 1u << 20, &v) < 0 || v < 64)
 				return vb_error_set(err, VB_E_USAGE, "--memory: expected MiB >= 64");
 			o->cfg.memory_mib = (unsigned)v;
 			break;
 		case 'c':
-			if (parse_uint(optarg, 64, &v) < 0 || v == 0)
+			if (vb_cli_parse_uint(optarg, 64, &v) < 0 || v == 0)
 				return vb_error_set(err, VB_E_USAGE, "--cpus: expected 1..64");
 			o->cfg.vcpus = (unsigned)v;
 			break;
@@ -182,7 +132,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->ex.cwd = optarg;
 			break;
 		case 't':
-			if (parse_uint(optarg, 86400 * 365, &v) < 0 || v == 0)
+			if (vb_cli_parse_uint(optarg, 86400 * 365, &v) < 0 || v == 0)
 				return vb_error_set(err, VB_E_USAGE, "--timeout: expected seconds > 0");
 			o->ex.timeout_ms = (unsigned)(v * 1000 > UINT_MAX ? UINT_MAX : v * 1000);
 			break;
@@ -347,15 +297,11 @@ int vb_cmd_exec(int argc, char **argv)
 
 	/* Signals arrive on a descriptor; every thread (and QEMU, which resets
 	 * its mask) inherits the block. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	struct loop l = { .sfd = signalfd(-1, &sigs, SFD_CLOEXEC) };
+	struct loop l = { .sfd = vb_cli_stop_signals(NULL, &err) };
+	if (l.sfd < 0) {
+		code = vb_cli_fail(&err);
+		goto out;
+	}
 	o.cfg.cancel_fd = l.sfd;
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
@@ -387,7 +333,6 @@ int vb_cmd_exec(int argc, char **argv)
 	vb_sandbox_free(sb);
 	close(l.sfd);
 out:
-	for (size_t i = 0; i < o.n_owned; i++)
-		free(o.owned[i]);
+	vb_cli_arena_free(&o.arena);
 	return code;
 }

@@ -40,26 +40,11 @@ int vb_cmd_inspect(int argc, char **argv)
 			output = a + 9;
 			continue;
 		}
-		const char *val = NULL;
-		if (!strcmp(a, "--file") || !strcmp(a, "-f")) {
-			if (i + 1 >= argc) {
-				vb_error_set(&err, VB_E_USAGE, "inspect: %s needs a file name", a);
-				return vb_cli_fail(&err);
-			}
-			val = argv[++i];
-		} else if (!strncmp(a, "--file=", 7)) {
-			val = a + 7;
-		} else if (a[0] == '-' && a[1]) {
+		int r = vb_cli_file_arg("inspect", argc, argv, &i, &file, &err);
+		if (r == 0)
 			vb_error_set(&err, VB_E_USAGE, "inspect: unknown option '%.100s' (see voidbox inspect --help)", a);
+		if (r <= 0)
 			return vb_cli_fail(&err);
-		} else {
-			val = a;
-		}
-		if (file) {
-			vb_error_set(&err, VB_E_USAGE, "inspect: one spec file at a time");
-			return vb_cli_fail(&err);
-		}
-		file = val;
 	}
 	if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
 		vb_error_set(&err, VB_E_USAGE, "inspect: --output must be text or json, not '%.100s'", output);

@@ -156,19 +156,9 @@ int vb_cmd_run(int argc, char **argv)
 
 	/* Signals become a descriptor the engine watches: readable = cancel.
 	 * Every thread, and QEMU, inherits the block. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sfd < 0) {
-		vb_error_errno(&err, errno, "signalfd");
+	int sfd = vb_cli_stop_signals(NULL, &err);
+	if (sfd < 0)
 		return vb_cli_fail(&err);
-	}
 
 	int tty = isatty(2);
 	const char *no_color = getenv("NO_COLOR");

@@ -73,78 +73,30 @@ struct opts {
 	size_t n_mounts;
 	const char *env[MAX_LIST];
 	size_t n_env;
-	char *owned[MAX_LIST + MAX_MOUNTS * 2];
-	size_t n_owned;
+	struct vb_cli_arena arena;
 };
 
 /* ---- options ------------------------------------------------------------ */
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static char *keep(struct opts *o, char *s)
-{
-	if (!s || o->n_owned >= sizeof(o->owned) / sizeof(o->owned[0])) {
-		free(s);
-		return NULL;
-	}
-	return o->owned[o->n_owned++] = s;
-}
 
 static int parse_mount(struct opts *o, const char *arg, vb_error *err)
 {
 	if (o->n_mounts >= MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
-	char *copy = keep(o, strdup(arg));
-	if (!copy)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	char *guest = strchr(copy, ':');
-	if (!guest)
-		return vb_error_set(err, VB_E_USAGE, "--mount %s: expected HOST:GUEST[:ro|rw]", arg);
-	*guest++ = '\0';
-	char *mode = strchr(guest, ':');
-	int rw = 0;
-	if (mode) {
-		*mode++ = '\0';
-		if (!strcmp(mode, "rw"))
-			rw = 1;
-		else if (strcmp(mode, "ro"))
-			return vb_error_set(err, VB_E_USAGE, "--mount %s: mode must be ro or rw", arg);
-	}
-	char *abs = realpath(copy, NULL);
-	if (!abs) {
-		vb_error_errno(err, errno, "--mount %s: %s", arg, copy);
-		err->kind = VB_E_USAGE;
+	if (vb_cli_parse_mount(&o->arena, arg, &o->mounts[o->n_mounts], err) < 0)
 		return -1;
-	}
-	if (!keep(o, abs))
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	o->mounts[o->n_mounts++] = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
+	o->n_mounts++;
 	return 0;
 }
 
 static int parse_env(struct opts *o, const char *arg, vb_error *err)
 {
+	const char *kv;
 	if (o->n_env >= MAX_LIST)
 		return vb_error_set(err, VB_E_USAGE, "too many --env options");
-	if (arg[0] == '=' || arg[0] == '\0')
-		return vb_error_set(err, VB_E_USAGE, "--env %s: expected K=V", arg);
-	if (!strchr(arg, '=')) { /* K alone: the host's value, if any */
-		const char *v = getenv(arg);
-		if (!v)
-			return 0;
-		if (!(arg = keep(o, vb_strfmt("%s=%s", arg, v))))
-			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	}
-	o->env[o->n_env++] = arg;
+	if (vb_cli_parse_env(&o->arena, arg, &kv, err) < 0)
+		return -1;
+	if (kv)
+		o->env[o->n_env++] = kv;
 	return 0;
 }
 
@@ -158,12 +110,12 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 		o->file = arg;
 		return 0;
 	case 'm':
-		if (parse_uint(arg, 1u << 20, &v) < 0 || v < 64)
+		if (vb_cli_parse_uint(arg, 1u << 20, &v) < 0 || v < 64)
 			return vb_error_set(err, VB_E_USAGE, "--memory: expected MiB >= 64");
 		o->memory_mib = (unsigned)v;
 		return 0;
 	case 'c':
-		if (parse_uint(arg, 64, &v) < 0 || v == 0)
+		if (vb_cli_parse_uint(arg, 64, &v) < 0 || v == 0)
 			return vb_error_set(err, VB_E_USAGE, "--cpus: expected 1..64");
 		o->vcpus = (unsigned)v;
 		return 0;
@@ -558,20 +510,11 @@ int vb_cmd_shell(int argc, char **argv)
 
 	/* Signals arrive on descriptors; threads and QEMU inherit the block.
 	 * Only the teardown signals may cancel a boot, not a resize. */
-	sigset_t stop, winch, all;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
-	sigaddset(&stop, SIGQUIT);
+	sigset_t winch;
 	sigemptyset(&winch);
 	sigaddset(&winch, SIGWINCH);
-	all = stop;
-	sigaddset(&all, SIGWINCH);
-	sigprocmask(SIG_BLOCK, &all, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	struct session s = {
-		.sfd = signalfd(-1, &stop, SFD_CLOEXEC),
+		.sfd = vb_cli_stop_signals(&winch, &err),
 		.wfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK),
 		.stdin_open = 1,
 	};
@@ -589,7 +532,6 @@ int vb_cmd_shell(int argc, char **argv)
 		close(s.wfd);
 done:
 	vb_run_vmconf_free(&vc);
-	for (size_t i = 0; i < o.n_owned; i++)
-		free(o.owned[i]);
+	vb_cli_arena_free(&o.arena);
 	return code;
 }

@@ -26,26 +26,11 @@ int vb_cmd_validate(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		const char *val = NULL;
-		if (!strcmp(a, "--file") || !strcmp(a, "-f")) {
-			if (i + 1 >= argc) {
-				vb_error_set(&err, VB_E_USAGE, "validate: %s needs a file name", a);
-				return vb_cli_fail(&err);
-			}
-			val = argv[++i];
-		} else if (!strncmp(a, "--file=", 7)) {
-			val = a + 7;
-		} else if (a[0] == '-' && a[1]) {
+		int r = vb_cli_file_arg("validate", argc, argv, &i, &file, &err);
+		if (r == 0)
 			vb_error_set(&err, VB_E_USAGE, "validate: unknown option '%.100s' (see voidbox validate --help)", a);
+		if (r <= 0)
 			return vb_cli_fail(&err);
-		} else {
-			val = a;
-		}
-		if (file) {
-			vb_error_set(&err, VB_E_USAGE, "validate: one spec file at a time");
-			return vb_cli_fail(&err);
-		}
-		file = val;
 	}
 	if (!file) {
 		usage(stderr);
