@@ -11,7 +11,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fragment="$here/voidbox.fragment"
 tarball=/usr/src/linux-source-6.1.tar.xz
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/voidbox"
+home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+cache="${XDG_CACHE_HOME:-$home/.cache}/voidbox"
 
 die() { echo "voidbox kernel: $*" >&2; exit 1; }
 

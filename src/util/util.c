@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -197,6 +198,10 @@ static char *xdg_dir(const char *var, const char *fallback, vb_error *err)
 		dir = vb_strfmt("%s/voidbox", base);
 	} else {
 		const char *home = getenv("HOME");
+		if (!home || home[0] != '/') { /* e.g. a service without $HOME */
+			struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
 		if (!home || home[0] != '/') {
 			vb_error_set(err, VB_E_RUNTIME, "neither $%s nor $HOME is set", var);
 			return NULL;
