@@ -36,9 +36,11 @@ int vb_cli_parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-int vb_cli_parse_mount(struct vb_cli_arena *a, const char *arg, struct vb_mount *m,
-		       vb_error *err)
+int vb_cli_add_mount(struct vb_cli_arena *a, struct vb_mount *list, size_t *n, size_t max,
+		     const char *arg, vb_error *err)
 {
+	if (*n >= max)
+		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
 	char *copy = vb_cli_keep(a, strdup(arg));
 	if (!copy)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -63,24 +65,25 @@ int vb_cli_parse_mount(struct vb_cli_arena *a, const char *arg, struct vb_mount 
 	}
 	if (!vb_cli_keep(a, abs))
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	*m = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
+	list[(*n)++] = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
 	return 0;
 }
 
-int vb_cli_parse_env(struct vb_cli_arena *a, const char *arg, const char **out, vb_error *err)
+int vb_cli_add_env(struct vb_cli_arena *a, const char **list, size_t *n, size_t max,
+		   const char *arg, vb_error *err)
 {
-	*out = NULL;
+	if (*n >= max)
+		return vb_error_set(err, VB_E_USAGE, "too many --env options");
 	if (arg[0] == '=' || arg[0] == '\0')
 		return vb_error_set(err, VB_E_USAGE, "--env %s: expected K=V", arg);
-	if (strchr(arg, '=')) {
-		*out = arg;
-		return 0;
+	if (!strchr(arg, '=')) { /* K alone: the host's value, like docker */
+		const char *v = getenv(arg);
+		if (!v)
+			return 0;
+		if (!(arg = vb_cli_keep(a, vb_strfmt("%s=%s", arg, v))))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	const char *v = getenv(arg); /* K alone: the host's value, like docker */
-	if (!v)
-		return 0;
-	if (!(*out = vb_cli_keep(a, vb_strfmt("%s=%s", arg, v))))
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	list[(*n)++] = arg;
 	return 0;
 }
 

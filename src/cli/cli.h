@@ -38,12 +38,14 @@ struct vb_cli_arena {
 char *vb_cli_keep(struct vb_cli_arena *a, char *s);
 void vb_cli_arena_free(struct vb_cli_arena *a);
 int vb_cli_parse_uint(const char *s, unsigned long max, unsigned long *out);
-/* "HOST:GUEST[:ro|rw]" into (m), HOST made absolute (it must exist). */
-int vb_cli_parse_mount(struct vb_cli_arena *a, const char *arg, struct vb_mount *m,
-		       vb_error *err);
-/* "K=V", or "K" alone to copy the host's value: *out is "K=V", or NULL when
- * the host has no such variable. */
-int vb_cli_parse_env(struct vb_cli_arena *a, const char *arg, const char **out, vb_error *err);
+/* Append "HOST:GUEST[:ro|rw]" to list[*n] (at most (max) entries), HOST
+ * made absolute (it must exist). */
+int vb_cli_add_mount(struct vb_cli_arena *a, struct vb_mount *list, size_t *n, size_t max,
+		     const char *arg, vb_error *err);
+/* Append "K=V" to list[*n] (at most (max)); "K" alone copies the host's
+ * value, and adds nothing when the host has no such variable. */
+int vb_cli_add_env(struct vb_cli_arena *a, const char **list, size_t *n, size_t max,
+		   const char *arg, vb_error *err);
 /* The spec file among a verb's arguments: FILE, --file FILE, -f FILE or
  * --file=FILE, at most once.  Returns 1 if argv[*i] was it (*i advanced past
  * a separate value), 0 if argv[*i] is another option, -1 on error. */

@@ -54,16 +54,6 @@ struct opts {
 	struct vb_cli_arena arena;
 };
 
-static int parse_mount(struct opts *o, const char *arg, vb_error *err)
-{
-	if (o->cfg.n_mounts >= sizeof(o->mounts) / sizeof(o->mounts[0]))
-		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
-	if (vb_cli_parse_mount(&o->arena, arg, &o->mounts[o->cfg.n_mounts], err) < 0)
-		return -1;
-	o->cfg.n_mounts++;
-	return 0;
-}
-
 static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 {
 	const char *eq = strchr(arg, '=');
@@ -80,18 +70,6 @@ static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 	else
 		return vb_error_set(err, VB_E_USAGE, "--rlimit %s: NAME is nofile, nproc or fsize",
 				    arg);
-	return 0;
-}
-
-static int parse_env(struct opts *o, const char *arg, vb_error *err)
-{
-	const char *kv;
-	if (o->n_env >= MAX_LIST)
-		return vb_error_set(err, VB_E_USAGE, "too many --env options");
-	if (vb_cli_parse_env(&o->arena, arg, &kv, err) < 0)
-		return -1;
-	if (kv)
-		o->env[o->n_env++] = kv;
 	return 0;
 }
 
@@ -123,7 +101,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->cfg.vcpus = (unsigned)v;
 			break;
 		case 'e':
-			if (parse_env(o, optarg, err) < 0)
+			if (vb_cli_add_env(&o->arena, o->env, &o->n_env, MAX_LIST, optarg, err) < 0)
 				return -1;
 			break;
 		case 'w':
@@ -143,7 +121,8 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 				return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox or root");
 			break;
 		case 'v':
-			if (parse_mount(o, optarg, err) < 0)
+			if (vb_cli_add_mount(&o->arena, o->mounts, &o->cfg.n_mounts,
+					     sizeof(o->mounts) / sizeof(o->mounts[0]), optarg, err) < 0)
 				return -1;
 			break;
 		case 'a':

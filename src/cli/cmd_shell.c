@@ -78,28 +78,6 @@ struct opts {
 
 /* ---- options ------------------------------------------------------------ */
 
-static int parse_mount(struct opts *o, const char *arg, vb_error *err)
-{
-	if (o->n_mounts >= MAX_MOUNTS)
-		return vb_error_set(err, VB_E_USAGE, "too many --mount options");
-	if (vb_cli_parse_mount(&o->arena, arg, &o->mounts[o->n_mounts], err) < 0)
-		return -1;
-	o->n_mounts++;
-	return 0;
-}
-
-static int parse_env(struct opts *o, const char *arg, vb_error *err)
-{
-	const char *kv;
-	if (o->n_env >= MAX_LIST)
-		return vb_error_set(err, VB_E_USAGE, "too many --env options");
-	if (vb_cli_parse_env(&o->arena, arg, &kv, err) < 0)
-		return -1;
-	if (kv)
-		o->env[o->n_env++] = kv;
-	return 0;
-}
-
 static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 {
 	unsigned long v;
@@ -120,9 +98,9 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 		o->vcpus = (unsigned)v;
 		return 0;
 	case 'v':
-		return parse_mount(o, arg, err);
+		return vb_cli_add_mount(&o->arena, o->mounts, &o->n_mounts, MAX_MOUNTS, arg, err);
 	case 'e':
-		return parse_env(o, arg, err);
+		return vb_cli_add_env(&o->arena, o->env, &o->n_env, MAX_LIST, arg, err);
 	case 'w':
 		if (arg[0] != '/')
 			return vb_error_set(err, VB_E_USAGE, "--workdir: expected an absolute path");
