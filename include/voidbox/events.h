@@ -15,7 +15,8 @@ enum vb_event_type {
 	VB_EV_RUN_STARTED = 1,  /* name, kind */
 	VB_EV_STAGE_QUEUED,     /* stage */
 	VB_EV_STAGE_STARTED,    /* stage: its VM is being booted */
-	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms */
+	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms,
+				 * accel_reason */
 	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len */
 	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output/output_len */
 	VB_EV_STAGE_FAILED,     /* stage, exit_code (or -1), duration_ms, error */
@@ -34,6 +35,8 @@ struct vb_event {
 	const char *vm_id;    /* NULL before the VM booted */
 	const char *accel;    /* "kvm", "tcg" */
 	const char *isolation; /* "hardware", "emulated" */
+	const char *accel_reason; /* VM_BOOTED: why not KVM, when it was not ruled out
+				   * by the user (no /dev/kvm, KVM cannot run the guest) */
 	const char *kernel, *boot_id;
 	int64_t boot_ms;
 	const char *stream;   /* LOG_CHUNK */

@@ -25,6 +25,7 @@
 
 #include "voidbox/error.h"
 #include "voidbox/events.h"
+#include "voidbox/sandbox.h"
 
 /* ---- running ------------------------------------------------------------ */
 
@@ -38,6 +39,8 @@ struct vb_run_options {
 				 * down, RUN_CANCELLED emitted.  Never read by the engine
 				 * (level-triggered: an eventfd or pipe that stays readable) */
 	int no_record;          /* 1: no run record under the state dir (see docs/run.md) */
+	enum vb_accel accel;    /* every VM's accelerator; VB_ACCEL_AUTO = as each spec says
+				 * (sandbox.backend), else $VOIDBOX_ACCEL, else proven */
 	FILE *notices;          /* one-line notices (e.g. "mode mock is treated as auto"),
 				 * each once per process; NULL = none */
 };

@@ -27,6 +27,16 @@ enum vb_backend {
 	VB_BACKEND_QEMU,
 };
 
+/* How the VM's CPU runs.  AUTO proves KVM before trusting it (see
+ * vb_accel_resolve()); KVM insists on it (a VM that cannot run under KVM
+ * fails with the reason); TCG is QEMU's software emulation, which works on
+ * every host. */
+enum vb_accel {
+	VB_ACCEL_AUTO = 0,
+	VB_ACCEL_KVM,
+	VB_ACCEL_TCG,
+};
+
 struct vb_mount {
 	const char *host;  /* existing host directory */
 	const char *guest; /* absolute guest path */
@@ -35,6 +45,7 @@ struct vb_mount {
 
 struct vb_sandbox_config {
 	enum vb_backend backend;
+	enum vb_accel accel;  /* AUTO: $VOIDBOX_ACCEL if set, else the proven choice */
 	unsigned memory_mib; /* 0 = 512 */
 	unsigned vcpus;      /* 0 = 1 */
 	const char *kernel;    /* NULL = the built guest kernel from the cache */
@@ -48,6 +59,39 @@ struct vb_sandbox_config {
 	const char *name;         /* for logs and the VM id; may be NULL */
 	int cancel_fd; /* > 0: readable aborts the boot (VB_E_CANCELLED); 0 = none */
 };
+
+/* ---- accelerator -------------------------------------------------------- */
+
+/* "auto", "kvm", "tcg" (any case) to (out); -1 for anything else. */
+int vb_accel_parse(const char *s, enum vb_accel *out);
+const char *vb_accel_name(enum vb_accel a);
+
+struct vb_accel_info {
+	enum vb_accel wanted;  /* what was asked, after $VOIDBOX_ACCEL */
+	char accel[8];         /* what VMs will use: "kvm" or "tcg" */
+	/* Why KVM is not used when it was not asked away (no /dev/kvm, no
+	 * permission, KVM cannot run the guest, ...); "" when accel is kvm or
+	 * tcg was asked for. */
+	char reason[512];
+	int probed;            /* this call booted a probe VM to decide */
+	int fell_back;         /* /dev/kvm is there but cannot be used: worth telling */
+	int64_t probe_ms;      /* how long the probe took (0: no probe here) */
+	char log[512];         /* a failed probe's log (QEMU's stderr + console), or "" */
+};
+
+/* Decide the accelerator for (want); AUTO first takes $VOIDBOX_ACCEL.
+ * AUTO uses KVM only once a probe VM (the built guest kernel, or (kernel)
+ * when not NULL) has booted under it on this host; the verdict is cached per
+ * host boot, QEMU binary and kernel, so only the first VM after a reboot
+ * pays (a KVM boot: well under a second; a hanging KVM is cut off after
+ * 3 s).  KVM fails (VB_E_RUNTIME, naming the cause and `--accel tcg`) when
+ * /dev/kvm cannot be opened or the cached verdict says KVM cannot run the
+ * guest.  TCG never probes.  (flags): VB_ACCEL_NO_WRITE decides without
+ * writing anything (no verdict cached, no initramfs built into the cache),
+ * as `voidbox doctor` does. */
+#define VB_ACCEL_NO_WRITE 1u
+int vb_accel_resolve(enum vb_accel want, const char *kernel, unsigned flags,
+		     struct vb_accel_info *info, vb_error *err);
 
 /* Boot a VM and authenticate its control channel.  (cfg) and everything it
  * points to is copied.  Returns NULL and fills (err) on failure (the VM, if
@@ -65,6 +109,9 @@ int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err);
 const char *vb_sandbox_id(const vb_sandbox *sb);
 const char *vb_sandbox_accel(const vb_sandbox *sb);     /* "kvm", "tcg", ... */
 const char *vb_sandbox_isolation(const vb_sandbox *sb); /* "hardware" or "emulated" */
+/* Why the VM runs under TCG although KVM was not ruled out by the caller
+ * ("" otherwise); see struct vb_accel_info.reason. */
+const char *vb_sandbox_accel_reason(const vb_sandbox *sb);
 const char *vb_sandbox_kernel_release(const vb_sandbox *sb);
 const char *vb_sandbox_boot_id(const vb_sandbox *sb);
 int64_t vb_sandbox_boot_ms(const vb_sandbox *sb); /* VMM start to authenticated channel */

@@ -127,3 +127,24 @@ int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char 
 	*file = val;
 	return 1;
 }
+
+int vb_cli_parse_accel(const char *arg, enum vb_accel *out, vb_error *err)
+{
+	if (vb_accel_parse(arg, out) < 0)
+		return vb_error_set(err, VB_E_USAGE, "--accel: expected auto, kvm or tcg");
+	return 0;
+}
+
+void vb_cli_accel_notice(enum vb_accel want, FILE *out)
+{
+	struct vb_accel_info info;
+	vb_error err = { 0 };
+	if (vb_accel_resolve(want, NULL, 0, &info, &err) < 0 || !info.probed || !info.fell_back)
+		return;
+	fprintf(out,
+		"voidbox: KVM cannot run the guest on this host (%s%s%s); using TCG software "
+		"emulation, slower but the same VM boundary. Checked once per host boot; choose "
+		"with --accel kvm|tcg or VOIDBOX_ACCEL.\n",
+		info.reason, info.log[0] ? "; log: " : "", info.log);
+	fflush(out);
+}

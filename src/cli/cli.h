@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
@@ -51,6 +52,19 @@ int vb_cli_add_env(struct vb_cli_arena *a, const char **list, size_t *n, size_t 
  * a separate value), 0 if argv[*i] is another option, -1 on error. */
 int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char **file,
 		    vb_error *err);
+/* --accel VALUE: auto, kvm or tcg. */
+int vb_cli_parse_accel(const char *arg, enum vb_accel *out, vb_error *err);
+/* Before the first VM of a verb boots: decide the accelerator for (want)
+ * and, when that decision was just made by a probe that found KVM unable
+ * to run the guest, say so in one line on stderr (once per host boot: the
+ * verdict is cached).  Best effort: a failure here is reported by the boot
+ * that follows. */
+void vb_cli_accel_notice(enum vb_accel want, FILE *out);
+#define VB_CLI_ACCEL_HELP \
+	"  --accel auto|kvm|tcg  how the guest CPU runs (default auto: KVM once a probe\n" \
+	"                        VM proved it works here, else TCG software emulation;\n" \
+	"                        also $VOIDBOX_ACCEL)\n"
+
 /* Block SIGINT, SIGTERM, SIGHUP, SIGQUIT and (extra) (may be NULL) for every
  * thread to come, QEMU resets its mask; ignore SIGPIPE.  Returns a signalfd
  * for the four teardown signals, or -1. */

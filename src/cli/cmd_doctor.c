@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* voidbox doctor: what this machine can do, and what to fix. */
+/*
+ * voidbox doctor: what this machine can do, and what to fix.  It changes
+ * nothing: the accelerator verdict is read from the cache or, when there is
+ * none yet, found by a probe whose result is not stored; the initramfs is
+ * built in memory for that probe if it is not cached.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,65 +17,175 @@
 #include "cli/cli.h"
 #include "image/image.h"
 #include "util/util.h"
+#include "vmm/accel.h"
 #include "vmm/vmm.h"
 
-static int problems;
+static const char usage_text[] =
+	"usage: voidbox doctor [-o json]\n"
+	"\n"
+	"Check the VM backend, the accelerator (KVM is used only once a probe VM\n"
+	"booted under it on this host), the isolation level and the guest image;\n"
+	"say what is missing and how to fix it. Changes nothing on the machine.\n"
+	"\n"
+	"options:\n"
+	"  -o, --output FORMAT   human (default) or json\n"
+	"  -h, --help            this help\n"
+	"\n"
+	"exit codes: 0 ready (a VM can boot here), 1 not ready, 2 bad usage.\n";
 
-static void line(const char *what, const char *state, const char *fix)
+struct report {
+	json_t *checks; /* [{name, state, fix}] in print order */
+	int problems;
+};
+
+static void check(struct report *r, const char *name, const char *state, const char *fix)
 {
-	printf("  %-12s %s\n", what, state);
-	if (fix) {
-		printf("  %-12s -> %s\n", "", fix);
-		problems++;
-	}
+	json_array_append_new(r->checks, json_pack("{s:s, s:s, s:s?}", "name", name, "state", state,
+						   "fix", fix));
+	r->problems += fix != NULL;
 }
 
-int vb_cmd_doctor(int argc, char **argv)
+static void kvm_device(struct report *r)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		puts("usage: voidbox doctor\n\nCheck the VM backend, accelerator, isolation level and guest\n"
-		     "image cache; say what is missing and how to fix it. Exit 0 when\n"
-		     "`voidbox exec` can run here, 1 otherwise.");
-		return 0;
-	}
-	vb_error err = { 0 };
-	char accel[16] = "", desc[256] = "";
-	printf("voidbox doctor\n");
-
-	int qemu_ok = vb_vmm_qemu_ops.probe(accel, sizeof(accel), desc, sizeof(desc), &err) == 0;
-	line("backend", qemu_ok ? "qemu (microvm)" : "none", qemu_ok ? NULL : err.msg);
-	if (qemu_ok)
-		line("qemu", desc, NULL);
-
-	if (vb_vmm_have_kvm()) {
-		line("accelerator", "kvm (/dev/kvm usable)", NULL);
-		line("isolation", "hardware virtualization", NULL);
+	const char *dev = vb_vmm_kvm_device();
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	int e = errno;
+	_cleanup_free_ char *state = NULL;
+	if (fd >= 0) {
+		close(fd);
+		state = vb_strfmt("%s opens (read/write)", dev);
 	} else {
-		const char *why = access("/dev/kvm", F_OK) == 0
-					  ? "tcg: /dev/kvm exists but is not accessible (add your user to the 'kvm' group)"
-					  : "tcg: no /dev/kvm on this machine (software emulation)";
-		line("accelerator", why, NULL);
-		line("isolation", "emulated: each VM runs its own kernel under QEMU's TCG emulator, "
-				  "not hardware virtualization; slower, same guest boundary", NULL);
+		state = vb_strfmt("%s: %s", dev, strerror(e));
 	}
+	check(r, "kvm device", state ? state : "?", NULL);
+}
+
+static void accelerator(struct report *r, json_t *facts)
+{
+	struct vb_accel_info info;
+	vb_error err = { 0 };
+	if (vb_accel_resolve(VB_ACCEL_AUTO, NULL, VB_ACCEL_NO_WRITE, &info, &err) < 0) {
+		check(r, "accelerator", "undecided", err.msg);
+		return;
+	}
+	const char *how = info.wanted != VB_ACCEL_AUTO ? " (asked for by VOIDBOX_ACCEL)"
+			  : info.probed			? " (probe run now, not cached)"
+			  : !strcmp(info.accel, "kvm")	? " (proven by a probe VM on this host boot)"
+							: "";
+	_cleanup_free_ char *state =
+		info.reason[0] ? vb_strfmt("%s%s: %s%s%s", info.accel, how, info.reason,
+					   info.log[0] ? "; probe log: " : "", info.log)
+			       : vb_strfmt("%s%s", info.accel, how);
+	check(r, "accelerator", state ? state : info.accel, NULL);
+	int hw = !strcmp(info.accel, "kvm");
+	check(r, "isolation",
+	      hw ? "hardware virtualization"
+		 : "emulated: each VM runs its own kernel under QEMU's TCG emulator, not "
+		   "hardware virtualization; slower, same guest boundary",
+	      NULL);
+	json_object_set_new(facts, "accel", json_string(info.accel));
+	json_object_set_new(facts, "accel_reason", json_string(info.reason));
+	json_object_set_new(facts, "isolation", json_string(hw ? "hardware" : "emulated"));
+}
+
+static void report(struct report *r, json_t *facts)
+{
+	vb_error err = { 0 };
+	char desc[256] = "";
+	int qemu_ok = vb_vmm_qemu_ops.probe(desc, sizeof(desc), &err) == 0;
+	check(r, "backend", qemu_ok ? "qemu (microvm)" : "none", qemu_ok ? NULL : err.msg);
+	if (qemu_ok)
+		check(r, "qemu", desc, NULL);
+	kvm_device(r);
+	if (qemu_ok)
+		accelerator(r, facts);
 
 	vb_error_clear(&err);
 	_cleanup_free_ char *kernel = vb_image_kernel(&err);
-	line("kernel", kernel ? kernel : "not built", kernel ? NULL : "run `voidbox image build` (about 20 minutes once)");
+	check(r, "kernel", kernel ? kernel : "not built",
+	      kernel ? NULL : "run `voidbox image build` (about 20 minutes once)");
 	vb_error_clear(&err);
-	_cleanup_free_ char *initramfs = vb_image_initramfs(&err);
-	line("initramfs", initramfs ? initramfs : err.msg,
-	     initramfs ? NULL : "install busybox-static (apt-get install busybox-static)");
+	int fd = vb_image_initramfs_open(0, &err);
+	if (fd >= 0)
+		close(fd);
+	check(r, "initramfs",
+	      fd < 0 ? err.msg : vb_image_initramfs_cached() ? "cached" : "built on first use",
+	      fd < 0 ? "install busybox-static (apt-get install busybox-static)" : NULL);
 	size_t agent_len;
 	vb_agent_bytes(&agent_len);
 	char agent[64];
 	snprintf(agent, sizeof(agent), "embedded, %zu bytes", agent_len);
-	line("guest agent", agent, NULL);
+	check(r, "guest agent", agent, NULL);
 
 	vb_error_clear(&err);
 	_cleanup_free_ char *run = vb_runtime_root(&err);
-	line("runtime dir", run ? run : err.msg, run ? NULL : "set XDG_RUNTIME_DIR to a private directory");
+	check(r, "runtime dir", run ? run : err.msg,
+	      run ? NULL : "set XDG_RUNTIME_DIR to a private directory");
+}
 
-	printf("%s\n", problems ? "status: not ready" : "status: ready");
-	return problems ? 1 : 0;
+int vb_cmd_doctor(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int json = 0, c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+		vb_error err = { 0 };
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (c == 'o' && (!strcmp(optarg, "json") || !strcmp(optarg, "human"))) {
+			json = !strcmp(optarg, "json");
+			continue;
+		}
+		if (c == 'o')
+			vb_error_set(&err, VB_E_USAGE, "--output: expected human or json");
+		else
+			vb_error_set(&err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
+				     argv[optind - 1]);
+		return vb_cli_fail(&err);
+	}
+	if (optind < argc) {
+		vb_error err;
+		vb_error_set(&err, VB_E_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		return vb_cli_fail(&err);
+	}
+
+	struct report r = { .checks = json_array() };
+	json_t *facts = json_object();
+	if (!r.checks || !facts) {
+		vb_error err;
+		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
+		return vb_cli_fail(&err);
+	}
+	report(&r, facts);
+	const char *status = r.problems ? "not ready" : "ready";
+	if (json) {
+		json_object_set_new(facts, "status", json_string(status));
+		json_object_set(facts, "checks", r.checks);
+		char *text = json_dumps(facts, JSON_INDENT(2));
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else {
+		printf("voidbox doctor\n");
+		size_t i;
+		json_t *ck;
+		json_array_foreach(r.checks, i, ck) {
+			const char *fix = json_string_value(json_object_get(ck, "fix"));
+			printf("  %-12s %s\n", json_string_value(json_object_get(ck, "name")),
+			       json_string_value(json_object_get(ck, "state")));
+			if (fix)
+				printf("  %-12s -> %s\n", "", fix);
+		}
+		printf("status: %s\n", status);
+	}
+	json_decref(r.checks);
+	json_decref(facts);
+	return r.problems ? 1 : 0;
 }

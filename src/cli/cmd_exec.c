@@ -39,6 +39,7 @@ static const char usage_text[] =
 	"  --allow PROG          allow only these programs (repeatable; default all)\n"
 	"  --rlimit NAME=N       nofile, nproc or fsize (bytes) for every process\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
+	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
 	"\n"
 	"exit codes: PROG's own; 124 timeout; 125 VoidBox failed; 126 not executable\n"
@@ -82,6 +83,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "timeout", required_argument, NULL, 't' }, { "user", required_argument, NULL, 'u' },
 		{ "mount", required_argument, NULL, 'v' },  { "allow", required_argument, NULL, 'a' },
 		{ "rlimit", required_argument, NULL, 'r' }, { "backend", required_argument, NULL, 'b' },
+		{ "accel", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
@@ -140,6 +142,10 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 				o->cfg.backend = VB_BACKEND_QEMU;
 			else if (strcmp(optarg, "auto"))
 				return vb_error_set(err, VB_E_USAGE, "--backend: expected auto or qemu");
+			break;
+		case 'A':
+			if (vb_cli_parse_accel(optarg, &o->cfg.accel, err) < 0)
+				return -1;
 			break;
 		case 'h':
 			return 0;
@@ -285,6 +291,7 @@ int vb_cmd_exec(int argc, char **argv)
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
 
+	vb_cli_accel_notice(o.cfg.accel, stderr);
 	vb_sandbox *sb = vb_sandbox_start(&o.cfg, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED) {

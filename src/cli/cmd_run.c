@@ -32,6 +32,9 @@ static const char usage_text[] =
 	"  -o, --output FORMAT    human (default: the output) or json (the result object)\n"
 	"  -j, --max-parallel N   fan-out boxes or workflow steps at once (default 4)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
+	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
+	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
+	"                         KVM once a probe VM proved it works here, else TCG)\n"
 	"  -h, --help             this help\n"
 	"\n"
 	"exit codes: 0 success; 1 a stage failed; 2 bad usage or spec; 125 VoidBox\n"
@@ -42,6 +45,7 @@ struct opts {
 	const char *file, *input;
 	int json, quiet;
 	unsigned max_parallel;
+	enum vb_accel accel;
 };
 
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
@@ -51,6 +55,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
+		{ "accel", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -81,6 +86,10 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		}
 		case 'q':
 			o->quiet = 1;
+			break;
+		case 'A':
+			if (vb_cli_parse_accel(optarg, &o->accel, err) < 0)
+				return -1;
 			break;
 		case 'h':
 			return 0;
@@ -171,8 +180,11 @@ int vb_cmd_run(int argc, char **argv)
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,
+		.accel = o.accel,
 		.notices = o.quiet ? NULL : stderr,
 	};
+	if (!o.quiet)
+		vb_cli_accel_notice(o.accel, stderr);
 	struct vb_run_result *res = vb_run_file(o.file, &ro, &err);
 	vb_progress_free(sink.progress);
 	int code;

@@ -55,6 +55,7 @@ static const char usage_text[] =
 	"  --user sandbox|root    run as uid 1000 'sandbox' (default) or root\n"
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
+	VB_CLI_ACCEL_HELP
 	"  -h, --help             this help\n"
 	"\n"
 	"exit codes: the shell's own; 128+N if it was killed by signal N (or\n"
@@ -65,6 +66,7 @@ static const char usage_text[] =
 struct opts {
 	const char *file, *cwd, *program;
 	unsigned memory_mib, vcpus;
+	enum vb_accel accel;
 	int as_root;
 	const char *args[MAX_LIST];
 	size_t n_args;
@@ -82,6 +84,8 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 {
 	unsigned long v;
 	switch (c) {
+	case 'A':
+		return vb_cli_parse_accel(arg, &o->accel, err);
 	case 'f':
 		if (o->file)
 			return vb_error_set(err, VB_E_USAGE, "give the spec once: FILE or --file FILE");
@@ -140,6 +144,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "env", required_argument, NULL, 'e' },     { "workdir", required_argument, NULL, 'w' },
 		{ "working-dir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
 		{ "program", required_argument, NULL, 'p' }, { "args", required_argument, NULL, 'a' },
+		{ "accel", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	optind = 1;
@@ -193,13 +198,15 @@ static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *e
 					  "voidbox shell needs a kind: sandbox spec; use voidbox run for "
 					  "pipelines (%s is kind: %s)",
 					  o->file, vb_spec_kind_name(spec->kind));
-		else if (vb_run_vm_config(&spec->vm, vc, err) < 0)
+		else if (vb_run_vm_config(&spec->vm, o->accel, vc, err) < 0)
 			rc = -1;
 		vb_spec_free(spec); /* vc owns copies of all it needs */
 		if (rc < 0)
 			return -1;
 		vb_run_vmconf_notify(vc, stderr);
 	}
+	if (o->accel != VB_ACCEL_AUTO)
+		vc->cfg.accel = o->accel;
 	if (o->memory_mib)
 		vc->cfg.memory_mib = o->memory_mib;
 	if (o->vcpus)
@@ -427,6 +434,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session 
 		goto out;
 
 	vc->cfg.cancel_fd = s->sfd;
+	vb_cli_accel_notice(vc->cfg.accel, stderr);
 	vb_sandbox *sb = vb_sandbox_start(&vc->cfg, err);
 	if (!sb) {
 		if (err->kind == VB_E_CANCELLED) {

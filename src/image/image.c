@@ -124,7 +124,8 @@ static char *busybox_applets(const char *busybox, vb_error *err)
 	return buf;
 }
 
-static int build_initramfs(const char *path, const uint8_t *agent, size_t agent_len,
+/* The shared initramfs archive into (b). */
+static int build_initramfs(struct vb_buf *b, const uint8_t *agent, size_t agent_len,
 			   const uint8_t *bb, size_t bb_len, vb_error *err)
 {
 	static const char *const dirs[] = { "bin", "sbin", "usr", "usr/bin", "usr/sbin",
@@ -133,33 +134,32 @@ static int build_initramfs(const char *path, const uint8_t *agent, size_t agent_
 	_cleanup_free_ char *applets = busybox_applets(busybox_path(), err);
 	if (!applets)
 		return -1;
-	struct vb_buf b = { 0 };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		vb_cpio_dir(&b, dirs[i], strcmp(dirs[i], "tmp") ? 0755 : 01777);
+		vb_cpio_dir(b, dirs[i], strcmp(dirs[i], "tmp") ? 0755 : 01777);
 	/* the kernel opens /dev/console for init before anything is mounted */
-	vb_cpio_chardev(&b, "dev/console", 0600, 5, 1);
-	vb_cpio_file(&b, "init", 0755, agent, agent_len);
-	vb_cpio_file(&b, "bin/busybox", 0755, bb, bb_len);
+	vb_cpio_chardev(b, "dev/console", 0600, 5, 1);
+	vb_cpio_file(b, "init", 0755, agent, agent_len);
+	vb_cpio_file(b, "bin/busybox", 0755, bb, bb_len);
 	for (char *save = NULL, *line = strtok_r(applets, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		while (*line == '/')
 			line++;
 		if (*line && strcmp(line, "bin/busybox") && strcmp(line, "init") &&
 		    strcmp(line, "sbin/init") && strcmp(line, "linuxrc") && !strstr(line, ".."))
-			vb_cpio_symlink(&b, line, "/bin/busybox");
+			vb_cpio_symlink(b, line, "/bin/busybox");
 	}
-	vb_cpio_trailer(&b);
-	if (b.oom) {
-		vb_buf_free(&b);
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory building the initramfs");
-	}
+	vb_cpio_trailer(b);
+	return b->oom ? vb_error_set(err, VB_E_RUNTIME, "out of memory building the initramfs") : 0;
+}
+
+static int write_atomically(const char *path, const struct vb_buf *b, vb_error *err)
+{
 	_cleanup_free_ char *tmp = vb_strfmt("%s.tmp.%d", path, (int)getpid());
 	int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-	int rc = fd < 0 || vb_write_full(fd, b.data, b.len) < 0 ? -1 : 0;
+	int rc = fd < 0 || vb_write_full(fd, b->data, b->len) < 0 ? -1 : 0;
 	int e = errno;
 	if (fd >= 0 && close(fd) < 0)
 		rc = -1;
-	vb_buf_free(&b);
 	if (rc == 0 && rename(tmp, path) < 0) {
 		e = errno;
 		rc = -1;
@@ -172,11 +172,11 @@ static int build_initramfs(const char *path, const uint8_t *agent, size_t agent_
 	return 0;
 }
 
-char *vb_image_initramfs(vb_error *err)
+/* The cache path of the shared initramfs for this agent and busybox; when
+ * (b) is not NULL and the file is not there yet, the archive is built into
+ * (b) (and written to the cache only if (write)). */
+static char *initramfs_path(struct vb_buf *b, int write, vb_error *err)
 {
-	const char *env = getenv("VOIDBOX_INITRAMFS");
-	if (env && env[0])
-		return strdup(env);
 	size_t agent_len, bb_len;
 	const uint8_t *agent = vb_agent_bytes(&agent_len);
 	_cleanup_free_ char *bb = vb_read_file(busybox_path(), 64u << 20, &bb_len, err);
@@ -190,20 +190,66 @@ char *vb_image_initramfs(vb_error *err)
 	h = fnv1a(h, (const uint8_t *)bb, bb_len);
 	h ^= INITRAMFS_FORMAT;
 	_cleanup_free_ char *cache = vb_cache_dir(err);
-	if (!cache || vb_mkdir_p(cache, 0700, err) < 0)
+	if (!cache || (write && vb_mkdir_p(cache, 0700, err) < 0))
 		return NULL;
 	char *path = vb_strfmt("%s/initramfs-%016llx.cpio", cache, (unsigned long long)h);
 	if (!path) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		return NULL;
 	}
-	if (access(path, R_OK) == 0)
+	if (!b || access(path, R_OK) == 0)
 		return path;
-	if (build_initramfs(path, agent, agent_len, (const uint8_t *)bb, bb_len, err) < 0) {
+	if (build_initramfs(b, agent, agent_len, (const uint8_t *)bb, bb_len, err) < 0 ||
+	    (write && write_atomically(path, b, err) < 0)) {
 		free(path);
 		return NULL;
 	}
 	return path;
+}
+
+char *vb_image_initramfs(vb_error *err)
+{
+	const char *env = getenv("VOIDBOX_INITRAMFS");
+	if (env && env[0])
+		return strdup(env);
+	struct vb_buf b = { 0 };
+	char *path = initramfs_path(&b, 1, err);
+	vb_buf_free(&b);
+	return path;
+}
+
+int vb_image_initramfs_open(int may_write, vb_error *err)
+{
+	const char *env = getenv("VOIDBOX_INITRAMFS");
+	struct vb_buf b = { 0 };
+	_cleanup_free_ char *path = env && env[0] ? strdup(env) : initramfs_path(&b, may_write, err);
+	if (!path) {
+		vb_buf_free(&b);
+		return env && env[0] ? vb_error_set(err, VB_E_RUNTIME, "out of memory") : -1;
+	}
+	int fd;
+	if (b.len && !may_write) { /* built here and not cached: hand it over in memory */
+		fd = memfd_create("voidbox-initramfs", MFD_CLOEXEC);
+		if (fd < 0 || vb_write_full(fd, b.data, b.len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			vb_buf_free(&b);
+			return vb_error_errno(err, e, "cannot hold the initramfs in memory");
+		}
+	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		fd = vb_error_errno(err, errno, "cannot open %s", path);
+	}
+	vb_buf_free(&b);
+	return fd;
+}
+
+int vb_image_initramfs_cached(void)
+{
+	const char *env = getenv("VOIDBOX_INITRAMFS");
+	vb_error e;
+	_cleanup_free_ char *path = env && env[0] ? strdup(env) : initramfs_path(NULL, 0, &e);
+	return path && access(path, R_OK) == 0;
 }
 
 int vb_image_build(int force, vb_error *err)

@@ -22,6 +22,12 @@ char *vb_image_kernel(vb_error *err);
  * agent + busybox, built on first use (a few milliseconds). */
 char *vb_image_initramfs(vb_error *err);
 
+/* A readable fd of the shared initramfs (as above); when it is not cached
+ * and (may_write) is 0, it is built in memory and nothing is written. */
+int vb_image_initramfs_open(int may_write, vb_error *err);
+/* True if the shared initramfs is already there (nothing is built). */
+int vb_image_initramfs_cached(void);
+
 /* Build the kernel (runs guest/kernel/build.sh, ~20 min on 2 cores the
  * first time, progress on stderr) and the initramfs. */
 int vb_image_build(int force, vb_error *err);

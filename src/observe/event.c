@@ -77,6 +77,8 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 		rc |= set_str(o, "kernel", ev->kernel);
 		rc |= set_str(o, "boot_id", ev->boot_id);
 		rc |= set(o, "boot_ms", json_integer(ev->boot_ms));
+		if (ev->accel_reason && ev->accel_reason[0])
+			rc |= set_str(o, "accel_reason", ev->accel_reason);
 		break;
 	case VB_EV_LOG_CHUNK:
 		rc |= set_str(o, "stream", ev->stream);

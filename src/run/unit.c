@@ -92,6 +92,7 @@ void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 		.kernel = vb_sandbox_kernel_release(sb),
 		.boot_id = vb_sandbox_boot_id(sb),
 		.boot_ms = vb_sandbox_boot_ms(sb),
+		.accel_reason = vb_sandbox_accel_reason(sb),
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);

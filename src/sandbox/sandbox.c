@@ -177,6 +177,10 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		return NULL;
 	}
+	if (vb_accel_resolve(cfg->accel, kernel, 0, &sb->accel, err) < 0) {
+		free(sb);
+		return NULL;
+	}
 	int initrd = -1, lfd = -1, cfd = -1;
 	struct vb_boot boot = {
 		.allow = (char **)(uintptr_t)cfg->allow,
@@ -206,6 +210,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		goto fail;
 
 	struct vb_vmm_spec spec = {
+		.accel = sb->accel.accel,
 		.kernel = kernel,
 		.initrd_fd = initrd,
 		.cmdline = CMDLINE,
@@ -257,23 +262,9 @@ fail:
 
 /* ---- diagnosis --------------------------------------------------------- */
 
-/* The last line of (text) starting with (needle), copied printable. */
-static int last_line_with(const char *text, const char *needle, char *out, size_t n)
-{
-	const char *hit = NULL;
-	for (const char *p = text; (p = strstr(p, needle)); p++)
-		hit = p;
-	if (!hit)
-		return 0;
-	size_t i = 0;
-	for (; hit[i] && hit[i] != '\n' && hit[i] != '\r' && i + 1 < n; i++)
-		out[i] = (hit[i] >= 0x20 && hit[i] < 0x7f) ? hit[i] : '?';
-	out[i] = '\0';
-	return 1;
-}
-
-/* Keep the console log where the user can read it after teardown. */
-static void keep_console_log(vb_sandbox *sb)
+/* Keep the console log where the user can read it after teardown, with
+ * QEMU's own stderr after it (that is where a VMM failure shows). */
+static void keep_console_log(vb_sandbox *sb, const char *console, const char *vmm)
 {
 	if (sb->kept_log[0] || !sb->console_log)
 		return;
@@ -283,19 +274,16 @@ static void keep_console_log(vb_sandbox *sb)
 	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
 		return;
 	_cleanup_free_ char *dst = vb_strfmt("%s/%s.console.log", dir, sb->id);
-	if (dst && rename(sb->console_log, dst) == 0)
+	int fd = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	if (fd < 0)
+		return;
+	static const char sep[] = "\n--- QEMU's stderr ---\n";
+	int ok = vb_write_full(fd, console ? console : "", console ? strlen(console) : 0) == 0;
+	if (ok && vmm && vmm[0])
+		ok = vb_write_full(fd, sep, sizeof(sep) - 1) == 0 &&
+		     vb_write_full(fd, vmm, strlen(vmm)) == 0;
+	if (close(fd) == 0 && ok)
 		snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
-	else if (dst) {
-		/* different file systems: copy */
-		size_t len;
-		_cleanup_free_ char *text = vb_read_file(sb->console_log, 1u << 20, &len, &e);
-		int fd = text ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-		if (fd >= 0) {
-			if (vb_write_full(fd, text, len) == 0)
-				snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
-			close(fd);
-		}
-	}
 }
 
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
@@ -308,14 +296,14 @@ int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 		sb->console_log ? vb_read_file(sb->console_log, 4u << 20, &len, &e) : NULL;
 	_cleanup_free_ char *vmm = sb->vmm_log ? vb_read_file(sb->vmm_log, 1u << 20, &len, &e) : NULL;
 	char line[300];
-	if (console && last_line_with(console, "Kernel panic - not syncing: ", line, sizeof(line)))
+	if (console && vb_line_with(console, "Kernel panic - not syncing: ", 1, line, sizeof(line)))
 		snprintf(why, sizeof(why), "%s (%s)",
 			 strstr(line, "Attempted to kill init") ? "the guest agent (PID 1) crashed"
 								: "guest kernel panic",
 			 line + strlen("Kernel panic - not syncing: "));
-	else if (console && last_line_with(console, "voidbox-agent: fatal", line, sizeof(line)))
+	else if (console && vb_line_with(console, "voidbox-agent: fatal", 1, line, sizeof(line)))
 		snprintf(why, sizeof(why), "the guest agent failed (%s)", line);
-	else if (vmm && last_line_with(vmm, "qemu-system", line, sizeof(line)))
+	else if (vmm && vb_line_with(vmm, "qemu-system", 0, line, sizeof(line)))
 		snprintf(why, sizeof(why), "QEMU failed (%s)", line);
 	else if (exited && sb->vm && WIFSIGNALED(sb->vm->status))
 		snprintf(why, sizeof(why), "the VMM was killed by signal %d",
@@ -332,11 +320,17 @@ int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 							    : "the control channel closed");
 	if (!exited && sb->vm) /* a VM we can no longer talk to is useless */
 		kill(sb->vm->pid, SIGKILL);
-	keep_console_log(sb);
+	keep_console_log(sb, console, vmm);
+	/* KVM that was insisted on, not proven, is the first suspect */
+	const char *hint = sb->accel.wanted == VB_ACCEL_KVM
+				   ? "; KVM was asked for: if it cannot run guests on this host, use "
+				     "--accel tcg (software emulation) or --accel auto"
+				   : "";
 	if (sb->kept_log[0])
-		return vb_error_set(err, VB_E_VMDIED, "the VM stopped unexpectedly: %s (console log: %s)",
-				    why, sb->kept_log);
-	return vb_error_set(err, VB_E_VMDIED, "the VM stopped unexpectedly: %s", why);
+		return vb_error_set(err, VB_E_VMDIED,
+				    "the VM stopped unexpectedly: %s (console log: %s)%s", why,
+				    sb->kept_log, hint);
+	return vb_error_set(err, VB_E_VMDIED, "the VM stopped unexpectedly: %s%s", why, hint);
 }
 
 /* ---- teardown and accessors ------------------------------------------- */
@@ -382,6 +376,11 @@ const char *vb_sandbox_id(const vb_sandbox *sb)
 const char *vb_sandbox_accel(const vb_sandbox *sb)
 {
 	return sb->vm->accel;
+}
+
+const char *vb_sandbox_accel_reason(const vb_sandbox *sb)
+{
+	return sb->accel.reason;
 }
 
 const char *vb_sandbox_isolation(const vb_sandbox *sb)

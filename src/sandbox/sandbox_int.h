@@ -16,6 +16,7 @@ struct vb_sandbox {
 	struct vb_chan *ch;
 	struct vb_chan_hello hello;
 	int64_t boot_ms;
+	struct vb_accel_info accel; /* how the VM's CPU runs, and why */
 	char kept_log[512]; /* console log kept for the user after a failure */
 };
 

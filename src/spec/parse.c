@@ -29,7 +29,7 @@ static const char *const box_sandbox_fields[] = {
 	"allowed_commands", NULL
 };
 static const char *const mode_names[] = { "auto", "local", "mock", NULL };
-static const char *const backend_names[] = { "auto", "qemu", "kvm", NULL };
+static const char *const backend_names[] = { "auto", "qemu", "kvm", "tcg", NULL };
 static const char *const netpol_fields[] = { "deny", "allow", "host_ports", "allow_private",
 					     "max_connections", "connections_per_sec", NULL };
 static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "timeout_secs", NULL };

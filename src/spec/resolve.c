@@ -159,8 +159,8 @@ const char *vb_spec_provider_name(enum vb_spec_provider p)
 
 const char *vb_spec_backend_name(enum vb_spec_backend b)
 {
-	static const char *const names[] = { "auto", "qemu", "kvm" };
-	return (unsigned)b < 3 ? names[b] : "?";
+	static const char *const names[] = { "auto", "qemu", "kvm", "tcg" };
+	return (unsigned)b < 4 ? names[b] : "?";
 }
 
 const char *vb_spec_skill_type_name(enum vb_spec_skill_type t)

@@ -109,7 +109,12 @@ struct vb_spec_limits {
 };
 
 enum vb_spec_sandbox_mode { VB_SPEC_MODE_AUTO = 0, VB_SPEC_MODE_LOCAL };
-enum vb_spec_backend { VB_SPEC_BACKEND_AUTO = 0, VB_SPEC_BACKEND_QEMU, VB_SPEC_BACKEND_KVM };
+enum vb_spec_backend {
+	VB_SPEC_BACKEND_AUTO = 0,
+	VB_SPEC_BACKEND_QEMU,
+	VB_SPEC_BACKEND_KVM,
+	VB_SPEC_BACKEND_TCG,
+};
 
 /* A sandbox section as written: top level (defaults for every VM) or a box
  * override (only the fields written there apply on top of the top level). */

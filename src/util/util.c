@@ -180,6 +180,25 @@ char *vb_read_file(const char *path, size_t max, size_t *len, vb_error *err)
 	return buf;
 }
 
+int vb_line_with(const char *text, const char *needle, int last, char *out, size_t n)
+{
+	const char *hit = NULL;
+	if (n)
+		out[0] = '\0';
+	for (const char *p = text; (p = strstr(p, needle)); p++) {
+		hit = p;
+		if (!last)
+			break;
+	}
+	if (!hit || !n)
+		return 0;
+	size_t i = 0;
+	for (; hit[i] && hit[i] != '\n' && hit[i] != '\r' && i + 1 < n; i++)
+		out[i] = (hit[i] >= 0x20 && hit[i] < 0x7f) ? hit[i] : '?';
+	out[i] = '\0';
+	return 1;
+}
+
 char *vb_strfmt(const char *fmt, ...)
 {
 	va_list ap;

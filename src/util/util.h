@@ -55,6 +55,12 @@ char *vb_cache_dir(vb_error *err);
 char *vb_state_dir(vb_error *err);
 char *vb_runtime_root(vb_error *err);
 
+/* The first (or, with (last), the last) line of (text) that contains
+ * (needle), from the needle to the end of the line, copied into (out) with
+ * every byte outside printable ASCII replaced by '?' (it may come from a
+ * guest).  Returns 1 if found, else 0 and (out) is "". */
+int vb_line_with(const char *text, const char *needle, int last, char *out, size_t n);
+
 /* printf into a new string; NULL on allocation failure. */
 char *vb_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

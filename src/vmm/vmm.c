@@ -2,7 +2,6 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,24 +17,12 @@ static const struct vb_vmm_ops *const backends[] = {
 
 const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err)
 {
-	char accel[16];
 	if (b == VB_BACKEND_QEMU)
-		return vb_vmm_qemu_ops.probe(accel, sizeof(accel), NULL, 0, err) < 0
-			       ? NULL
-			       : &vb_vmm_qemu_ops;
+		return vb_vmm_qemu_ops.probe(NULL, 0, err) < 0 ? NULL : &vb_vmm_qemu_ops;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (backends[i]->probe(accel, sizeof(accel), NULL, 0, err) == 0)
+		if (backends[i]->probe(NULL, 0, err) == 0)
 			return backends[i];
 	return NULL;
-}
-
-int vb_vmm_have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
 }
 
 int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms)

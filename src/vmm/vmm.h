@@ -15,11 +15,13 @@
 #include "voidbox/sandbox.h"
 
 struct vb_vmm_spec {
+	const char *accel; /* "kvm" or "tcg": decided by the caller (vmm/accel.h) */
 	const char *kernel;
 	int initrd_fd; /* readable fd of the complete initramfs */
 	const char *cmdline;
 	unsigned memory_mib, vcpus;
-	const char *ctl_socket;  /* unix socket the VMM connects to: the control port */
+	const char *ctl_socket;  /* unix socket the VMM connects to: the control port;
+				  * NULL = no control port (the accelerator probe) */
 	const char *console_log; /* guest serial console goes here */
 	const char *vmm_log;     /* the VMM's own stderr goes here */
 	const struct vb_mount *mounts; /* exported with tags "vbm0", "vbm1", ... */
@@ -37,10 +39,13 @@ struct vb_vmm {
 
 struct vb_vmm_ops {
 	const char *name;
-	/* Can this backend run here?  Fills the accelerator it would use and,
-	 * when (desc) is not NULL, a one-line description (version) of the VMM,
-	 * which may take a process start; -1 with (err) if not. */
-	int (*probe)(char *accel, size_t accel_len, char *desc, size_t desc_len, vb_error *err);
+	/* Can this backend run here?  When (desc) is not NULL, also a one-line
+	 * description (version) of the VMM, which may take a process start;
+	 * -1 with (err) if not. */
+	int (*probe)(char *desc, size_t desc_len, vb_error *err);
+	/* Which VMM binary would run, as a cache key ("path size mtime"):
+	 * a verdict about it is void once it changes.  -1 if not found. */
+	int (*identity)(char *buf, size_t len);
 	/* Start the VM process.  The caller owns the returned vmm. */
 	struct vb_vmm *(*start)(const struct vb_vmm_spec *spec, vb_error *err);
 };
@@ -55,7 +60,5 @@ const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err);
 int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms);
 /* SIGKILL the VMM if it is still running, reap it, free.  Safe with NULL. */
 void vb_vmm_destroy(struct vb_vmm *vm);
-/* True if /dev/kvm can be opened for read/write. */
-int vb_vmm_have_kvm(void);
 
 #endif

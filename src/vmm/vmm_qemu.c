@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The `qemu` backend: qemu-system-x86_64 -M microvm, accelerated by KVM when
- * /dev/kvm is usable, else emulated by TCG.  Devices are virtio-mmio: a
+ * The `qemu` backend: qemu-system-x86_64 -M microvm, accelerated by KVM or
+ * emulated by TCG, as the caller decided (vmm/accel.c proves KVM first).  Devices are virtio-mmio: a
  * virtio-serial port for the control channel, virtio-9p per host mount,
  * virtio-rng.  The guest console goes to a log file, never to the user.
  */
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,30 +47,40 @@ static char *escape(const char *s)
 	return out;
 }
 
-/* Is (name) an executable file, directly or through $PATH? */
-static int executable(const char *name)
+/* The full path of (name), directly or through $PATH, if it is an
+ * executable file; 0 if found. */
+static int find_executable(const char *name, char *full, size_t len)
 {
 	if (strchr(name, '/'))
-		return access(name, X_OK) == 0;
+		return snprintf(full, len, "%s", name) < (int)len && access(name, X_OK) == 0 ? 0 : -1;
 	const char *path = getenv("PATH");
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (const char *p = path; *p;) {
 		size_t n = strcspn(p, ":");
-		char full[4096];
-		if (n > 0 && snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, name) < (int)sizeof(full) &&
+		if (n > 0 && snprintf(full, len, "%.*s/%s", (int)n, p, name) < (int)len &&
 		    access(full, X_OK) == 0)
-			return 1;
+			return 0;
 		p += n + (p[n] == ':');
 	}
+	return -1;
+}
+
+static int identity(char *buf, size_t len)
+{
+	char full[4096];
+	struct stat st;
+	if (find_executable(qemu_binary(), full, sizeof(full)) < 0 || stat(full, &st) < 0)
+		return -1;
+	snprintf(buf, len, "%s %lld %lld", full, (long long)st.st_size, (long long)st.st_mtime);
 	return 0;
 }
 
-static int probe(char *accel, size_t accel_len, char *desc, size_t desc_len, vb_error *err)
+static int probe(char *desc, size_t desc_len, vb_error *err)
 {
-	snprintf(accel, accel_len, "%s", vb_vmm_have_kvm() ? "kvm" : "tcg");
+	char full[4096];
 	if (!desc) /* the cheap check, on every boot: is it there at all? */
-		return executable(qemu_binary())
+		return find_executable(qemu_binary(), full, sizeof(full)) == 0
 			       ? 0
 			       : vb_error_set(err, VB_E_RUNTIME,
 					      "%s not found (install: apt-get install qemu-system-x86)",
@@ -122,12 +133,11 @@ static void argv_free(struct argv_builder *a)
 		free(a->argv[i]);
 }
 
-static int build_argv(const struct vb_vmm_spec *s, const char *accel, struct argv_builder *a)
+static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 {
-	_cleanup_free_ char *kernel = escape(s->kernel);
-	_cleanup_free_ char *sock = escape(s->ctl_socket);
+	const char *accel = s->accel;
 	_cleanup_free_ char *console = escape(s->console_log);
-	if (!kernel || !sock || !console)
+	if (!console)
 		return -1;
 
 	add_lit(a, qemu_binary());
@@ -156,12 +166,17 @@ static int build_argv(const struct vb_vmm_spec *s, const char *accel, struct arg
 	add_lit(a, s->cmdline);
 	add_lit(a, "-serial");
 	add(a, vb_strfmt("file:%s", console));
-	add_lit(a, "-chardev");
-	add(a, vb_strfmt("socket,id=vbctl,path=%s", sock));
-	add_lit(a, "-device");
-	add_lit(a, "virtio-serial-device,max_ports=2");
-	add_lit(a, "-device");
-	add(a, vb_strfmt("virtserialport,chardev=vbctl,name=%s", VB_PORT_NAME));
+	if (s->ctl_socket) {
+		_cleanup_free_ char *sock = escape(s->ctl_socket);
+		if (!sock)
+			return -1;
+		add_lit(a, "-chardev");
+		add(a, vb_strfmt("socket,id=vbctl,path=%s", sock));
+		add_lit(a, "-device");
+		add_lit(a, "virtio-serial-device,max_ports=2");
+		add_lit(a, "-device");
+		add(a, vb_strfmt("virtserialport,chardev=vbctl,name=%s", VB_PORT_NAME));
+	}
 	add_lit(a, "-device");
 	add_lit(a, "virtio-rng-device");
 	for (size_t i = 0; i < s->n_mounts; i++) {
@@ -189,10 +204,16 @@ static void child_exec(const struct argv_builder *a, int initrd_fd, int log_fd, 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	int devnull = open("/dev/null", O_RDONLY);
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
-	    dup2(initrd_fd, 3) < 0)
-		_exit(127);
+	/* Lift every source above the targets first: a source that already
+	 * sits on its target (e.g. the initrd on fd 3) would keep O_CLOEXEC
+	 * through dup2, and one on another target would be overwritten. */
+	int src[4] = { open("/dev/null", O_RDONLY | O_CLOEXEC), log_fd, log_fd, initrd_fd };
+	for (int i = 0; i < 4; i++)
+		if (src[i] < 0 || (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			_exit(127);
+	for (int i = 0; i < 4; i++)
+		if (dup2(src[i], i) < 0)
+			_exit(127);
 	syscall(SYS_close_range, 4u, ~0u, 0u);
 	execvp(a->argv[0], a->argv);
 	/* reported by the diagnosis, which looks for QEMU's own "qemu-system" lines */
@@ -204,11 +225,14 @@ static void child_exec(const struct argv_builder *a, int initrd_fd, int log_fd, 
 
 static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 {
-	char accel[16];
-	if (probe(accel, sizeof(accel), NULL, 0, err) < 0)
+	if (!s->accel || (strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))) {
+		vb_error_set(err, VB_E_RUNTIME, "no accelerator chosen for the VM");
+		return NULL;
+	}
+	if (probe(NULL, 0, err) < 0)
 		return NULL;
 	struct argv_builder a = { .n = 0 };
-	if (build_argv(s, accel, &a) < 0) {
+	if (build_argv(s, &a) < 0) {
 		argv_free(&a);
 		vb_error_set(err, VB_E_RUNTIME, "cannot build the QEMU command line");
 		return NULL;
@@ -228,7 +252,7 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	}
 	vm->ops = &vb_vmm_qemu_ops;
 	vm->pidfd = -1;
-	snprintf(vm->accel, sizeof(vm->accel), "%s", accel);
+	snprintf(vm->accel, sizeof(vm->accel), "%s", s->accel);
 	pid_t parent = getpid();
 	vm->pid = fork();
 	if (vm->pid == 0)
@@ -251,5 +275,6 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 const struct vb_vmm_ops vb_vmm_qemu_ops = {
 	.name = "qemu",
 	.probe = probe,
+	.identity = identity,
 	.start = start,
 };

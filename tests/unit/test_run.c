@@ -51,8 +51,9 @@ static void test_vmconf(void **state)
 	struct vb_spec *s = load(yaml);
 	struct vb_run_vmconf c;
 	vb_error err = { 0 };
-	assert_int_equal(vb_run_vm_config(&s->pipeline.boxes[0].vm, &c, &err), 0);
+	assert_int_equal(vb_run_vm_config(&s->pipeline.boxes[0].vm, VB_ACCEL_AUTO, &c, &err), 0);
 	assert_int_equal(c.cfg.memory_mib, 300);
+	assert_int_equal(c.cfg.accel, VB_ACCEL_AUTO);
 	assert_int_equal(c.cfg.vcpus, 2);
 	assert_int_equal(c.cfg.backend, VB_BACKEND_AUTO);
 	assert_int_equal(c.cfg.rlimit_nofile, 10);
@@ -110,13 +111,65 @@ static void test_vmconf_refusals(void **state)
 		struct vb_spec *s = load(yaml);
 		struct vb_run_vmconf c;
 		vb_error err = { 0 };
-		assert_int_equal(vb_run_vm_config(&s->vm, &c, &err), -1);
+		assert_int_equal(vb_run_vm_config(&s->vm, VB_ACCEL_AUTO, &c, &err), -1);
 		if (!strstr(err.msg, cases[i][1]))
 			fail_msg("%s: %s", cases[i][0], err.msg);
 		vb_run_vmconf_free(&c);
 		vb_spec_free(s);
 		free(yaml);
 	}
+}
+
+/* --accel over $VOIDBOX_ACCEL over sandbox.backend. */
+static void test_vmconf_accel(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *backend, *env;
+		enum vb_accel flag, want;
+	} cases[] = {
+		{ "auto", NULL, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
+		{ "qemu", NULL, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
+		{ "kvm", NULL, VB_ACCEL_AUTO, VB_ACCEL_KVM },
+		{ "tcg", NULL, VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "kvm", "tcg", VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "kvm", "TCG", VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "tcg", "auto", VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "kvm", "tcg", VB_ACCEL_KVM, VB_ACCEL_KVM },
+		{ "kvm", NULL, VB_ACCEL_TCG, VB_ACCEL_TCG },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *yaml = vb_strfmt("api_version: v1\nkind: workflow\nname: w\n"
+				       "sandbox: {backend: %s}\n"
+				       "workflow:\n  steps:\n    - {name: a, run: {program: sh}}\n",
+				       cases[i].backend);
+		struct vb_spec *s = load(yaml);
+		struct vb_run_vmconf c;
+		vb_error err = { 0 };
+		if (cases[i].env)
+			setenv("VOIDBOX_ACCEL", cases[i].env, 1);
+		else
+			unsetenv("VOIDBOX_ACCEL");
+		assert_int_equal(vb_run_vm_config(&s->vm, cases[i].flag, &c, &err), 0);
+		if (c.cfg.accel != cases[i].want)
+			fail_msg("case %zu: accel %d, expected %d", i, c.cfg.accel, cases[i].want);
+		vb_run_vmconf_free(&c);
+		vb_spec_free(s);
+		free(yaml);
+	}
+	setenv("VOIDBOX_ACCEL", "fast", 1);
+	char *yaml = vb_strfmt("api_version: v1\nkind: workflow\nname: w\n"
+			       "workflow:\n  steps:\n    - {name: a, run: {program: sh}}\n");
+	struct vb_spec *s = load(yaml);
+	struct vb_run_vmconf c;
+	vb_error err = { 0 };
+	assert_int_equal(vb_run_vm_config(&s->vm, VB_ACCEL_AUTO, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "VOIDBOX_ACCEL=fast: expected auto, kvm or tcg"));
+	assert_int_equal(err.kind, VB_E_USAGE);
+	unsetenv("VOIDBOX_ACCEL");
+	vb_run_vmconf_free(&c);
+	vb_spec_free(s);
+	free(yaml);
 }
 
 static void test_utf8(void **state)
@@ -203,6 +256,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmconf),
 		cmocka_unit_test(test_vmconf_refusals),
+		cmocka_unit_test(test_vmconf_accel),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_result_json_and_exit_codes),
 		cmocka_unit_test(test_refused_before_booting),

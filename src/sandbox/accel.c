@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vb_accel_resolve(): the accelerator decision (vmm/accel.c) with this
+ * library's guest image as the probe. */
+#include <string.h>
+
+#include "image/image.h"
+#include "sandbox/sandbox_int.h"
+#include "util/util.h"
+#include "vmm/accel.h"
+
+static int open_initrd(void *ctx, unsigned flags, vb_error *err)
+{
+	(void)ctx;
+	return vb_image_initramfs_open(!(flags & VB_ACCEL_NO_WRITE), err);
+}
+
+int vb_accel_resolve(enum vb_accel want, const char *kernel, unsigned flags,
+		     struct vb_accel_info *info, vb_error *err)
+{
+	const struct vb_vmm_ops *ops = vb_vmm_pick(VB_BACKEND_AUTO, err);
+	if (!ops)
+		return -1;
+	/* the kernel matters only if there is a KVM to prove */
+	vb_error no_kernel = { 0 };
+	_cleanup_free_ char *built = kernel ? NULL : vb_image_kernel(&no_kernel);
+	struct vb_accel_env env = {
+		.ops = ops,
+		.kernel = kernel ? kernel : built,
+		.no_kernel = &no_kernel,
+		.open_initrd = open_initrd,
+		.flags = flags,
+	};
+	return vb_vmm_accel_decide(want, &env, info, err);
+}
