@@ -12,8 +12,9 @@ vb="$build/voidbox"
 [ -x "$vb" ] || { echo "build first: make" >&2; exit 1; }
 kernel=$("$vb" image build >/dev/null && readlink -f "${XDG_CACHE_HOME:-$HOME/.cache}/voidbox/kernel-current/bzImage")
 initramfs=$("$vb" image list >/dev/null; ls -t "${XDG_CACHE_HOME:-$HOME/.cache}"/voidbox/initramfs-*.cpio | head -1)
-accel=tcg; cpu=max
-if [ -w /dev/kvm ]; then accel=kvm; cpu=host; fi
+# the accelerator voidbox itself chose (KVM only once a probe proved it)
+accel=$("$vb" doctor -o json | jq -r .accel)
+cpu=max; [ "$accel" = kvm ] && cpu=host
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 ms() { date +%s%N | cut -c1-13; }

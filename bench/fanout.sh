@@ -90,8 +90,7 @@ run_one() { # N: prints "N wall_s rss_kb pss_kb guest_kb vb_kb"
     echo "$n $(tail -1 "$tmp/time") ${best#* }"
 }
 
-accel=tcg
-[ -w /dev/kvm ] && accel=kvm
+accel=$("$vb" doctor -o json | jq -r .accel)
 echo "fan-out of N boxes, each 'sleep $hold' in a VM with $mem MiB; accelerator $accel; $(nproc) host CPUs"
 spec 1
 "$vb" run -q "$tmp/fan-1.yaml" >/dev/null 2>&1 || true # warm the caches

@@ -39,8 +39,9 @@ struct vb_run_options {
 				 * down, RUN_CANCELLED emitted.  Never read by the engine
 				 * (level-triggered: an eventfd or pipe that stays readable) */
 	int no_record;          /* 1: no run record under the state dir (see docs/run.md) */
-	enum vb_accel accel;    /* every VM's accelerator; VB_ACCEL_AUTO = as each spec says
-				 * (sandbox.backend), else $VOIDBOX_ACCEL, else proven */
+	int accel_set;          /* 1: every VM uses (accel), whatever the spec says; 0: as
+				 * $VOIDBOX_ACCEL says if set, else the spec's sandbox.backend */
+	enum vb_accel accel;
 	FILE *notices;          /* one-line notices (e.g. "mode mock is treated as auto"),
 				 * each once per process; NULL = none */
 };

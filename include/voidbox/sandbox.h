@@ -93,6 +93,12 @@ struct vb_accel_info {
 int vb_accel_resolve(enum vb_accel want, const char *kernel, unsigned flags,
 		     struct vb_accel_info *info, vb_error *err);
 
+/* The one line worth telling the user about (info) (no newline), when it was
+ * just decided by a probe that found KVM unable to run the guest: what was
+ * tried, why it failed, how to choose.  Returns 1 when (buf) was filled,
+ * 0 when there is nothing to say. */
+int vb_accel_notice(const struct vb_accel_info *info, char *buf, size_t len);
+
 /* Boot a VM and authenticate its control channel.  (cfg) and everything it
  * points to is copied.  Returns NULL and fills (err) on failure (the VM, if
  * it got as far as starting, is already torn down). */
@@ -109,9 +115,8 @@ int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err);
 const char *vb_sandbox_id(const vb_sandbox *sb);
 const char *vb_sandbox_accel(const vb_sandbox *sb);     /* "kvm", "tcg", ... */
 const char *vb_sandbox_isolation(const vb_sandbox *sb); /* "hardware" or "emulated" */
-/* Why the VM runs under TCG although KVM was not ruled out by the caller
- * ("" otherwise); see struct vb_accel_info.reason. */
-const char *vb_sandbox_accel_reason(const vb_sandbox *sb);
+/* How the accelerator was chosen for this VM (owned by the sandbox). */
+const struct vb_accel_info *vb_sandbox_accel_info(const vb_sandbox *sb);
 const char *vb_sandbox_kernel_release(const vb_sandbox *sb);
 const char *vb_sandbox_boot_id(const vb_sandbox *sb);
 int64_t vb_sandbox_boot_ms(const vb_sandbox *sb); /* VMM start to authenticated channel */

@@ -135,16 +135,11 @@ int vb_cli_parse_accel(const char *arg, enum vb_accel *out, vb_error *err)
 	return 0;
 }
 
-void vb_cli_accel_notice(enum vb_accel want, FILE *out)
+void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 {
-	struct vb_accel_info info;
-	vb_error err = { 0 };
-	if (vb_accel_resolve(want, NULL, 0, &info, &err) < 0 || !info.probed || !info.fell_back)
-		return;
-	fprintf(out,
-		"voidbox: KVM cannot run the guest on this host (%s%s%s); using TCG software "
-		"emulation, slower but the same VM boundary. Checked once per host boot; choose "
-		"with --accel kvm|tcg or VOIDBOX_ACCEL.\n",
-		info.reason, info.log[0] ? "; log: " : "", info.log);
-	fflush(out);
+	char line[1024];
+	if (vb_accel_notice(info, line, sizeof(line))) {
+		fprintf(out, "%s\n", line);
+		fflush(out);
+	}
 }

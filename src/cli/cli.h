@@ -54,12 +54,10 @@ int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char 
 		    vb_error *err);
 /* --accel VALUE: auto, kvm or tcg. */
 int vb_cli_parse_accel(const char *arg, enum vb_accel *out, vb_error *err);
-/* Before the first VM of a verb boots: decide the accelerator for (want)
- * and, when that decision was just made by a probe that found KVM unable
- * to run the guest, say so in one line on stderr (once per host boot: the
- * verdict is cached).  Best effort: a failure here is reported by the boot
- * that follows. */
-void vb_cli_accel_notice(enum vb_accel want, FILE *out);
+/* When (info) was just decided by a probe that found KVM unable to run the
+ * guest, say so in one line on (out): once per host boot, as the verdict is
+ * cached. */
+void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out);
 #define VB_CLI_ACCEL_HELP \
 	"  --accel auto|kvm|tcg  how the guest CPU runs (default auto: KVM once a probe\n" \
 	"                        VM proved it works here, else TCG software emulation;\n" \

@@ -291,8 +291,9 @@ int vb_cmd_exec(int argc, char **argv)
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
 
-	vb_cli_accel_notice(o.cfg.accel, stderr);
 	vb_sandbox *sb = vb_sandbox_start(&o.cfg, &err);
+	if (sb)
+		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };

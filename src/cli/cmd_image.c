@@ -82,6 +82,13 @@ int vb_cmd_image(int argc, char **argv)
 		if (!kernel || !initramfs)
 			return vb_cli_fail(&err);
 		printf("kernel:    %s\ninitramfs: %s\n", kernel, initramfs);
+		/* with a new kernel, the accelerator is decided again: do it now,
+		 * so the first VM does not pay for it and the answer is told here */
+		struct vb_accel_info accel;
+		if (vb_accel_resolve(VB_ACCEL_AUTO, kernel, 0, &accel, &err) == 0) {
+			printf("accel:     %s\n", accel.accel);
+			vb_cli_accel_notice(&accel, stderr);
+		}
 		return 0;
 	}
 	fprintf(stderr, "voidbox: unknown image command '%s'\n", argv[1]);

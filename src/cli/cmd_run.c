@@ -46,6 +46,7 @@ struct opts {
 	int json, quiet;
 	unsigned max_parallel;
 	enum vb_accel accel;
+	int accel_set;
 };
 
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
@@ -88,6 +89,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->quiet = 1;
 			break;
 		case 'A':
+			o->accel_set = 1;
 			if (vb_cli_parse_accel(optarg, &o->accel, err) < 0)
 				return -1;
 			break;
@@ -180,11 +182,10 @@ int vb_cmd_run(int argc, char **argv)
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,
+		.accel_set = o.accel_set,
 		.accel = o.accel,
 		.notices = o.quiet ? NULL : stderr,
 	};
-	if (!o.quiet)
-		vb_cli_accel_notice(o.accel, stderr);
 	struct vb_run_result *res = vb_run_file(o.file, &ro, &err);
 	vb_progress_free(sink.progress);
 	int code;

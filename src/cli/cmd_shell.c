@@ -67,7 +67,7 @@ struct opts {
 	const char *file, *cwd, *program;
 	unsigned memory_mib, vcpus;
 	enum vb_accel accel;
-	int as_root;
+	int accel_set, as_root;
 	const char *args[MAX_LIST];
 	size_t n_args;
 	char *const *cmd; /* PROG ARGS... after "--" */
@@ -85,6 +85,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 	unsigned long v;
 	switch (c) {
 	case 'A':
+		o->accel_set = 1;
 		return vb_cli_parse_accel(arg, &o->accel, err);
 	case 'f':
 		if (o->file)
@@ -198,14 +199,14 @@ static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *e
 					  "voidbox shell needs a kind: sandbox spec; use voidbox run for "
 					  "pipelines (%s is kind: %s)",
 					  o->file, vb_spec_kind_name(spec->kind));
-		else if (vb_run_vm_config(&spec->vm, o->accel, vc, err) < 0)
+		else if (vb_run_vm_config(&spec->vm, o->accel_set ? &o->accel : NULL, vc, err) < 0)
 			rc = -1;
 		vb_spec_free(spec); /* vc owns copies of all it needs */
 		if (rc < 0)
 			return -1;
 		vb_run_vmconf_notify(vc, stderr);
 	}
-	if (o->accel != VB_ACCEL_AUTO)
+	if (o->accel_set)
 		vc->cfg.accel = o->accel;
 	if (o->memory_mib)
 		vc->cfg.memory_mib = o->memory_mib;
@@ -434,8 +435,9 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session 
 		goto out;
 
 	vc->cfg.cancel_fd = s->sfd;
-	vb_cli_accel_notice(vc->cfg.accel, stderr);
 	vb_sandbox *sb = vb_sandbox_start(&vc->cfg, err);
+	if (sb)
+		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 	if (!sb) {
 		if (err->kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };

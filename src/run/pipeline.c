@@ -38,7 +38,7 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 	for (size_t i = 0; i < pl->n_boxes; i++) {
 		const struct vb_spec_box *b = &pl->boxes[i];
 		struct vb_run_vmconf *vc = &r->vmc[i];
-		if (vb_run_vm_config(&b->vm, r->opts.accel, vc, err) < 0)
+		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0)
 			goto fail;
 		for (size_t o = 0; o < b->n_outputs; o++) {
 			const char *name = b->outputs[o].name.s;

@@ -92,10 +92,15 @@ void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 		.kernel = vb_sandbox_kernel_release(sb),
 		.boot_id = vb_sandbox_boot_id(sb),
 		.boot_ms = vb_sandbox_boot_ms(sb),
-		.accel_reason = vb_sandbox_accel_reason(sb),
+		.accel_reason = vb_sandbox_accel_info(sb)->reason,
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);
+	char notice[1024];
+	if (r->opts.notices && vb_accel_notice(vb_sandbox_accel_info(sb), notice, sizeof(notice))) {
+		fprintf(r->opts.notices, "%s\n", notice);
+		fflush(r->opts.notices);
+	}
 }
 
 static void finish(struct vb_run_unit *u)

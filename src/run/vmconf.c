@@ -174,15 +174,19 @@ static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 
 /* --accel (or $VOIDBOX_ACCEL) over the spec's backend: the user at the
  * keyboard knows this host; the spec was written for any. */
-static int set_accel(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, enum vb_accel override,
-		     vb_error *err)
+static int set_accel(struct vb_run_vmconf *c, const struct vb_spec_vm *vm,
+		     const enum vb_accel *override, vb_error *err)
 {
 	const char *env = getenv("VOIDBOX_ACCEL");
-	if (override == VB_ACCEL_AUTO && env && env[0] && vb_accel_parse(env, &override) < 0)
-		return vb_error_set(err, VB_E_USAGE, "VOIDBOX_ACCEL=%.40s: expected auto, kvm or tcg",
-				    env);
-	if (override != VB_ACCEL_AUTO)
-		c->cfg.accel = override;
+	enum vb_accel from_env;
+	if (!override && env && env[0]) {
+		if (vb_accel_parse(env, &from_env) < 0)
+			return vb_error_set(err, VB_E_USAGE,
+					    "VOIDBOX_ACCEL=%.40s: expected auto, kvm or tcg", env);
+		override = &from_env;
+	}
+	if (override)
+		c->cfg.accel = *override;
 	else if (vm->backend == VB_SPEC_BACKEND_KVM)
 		c->cfg.accel = VB_ACCEL_KVM;
 	else if (vm->backend == VB_SPEC_BACKEND_TCG)
@@ -190,8 +194,8 @@ static int set_accel(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, enum 
 	return 0;
 }
 
-int vb_run_vm_config(const struct vb_spec_vm *vm, enum vb_accel accel, struct vb_run_vmconf *out,
-		     vb_error *err)
+int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
+		     struct vb_run_vmconf *out, vb_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (check_unsupported(vm, err) < 0 || set_accel(out, vm, accel, err) < 0)

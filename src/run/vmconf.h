@@ -45,16 +45,16 @@ struct vb_run_vmconf {
  * directories are created if missing; a missing ro one is an error.
  * Environment entries with from_host take the host's value (skipped when
  * the host has none); provider credentials are never passed into the guest.
- * (accel) overrides the spec's backend for every VM (VB_ACCEL_AUTO: none,
- * but $VOIDBOX_ACCEL if set).
+ * (*accel), when (accel) is not NULL, overrides the spec's backend (else
+ * $VOIDBOX_ACCEL does, if set).
  * Errors: VB_E_RUNTIME for what this version cannot honour (network: true,
  * OCI image/guest_image, snapshots);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().
  */
-int vb_run_vm_config(const struct vb_spec_vm *vm, enum vb_accel accel, struct vb_run_vmconf *out,
-		     vb_error *err);
+int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
+		     struct vb_run_vmconf *out, vb_error *err);
 
 /* Add a mount (strings copied), e.g. a pipeline box's outputs and inputs.
  * (cfg.mounts) is updated. */

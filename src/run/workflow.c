@@ -39,7 +39,8 @@ int vb_run_workflow_prepare(struct vb_run *r, vb_error *err)
 	if (!r->vmc)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	r->n_vmc = 1;
-	if (vb_run_vm_config(&r->spec->vm, r->opts.accel, r->vmc, err) < 0) {
+	if (vb_run_vm_config(&r->spec->vm, r->opts.accel_set ? &r->opts.accel : NULL, r->vmc,
+			     err) < 0) {
 		vb_error_prefix(err, "workflow '%s'", r->spec->name.s ? r->spec->name.s : "");
 		return -1;
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vb_accel_resolve(): the accelerator decision (vmm/accel.c) with this
  * library's guest image as the probe. */
+#include <stdio.h>
 #include <string.h>
 
 #include "image/image.h"
@@ -31,4 +32,16 @@ int vb_accel_resolve(enum vb_accel want, const char *kernel, unsigned flags,
 		.flags = flags,
 	};
 	return vb_vmm_accel_decide(want, &env, info, err);
+}
+
+int vb_accel_notice(const struct vb_accel_info *info, char *buf, size_t len)
+{
+	if (!info->probed || !info->fell_back)
+		return 0;
+	snprintf(buf, len,
+		 "voidbox: KVM cannot run the guest on this host (%s%s%s); using TCG software "
+		 "emulation, slower but the same VM boundary. Checked once per host boot; choose "
+		 "with --accel kvm|tcg or VOIDBOX_ACCEL.",
+		 info->reason, info->log[0] ? "; log: " : "", info->log);
+	return 1;
 }

@@ -378,9 +378,9 @@ const char *vb_sandbox_accel(const vb_sandbox *sb)
 	return sb->vm->accel;
 }
 
-const char *vb_sandbox_accel_reason(const vb_sandbox *sb)
+const struct vb_accel_info *vb_sandbox_accel_info(const vb_sandbox *sb)
 {
-	return sb->accel.reason;
+	return &sb->accel;
 }
 
 const char *vb_sandbox_isolation(const vb_sandbox *sb)

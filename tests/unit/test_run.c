@@ -51,7 +51,7 @@ static void test_vmconf(void **state)
 	struct vb_spec *s = load(yaml);
 	struct vb_run_vmconf c;
 	vb_error err = { 0 };
-	assert_int_equal(vb_run_vm_config(&s->pipeline.boxes[0].vm, VB_ACCEL_AUTO, &c, &err), 0);
+	assert_int_equal(vb_run_vm_config(&s->pipeline.boxes[0].vm, NULL, &c, &err), 0);
 	assert_int_equal(c.cfg.memory_mib, 300);
 	assert_int_equal(c.cfg.accel, VB_ACCEL_AUTO);
 	assert_int_equal(c.cfg.vcpus, 2);
@@ -111,7 +111,7 @@ static void test_vmconf_refusals(void **state)
 		struct vb_spec *s = load(yaml);
 		struct vb_run_vmconf c;
 		vb_error err = { 0 };
-		assert_int_equal(vb_run_vm_config(&s->vm, VB_ACCEL_AUTO, &c, &err), -1);
+		assert_int_equal(vb_run_vm_config(&s->vm, NULL, &c, &err), -1);
 		if (!strstr(err.msg, cases[i][1]))
 			fail_msg("%s: %s", cases[i][0], err.msg);
 		vb_run_vmconf_free(&c);
@@ -126,17 +126,19 @@ static void test_vmconf_accel(void **state)
 	(void)state;
 	static const struct {
 		const char *backend, *env;
+		int flag_set;
 		enum vb_accel flag, want;
 	} cases[] = {
-		{ "auto", NULL, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
-		{ "qemu", NULL, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
-		{ "kvm", NULL, VB_ACCEL_AUTO, VB_ACCEL_KVM },
-		{ "tcg", NULL, VB_ACCEL_AUTO, VB_ACCEL_TCG },
-		{ "kvm", "tcg", VB_ACCEL_AUTO, VB_ACCEL_TCG },
-		{ "kvm", "TCG", VB_ACCEL_AUTO, VB_ACCEL_TCG },
-		{ "tcg", "auto", VB_ACCEL_AUTO, VB_ACCEL_TCG },
-		{ "kvm", "tcg", VB_ACCEL_KVM, VB_ACCEL_KVM },
-		{ "kvm", NULL, VB_ACCEL_TCG, VB_ACCEL_TCG },
+		{ "auto", NULL, 0, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
+		{ "qemu", NULL, 0, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
+		{ "kvm", NULL, 0, VB_ACCEL_AUTO, VB_ACCEL_KVM },
+		{ "tcg", NULL, 0, VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "kvm", "tcg", 0, VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "kvm", "TCG", 0, VB_ACCEL_AUTO, VB_ACCEL_TCG },
+		{ "tcg", "auto", 0, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
+		{ "kvm", "tcg", 1, VB_ACCEL_KVM, VB_ACCEL_KVM },
+		{ "kvm", NULL, 1, VB_ACCEL_TCG, VB_ACCEL_TCG },
+		{ "kvm", NULL, 1, VB_ACCEL_AUTO, VB_ACCEL_AUTO },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *yaml = vb_strfmt("api_version: v1\nkind: workflow\nname: w\n"
@@ -150,7 +152,9 @@ static void test_vmconf_accel(void **state)
 			setenv("VOIDBOX_ACCEL", cases[i].env, 1);
 		else
 			unsetenv("VOIDBOX_ACCEL");
-		assert_int_equal(vb_run_vm_config(&s->vm, cases[i].flag, &c, &err), 0);
+		assert_int_equal(vb_run_vm_config(&s->vm, cases[i].flag_set ? &cases[i].flag : NULL, &c,
+						  &err),
+				 0);
 		if (c.cfg.accel != cases[i].want)
 			fail_msg("case %zu: accel %d, expected %d", i, c.cfg.accel, cases[i].want);
 		vb_run_vmconf_free(&c);
@@ -163,7 +167,7 @@ static void test_vmconf_accel(void **state)
 	struct vb_spec *s = load(yaml);
 	struct vb_run_vmconf c;
 	vb_error err = { 0 };
-	assert_int_equal(vb_run_vm_config(&s->vm, VB_ACCEL_AUTO, &c, &err), -1);
+	assert_int_equal(vb_run_vm_config(&s->vm, NULL, &c, &err), -1);
 	assert_non_null(strstr(err.msg, "VOIDBOX_ACCEL=fast: expected auto, kvm or tcg"));
 	assert_int_equal(err.kind, VB_E_USAGE);
 	unsetenv("VOIDBOX_ACCEL");
