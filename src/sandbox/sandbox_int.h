@@ -11,7 +11,7 @@ struct vb_sandbox {
 	char id[32];
 	char *name;
 	char *rundir;
-	char *ctl_path, *console_log, *vmm_log;
+	char *ctl_path;
 	struct vb_vmm *vm;
 	struct vb_chan *ch;
 	struct vb_chan_hello hello;

@@ -44,6 +44,16 @@ int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms)
 	}
 }
 
+char *vb_vmm_output(struct vb_vmm *vm, int which, int wait_ms, size_t *len)
+{
+	return vb_vmm_logs_text(&vm->logs, which, wait_ms, len);
+}
+
+uint64_t vb_vmm_output_bytes(struct vb_vmm *vm, int which)
+{
+	return vb_vmm_logs_total(&vm->logs, which);
+}
+
 void vb_vmm_destroy(struct vb_vmm *vm)
 {
 	if (!vm)
@@ -56,5 +66,6 @@ void vb_vmm_destroy(struct vb_vmm *vm)
 	}
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
+	vb_vmm_logs_free(&vm->logs);
 	free(vm);
 }
