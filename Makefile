@@ -43,7 +43,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
-.PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall
+.PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
 all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS)
 
 # The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
@@ -62,6 +62,15 @@ $(O)/%.o: %.c
 
 # The data directory's last fallback (see vb_datadir in src/util/util.h).
 $(O)/src/util/util.o: CPPFLAGS += -DVB_DATADIR=\"$(DATADIR)\"
+$(O)/src/util/util.o: $(O)/install-paths
+
+# What has the install paths in it is rebuilt when they change, so that
+# `make && sudo make install PREFIX=/opt` installs a binary that knows /opt.
+INSTALL_PATHS := $(PREFIX):$(LIBDIR):$(INCLUDEDIR):$(DATADIR)
+$(O)/install-paths: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(INSTALL_PATHS)' ] || echo '$(INSTALL_PATHS)' >$@
+FORCE:
 
 $(O)/libvoidbox.a: $(LIB_OBJS)
 	rm -f $@; ar rcs $@ $^
@@ -132,7 +141,7 @@ bench: all kernel
 # the prefix are written as ${prefix}/... so that `pkg-config --define-prefix`
 # works for a tree that was moved after installing.
 pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
-$(O)/voidbox.pc: voidbox.pc.in include/voidbox/voidbox.h Makefile
+$(O)/voidbox.pc: voidbox.pc.in include/voidbox/voidbox.h $(O)/install-paths
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|' \

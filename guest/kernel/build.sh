@@ -30,25 +30,26 @@ die() { echo "voidbox kernel: $*" >&2; exit 1; }
 # from another config's build.  The final count goes to (countfile).
 progress() { # TOTAL APPROX COUNTFILE
     local total=$1 approx=$2 countfile=$3 every=${VOIDBOX_KERNEL_PROGRESS_SECS:-15}
-    local n=0 t0 now last l m eta
+    local n=0 t0 now last l pct eta
     t0=${EPOCHREALTIME//[.,]/}; last=$t0     # microseconds, without a fork per line
     while IFS= read -r l; do
         case "$l" in "  CC "*|"  AS "*) n=$((n + 1)) ;; esac
         now=${EPOCHREALTIME//[.,]/}
         [ $((now - last)) -ge $((every * 1000000)) ] || continue
         last=$now
-        m=$total
         if [ "$n" -ge "$total" ]; then
-            # Past an estimated total the end is near but not known.
-            if [ -n "$approx" ]; then m=$((n + 1)); else m=$n; fi
-        fi
-        if [ "$n" -gt 0 ]; then
-            eta=$(( (now - t0) * (m - n) / n / 1000000 ))
-            printf -v eta '%02d:%02d' $((eta / 60)) $((eta % 60))
+            # Done, when the total is this config's own count; an estimate
+            # reached only says that the end is near.
+            pct=100; [ -z "$approx" ] || pct=99
+            eta=00:00
         else
-            eta=--:--
+            pct=$((100 * n / total)) eta=--:--
+            if [ "$n" -gt 0 ]; then
+                eta=$(( (now - t0) * (total - n) / n / 1000000 ))
+                printf -v eta '%02d:%02d' $((eta / 60)) $((eta % 60))
+            fi
         fi
-        printf 'voidbox kernel: %d/%s%d (%d%%), ETA %s\n' "$n" "$approx" "$m" $((100 * n / m)) "$eta"
+        printf 'voidbox kernel: %d/%s%d (%d%%), ETA %s\n' "$n" "$approx" "$total" "$pct" "$eta"
     done
     echo "$n" >"$countfile"
 }
