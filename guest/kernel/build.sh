@@ -6,7 +6,8 @@
 #   --print-path  print where the kernel for the current config lives and exit
 #                 (exit 1 if it is not built yet)
 # env: XDG_CACHE_HOME (cache root), VOIDBOX_KERNEL_JOBS (make -j, default nproc),
-#      VOIDBOX_KERNEL_TARBALL (the source, default Debian's linux-source-6.1),
+#      VOIDBOX_KERNEL_TARBALL (a Linux 6.1 source tarball; default Debian's
+#      linux-source-6.1 package's),
 #      VOIDBOX_KERNEL_PROGRESS_SECS (seconds between progress lines, default 15)
 set -euo pipefail
 
@@ -87,9 +88,12 @@ rm -rf "$work"; mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 echo "voidbox kernel: unpacking $tarball"
-tar -xf "$tarball" -C "$work"
-src=$(echo "$work"/linux-source-6.1)
-[ -d "$src" ] || die "unexpected tarball layout"
+mkdir "$work/src"
+tar -xf "$tarball" -C "$work/src"
+# linux-source-6.1/ in Debian's, linux-6.1.N/ in kernel.org's: the one directory.
+tops=("$work"/src/*/)
+[ ${#tops[@]} -eq 1 ] && [ -d "${tops[0]}" ] || die "$tarball does not hold one top directory"
+src=${tops[0]%/}
 
 echo "voidbox kernel: configuring (tinyconfig + $(basename "$fragment"))"
 config_failed() { tail -n 20 "$work/config.log" >&2; die "configuring the kernel failed"; }

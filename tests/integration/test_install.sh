@@ -173,9 +173,10 @@ test_the_c_api_through_pkg_config_builds_and_runs_the_examples() {
 }
 
 # A kernel source whose make prints what Kbuild prints: 6 compiles, one
-# every 0.5 s, with archive lines between them that take no time.
+# every 0.5 s, with archive lines between them that take no time.  Its top
+# directory is named as in kernel.org's tarballs.
 fake_kernel_tarball() {
-    local s=$T/src/linux-source-6.1
+    local s=$T/src/linux-6.1.999
     mkdir -p "$s/scripts/kconfig"
     printf '%s\n' \
         'tinyconfig:' "	@echo '# CONFIG_MODULES is not set' >.config" \
@@ -188,7 +189,7 @@ fake_kernel_tarball() {
         'sed "s/^\(CONFIG_[A-Z0-9_]*\)=n$/# \1 is not set/" "$5" >>"$4"' \
         >"$s/scripts/kconfig/merge_config.sh"
     chmod +x "$s/scripts/kconfig/merge_config.sh"
-    tar -C "$T/src" -cJf "$T/linux.tar.xz" linux-source-6.1
+    tar -C "$T/src" -cJf "$T/linux.tar.xz" linux-6.1.999
 }
 
 # check_progress FILE TOTAL APPROX: every progress line has N/M (P%) right
