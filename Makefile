@@ -78,9 +78,10 @@ $(O)/libvoidbox.a: $(LIB_OBJS)
 $(O)/voidbox: $(CLI_OBJS) $(O)/libvoidbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Tests (not the library) may know the source tree, e.g. for golden files.
 $(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) -DVB_SRCDIR=\"$(CURDIR)\" $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
 
 $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
