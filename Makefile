@@ -5,8 +5,8 @@ CC ?= gcc
 MUSLCC ?= musl-gcc
 O ?= build
 SAN ?= 0
-# `make install` (DESTDIR honoured).  Build and install with the same PREFIX:
-# it is compiled in as the data directory's last fallback.
+# `make install` (DESTDIR honoured; docs/install.md).  DATADIR is compiled
+# in as the data directory's last fallback.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib

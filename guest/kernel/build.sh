@@ -13,7 +13,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 fragment="$here/voidbox.fragment"
-tarball=${VOIDBOX_KERNEL_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+debian_tarball=/usr/src/linux-source-6.1.tar.xz
+tarball=${VOIDBOX_KERNEL_TARBALL:-$debian_tarball}
 home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 cache="${XDG_CACHE_HOME:-$home/.cache}/voidbox"
 # Compiles (CC, AS lines) the shipped fragment takes with RECIPE 1; the
@@ -56,7 +57,7 @@ progress() { # TOTAL APPROX COUNTFILE
 }
 
 [ -r "$tarball" ] || die "missing $tarball (install: apt-get install linux-source-6.1)"
-if [ -z "${VOIDBOX_KERNEL_TARBALL:-}" ]; then
+if [ "$tarball" = "$debian_tarball" ]; then
     srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || stat -c %s "$tarball")
 else
     srcver=$(stat -L -c '%s %Y' "$tarball")
