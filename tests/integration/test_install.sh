@@ -255,4 +255,33 @@ test_kernel_build_progress_is_a_no_op_on_the_real_cached_kernel() {
     [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 3000 ] || fail "a cached kernel took over 3 s"
 }
 
+# `make check TESTS=...` hands TESTS to tests/run.sh: only what matches runs.
+test_tests_filter_runs_only_the_matching_tests() {
+    local build=${VB_BUILD#"$ROOT"/}
+    (cd "$ROOT" && TESTS='^replay_proto$' tests/run.sh "$build") >"$T/out" 2>&1
+    rc=$?; out=$(cat "$T/out")
+    expect_rc 0
+    [ "$(grep -c ' ok - ' "$T/out")" = 1 ] && grep -q ' ok - fuzz corpus tests/fuzz/corpus/proto' "$T/out" ||
+        fail "TESTS=^replay_proto\$: $out"
+    [ "$(tail -n 1 "$T/out")" = "1 passed, 0 failed" ] || fail "$out"
+
+    (cd "$ROOT" && TESTS='test_exec.sh:(help_on_every_verb|usage_errors_are_2)$' tests/run.sh "$build") \
+        >"$T/out" 2>&1
+    rc=$?; out=$(cat "$T/out")
+    expect_rc 0
+    [ "$(grep ' ok - ' "$T/out" | sed 's/.* ok - //' | sort | tr '\n' ' ')" = \
+      "help_on_every_verb usage_errors_are_2 " ] || fail "FILE:NAME filter: $out"
+    [ "$(tail -n 1 "$T/out")" = "2 passed, 0 failed" ] || fail "$out"
+
+    (cd "$ROOT" && TESTS='no_such_test_anywhere' tests/run.sh "$build") >"$T/out" 2>&1
+    rc=$?; out=$(cat "$T/out")
+    expect_rc 1
+    grep -q "no test matches TESTS='no_such_test_anywhere'" "$T/out" || fail "$out"
+
+    (cd "$ROOT" && TESTS='(' tests/run.sh "$build") >"$T/out" 2>&1
+    rc=$?; out=$(cat "$T/out")
+    expect_rc 2
+    grep -q "is not an extended regex" "$T/out" || fail "$out"
+}
+
 run_tests
