@@ -5,13 +5,26 @@
  * docs/run.md): build a pipeline in C, or load a spec file, run it, read
  * the result and, on the way, the events.
  *
+ *     vb_error err = { 0 };
+ *     struct vb_run_result *r = NULL;
  *     vb_pipeline *p = vb_pipeline_new("hello");
  *     vb_box *a = vb_box_cmd("produce", "sh", "-c", "echo '{\"n\": 1}'", NULL);
- *     vb_pipeline_pipe(p, a);
- *     vb_box *fan[2] = { vb_box_cmd("left", "cat", "/workspace/input.json", NULL),
- *                        vb_box_cmd("right", "wc", "-c", "/workspace/input.json", NULL) };
- *     vb_pipeline_fan_out(p, fan, 2);
- *     struct vb_run_result *r = vb_pipeline_run(p, NULL, &err);
+ *     if (vb_pipeline_pipe(p, a, &err) == 0) {
+ *             vb_box *fan[2] = { vb_box_cmd("left", "cat", "/workspace/input.json", NULL),
+ *                                vb_box_cmd("right", "wc", "-c", "/workspace/input.json", NULL) };
+ *             if (vb_pipeline_fan_out(p, fan, 2, &err) == 0)
+ *                     r = vb_pipeline_run(p, NULL, &err);
+ *     }
+ *     vb_pipeline_free(p);
+ *     if (r)
+ *             printf("%s\n%s\n", r->success ? "ok" : r->error, r->output);
+ *     else
+ *             fprintf(stderr, "%s\n", err.msg);
+ *     vb_run_result_free(r);
+ *
+ * (tests/integration/test_install.sh compiles and runs this example against
+ * an installed tree: keep it whole.)  Link with `pkg-config --cflags --libs
+ * voidbox` (docs/install.md).
  *
  * The builder produces the same validated model as a spec file (it is
  * checked by the same loader), and one engine runs both.

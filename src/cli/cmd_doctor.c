@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "image/image.h"
+#include "observe/observe_int.h"
 #include "util/util.h"
 #include "vmm/accel.h"
 #include "vmm/vmm.h"
@@ -116,6 +117,19 @@ static void report(struct report *r, json_t *facts)
 	char agent[64];
 	snprintf(agent, sizeof(agent), "embedded, %zu bytes", agent_len);
 	check(r, "guest agent", agent, NULL);
+
+	/* Only `image build` needs the data directory: without it a built
+	 * kernel still boots, so it is a problem only when none is built. */
+	_cleanup_free_ char *script = vb_strfmt("%s/guest/kernel/build.sh", vb_datadir());
+	char shown[512], state[600];
+	vb_obs_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL);
+	if (script && access(script, X_OK) == 0) {
+		line("data", shown, NULL);
+	} else {
+		snprintf(state, sizeof(state), "not found (no guest/kernel/build.sh in %s)", shown);
+		line("data", state,
+		     kernel ? NULL : "set VOIDBOX_DATADIR to an installed share/voidbox directory");
+	}
 
 	vb_error_clear(&err);
 	_cleanup_free_ char *run = vb_runtime_root(&err);

@@ -64,8 +64,12 @@ int vb_line_with(const char *text, const char *needle, int last, char *out, size
 /* printf into a new string; NULL on allocation failure. */
 char *vb_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The repository or install data directory (guest/kernel/build.sh lives
- * below it): $VOIDBOX_DATADIR, else the source tree the binary was built in. */
+/* The data directory (guest/kernel/build.sh and its config fragment live
+ * below it): $VOIDBOX_DATADIR if set; else, found from the running binary,
+ * BINDIR/../share/voidbox (an installed tree, wherever it was moved) or
+ * BINDIR/.. (the source tree, for build/voidbox); else the install prefix
+ * compiled in (VB_DATADIR).  The first two must hold guest/kernel/build.sh;
+ * the last is returned even when it does not, so errors can name it. */
 const char *vb_datadir(void);
 
 #endif
