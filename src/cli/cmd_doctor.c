@@ -104,7 +104,7 @@ static void report(struct report *r, json_t *facts)
 	vb_error_clear(&err);
 	_cleanup_free_ char *kernel = vb_image_kernel(&err);
 	check(r, "kernel", kernel ? kernel : "not built",
-	      kernel ? NULL : "run `voidbox image build` (about 20 minutes once)");
+	      kernel ? NULL : "run `voidbox image build` (a few minutes, once)");
 	vb_error_clear(&err);
 	int fd = vb_image_initramfs_open(0, &err);
 	if (fd >= 0)
@@ -124,10 +124,10 @@ static void report(struct report *r, json_t *facts)
 	char shown[512], state[600];
 	vb_obs_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL);
 	if (script && access(script, X_OK) == 0) {
-		line("data", shown, NULL);
+		check(r, "data", shown, NULL);
 	} else {
 		snprintf(state, sizeof(state), "not found (no guest/kernel/build.sh in %s)", shown);
-		line("data", state,
+		check(r, "data", state,
 		     kernel ? NULL : "set VOIDBOX_DATADIR to an installed share/voidbox directory");
 	}
 

@@ -16,7 +16,7 @@ static const char usage_text[] =
 	"       voidbox image list\n"
 	"\n"
 	"build  build the guest kernel (Linux 6.1 from Debian's linux-source-6.1,\n"
-	"       tinyconfig + guest/kernel/voidbox.fragment; about 20 minutes on 2 cores\n"
+	"       tinyconfig + guest/kernel/voidbox.fragment; a few minutes on 2 cores\n"
 	"       the first time, cached per config hash) and the initramfs (guest agent\n"
 	"       + busybox)\n"
 	"list   show what is in the cache (${XDG_CACHE_HOME:-~/.cache}/voidbox)\n";
