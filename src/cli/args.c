@@ -216,6 +216,20 @@ int vb_cli_unknown_option(const char *verb, const char *arg, const char *hint, v
 			    shown, verb);
 }
 
+int vb_cli_unknown_command(const char *verb, const char *word, const char *const *names, size_t n,
+			   vb_error *err)
+{
+	char shown[96];
+	printable(shown, sizeof(shown), word, strlen(word));
+	const char *near = vb_cli_suggest(shown, names, n);
+	if (near)
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s: unknown command '%s'; did you mean '%s'? (see 'voidbox %s --help')",
+				    verb, shown, near, verb);
+	return vb_error_set(err, VB_E_USAGE, "%s: unknown command '%s' (see 'voidbox %s --help')", verb,
+			    shown, verb);
+}
+
 int vb_cli_missing_value(const char *verb, const char *opt, vb_error *err)
 {
 	char shown[96];
@@ -287,7 +301,8 @@ int vb_cli_output_format(const char *verb, const char *value, int *json, vb_erro
 	}
 	char shown[96];
 	printable(shown, sizeof(shown), value, strlen(value));
-	return vb_error_set(err, VB_E_USAGE, "%s: --output must be text or json, not '%s'", verb, shown);
+	return vb_error_set(err, VB_E_USAGE, "%s: --output must be text or json, not '%s' (see 'voidbox %s --help')",
+			    verb, shown, verb);
 }
 
 /* ---- sizes ------------------------------------------------------------------ */

@@ -65,6 +65,10 @@ int vb_cli_stop_signals(const sigset_t *extra, vb_error *err);
  * as typed after "voidbox"; option text is shown without control bytes. */
 /* "VERB: unknown option 'ARG'[; did you mean 'HINT'?] (see 'voidbox VERB --help')" */
 int vb_cli_unknown_option(const char *verb, const char *arg, const char *hint, vb_error *err);
+/* "VERB: unknown command 'WORD'[; did you mean 'NAME'?] (see ...)", NAME
+ * among names[n]: for verbs with sub-commands (image build|list). */
+int vb_cli_unknown_command(const char *verb, const char *word, const char *const *names, size_t n,
+			   vb_error *err);
 /* "VERB: option 'OPT' needs a value (see ...)" */
 int vb_cli_missing_value(const char *verb, const char *opt, vb_error *err);
 /* "VERB: unexpected argument 'ARG' (see ...)" */

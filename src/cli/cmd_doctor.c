@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* voidbox doctor: what this machine can do, and what to fix. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +23,43 @@ static void line(const char *what, const char *state, const char *fix)
 	}
 }
 
-int vb_cmd_doctor(int argc, char **argv)
+static const char usage_text[] =
+	"usage: voidbox doctor\n"
+	"\n"
+	"Check the VM backend, accelerator, isolation level and guest image cache;\n"
+	"say what is missing and how to fix it.\n"
+	"\n"
+	"options:\n"
+	"  -h, --help   this help\n"
+	"\n"
+	"exit codes: 0 when `voidbox exec` can run here, 1 otherwise, 2 bad usage.\n";
+
+/* Returns 1 to check, 0 after --help, -1 with (err) set. */
+static int parse(int argc, char **argv, vb_error *err)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		puts("usage: voidbox doctor\n\nCheck the VM backend, accelerator, isolation level and guest\n"
-		     "image cache; say what is missing and how to fix it. Exit 0 when\n"
-		     "`voidbox exec` can run here, 1 otherwise.");
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		if (c != 'h')
+			return vb_cli_getopt_fail("doctor", c, argv, longopts, err);
+		fputs(usage_text, stdout);
 		return 0;
 	}
+	if (optind < argc)
+		return vb_cli_unexpected_arg("doctor", argv[optind], err);
+	return 1;
+}
+
+int vb_cmd_doctor(int argc, char **argv)
+{
 	vb_error err = { 0 };
+	if (parse(argc, argv, &err) <= 0)
+		return err.kind ? vb_cli_fail(&err) : 0;
 	char accel[16] = "", desc[256] = "";
 	printf("voidbox doctor\n");
 
