@@ -90,7 +90,7 @@ const char *vb_cli_suggest(const char *word, const char *const *names, size_t n)
 /* ---- sizes (args.c) ------------------------------------------------------- */
 
 /* "N" in (unit) bytes, or N with a binary suffix: B, K, M, G, T (any case,
- * "KB"/"KiB" spellings too).  Returns 0, or -1 for anything else or an
+ * "KB", "Ki" and "KiB" spellings too).  Returns 0, or -1 for anything else or an
  * overflow. */
 int vb_cli_parse_size(const char *s, uint64_t unit, uint64_t *bytes);
 /* --memory: a plain number is MiB; 512M, 1G...; 64 MiB to 1 TiB, whole MiB. */

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(out, "\nRun 'voidbox help COMMAND' (or 'voidbox COMMAND --help') for a command's\n"
-		     "options; docs/cli.md lists them all, with the exit codes.\n");
+		     "options.  Exit codes: 0 success; 2 bad usage; 125 VoidBox failed; exec\n"
+		     "and shell return the program's own (124 timeout, 126/127 cannot run it).\n");
 }
 
 int vb_cli_exit_code(enum vb_error_kind kind)
