@@ -145,8 +145,7 @@ int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char 
 
 /* ---- option errors, shared wording --------------------------------------- */
 
-/* (s) as it may reach a terminal: control bytes become '?', at most 80
- * bytes kept. */
+/* The first (len) bytes of (s), at most 80, with control bytes as '?'. */
 static void printable(char *out, size_t size, const char *s, size_t len)
 {
 	size_t o = 0;
@@ -155,6 +154,12 @@ static void printable(char *out, size_t size, const char *s, size_t len)
 		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
 	out[o] = '\0';
+}
+
+const char *vb_cli_printable(char *out, size_t size, const char *s)
+{
+	printable(out, size, s, strlen(s));
+	return out;
 }
 
 /* Optimal string alignment distance: an edit, an insertion, a deletion or

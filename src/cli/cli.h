@@ -81,6 +81,10 @@ int vb_cli_getopt_fail(const char *verb, int c, char **argv, const struct option
 /* -o/--output VALUE: json sets *json = 1; text (or human) sets 0. */
 int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err);
 
+/* (s) as it may reach a terminal: control bytes become '?', at most 80
+ * bytes (and size - 1) kept.  Returns (out). */
+const char *vb_cli_printable(char *out, size_t size, const char *s);
+
 /* Edit distance (insert, delete, replace, swap neighbours), SIZE_MAX for
  * words over 32 bytes. */
 size_t vb_cli_distance(const char *a, const char *b);

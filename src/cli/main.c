@@ -71,16 +71,6 @@ static const struct verb *find(const char *name)
 	return NULL;
 }
 
-/* (s) without control bytes, for the terminal; truncated to (size). */
-static const char *printable(char *out, size_t size, const char *s)
-{
-	size_t n = 0;
-	for (; s[n] && n + 1 < size; n++)
-		out[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
-	out[n] = '\0';
-	return out;
-}
-
 static int unknown_verb(const char *name)
 {
 	const char *names[sizeof(verbs) / sizeof(verbs[0])];
@@ -89,7 +79,7 @@ static int unknown_verb(const char *name)
 	const char *near = vb_cli_suggest(name, names, sizeof(names) / sizeof(names[0]));
 	vb_error err = { 0 };
 	char shown[64];
-	printable(shown, sizeof(shown), name);
+	vb_cli_printable(shown, sizeof(shown), name);
 	if (near)
 		vb_error_set(&err, VB_E_USAGE, "unknown command '%s'; did you mean '%s'? (see 'voidbox help')",
 			     shown, near);
@@ -134,7 +124,7 @@ int main(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE,
 			     "unknown option '%s' before the command; usage: voidbox COMMAND [OPTIONS] "
 			     "(see 'voidbox help')",
-			     printable(shown, sizeof(shown), verb));
+			     vb_cli_printable(shown, sizeof(shown), verb));
 		return vb_cli_fail(&err);
 	}
 	const struct verb *v = find(verb);
