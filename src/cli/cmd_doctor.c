@@ -29,7 +29,7 @@ static const char usage_text[] =
 	"say what is missing and how to fix it. Changes nothing on the machine.\n"
 	"\n"
 	"options:\n"
-	"  -o, --output FORMAT   human (default) or json\n"
+	"  -o, --output FORMAT   text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"exit codes: 0 ready (a VM can boot here), 1 not ready, 2 bad usage.\n";
@@ -145,35 +145,26 @@ int vb_cmd_doctor(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int json = 0, c;
+	vb_error err = { 0 };
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-		vb_error err = { 0 };
+	while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;
 		}
-		if (c == 'o' && (!strcmp(optarg, "json") || !strcmp(optarg, "human"))) {
-			json = !strcmp(optarg, "json");
-			continue;
-		}
-		if (c == 'o')
-			vb_error_set(&err, VB_E_USAGE, "--output: expected human or json");
-		else
-			vb_error_set(&err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
-				     argv[optind - 1]);
-		return vb_cli_fail(&err);
+		if (c == 'o' ? vb_cli_output_format("doctor", optarg, &json, &err) < 0
+			     : vb_cli_getopt_fail("doctor", c, argv, longopts, &err) < 0)
+			return vb_cli_fail(&err);
 	}
 	if (optind < argc) {
-		vb_error err;
-		vb_error_set(&err, VB_E_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		vb_cli_unexpected_arg("doctor", argv[optind], &err);
 		return vb_cli_fail(&err);
 	}
 
 	struct report r = { .checks = json_array() };
 	json_t *facts = json_object();
 	if (!r.checks || !facts) {
-		vb_error err;
 		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
 		return vb_cli_fail(&err);
 	}
