@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/util.h"
+
 int64_t vb_obs_wall_ms(void)
 {
 	struct timespec ts;
@@ -247,28 +249,7 @@ void vb_obs_fmt_duration(int64_t ms, char *buf, size_t size)
 
 long long vb_obs_pid_start(long pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: skip to the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	/* p is at the space before field 3 (state); starttime is field 22 */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -1;
-	}
-	char *end;
-	long long v = strtoll(p + 1, &end, 10);
-	return end == p + 1 ? -1 : v;
+	return vb_pid_start(pid);
 }
 
 void vb_obs_boot_id(char *buf, size_t size)
