@@ -21,6 +21,9 @@ int vb_cmd_run(int argc, char **argv);
 int vb_cmd_shell(int argc, char **argv);
 int vb_cmd_logs(int argc, char **argv);
 int vb_cmd_ps(int argc, char **argv);
+int vb_cmd_stop(int argc, char **argv);
+int vb_cmd_rm(int argc, char **argv);
+int vb_cmd_prune(int argc, char **argv);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */
@@ -55,5 +58,10 @@ int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char 
  * thread to come, QEMU resets its mask; ignore SIGPIPE.  Returns a signalfd
  * for the four teardown signals, or -1. */
 int vb_cli_stop_signals(const sigset_t *extra, vb_error *err);
+
+/* Stop run (id) of (runs_dir) as `voidbox stop` does (cmd_stop.c), printing
+ * what happened: 0 stopped or had ended, 1 still running after
+ * (timeout_ms), -1 (err) when it cannot be signalled. */
+int vb_cli_stop_run(const char *runs_dir, const char *id, int timeout_ms, vb_error *err);
 
 #endif

@@ -143,7 +143,7 @@ static int prune_runs(const char *runs_dir, const struct vb_prune_opts *o, int64
 			rc = -1;
 			break;
 		}
-		int old = now - run_end_ms(&info) >= o->older_than_ms;
+		int old = !o->older_than_ms || now - run_end_ms(&info) >= o->older_than_ms;
 		const char *state = vb_run_state_name(info.state);
 		if (old && o->dry_run) {
 			_cleanup_free_ char *dir = vb_strfmt("%s/%s", runs_dir, ids[i]);
@@ -197,7 +197,7 @@ static int prune_vm_logs(const char *dir, const struct vb_prune_opts *o, int64_t
 		    !S_ISREG(st.st_mode))
 			continue;
 		int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-		if (now - mtime < o->older_than_ms)
+		if (o->older_than_ms && now - mtime < o->older_than_ms)
 			continue;
 		uint64_t size = (uint64_t)st.st_blocks * 512;
 		if (!o->dry_run && unlinkat(dfd, e->d_name, 0) < 0 && errno != ENOENT) {

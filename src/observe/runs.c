@@ -364,6 +364,9 @@ int vb_run_info_load(const char *runs_dir, const char *id, struct vb_run_info *i
 		info->pid_start = json_is_integer(st) ? json_integer_value(st) : -1;
 		info->started_ms = json_integer_value(json_object_get(meta, "started_ms"));
 		alive = meta_alive(meta);
+		const char *host = json_string_value(json_object_get(meta, "host"));
+		char me[256] = "";
+		info->other_host = host && gethostname(me, sizeof(me) - 1) == 0 && strcmp(host, me);
 		json_decref(meta);
 	}
 	if (info->started_ms <= 0)

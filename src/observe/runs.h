@@ -47,6 +47,7 @@ struct vb_run_info {
 	char *error;              /* the final event's error, if any */
 	long pid;                 /* 0 if unknown */
 	long long pid_start;      /* its start time (clock ticks since boot), -1 if unknown */
+	int other_host;           /* recorded on another host (a shared home): pid is not ours */
 	int64_t started_ms;       /* wall clock; from the id if meta.json is unreadable */
 	int64_t last_ms;          /* time of the final (or last seen) event, 0 if none */
 	int64_t duration_ms;      /* final event's, else up to now (running) or last event */
