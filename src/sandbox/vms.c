@@ -48,15 +48,10 @@ void vb_sandbox_write_info(const vb_sandbox *sb)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	json_t *o = json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "vm_id", sb->id,
-			      "name", sb->name, "pid", (json_int_t)getpid(), "pid_start",
-			      (json_int_t)vb_pid_start((long)getpid()), "vmm_pid",
-			      (json_int_t)sb->vm->pid, "started_ms", (json_int_t)now, "accel",
-			      sb->vm->accel, "isolation", vb_sandbox_isolation(sb), "command", cmd);
-	/* a name that is not valid UTF-8: leave it out rather than the whole file */
-	if (!o)
-		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "vm_id", sb->id, "pid",
-			      (json_int_t)getpid(), "pid_start",
+	/* json_string refuses a name that is not UTF-8: then it is left out */
+	json_t *name = sb->name ? json_string(sb->name) : NULL;
+	json_t *o = json_pack("{s:s, s:o?, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "vm_id", sb->id,
+			      "name", name, "pid", (json_int_t)getpid(), "pid_start",
 			      (json_int_t)vb_pid_start((long)getpid()), "vmm_pid",
 			      (json_int_t)sb->vm->pid, "started_ms", (json_int_t)now, "accel",
 			      sb->vm->accel, "isolation", vb_sandbox_isolation(sb), "command", cmd);
@@ -83,6 +78,15 @@ static void copy_str(char *dst, size_t size, const json_t *o, const char *key)
 	snprintf(dst, size, "%s", s ? s : "");
 }
 
+/* Ids and accelerator names are printed as they are: only [a-z0-9-]. */
+static int plain(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return 0;
+	return 1;
+}
+
 /* Parse (root)/(name)/info.json into (vm); 0 if it is a live VM. */
 static int load_one(const char *root, const char *name, long pid, struct vb_vm_live *vm)
 {
@@ -103,7 +107,8 @@ static int load_one(const char *root, const char *name, long pid, struct vb_vm_l
 		vm->pid_start = json_is_integer(st) ? json_integer_value(st) : -1;
 		vm->vmm_pid = (long)json_integer_value(json_object_get(o, "vmm_pid"));
 		vm->started_ms = json_integer_value(json_object_get(o, "started_ms"));
-		if (vm->vm_id[0] && vb_pid_alive(pid, vm->pid_start))
+		if (!strncmp(vm->vm_id, "vm-", 3) && plain(vm->vm_id) && plain(vm->accel) &&
+		    plain(vm->isolation) && vb_pid_alive(pid, vm->pid_start))
 			rc = 0;
 	}
 	json_decref(o);

@@ -14,8 +14,8 @@
 #include "voidbox/error.h"
 
 struct vb_vm_live {
-	char vm_id[32];      /* "vm-" and 12 hex digits */
-	char name[72];       /* the sandbox config's name, "" if none */
+	char vm_id[32];      /* "vm-" and 12 hex digits; it, accel, isolation: [a-z0-9-] only */
+	char name[72];       /* the sandbox config's name, "" if none (not terminal-safe) */
 	char accel[16];      /* "kvm", "tcg" */
 	char isolation[16];  /* "hardware", "emulated" */
 	char command[256];   /* the owner's command line, as written (not terminal-safe) */
