@@ -307,8 +307,11 @@ int vb_cmd_ps(int argc, char **argv)
 		return vb_cli_fail(&err);
 	struct vb_vm_live *live = NULL;
 	size_t n_live = 0;
-	if (vb_vms_live(&live, &n_live, &err) < 0)
-		return vb_cli_fail(&err);
+	if (vb_vms_live(&live, &n_live, &err) < 0) {
+		/* the runs are still worth listing */
+		fprintf(stderr, "voidbox: %s (live VMs not listed)\n", err.msg);
+		vb_error_clear(&err);
+	}
 	char **ids;
 	size_t n;
 	if (vb_runs_list(dir, all ? 0 : PS_DEFAULT, &ids, &n, &err) < 0) {

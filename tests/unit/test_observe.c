@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "observe/observe.h"
@@ -901,6 +902,25 @@ static void test_text_helpers(void **state)
 	assert_int_equal(vb_obs_pid_start(getpid()), (long long)start);
 	free(grow);
 	assert_int_equal(vb_obs_pid_start(2147483646), -1);
+	/* alive: the pid with the start time it had; a zombie is gone */
+	assert_true(vb_pid_alive(getpid(), (long long)start));
+	assert_true(vb_pid_alive(getpid(), -1));
+	assert_false(vb_pid_alive(getpid(), (long long)start + 1));
+	assert_false(vb_pid_alive(2147483646, -1));
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	long long cstart = vb_pid_start(child);
+	for (int i = 0; i < 200 && vb_pid_alive(child, cstart); i++)
+		usleep(10000);
+	assert_false(vb_pid_alive(child, cstart)); /* not reaped yet: a zombie */
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	vb_obs_fmt_bytes(512, d, sizeof(d));
+	assert_string_equal(d, "512 B");
+	vb_obs_fmt_bytes(12 * 1024 + 512, d, sizeof(d));
+	assert_string_equal(d, "12.5 KiB");
+	vb_obs_fmt_bytes(3ULL << 30, d, sizeof(d));
+	assert_string_equal(d, "3.0 GiB");
 	assert_true(vb_obs_name_ok("fetch-1.x_y"));
 	assert_false(vb_obs_name_ok("a/b"));
 	assert_false(vb_obs_name_ok(".."));
