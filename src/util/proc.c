@@ -12,7 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-long long vb_pid_start(long pid)
+/* Fields 3 (state) and 22 (starttime) of /proc/PID/stat; -1 if unreadable. */
+static int read_stat(long pid, char *state, long long *start)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -24,8 +25,9 @@ long long vb_pid_start(long pid)
 	buf[n] = '\0';
 	/* the command name may hold spaces and parentheses: skip to the last ')' */
 	char *p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || !p[2])
 		return -1;
+	*state = p[2];
 	p++;
 	/* p is at the space before field 3 (state); starttime is field 22 */
 	for (int field = 3; field < 22; field++) {
@@ -34,8 +36,15 @@ long long vb_pid_start(long pid)
 			return -1;
 	}
 	char *end;
-	long long v = strtoll(p + 1, &end, 10);
-	return end == p + 1 ? -1 : v;
+	*start = strtoll(p + 1, &end, 10);
+	return end == p + 1 ? -1 : 0;
+}
+
+long long vb_pid_start(long pid)
+{
+	char state;
+	long long start;
+	return read_stat(pid, &state, &start) < 0 ? -1 : start;
 }
 
 int vb_pid_alive(long pid, long long start)
@@ -44,23 +53,13 @@ int vb_pid_alive(long pid, long long start)
 		return 0;
 	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 		return 0;
-	if (start >= 0) {
-		long long cur = vb_pid_start(pid);
-		if (cur >= 0 && cur != start)
-			return 0; /* the pid was reused */
-		/* a zombie keeps its stat: it is gone for our purposes */
-		char path[64], st[512];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		FILE *f = fopen(path, "re");
-		size_t n = f ? fread(st, 1, sizeof(st) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		st[n] = '\0';
-		const char *p = strrchr(st, ')');
-		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-			return 0;
-	}
-	return 1;
+	char state;
+	long long cur;
+	if (read_stat(pid, &state, &cur) < 0)
+		return 1; /* no /proc: kill() said it exists */
+	if (state == 'Z' || state == 'X')
+		return 0; /* a zombie is gone for our purposes */
+	return start < 0 || cur == start; /* else the pid was reused */
 }
 
 int vb_pid_terminate(long pid, long long start, int sig, int timeout_ms, vb_error *err)
