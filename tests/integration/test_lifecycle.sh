@@ -243,25 +243,35 @@ test_ps_lists_vms_of_every_kind() {
 }
 
 test_ps_and_prune_read_only_the_tail_of_big_logs() {
-    # 64 GiB of (sparse) log chunks before the final event: reading it
+    # 64 GiB of (sparse) log data before the last event, in a finished run
+    # and in a running one (no final event: its state comes from its
+    # process, its VMs from their runtime directories): reading either
     # whole would take minutes
-    local id=20240501-120304-b16b16 f
+    local id=20240501-120304-b16b16 live=20240501-120305-b16b17 f last
     finished_run "$id" big
-    f="$(runs_dir)/$id/events.jsonl"
-    local last
-    last=$(tail -1 "$f")
-    head -1 "$f" >"$f.new"
-    truncate -s 64G "$f.new"
-    printf '\n%s\n' "$last" >>"$f.new"
-    mv "$f.new" "$f"
+    start_owner "$live"
+    { ev run.started 0 '"name":"biglive","kind":"pipeline"'; ev stage.started 5 '"stage":"x"'; } |
+        mkrun "$live" biglive "$owner" "$(now_ms)"
+    for f in "$(runs_dir)/$id/events.jsonl" "$(runs_dir)/$live/events.jsonl"; do
+        last=$(tail -1 "$f")
+        head -1 "$f" >"$f.new"
+        truncate -s 64G "$f.new"
+        printf '\n%s\n' "$last" >>"$f.new"
+        mv "$f.new" "$f"
+    done
     SECONDS=0
     vb ps
     expect_rc 0
     grep -qE "^$id  big +pipeline  succeeded " <<<"$out" || fail "ps: $out"
+    grep -qE "^$live  biglive +pipeline  running " <<<"$out" || fail "ps: $out"
     vb prune --all --dry-run
     expect_rc 0
     grep -q "would remove run $id (succeeded" <<<"$out" || fail "prune: $out"
-    [ "$SECONDS" -lt 10 ] || fail "took ${SECONDS}s: the whole file was read"
+    ! grep -q "$live" <<<"$out" || fail "prune would remove a running run: $out"
+    vb stop "$live"
+    expect_rc 0
+    expect_out "stopped run $live (cancelled)"
+    [ "$SECONDS" -lt 10 ] || fail "took ${SECONDS}s: a whole file was read"
 }
 
 # ---- stop -----------------------------------------------------------------
