@@ -310,6 +310,31 @@ int vb_cli_getopt_fail(const char *verb, int c, char **argv, const struct option
 	return vb_cli_unknown_option(verb, opt, NULL, err);
 }
 
+int vb_cli_bad_option(const char *verb, const char *arg, const char *const *value_opts,
+		      const char *const *flags, vb_error *err)
+{
+	for (size_t i = 0; value_opts && value_opts[i]; i++)
+		if (!strcmp(arg, value_opts[i]))
+			return vb_cli_missing_value(verb, arg, err);
+	const char *names[64];
+	size_t n = 0;
+	for (size_t i = 0; value_opts && value_opts[i] && n < 64; i++)
+		if (!strncmp(value_opts[i], "--", 2))
+			names[n++] = value_opts[i] + 2;
+	for (size_t i = 0; flags && flags[i] && n < 64; i++)
+		if (!strncmp(flags[i], "--", 2))
+			names[n++] = flags[i] + 2;
+	const char *near = NULL;
+	char typed[96], hint[100];
+	if (!strncmp(arg, "--", 2) && arg[2]) {
+		printable(typed, sizeof(typed), arg + 2, strcspn(arg + 2, "="));
+		near = vb_cli_suggest(typed, names, n);
+	}
+	if (near)
+		snprintf(hint, sizeof(hint), "--%s", near);
+	return vb_cli_unknown_option(verb, arg, near ? hint : NULL, err);
+}
+
 int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err)
 {
 	if (!strcmp(value, "json")) {

@@ -24,6 +24,9 @@ int vb_cmd_run(int argc, char **argv);
 int vb_cmd_shell(int argc, char **argv);
 int vb_cmd_logs(int argc, char **argv);
 int vb_cmd_ps(int argc, char **argv);
+int vb_cmd_stop(int argc, char **argv);
+int vb_cmd_rm(int argc, char **argv);
+int vb_cmd_prune(int argc, char **argv);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */
@@ -90,6 +93,12 @@ int vb_cli_unexpected_arg(const char *verb, const char *arg, vb_error *err);
  * among (longopts) for an unknown long option. */
 int vb_cli_getopt_fail(const char *verb, int c, char **argv, const struct option *longopts,
 		       vb_error *err);
+/* For verbs that parse their arguments by hand: (arg) was not understood.
+ * If it is one of (value_opts) (NULL-terminated, e.g. "--output", "-o")
+ * it lacked its value; otherwise it is unknown, with a did-you-mean among
+ * (value_opts) and (flags) (NULL-terminated long options). */
+int vb_cli_bad_option(const char *verb, const char *arg, const char *const *value_opts,
+		      const char *const *flags, vb_error *err);
 /* -o/--output VALUE: json sets *json = 1; text (or human) sets 0. */
 int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err);
 
@@ -111,5 +120,10 @@ const char *vb_cli_suggest(const char *word, const char *const *names, size_t n)
 int vb_cli_parse_size(const char *s, uint64_t unit, uint64_t *bytes);
 /* --memory: a plain number is MiB; 512M, 1G...; 64 MiB to 1 TiB, whole MiB. */
 int vb_cli_parse_memory(const char *verb, const char *s, unsigned *mib, vb_error *err);
+
+/* Stop run (id) of (runs_dir) as `voidbox stop` does (cmd_stop.c), printing
+ * what happened: 0 stopped or had ended, 1 still running after
+ * (timeout_ms), -1 (err) when it cannot be signalled. */
+int vb_cli_stop_run(const char *runs_dir, const char *id, int timeout_ms, vb_error *err);
 
 #endif

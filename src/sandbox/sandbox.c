@@ -224,6 +224,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 	initrd = -1;
 	if (!sb->vm)
 		goto fail;
+	vb_sandbox_write_info(sb);
 	unsigned timeout = boot_timeout(cfg, sb->vm->accel);
 	int cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1;
 	cfd = accept_ctl(lfd, sb->vm->pidfd, cancel_fd, (int)timeout, err);

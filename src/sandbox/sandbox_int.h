@@ -25,6 +25,10 @@ struct vb_sandbox {
  * so callers can `return vb_sandbox_died(sb, err);`. */
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err);
 
+/* Write (rundir)/info.json (0600) for `voidbox ps` (src/sandbox/vms.h):
+ * id, name, owner pid, accel, start time.  Best effort. */
+void vb_sandbox_write_info(const vb_sandbox *sb);
+
 /* Default reply timeout for short requests. */
 #define VB_CALL_TIMEOUT_MS 30000
 
