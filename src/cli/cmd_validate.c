@@ -39,7 +39,7 @@ int vb_cmd_validate(int argc, char **argv)
 	struct vb_spec *spec = vb_spec_load(file, &err);
 	if (!spec)
 		return vb_cli_fail(&err);
-	printf("%s: valid (kind %s, api_version v1", file, vb_spec_kind_name(spec->kind));
+	printf("%s: valid (kind %s, api_version v1", spec->file, vb_spec_kind_name(spec->kind));
 	if (spec->kind == VB_SPEC_PIPELINE)
 		printf(", %zu box%s, %zu stage%s", spec->pipeline.n_boxes, spec->pipeline.n_boxes == 1 ? "" : "es",
 		       spec->pipeline.n_stages, spec->pipeline.n_stages == 1 ? "" : "s");

@@ -313,6 +313,13 @@ test_spec_on_stdin_and_input_from_a_file() {
     vb_in "$j" run --input '{"m": 1}' -
     expect_rc 0
     expect_out '{"m": 1}'
+    # validate and inspect read stdin the same way
+    vb_in "$j" validate -
+    expect_rc 0
+    expect_out "<stdin>: valid (kind pipeline, api_version v1, 1 box, 1 stage)"
+    vb_in "$j" inspect -
+    expect_rc 0
+    grep -q "cat /workspace/input.json" <<<"$out" || fail "inspect -: $out"
     # errors in a spec on stdin name it
     vb_in $'api_version: v1\nkind: pipelin\nname: x\n' run -
     expect_rc 2
