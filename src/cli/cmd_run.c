@@ -22,7 +22,7 @@ static const char usage_text[] =
 	"usage: voidbox run [OPTIONS] FILE\n"
 	"       voidbox run --file FILE [OPTIONS]\n"
 	"\n"
-	"Run a pipeline or workflow spec (YAML or JSON; FILE - reads it from stdin).\n"
+	"Run a pipeline or workflow spec (YAML or JSON; a FILE of - is read from stdin).\n"
 	"Every pipeline box boots a fresh micro-VM; a workflow's steps share one.\n"
 	"Progress goes to stderr, the final output to stdout. Each run is recorded:\n"
 	"see `voidbox logs RUN_ID`. ${VAR} and ${VAR:-default} in the spec's values\n"

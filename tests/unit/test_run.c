@@ -78,6 +78,25 @@ static void test_vmconf(void **state)
 	assert_int_equal(vb_run_vmconf_add_mount(&c, "/x", "/y", 0, &err), 0);
 	assert_int_equal(c.cfg.n_mounts, 3);
 	assert_string_equal(c.cfg.mounts[2].host, "/x");
+	/* --env: replaces the spec's value of a key, or adds one */
+	assert_int_equal(vb_run_vmconf_set_env(&c, "A=cli", &err), 0);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "NEW=1=2", &err), 0);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "AB=other", &err), 0);
+	assert_int_equal(c.n_env, 4);
+	assert_string_equal(c.env[a_first ? 0 : 1], "A=cli");
+	assert_string_equal(c.env[2], "NEW=1=2");
+	assert_string_equal(c.env[3], "AB=other");
+	assert_null(c.env[4]);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "=x", &err), -1);
+	/* --mount: a missing rw directory is made, a missing ro one refused */
+	char *made = vb_strfmt("%s/cli-rw", dir), *gone = vb_strfmt("%s/cli-ro", dir);
+	assert_int_equal(vb_run_vmconf_add_host_mount(&c, made, "/m", 1, &err), 0);
+	assert_int_equal(stat(made, &st), 0);
+	assert_int_equal(vb_run_vmconf_add_host_mount(&c, gone, "/g", 0, &err), -1);
+	assert_int_equal(err.kind, VB_E_USAGE);
+	assert_int_equal(c.cfg.n_mounts, 4);
+	free(made);
+	free(gone);
 	/* notices: each once per process */
 	char buf[2048] = "";
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
