@@ -593,6 +593,8 @@ test_every_example_runs() {
         hello-pipeline.yaml)
             grep -q '^4 distinct boot ids for 4 VMs$' <<<"$out" || fail "hello-pipeline: $out"
             [ "$(grep -c 'secret.txt absent' <<<"$out")" -eq 2 ] || fail "hello-pipeline: $out";;
+        parameters.yaml)
+            [ "$(head -1 <<<"$out")" = "hello, world" ] || fail "parameters: $out";;
         esac
     done
     [ "$n" -ge 3 ] || fail "only $n examples"
