@@ -131,6 +131,8 @@ static void print_tail(struct vb_progress *p, const struct vb_prow *r)
 
 void vb_progress_failures(struct vb_progress *p)
 {
+	if (p->run == PR_CANCELLED) /* the user stopped it: nothing to explain */
+		return;
 	for (size_t i = 0; i < p->n_rows; i++) {
 		const struct vb_prow *r = &p->rows[i];
 		if (r->st != P_FAILED)

@@ -347,6 +347,32 @@ static void test_progress_follow_and_shared_vm(void **state)
 	free(buf);
 }
 
+/* A cancelled run explains nothing: the user stopped it. */
+static void test_progress_cancelled_says_no_more(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 0, 0);
+	struct vb_event evs[] = {
+		{ .type = VB_EV_RUN_STARTED, .time_ms = T0, .run_id = "20240501-120304-abc123",
+		  .name = "c", .kind = "pipeline" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stderr",
+		  .data = (const uint8_t *)"x\n", .len = 2 },
+		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 500, .stage = "a", .error = "cancelled" },
+		{ .type = VB_EV_RUN_CANCELLED, .time_ms = T0 + 600, .duration_ms = 600 },
+	};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		vb_progress_event(&evs[i], p);
+	vb_progress_free(p);
+	fclose(out);
+	assert_non_null(strstr(buf, "run cancelled after 0.6s\n"));
+	assert_null(strstr(buf, "voidbox logs"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_progress_many_stages_fit),
 		cmocka_unit_test(test_progress_concurrent_events),
 		cmocka_unit_test(test_progress_follow_and_shared_vm),
+		cmocka_unit_test(test_progress_cancelled_says_no_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
