@@ -218,6 +218,7 @@ int vb_cmd_run(int argc, char **argv)
 	vb_error err = { 0 };
 	int r = parse(argc, argv, &o, &err);
 	if (r == 0) {
+		vb_cli_arena_free(&o.arena);
 		fputs(usage_text, stdout);
 		return 0;
 	}
