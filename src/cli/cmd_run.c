@@ -38,7 +38,7 @@ static const char usage_text[] =
 	"                         mount a host directory in every box (default ro);\n"
 	"                         repeatable, after the spec's mounts\n"
 	"      --follow           print every line the stages write as it comes, as\n"
-	"                         STAGE | line, on stderr (with plain progress lines)\n"
+	"                         STAGE | line, on stderr above the progress\n"
 	"  -o, --output FORMAT    human (default: the output) or json (the result object)\n"
 	"  -j, --max-parallel N   fan-out boxes or workflow steps at once (default 4)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
@@ -243,9 +243,7 @@ int vb_cmd_run(int argc, char **argv)
 		return vb_cli_fail(&err);
 	}
 
-	/* Followed output scrolls: plain progress lines, not a frame redrawn
-	 * in place over it. */
-	int tty = isatty(2) && !o.follow;
+	int tty = isatty(2);
 	const char *no_color = getenv("NO_COLOR");
 	struct sink sink = { 0 };
 	if (!o.quiet) {

@@ -250,9 +250,12 @@ void vb_progress_event(const struct vb_event *ev, void *progress)
 	}
 	if (ev->type == VB_EV_STAGE_COMPLETED || ev->type == VB_EV_STAGE_FAILED)
 		vb_progress_flush(p, find_row(p, ev->stage, 0, t));
+	p->lines_printed = 0;
 	fold(p, ev, t, &row);
 	if (ev->type == VB_EV_LOG_CHUNK) {
-		/* output changes no state: nothing to redraw */
+		/* output changes no state: the frame comes back below new lines */
+		if (p->tty && p->lines_printed)
+			vb_progress_draw(p, vb_obs_wall_ms());
 	} else if (p->tty) {
 		vb_progress_draw(p, final ? t : vb_obs_wall_ms());
 	} else if (!was_running) {

@@ -56,6 +56,7 @@ struct vb_progress {
 	pthread_t ticker;
 	int ticker_on, stopping;
 	int follow;               /* print stage output as it comes */
+	int lines_printed;        /* followed lines went out since the last frame */
 };
 
 /* Redraw the whole frame in place (TTY mode); lock held. */

@@ -22,9 +22,20 @@ static int name_width(const struct vb_progress *p)
 	return w > 24 ? 24 : w;
 }
 
+/* On a terminal, followed lines scroll above the frame: take the frame
+ * away before the first of them; the caller draws it again below. */
+static void clear_frame(struct vb_progress *p)
+{
+	if (p->tty && p->drawn > 0)
+		fprintf(p->out, "\r\033[%dA\033[J", p->drawn);
+	p->drawn = 0;
+	p->lines_printed = 1;
+}
+
 static void print_line(struct vb_progress *p, const struct vb_prow *r, const char *s, size_t n)
 {
 	char raw[VB_PROGRESS_PART_MAX + 1], safe[VB_PROGRESS_PART_MAX * 3 + 1];
+	clear_frame(p);
 	if (n > VB_PROGRESS_PART_MAX)
 		n = VB_PROGRESS_PART_MAX;
 	memcpy(raw, s, n);
