@@ -347,6 +347,42 @@ static void test_progress_follow_and_shared_vm(void **state)
 	free(buf);
 }
 
+/* --follow on a terminal: the frame goes away before followed lines and
+ * comes back below them. */
+static void test_progress_follow_on_a_terminal(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	setenv("LC_ALL", "C", 1);
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 1, 0);
+	vb_progress_follow(p, 1);
+	struct vb_event evs[] = {
+		{ .type = VB_EV_RUN_STARTED, .time_ms = T0, .run_id = "20240501-120304-abc123",
+		  .name = "f", .kind = "pipeline" },
+		{ .type = VB_EV_STAGE_QUEUED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"par", .len = 3 },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"tial\n", .len = 5 },
+	};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		vb_progress_event(&evs[i], p);
+	fflush(out);
+	/* frames of 2 lines: header, stage a */
+	const char *line = strstr(buf, "a    | partial\n");
+	assert_non_null(line);
+	assert_memory_equal(line - 8, "\r\033[2A\033[J", 8);
+	assert_non_null(strstr(line, "f (pipeline)  running"));  /* drawn again below */
+	assert_null(strstr(buf, "| par\n"));                   /* no half line on its own */
+	vb_progress_free(p);
+	fclose(out);
+	unsetenv("LC_ALL");
+	free(buf);
+}
+
 /* A cancelled run explains nothing: the user stopped it. */
 static void test_progress_cancelled_says_no_more(void **state)
 {
@@ -383,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_progress_concurrent_events),
 		cmocka_unit_test(test_progress_follow_and_shared_vm),
 		cmocka_unit_test(test_progress_cancelled_says_no_more),
+		cmocka_unit_test(test_progress_follow_on_a_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
