@@ -57,6 +57,13 @@ struct vb_run_options {
 	enum vb_accel accel;
 	FILE *notices;          /* one-line notices (e.g. "mode mock is treated as auto"),
 				 * each once per process; NULL = none */
+	/* Added to every box and step (`voidbox run --env/--mount`), after the
+	 * spec's own: "K=V" entries replace the spec's value of K; mounts
+	 * come after the spec's (an rw host directory is created if missing). */
+	const char *const *env;
+	size_t n_env;
+	const struct vb_mount *mounts;
+	size_t n_mounts;
 };
 
 struct vb_run_stage {
@@ -89,11 +96,12 @@ struct vb_run_result {
 	char *record_dir;      /* the run's directory (record, named outputs); NULL if none */
 };
 
-/* Load a spec file (YAML or JSON) and run it.  Returns NULL with (err) set
- * when nothing could run: a bad spec (VB_E_USAGE), a kind that `voidbox
- * run` does not run (sandbox: VB_E_USAGE), agent boxes without an LLM
- * provider (VB_E_RUNTIME), a setting this version cannot honour, or a
- * failure to set up.  Otherwise a result (success or not) the caller frees.
+/* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run
+ * it.  Returns NULL with (err) set when nothing could run: a bad spec or
+ * an unset ${VAR} (VB_E_USAGE), a kind that `voidbox run` does not run
+ * (sandbox: VB_E_USAGE), agent boxes, which this version does not run yet
+ * (VB_E_RUNTIME), a setting this version cannot honour, or a failure to
+ * set up.  Otherwise a result (success or not) the caller frees.
  * (opts) may be NULL. */
 struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options *opts,
 				  vb_error *err);

@@ -113,7 +113,7 @@ int vb_cmd_validate(int argc, char **argv)
 	if (!spec)
 		return vb_cli_fail(&err);
 	if (!json) {
-		printf("%s: valid (kind %s, api_version v1", file, vb_spec_kind_name(spec->kind));
+		printf("%s: valid (kind %s, api_version v1", spec->file, vb_spec_kind_name(spec->kind));
 		if (spec->kind == VB_SPEC_PIPELINE)
 			printf(", %zu box%s, %zu stage%s", spec->pipeline.n_boxes,
 			       spec->pipeline.n_boxes == 1 ? "" : "es", spec->pipeline.n_stages,
