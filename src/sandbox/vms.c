@@ -18,23 +18,43 @@
 #define INFO_MAX (16 * 1024)
 #define VMS_MAX 4096
 
-/* Our own command line, arguments joined by spaces; bytes outside
- * printable ASCII become '?' (JSON needs valid UTF-8, and this ends up on
- * terminals). */
+/* Where a value to hide starts in (arg): after "K=" (-e K=V, -eK=V) or
+ * after the second '=' of "--opt=K=V"; NULL when there is none.  Values
+ * given as K=V are often secrets (-e TOKEN=...): `ps` shows "K=...". */
+static const char *secret_value(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq && !strncmp(arg, "--", 2))
+		eq = strchr(eq + 1, '=');
+	return eq ? eq + 1 : NULL;
+}
+
+/* Our own command line, arguments joined by spaces, K=V values hidden;
+ * bytes outside printable ASCII become '?' (JSON needs valid UTF-8, and
+ * this ends up on terminals). */
 static void own_command(char *out, size_t size)
 {
 	out[0] = '\0';
 	char buf[4096];
 	_cleanup_close_ int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? vb_read_full(fd, buf, sizeof(buf)) : -1;
+	ssize_t n = fd >= 0 ? vb_read_full(fd, buf, sizeof(buf) - 1) : -1;
 	if (n <= 0)
 		return;
+	buf[n] = '\0';
 	size_t o = 0;
-	for (ssize_t i = 0; i < n && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)buf[i];
-		if (c == '\0' && i == n - 1)
-			break;
-		out[o++] = c == '\0' ? ' ' : (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	for (const char *arg = buf; arg < buf + n && o + 1 < size; arg += strlen(arg) + 1) {
+		const char *hide = secret_value(arg);
+		if (o)
+			out[o++] = ' ';
+		for (const char *c = arg; *c && o + 1 < size; c++) {
+			if (c == hide) {
+				o += (size_t)snprintf(out + o, size - o, "...");
+				o = o < size ? o : size - 1;
+				break;
+			}
+			unsigned char ch = (unsigned char)*c;
+			out[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+		}
 	}
 	out[o] = '\0';
 }
