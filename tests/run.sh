@@ -51,7 +51,8 @@ count_tap() { # lines "ok - NAME" / "not ok - NAME" from a test program
     local build=$1; shift
     local out rc p f
     out=$("$@" 2>&1); rc=$?
-    printf '%s\n' "$out" | grep -E '^(not )?ok ' | sed "s/^/$build  /"
+    # results, and "# ..." notes (e.g. which accelerator case a test met)
+    printf '%s\n' "$out" | grep -E '^((not )?ok |# )' | sed "s/^/$build  /"
     p=$(grep -cE "^ok " <<<"$out"); f=$(grep -cE "^not ok " <<<"$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1; printf '%s\n' "$out" | tail -30
