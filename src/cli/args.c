@@ -161,21 +161,11 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 
 /* ---- option errors, shared wording --------------------------------------- */
 
-/* The first (len) bytes of (s), at most 80, with control bytes as '?'. */
+/* The first (len) bytes of (s) as echoed in an error: at most 80 bytes,
+ * made safe for the terminal (util/term.h). */
 static void printable(char *out, size_t size, const char *s, size_t len)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < len && s[i] && o + 1 < size && o < 80; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	out[o] = '\0';
-}
-
-const char *vb_cli_printable(char *out, size_t size, const char *s)
-{
-	printable(out, size, s, strlen(s));
-	return out;
+	vb_term_copyn(out, size < 81 ? size : 81, s, len, 0);
 }
 
 /* Optimal string alignment distance: an edit, an insertion, a deletion or

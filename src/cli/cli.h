@@ -11,6 +11,7 @@
 
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
+#include "util/term.h"
 
 /* Each verb gets argv after the verb name (argv[0] is the verb) and returns
  * the process exit code.  Errors are printed once, as "voidbox: MESSAGE". */
@@ -101,10 +102,6 @@ int vb_cli_bad_option(const char *verb, const char *arg, const char *const *valu
 		      const char *const *flags, vb_error *err);
 /* -o/--output VALUE: json sets *json = 1; text (or human) sets 0. */
 int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err);
-
-/* (s) as it may reach a terminal: control bytes become '?', at most 80
- * bytes (and size - 1) kept.  Returns (out). */
-const char *vb_cli_printable(char *out, size_t size, const char *s);
 
 /* Edit distance (insert, delete, replace, swap neighbours), SIZE_MAX for
  * words over 32 bytes. */

@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "image/image.h"
 #include "observe/observe_int.h"
+#include "util/term.h"
 #include "util/util.h"
 #include "vmm/accel.h"
 #include "vmm/vmm.h"
@@ -122,7 +123,7 @@ static void report(struct report *r, json_t *facts)
 	 * kernel still boots, so it is a problem only when none is built. */
 	_cleanup_free_ char *script = vb_strfmt("%s/guest/kernel/build.sh", vb_datadir());
 	char shown[512], state[600];
-	vb_obs_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL);
+	vb_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL, 0);
 	if (script && access(script, X_OK) == 0) {
 		check(r, "data", shown, NULL);
 	} else {

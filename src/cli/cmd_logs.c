@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "observe/observe_int.h"
 #include "observe/runs.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define POLL_MS 200
@@ -152,7 +153,7 @@ static void chunk_details(const json_t *ev, char *buf, size_t size)
 		char line[PREVIEW_MAX * 4 + 1];
 		size_t n = strcspn(text, "\n");
 		snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), text);
-		vb_obs_term_copy(preview, sizeof(preview), line);
+		vb_term_copy(preview, sizeof(preview), line, 0);
 		/* cut at PREVIEW_MAX characters */
 		size_t chars = 0, i = 0;
 		for (; preview[i] && chars < PREVIEW_MAX; i++)
@@ -225,9 +226,9 @@ static int print_event(const char *line, size_t len, int as_json)
 		if (ms > 0 && localtime_r(&s, &tm))
 			strftime(when, sizeof(when), "%H:%M:%S", &tm);
 		event_details(ev, type, details, sizeof(details));
-		vb_obs_term_copy(safe, sizeof(safe), details);
-		vb_obs_term_copy(stage, sizeof(stage), jget(ev, "stage"));
-		vb_obs_term_copy(kind, sizeof(kind), type);
+		vb_term_copy(safe, sizeof(safe), details, 0);
+		vb_term_copy(stage, sizeof(stage), jget(ev, "stage"), 0);
+		vb_term_copy(kind, sizeof(kind), type, 0);
 		if (safe[0])
 			printf("%s.%03lld  %-15s  %-12s  %s\n", when, ms > 0 ? ms % 1000 : 0, kind,
 			       stage[0] ? stage : "-", safe);

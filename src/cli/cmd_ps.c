@@ -10,6 +10,7 @@
 #include "observe/observe_int.h"
 #include "observe/runs.h"
 #include "sandbox/vms.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define PS_DEFAULT 20
@@ -191,7 +192,7 @@ static int print_json(const struct ps_row *rows, size_t n, const struct vb_run_i
 static void print_vm_line(const struct ps_vm *v)
 {
 	char name[80], accel[40];
-	vb_obs_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-");
+	vb_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-", 0);
 	snprintf(accel, sizeof(accel), "%s%s%s", v->vm.accel, v->vm.isolation[0] ? ", " : "",
 		 v->vm.isolation);
 	printf("%-22s    vm %s  stage %s  %s\n", "", v->vm.vm_id, name, accel);
@@ -229,8 +230,8 @@ static void print_table(const struct ps_row *rows, size_t n, const struct vb_run
 		}
 		const struct ps_vm *v = rows[i].vm;
 		char name[80], cmd[300];
-		vb_obs_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-");
-		vb_obs_term_copy(cmd, sizeof(cmd), v->vm.command);
+		vb_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-", 0);
+		vb_term_copy(cmd, sizeof(cmd), v->vm.command, 0);
 		local_time(v->vm.started_ms, when, sizeof(when));
 		int64_t ms = vb_obs_wall_ms() - v->vm.started_ms;
 		vb_obs_fmt_duration(ms > 0 ? ms : 0, dur, sizeof(dur));

@@ -57,10 +57,14 @@ int vb_cli_exit_code(enum vb_error_kind kind)
 int vb_cli_fail(const vb_error *err)
 {
 	const char *m = err->msg[0] ? err->msg : "unknown error";
-	/* one "voidbox: " per line, so multi-problem messages stay greppable */
+	/* one "voidbox: " per line, so multi-problem messages stay greppable;
+	 * a message quotes spec values, paths and guest text: the terminal
+	 * boundary (util/term.h) */
 	while (*m) {
 		size_t n = strcspn(m, "\n");
-		fprintf(stderr, "voidbox: %.*s\n", (int)n, m);
+		fputs("voidbox: ", stderr);
+		vb_term_write(stderr, m, n, 0);
+		fputc('\n', stderr);
 		m += n + (m[n] == '\n');
 	}
 	return vb_cli_exit_code(err->kind);
@@ -82,7 +86,7 @@ static int unknown_verb(const char *name)
 	const char *near = vb_cli_suggest(name, names, sizeof(names) / sizeof(names[0]));
 	vb_error err = { 0 };
 	char shown[64];
-	vb_cli_printable(shown, sizeof(shown), name);
+	vb_term_copy(shown, sizeof(shown), name, 0);
 	if (near)
 		vb_error_set(&err, VB_E_USAGE, "unknown command '%s'; did you mean '%s'? (see 'voidbox help')",
 			     shown, near);
@@ -127,7 +131,7 @@ int main(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE,
 			     "unknown option '%s' before the command; usage: voidbox COMMAND [OPTIONS] "
 			     "(see 'voidbox help')",
-			     vb_cli_printable(shown, sizeof(shown), verb));
+			     vb_term_copy(shown, sizeof(shown), verb, 0));
 		return vb_cli_fail(&err);
 	}
 	const struct verb *v = find(verb);

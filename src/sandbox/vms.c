@@ -13,14 +13,14 @@
 #include <unistd.h>
 
 #include "sandbox/sandbox_int.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define INFO_MAX (16 * 1024)
 #define VMS_MAX 4096
 
-/* Our own command line, arguments joined by spaces; bytes outside
- * printable ASCII become '?' (JSON needs valid UTF-8, and this ends up on
- * terminals). */
+/* Our own command line, arguments joined by spaces, made safe for a
+ * terminal (it ends up on them) and valid UTF-8 (and in JSON). */
 static void own_command(char *out, size_t size)
 {
 	out[0] = '\0';
@@ -29,14 +29,12 @@ static void own_command(char *out, size_t size)
 	ssize_t n = fd >= 0 ? vb_read_full(fd, buf, sizeof(buf)) : -1;
 	if (n <= 0)
 		return;
-	size_t o = 0;
-	for (ssize_t i = 0; i < n && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)buf[i];
-		if (c == '\0' && i == n - 1)
-			break;
-		out[o++] = c == '\0' ? ' ' : (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	out[o] = '\0';
+	if (buf[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	vb_term_copyn(out, size, buf, (size_t)n, 0);
 }
 
 void vb_sandbox_write_info(const vb_sandbox *sb)
