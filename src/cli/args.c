@@ -154,7 +154,8 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 {
 	char line[1024];
 	if (vb_accel_notice(info, line, sizeof(line))) {
-		fprintf(out, "%s\n", line);
+		vb_term_puts(out, line, 0);
+		fputc('\n', out);
 		fflush(out);
 	}
 }

@@ -32,6 +32,9 @@ int vb_cmd_prune(int argc, char **argv);
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */
 int vb_cli_fail(const vb_error *err);
+/* A message that is not the verb's failure, printed as vb_cli_fail does
+ * ("voidbox: " per line, made safe for the terminal). */
+void vb_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int vb_cli_exit_code(enum vb_error_kind kind);
 
 /* ---- shared by the verbs that boot VMs (args.c) ------------------------ */

@@ -175,8 +175,10 @@ int vb_cmd_doctor(int argc, char **argv)
 		json_object_set_new(facts, "status", json_string(status));
 		json_object_set(facts, "checks", r.checks);
 		char *text = json_dumps(facts, JSON_INDENT(2));
-		if (text)
-			printf("%s\n", text);
+		if (text) {
+			vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+			putchar('\n');
+		}
 		free(text);
 	} else {
 		printf("voidbox doctor\n");
@@ -184,10 +186,14 @@ int vb_cmd_doctor(int argc, char **argv)
 		json_t *ck;
 		json_array_foreach(r.checks, i, ck) {
 			const char *fix = json_string_value(json_object_get(ck, "fix"));
-			printf("  %-12s %s\n", json_string_value(json_object_get(ck, "name")),
-			       json_string_value(json_object_get(ck, "state")));
-			if (fix)
-				printf("  %-12s -> %s\n", "", fix);
+			/* states quote paths, QEMU's and the kernel's words */
+			vb_term_printf(stdout, 0, "  %-12s %s", json_string_value(json_object_get(ck, "name")),
+				       json_string_value(json_object_get(ck, "state")));
+			putchar('\n');
+			if (fix) {
+				vb_term_printf(stdout, 0, "  %-12s -> %s", "", fix);
+				putchar('\n');
+			}
 		}
 		printf("status: %s\n", status);
 	}

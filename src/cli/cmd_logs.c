@@ -214,7 +214,7 @@ static int print_event(const char *line, size_t len, int as_json)
 	const char *type = ev ? jget(ev, "event") : NULL;
 	int final = type && (!strcmp(type, "run.finished") || !strcmp(type, "run.cancelled"));
 	if (as_json) {
-		fwrite(line, 1, len, stdout);
+		vb_term_write(stdout, line, len, VB_TERM_JSON); /* DEL and C1 as \u escapes */
 		fputc('\n', stdout);
 	} else if (!type) {
 		puts("(a malformed line)");
@@ -247,8 +247,11 @@ static void print_header(const struct vb_run_info *info)
 	struct tm tm;
 	if (info->started_ms > 0 && localtime_r(&s, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
-	printf("run %s: %s (%s), %s, started %s\n", info->id, info->name && info->name[0] ? info->name : "-",
-	       info->kind ? info->kind : "-", vb_run_state_name(info->state), when);
+	/* the name and kind come from the run's record */
+	vb_term_printf(stdout, 0, "run %s: %s (%s), %s, started %s", info->id,
+		       info->name && info->name[0] ? info->name : "-", info->kind ? info->kind : "-",
+		       vb_run_state_name(info->state), when);
+	putchar('\n');
 }
 
 static void sleep_poll(void)
@@ -297,7 +300,7 @@ static int show_events(const char *run_dir, const char *id, const struct logs_op
 	}
 	vb_jsonl_free(r);
 	if (o->follow && !done)
-		fprintf(stderr, "voidbox: run %s ended without a final event (its process is gone)\n", id);
+		vb_cli_warn("run %s ended without a final event (its process is gone)", id);
 	return 0;
 }
 

@@ -184,7 +184,8 @@ static int print_json(const struct ps_row *rows, size_t n, const struct vb_run_i
 		vb_error err = { VB_E_RUNTIME, "out of memory" };
 		return vb_cli_fail(&err);
 	}
-	puts(text);
+	vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+	putchar('\n');
 	free(text);
 	return 0;
 }
@@ -309,7 +310,7 @@ int vb_cmd_ps(int argc, char **argv)
 	size_t n_live = 0;
 	if (vb_vms_live(&live, &n_live, &err) < 0) {
 		/* the runs are still worth listing */
-		fprintf(stderr, "voidbox: %s (live VMs not listed)\n", err.msg);
+		vb_cli_warn("%s (live VMs not listed)", err.msg);
 		vb_error_clear(&err);
 	}
 	char **ids;
@@ -346,7 +347,8 @@ int vb_cmd_ps(int argc, char **argv)
 		if (as_json)
 			rc = print_json(rows, n_rows, runs, vms, n_live);
 		else if (n_rows == 0)
-			printf("no runs recorded yet (they are kept in %s) and no VMs running\n", dir);
+			vb_term_printf(stdout, VB_TERM_LINES,
+				       "no runs recorded yet (they are kept in %s) and no VMs running\n", dir);
 		else
 			print_table(rows, n_rows, runs, vms, n_live);
 	}

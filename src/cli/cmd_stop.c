@@ -164,7 +164,7 @@ static int stop_all(const char *runs_dir, struct target *t, size_t n, int timeou
 	vb_error err = { 0 };
 	for (size_t i = 0; i < n; i++)
 		if (t[i].pid && vb_pid_terminate(t[i].pid, t[i].start, SIGTERM, 0, &err) < 0) {
-			fprintf(stderr, "voidbox: %s: %s\n", t[i].label, err.msg);
+			vb_cli_warn("%s: %s", t[i].label, err.msg);
 			t[i].pid = 0;
 			t[i].what[0] = '\0';
 			rc = 125;

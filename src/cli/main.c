@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* voidbox: the command line.  One file per verb; this one dispatches. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -54,12 +56,11 @@ int vb_cli_exit_code(enum vb_error_kind kind)
 	}
 }
 
-int vb_cli_fail(const vb_error *err)
+/* (m) on stderr with one "voidbox: " per line, so multi-problem messages
+ * stay greppable.  Messages quote spec values, paths and guest text: they
+ * cross the terminal boundary here (util/term.h). */
+static void say(const char *m)
 {
-	const char *m = err->msg[0] ? err->msg : "unknown error";
-	/* one "voidbox: " per line, so multi-problem messages stay greppable;
-	 * a message quotes spec values, paths and guest text: the terminal
-	 * boundary (util/term.h) */
 	while (*m) {
 		size_t n = strcspn(m, "\n");
 		fputs("voidbox: ", stderr);
@@ -67,7 +68,24 @@ int vb_cli_fail(const vb_error *err)
 		fputc('\n', stderr);
 		m += n + (m[n] == '\n');
 	}
+}
+
+int vb_cli_fail(const vb_error *err)
+{
+	say(err->msg[0] ? err->msg : "unknown error");
 	return vb_cli_exit_code(err->kind);
+}
+
+void vb_cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	char *m = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&m, fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		say(m);
+	free(m);
 }
 
 static const struct verb *find(const char *name)
