@@ -3,6 +3,7 @@
  * boot VMs. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <signal.h>
@@ -158,6 +159,27 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 		fputc('\n', out);
 		fflush(out);
 	}
+}
+
+int vb_cli_write_out(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, 1000);
+		} else if (w < 0 && errno != EINTR) {
+			return -1;
+		} else if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- option errors, shared wording --------------------------------------- */

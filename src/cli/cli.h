@@ -35,6 +35,12 @@ int vb_cli_fail(const vb_error *err);
 /* A message that is not the verb's failure, printed as vb_cli_fail does
  * ("voidbox: " per line, made safe for the terminal). */
 void vb_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write all of (buf) to (fd): a guest program's output to our stdout or
+ * stderr, waiting out a non-blocking descriptor (a terminal's file status is
+ * shared with whoever set O_NONBLOCK on it).  0, or -1 with errno (EPIPE:
+ * the reader went away). */
+int vb_cli_write_out(int fd, const void *buf, size_t n);
 int vb_cli_exit_code(enum vb_error_kind kind);
 
 /* ---- shared by the verbs that boot VMs (args.c) ------------------------ */
