@@ -138,6 +138,37 @@ static void test_utf8_seq(void **state)
 	assert_int_equal(vb_utf8_seq((const uint8_t *)"\xf5\x80\x80\x80", 4), 0);
 }
 
+/* Whatever the bytes, the output is valid UTF-8 with no control in it. */
+static void test_random_bytes(void **state)
+{
+	(void)state;
+	srand(7);
+	for (int round = 0; round < 20000; round++) {
+		uint8_t in[48];
+		size_t len = (size_t)(rand() % (int)sizeof(in));
+		for (size_t i = 0; i < len; i++) /* bias towards the interesting bytes */
+			in[i] = (uint8_t)(rand() % 4 == 0 ? "\x1b\x9b\xc2\xe2\x80\xae\x07\x7f"[rand() % 8] : rand());
+		char out[160];
+		unsigned flags = round % 2 ? VB_TERM_LINES : 0;
+		vb_term_copyn(out, sizeof(out), (const char *)in, len, flags);
+		const uint8_t *u = (const uint8_t *)out;
+		size_t n = strlen(out);
+		for (size_t i = 0; i < n;) {
+			int k = vb_utf8_seq(u + i, n - i);
+			assert_true(k > 0);
+			if (k == 1)
+				assert_true((u[i] >= 0x20 && u[i] != 0x7f) ||
+					    ((flags & VB_TERM_LINES) && (u[i] == '\n' || u[i] == '\t')));
+			else if (k == 2)
+				assert_false(u[i] == 0xc2 && u[i + 1] < 0xa0);
+			else if (k == 3)
+				assert_false(u[i] == 0xe2 && ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+							      (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9)));
+			i += (size_t)k;
+		}
+	}
+}
+
 /* The sanitizers this one replaced now call it. */
 static void test_users(void **state)
 {
@@ -157,6 +188,7 @@ int main(void)
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_utf8_seq),
+		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_users),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
