@@ -30,6 +30,8 @@ static const char usage_text[] =
 	"\n"
 	"Boot a fresh micro-VM, run PROG in it, and tear the VM down. stdout and\n"
 	"stderr stream live, stdin is passed through, and the exit code is PROG's.\n"
+	"When the reader of stdout or stderr goes away (exec -- yes | head -1), PROG\n"
+	"gets SIGPIPE, as a local program would (exit 141; SIGHUP, 129, with -t).\n"
 	"Options end at PROG (or at \"--\").\n"
 	"\n"
 	"options:\n"
