@@ -125,6 +125,15 @@ YAML
     expect_clean
 }
 
+test_exec_error_quoting_the_program_shows_none() {
+    # the guest's "not found" quotes the program's name
+    vb exec -- $'nope\e]0;pwned\a\e[2J'
+    expect_rc 127
+    expect_no_controls "$T/err" "exec's error"
+    expect_err_has 'nope?]0;pwned??[2J'
+    expect_clean
+}
+
 test_program_output_is_passed_as_is() {
     # the user's data, as with ssh: not filtered
     vb exec -- printf '\033[1mbold\033[0m\302\233\n'
