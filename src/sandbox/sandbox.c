@@ -265,22 +265,13 @@ static void keep_console_log(vb_sandbox *sb, const char *console, const char *vm
 {
 	if (sb->kept_log[0])
 		return;
-	vb_error e;
-	_cleanup_free_ char *state = vb_state_dir(&e);
-	_cleanup_free_ char *dir = state ? vb_strfmt("%s/vm-logs", state) : NULL;
-	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
-		return;
-	_cleanup_free_ char *dst = vb_strfmt("%s/%s.console.log", dir, sb->id);
-	int fd = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-	if (fd < 0)
-		return;
-	static const char sep[] = "\n--- QEMU's stderr ---\n";
-	int ok = vb_write_full(fd, console ? console : "", console ? strlen(console) : 0) == 0;
-	if (ok && vmm && vmm[0])
-		ok = vb_write_full(fd, sep, sizeof(sep) - 1) == 0 &&
-		     vb_write_full(fd, vmm, strlen(vmm)) == 0;
-	if (close(fd) == 0 && ok)
-		snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
+	char name[64];
+	snprintf(name, sizeof(name), "%s.console.log", sb->id);
+	int stderr_too = vmm && vmm[0];
+	const char *parts[] = { console ? console : "", stderr_too ? "\n--- QEMU's stderr ---\n" : NULL,
+				vmm, NULL };
+	if (vb_vmm_keep_log(name, parts, sb->kept_log, sizeof(sb->kept_log)) < 0)
+		sb->kept_log[0] = '\0';
 }
 
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err)

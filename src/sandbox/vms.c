@@ -19,22 +19,42 @@
 #define INFO_MAX (16 * 1024)
 #define VMS_MAX 4096
 
-/* Our own command line, arguments joined by spaces, made safe for a
- * terminal (it ends up on them) and valid UTF-8 (and in JSON). */
+/* Where a value to hide starts in (arg): after "K=" (-e K=V, -eK=V) or
+ * after the second '=' of "--opt=K=V"; NULL when there is none.  Values
+ * given as K=V are often secrets (-e TOKEN=...): `ps` shows "K=...". */
+static const char *secret_value(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq && !strncmp(arg, "--", 2))
+		eq = strchr(eq + 1, '=');
+	return eq ? eq + 1 : NULL;
+}
+
+/* Our own command line, arguments joined by spaces, K=V values hidden;
+ * made safe for a terminal (it ends up on them) and valid UTF-8 (JSON needs
+ * it) by vb_term_copyn. */
 static void own_command(char *out, size_t size)
 {
 	out[0] = '\0';
 	char buf[4096];
 	_cleanup_close_ int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? vb_read_full(fd, buf, sizeof(buf)) : -1;
+	ssize_t n = fd >= 0 ? vb_read_full(fd, buf, sizeof(buf) - 1) : -1;
 	if (n <= 0)
 		return;
-	if (buf[n - 1] == '\0')
-		n--;
-	for (ssize_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	vb_term_copyn(out, size, buf, (size_t)n, 0);
+	buf[n] = '\0';
+	size_t o = 0;
+	for (const char *arg = buf; arg < buf + n && o + 1 < size; arg += strlen(arg) + 1) {
+		const char *hide = secret_value(arg);
+		if (o)
+			out[o++] = ' ';
+		vb_term_copyn(out + o, size - o, arg, hide ? (size_t)(hide - arg) : strlen(arg), 0);
+		o += strlen(out + o);
+		if (hide && o + 1 < size) {
+			o += (size_t)snprintf(out + o, size - o, "...");
+			o = o < size ? o : size - 1;
+		}
+	}
+	out[o] = '\0';
 }
 
 void vb_sandbox_write_info(const vb_sandbox *sb)

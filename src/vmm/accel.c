@@ -178,26 +178,15 @@ static void cache_write(const struct key *k, const struct vb_accel_info *info)
 static void keep_log(const struct key *k, const char *vmm, const char *console,
 		     struct vb_accel_info *info)
 {
-	vb_error e;
-	_cleanup_free_ char *state = vb_state_dir(&e);
-	_cleanup_free_ char *dir = state ? vb_strfmt("%s/vm-logs", state) : NULL;
-	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
-		return;
-	_cleanup_free_ char *path = vb_strfmt("%s/accel-probe-%.8s.log", dir, k->hash);
-	int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-	if (fd < 0)
-		return;
+	char name[64];
+	snprintf(name, sizeof(name), "accel-probe-%.8s.log", k->hash);
 	_cleanup_free_ char *head =
 		vb_strfmt("voidbox accelerator probe: a boot of the guest kernel under KVM\n"
 			  "verdict: %s; using TCG\n\n--- QEMU's stderr ---\n",
 			  info->reason);
-	int ok = head && vb_write_full(fd, head, strlen(head)) == 0 &&
-		 vb_write_full(fd, vmm, strlen(vmm)) == 0 &&
-		 vb_write_full(fd, "\n--- guest console ---\n", 23) == 0 &&
-		 vb_write_full(fd, console, strlen(console)) == 0;
-	close(fd);
-	if (ok)
-		snprintf(info->log, sizeof(info->log), "%s", path);
+	const char *parts[] = { head, vmm, "\n--- guest console ---\n", console, NULL };
+	if (head && vb_vmm_keep_log(name, parts, info->log, sizeof(info->log)) < 0)
+		info->log[0] = '\0';
 }
 
 /* Boot the probe VM; fills info->accel and, on failure, info->reason. */

@@ -65,6 +65,11 @@ int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms);
 char *vb_vmm_output(struct vb_vmm *vm, int which, int wait_ms, size_t *len);
 /* Bytes the console or stderr carried so far. */
 uint64_t vb_vmm_output_bytes(struct vb_vmm *vm, int which);
+/* Write the NULL-terminated (parts) one after another to
+ * ${XDG_STATE_HOME}/voidbox/vm-logs/(name) (0600), where the user can read
+ * them after the VM is gone (`voidbox prune` removes them).  Fills (path)
+ * and returns 0, or -1 when it could not be written (nothing to name). */
+int vb_vmm_keep_log(const char *name, const char *const *parts, char *path, size_t path_len);
 /* SIGKILL the VMM if it is still running, reap it, free.  Safe with NULL. */
 void vb_vmm_destroy(struct vb_vmm *vm);
 

@@ -452,7 +452,7 @@ test_prune_runs_and_vm_logs() {
 # ---- real VMs ---------------------------------------------------------------
 
 test_ps_and_stop_a_real_exec_vm() {
-    "$VB" exec -- sleep 120 >"$T/exec.out" 2>"$T/exec.err" </dev/null &
+    "$VB" exec -e VB_TEST_TOKEN=hunter2 -- sleep 120 >"$T/exec.out" 2>"$T/exec.err" </dev/null &
     local pid=$! i vm=
     for i in $(seq 1 300); do
         vb ps -o json
@@ -462,7 +462,9 @@ test_ps_and_stop_a_real_exec_vm() {
     done
     [ -n "$vm" ] || fail "never saw the exec VM: $out"
     jq -e --argjson p "$pid" '.[0].pid == $p and .[0].state == "running" and .[0].run_id == null
-        and (.[0].command | test("exec -- sleep 120$"))' <<<"$out" >/dev/null || fail "ps json: $out"
+        and (.[0].command | test("exec -e VB_TEST_TOKEN=\\.\\.\\. -- sleep 120$"))' <<<"$out" >/dev/null ||
+        fail "ps json: $out"
+    ! grep -q hunter2 "$XDG_RUNTIME_DIR"/voidbox-"$(id -u)"/vm-"$pid"-*/info.json || fail "the -e value was recorded"
     local f="$XDG_RUNTIME_DIR/voidbox-$(id -u)/vm-$pid-"*/info.json
     # shellcheck disable=SC2086
     [ "$(stat -c %a $f)" = 600 ] || fail "info.json mode: $(stat -c %a $f)"
