@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/term.h"
 #include "util/util.h"
 
 #define HELLO_MAX 4096u
@@ -239,17 +240,11 @@ static int handshake(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms
 				    "the guest agent speaks protocol version %llu, not %u",
 				    (unsigned long long)version, VB_PROTO_VERSION);
 	memset(hello, 0, sizeof(*hello));
+	/* the guest's strings end up in logs and on terminals */
 	if (vb_payload_find(payload, h.len, VB_TAG_KERNEL, &f) == 0 && f.data)
-		snprintf(hello->kernel, sizeof(hello->kernel), "%.*s", (int)f.len, f.data);
+		vb_term_copyn(hello->kernel, sizeof(hello->kernel), (const char *)f.data, f.len, 0);
 	if (vb_payload_find(payload, h.len, VB_TAG_BOOT_ID, &f) == 0 && f.data)
-		snprintf(hello->boot_id, sizeof(hello->boot_id), "%.*s", (int)f.len, f.data);
-	/* the guest's strings end up in logs: keep them printable */
-	for (char *c = hello->kernel; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			*c = '?';
-	for (char *c = hello->boot_id; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			*c = '?';
+		vb_term_copyn(hello->boot_id, sizeof(hello->boot_id), (const char *)f.data, f.len, 0);
 	return 0;
 }
 
@@ -422,12 +417,8 @@ int vb_chan_error_from(const struct vb_chan_frame *f, vb_error *err)
 	if (vb_payload_find(f->payload, f->hdr.len, VB_TAG_MESSAGE, &msg) < 0)
 		msg.data = NULL;
 	char text[512] = "";
-	if (msg.data) {
-		size_t n = msg.len < sizeof(text) - 1 ? msg.len : sizeof(text) - 1;
-		for (size_t i = 0; i < n; i++) /* guest text: printable only */
-			text[i] = (msg.data[i] >= 0x20 && msg.data[i] < 0x7f) ? (char)msg.data[i] : '?';
-		text[n] = '\0';
-	}
+	if (msg.data) /* guest text */
+		vb_term_copyn(text, sizeof(text), (const char *)msg.data, msg.len, 0);
 	enum vb_error_kind kind = VB_E_RUNTIME;
 	if (code == VB_ERR_NOENT)
 		kind = VB_E_NOTFOUND;

@@ -3,6 +3,7 @@
  * boot VMs. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <signal.h>
@@ -154,28 +155,40 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 {
 	char line[1024];
 	if (vb_accel_notice(info, line, sizeof(line))) {
-		fprintf(out, "%s\n", line);
+		vb_term_puts(out, line, 0);
+		fputc('\n', out);
 		fflush(out);
 	}
 }
 
-/* ---- option errors, shared wording --------------------------------------- */
-
-/* The first (len) bytes of (s), at most 80, with control bytes as '?'. */
-static void printable(char *out, size_t size, const char *s, size_t len)
+int vb_cli_write_out(int fd, const void *buf, size_t n)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < len && s[i] && o + 1 < size && o < 80; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, 1000);
+		} else if (w < 0 && errno != EINTR) {
+			return -1;
+		} else if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
 	}
-	out[o] = '\0';
+	return 0;
 }
 
-const char *vb_cli_printable(char *out, size_t size, const char *s)
+/* ---- option errors, shared wording --------------------------------------- */
+
+/* The first (len) bytes of (s) as echoed in an error: at most 80 bytes,
+ * made safe for the terminal (util/term.h). */
+static void printable(char *out, size_t size, const char *s, size_t len)
 {
-	printable(out, size, s, strlen(s));
-	return out;
+	vb_term_copyn(out, size < 81 ? size : 81, s, len, 0);
 }
 
 /* Optimal string alignment distance: an edit, an insertion, a deletion or

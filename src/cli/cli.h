@@ -11,6 +11,7 @@
 
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
+#include "util/term.h"
 
 /* Each verb gets argv after the verb name (argv[0] is the verb) and returns
  * the process exit code.  Errors are printed once, as "voidbox: MESSAGE". */
@@ -31,6 +32,15 @@ int vb_cmd_prune(int argc, char **argv);
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */
 int vb_cli_fail(const vb_error *err);
+/* A message that is not the verb's failure, printed as vb_cli_fail does
+ * ("voidbox: " per line, made safe for the terminal). */
+void vb_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write all of (buf) to (fd): a guest program's output to our stdout or
+ * stderr, waiting out a non-blocking descriptor (a terminal's file status is
+ * shared with whoever set O_NONBLOCK on it).  0, or -1 with errno (EPIPE:
+ * the reader went away). */
+int vb_cli_write_out(int fd, const void *buf, size_t n);
 int vb_cli_exit_code(enum vb_error_kind kind);
 
 /* ---- shared by the verbs that boot VMs (args.c) ------------------------ */
@@ -101,10 +111,6 @@ int vb_cli_bad_option(const char *verb, const char *arg, const char *const *valu
 		      const char *const *flags, vb_error *err);
 /* -o/--output VALUE: json sets *json = 1; text (or human) sets 0. */
 int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err);
-
-/* (s) as it may reach a terminal: control bytes become '?', at most 80
- * bytes (and size - 1) kept.  Returns (out). */
-const char *vb_cli_printable(char *out, size_t size, const char *s);
 
 /* Edit distance (insert, delete, replace, swap neighbours), SIZE_MAX for
  * words over 32 bytes. */

@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "image/image.h"
 #include "observe/observe_int.h"
+#include "util/term.h"
 #include "util/util.h"
 #include "vmm/accel.h"
 #include "vmm/vmm.h"
@@ -122,7 +123,7 @@ static void report(struct report *r, json_t *facts)
 	 * kernel still boots, so it is a problem only when none is built. */
 	_cleanup_free_ char *script = vb_strfmt("%s/guest/kernel/build.sh", vb_datadir());
 	char shown[512], state[600];
-	vb_obs_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL);
+	vb_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL, 0);
 	if (script && access(script, X_OK) == 0) {
 		check(r, "data", shown, NULL);
 	} else {
@@ -174,8 +175,10 @@ int vb_cmd_doctor(int argc, char **argv)
 		json_object_set_new(facts, "status", json_string(status));
 		json_object_set(facts, "checks", r.checks);
 		char *text = json_dumps(facts, JSON_INDENT(2));
-		if (text)
-			printf("%s\n", text);
+		if (text) {
+			vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+			putchar('\n');
+		}
 		free(text);
 	} else {
 		printf("voidbox doctor\n");
@@ -183,10 +186,14 @@ int vb_cmd_doctor(int argc, char **argv)
 		json_t *ck;
 		json_array_foreach(r.checks, i, ck) {
 			const char *fix = json_string_value(json_object_get(ck, "fix"));
-			printf("  %-12s %s\n", json_string_value(json_object_get(ck, "name")),
-			       json_string_value(json_object_get(ck, "state")));
-			if (fix)
-				printf("  %-12s -> %s\n", "", fix);
+			/* states quote paths, QEMU's and the kernel's words */
+			vb_term_printf(stdout, 0, "  %-12s %s", json_string_value(json_object_get(ck, "name")),
+				       json_string_value(json_object_get(ck, "state")));
+			putchar('\n');
+			if (fix) {
+				vb_term_printf(stdout, 0, "  %-12s -> %s", "", fix);
+				putchar('\n');
+			}
 		}
 		printf("status: %s\n", status);
 	}

@@ -30,6 +30,8 @@ static const char usage_text[] =
 	"\n"
 	"Boot a fresh micro-VM, run PROG in it, and tear the VM down. stdout and\n"
 	"stderr stream live, stdin is passed through, and the exit code is PROG's.\n"
+	"When the reader of stdout or stderr goes away (exec -- yes | head -1), PROG\n"
+	"gets SIGPIPE, as a local program would (exit 141; SIGHUP, 129, with -t).\n"
 	"Options end at PROG (or at \"--\").\n"
 	"\n"
 	"options:\n"
@@ -213,16 +215,6 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 	return optind;
 }
 
-/* Copy an event's bytes to our stdout/stderr.  A closed pipe on our side
- * is not the guest's fault: keep draining so the program can finish. */
-static void emit(int fd, const uint8_t *p, size_t n, int *broken)
-{
-	if (*broken)
-		return;
-	if (vb_write_full(fd, p, n) < 0 && errno == EPIPE)
-		*broken = 1;
-}
-
 struct loop {
 	vb_exec *ex;
 	int sfd;            /* signalfd for INT, TERM, HUP, QUIT */
@@ -232,6 +224,27 @@ struct loop {
 	int64_t kill_at;    /* give up on the guest at this time */
 	int64_t host_deadline; /* host-side guard behind the guest's own timeout */
 };
+
+/* Copy an event's bytes to our stdout (fd 1) or stderr (fd 2).  When the
+ * reader went away (`voidbox exec -- yes | head -1`), the program gets
+ * SIGPIPE, as a local one does on its next write to a closed pipe, and
+ * what it writes to that stream from then on is dropped: the pipeline ends
+ * as a local one would, with the program's 141 as our status.  Any other
+ * write error (ENOSPC on /dev/full) cannot be passed to the guest program
+ * either; it is told the same way, as ssh's remote program would be, and
+ * the error is said on stderr. */
+static void emit(struct loop *l, int fd, const uint8_t *p, size_t n)
+{
+	int *broken = fd == 1 ? &l->out_broken : &l->err_broken;
+	if (*broken || vb_cli_write_out(fd, p, n) == 0)
+		return;
+	int e = errno;
+	*broken = 1;
+	if (e != EPIPE && fd == 1)
+		vb_cli_warn("exec: cannot write the program's stdout (%s): it is sent SIGPIPE", strerror(e));
+	vb_error ignore = { 0 };
+	vb_exec_signal(l->ex, SIGPIPE, &ignore); /* a dead VM shows up in vb_exec_next() */
+}
 
 static int pump_stdin(struct loop *l, vb_error *err)
 {
@@ -264,9 +277,9 @@ static int run_loop(struct loop *l, vb_error *err)
 		int r;
 		while ((r = vb_exec_next(l->ex, &ev, 0, err)) > 0) {
 			if (ev.kind == VB_EXEC_STDOUT)
-				emit(1, ev.data, ev.len, &l->out_broken);
+				emit(l, 1, ev.data, ev.len);
 			else if (ev.kind == VB_EXEC_STDERR)
-				emit(2, ev.data, ev.len, &l->err_broken);
+				emit(l, 2, ev.data, ev.len);
 			else if (ev.timed_out)
 				return 124;
 			else

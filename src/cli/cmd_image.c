@@ -48,7 +48,8 @@ static int list(int json)
 		if (json)
 			puts("[]");
 		else
-			printf("cache %s is empty (run `voidbox image build`)\n", cache);
+			vb_term_printf(stdout, VB_TERM_LINES, "cache %s is empty (run `voidbox image build`)\n",
+				       cache);
 		json_decref(arr);
 		return 0;
 	}
@@ -74,9 +75,11 @@ static int list(int json)
 							     "kind", is_kernel ? "kernel" : "initramfs",
 							     "size", (json_int_t)st.st_size,
 							     "current", in_use));
-		else
-			printf("%-36s %10lld  %s\n", e->d_name, (long long)st.st_size,
-			       in_use ? "current" : "unused");
+		else { /* a name in the cache directory: anything a file name can be */
+			vb_term_printf(stdout, 0, "%-36s %10lld  %s", e->d_name, (long long)st.st_size,
+				       in_use ? "current" : "unused");
+			putchar('\n');
+		}
 	}
 	closedir(d);
 	if (json) {
@@ -86,7 +89,8 @@ static int list(int json)
 			vb_error_set(&err, VB_E_RUNTIME, "image list: out of memory");
 			return vb_cli_fail(&err);
 		}
-		puts(text);
+		vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+		putchar('\n');
 	}
 	return 0;
 }
@@ -163,12 +167,12 @@ int vb_cmd_image(int argc, char **argv)
 	_cleanup_free_ char *initramfs = vb_image_initramfs(&err);
 	if (!kernel || !initramfs)
 		return vb_cli_fail(&err);
-	printf("kernel:    %s\ninitramfs: %s\n", kernel, initramfs);
+	vb_term_printf(stdout, VB_TERM_LINES, "kernel:    %s\ninitramfs: %s\n", kernel, initramfs);
 	/* with a new kernel, the accelerator is decided again: do it now, so
 	 * the first VM does not pay for it and the answer is told here */
 	struct vb_accel_info accel;
 	if (vb_accel_resolve(VB_ACCEL_AUTO, kernel, 0, &accel, &err) == 0) {
-		printf("accel:     %s\n", accel.accel);
+		vb_term_printf(stdout, VB_TERM_LINES, "accel:     %s\n", accel.accel);
 		vb_cli_accel_notice(&accel, stderr);
 	}
 	return 0;

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -72,20 +73,33 @@ int vb_cmd_inspect(int argc, char **argv)
 	struct vb_spec *spec = vb_spec_load(file, &err);
 	if (!spec)
 		return vb_cli_fail(&err);
+	/* the plan quotes spec values (paths, commands, names): it reaches the
+	 * terminal through the sanitizer (util/term.h), JSON with its controls
+	 * as \u escapes, text with them as '?' */
 	int rc = 0;
+	char *text = NULL;
+	size_t len = 0;
 	if (json) {
 		json_t *plan = vb_spec_plan_json(spec);
-		if (!plan || json_dumpf(plan, stdout, JSON_INDENT(2)) < 0) {
-			vb_error_set(&err, VB_E_RUNTIME, "inspect: cannot write the plan as JSON");
-			rc = -1;
-		} else {
-			putchar('\n');
-		}
+		text = plan ? json_dumps(plan, JSON_INDENT(2)) : NULL;
+		len = text ? strlen(text) : 0;
 		json_decref(plan);
-	} else if (vb_spec_print_plan(spec, stdout) < 0) {
-		vb_error_set(&err, VB_E_RUNTIME, "inspect: cannot write the plan");
+	} else {
+		FILE *mem = open_memstream(&text, &len);
+		if (mem) {
+			int bad = vb_spec_print_plan(spec, mem) < 0;
+			if (fclose(mem) != 0 || bad) {
+				free(text);
+				text = NULL;
+			}
+		}
+	}
+	if (!text || vb_term_write(stdout, text, len, json ? VB_TERM_JSON : VB_TERM_LINES) < 0 ||
+	    (json && putchar('\n') == EOF)) {
+		vb_error_set(&err, VB_E_RUNTIME, "inspect: cannot write the plan%s", json ? " as JSON" : "");
 		rc = -1;
 	}
+	free(text);
 	vb_spec_free(spec);
 	if (fflush(stdout) != 0 && rc == 0) {
 		vb_error_set(&err, VB_E_RUNTIME, "inspect: cannot write the plan");

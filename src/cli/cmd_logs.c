@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "observe/observe_int.h"
 #include "observe/runs.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define POLL_MS 200
@@ -152,7 +153,7 @@ static void chunk_details(const json_t *ev, char *buf, size_t size)
 		char line[PREVIEW_MAX * 4 + 1];
 		size_t n = strcspn(text, "\n");
 		snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), text);
-		vb_obs_term_copy(preview, sizeof(preview), line);
+		vb_term_copy(preview, sizeof(preview), line, 0);
 		/* cut at PREVIEW_MAX characters */
 		size_t chars = 0, i = 0;
 		for (; preview[i] && chars < PREVIEW_MAX; i++)
@@ -213,7 +214,7 @@ static int print_event(const char *line, size_t len, int as_json)
 	const char *type = ev ? jget(ev, "event") : NULL;
 	int final = type && (!strcmp(type, "run.finished") || !strcmp(type, "run.cancelled"));
 	if (as_json) {
-		fwrite(line, 1, len, stdout);
+		vb_term_write(stdout, line, len, VB_TERM_JSON); /* DEL and C1 as \u escapes */
 		fputc('\n', stdout);
 	} else if (!type) {
 		puts("(a malformed line)");
@@ -225,9 +226,9 @@ static int print_event(const char *line, size_t len, int as_json)
 		if (ms > 0 && localtime_r(&s, &tm))
 			strftime(when, sizeof(when), "%H:%M:%S", &tm);
 		event_details(ev, type, details, sizeof(details));
-		vb_obs_term_copy(safe, sizeof(safe), details);
-		vb_obs_term_copy(stage, sizeof(stage), jget(ev, "stage"));
-		vb_obs_term_copy(kind, sizeof(kind), type);
+		vb_term_copy(safe, sizeof(safe), details, 0);
+		vb_term_copy(stage, sizeof(stage), jget(ev, "stage"), 0);
+		vb_term_copy(kind, sizeof(kind), type, 0);
 		if (safe[0])
 			printf("%s.%03lld  %-15s  %-12s  %s\n", when, ms > 0 ? ms % 1000 : 0, kind,
 			       stage[0] ? stage : "-", safe);
@@ -246,8 +247,11 @@ static void print_header(const struct vb_run_info *info)
 	struct tm tm;
 	if (info->started_ms > 0 && localtime_r(&s, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
-	printf("run %s: %s (%s), %s, started %s\n", info->id, info->name && info->name[0] ? info->name : "-",
-	       info->kind ? info->kind : "-", vb_run_state_name(info->state), when);
+	/* the name and kind come from the run's record */
+	vb_term_printf(stdout, 0, "run %s: %s (%s), %s, started %s", info->id,
+		       info->name && info->name[0] ? info->name : "-", info->kind ? info->kind : "-",
+		       vb_run_state_name(info->state), when);
+	putchar('\n');
 }
 
 static void sleep_poll(void)
@@ -296,7 +300,7 @@ static int show_events(const char *run_dir, const char *id, const struct logs_op
 	}
 	vb_jsonl_free(r);
 	if (o->follow && !done)
-		fprintf(stderr, "voidbox: run %s ended without a final event (its process is gone)\n", id);
+		vb_cli_warn("run %s ended without a final event (its process is gone)", id);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "observe/observe_int.h"
 #include "observe/runs.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define DEFAULT_AGE_MS (24LL * 3600 * 1000)
@@ -57,8 +58,8 @@ static void print_item(const struct vb_prune_item *it, void *arg)
 	int dry = *(const int *)arg;
 	char size[32], name[80], detail[300];
 	vb_obs_fmt_bytes(it->bytes, size, sizeof(size));
-	vb_obs_term_copy(name, sizeof(name), it->name);
-	vb_obs_term_copy(detail, sizeof(detail), it->detail);
+	vb_term_copy(name, sizeof(name), it->name, 0);
+	vb_term_copy(detail, sizeof(detail), it->detail, 0);
 	if (!strcmp(it->what, "error"))
 		fprintf(stderr, "voidbox: cannot delete %s: %s\n", name, detail);
 	else if (it->detail)

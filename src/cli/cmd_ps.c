@@ -10,6 +10,7 @@
 #include "observe/observe_int.h"
 #include "observe/runs.h"
 #include "sandbox/vms.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define PS_DEFAULT 20
@@ -183,7 +184,8 @@ static int print_json(const struct ps_row *rows, size_t n, const struct vb_run_i
 		vb_error err = { VB_E_RUNTIME, "out of memory" };
 		return vb_cli_fail(&err);
 	}
-	puts(text);
+	vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+	putchar('\n');
 	free(text);
 	return 0;
 }
@@ -191,7 +193,7 @@ static int print_json(const struct ps_row *rows, size_t n, const struct vb_run_i
 static void print_vm_line(const struct ps_vm *v)
 {
 	char name[80], accel[40];
-	vb_obs_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-");
+	vb_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-", 0);
 	snprintf(accel, sizeof(accel), "%s%s%s", v->vm.accel, v->vm.isolation[0] ? ", " : "",
 		 v->vm.isolation);
 	printf("%-22s    vm %s  stage %s  %s\n", "", v->vm.vm_id, name, accel);
@@ -229,8 +231,8 @@ static void print_table(const struct ps_row *rows, size_t n, const struct vb_run
 		}
 		const struct ps_vm *v = rows[i].vm;
 		char name[80], cmd[300];
-		vb_obs_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-");
-		vb_obs_term_copy(cmd, sizeof(cmd), v->vm.command);
+		vb_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-", 0);
+		vb_term_copy(cmd, sizeof(cmd), v->vm.command, 0);
 		local_time(v->vm.started_ms, when, sizeof(when));
 		int64_t ms = vb_obs_wall_ms() - v->vm.started_ms;
 		vb_obs_fmt_duration(ms > 0 ? ms : 0, dur, sizeof(dur));
@@ -308,7 +310,7 @@ int vb_cmd_ps(int argc, char **argv)
 	size_t n_live = 0;
 	if (vb_vms_live(&live, &n_live, &err) < 0) {
 		/* the runs are still worth listing */
-		fprintf(stderr, "voidbox: %s (live VMs not listed)\n", err.msg);
+		vb_cli_warn("%s (live VMs not listed)", err.msg);
 		vb_error_clear(&err);
 	}
 	char **ids;
@@ -345,7 +347,8 @@ int vb_cmd_ps(int argc, char **argv)
 		if (as_json)
 			rc = print_json(rows, n_rows, runs, vms, n_live);
 		else if (n_rows == 0)
-			printf("no runs recorded yet (they are kept in %s) and no VMs running\n", dir);
+			vb_term_printf(stdout, VB_TERM_LINES,
+				       "no runs recorded yet (they are kept in %s) and no VMs running\n", dir);
 		else
 			print_table(rows, n_rows, runs, vms, n_live);
 	}

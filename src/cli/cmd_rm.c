@@ -34,15 +34,14 @@ static int remove_one(const char *runs, const char *id, int force)
 	int running = vb_run_info_load(runs, id, &info, &err) == 0 && info.state == VB_RUN_RUNNING;
 	vb_run_info_clear(&info);
 	if (running && !force) {
-		fprintf(stderr, "voidbox: run %s is running: stop it first (voidbox stop %s), or rm --force\n",
-			id, id);
+		vb_cli_warn("run %s is running: stop it first (voidbox stop %s), or rm --force", id, id);
 		return 1;
 	}
 	if (running && vb_cli_stop_run(runs, id, FORCE_STOP_MS, &err) < 0)
-		fprintf(stderr, "voidbox: %s (deleting its record anyway)\n", err.msg);
+		vb_cli_warn("%s (deleting its record anyway)", err.msg);
 	uint64_t bytes = 0;
 	if (vb_run_remove(runs, id, &bytes, &err) < 0) {
-		fprintf(stderr, "voidbox: %s\n", err.msg);
+		vb_cli_warn("%s", err.msg);
 		return 1;
 	}
 	char size[32];

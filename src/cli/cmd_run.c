@@ -204,7 +204,8 @@ static int print_result(const struct vb_run_result *res, int json)
 			vb_error_set(&err, VB_E_RUNTIME, "out of memory printing the result");
 			return vb_cli_fail(&err);
 		}
-		printf("%s\n", text);
+		vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+		putchar('\n');
 	} else if (res->success && res->output_len) {
 		fwrite(res->output, 1, res->output_len, stdout);
 		if (res->output[res->output_len - 1] != '\n')

@@ -14,6 +14,7 @@
 #include "observe/observe_int.h"
 #include "observe/runs.h"
 #include "sandbox/vms.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define STOP_DEFAULT_S 10
@@ -130,12 +131,12 @@ static int resolve(const char *runs_dir, const char *q, const struct vb_vm_live 
 		return set_run_target(runs_dir, run, t, err);
 	if (!hits) {
 		char safe[80];
-		vb_obs_term_copy(safe, sizeof(safe), q);
+		vb_term_copy(safe, sizeof(safe), q, 0);
 		return vb_error_set(err, VB_E_USAGE, "no run or VM '%s' (see voidbox ps)", safe);
 	}
 	const struct vb_vm_live *vm = &vms[first];
 	char cmd[200], run_id[32];
-	vb_obs_term_copy(cmd, sizeof(cmd), vm->command);
+	vb_term_copy(cmd, sizeof(cmd), vm->command, 0);
 	snprintf(t->label, sizeof(t->label), "%s", vm->vm_id);
 	t->pid = vm->pid;
 	t->start = vm->pid_start;
@@ -163,7 +164,7 @@ static int stop_all(const char *runs_dir, struct target *t, size_t n, int timeou
 	vb_error err = { 0 };
 	for (size_t i = 0; i < n; i++)
 		if (t[i].pid && vb_pid_terminate(t[i].pid, t[i].start, SIGTERM, 0, &err) < 0) {
-			fprintf(stderr, "voidbox: %s: %s\n", t[i].label, err.msg);
+			vb_cli_warn("%s: %s", t[i].label, err.msg);
 			t[i].pid = 0;
 			t[i].what[0] = '\0';
 			rc = 125;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "observe/observe_int.h"
 #include "spec/spec.h"
 
 static void usage(FILE *out)
@@ -30,7 +31,8 @@ static void usage(FILE *out)
 /* The verdict as one JSON object on stdout. */
 static void print_json(const char *file, const struct vb_spec *spec, const vb_error *err)
 {
-	json_t *o = json_pack("{s:s, s:b}", "file", file, "valid", spec != NULL);
+	/* a file name need not be UTF-8: invalid bytes become U+FFFD */
+	json_t *o = json_pack("{s:o, s:b}", "file", vb_obs_jstr(file, 4096), "valid", spec != NULL);
 	if (!o)
 		return;
 	if (spec) {
@@ -51,8 +53,10 @@ static void print_json(const char *file, const struct vb_spec *spec, const vb_er
 		json_object_set_new(o, "problems", problems);
 	}
 	char *text = json_dumps(o, JSON_INDENT(2));
-	if (text)
-		puts(text);
+	if (text) {
+		vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
+		putchar('\n');
+	}
 	free(text);
 	json_decref(o);
 }
@@ -113,7 +117,8 @@ int vb_cmd_validate(int argc, char **argv)
 	if (!spec)
 		return vb_cli_fail(&err);
 	if (!json) {
-		printf("%s: valid (kind %s, api_version v1", spec->file, vb_spec_kind_name(spec->kind));
+		vb_term_puts(stdout, spec->file, 0);
+		printf(": valid (kind %s, api_version v1", vb_spec_kind_name(spec->kind));
 		if (spec->kind == VB_SPEC_PIPELINE)
 			printf(", %zu box%s, %zu stage%s", spec->pipeline.n_boxes,
 			       spec->pipeline.n_boxes == 1 ? "" : "es", spec->pipeline.n_stages,

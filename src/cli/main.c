@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* voidbox: the command line.  One file per verb; this one dispatches. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -54,16 +56,36 @@ int vb_cli_exit_code(enum vb_error_kind kind)
 	}
 }
 
-int vb_cli_fail(const vb_error *err)
+/* (m) on stderr with one "voidbox: " per line, so multi-problem messages
+ * stay greppable.  Messages quote spec values, paths and guest text: they
+ * cross the terminal boundary here (util/term.h). */
+static void say(const char *m)
 {
-	const char *m = err->msg[0] ? err->msg : "unknown error";
-	/* one "voidbox: " per line, so multi-problem messages stay greppable */
 	while (*m) {
 		size_t n = strcspn(m, "\n");
-		fprintf(stderr, "voidbox: %.*s\n", (int)n, m);
+		fputs("voidbox: ", stderr);
+		vb_term_write(stderr, m, n, 0);
+		fputc('\n', stderr);
 		m += n + (m[n] == '\n');
 	}
+}
+
+int vb_cli_fail(const vb_error *err)
+{
+	say(err->msg[0] ? err->msg : "unknown error");
 	return vb_cli_exit_code(err->kind);
+}
+
+void vb_cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	char *m = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&m, fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		say(m);
+	free(m);
 }
 
 static const struct verb *find(const char *name)
@@ -82,7 +104,7 @@ static int unknown_verb(const char *name)
 	const char *near = vb_cli_suggest(name, names, sizeof(names) / sizeof(names[0]));
 	vb_error err = { 0 };
 	char shown[64];
-	vb_cli_printable(shown, sizeof(shown), name);
+	vb_term_copy(shown, sizeof(shown), name, 0);
 	if (near)
 		vb_error_set(&err, VB_E_USAGE, "unknown command '%s'; did you mean '%s'? (see 'voidbox help')",
 			     shown, near);
@@ -127,7 +149,7 @@ int main(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE,
 			     "unknown option '%s' before the command; usage: voidbox COMMAND [OPTIONS] "
 			     "(see 'voidbox help')",
-			     vb_cli_printable(shown, sizeof(shown), verb));
+			     vb_term_copy(shown, sizeof(shown), verb, 0));
 		return vb_cli_fail(&err);
 	}
 	const struct verb *v = find(verb);

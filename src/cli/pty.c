@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "util/util.h"
 
 /* ---- the local terminal ------------------------------------------------- */
@@ -74,24 +75,18 @@ char *vb_cli_term_env(void)
 
 /* ---- the session -------------------------------------------------------- */
 
-/* The guest's bytes to stdout, waiting out a non-blocking descriptor (a
- * terminal's file status is shared with whoever set O_NONBLOCK on it).  A
- * closed pipe on our side is not the guest's fault: the rest is dropped
- * and the program goes on. */
+/* The guest terminal's bytes to stdout.  When they cannot be written (the
+ * reader of our stdout went away: `voidbox exec -t -- yes | head -1`), the
+ * guest's terminal has lost its screen: it hangs up, SIGHUP, as when an
+ * ssh session's terminal closes; the rest is dropped.  A program that
+ * ignores it goes on, and its exit status is still ours. */
 static void emit(struct vb_cli_pty_session *s, const uint8_t *p, size_t n)
 {
-	while (n > 0 && !s->out_broken) {
-		ssize_t w = write(1, p, n);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = 1, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-		} else if (w < 0 && errno != EINTR) {
-			s->out_broken = 1;
-		}
-	}
+	if (s->out_broken || vb_cli_write_out(1, p, n) == 0)
+		return;
+	s->out_broken = 1;
+	vb_error ignore = { 0 };
+	vb_exec_signal(s->ex, SIGHUP, &ignore); /* a dead VM shows up in vb_exec_next() */
 }
 
 static int pump_stdin(struct vb_cli_pty_session *s, vb_error *err)

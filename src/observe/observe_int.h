@@ -45,11 +45,6 @@ char *vb_obs_base64(const uint8_t *s, size_t len);
  * by U+FFFD; json_null() for NULL.  Never NULL unless out of memory. */
 json_t *vb_obs_jstr(const char *s, size_t max);
 
-/* Copy (s) for a terminal: control characters, DEL and invalid UTF-8
- * become '?', newlines and tabs a space; at most (size - 1) bytes, cut on
- * a character boundary.  (s) may be NULL (empty result). */
-void vb_obs_term_copy(char *out, size_t size, const char *s);
-
 /* 1 if (name) is a usable stage or run directory name: [A-Za-z0-9._-],
  * 1..64 bytes, no "..", not ".". */
 int vb_obs_name_ok(const char *name);

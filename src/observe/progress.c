@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "observe/progress_int.h"
+#include "util/term.h"
 
 static int env_utf8(void)
 {
@@ -112,7 +113,7 @@ void vb_progress_follow(struct vb_progress *p, int on)
 
 static void copy(char *dst, size_t size, const char *s)
 {
-	vb_obs_term_copy(dst, size, s);
+	vb_term_copy(dst, size, s, 0);
 }
 
 static struct vb_prow *find_row(struct vb_progress *p, const char *stage, int create, int64_t t)

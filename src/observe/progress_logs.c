@@ -3,7 +3,7 @@
  * What stages print, as the progress display uses it: the tail of each
  * stage's stderr, shown with the `voidbox logs` command when the stage
  * failed, and with --follow every line as it comes, prefixed by its stage.
- * Everything printed goes through vb_obs_term_copy: guest output reaches
+ * Everything printed goes through vb_term_copy (util/term.h): guest output reaches
  * the terminal without control sequences.
  */
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "observe/observe.h"
 #include "observe/progress_int.h"
+#include "util/term.h"
 
 static int name_width(const struct vb_progress *p)
 {
@@ -42,7 +43,7 @@ static void print_line(struct vb_progress *p, const struct vb_prow *r, const cha
 	raw[n] = '\0';
 	if (n && raw[n - 1] == '\r')
 		raw[n - 1] = '\0';
-	vb_obs_term_copy(safe, sizeof(safe), raw);
+	vb_term_copy(safe, sizeof(safe), raw, 0);
 	fprintf(p->out, "%-*s | %s\n", name_width(p), r->name, safe);
 }
 
@@ -135,7 +136,7 @@ static void print_tail(struct vb_progress *p, const struct vb_prow *r)
 		len = len > 200 ? 200 : len;
 		memcpy(raw, t + ring[i % VB_PROGRESS_TAIL_LINES].at, len);
 		raw[len] = '\0';
-		vb_obs_term_copy(safe, sizeof(safe), raw);
+		vb_term_copy(safe, sizeof(safe), raw, 0);
 		fprintf(p->out, "  | %s\n", safe);
 	}
 }

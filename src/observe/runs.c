@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "observe/observe_int.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define META_MAX (64 * 1024)
@@ -275,7 +276,7 @@ static int apply_event(struct vb_run_info *info, const json_t *ev)
 		const char *e = json_string_value(json_object_get(ev, "error"));
 		if (e) {
 			char buf[512];
-			vb_obs_term_copy(buf, sizeof(buf), e);
+			vb_term_copy(buf, sizeof(buf), e, 0);
 			info->error = strdup(buf);
 		}
 		return 1;
@@ -338,7 +339,7 @@ static char *dup_meta_str(const json_t *meta, const char *key)
 	if (!s)
 		return NULL;
 	char buf[256];
-	vb_obs_term_copy(buf, sizeof(buf), s);
+	vb_term_copy(buf, sizeof(buf), s, 0);
 	return strdup(buf);
 }
 

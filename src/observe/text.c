@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/term.h"
 #include "util/util.h"
 
 int64_t vb_obs_wall_ms(void)
@@ -34,51 +35,11 @@ void vb_obs_rfc3339(int64_t ms, int with_ms, char *buf, size_t size)
 		snprintf(buf, size, "%sZ", base);
 }
 
-/* Length of the UTF-8 sequence starting at s[0] (at most n bytes
- * available) if it is complete and valid; 0 if invalid; -1 if valid so far
- * but cut short by n. */
-static int utf8_seq(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0];
-	int len;
-	uint32_t min, cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, min = 0x80, cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, min = 0x800, cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, min = 0x10000, cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < len; i++) {
-		if ((size_t)i >= n)
-			return -1;
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-		/* reject overlongs and out-of-range as early as possible */
-		if (i == 1 && len == 3 && c == 0xe0 && s[1] < 0xa0)
-			return 0;
-		if (i == 1 && len == 3 && c == 0xed && s[1] >= 0xa0)
-			return 0; /* surrogates */
-		if (i == 1 && len == 4 && c == 0xf0 && s[1] < 0x90)
-			return 0;
-		if (i == 1 && len == 4 && c == 0xf4 && s[1] >= 0x90)
-			return 0;
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 int vb_obs_utf8_valid(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {
-		int n = utf8_seq(s + i, len - i);
+		int n = vb_utf8_seq(s + i, len - i);
 		if (n <= 0)
 			return 0;
 		i += (size_t)n;
@@ -151,7 +112,7 @@ json_t *vb_obs_jstr(const char *s, size_t max)
 		return NULL;
 	size_t o = 0;
 	for (size_t i = 0; i < len;) {
-		int n = utf8_seq(u + i, len - i);
+		int n = vb_utf8_seq(u + i, len - i);
 		if (n > 0) {
 			memcpy(buf + o, u + i, (size_t)n);
 			o += (size_t)n;
@@ -165,39 +126,6 @@ json_t *vb_obs_jstr(const char *s, size_t max)
 	json_t *j = json_stringn(buf, o);
 	free(buf);
 	return j;
-}
-
-void vb_obs_term_copy(char *out, size_t size, const char *s)
-{
-	if (!size)
-		return;
-	size_t o = 0;
-	const uint8_t *u = (const uint8_t *)(s ? s : "");
-	size_t len = strlen((const char *)u);
-	for (size_t i = 0; i < len && o + 1 < size;) {
-		int n = utf8_seq(u + i, len - i);
-		if (n == 1) {
-			uint8_t c = u[i];
-			out[o++] = c == '\n' || c == '\t' || c == '\r' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-			i++;
-		} else if (n > 1) {
-			/* C1 controls (U+0080..U+009F) can drive terminals too */
-			int c1 = u[i] == 0xc2 && u[i + 1] < 0xa0;
-			if (c1) {
-				out[o++] = '?';
-			} else {
-				if (o + (size_t)n >= size)
-					break;
-				memcpy(out + o, u + i, (size_t)n);
-				o += (size_t)n;
-			}
-			i += (size_t)n;
-		} else {
-			out[o++] = '?';
-			i++;
-		}
-	}
-	out[o] = '\0';
 }
 
 int vb_obs_name_ok(const char *name)

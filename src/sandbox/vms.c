@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sandbox/sandbox_int.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define INFO_MAX (16 * 1024)
@@ -30,8 +31,8 @@ static const char *secret_value(const char *arg)
 }
 
 /* Our own command line, arguments joined by spaces, K=V values hidden;
- * bytes outside printable ASCII become '?' (JSON needs valid UTF-8, and
- * this ends up on terminals). */
+ * made safe for a terminal (it ends up on them) and valid UTF-8 (JSON needs
+ * it) by vb_term_copyn. */
 static void own_command(char *out, size_t size)
 {
 	out[0] = '\0';
@@ -46,14 +47,11 @@ static void own_command(char *out, size_t size)
 		const char *hide = secret_value(arg);
 		if (o)
 			out[o++] = ' ';
-		for (const char *c = arg; *c && o + 1 < size; c++) {
-			if (c == hide) {
-				o += (size_t)snprintf(out + o, size - o, "...");
-				o = o < size ? o : size - 1;
-				break;
-			}
-			unsigned char ch = (unsigned char)*c;
-			out[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+		vb_term_copyn(out + o, size - o, arg, hide ? (size_t)(hide - arg) : strlen(arg), 0);
+		o += strlen(out + o);
+		if (hide && o + 1 < size) {
+			o += (size_t)snprintf(out + o, size - o, "...");
+			o = o < size ? o : size - 1;
 		}
 	}
 	out[o] = '\0';

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/term.h"
+
 void spec_oom(struct spec_ctx *c)
 {
 	c->oom = true;
@@ -117,25 +119,25 @@ void spec_diag_free(struct spec_ctx *c)
 	c->n_diags = 0;
 }
 
-/* User text quoted in a message: at most ~40 characters, control
- * characters escaped, so a message stays one readable line. */
+/* User text quoted in a message: at most ~40 characters, newlines and tabs
+ * escaped, so a message stays one readable line; other controls and invalid
+ * UTF-8 as the terminal boundary shows them (util/term.h), so the message is
+ * safe wherever it goes, a library caller's terminal included. */
 const char *spec_clip(const char *s, char *buf, size_t size)
 {
+	char safe[256];
+	vb_term_copy(safe, sizeof(safe), s, VB_TERM_LINES);
 	size_t o = 0;
-	if (!s)
-		s = "";
-	for (size_t i = 0; s[i] && o + 5 < size; i++) {
-		unsigned char ch = (unsigned char)s[i];
+	for (size_t i = 0; safe[i] && o + 5 < size; i++) {
+		unsigned char ch = (unsigned char)safe[i];
 		if (o >= 40 && (ch & 0xC0) != 0x80) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
 		}
-		if (ch == '\n') {
+		if (ch == '\n' || ch == '\t') {
 			buf[o++] = '\\';
-			buf[o++] = 'n';
-		} else if (ch < 0x20 || ch == 0x7f) {
-			buf[o++] = '?';
+			buf[o++] = ch == '\n' ? 'n' : 't';
 		} else {
 			buf[o++] = (char)ch;
 		}

@@ -2,7 +2,9 @@
 /*
  * The resolved plan in human form (`voidbox inspect`): what each VM will
  * get and run, with every default made visible.  Environment values are
- * never printed: a spec may carry secrets.
+ * never printed: a spec may carry secrets.  Control characters are left
+ * to the terminal boundary (vb_term_write, in `inspect`); only newlines and
+ * tabs are escaped here, so that one value stays on one line.
  */
 #include "spec/spec_internal.h"
 
@@ -25,8 +27,6 @@ static const char *shown(const char *s, size_t max, char *buf, size_t size)
 		if (ch == '\n' || ch == '\t') {
 			buf[o++] = '\\';
 			buf[o++] = ch == '\n' ? 'n' : 't';
-		} else if (ch < 0x20 || ch == 0x7f) {
-			buf[o++] = '?';
 		} else {
 			buf[o++] = (char)ch;
 		}

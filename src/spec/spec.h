@@ -374,8 +374,10 @@ struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *na
 
 void vb_spec_free(struct vb_spec *spec);
 
-/* Print the resolved plan (what `voidbox inspect` shows).  Returns 0, or -1
- * when writing failed. */
+/* Print the resolved plan (what `voidbox inspect` shows).  Values are the
+ * spec's own bytes, control characters included: a caller printing to a
+ * terminal passes the text through vb_term_write (util/term.h) with
+ * VB_TERM_LINES, as `inspect` does.  Returns 0, or -1 when writing failed. */
 int vb_spec_print_plan(const struct vb_spec *spec, FILE *out);
 
 /* The resolved plan as a JSON object (a jansson json_t *, declared void * so

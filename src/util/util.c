@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "util/term.h"
+
 int64_t vb_now_ns(void)
 {
 	struct timespec ts;
@@ -194,10 +196,7 @@ int vb_line_with(const char *text, const char *needle, int last, char *out, size
 	}
 	if (!hit || !n)
 		return 0;
-	size_t i = 0;
-	for (; hit[i] && hit[i] != '\n' && hit[i] != '\r' && i + 1 < n; i++)
-		out[i] = (hit[i] >= 0x20 && hit[i] < 0x7f) ? hit[i] : '?';
-	out[i] = '\0';
+	vb_term_copyn(out, n, hit, strcspn(hit, "\r\n"), 0);
 	return 1;
 }
 

@@ -56,9 +56,8 @@ char *vb_state_dir(vb_error *err);
 char *vb_runtime_root(vb_error *err);
 
 /* The first (or, with (last), the last) line of (text) that contains
- * (needle), from the needle to the end of the line, copied into (out) with
- * every byte outside printable ASCII replaced by '?' (it may come from a
- * guest).  Returns 1 if found, else 0 and (out) is "". */
+ * (needle), from the needle to the end of the line, copied into (out) made
+ * safe for a terminal by vb_term_copyn (it may come from a guest).  Returns 1 if found, else 0 and (out) is "". */
 int vb_line_with(const char *text, const char *needle, int last, char *out, size_t n);
 
 /* The start time of process (pid) in clock ticks since boot (field 22 of
