@@ -216,9 +216,12 @@ static void test_result_json_and_exit_codes(void **state)
 	char a[] = "a", b[] = "b", out[] = "x\xff", empty[] = "", vm[] = "vm-1", n[] = "n",
 	     kind[] = "pipeline";
 	char rid[] = "20261130-120000-abcdef", why[] = "'a' failed", err[] = "box 'a' failed: exit code 3";
+	char apath[] = "/r/stages/a/output";
+	/* a's output is 40000 bytes in its file; the result shows the preview */
 	struct vb_run_stage st[2] = {
 		{ .name = a, .success = 0, .exit_code = 3, .output = out, .output_len = 2,
-		  .duration_ms = 12, .vm_id = vm, .error = err + 16 },
+		  .output_size = 40000, .output_path = apath, .duration_ms = 12, .vm_id = vm,
+		  .error = err + 16 },
 		{ .name = b, .skipped = 1, .exit_code = -1, .output = empty, .error = why },
 	};
 	struct vb_run_result r = { .run_id = rid, .name = n, .kind = kind, .success = 0,
@@ -230,12 +233,15 @@ static void test_result_json_and_exit_codes(void **state)
 	assert_string_equal(json,
 			    "{\"run_id\":\"20261130-120000-abcdef\",\"name\":\"n\",\"kind\":\"pipeline\","
 			    "\"success\":false,\"exit_code\":1,\"error\":\"box 'a' failed: exit code 3\","
-			    "\"duration_ms\":40,\"output\":\"\","
+			    "\"duration_ms\":40,\"output\":\"\",\"output_truncated\":false,"
+			    "\"output_bytes\":0,\"output_path\":null,"
 			    "\"stages\":[{\"name\":\"a\",\"success\":false,\"skipped\":false,\"exit_code\":3,"
 			    "\"error\":\"exit code 3\",\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,"
-			    "\"vm_id\":\"vm-1\"},"
+			    "\"vm_id\":\"vm-1\",\"output_truncated\":true,\"output_bytes\":40000,"
+			    "\"output_path\":\"/r/stages/a/output\"},"
 			    "{\"name\":\"b\",\"success\":false,\"skipped\":true,\"exit_code\":-1,"
-			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\"}]}");
+			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\","
+			    "\"output_truncated\":false,\"output_bytes\":0,\"output_path\":null}]}");
 	free(json);
 	/* success: error is null */
 	r.success = 1;
