@@ -369,9 +369,9 @@ int vb_run_fan_carry(struct vb_run *r, const struct vb_run_unit *units, size_t n
 		char b[48];
 		fmt_size(w.max, b, sizeof(b));
 		vb_error_set(err, VB_E_OK,
-			     "the fan-out's outputs as one JSON array would be larger than %s, the "
-			     "most a fan-out can carry to the next stage (write large results to a "
-			     "named output)",
+			     "its boxes' outputs as one JSON array would be larger than %s, the most "
+			     "a fan-out can carry to the next stage (write large results to a named "
+			     "output)",
 			     b);
 		return 1;
 	}

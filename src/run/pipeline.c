@@ -400,7 +400,7 @@ int vb_run_pipeline(struct vb_run *r, vb_error *err)
 			if (rc > 0) {
 				free(carry_file);
 				carry_file = NULL;
-				vb_run_set_error(r, VB_E_OK, "the fan-out of '%s' and %zu more failed: %s",
+				vb_run_set_error(r, VB_E_OK, "the fan-out of '%s' and %zu more: %s",
 						 units[0].name, n - 1, err->msg);
 				vb_error_clear(err);
 				snprintf(why, sizeof(why), "the fan-out of '%s' carried too much",

@@ -492,6 +492,75 @@ static void test_record_binary_and_big_chunks(void **state)
 	vb_record_close(rec);
 }
 
+/* One byte at a time: pooled into a line a second; past the record's cap
+ * the bytes are counted, not kept, and record.truncated says so once. */
+static void test_record_pools_chunks_and_caps(void **state)
+{
+	(void)state;
+	struct vb_record *rec = open_record(NULL);
+	const char *dir = vb_record_dir(rec);
+	int64_t t = 1714564984000;
+	for (int i = 0; i < 3000; i++) /* 3 s of a byte a millisecond */
+		emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .time_ms = t + i, .stage = "s",
+					     .stream = "stderr", .data = (const uint8_t *)"x", .len = 1 });
+	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_FAILED, .time_ms = t + 3000, .stage = "s",
+				     .exit_code = 1, .error = "exit code 1" });
+	json_t *evs = read_events(dir);
+	/* at t, t+1000 and t+2000 a line each (the bytes since the last),
+	 * and the rest before the stage's end */
+	assert_int_equal(json_array_size(evs), 5);
+	long long sum = 0;
+	for (size_t i = 0; i < 4; i++) {
+		json_t *e = json_array_get(evs, i);
+		assert_string_equal(sget(e, "event"), "log.chunk");
+		assert_int_equal(iget(e, "offset"), sum);
+		sum += iget(e, "len");
+	}
+	assert_int_equal(sum, 3000);
+	assert_int_equal(iget(json_array_get(evs, 1), "len"), 1000);
+	/* the preview: at most 512 bytes of them */
+	assert_int_equal(strlen(sget(json_array_get(evs, 1), "data")), VB_REC_CHUNK_MAX);
+	assert_true(json_is_true(json_object_get(json_array_get(evs, 1), "truncated")));
+	assert_int_equal(iget(json_array_get(evs, 4), "stderr_bytes"), 3000);
+	json_decref(evs);
+
+	/* a cap the log reaches: the rest is counted, not kept */
+	struct stat st;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	assert_int_equal(stat(path, &st), 0);
+	vb_record_limit(rec, (uint64_t)st.st_size + 3000 + 10000);
+	static uint8_t blob[4096];
+	memset(blob, 'y', sizeof(blob));
+	for (int i = 0; i < 10; i++)
+		emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .time_ms = t + 5000 + i * 1000,
+					     .stage = "big", .stream = "stdout", .data = blob,
+					     .len = sizeof(blob) });
+	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_COMPLETED, .time_ms = t + 20000,
+				     .stage = "big", .output_size = 0 });
+	size_t n;
+	char *log = slurp_at(dir, "stages/big/stdout.log", &n);
+	assert_non_null(log);
+	assert_true(n > 8192 && n < 13000);
+	free(log);
+	evs = read_events(dir);
+	size_t truncs = 0, idx;
+	json_t *e, *done = NULL;
+	json_array_foreach(evs, idx, e) {
+		if (!strcmp(sget(e, "event"), "record.truncated")) {
+			truncs++;
+			assert_non_null(strstr(sget(e, "error"), "size cap"));
+		}
+		if (!strcmp(sget(e, "event"), "stage.completed"))
+			done = e;
+	}
+	assert_int_equal(truncs, 1);
+	assert_non_null(done); /* the state events go on */
+	assert_int_equal(iget(done, "stdout_bytes"), 10 * sizeof(blob));
+	json_decref(evs);
+	vb_record_close(rec);
+}
+
 static void test_record_refuses_odd_names(void **state)
 {
 	struct fixture *f = *state;
@@ -946,6 +1015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_every_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_binary_and_big_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_pools_chunks_and_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_refuses_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_result_atomic, setup, teardown),

@@ -265,6 +265,96 @@ static void test_result_json_and_exit_codes(void **state)
 	assert_int_equal(vb_run_exit_code(NULL), 125);
 }
 
+static void put_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Outputs in files: previews cut on characters, the budget, and a
+ * fan-out's array streamed to a file (JSON embedded, the rest escaped,
+ * the cap). */
+static void test_outputs_in_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vb-unit-carry-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char p1[300], p2[300], p3[300], arr[300];
+	snprintf(p1, sizeof(p1), "%s/json", dir);
+	snprintf(p2, sizeof(p2), "%s/text", dir);
+	snprintf(p3, sizeof(p3), "%s/big", dir);
+	snprintf(arr, sizeof(arr), "%s/arr.json", dir);
+	put_file(p1, "{\"n\": 1}\n", 9);
+	/* quotes, a control byte, a backslash, é, a bad byte, a cut é */
+	put_file(p2, "a\"\x01\\\xc3\xa9\xff\xc3", 8);
+
+	/* preview: the first (max) bytes, but not half a character */
+	size_t n;
+	uint8_t *pv = vb_run_preview(p2, 5, &n);
+	assert_int_equal(n, 4); /* "a\"\x01\\" and not the é's first byte */
+	free(pv);
+	pv = vb_run_preview(p2, 6, &n);
+	assert_int_equal(n, 6);
+	free(pv);
+	pv = vb_run_preview(p2, 100, &n); /* all of it, as it is */
+	assert_int_equal(n, 8);
+	free(pv);
+	pv = vb_run_preview("/nonexistent/x", 100, &n);
+	assert_int_equal(n, 0);
+	assert_string_equal((char *)pv, "");
+	free(pv);
+
+	struct vb_run r = { .opts = { .output_budget = 100, .carry_max = 1000 } };
+	assert_int_equal(vb_run_budget_take(&r, 60), 0);
+	assert_int_equal(vb_run_budget_take(&r, 41), -1);
+	assert_int_equal(vb_run_budget_take(&r, 40), 0);
+	assert_int_equal(vb_run_budget_take(&r, 1), -1);
+	vb_run_budget_give(&r, 60);
+	assert_int_equal(vb_run_budget_take(&r, 60), 0);
+	char msg[300];
+	vb_run_budget_msg(&r, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "output budget of 100 bytes is used up"));
+
+	struct vb_run_unit u[3] = {
+		{ .output_path = p1, .output_len = 9 },
+		{ .output_path = p2, .output_len = 8 },
+		{ .output_path = NULL, .output_len = 0 }, /* none: "" */
+	};
+	vb_error err = { 0 };
+	uint64_t len = 0;
+	assert_int_equal(vb_run_fan_carry(&r, u, 3, arr, &len, &err), 0);
+	size_t got;
+	char *text = vb_read_file(arr, 4096, &got, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, "[{\"n\":1},\"a\\\"\\u0001\\\\\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\",\"\"]");
+	assert_int_equal(len, got);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j); /* valid JSON a reader takes */
+	json_decref(j);
+	free(text);
+
+	/* 2 MiB of 0x01: 12 MiB as a JSON string, over a cap of 8 MiB */
+	size_t big = 2u << 20;
+	uint8_t *ones = malloc(big);
+	memset(ones, 1, big);
+	put_file(p3, ones, big);
+	free(ones);
+	struct vb_run_unit b[1] = { { .output_path = p3, .output_len = big } };
+	r.opts.carry_max = 8u << 20;
+	assert_int_equal(vb_run_fan_carry(&r, b, 1, arr, &len, &err), 1);
+	assert_int_equal(err.kind, VB_E_OK);
+	assert_non_null(strstr(err.msg, "larger than 8 MiB, the most a fan-out can carry"));
+	assert_int_not_equal(access(arr, F_OK), 0); /* no partial array left */
+	/* under the cap: one string, every byte escaped */
+	r.opts.carry_max = 16u << 20;
+	vb_error_clear(&err);
+	assert_int_equal(vb_run_fan_carry(&r, b, 1, arr, &len, &err), 0);
+	assert_int_equal(len, 2 + 2 + big * 6);
+	vb_rm_rf(dir);
+}
+
 static void test_refused_before_booting(void **state)
 {
 	(void)state;
@@ -302,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_result_json_and_exit_codes),
 		cmocka_unit_test(test_refused_before_booting),
+		cmocka_unit_test(test_outputs_in_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
