@@ -268,7 +268,7 @@ static size_t escape_into(struct jw *w, const uint8_t *p, size_t n, int last, in
 			case '\f': memcpy(out + o, "\\f", 2), o += 2; break;
 			default:
 				if (c < 0x20)
-					o += (size_t)snprintf(out + o, 7, "\\u%04x", c);
+					o += (size_t)snprintf(out + o, 7, "\\u%04X", c); /* as jansson */
 				else
 					out[o++] = (char)c;
 			}
