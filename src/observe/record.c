@@ -283,6 +283,19 @@ static void truncated(struct vb_record *rec, int64_t t, const struct stream *st,
 	json_decref(o);
 }
 
+static void flush_stream(struct vb_record *rec, struct stream *st, int64_t now);
+
+/* Where the stage runs, as its log.chunk lines say. */
+static void set_facts(struct stream *st, const struct vb_event *ev)
+{
+	free(st->vm_id);
+	free(st->accel);
+	free(st->isolation);
+	st->vm_id = ev->vm_id ? strdup(ev->vm_id) : NULL;
+	st->accel = ev->accel ? strdup(ev->accel) : NULL;
+	st->isolation = ev->isolation ? strdup(ev->isolation) : NULL;
+}
+
 static struct stream *find_stream(struct vb_record *rec, const struct vb_event *ev)
 {
 	int is_err;
@@ -296,8 +309,15 @@ static struct stream *find_stream(struct vb_record *rec, const struct vb_event *
 	if (strlen(stage) > VB_STAGE_NAME_MAX)
 		return NULL;
 	for (size_t i = 0; i < rec->n_streams; i++)
-		if (rec->streams[i].is_err == is_err && !strcmp(rec->streams[i].stage, stage))
-			return &rec->streams[i];
+		if (rec->streams[i].is_err == is_err && !strcmp(rec->streams[i].stage, stage)) {
+			/* a box in two stages runs in two VMs */
+			struct stream *st = &rec->streams[i];
+			if (ev->vm_id && (!st->vm_id || strcmp(st->vm_id, ev->vm_id))) {
+				flush_stream(rec, st, 0);
+				set_facts(st, ev);
+			}
+			return st;
+		}
 	struct stream *grown = realloc(rec->streams, (rec->n_streams + 1) * sizeof(*grown));
 	if (!grown)
 		return NULL;
@@ -307,9 +327,7 @@ static struct stream *find_stream(struct vb_record *rec, const struct vb_event *
 	snprintf(st->stage, sizeof(st->stage), "%s", stage);
 	st->is_err = is_err;
 	st->fd = open_stage_file(rec, stage, is_err ? "stderr.log" : "stdout.log", 0);
-	st->vm_id = ev->vm_id ? strdup(ev->vm_id) : NULL;
-	st->accel = ev->accel ? strdup(ev->accel) : NULL;
-	st->isolation = ev->isolation ? strdup(ev->isolation) : NULL;
+	set_facts(st, ev);
 	return st;
 }
 
@@ -481,6 +499,13 @@ void vb_record_event(const struct vb_event *ev, void *record)
 		pthread_mutex_unlock(&rec->lock);
 		return;
 	}
+	/* a box in two stages: each run counts its own bytes */
+	if (ev->type == VB_EV_STAGE_STARTED)
+		for (size_t i = 0; i < rec->n_streams; i++)
+			if (!strcmp(rec->streams[i].stage, ev->stage ? ev->stage : "")) {
+				flush_stream(rec, &rec->streams[i], t);
+				rec->streams[i].total = 0;
+			}
 	/* what a stage said comes before how it ended */
 	int ends_stage = ev->type == VB_EV_STAGE_COMPLETED || ev->type == VB_EV_STAGE_FAILED;
 	if (ends_stage)

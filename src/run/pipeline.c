@@ -149,6 +149,18 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 					    "(write it to a named output instead)",
 					    b->output_file.s, VB_RUN_MAX_OUTPUT >> 20);
 		if (len) {
+			if (!stdout_wanted(&r->spec->pipeline, bi) && u->out_path) {
+				/* nobody reads this stdout: give its budget back */
+				if (u->out_fd >= 0) {
+					close(u->out_fd);
+					u->out_fd = -1;
+				}
+				unlink(u->out_path);
+				vb_run_budget_give(r, u->out_len);
+				free(u->out_path);
+				u->out_path = NULL;
+				u->out_len = 0;
+			}
 			if (vb_run_budget_take(r, len) < 0) {
 				unlink(part);
 				vb_run_budget_msg(r, why, sizeof(why));
@@ -158,14 +170,6 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 				int e = errno;
 				unlink(part);
 				return vb_error_errno(err, e, "cannot keep the output of '%s'", u->name);
-			}
-			if (!stdout_wanted(&r->spec->pipeline, bi) && u->out_path) {
-				/* nobody reads this stdout: give its budget back */
-				unlink(u->out_path);
-				vb_run_budget_give(r, u->out_len);
-				free(u->out_path);
-				u->out_path = NULL;
-				u->out_len = 0;
 			}
 			return vb_run_unit_settle(r, u, out, len, err);
 		}

@@ -194,4 +194,43 @@ EOF
     expect_clean
 }
 
+test_outputs_in_files_keep_the_carry_rules() {
+    # stdout and output_file both 600 KiB: the output_file is the output,
+    # and the stdout nobody reads is given back to a budget of 1 MiB
+    spec p <<'EOF'
+api_version: v1
+kind: pipeline
+name: files
+sandbox: {memory_mb: 128}
+pipeline:
+  boxes:
+    - {name: both, run: {program: sh, args: ["-c", "head -c 614400 /dev/zero | tr '\\000' s; head -c 614400 /dev/zero | tr '\\000' o > /workspace/output.json"]}}
+EOF
+    vb run -q --output-budget 1M --output json "$T/p.yaml"
+    expect_rc 0
+    jqx '.output_bytes == 614400 and (.output | test("^o+$"))'
+    local run; run=$(echo "$XDG_STATE_HOME"/voidbox/runs/*)
+    [ ! -e "$run/stages/both/stdout.carry" ] || fail "unread stdout kept"
+    [ "$(size_of "$run/stages/both/stdout.log")" -eq 614400 ] || fail "stdout.log incomplete"
+    rm -rf "${XDG_STATE_HOME:?}/voidbox/runs"
+    # a later box reads the stdout (stdin_from) and gets the output_file
+    # as its input.json: both from their files
+    spec q <<'EOF'
+api_version: v1
+kind: pipeline
+name: files2
+sandbox: {memory_mb: 128}
+pipeline:
+  boxes:
+    - {name: both, run: {program: sh, args: ["-c", "head -c 614400 /dev/zero | tr '\\000' s; head -c 614401 /dev/zero | tr '\\000' o > /workspace/output.json"]}}
+    - {name: reader, run: {program: sh, args: ["-c", "tr -d s | wc -c; tr -d o < /workspace/input.json | wc -c; wc -c < /workspace/input.json"], stdin_from: both}}
+EOF
+    vb run -q "$T/q.yaml"
+    expect_rc 0
+    expect_out "$(printf '0\n0\n614401')"
+    run=$(echo "$XDG_STATE_HOME"/voidbox/runs/*)
+    [ "$(size_of "$run/stages/both/stdout.carry")" -eq 614400 ] || fail "read stdout not kept"
+    expect_clean
+}
+
 run_tests
