@@ -316,12 +316,54 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 	return jw_put(data, buffer, size);
 }
 
+/* A large JSON output, compact: its bytes without the whitespace between
+ * tokens, read in pieces (vb_run_json_file_ok said it is JSON). */
+static int put_json_stream(struct jw *w, const char *path)
+{
+	_cleanup_free_ uint8_t *in = malloc(COPY_CHUNK);
+	_cleanup_free_ uint8_t *out = malloc(COPY_CHUNK);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int str = 0, esc = 0, rc = in && out && fd >= 0 ? 0 : -1;
+	ssize_t n = 0;
+	while (rc == 0 && (n = vb_read_full(fd, in, COPY_CHUNK)) > 0) {
+		size_t o = 0;
+		for (ssize_t i = 0; i < n; i++) {
+			uint8_t c = in[i];
+			if (str) {
+				if (esc)
+					esc = 0;
+				else if (c == '\\')
+					esc = 1;
+				else if (c == '"')
+					str = 0;
+			} else if (c == '"') {
+				str = 1;
+			} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				continue;
+			}
+			out[o++] = c;
+		}
+		if (o && jw_put(w, out, o) < 0)
+			rc = -1;
+	}
+	if (n < 0)
+		rc = -1;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* An output that is JSON by itself, as that value: 1 if it was, 0 if not
  * (nothing written), -1 on failure. */
 static int put_json(struct jw *w, const struct vb_run_unit *u)
 {
-	if (!u->output_len || u->output_len > VB_RUN_JSON_EMBED_MAX)
+	if (!u->output_len)
 		return 0;
+	if (u->output_len > VB_RUN_JSON_EMBED_MAX) {
+		if (!vb_run_json_file_ok(u->output_path))
+			return 0;
+		return put_json_stream(w, u->output_path) < 0 ? -1 : 1;
+	}
 	size_t len = 0;
 	vb_error ignore;
 	_cleanup_free_ char *text = vb_read_file(u->output_path, VB_RUN_JSON_EMBED_MAX, &len, &ignore);

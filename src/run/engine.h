@@ -29,9 +29,9 @@
 /* Defaults of the run options' budgets. */
 #define VB_RUN_OUTPUT_BUDGET ((uint64_t)256 << 20)
 #define VB_RUN_CARRY_MAX ((uint64_t)64 << 20)
-/* A fan-out box's output up to this size is parsed to be embedded as JSON
- * in the stage's array (parsing holds it whole); a larger one is carried as
- * a JSON string, streamed. */
+/* A fan-out box's output up to this size is parsed by jansson to be
+ * embedded as JSON in the stage's array (parsing holds it whole); a larger
+ * one is checked and copied as a stream (jsonscan.c). */
 #define VB_RUN_JSON_EMBED_MAX ((size_t)1 << 20)
 /* After a cancel, how long a killed program gets to report its exit before
  * the VM is torn down regardless. */
@@ -143,6 +143,9 @@ int vb_run_unit_settle(struct vb_run *r, struct vb_run_unit *u, const char *outp
  * failure. */
 int vb_run_fan_carry(struct vb_run *r, const struct vb_run_unit *units, size_t n,
 		     const char *path, uint64_t *len, vb_error *err);
+/* 1 if file (path) holds exactly one JSON value (with whitespace around),
+ * checked as a stream in bounded memory; 0 otherwise. */
+int vb_run_json_file_ok(const char *path);
 /* The first (max) bytes of file (path), cut on a UTF-8 character boundary
  * when the file is longer: a new NUL-terminated buffer ("" for a missing
  * file), NULL on allocation failure. */

@@ -335,6 +335,41 @@ static void test_outputs_in_files(void **state)
 	json_decref(j);
 	free(text);
 
+	/* a JSON output of more than 1 MiB: checked and copied as a stream,
+	 * embedded compact */
+	char p4[300];
+	snprintf(p4, sizeof(p4), "%s/bigjson", dir);
+	FILE *f = fopen(p4, "w");
+	assert_non_null(f);
+	fputs("{ \"s\": \"keep  these \\\" spaces\",\n  \"v\": [", f);
+	for (int i = 0; i < 300000; i++)
+		fputs(i ? ", 1234" : "1234", f);
+	fputs(" ] }\n", f);
+	assert_int_equal(fclose(f), 0);
+	struct stat sb;
+	assert_int_equal(stat(p4, &sb), 0);
+	assert_true((size_t)sb.st_size > VB_RUN_JSON_EMBED_MAX);
+	struct vb_run_unit bj[2] = { { .output_path = p4, .output_len = (uint64_t)sb.st_size },
+				     { .output_path = p1, .output_len = 9 } };
+	r.opts.carry_max = 16u << 20;
+	assert_int_equal(vb_run_fan_carry(&r, bj, 2, arr, &len, &err), 0);
+	text = vb_read_file(arr, 8u << 20, &got, NULL);
+	assert_non_null(text);
+	assert_memory_equal(text, "[{\"s\":\"keep  these \\\" spaces\",\"v\":[1234,1234,", 44);
+	j = json_loadb(text, got, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(j, 0), "v")), 300000);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 1), "n")), 1);
+	json_decref(j);
+	free(text);
+	/* a large output that is not JSON: a string */
+	put_file(p4, "{\"cut\": [1, 2", 13);
+	bj[0].output_len = VB_RUN_JSON_EMBED_MAX + 1; /* as if large */
+	assert_int_equal(vb_run_fan_carry(&r, bj, 1, arr, &len, &err), 0);
+	text = vb_read_file(arr, 4096, &got, NULL);
+	assert_string_equal(text, "[\"{\\\"cut\\\": [1, 2\"]");
+	free(text);
+
 	/* 2 MiB of 0x01: 12 MiB as a JSON string, over a cap of 8 MiB */
 	size_t big = 2u << 20;
 	uint8_t *ones = malloc(big);
@@ -352,6 +387,53 @@ static void test_outputs_in_files(void **state)
 	vb_error_clear(&err);
 	assert_int_equal(vb_run_fan_carry(&r, b, 1, arr, &len, &err), 0);
 	assert_int_equal(len, 2 + 2 + big * 6);
+	vb_rm_rf(dir);
+}
+
+/* The streaming JSON check agrees with jansson (JSON_DECODE_ANY, default
+ * flags) on what is one JSON value. */
+static void test_json_scan_agrees_with_jansson(void **state)
+{
+	(void)state;
+	static const struct { const char *text; size_t len; } cases[] = {
+#define C(s) { s, sizeof(s) - 1 }
+		C("{\"a\":[1,2.5e-3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\\/\"]}"), C(" 42 \n"),
+		C("\"s\""), C("-0"), C("[]"), C("{}"), C("[ {} , [ ] ]"), C("0.5E+10"), C("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""),
+		C("01"), C("[1,]"), C("{\"a\"}"), C("{\"a\":1,}"), C("\"\\u0000\""), C("\"\\ud800\""),
+		C("\"\\udc00\""), C("\"\\ud800x\""), C("\"\x01\""), C("\"\xff\""), C("\"\xc0\xaf\""),
+		C("\"\xed\xa0\x80\""), C("\"\xf4\x90\x80\x80\""), C("1 2"), C("["), C("tru"), C(""),
+		C("   "), C("-"), C("1."), C("1e"), C("1e+"), C("\"abc"), C("{\"a\" 1}"), C("{1:2}"),
+		C("[1 2]"), C("nul"), C("truex"), C("\"\\x\""), C("\"\\u12g4\""), C("+1"), C(".5"),
+		C("[\"a\",]"), C("{\"a\":}"), C("}"), C("]"), C("\"a\"\"b\""), C("1,"), C("[-]"),
+		C("{\"\\u00e9\":[null]}"), C("-12.0e-0"), C("\"\xe0\xa0\x80\""), C("\"\xe0\x9f\xbf\""),
+		C("\"\\ud83d\\u0041\""), C("\"\x7f\""), C("\t[\r]\n"),
+#undef C
+	};
+	char dir[] = "/tmp/vb-unit-jscan-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[300];
+	snprintf(path, sizeof(path), "%s/t", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		put_file(path, cases[i].text, cases[i].len);
+		json_error_t jerr;
+		json_t *j = json_loadb(cases[i].text, cases[i].len, JSON_DECODE_ANY, &jerr);
+		int want = j != NULL;
+		json_decref(j);
+		if (vb_run_json_file_ok(path) != want)
+			fail_msg("case %zu '%s': scan says %d, jansson %d", i, cases[i].text, !want, want);
+	}
+	/* nesting: jansson's limit is 2048 levels */
+	for (size_t depth = 2047; depth <= 2049; depth++) {
+		char *t = malloc(depth * 2);
+		memset(t, '[', depth);
+		memset(t + depth, ']', depth);
+		put_file(path, t, depth * 2);
+		json_t *j = json_loadb(t, depth * 2, JSON_DECODE_ANY, NULL);
+		assert_int_equal(vb_run_json_file_ok(path), j != NULL);
+		json_decref(j);
+		free(t);
+	}
+	assert_int_equal(vb_run_json_file_ok("/nonexistent/x"), 0);
 	vb_rm_rf(dir);
 }
 
@@ -393,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_result_json_and_exit_codes),
 		cmocka_unit_test(test_refused_before_booting),
 		cmocka_unit_test(test_outputs_in_files),
+		cmocka_unit_test(test_json_scan_agrees_with_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
