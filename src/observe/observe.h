@@ -17,8 +17,9 @@ char *vb_run_id_new(vb_error *err);
 
 /* The run's directory: ${XDG_STATE_HOME:-~/.local/state}/voidbox/runs/<id>/
  * holding events.jsonl (one JSON object a line), meta.json (pid, name,
- * kind, start time), stages/<stage>/{stdout.log,stderr.log,output} and,
- * once finished, result.json. */
+ * kind, start time), stages/<stage>/{stdout.log,stderr.log} and, once
+ * finished, result.json.  (The run engine keeps its output files there
+ * too: stages/<stage>/output, carries/.) */
 struct vb_record;
 struct vb_record *vb_record_open(const char *run_id, const char *name, const char *kind,
 				 vb_error *err);

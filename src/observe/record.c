@@ -2,8 +2,9 @@
 /*
  * The run record: a directory per run with meta.json, events.jsonl (one
  * compact JSON object a line, each written by one write() under one lock,
- * so lines never interleave or tear), per-stage logs and outputs, and
- * result.json.  The sink side never fails loudly: a write it cannot make
+ * so lines never interleave or tear), per-stage logs, and result.json.
+ * Whatever a guest writes, the record stays bounded: log chunks are pooled
+ * into a line a second per stream, and the whole record has a size cap.  The sink side never fails loudly: a write it cannot make
  * is counted and skipped, and odd events are written as well as they can
  * be or ignored.
  */
