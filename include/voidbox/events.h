@@ -17,8 +17,10 @@ enum vb_event_type {
 	VB_EV_STAGE_STARTED,    /* stage: its VM is being booted */
 	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms,
 				 * accel_reason */
-	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len */
-	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output/output_len */
+	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len: every
+				 * chunk reaches a callback; the record coalesces them */
+	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output (preview),
+				 * output_size, output_path */
 	VB_EV_STAGE_FAILED,     /* stage, exit_code (or -1), duration_ms, error */
 	VB_EV_STAGE_SKIPPED,    /* stage, error (why) */
 	VB_EV_RUN_FINISHED,     /* success, duration_ms, error (first failure) */
@@ -42,8 +44,11 @@ struct vb_event {
 	const char *stream;   /* LOG_CHUNK */
 	const uint8_t *data;  /* LOG_CHUNK: not NUL-terminated */
 	size_t len;
-	const uint8_t *output; /* STAGE_COMPLETED: the carried output */
+	const uint8_t *output; /* STAGE_COMPLETED: the carried output's preview (its
+				* first 16 KiB at most) */
 	size_t output_len;
+	uint64_t output_size;  /* STAGE_COMPLETED: the whole output's size */
+	const char *output_path; /* STAGE_COMPLETED: the file holding it */
 	int exit_code;
 	int success;
 	int64_t duration_ms;

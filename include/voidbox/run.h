@@ -64,6 +64,16 @@ struct vb_run_options {
 	size_t n_env;
 	const struct vb_mount *mounts;
 	size_t n_mounts;
+	/* Bounds on what the guests can make the host keep (docs/run.md,
+	 * "Bounded outputs" and "The run record"); 0 = the default.  A stage
+	 * that goes past one fails, saying which. */
+	uint64_t output_budget; /* bytes of carried outputs the run keeps in all
+				 * (every box's output and the stdout it carries);
+				 * default 256 MiB */
+	uint64_t carry_max;     /* the largest fan-out carry (its JSON array);
+				 * default 64 MiB */
+	uint64_t record_max;    /* bytes of the run record (events.jsonl and the
+				 * stage logs); default 1 GiB */
 };
 
 struct vb_run_stage {
@@ -71,8 +81,13 @@ struct vb_run_stage {
 	int success;
 	int skipped;           /* never ran: an earlier stage or a dependency failed */
 	int exit_code;         /* the program's (124 timed out); -1 when it did not run to an exit */
-	char *output;          /* the carried output, NUL-terminated (output_len bytes) */
+	/* The carried output is a file (output_path, output_size bytes); in
+	 * memory only its start: (output) holds at most 16 KiB of it, cut on
+	 * a UTF-8 character boundary, NUL-terminated (output_len bytes). */
+	char *output;
 	size_t output_len;
+	uint64_t output_size;
+	char *output_path;     /* NULL when it has none (skipped, failed to start) */
 	int64_t duration_ms;
 	char *vm_id;           /* NULL when no VM was booted for it */
 	char *error;           /* why it failed or was skipped; NULL on success */
@@ -88,12 +103,19 @@ struct vb_run_result {
 	 * did not boot or died); VB_E_CANCELLED when cancelled. */
 	enum vb_error_kind error_kind;
 	char *error;           /* the first failure, naming the box or step; NULL on success */
-	char *output;          /* the final output, NUL-terminated (output_len bytes) */
+	/* The final output, as in a stage: a preview (output, output_len) of
+	 * the file output_path (output_size bytes; NULL when the run failed). */
+	char *output;
 	size_t output_len;
+	uint64_t output_size;
+	char *output_path;
 	struct vb_run_stage *stages; /* in run order: a fan-out's boxes in declaration order */
 	size_t n_stages;
 	int64_t duration_ms;
 	char *record_dir;      /* the run's directory (record, named outputs); NULL if none */
+	/* The output files of a run with no_record live in this temporary
+	 * directory until vb_run_result_free() removes it; NULL otherwise. */
+	char *scratch_dir;
 };
 
 /* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run
@@ -111,8 +133,9 @@ struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options 
 int vb_run_exit_code(const struct vb_run_result *r);
 
 /* The result object of SPEC-V1 as compact JSON text (caller frees); NULL on
- * allocation failure.  Output that is not UTF-8 has its bad bytes replaced
- * by U+FFFD. */
+ * allocation failure.  Outputs appear as their previews ("output", bad
+ * UTF-8 replaced by U+FFFD) with "output_bytes", "output_path" and
+ * "output_truncated", so the text stays small whatever the outputs are. */
 char *vb_run_result_json(const struct vb_run_result *r);
 
 void vb_run_result_free(struct vb_run_result *r);

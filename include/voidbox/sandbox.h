@@ -213,6 +213,16 @@ int vb_file_write(vb_sandbox *sb, const char *path, const void *data, size_t len
 /* Read a whole file of at most (max) bytes into a new buffer. */
 int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, size_t *len,
 		 vb_error *err);
+/* Write what descriptor (fd) holds from its offset to its end into
+ * (path), replacing the file, holding one 1 MiB buffer whatever the size. */
+int vb_file_write_fd(vb_sandbox *sb, const char *path, int fd, unsigned mode, int as_root,
+		     vb_error *err);
+/* Append the guest file (path) to descriptor (fd), at most (max) bytes,
+ * streaming (one 1 MiB reply at a time).  Returns 0 when all of it was
+ * copied, 1 when the file holds more than (max) (the first (max) bytes were
+ * copied), -1 with (err) set; (*len) is the bytes copied in every case. */
+int vb_file_read_fd(vb_sandbox *sb, const char *path, uint64_t max, int fd, uint64_t *len,
+		    vb_error *err);
 int vb_file_stat(vb_sandbox *sb, const char *path, struct vb_file_stat *st, vb_error *err);
 int vb_file_mkdir(vb_sandbox *sb, const char *path, unsigned mode, int as_root, vb_error *err);
 

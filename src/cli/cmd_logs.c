@@ -204,6 +204,10 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 error ? error : "");
 	} else if (!strcmp(type, "run.cancelled")) {
 		snprintf(buf, size, "after %s", dur);
+	} else if (!strcmp(type, "record.truncated")) {
+		const char *stream = jget(ev, "stream");
+		snprintf(buf, size, "%s%s%s", stream ? stream : "", stream ? ": " : "",
+			 error ? error : "");
 	}
 }
 

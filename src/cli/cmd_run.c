@@ -5,6 +5,7 @@
  * object) on stdout.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "observe/observe.h"
+#include "util/term.h"
 #include "util/util.h"
 #include "voidbox/run.h"
 
@@ -41,6 +43,10 @@ static const char usage_text[] =
 	"                         STAGE | line, on stderr above the progress\n"
 	"  -o, --output FORMAT    text (default: the output) or json (the result object)\n"
 	"  -j, --max-parallel N   fan-out boxes or workflow steps at once (default 4)\n"
+	"      --output-budget SIZE\n"
+	"                         the most the run's outputs may take in all (boxes'\n"
+	"                         outputs and carried stdout; default 256M, e.g. 1G);\n"
+	"                         a box that goes past it fails\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
@@ -63,6 +69,7 @@ struct opts {
 	const char *file, *input;
 	int json, quiet, follow;
 	unsigned max_parallel;
+	uint64_t output_budget;
 	enum vb_accel accel;
 	int accel_set;
 	const char *env[MAX_EXTRA];
@@ -75,7 +82,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256 };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -83,6 +90,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "accel", required_argument, NULL, 'A' },
 		{ "env", required_argument, NULL, 'e' },    { "mount", required_argument, NULL, 'v' },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "output-budget", required_argument, NULL, OPT_BUDGET },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -102,6 +110,16 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case OPT_FOLLOW:
 			o->follow = 1;
 			break;
+		case OPT_BUDGET: {
+			char shown[64];
+			if (vb_cli_parse_size(optarg, 1ull << 20, &o->output_budget) < 0 ||
+			    !o->output_budget)
+				return vb_error_set(err, VB_E_USAGE,
+						    "--output-budget %s: expected a size such as "
+						    "512M or 2G (a plain number is MiB)",
+						    vb_term_copy(shown, sizeof(shown), optarg, 0));
+			break;
+		}
 		case 'f':
 			o->file = optarg;
 			break;
@@ -195,6 +213,34 @@ static void on_event(const struct vb_event *ev, void *opaque)
 		vb_progress_event(ev, s->progress);
 }
 
+/* The final output, whole: from its file, a piece at a time (it can be
+ * large), else the preview. */
+static void print_output(const struct vb_run_result *res)
+{
+	int fd = res->output_path ? open(res->output_path, O_RDONLY | O_CLOEXEC) : -1;
+	char buf[64 << 10], last = '\n';
+	uint64_t n = 0;
+	if (fd < 0) {
+		fwrite(res->output, 1, res->output_len, stdout);
+		n = res->output_len;
+		if (n)
+			last = res->output[n - 1];
+	} else {
+		ssize_t k;
+		while ((k = read(fd, buf, sizeof(buf))) > 0 || (k < 0 && errno == EINTR)) {
+			if (k <= 0)
+				continue;
+			if (fwrite(buf, 1, (size_t)k, stdout) != (size_t)k)
+				break;
+			n += (uint64_t)k;
+			last = buf[k - 1];
+		}
+		close(fd);
+	}
+	if (n && last != '\n')
+		putchar('\n'); /* a JSON array has none; the shell prompt wants one */
+}
+
 static int print_result(const struct vb_run_result *res, int json)
 {
 	if (json) {
@@ -206,10 +252,8 @@ static int print_result(const struct vb_run_result *res, int json)
 		}
 		vb_term_puts(stdout, text, VB_TERM_JSON); /* DEL and C1 as \u escapes */
 		putchar('\n');
-	} else if (res->success && res->output_len) {
-		fwrite(res->output, 1, res->output_len, stdout);
-		if (res->output[res->output_len - 1] != '\n')
-			putchar('\n'); /* a JSON array has none; the shell prompt wants one */
+	} else if (res->success) {
+		print_output(res);
 	}
 	fflush(stdout);
 	if (!res->success) {
@@ -267,6 +311,7 @@ int vb_cmd_run(int argc, char **argv)
 		.mounts = o.mounts,
 		.n_mounts = o.n_mounts,
 		.max_parallel = o.max_parallel,
+		.output_budget = o.output_budget,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,

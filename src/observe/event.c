@@ -87,7 +87,7 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 	case VB_EV_STAGE_COMPLETED:
 		rc |= set(o, "exit_code", json_integer(ev->exit_code));
 		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
-		rc |= set(o, "output_bytes", json_integer(ev->output ? (json_int_t)ev->output_len : 0));
+		rc |= set(o, "output_bytes", json_integer((json_int_t)ev->output_size));
 		break;
 	case VB_EV_STAGE_FAILED:
 		rc |= set(o, "exit_code", json_integer(ev->exit_code));

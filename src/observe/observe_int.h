@@ -19,8 +19,11 @@
 #define VB_RUNS_KEEP 200              /* run directories kept by pruning */
 
 /* Bounds of the run record. */
-#define VB_REC_CHUNK_MAX (64 * 1024)          /* log bytes carried by one log.chunk line */
-#define VB_REC_EVENTS_DATA_MAX (64L << 20)    /* events.jsonl size after which chunks carry no data */
+#define VB_REC_CHUNK_MAX 512                  /* log bytes carried by one log.chunk line (a preview) */
+#define VB_REC_CHUNK_MS 1000                  /* one log.chunk line per stage stream per second... */
+#define VB_REC_CHUNK_BYTES (64 * 1024)        /* ...or per this many bytes, whichever comes first */
+#define VB_REC_EVENTS_MAX (16L << 20)         /* events.jsonl size past which log.chunk lines stop */
+#define VB_REC_TOTAL_MAX (1LL << 30)          /* events.jsonl + logs, by default (record_max) */
 #define VB_REC_LOG_MAX (256L << 20)           /* bytes kept per stages/<s>/std{out,err}.log */
 #define VB_REC_STR_MAX 4096                   /* bytes kept of any other string field */
 #define VB_REC_LINE_MAX (4L << 20)            /* longest events.jsonl line a reader accepts */

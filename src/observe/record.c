@@ -2,8 +2,9 @@
 /*
  * The run record: a directory per run with meta.json, events.jsonl (one
  * compact JSON object a line, each written by one write() under one lock,
- * so lines never interleave or tear), per-stage logs and outputs, and
- * result.json.  The sink side never fails loudly: a write it cannot make
+ * so lines never interleave or tear), per-stage logs, and result.json.
+ * Whatever a guest writes, the record stays bounded: log chunks are pooled
+ * into a line a second per stream, and the whole record has a size cap.  The sink side never fails loudly: a write it cannot make
  * is counted and skipped, and odd events are written as well as they can
  * be or ignored.
  */
@@ -11,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,24 @@
 #include "util/util.h"
 #include "voidbox/voidbox.h"
 
+/* One stage's stdout or stderr: its log file, kept open, and the bytes
+ * not yet said by a log.chunk line. */
+struct stream {
+	char stage[VB_STAGE_NAME_MAX + 1];
+	int is_err;
+	int fd;               /* its .log, -1 when it cannot have one */
+	uint64_t total;       /* bytes the stage wrote (all counted) */
+	uint64_t logged;      /* bytes written to the log */
+	uint64_t pending;     /* bytes since the last log.chunk line */
+	uint64_t pending_at;  /* their offset in the stream */
+	uint8_t preview[VB_REC_CHUNK_MAX];
+	size_t preview_len;
+	int64_t last_line_ms; /* when its last log.chunk line was written */
+	int64_t last_chunk_ms; /* when its latest pending bytes came */
+	char *vm_id, *accel, *isolation;
+	int cut;              /* record.truncated said for its log */
+};
+
 struct vb_record {
 	pthread_mutex_t lock;
 	char id[32];
@@ -31,6 +51,12 @@ struct vb_record {
 	int stagesfd;         /* its stages/ */
 	int evfd;             /* events.jsonl, O_APPEND */
 	long long ev_bytes;   /* bytes written to events.jsonl */
+	long long bytes;      /* events.jsonl and logs */
+	long long max;        /* cap of (bytes) */
+	int cut_events;       /* record.truncated said for log.chunk lines */
+	int cut_total;        /* ... for the whole record */
+	struct stream *streams;
+	size_t n_streams;
 	unsigned long errors; /* writes that failed (disk full, ...) */
 };
 
@@ -108,6 +134,7 @@ struct vb_record *vb_record_open(const char *run_id, const char *name, const cha
 	}
 	snprintf(rec->id, sizeof(rec->id), "%s", run_id);
 	rec->dirfd = rec->stagesfd = rec->evfd = -1;
+	rec->max = VB_REC_TOTAL_MAX;
 	pthread_mutex_init(&rec->lock, NULL);
 	if (mkdir(rec->dir, 0700) < 0) {
 		vb_error_errno(err, errno, "cannot create run directory %s", rec->dir);
@@ -159,6 +186,15 @@ void vb_record_close(struct vb_record *rec)
 		return;
 	if (rec->evfd >= 0)
 		close(rec->evfd);
+	for (size_t i = 0; i < rec->n_streams; i++) {
+		struct stream *st = &rec->streams[i];
+		if (st->fd >= 0)
+			close(st->fd);
+		free(st->vm_id);
+		free(st->accel);
+		free(st->isolation);
+	}
+	free(rec->streams);
 	if (rec->stagesfd >= 0)
 		close(rec->stagesfd);
 	if (rec->dirfd >= 0)
@@ -185,49 +221,157 @@ static int open_stage_file(struct vb_record *rec, const char *stage, const char 
 	return fd;
 }
 
-static void append_log(struct vb_record *rec, const struct vb_event *ev, const uint8_t *data,
+void vb_record_limit(struct vb_record *rec, uint64_t max)
+{
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->lock);
+	rec->max = max ? (max > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)max) : VB_REC_TOTAL_MAX;
+	pthread_mutex_unlock(&rec->lock);
+}
+
+/* Write one line (no newline in it) to events.jsonl: one write(), so with
+ * O_APPEND lines never interleave, and a regular file takes it whole
+ * unless the disk is full.  Takes ownership of (line). */
+static int put_line(struct vb_record *rec, char *line)
+{
+	size_t n = line ? strlen(line) : 0;
+	char *grown = line ? realloc(line, n + 2) : NULL;
+	if (!grown) {
+		free(line);
+		rec->errors++;
+		return -1;
+	}
+	grown[n++] = '\n';
+	int rc = vb_write_full(rec->evfd, grown, n);
+	free(grown);
+	if (rc < 0) {
+		rec->errors++;
+		return -1;
+	}
+	rec->ev_bytes += (long long)n;
+	rec->bytes += (long long)n;
+	return 0;
+}
+
+static int put_json(struct vb_record *rec, json_t *o)
+{
+	return put_line(rec, json_dumps(o, JSON_COMPACT));
+}
+
+/* The record.truncated line: said once per reason (and per log). */
+static void truncated(struct vb_record *rec, int64_t t, const struct stream *st, const char *why,
+		      long long limit)
+{
+	char when[40];
+	vb_obs_rfc3339(t, 1, when, sizeof(when));
+	json_t *o = json_object();
+	if (!o)
+		return;
+	int rc = 0;
+	rc |= json_object_set_new(o, "event", json_string("record.truncated"));
+	rc |= json_object_set_new(o, "time", json_string(when));
+	rc |= json_object_set_new(o, "time_ms", json_integer(t));
+	rc |= json_object_set_new(o, "run_id", json_string(rec->id));
+	if (st) {
+		rc |= json_object_set_new(o, "stage", vb_obs_jstr(st->stage, VB_REC_STR_MAX));
+		rc |= json_object_set_new(o, "stream", json_string(st->is_err ? "stderr" : "stdout"));
+	}
+	rc |= json_object_set_new(o, "limit", json_integer(limit));
+	rc |= json_object_set_new(o, "error", json_string(why));
+	if (!rc)
+		put_json(rec, o);
+	json_decref(o);
+}
+
+static void flush_stream(struct vb_record *rec, struct stream *st, int64_t now);
+
+/* Where the stage runs, as its log.chunk lines say. */
+static void set_facts(struct stream *st, const struct vb_event *ev)
+{
+	free(st->vm_id);
+	free(st->accel);
+	free(st->isolation);
+	st->vm_id = ev->vm_id ? strdup(ev->vm_id) : NULL;
+	st->accel = ev->accel ? strdup(ev->accel) : NULL;
+	st->isolation = ev->isolation ? strdup(ev->isolation) : NULL;
+}
+
+static struct stream *find_stream(struct vb_record *rec, const struct vb_event *ev)
+{
+	int is_err;
+	if (ev->stream && !strcmp(ev->stream, "stdout"))
+		is_err = 0;
+	else if (ev->stream && !strcmp(ev->stream, "stderr"))
+		is_err = 1;
+	else
+		return NULL;
+	const char *stage = ev->stage ? ev->stage : "";
+	if (strlen(stage) > VB_STAGE_NAME_MAX)
+		return NULL;
+	for (size_t i = 0; i < rec->n_streams; i++)
+		if (rec->streams[i].is_err == is_err && !strcmp(rec->streams[i].stage, stage)) {
+			/* a box in two stages runs in two VMs */
+			struct stream *st = &rec->streams[i];
+			if (ev->vm_id && (!st->vm_id || strcmp(st->vm_id, ev->vm_id))) {
+				flush_stream(rec, st, 0);
+				set_facts(st, ev);
+			}
+			return st;
+		}
+	struct stream *grown = realloc(rec->streams, (rec->n_streams + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	rec->streams = grown;
+	struct stream *st = &rec->streams[rec->n_streams++];
+	memset(st, 0, sizeof(*st));
+	snprintf(st->stage, sizeof(st->stage), "%s", stage);
+	st->is_err = is_err;
+	st->fd = open_stage_file(rec, stage, is_err ? "stderr.log" : "stdout.log", 0);
+	set_facts(st, ev);
+	return st;
+}
+
+/* The stream's log gets what fits under its caps; the rest is counted. */
+static void append_log(struct vb_record *rec, struct stream *st, int64_t t, const uint8_t *data,
 		       size_t len)
 {
-	const char *file = NULL;
-	if (ev->stream && !strcmp(ev->stream, "stdout"))
-		file = "stdout.log";
-	else if (ev->stream && !strcmp(ev->stream, "stderr"))
-		file = "stderr.log";
-	if (!file || !len)
+	st->total += len;
+	if (st->fd < 0 || !len)
 		return;
-	int fd = open_stage_file(rec, ev->stage, file, 0);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		rec->errors++;
-	} else if (st.st_size < VB_REC_LOG_MAX) {
-		size_t room = (size_t)(VB_REC_LOG_MAX - st.st_size);
-		if (vb_write_full(fd, data, len < room ? len : room) < 0)
-			rec->errors++;
+	size_t n = len;
+	if (st->logged + n > (uint64_t)VB_REC_LOG_MAX) {
+		n = st->logged >= (uint64_t)VB_REC_LOG_MAX ? 0 : (size_t)(VB_REC_LOG_MAX - st->logged);
+		if (!st->cut) {
+			st->cut = 1;
+			truncated(rec, t, st,
+				  "the stage's log reached 256 MiB: the rest is counted, not kept",
+				  VB_REC_LOG_MAX);
+		}
 	}
-	if (fd >= 0)
-		close(fd);
-}
-
-static void write_output(struct vb_record *rec, const struct vb_event *ev)
-{
-	int fd = open_stage_file(rec, ev->stage, "output", 1);
-	if (fd < 0 || (ev->output && ev->output_len && vb_write_full(fd, ev->output, ev->output_len) < 0))
+	if (rec->bytes + (long long)n > rec->max) {
+		n = rec->bytes >= rec->max ? 0 : (size_t)(rec->max - rec->bytes);
+		if (!rec->cut_total) {
+			rec->cut_total = 1;
+			truncated(rec, t, NULL,
+				  "the run record reached its size cap: stage output past it is "
+				  "counted, not kept",
+				  rec->max);
+		}
+	}
+	if (n && vb_write_full(st->fd, data, n) < 0) {
 		rec->errors++;
-	if (fd >= 0)
-		close(fd);
+		return;
+	}
+	st->logged += n;
+	rec->bytes += (long long)n;
 }
 
-/* The log bytes a log.chunk line carries: text as "data", anything else as
- * "data_b64", cut to the per-line and per-file budgets.  NUL is valid
- * UTF-8 but most JSON readers (jansson among them) refuse "\u0000" by
- * default, so text with NULs goes as base64 too. */
-static int add_chunk_data(struct vb_record *rec, json_t *o, const uint8_t *data, size_t len)
+/* The preview a log.chunk line carries: text as "data", anything else as
+ * "data_b64".  NUL is valid UTF-8 but most JSON readers (jansson among
+ * them) refuse "\u0000" by default, so text with NULs goes as base64. */
+static int add_chunk_data(json_t *o, const uint8_t *data, size_t carry, uint64_t len)
 {
-	size_t carry = len;
-	if (rec->ev_bytes >= VB_REC_EVENTS_DATA_MAX)
-		carry = 0;
-	else if (carry > VB_REC_CHUNK_MAX)
-		carry = VB_REC_CHUNK_MAX;
 	int rc = 0;
 	size_t text = carry < len ? vb_obs_utf8_cut(data, carry) : carry;
 	if (!memchr(data, '\0', text) && vb_obs_utf8_valid(data, text)) {
@@ -243,49 +387,139 @@ static int add_chunk_data(struct vb_record *rec, json_t *o, const uint8_t *data,
 	return rc;
 }
 
+/* Say the stream's pending bytes in one log.chunk line, stamped with the
+ * time of the latest of them. */
+static void flush_stream(struct vb_record *rec, struct stream *st, int64_t now)
+{
+	if (!st->pending)
+		return;
+	int64_t t = st->last_chunk_ms ? st->last_chunk_ms : now;
+	uint64_t len = st->pending;
+	st->pending = 0;
+	st->last_line_ms = t;
+	size_t plen = st->preview_len;
+	st->preview_len = 0;
+	if (rec->ev_bytes >= VB_REC_EVENTS_MAX - (64 << 10) || rec->bytes >= rec->max) {
+		if (!rec->cut_events && rec->bytes < rec->max) {
+			rec->cut_events = 1;
+			truncated(rec, t, NULL,
+				  "events.jsonl reached 16 MiB: no more log.chunk lines (the stage "
+				  "logs go on)",
+				  VB_REC_EVENTS_MAX);
+		}
+		return;
+	}
+	struct vb_event ev = {
+		.type = VB_EV_LOG_CHUNK, .stage = st->stage, .stream = st->is_err ? "stderr" : "stdout",
+		.vm_id = st->vm_id, .accel = st->accel, .isolation = st->isolation,
+		.data = st->preview, .len = plen,
+	};
+	json_t *o = vb_obs_event_json(&ev, rec->id, t);
+	if (!o || json_object_set_new(o, "len", json_integer((json_int_t)len)) ||
+	    json_object_set_new(o, "offset", json_integer((json_int_t)st->pending_at)) ||
+	    add_chunk_data(o, st->preview, plen, len)) {
+		rec->errors++;
+	} else {
+		put_json(rec, o);
+	}
+	json_decref(o);
+}
+
+static void chunk(struct vb_record *rec, const struct vb_event *ev, int64_t t)
+{
+	struct stream *st = find_stream(rec, ev);
+	const uint8_t *data = ev->data ? ev->data : (const uint8_t *)"";
+	size_t len = ev->data ? ev->len : 0;
+	if (!st) { /* no stream to pool it in: a line of its own, as it can */
+		if (rec->ev_bytes >= VB_REC_EVENTS_MAX - (64 << 10))
+			return;
+		json_t *o = vb_obs_event_json(ev, rec->id, t);
+		size_t carry = len < VB_REC_CHUNK_MAX ? len : VB_REC_CHUNK_MAX;
+		if (o && !add_chunk_data(o, data, carry, len))
+			put_json(rec, o);
+		json_decref(o);
+		return;
+	}
+	if (!st->pending)
+		st->pending_at = st->total;
+	append_log(rec, st, t, data, len);
+	size_t room = sizeof(st->preview) - st->preview_len;
+	size_t take = len < room ? len : room;
+	memcpy(st->preview + st->preview_len, data, take);
+	st->preview_len += take;
+	st->pending += len;
+	st->last_chunk_ms = t;
+	if (st->pending >= VB_REC_CHUNK_BYTES || t - st->last_line_ms >= VB_REC_CHUNK_MS)
+		flush_stream(rec, st, t);
+}
+
+/* Every pending line of (stage), or of all stages when NULL. */
+static void flush_stage(struct vb_record *rec, const char *stage, int64_t t)
+{
+	for (size_t i = 0; i < rec->n_streams; i++)
+		if (!stage || !strcmp(rec->streams[i].stage, stage))
+			flush_stream(rec, &rec->streams[i], t);
+}
+
+void vb_record_tick(struct vb_record *rec)
+{
+	if (!rec)
+		return;
+	int64_t t = vb_obs_wall_ms();
+	pthread_mutex_lock(&rec->lock);
+	for (size_t i = 0; i < rec->n_streams; i++) {
+		struct stream *st = &rec->streams[i];
+		if (st->pending && t - st->last_line_ms >= VB_REC_CHUNK_MS)
+			flush_stream(rec, st, t);
+	}
+	pthread_mutex_unlock(&rec->lock);
+}
+
+/* What the stage wrote, counted whether or not the logs kept it. */
+static int add_counts(struct vb_record *rec, json_t *o, const char *stage)
+{
+	int rc = 0;
+	for (size_t i = 0; i < rec->n_streams; i++) {
+		const struct stream *st = &rec->streams[i];
+		if (stage && !strcmp(st->stage, stage))
+			rc |= json_object_set_new(o, st->is_err ? "stderr_bytes" : "stdout_bytes",
+						  json_integer((json_int_t)st->total));
+	}
+	return rc;
+}
+
 void vb_record_event(const struct vb_event *ev, void *record)
 {
 	struct vb_record *rec = record;
 	if (!rec || !ev || !vb_event_name(ev->type))
 		return;
 	int64_t t = ev->time_ms > 0 ? ev->time_ms : vb_obs_wall_ms();
-	json_t *o = vb_obs_event_json(ev, ev->run_id ? ev->run_id : rec->id, t);
-	if (!o) {
-		rec->errors++;
+	pthread_mutex_lock(&rec->lock);
+	if (ev->type == VB_EV_LOG_CHUNK) {
+		chunk(rec, ev, t);
+		pthread_mutex_unlock(&rec->lock);
 		return;
 	}
-	const uint8_t *data = ev->data ? ev->data : (const uint8_t *)"";
-	size_t len = ev->data ? ev->len : 0;
-
-	pthread_mutex_lock(&rec->lock);
-	char *line = NULL;
-	int ok = 0;
-	if (ev->type == VB_EV_LOG_CHUNK) {
-		append_log(rec, ev, data, len);
-		if (add_chunk_data(rec, o, data, len))
-			goto out;
-	} else if (ev->type == VB_EV_STAGE_COMPLETED) {
-		write_output(rec, ev);
-	}
-	line = json_dumps(o, JSON_COMPACT);
-	size_t n = line ? strlen(line) : 0;
-	char *grown = line ? realloc(line, n + 2) : NULL;
-	if (!grown)
-		goto out;
-	line = grown;
-	line[n++] = '\n';
-	/* one write() of the whole line: with O_APPEND lines never interleave,
-	 * and a regular file takes it whole unless the disk is full */
-	if (vb_write_full(rec->evfd, line, n) == 0) {
-		rec->ev_bytes += (long long)n;
-		ok = 1;
-	}
-out:
-	if (!ok)
+	/* a box in two stages: each run counts its own bytes */
+	if (ev->type == VB_EV_STAGE_STARTED)
+		for (size_t i = 0; i < rec->n_streams; i++)
+			if (!strcmp(rec->streams[i].stage, ev->stage ? ev->stage : "")) {
+				flush_stream(rec, &rec->streams[i], t);
+				rec->streams[i].total = 0;
+			}
+	/* what a stage said comes before how it ended */
+	int ends_stage = ev->type == VB_EV_STAGE_COMPLETED || ev->type == VB_EV_STAGE_FAILED;
+	if (ends_stage)
+		flush_stage(rec, ev->stage ? ev->stage : "", t);
+	else if (ev->type == VB_EV_RUN_FINISHED || ev->type == VB_EV_RUN_CANCELLED)
+		flush_stage(rec, NULL, t);
+	json_t *o = vb_obs_event_json(ev, ev->run_id ? ev->run_id : rec->id, t);
+	if (!o || (ends_stage && add_counts(rec, o, ev->stage ? ev->stage : "")))
 		rec->errors++;
-	pthread_mutex_unlock(&rec->lock);
-	free(line);
+	else
+		put_json(rec, o);
 	json_decref(o);
+	pthread_mutex_unlock(&rec->lock);
 }
 
 int vb_record_write_result(struct vb_record *rec, const char *json, vb_error *err)

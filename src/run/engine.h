@@ -23,6 +23,16 @@
 
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
+/* Outputs live in files (docs/run.md, "Bounded outputs"); results and
+ * events hold at most this much of each, as a preview. */
+#define VB_RUN_PREVIEW_MAX ((size_t)16 << 10)
+/* Defaults of the run options' budgets. */
+#define VB_RUN_OUTPUT_BUDGET ((uint64_t)256 << 20)
+#define VB_RUN_CARRY_MAX ((uint64_t)64 << 20)
+/* A fan-out box's output up to this size is parsed by jansson to be
+ * embedded as JSON in the stage's array (parsing holds it whole); a larger
+ * one is checked and copied as a stream (jsonscan.c). */
+#define VB_RUN_JSON_EMBED_MAX ((size_t)1 << 20)
 /* After a cancel, how long a killed program gets to report its exit before
  * the VM is torn down regardless. */
 #define VB_RUN_CANCEL_GRACE_MS 3000
@@ -36,11 +46,15 @@ struct vb_run_unit {
 	enum vb_unit_state state;
 	int exit_code;              /* -1 until the program exited */
 	enum vb_error_kind fail_kind; /* VB_E_OK: the program failed; else VoidBox or cancel */
-	uint8_t *out;               /* collected stdout (NUL-terminated) */
-	size_t out_len, out_cap;
-	int out_overflow;           /* stdout went past VB_RUN_MAX_OUTPUT */
-	uint8_t *output;            /* the carried output (NUL-terminated) */
-	size_t output_len;
+	char *dir;                  /* its files: <work>/stages/<name> */
+	int out_fd;                 /* stdout.carry while it runs, else -1 */
+	char *out_path;             /* its stdout (whole, up to the limits) */
+	uint64_t out_len;
+	int out_overflow;           /* 1: stdout went past VB_RUN_MAX_OUTPUT; 2: the budget */
+	char *output_path;          /* the carried output's file; NULL: none */
+	uint64_t output_len;
+	uint8_t *preview;           /* its first VB_RUN_PREVIEW_MAX bytes (NUL-terminated) */
+	size_t preview_len;
 	int64_t started_ms, duration_ms;
 	int boot_announced;         /* workflow: STAGE_STARTED said while its VM booted */
 	char *vm_id;
@@ -62,8 +76,12 @@ struct vb_run {
 	size_t *box_unit;           /* pipeline: each box's latest finished unit */
 	struct vb_run_vmconf *vmc;  /* pipeline: per box; workflow: one */
 	size_t n_vmc;
-	uint8_t *final;             /* the run's output */
-	size_t final_len;
+	char *work_dir;             /* outputs and carries: run_dir, or a temporary
+				     * directory when not recording */
+	int work_tmp;               /* work_dir is temporary (the result owns it) */
+	_Atomic uint64_t output_used; /* bytes of the output budget taken */
+	char *final_path;           /* the run's output (a unit's or a carry file) */
+	uint64_t final_len;
 	char *error;                /* the first failure, naming its box or step */
 	enum vb_error_kind error_kind; /* as in struct vb_run_result */
 	pthread_mutex_t mu;         /* guards unit states read across threads */
@@ -90,14 +108,48 @@ void vb_run_unit_fail_err(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *s
 			  const vb_error *err);
 
 /* Run one program to its exit in (sb), streaming LOG_CHUNK events and
- * collecting stdout into (u->out).  (in) is its stdin (NULL = /dev/null).
+ * its stdout into (u->out_fd) (vb_run_unit_files), within the box limit
+ * and the run's budget (u->out_overflow says which ran out).  (in_fd) is
+ * its stdin, read to its end (-1 = /dev/null).
  * Returns 0 when it exited (exit status in *code, or VB_RUN_TIMED_OUT when
  * its timeout killed it), -1 with (err) set otherwise (VB_E_CANCELLED when
  * the run was cancelled). */
 #define VB_RUN_TIMED_OUT (-124)
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
-		const struct vb_exec_params *p, const uint8_t *in, size_t in_len, int *code,
-		vb_error *err);
+		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err);
+
+/* ---- outputs in files (carry.c) ---- */
+
+/* Set up (r->work_dir): the run directory when recording, else a new
+ * temporary directory. */
+int vb_run_work_open(struct vb_run *r, vb_error *err);
+/* (u->dir) made, (u->out_fd) open on a new, empty stdout.carry. */
+int vb_run_unit_files(struct vb_run *r, struct vb_run_unit *u, vb_error *err);
+/* Take (n) bytes of the run's output budget: 0, or -1 (nothing taken)
+ * when that would go past it.  give() returns bytes no longer kept. */
+int vb_run_budget_take(struct vb_run *r, uint64_t n);
+void vb_run_budget_give(struct vb_run *r, uint64_t n);
+/* The budget message, "the run's output budget of N MiB is used up ...". */
+void vb_run_budget_msg(const struct vb_run *r, char *buf, size_t size);
+/* After the program: close stdout.carry; its output is (output_path) if
+ * given (a file already in u->dir), else its stdout, renamed to "output".
+ * Fills the preview.  -1 with (err) set on a host failure. */
+int vb_run_unit_settle(struct vb_run *r, struct vb_run_unit *u, const char *output_path,
+		       uint64_t output_len, vb_error *err);
+/* The fan-out stage (units, n) carried on as a JSON array in (path) (in
+ * declaration order; an output that is JSON by itself embedded as that
+ * value, anything else as a string).  Returns 0, 1 when the array would be
+ * larger than the carry cap (message in err, kind VB_E_OK), -1 on a host
+ * failure. */
+int vb_run_fan_carry(struct vb_run *r, const struct vb_run_unit *units, size_t n,
+		     const char *path, uint64_t *len, vb_error *err);
+/* 1 if file (path) holds exactly one JSON value (with whitespace around),
+ * checked as a stream in bounded memory; 0 otherwise. */
+int vb_run_json_file_ok(const char *path);
+/* The first (max) bytes of file (path), cut on a UTF-8 character boundary
+ * when the file is longer: a new NUL-terminated buffer ("" for a missing
+ * file), NULL on allocation failure. */
+uint8_t *vb_run_preview(const char *path, size_t max, size_t *len);
 
 /* Copy bytes into a new NUL-terminated buffer (NULL on allocation failure). */
 uint8_t *vb_run_memdup(const void *p, size_t n);

@@ -11,11 +11,12 @@
  * every later stage is skipped.  A cancel stops everything.
  */
 #include <errno.h>
-#include <jansson.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "run/engine.h"
 #include "util/util.h"
@@ -86,33 +87,118 @@ static int make_output_dirs(struct vb_run *r, vb_error *err)
 	return 0;
 }
 
+/* Why a box that carries its stdout cannot, or NULL. */
+static const char *stdout_overflow(struct vb_run *r, const struct vb_run_unit *u, char *buf,
+				   size_t size)
+{
+	if (u->out_overflow == 2) {
+		vb_run_budget_msg(r, buf, size);
+		return buf;
+	}
+	if (u->out_overflow) {
+		snprintf(buf, size,
+			 "stdout is larger than %zu MiB, the most a box can carry (write it to a "
+			 "named output instead)",
+			 VB_RUN_MAX_OUTPUT >> 20);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Does a later box read (bi)'s stdout (stdin_from)? */
+static int stdout_wanted(const struct vb_spec_pipeline *pl, size_t bi)
+{
+	for (size_t i = 0; i < pl->n_boxes; i++)
+		if (pl->boxes[i].run.stdin_index == bi)
+			return 1;
+	return 0;
+}
+
 /* The box's output: output_file if non-empty (a missing file counts as
- * empty), else its stdout.  Returns 0, or -1 with (err) set. */
-static int take_output(struct vb_run_unit *u, const struct vb_spec_box *b, vb_sandbox *sb,
+ * empty), else its stdout, copied from the guest to u->dir/output piece by
+ * piece.  Returns 0, 1 when the box fails for it (why in err, kind
+ * VB_E_OK), -1 with (err) set on a VoidBox failure. */
+static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sandbox *sb,
 		       vb_error *err)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	if (b->output_file.s &&
-	    vb_file_read(sb, b->output_file.s, VB_RUN_MAX_OUTPUT, &data, &len, err) < 0) {
-		if (err->kind != VB_E_NOTFOUND)
+	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
+	char why[512];
+	if (b->output_file.s) {
+		_cleanup_free_ char *part = vb_strfmt("%s/output.part", u->dir);
+		_cleanup_free_ char *out = vb_strfmt("%s/output", u->dir);
+		if (!part || !out)
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return vb_error_errno(err, errno, "cannot create %s", part);
+		uint64_t len = 0;
+		int rc = vb_file_read_fd(sb, b->output_file.s, VB_RUN_MAX_OUTPUT, fd, &len, err);
+		close(fd);
+		if (rc < 0 && err->kind == VB_E_NOTFOUND) {
+			vb_error_clear(err);
+			rc = 0;
+			len = 0;
+		}
+		if (rc != 0 || !len)
+			unlink(part);
+		if (rc < 0)
 			return -1;
-		vb_error_clear(err);
+		if (rc > 0)
+			return vb_error_set(err, VB_E_OK,
+					    "%s is larger than %zu MiB, the most a box can carry "
+					    "(write it to a named output instead)",
+					    b->output_file.s, VB_RUN_MAX_OUTPUT >> 20);
+		if (len) {
+			if (!stdout_wanted(&r->spec->pipeline, bi) && u->out_path) {
+				/* nobody reads this stdout: give its budget back */
+				if (u->out_fd >= 0) {
+					close(u->out_fd);
+					u->out_fd = -1;
+				}
+				unlink(u->out_path);
+				vb_run_budget_give(r, u->out_len);
+				free(u->out_path);
+				u->out_path = NULL;
+				u->out_len = 0;
+			}
+			if (vb_run_budget_take(r, len) < 0) {
+				unlink(part);
+				vb_run_budget_msg(r, why, sizeof(why));
+				return vb_error_set(err, VB_E_OK, "%s", why);
+			}
+			if (rename(part, out) < 0) {
+				int e = errno;
+				unlink(part);
+				return vb_error_errno(err, e, "cannot keep the output of '%s'", u->name);
+			}
+			return vb_run_unit_settle(r, u, out, len, err);
+		}
 	}
-	if (len) {
-		u->output = data;
-		u->output_len = len;
-		return 0;
-	}
-	free(data);
-	if (u->out_overflow)
-		return vb_error_set(err, VB_E_OK,
-				    "stdout is larger than %zu MiB, the most a box can carry (write it "
-				    "to a named output instead)",
-				    VB_RUN_MAX_OUTPUT >> 20);
-	u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
-	u->output_len = u->out_len;
-	return u->output ? 0 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (stdout_overflow(r, u, why, sizeof(why)))
+		return vb_error_set(err, VB_E_OK, "%s", why);
+	return vb_run_unit_settle(r, u, NULL, 0, err);
+}
+
+/* What a stage gets as /workspace/input.json: the previous stage's output
+ * file, or --input. */
+struct carry {
+	const char *path;      /* NULL: (mem, len) */
+	const uint8_t *mem;
+	size_t len;
+	int has;
+};
+
+static int give_input(vb_sandbox *sb, const struct carry *in, vb_error *err)
+{
+	if (!in->path)
+		return vb_file_write(sb, input_path, in->mem ? in->mem : (const uint8_t *)"", in->len,
+				     0644, 0, err);
+	int fd = open(in->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return vb_error_errno(err, errno, "cannot open %s", in->path);
+	int rc = vb_file_write_fd(sb, input_path, fd, 0644, 0, err);
+	close(fd);
+	return rc;
 }
 
 static const char **make_argv(const struct vb_spec_run *run)
@@ -128,8 +214,7 @@ static const char **make_argv(const struct vb_spec_run *run)
 
 /* Boot, feed, run, collect, tear down: one box, on the calling thread
  * (which therefore owns the VM). */
-static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const uint8_t *in,
-		    size_t in_len, int has_in)
+static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const struct carry *in)
 {
 	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
 	struct vb_run_vmconf *vc = &r->vmc[bi];
@@ -138,10 +223,14 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 		return;
 	}
 	vb_run_unit_start(r, u, NULL);
+	vb_error err = { 0 };
+	if (vb_run_unit_files(r, u, &err) < 0) {
+		vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "%s", err.msg);
+		return;
+	}
 	struct vb_sandbox_config cfg = vc->cfg;
 	cfg.name = b->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
-	vb_error err = { 0 };
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
@@ -153,37 +242,38 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 	vb_run_unit_booted(r, u, sb);
 
 	const char **argv = make_argv(&b->run);
-	const uint8_t *stdin_data = NULL;
-	size_t stdin_len = 0;
+	int stdin_fd = -1;
 	if (b->run.stdin_index != SIZE_MAX && r->box_unit[b->run.stdin_index] != SIZE_MAX) {
 		/* the producer ran in an earlier stage (checked by the spec loader) */
 		const struct vb_run_unit *p = &r->units[r->box_unit[b->run.stdin_index]];
-		stdin_data = p->out ? p->out : (const uint8_t *)"";
-		stdin_len = p->out_len;
+		stdin_fd = p->out_path ? open(p->out_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+				       : open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	unsigned timeout_ms = vc->timeout_ms;
 	if (b->timeout_secs.set && b->timeout_secs.v > 0)
 		timeout_ms = b->timeout_secs.v > UINT32_MAX / 1000 ? UINT32_MAX
 								   : (unsigned)b->timeout_secs.v * 1000;
 	struct vb_exec_params p = { .argv = argv, .env = vc->env, .timeout_ms = timeout_ms };
-	int code = -1;
+	int code = -1, rc;
 	if (!argv) {
 		vb_run_unit_fail(r, u, sb, VB_E_RUNTIME, "out of memory");
-	} else if (has_in && vb_file_write(sb, input_path, in, in_len, 0644, 0, &err) < 0) {
+	} else if (b->run.stdin_index != SIZE_MAX && r->box_unit[b->run.stdin_index] != SIZE_MAX &&
+		   stdin_fd < 0) {
+		vb_run_unit_fail(r, u, sb, VB_E_RUNTIME, "cannot open the stdout it reads: %s",
+				 strerror(errno));
+	} else if (in->has && give_input(sb, in, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
-	} else if (vb_run_exec(r, u, sb, &p, stdin_data, stdin_len, &code, &err) < 0) {
+	} else if (vb_run_exec(r, u, sb, &p, stdin_fd, &code, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
 	} else if (code == VB_RUN_TIMED_OUT) {
 		u->exit_code = 124;
-		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
-		u->output_len = u->output ? u->out_len : 0;
+		vb_run_unit_settle(r, u, NULL, 0, &err);
 		vb_run_unit_fail(r, u, sb, VB_E_OK, "timed out after %u s (exit code 124)",
 				 timeout_ms / 1000);
 	} else if ((u->exit_code = code) != 0) {
-		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
-		u->output_len = u->output ? u->out_len : 0;
+		vb_run_unit_settle(r, u, NULL, 0, &err);
 		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code %d", code);
-	} else if (take_output(u, b, sb, &err) < 0) {
+	} else if ((rc = take_output(r, u, bi, sb, &err)) != 0) {
 		if (err.kind == VB_E_OK)
 			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
 		else
@@ -191,6 +281,12 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 	} else {
 		vb_run_unit_ok(r, u, sb);
 	}
+	if (u->out_fd >= 0) {
+		close(u->out_fd);
+		u->out_fd = -1;
+	}
+	if (stdin_fd >= 0)
+		close(stdin_fd);
 	free(argv);
 	vb_sandbox_free(sb);
 }
@@ -199,9 +295,7 @@ struct fan {
 	struct vb_run *r;
 	const struct vb_spec_stage *st;
 	struct vb_run_unit *units; /* the stage's, one per box */
-	const uint8_t *in;
-	size_t in_len;
-	int has_in;
+	const struct carry *in;
 	size_t next;
 	pthread_mutex_t mu;
 };
@@ -215,15 +309,14 @@ static void *fan_worker(void *arg)
 		pthread_mutex_unlock(&f->mu);
 		if (i >= f->st->names.n)
 			return NULL;
-		run_box(f->r, f->st->box_index[i], &f->units[i], f->in, f->in_len, f->has_in);
+		run_box(f->r, f->st->box_index[i], &f->units[i], f->in);
 	}
 }
 
 static void run_stage(struct vb_run *r, const struct vb_spec_stage *st, struct vb_run_unit *units,
-		      const uint8_t *in, size_t in_len, int has_in)
+		      const struct carry *in)
 {
-	struct fan f = { .r = r, .st = st, .units = units, .in = in, .in_len = in_len,
-			 .has_in = has_in };
+	struct fan f = { .r = r, .st = st, .units = units, .in = in };
 	size_t n = st->names.n, nw = r->opts.max_parallel;
 	if (nw > n)
 		nw = n;
@@ -246,38 +339,6 @@ static void run_stage(struct vb_run *r, const struct vb_spec_stage *st, struct v
 	pthread_mutex_destroy(&f.mu);
 }
 
-/* A fan-out's outputs as a JSON array in declaration order: an output that
- * is JSON by itself is embedded as that value, anything else as a string. */
-static int fan_array(const struct vb_run_unit *units, size_t n, uint8_t **out, size_t *out_len,
-		     vb_error *err)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < n; i++) {
-		const struct vb_run_unit *u = &units[i];
-		json_error_t jerr;
-		json_t *v = NULL;
-		if (u->output_len)
-			v = json_loadb((const char *)u->output, u->output_len, JSON_DECODE_ANY, &jerr);
-		if (!v) {
-			size_t len = 0;
-			char *s = vb_run_utf8(u->output, u->output_len, &len);
-			v = s ? json_stringn(s, len) : NULL;
-			free(s);
-		}
-		if (!v || json_array_append_new(arr, v) < 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
-	char *text = arr ? json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(arr);
-	if (!text)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory building the fan-out output");
-	*out_len = strlen(text);
-	*out = (uint8_t *)text;
-	return 0;
-}
-
 /* After the stage's threads are joined: its first failed box in
  * declaration order, else its first box that did not succeed. */
 static const struct vb_run_unit *first_failure(const struct vb_run_unit *units, size_t n)
@@ -296,23 +357,25 @@ int vb_run_pipeline(struct vb_run *r, vb_error *err)
 	const struct vb_spec_pipeline *pl = &r->spec->pipeline;
 	if (make_output_dirs(r, err) < 0)
 		return -1;
-	/* (carry) is what the next stage gets; the first gets --input. */
-	uint8_t *carry = NULL;
-	size_t carry_len = 0;
-	int has_carry = 0;
-	if (r->opts.input) {
-		carry = vb_run_memdup(r->opts.input, r->opts.input_len);
-		if (!carry)
-			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		carry_len = r->opts.input_len;
-		has_carry = 1;
-	}
+	/* (in) is what the next stage gets; the first gets --input.  A
+	 * fan-out's array is a file of the run's own (carry_file), removed
+	 * once the next stage has it. */
+	struct carry in = { .mem = (const uint8_t *)r->opts.input, .len = r->opts.input_len,
+			    .has = r->opts.input != NULL };
+	_cleanup_free_ char *carry_file = NULL;
+	uint64_t carry_len = 0;
+	char why[300] = "";
 	size_t s = 0, base = 0; /* base: the stage's first unit */
 	for (; s < pl->n_stages; base += pl->stages[s].names.n, s++) {
 		const struct vb_spec_stage *st = &pl->stages[s];
 		struct vb_run_unit *units = &r->units[base];
 		size_t n = st->names.n;
-		run_stage(r, st, units, carry, carry_len, has_carry);
+		run_stage(r, st, units, &in);
+		if (carry_file) {
+			unlink(carry_file);
+			free(carry_file);
+			carry_file = NULL;
+		}
 		for (size_t i = 0; i < n; i++)
 			r->box_unit[st->box_index[i]] = base + i;
 		const struct vb_run_unit *bad = first_failure(units, n);
@@ -323,34 +386,54 @@ int vb_run_pipeline(struct vb_run *r, vb_error *err)
 			else
 				vb_run_set_error(r, bad->fail_kind, "box '%s' failed: %s", bad->name,
 						 bad->error ? bad->error : "unknown error");
+			snprintf(why, sizeof(why), "'%s' failed", bad->name);
 			base += n;
 			s++;
 			break;
 		}
-		free(carry);
-		carry = NULL;
 		if (st->type == VB_SPEC_STAGE_FAN_OUT) {
-			if (fan_array(units, n, &carry, &carry_len, err) < 0)
-				return -1;
-		} else {
-			carry = vb_run_memdup(units[0].output, units[0].output_len);
-			carry_len = units[0].output_len;
-			if (!carry)
+			_cleanup_free_ char *dir = vb_strfmt("%s/carries", r->work_dir);
+			carry_file = vb_strfmt("%s/carries/stage-%zu.json", r->work_dir, s + 1);
+			if (!dir || !carry_file)
 				return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			if (vb_mkdir_p(dir, 0700, err) < 0)
+				return -1;
+			int rc = vb_run_fan_carry(r, units, n, carry_file, &carry_len, err);
+			if (rc < 0)
+				return -1;
+			if (rc > 0) {
+				free(carry_file);
+				carry_file = NULL;
+				vb_run_set_error(r, VB_E_OK, "the fan-out of '%s' and %zu more: %s",
+						 units[0].name, n - 1, err->msg);
+				vb_error_clear(err);
+				snprintf(why, sizeof(why), "the fan-out of '%s' carried too much",
+					 units[0].name);
+				base += n;
+				s++;
+				break;
+			}
+			in = (struct carry){ .path = carry_file, .has = 1 };
+		} else {
+			in = (struct carry){ .path = units[0].output_path, .has = 1 };
+			carry_len = units[0].output_len;
 		}
-		has_carry = 1;
 	}
 	if (!r->error) {
-		r->final = carry;
-		r->final_len = carry_len;
+		r->final_path = in.path ? strdup(in.path) : NULL;
+		r->final_len = in.path ? carry_len : 0;
+		if (in.path && !r->final_path)
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		/* the final carry file stays: the result refers to it */
+		if (carry_file) {
+			free(carry_file);
+			carry_file = NULL;
+		}
 		return 0;
 	}
-	free(carry);
+	if (carry_file)
+		unlink(carry_file);
 	/* The cause is said once, where it happened: a skip names the box. */
-	char why[200];
-	const struct vb_run_unit *bad = first_failure(&r->units[base - pl->stages[s - 1].names.n],
-						      pl->stages[s - 1].names.n);
-	snprintf(why, sizeof(why), "'%s' failed", bad ? bad->name : "an earlier stage");
 	for (size_t k = base; k < r->n_units; k++)
 		vb_run_unit_skip(r, &r->units[k],
 				 r->error_kind == VB_E_CANCELLED ? "the run was cancelled" : why);

@@ -78,9 +78,11 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 	res->run_id = dupz(r->run_id);
 	res->name = strdup(r->spec->name.s ? r->spec->name.s : "");
 	res->kind = strdup(vb_spec_kind_name(r->spec->kind));
-	res->output = (char *)vb_run_memdup(r->final ? r->final : (const uint8_t *)"", r->final_len);
-	res->output_len = r->final_len;
-	if (!res->stages || !res->run_id || !res->name || !res->kind || !res->output)
+	res->output = (char *)vb_run_preview(r->final_path, VB_RUN_PREVIEW_MAX, &res->output_len);
+	res->output_size = r->final_path ? r->final_len : 0;
+	res->output_path = dupz(r->final_path);
+	if (!res->stages || !res->run_id || !res->name || !res->kind || !res->output ||
+	    (r->final_path && !res->output_path))
 		goto oom;
 	res->success = !r->error;
 	res->cancelled = r->error_kind == VB_E_CANCELLED;
@@ -95,13 +97,16 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 		s->success = u->state == VB_UNIT_OK;
 		s->skipped = u->state == VB_UNIT_SKIPPED || u->state == VB_UNIT_QUEUED;
 		s->exit_code = u->exit_code;
-		s->output = (char *)vb_run_memdup(u->output ? u->output : (const uint8_t *)"",
-						  u->output_len);
-		s->output_len = u->output_len;
+		s->output = (char *)vb_run_memdup(u->preview ? u->preview : (const uint8_t *)"",
+						  u->preview_len);
+		s->output_len = u->preview ? u->preview_len : 0;
+		s->output_size = u->output_path ? u->output_len : 0;
+		s->output_path = dupz(u->output_path);
 		s->duration_ms = u->duration_ms;
 		s->vm_id = dupz(u->vm_id);
 		s->error = dupz(u->error);
-		if (!s->name || !s->output || (u->vm_id && !s->vm_id) || (u->error && !s->error))
+		if (!s->name || !s->output || (u->vm_id && !s->vm_id) || (u->error && !s->error) ||
+		    (u->output_path && !s->output_path))
 			goto oom;
 	}
 	return res;
@@ -153,12 +158,15 @@ char *vb_run_result_json(const struct vb_run_result *r)
 	json_t *stages = json_array();
 	for (size_t i = 0; stages && i < r->n_stages; i++) {
 		const struct vb_run_stage *s = &r->stages[i];
-		json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:o, s:o, s:I, s:o}", "name",
-				      jstr(s->name, strlen(s->name)), "success", s->success,
+		json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:o, s:o, s:I, s:o, s:b, s:I, s:o}",
+				      "name", jstr(s->name, strlen(s->name)), "success", s->success,
 				      "skipped", s->skipped, "exit_code", s->exit_code, "error",
 				      jstr_or_null(s->error), "output", jstr(s->output, s->output_len),
 				      "duration_ms", (json_int_t)s->duration_ms, "vm_id",
-				      jstr(s->vm_id, s->vm_id ? strlen(s->vm_id) : 0));
+				      jstr(s->vm_id, s->vm_id ? strlen(s->vm_id) : 0),
+				      "output_truncated", s->output_len < s->output_size,
+				      "output_bytes", (json_int_t)s->output_size, "output_path",
+				      jstr_or_null(s->output_path));
 		if (!o || json_array_append_new(stages, o) < 0) {
 			json_decref(stages);
 			stages = NULL;
@@ -166,12 +174,15 @@ char *vb_run_result_json(const struct vb_run_result *r)
 	}
 	if (!stages)
 		return NULL;
-	json_t *o = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:I, s:o, s:o}", "run_id",
-			      jstr(r->run_id, r->run_id ? strlen(r->run_id) : 0), "name",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:I, s:o, s:b, s:I, s:o, s:o}",
+			      "run_id", jstr(r->run_id, r->run_id ? strlen(r->run_id) : 0), "name",
 			      jstr(r->name, strlen(r->name)), "kind", jstr(r->kind, strlen(r->kind)),
 			      "success", r->success, "exit_code", vb_run_exit_code(r), "error",
 			      jstr_or_null(r->error), "duration_ms", (json_int_t)r->duration_ms,
-			      "output", jstr(r->output, r->output_len), "stages", stages);
+			      "output", jstr(r->output, r->output_len), "output_truncated",
+			      r->output_len < r->output_size, "output_bytes",
+			      (json_int_t)r->output_size, "output_path", jstr_or_null(r->output_path),
+			      "stages", stages);
 	if (!o)
 		return NULL;
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -187,6 +198,7 @@ void vb_run_result_free(struct vb_run_result *r)
 		struct vb_run_stage *s = &r->stages[i];
 		free(s->name);
 		free(s->output);
+		free(s->output_path);
 		free(s->vm_id);
 		free(s->error);
 	}
@@ -196,6 +208,10 @@ void vb_run_result_free(struct vb_run_result *r)
 	free(r->kind);
 	free(r->error);
 	free(r->output);
+	free(r->output_path);
 	free(r->record_dir);
+	if (r->scratch_dir)
+		vb_rm_rf(r->scratch_dir);
+	free(r->scratch_dir);
 	free(r);
 }

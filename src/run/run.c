@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "run/engine.h"
 #include "util/util.h"
@@ -73,17 +74,25 @@ static void run_free(struct vb_run *r)
 	if (!r)
 		return;
 	for (size_t i = 0; i < r->n_units; i++) {
-		free(r->units[i].out);
-		free(r->units[i].output);
-		free(r->units[i].vm_id);
-		free(r->units[i].error);
+		struct vb_run_unit *u = &r->units[i];
+		if (u->out_fd >= 0)
+			close(u->out_fd);
+		free(u->dir);
+		free(u->out_path);
+		free(u->output_path);
+		free(u->preview);
+		free(u->vm_id);
+		free(u->error);
 	}
 	free(r->units);
 	for (size_t i = 0; i < r->n_vmc; i++)
 		vb_run_vmconf_free(&r->vmc[i]);
 	free(r->vmc);
 	free(r->box_unit);
-	free(r->final);
+	free(r->final_path);
+	if (r->work_tmp && r->work_dir) /* no result took it */
+		vb_rm_rf(r->work_dir);
+	free(r->work_dir);
 	free(r->error);
 	free(r->run_id);
 	free(r->run_dir);
@@ -118,8 +127,10 @@ static int make_units(struct vb_run *r, vb_error *err)
 			r->units[k++].name = pl->boxes[pl->stages[st].box_index[i]].name.s;
 	for (size_t i = 0; !pipeline && i < r->n_units; i++)
 		r->units[i].name = s->workflow.steps[i].name.s;
-	for (size_t i = 0; i < r->n_units; i++)
+	for (size_t i = 0; i < r->n_units; i++) {
 		r->units[i].exit_code = -1;
+		r->units[i].out_fd = -1;
+	}
 	return 0;
 }
 
@@ -186,6 +197,15 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 			return NULL;
 		}
 	}
+	if (r->rec)
+		vb_record_limit(r->rec, r->opts.record_max);
+	if (vb_run_work_open(r, err) < 0) {
+		vb_error_prefix(err, "run %s", r->run_id);
+		if (r->rec)
+			vb_record_close(r->rec);
+		run_free(r);
+		return NULL;
+	}
 	r->t0 = vb_now_ms();
 	struct vb_event ev = { .type = VB_EV_RUN_STARTED, .name = name, .kind = kind };
 	vb_run_emit(r, &ev);
@@ -219,6 +239,10 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 		res->record_dir = strdup(vb_record_dir(r->rec));
 	} else if (res && has_outputs(spec)) {
 		res->record_dir = strdup(r->run_dir); /* named outputs live there */
+	}
+	if (res && r->work_tmp) { /* the result's output files live there */
+		res->scratch_dir = r->work_dir;
+		r->work_dir = NULL;
 	}
 	if (r->rec)
 		vb_record_close(r->rec);

@@ -122,8 +122,10 @@ void vb_run_unit_ok(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 		.exit_code = u->exit_code,
 		.success = 1,
 		.duration_ms = u->duration_ms,
-		.output = u->output,
-		.output_len = u->output_len,
+		.output = u->preview,
+		.output_len = u->preview_len,
+		.output_size = u->output_len,
+		.output_path = u->output_path,
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);
@@ -187,27 +189,23 @@ void vb_run_unit_skip(struct vb_run *r, struct vb_run_unit *u, const char *why)
 	vb_run_emit(r, &ev);
 }
 
-static int collect(struct vb_run_unit *u, const uint8_t *d, size_t n)
+/* Stdout to its file, within the box limit and the run's budget; past
+ * either the rest is dropped (and the box fails if it carries stdout). */
+static int collect(struct vb_run *r, struct vb_run_unit *u, const uint8_t *d, size_t n)
 {
+	if (u->out_fd < 0 || u->out_overflow || !n)
+		return 0;
 	if (u->out_len + n > VB_RUN_MAX_OUTPUT) {
 		u->out_overflow = 1;
 		n = VB_RUN_MAX_OUTPUT - u->out_len;
 	}
-	if (!n)
+	if (n && vb_run_budget_take(r, n) < 0) {
+		u->out_overflow = 2;
 		return 0;
-	if (u->out_len + n > u->out_cap) {
-		size_t c = u->out_cap ? u->out_cap : 4096;
-		while (c < u->out_len + n)
-			c *= 2;
-		uint8_t *nb = realloc(u->out, c + 1);
-		if (!nb)
-			return -1;
-		u->out = nb;
-		u->out_cap = c;
 	}
-	memcpy(u->out + u->out_len, d, n);
+	if (n && vb_write_full(u->out_fd, d, n) < 0)
+		return -1;
 	u->out_len += n;
-	u->out[u->out_len] = '\0';
 	return 0;
 }
 
@@ -221,18 +219,32 @@ static void chunk(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, const
 	vb_run_emit(r, &ev);
 }
 
-static int feed(vb_exec *ex, const uint8_t *in, size_t len, size_t *off, int *closed,
-		vb_error *err)
+/* Stdin from a file, one piece at a time as the guest takes it. */
+struct feeder {
+	int fd;
+	uint8_t buf[64 << 10];
+	size_t off, len;
+	int closed;
+};
+
+static int feed(vb_exec *ex, struct feeder *f, vb_error *err)
 {
-	while (!*closed && vb_exec_stdin_room(ex) > 0) {
-		if (*off == len) {
-			*closed = 1;
+	while (!f->closed && vb_exec_stdin_room(ex) > 0) {
+		if (f->off == f->len) {
+			ssize_t n = vb_read_full(f->fd, f->buf, sizeof(f->buf));
+			if (n < 0)
+				return vb_error_errno(err, errno, "reading the program's stdin");
+			f->off = 0;
+			f->len = (size_t)n;
+		}
+		if (f->len == 0) {
+			f->closed = 1;
 			return vb_exec_close_stdin(ex, err);
 		}
-		ssize_t w = vb_exec_write(ex, in + *off, len - *off, 0, err);
+		ssize_t w = vb_exec_write(ex, f->buf + f->off, f->len - f->off, 0, err);
 		if (w < 0)
 			return -1;
-		*off += (size_t)w;
+		f->off += (size_t)w;
 	}
 	return 0;
 }
@@ -247,8 +259,9 @@ static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exe
 	while ((n = vb_exec_next(ex, &ev, 0, err)) > 0) {
 		if (ev.kind == VB_EXEC_STDOUT) {
 			chunk(r, u, sb, "stdout", ev.data, ev.len);
-			if (collect(u, ev.data, ev.len) < 0)
-				return vb_error_set(err, VB_E_RUNTIME, "out of memory collecting output");
+			if (collect(r, u, ev.data, ev.len) < 0)
+				return vb_error_errno(err, errno, "cannot save the output of '%s'",
+						      u->name);
 		} else if (ev.kind == VB_EXEC_STDERR) {
 			chunk(r, u, sb, "stderr", ev.data, ev.len);
 		} else {
@@ -260,21 +273,25 @@ static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exe
 }
 
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
-		const struct vb_exec_params *p, const uint8_t *in, size_t in_len, int *code,
-		vb_error *err)
+		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err)
 {
 	struct vb_exec_params q = *p;
-	q.want_stdin = in != NULL;
+	q.want_stdin = in_fd >= 0;
+	_cleanup_free_ struct feeder *in = NULL;
+	if (in_fd >= 0) {
+		if (!(in = calloc(1, sizeof(*in))))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		in->fd = in_fd;
+	}
 	vb_exec *ex = vb_exec_start(sb, &q, err);
 	if (!ex)
 		return -1;
-	size_t off = 0;
-	int closed = in == NULL, rc;
+	int rc;
 	int64_t kill_at = 0, guard = 0;
 	if (p->timeout_ms)
 		guard = vb_now_ms() + p->timeout_ms + VB_RUN_TIMEOUT_GUARD_MS;
 	for (;;) {
-		if (!closed && (rc = feed(ex, in, in_len, &off, &closed, err)) < 0)
+		if (in && (rc = feed(ex, in, err)) < 0)
 			break;
 		rc = drain(r, u, sb, ex, code, err);
 		if (rc != 0)
@@ -294,8 +311,12 @@ int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 					  "the guest did not stop the program at its timeout");
 			break;
 		}
-		int wait_ms = -1;
-		if (kill_at)
+		/* the record's pooled log lines go out within a second or so
+		 * even while the program is silent */
+		int wait_ms = r->rec ? 1000 : -1;
+		if (r->rec)
+			vb_record_tick(r->rec);
+		if (kill_at && (wait_ms < 0 || kill_at - now < wait_ms))
 			wait_ms = (int)(kill_at - now);
 		if (guard && (wait_ms < 0 || guard - now < wait_ms))
 			wait_ms = (int)(guard - now);

@@ -10,11 +10,13 @@
  * them like for any other step).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "run/engine.h"
 #include "util/util.h"
@@ -74,12 +76,24 @@ static void run_step(struct wf *w, size_t i)
 	argv[0] = st->run.program.s;
 	for (size_t a = 0; a < st->run.args.n; a++)
 		argv[a + 1] = st->run.args.v[a].s ? st->run.args.v[a].s : "";
-	const uint8_t *in = NULL;
-	size_t in_len = 0;
+	vb_error err = { 0 };
+	if (vb_run_unit_files(r, u, &err) < 0) {
+		vb_run_unit_fail(r, u, w->sb, VB_E_RUNTIME, "%s", err.msg);
+		free(argv);
+		return;
+	}
+	int in_fd = -1;
 	if (st->run.stdin_index != SIZE_MAX) {
+		/* the producer succeeded (readiness) and its stdout is its output */
 		const struct vb_run_unit *p = &r->units[st->run.stdin_index];
-		in = p->out ? p->out : (const uint8_t *)"";
-		in_len = p->out_len;
+		in_fd = p->output_path ? open(p->output_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+				       : open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (in_fd < 0) {
+			vb_run_unit_fail(r, u, w->sb, VB_E_RUNTIME,
+					 "cannot open the stdout it reads: %s", strerror(errno));
+			free(argv);
+			return;
+		}
 	}
 	unsigned timeout_ms = r->vmc[0].timeout_ms;
 	if (st->timeout_secs.set && st->timeout_secs.v > 0)
@@ -88,27 +102,35 @@ static void run_step(struct wf *w, size_t i)
 	if (st->service)
 		timeout_ms = 0;
 	struct vb_exec_params p = { .argv = argv, .env = r->vmc[0].env, .timeout_ms = timeout_ms };
-	vb_error err = { 0 };
 	int code = -1;
-	if (vb_run_exec(r, u, w->sb, &p, in, in_len, &code, &err) < 0) {
+	char why[512];
+	if (vb_run_exec(r, u, w->sb, &p, in_fd, &code, &err) < 0) {
 		vb_run_unit_fail_err(r, u, w->sb, &err);
 	} else {
 		u->exit_code = code == VB_RUN_TIMED_OUT ? 124 : code;
-		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
-		u->output_len = u->output ? u->out_len : 0;
-		if (!u->output)
-			vb_run_unit_fail(r, u, w->sb, VB_E_RUNTIME, "out of memory");
+		if (vb_run_unit_settle(r, u, NULL, 0, &err) < 0)
+			vb_run_unit_fail(r, u, w->sb, VB_E_RUNTIME, "%s", err.msg);
 		else if (code == VB_RUN_TIMED_OUT)
 			vb_run_unit_fail(r, u, w->sb, VB_E_OK, "timed out after %u s (exit code 124)",
 					 timeout_ms / 1000);
 		else if (code != 0)
 			vb_run_unit_fail(r, u, w->sb, VB_E_OK, "exit code %d", code);
-		else if (u->out_overflow)
+		else if (u->out_overflow == 1)
 			vb_run_unit_fail(r, u, w->sb, VB_E_OK, "stdout is larger than %zu MiB",
 					 VB_RUN_MAX_OUTPUT >> 20);
-		else
+		else if (u->out_overflow) {
+			vb_run_budget_msg(r, why, sizeof(why));
+			vb_run_unit_fail(r, u, w->sb, VB_E_OK, "%s", why);
+		} else {
 			vb_run_unit_ok(r, u, w->sb);
+		}
 	}
+	if (u->out_fd >= 0) {
+		close(u->out_fd);
+		u->out_fd = -1;
+	}
+	if (in_fd >= 0)
+		close(in_fd);
 	free(argv);
 }
 
@@ -310,8 +332,10 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 	}
 	size_t out = wf->output_step.s ? wf->output_index : wf->n_steps - 1;
 	const struct vb_run_unit *o = &r->units[out];
-	if (!r->error && !(r->final = vb_run_memdup(o->output, o->output_len)))
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	r->final_len = r->final ? o->output_len : 0;
+	if (!r->error && o->output_path) {
+		if (!(r->final_path = strdup(o->output_path)))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		r->final_len = o->output_len;
+	}
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Files in the guest (confined by the agent to its allowed roots) and
  * telemetry samples. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sandbox/sandbox_int.h"
 #include "util/util.h"
@@ -96,6 +98,85 @@ int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, s
 	*data = buf;
 	*len = have;
 	return 0;
+}
+
+/* Streaming copies hold one buffer of this size, whatever the file's. */
+#define STREAM_CHUNK ((size_t)1 << 20)
+
+int vb_file_write_fd(vb_sandbox *sb, const char *path, int fd, unsigned mode, int as_root,
+		     vb_error *err)
+{
+	_cleanup_free_ uint8_t *buf = malloc(STREAM_CHUNK);
+	if (!buf)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	uint64_t off = 0;
+	for (;;) {
+		ssize_t n = vb_read_full(fd, buf, STREAM_CHUNK);
+		if (n < 0)
+			return vb_error_errno(err, errno, "reading what to write to %s", path);
+		if (n == 0 && off > 0)
+			return 0;
+		struct vb_buf req = { 0 };
+		struct vb_chan_frame *reply = NULL;
+		vb_msg_begin(&req, VB_MSG_FILE_WRITE, off == 0 ? VB_FLAG_TRUNC : 0, 0);
+		vb_msg_put_str(&req, VB_TAG_PATH, path);
+		vb_msg_put_bytes(&req, VB_TAG_DATA, buf, (size_t)n);
+		vb_msg_put_u64(&req, VB_TAG_OFFSET, off);
+		vb_msg_put_u64(&req, VB_TAG_MODE, mode ? mode : 0644);
+		vb_msg_put_u64(&req, VB_TAG_UID, as_root ? 0 : 1000);
+		vb_msg_put_u64(&req, VB_TAG_GID, as_root ? 0 : 1000);
+		if (call(sb, &req, &reply, err) < 0) {
+			vb_error_prefix(err, "writing %s in the guest", path);
+			return -1;
+		}
+		free(reply);
+		off += (uint64_t)n;
+		if ((size_t)n < STREAM_CHUNK)
+			return 0;
+	}
+}
+
+int vb_file_read_fd(vb_sandbox *sb, const char *path, uint64_t max, int fd, uint64_t *len,
+		    vb_error *err)
+{
+	uint64_t have = 0;
+	*len = 0;
+	for (;;) {
+		struct vb_buf req = { 0 };
+		struct vb_chan_frame *reply = NULL;
+		vb_msg_begin(&req, VB_MSG_FILE_READ, 0, 0);
+		vb_msg_put_str(&req, VB_TAG_PATH, path);
+		vb_msg_put_u64(&req, VB_TAG_OFFSET, have);
+		vb_msg_put_u64(&req, VB_TAG_LENGTH, STREAM_CHUNK);
+		if (call(sb, &req, &reply, err) < 0) {
+			vb_error_prefix(err, "reading %s in the guest", path);
+			return -1;
+		}
+		struct vb_field d;
+		uint64_t size = 0;
+		if (vb_payload_find(reply->payload, reply->hdr.len, VB_TAG_DATA, &d) < 0 ||
+		    vb_payload_u64(reply->payload, reply->hdr.len, VB_TAG_SIZE, &size) < 0 ||
+		    d.len > STREAM_CHUNK) {
+			free(reply);
+			return vb_error_set(err, VB_E_RUNTIME, "malformed FILE_READ reply");
+		}
+		/* what is past (max) is never written: the caller learns only
+		 * that there was more */
+		int over = have + d.len > max;
+		size_t take = over ? (size_t)(max - have) : d.len;
+		if (take && vb_write_full(fd, d.data, take) < 0) {
+			int e = errno;
+			free(reply);
+			return vb_error_errno(err, e, "saving %s from the guest", path);
+		}
+		have += take;
+		*len = have;
+		free(reply);
+		if (over)
+			return 1;
+		if (d.len == 0 || have >= size)
+			return 0;
+	}
 }
 
 int vb_file_stat(vb_sandbox *sb, const char *path, struct vb_file_stat *st, vb_error *err)

@@ -248,6 +248,16 @@ static int test_run_events_and_result(void)
 	snprintf(runs, sizeof(runs), "%s/voidbox/runs", state_dir);
 	CHECK(access(runs, F_OK) != 0, "no_record wrote %s", runs);
 	CHECK(runtime_clean(), "VM left behind");
+	/* outputs are files, there until the result is freed */
+	CHECK(r->scratch_dir && r->stages[0].output_path && r->stages[0].output_size == 2 &&
+		      !strncmp(r->stages[0].output_path, r->scratch_dir, strlen(r->scratch_dir)) &&
+		      access(r->stages[0].output_path, R_OK) == 0,
+	      "a's output file: %s", r->stages[0].output_path ? r->stages[0].output_path : "none");
+	char scratch[512];
+	snprintf(scratch, sizeof(scratch), "%s", r->scratch_dir);
+	vb_run_result_free(r);
+	r = NULL;
+	CHECK(access(scratch, F_OK) != 0, "%s left behind", scratch);
 	rc = 0;
 out:
 	vb_run_result_free(r);

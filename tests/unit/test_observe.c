@@ -290,7 +290,8 @@ static void test_record_every_event(void **state)
 				     .stream = "stdout", .data = (const uint8_t *)"again\n", .len = 6 });
 	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_COMPLETED, .time_ms = t + 7, .stage = "fetch",
 				     .vm_id = "vm-3fa2c1", .exit_code = 0, .duration_ms = 2100,
-				     .output = out, .output_len = sizeof(out) - 1 });
+				     .output = out, .output_len = sizeof(out) - 1,
+				     .output_size = 12345 });
 	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_FAILED, .time_ms = t + 8, .stage = "build",
 				     .exit_code = 3, .duration_ms = 500, .error = "exit code 3" });
 	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_SKIPPED, .time_ms = t + 9, .stage = "ship",
@@ -309,11 +310,12 @@ static void test_record_every_event(void **state)
 	static const char *const k_booted[] = { "event", "time", "time_ms", "run_id", "stage", "vm_id",
 						"accel", "isolation", "kernel", "boot_id", "boot_ms", NULL };
 	static const char *const k_chunk_vm[] = { "event", "time", "time_ms", "run_id", "stage", "vm_id",
-						  "stream", "len", "data", NULL };
+						  "stream", "len", "offset", "data", NULL };
 	static const char *const k_chunk[] = { "event", "time", "time_ms", "run_id", "stage", "stream",
-					       "len", "data", NULL };
+					       "len", "offset", "data", NULL };
 	static const char *const k_completed[] = { "event", "time", "time_ms", "run_id", "stage", "vm_id",
-						   "exit_code", "duration_ms", "output_bytes", NULL };
+						   "exit_code", "duration_ms", "output_bytes",
+						   "stdout_bytes", "stderr_bytes", NULL };
 	static const char *const k_failed[] = { "event", "time", "time_ms", "run_id", "stage", "exit_code",
 						"duration_ms", "error", NULL };
 	static const char *const k_skipped[] = { "event", "time", "time_ms", "run_id", "stage", "error", NULL };
@@ -321,7 +323,7 @@ static void test_record_every_event(void **state)
 						  "duration_ms", "error", NULL };
 	static const char *const k_cancelled[] = { "event", "time", "time_ms", "run_id", "duration_ms", NULL };
 	static const char *const *const keys[] = { k_run_started, k_queued, k_started, k_booted,
-						   k_chunk_vm, k_chunk, k_chunk, k_completed,
+						   k_chunk_vm, k_chunk, k_chunk_vm, k_completed,
 						   k_failed, k_skipped, k_finished, k_cancelled,
 						   k_finished };
 	static const char *const names[] = { "run.started", "stage.queued", "stage.started",
@@ -356,10 +358,17 @@ static void test_record_every_event(void **state)
 	assert_string_equal(sget(e, "stream"), "stdout");
 	assert_string_equal(sget(e, "data"), "héllo\n");
 	assert_int_equal(iget(e, "len"), 7);
+	/* the second stdout chunk came 2 ms after the first: pooled, and
+	 * written before the stage's end, stamped with its own time */
+	e = json_array_get(evs, 6);
+	assert_string_equal(sget(e, "data"), "again\n");
+	assert_int_equal(iget(e, "offset"), 7);
 	e = json_array_get(evs, 7);
 	assert_int_equal(iget(e, "exit_code"), 0);
 	assert_int_equal(iget(e, "duration_ms"), 2100);
-	assert_int_equal(iget(e, "output_bytes"), sizeof(out) - 1);
+	assert_int_equal(iget(e, "output_bytes"), 12345);
+	assert_int_equal(iget(e, "stdout_bytes"), 13);
+	assert_int_equal(iget(e, "stderr_bytes"), 5);
 	e = json_array_get(evs, 8);
 	assert_int_equal(iget(e, "exit_code"), 3);
 	assert_int_equal(iget(e, "duration_ms"), 500);
@@ -386,10 +395,8 @@ static void test_record_every_event(void **state)
 	s = slurp_at(dir, "stages/fetch/stderr.log", &len);
 	assert_string_equal(s, "oops\n");
 	free(s);
-	s = slurp_at(dir, "stages/fetch/output", &len);
-	assert_int_equal(len, sizeof(out) - 1);
-	assert_memory_equal(s, out, len);
-	free(s);
+	/* the output file is the engine's (carry.c): the record writes none */
+	assert_null(slurp_at(dir, "stages/fetch/output", &len));
 	vb_record_close(rec);
 }
 
@@ -421,15 +428,17 @@ static void test_record_binary_and_big_chunks(void **state)
 	struct vb_record *rec = open_record(NULL);
 	const char *dir = vb_record_dir(rec);
 	const uint8_t bin[] = { 0x00, 0xff, 0xfe, 'a', 0x80, 0x0a, 0xc3 };
+	/* a second apart: a line each (closer chunks are pooled) */
+	int64_t t = 1714564984123;
 	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .stream = "stdout",
-				     .data = bin, .len = sizeof(bin) });
+				     .time_ms = t, .data = bin, .len = sizeof(bin) });
 	/* a valid UTF-8 character cut by the chunk boundary is not UTF-8 */
 	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .stream = "stdout",
-				     .data = (const uint8_t *)"ab\xc3", .len = 3 });
+				     .time_ms = t + 1000, .data = (const uint8_t *)"ab\xc3", .len = 3 });
 	/* NUL is valid UTF-8, but JSON readers refuse \u0000 by default */
 	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .stream = "stdout",
-				     .data = (const uint8_t *)"a\0b", .len = 3 });
-	/* bigger than a line carries: cut on a character boundary */
+				     .time_ms = t + 2000, .data = (const uint8_t *)"a\0b", .len = 3 });
+	/* bigger than a line's preview: cut on a character boundary */
 	size_t big = VB_REC_CHUNK_MAX + 1000;
 	uint8_t *text = malloc(big);
 	text[0] = 'x'; /* then é's: the line's limit falls inside one */
@@ -440,14 +449,15 @@ static void test_record_binary_and_big_chunks(void **state)
 	text[big - 1] = 'y';
 	assert_true(vb_obs_utf8_valid(text, big));
 	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .stream = "stdout",
-				     .data = text, .len = big });
-	/* no data at all, and a NULL stream */
+				     .time_ms = t + 3000, .data = text, .len = big });
+	/* no data at all: nothing to say; a NULL stream: a line of its own */
 	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .stream = "stdout",
-				     .data = NULL, .len = 55 });
-	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .data = bin, .len = 2 });
+				     .time_ms = t + 4000, .data = NULL, .len = 55 });
+	emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .stage = "s", .time_ms = t + 5000,
+				     .data = bin, .len = 2 });
 
 	json_t *evs = read_events(dir);
-	assert_int_equal(json_array_size(evs), 6);
+	assert_int_equal(json_array_size(evs), 5);
 	json_t *e = json_array_get(evs, 0);
 	assert_null(json_object_get(e, "data"));
 	size_t n;
@@ -469,9 +479,6 @@ static void test_record_binary_and_big_chunks(void **state)
 	assert_int_equal(json_string_length(d), VB_REC_CHUNK_MAX - 1);
 	assert_memory_equal(json_string_value(d), text, VB_REC_CHUNK_MAX - 1);
 	e = json_array_get(evs, 4);
-	assert_int_equal(iget(e, "len"), 0);
-	assert_string_equal(sget(e, "data"), "");
-	e = json_array_get(evs, 5);
 	assert_true(json_is_null(json_object_get(e, "stream")));
 	json_decref(evs);
 
@@ -482,6 +489,75 @@ static void test_record_binary_and_big_chunks(void **state)
 	assert_memory_equal(log + sizeof(bin) + 6, text, big);
 	free(log);
 	free(text);
+	vb_record_close(rec);
+}
+
+/* One byte at a time: pooled into a line a second; past the record's cap
+ * the bytes are counted, not kept, and record.truncated says so once. */
+static void test_record_pools_chunks_and_caps(void **state)
+{
+	(void)state;
+	struct vb_record *rec = open_record(NULL);
+	const char *dir = vb_record_dir(rec);
+	int64_t t = 1714564984000;
+	for (int i = 0; i < 3000; i++) /* 3 s of a byte a millisecond */
+		emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .time_ms = t + i, .stage = "s",
+					     .stream = "stderr", .data = (const uint8_t *)"x", .len = 1 });
+	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_FAILED, .time_ms = t + 3000, .stage = "s",
+				     .exit_code = 1, .error = "exit code 1" });
+	json_t *evs = read_events(dir);
+	/* at t, t+1000 and t+2000 a line each (the bytes since the last),
+	 * and the rest before the stage's end */
+	assert_int_equal(json_array_size(evs), 5);
+	long long sum = 0;
+	for (size_t i = 0; i < 4; i++) {
+		json_t *e = json_array_get(evs, i);
+		assert_string_equal(sget(e, "event"), "log.chunk");
+		assert_int_equal(iget(e, "offset"), sum);
+		sum += iget(e, "len");
+	}
+	assert_int_equal(sum, 3000);
+	assert_int_equal(iget(json_array_get(evs, 1), "len"), 1000);
+	/* the preview: at most 512 bytes of them */
+	assert_int_equal(strlen(sget(json_array_get(evs, 1), "data")), VB_REC_CHUNK_MAX);
+	assert_true(json_is_true(json_object_get(json_array_get(evs, 1), "truncated")));
+	assert_int_equal(iget(json_array_get(evs, 4), "stderr_bytes"), 3000);
+	json_decref(evs);
+
+	/* a cap the log reaches: the rest is counted, not kept */
+	struct stat st;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	assert_int_equal(stat(path, &st), 0);
+	vb_record_limit(rec, (uint64_t)st.st_size + 3000 + 10000);
+	static uint8_t blob[4096];
+	memset(blob, 'y', sizeof(blob));
+	for (int i = 0; i < 10; i++)
+		emit(rec, (struct vb_event){ .type = VB_EV_LOG_CHUNK, .time_ms = t + 5000 + i * 1000,
+					     .stage = "big", .stream = "stdout", .data = blob,
+					     .len = sizeof(blob) });
+	emit(rec, (struct vb_event){ .type = VB_EV_STAGE_COMPLETED, .time_ms = t + 20000,
+				     .stage = "big", .output_size = 0 });
+	size_t n;
+	char *log = slurp_at(dir, "stages/big/stdout.log", &n);
+	assert_non_null(log);
+	assert_true(n > 8192 && n < 13000);
+	free(log);
+	evs = read_events(dir);
+	size_t truncs = 0, idx;
+	json_t *e, *done = NULL;
+	json_array_foreach(evs, idx, e) {
+		if (!strcmp(sget(e, "event"), "record.truncated")) {
+			truncs++;
+			assert_non_null(strstr(sget(e, "error"), "size cap"));
+		}
+		if (!strcmp(sget(e, "event"), "stage.completed"))
+			done = e;
+	}
+	assert_int_equal(truncs, 1);
+	assert_non_null(done); /* the state events go on */
+	assert_int_equal(iget(done, "stdout_bytes"), 10 * sizeof(blob));
+	json_decref(evs);
 	vb_record_close(rec);
 }
 
@@ -567,8 +643,11 @@ static void test_record_concurrent_writers(void **state)
 	}
 	for (int i = 0; i < 8; i++)
 		pthread_join(th[i], NULL);
+	/* each writer's last chunk is pending until the run ends */
+	emit(rec, (struct vb_event){ .type = VB_EV_RUN_FINISHED, .success = 1 });
 	json_t *evs = read_events(vb_record_dir(rec));
-	assert_int_equal(json_array_size(evs), 8000);
+	assert_int_equal(json_array_size(evs), 8001);
+	json_array_remove(evs, 8000);
 	int next[8] = { 0 };
 	size_t idx;
 	json_t *e;
@@ -932,6 +1011,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_every_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_binary_and_big_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_pools_chunks_and_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_refuses_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_result_atomic, setup, teardown),

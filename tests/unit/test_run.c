@@ -216,9 +216,12 @@ static void test_result_json_and_exit_codes(void **state)
 	char a[] = "a", b[] = "b", out[] = "x\xff", empty[] = "", vm[] = "vm-1", n[] = "n",
 	     kind[] = "pipeline";
 	char rid[] = "20261130-120000-abcdef", why[] = "'a' failed", err[] = "box 'a' failed: exit code 3";
+	char apath[] = "/r/stages/a/output";
+	/* a's output is 40000 bytes in its file; the result shows the preview */
 	struct vb_run_stage st[2] = {
 		{ .name = a, .success = 0, .exit_code = 3, .output = out, .output_len = 2,
-		  .duration_ms = 12, .vm_id = vm, .error = err + 16 },
+		  .output_size = 40000, .output_path = apath, .duration_ms = 12, .vm_id = vm,
+		  .error = err + 16 },
 		{ .name = b, .skipped = 1, .exit_code = -1, .output = empty, .error = why },
 	};
 	struct vb_run_result r = { .run_id = rid, .name = n, .kind = kind, .success = 0,
@@ -230,12 +233,15 @@ static void test_result_json_and_exit_codes(void **state)
 	assert_string_equal(json,
 			    "{\"run_id\":\"20261130-120000-abcdef\",\"name\":\"n\",\"kind\":\"pipeline\","
 			    "\"success\":false,\"exit_code\":1,\"error\":\"box 'a' failed: exit code 3\","
-			    "\"duration_ms\":40,\"output\":\"\","
+			    "\"duration_ms\":40,\"output\":\"\",\"output_truncated\":false,"
+			    "\"output_bytes\":0,\"output_path\":null,"
 			    "\"stages\":[{\"name\":\"a\",\"success\":false,\"skipped\":false,\"exit_code\":3,"
 			    "\"error\":\"exit code 3\",\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,"
-			    "\"vm_id\":\"vm-1\"},"
+			    "\"vm_id\":\"vm-1\",\"output_truncated\":true,\"output_bytes\":40000,"
+			    "\"output_path\":\"/r/stages/a/output\"},"
 			    "{\"name\":\"b\",\"success\":false,\"skipped\":true,\"exit_code\":-1,"
-			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\"}]}");
+			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\","
+			    "\"output_truncated\":false,\"output_bytes\":0,\"output_path\":null}]}");
 	free(json);
 	/* success: error is null */
 	r.success = 1;
@@ -257,6 +263,178 @@ static void test_result_json_and_exit_codes(void **state)
 	r.success = 1;
 	assert_int_equal(vb_run_exit_code(&r), 0);
 	assert_int_equal(vb_run_exit_code(NULL), 125);
+}
+
+static void put_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Outputs in files: previews cut on characters, the budget, and a
+ * fan-out's array streamed to a file (JSON embedded, the rest escaped,
+ * the cap). */
+static void test_outputs_in_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vb-unit-carry-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char p1[300], p2[300], p3[300], arr[300];
+	snprintf(p1, sizeof(p1), "%s/json", dir);
+	snprintf(p2, sizeof(p2), "%s/text", dir);
+	snprintf(p3, sizeof(p3), "%s/big", dir);
+	snprintf(arr, sizeof(arr), "%s/arr.json", dir);
+	put_file(p1, "{\"n\": 1}\n", 9);
+	/* quotes, a control byte, a backslash, é, a bad byte, a cut é */
+	put_file(p2, "a\"\x01\\\xc3\xa9\xff\xc3", 8);
+
+	/* preview: the first (max) bytes, but not half a character */
+	size_t n;
+	uint8_t *pv = vb_run_preview(p2, 5, &n);
+	assert_int_equal(n, 4); /* "a\"\x01\\" and not the é's first byte */
+	free(pv);
+	pv = vb_run_preview(p2, 6, &n);
+	assert_int_equal(n, 6);
+	free(pv);
+	pv = vb_run_preview(p2, 100, &n); /* all of it, as it is */
+	assert_int_equal(n, 8);
+	free(pv);
+	pv = vb_run_preview("/nonexistent/x", 100, &n);
+	assert_int_equal(n, 0);
+	assert_string_equal((char *)pv, "");
+	free(pv);
+
+	struct vb_run r = { .opts = { .output_budget = 100, .carry_max = 1000 } };
+	assert_int_equal(vb_run_budget_take(&r, 60), 0);
+	assert_int_equal(vb_run_budget_take(&r, 41), -1);
+	assert_int_equal(vb_run_budget_take(&r, 40), 0);
+	assert_int_equal(vb_run_budget_take(&r, 1), -1);
+	vb_run_budget_give(&r, 60);
+	assert_int_equal(vb_run_budget_take(&r, 60), 0);
+	char msg[300];
+	vb_run_budget_msg(&r, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "output budget of 100 bytes is used up"));
+
+	struct vb_run_unit u[3] = {
+		{ .output_path = p1, .output_len = 9 },
+		{ .output_path = p2, .output_len = 8 },
+		{ .output_path = NULL, .output_len = 0 }, /* none: "" */
+	};
+	vb_error err = { 0 };
+	uint64_t len = 0;
+	assert_int_equal(vb_run_fan_carry(&r, u, 3, arr, &len, &err), 0);
+	size_t got;
+	char *text = vb_read_file(arr, 4096, &got, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, "[{\"n\":1},\"a\\\"\\u0001\\\\\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\",\"\"]");
+	assert_int_equal(len, got);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j); /* valid JSON a reader takes */
+	json_decref(j);
+	free(text);
+
+	/* a JSON output of more than 1 MiB: checked and copied as a stream,
+	 * embedded compact */
+	char p4[300];
+	snprintf(p4, sizeof(p4), "%s/bigjson", dir);
+	FILE *f = fopen(p4, "w");
+	assert_non_null(f);
+	fputs("{ \"s\": \"keep  these \\\" spaces\",\n  \"v\": [", f);
+	for (int i = 0; i < 300000; i++)
+		fputs(i ? ", 1234" : "1234", f);
+	fputs(" ] }\n", f);
+	assert_int_equal(fclose(f), 0);
+	struct stat sb;
+	assert_int_equal(stat(p4, &sb), 0);
+	assert_true((size_t)sb.st_size > VB_RUN_JSON_EMBED_MAX);
+	struct vb_run_unit bj[2] = { { .output_path = p4, .output_len = (uint64_t)sb.st_size },
+				     { .output_path = p1, .output_len = 9 } };
+	r.opts.carry_max = 16u << 20;
+	assert_int_equal(vb_run_fan_carry(&r, bj, 2, arr, &len, &err), 0);
+	text = vb_read_file(arr, 8u << 20, &got, NULL);
+	assert_non_null(text);
+	assert_memory_equal(text, "[{\"s\":\"keep  these \\\" spaces\",\"v\":[1234,1234,", 44);
+	j = json_loadb(text, got, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(j, 0), "v")), 300000);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 1), "n")), 1);
+	json_decref(j);
+	free(text);
+	/* a large output that is not JSON: a string */
+	put_file(p4, "{\"cut\": [1, 2", 13);
+	bj[0].output_len = VB_RUN_JSON_EMBED_MAX + 1; /* as if large */
+	assert_int_equal(vb_run_fan_carry(&r, bj, 1, arr, &len, &err), 0);
+	text = vb_read_file(arr, 4096, &got, NULL);
+	assert_string_equal(text, "[\"{\\\"cut\\\": [1, 2\"]");
+	free(text);
+
+	/* 2 MiB of 0x01: 12 MiB as a JSON string, over a cap of 8 MiB */
+	size_t big = 2u << 20;
+	uint8_t *ones = malloc(big);
+	memset(ones, 1, big);
+	put_file(p3, ones, big);
+	free(ones);
+	struct vb_run_unit b[1] = { { .output_path = p3, .output_len = big } };
+	r.opts.carry_max = 8u << 20;
+	assert_int_equal(vb_run_fan_carry(&r, b, 1, arr, &len, &err), 1);
+	assert_int_equal(err.kind, VB_E_OK);
+	assert_non_null(strstr(err.msg, "larger than 8 MiB, the most a fan-out can carry"));
+	assert_int_not_equal(access(arr, F_OK), 0); /* no partial array left */
+	/* under the cap: one string, every byte escaped */
+	r.opts.carry_max = 16u << 20;
+	vb_error_clear(&err);
+	assert_int_equal(vb_run_fan_carry(&r, b, 1, arr, &len, &err), 0);
+	assert_int_equal(len, 2 + 2 + big * 6);
+	vb_rm_rf(dir);
+}
+
+/* The streaming JSON check agrees with jansson (JSON_DECODE_ANY, default
+ * flags) on what is one JSON value. */
+static void test_json_scan_agrees_with_jansson(void **state)
+{
+	(void)state;
+	static const struct { const char *text; size_t len; } cases[] = {
+#define C(s) { s, sizeof(s) - 1 }
+		C("{\"a\":[1,2.5e-3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\\/\"]}"), C(" 42 \n"),
+		C("\"s\""), C("-0"), C("[]"), C("{}"), C("[ {} , [ ] ]"), C("0.5E+10"), C("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""),
+		C("01"), C("[1,]"), C("{\"a\"}"), C("{\"a\":1,}"), C("\"\\u0000\""), C("\"\\ud800\""),
+		C("\"\\udc00\""), C("\"\\ud800x\""), C("\"\x01\""), C("\"\xff\""), C("\"\xc0\xaf\""),
+		C("\"\xed\xa0\x80\""), C("\"\xf4\x90\x80\x80\""), C("1 2"), C("["), C("tru"), C(""),
+		C("   "), C("-"), C("1."), C("1e"), C("1e+"), C("\"abc"), C("{\"a\" 1}"), C("{1:2}"),
+		C("[1 2]"), C("nul"), C("truex"), C("\"\\x\""), C("\"\\u12g4\""), C("+1"), C(".5"),
+		C("[\"a\",]"), C("{\"a\":}"), C("}"), C("]"), C("\"a\"\"b\""), C("1,"), C("[-]"),
+		C("{\"\\u00e9\":[null]}"), C("-12.0e-0"), C("\"\xe0\xa0\x80\""), C("\"\xe0\x9f\xbf\""),
+		C("\"\\ud83d\\u0041\""), C("\"\x7f\""), C("\t[\r]\n"),
+#undef C
+	};
+	char dir[] = "/tmp/vb-unit-jscan-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[300];
+	snprintf(path, sizeof(path), "%s/t", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		put_file(path, cases[i].text, cases[i].len);
+		json_error_t jerr;
+		json_t *j = json_loadb(cases[i].text, cases[i].len, JSON_DECODE_ANY, &jerr);
+		int want = j != NULL;
+		json_decref(j);
+		if (vb_run_json_file_ok(path) != want)
+			fail_msg("case %zu '%s': scan says %d, jansson %d", i, cases[i].text, !want, want);
+	}
+	/* nesting: jansson's limit is 2048 levels */
+	for (size_t depth = 2047; depth <= 2049; depth++) {
+		char *t = malloc(depth * 2);
+		memset(t, '[', depth);
+		memset(t + depth, ']', depth);
+		put_file(path, t, depth * 2);
+		json_t *j = json_loadb(t, depth * 2, JSON_DECODE_ANY, NULL);
+		assert_int_equal(vb_run_json_file_ok(path), j != NULL);
+		json_decref(j);
+		free(t);
+	}
+	assert_int_equal(vb_run_json_file_ok("/nonexistent/x"), 0);
+	vb_rm_rf(dir);
 }
 
 static void test_refused_before_booting(void **state)
@@ -296,6 +474,8 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_result_json_and_exit_codes),
 		cmocka_unit_test(test_refused_before_booting),
+		cmocka_unit_test(test_outputs_in_files),
+		cmocka_unit_test(test_json_scan_agrees_with_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
