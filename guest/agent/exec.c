@@ -44,6 +44,9 @@
 #define MAX_PATH_DIRS 256
 #define NR_OPEN_MAX 1048576u
 
+/* Output credit counts whole frames (see vb_proto.h): room for a byte? */
+#define HAS_CREDIT(c) ((c) > VB_OUTPUT_FRAME_OVERHEAD)
+
 #define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 struct chunk {
@@ -684,9 +687,10 @@ static void run(struct exec *e)
 
 		/* output: a chunk per readable stream per round keeps them fair */
 		for (int i = 0; i < 2 && !gone; i++) {
-			if (!readable[i] || pp.out[i] < 0 || credit == 0)
+			if (!readable[i] || pp.out[i] < 0 || !HAS_CREDIT(credit))
 				continue;
-			size_t want = credit < VB_CHUNK_MAX ? (size_t)credit : VB_CHUNK_MAX;
+			uint64_t room = credit - VB_OUTPUT_FRAME_OVERHEAD;
+			size_t want = room < VB_CHUNK_MAX ? (size_t)room : VB_CHUNK_MAX;
 			ssize_t n = read(pp.out[i], buf, want);
 			/* a terminal hands out at most its line discipline's 4 KiB
 			 * at a time: gather what is there into one frame */
@@ -699,7 +703,7 @@ static void run(struct exec *e)
 			if (n > 0) {
 				if (pp.pty)
 					pty_eof_note_output(&pe, now);
-				credit -= (uint64_t)n;
+				credit -= (uint64_t)n + VB_OUTPUT_FRAME_OVERHEAD;
 				if (send_output(e, &b, i + 1, buf, (size_t)n) < 0)
 					gone = 1;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -714,7 +718,7 @@ static void run(struct exec *e)
 			if (pp.out[0] < 0 && pp.out[1] < 0)
 				break;
 			/* the drain clock runs only while the host lets us read */
-			if (credit > 0)
+			if (HAS_CREDIT(credit))
 				drain_left -= (int64_t)(now - last);
 			if (drain_left <= 0)
 				break;
@@ -725,7 +729,7 @@ static void run(struct exec *e)
 		int np = 0, idx[2] = { -1, -1 };
 		pfd[np++] = (struct pollfd){ .fd = e->efd, .events = POLLIN };
 		for (int i = 0; i < 2; i++) {
-			if (pp.out[i] >= 0 && credit > 0) {
+			if (pp.out[i] >= 0 && HAS_CREDIT(credit)) {
 				idx[i] = np;
 				pfd[np++] = (struct pollfd){ .fd = pp.out[i], .events = POLLIN };
 			}
@@ -738,7 +742,7 @@ static void run(struct exec *e)
 		int timeout = -1;
 		if (!exited && deadline && !timed_out)
 			timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
-		if (exited && credit > 0)
+		if (exited && HAS_CREDIT(credit))
 			timeout = drain_left > 0 ? (int)drain_left : 0;
 		if (eof_wait && (timeout < 0 || timeout > PTY_EOF_TICK_MS))
 			timeout = PTY_EOF_TICK_MS;

@@ -288,6 +288,15 @@ static void keep_console_log(vb_sandbox *sb, const char *console, const char *vm
 
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 {
+	if (sb->ch && vb_chan_violated(sb->ch)) {
+		/* A hostile guest: tear it down now, and take no diagnosis from
+		 * anything it wrote (its console could say anything). */
+		if (sb->vm) {
+			kill(sb->vm->pid, SIGKILL);
+			vb_vmm_wait(sb->vm, 3000);
+		}
+		return vb_error_set(err, VB_E_VMDIED, "%s", vb_chan_why(sb->ch));
+	}
 	char why[400] = "";
 	int exited = sb->vm ? vb_vmm_wait(sb->vm, 3000) : 0;
 	vb_error e;

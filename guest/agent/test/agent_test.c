@@ -260,7 +260,7 @@ static void run_exec(struct client *cl, const struct xopts *o, struct xres *x)
 			}
 			if (n > VB_CHUNK_MAX)
 				x->stalled_ok = 0;
-			unacked += n;
+			unacked += VB_FRAME_HDR_LEN + f->h.len; /* credit is whole frames */
 			if (unacked > x->max_unacked)
 				x->max_unacked = unacked;
 			if (hold && hold_since)
@@ -729,7 +729,8 @@ static int ps_wait(struct psess *s, const char *needle, int timeout_ms)
 			if (v != 1)
 				s->err_code = -3; /* a terminal has one stream */
 			dyn_put(&s->out, p, n, 1u << 20);
-			send_u64(s->cl, VB_MSG_EXEC_ACK, s->id, VB_TAG_COUNT, n);
+			send_u64(s->cl, VB_MSG_EXEC_ACK, s->id, VB_TAG_COUNT,
+				 VB_FRAME_HDR_LEN + f->h.len); /* credit is whole frames */
 		} else if (f->h.type == VB_MSG_EXEC_EXIT) {
 			s->exited = 1;
 			s->has_code = frame_u64(f, VB_TAG_EXIT_CODE, &s->code) == 0;
