@@ -87,7 +87,7 @@ enum vb_msg_type {
 	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	/* the per-VM boot segment (never sent on the wire) */
-	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME */
+	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST */
 };
 
 enum vb_flag {
@@ -139,6 +139,8 @@ enum vb_tag {
 	VB_TAG_MOUNT_RO = 71,
 	VB_TAG_HOSTNAME = 72,
 	VB_TAG_ALLOW_SET = 73, /* 1: an allowlist is in force, even an empty one */
+	VB_TAG_ONE_HOST = 74,  /* 1: the host connects once; the agent forgets the
+				* secret after the first handshake */
 	VB_TAG_PTY = 80,       /* EXEC: 1 = run on a pseudo-terminal; 0/absent = pipes */
 	VB_TAG_ROWS = 81,      /* EXEC, EXEC_RESIZE: terminal rows, 1..VB_TERM_MAX */
 	VB_TAG_COLS = 82,      /* EXEC, EXEC_RESIZE: terminal columns, 1..VB_TERM_MAX */
@@ -273,6 +275,7 @@ struct vb_boot {
 	struct vb_boot_mount *mounts;
 	size_t n_mounts;
 	char *hostname; /* may be NULL */
+	int one_host;   /* no reconnects: wipe the secret once it has been used */
 };
 /* Encode as a complete VB_MSG_BOOT frame (header included). */
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);

@@ -87,6 +87,7 @@ struct spawn {
 	int in, out, err, report;
 	int ctty; /* PTY: new session, (in) becomes the controlling terminal */
 	int drop;
+	int caps; /* we are root: take what reaches PID 1 out of the child's reach */
 	uid_t uid;
 	gid_t gid;
 	uint64_t lim[3][2]; /* RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_FSIZE: cur, max */
@@ -120,6 +121,65 @@ static _Noreturn void child_fail(const struct spawn *sp, int stage, int err, con
 	_exit(127);
 }
 
+/* Capabilities no stage keeps, root or not (numbers of linux/capability.h,
+ * which musl does not ship).  What they guard reaches PID 1 or the kernel:
+ * ptrace, /proc/1/mem and pidfd_getfd (SYS_PTRACE); modules, raw I/O, BPF
+ * and perf (SYS_MODULE, SYS_RAWIO, BPF, PERFMON, SYS_ADMIN, which also
+ * covers mount); the VM's life (SYS_BOOT); the policy's rlimits
+ * (SYS_RESOURCE); starving the agent (SYS_NICE); device nodes (MKNOD);
+ * getting any of them back (SETPCAP, SETFCAP).  docs/agent.md lists what
+ * root keeps. */
+static const int dropped_caps[] = {
+	16 /* SYS_MODULE */,  17 /* SYS_RAWIO */,   19 /* SYS_PTRACE */,  20 /* SYS_PACCT */,
+	21 /* SYS_ADMIN */,   22 /* SYS_BOOT */,    23 /* SYS_NICE */,    24 /* SYS_RESOURCE */,
+	25 /* SYS_TIME */,    27 /* MKNOD */,       30 /* AUDIT_CONTROL */, 31 /* SETFCAP */,
+	32 /* MAC_OVERRIDE */, 33 /* MAC_ADMIN */,  34 /* SYSLOG */,      38 /* PERFMON */,
+	39 /* BPF */,         40 /* CHECKPOINT_RESTORE */,
+	8 /* SETPCAP: last, the drops above need it */
+};
+
+struct cap_hdr {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+#define CAP_VERSION_3 0x20080522u
+#ifndef PR_CAPBSET_DROP
+#define PR_CAPBSET_DROP 24
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+/* Out of the bounding set (so neither exec of a root program nor a setuid
+ * binary gives them back) and out of this process's own sets.  A kernel
+ * that predates a capability does not have it to drop (EINVAL). */
+static int drop_caps(void)
+{
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(dropped_caps[0]); i++)
+		if (syscall(SYS_prctl, PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) < 0 &&
+		    errno != EINVAL)
+			return -1;
+	struct cap_hdr h = { .version = CAP_VERSION_3, .pid = 0 };
+	struct cap_data d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(dropped_caps[0]); i++) {
+		int c = dropped_caps[i];
+		uint32_t keep = ~(1u << (c % 32));
+		d[c / 32].effective &= keep;
+		d[c / 32].permitted &= keep;
+		d[c / 32].inheritable &= keep;
+	}
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return 0;
+}
+
 static _Noreturn void child_main(const struct spawn *sp)
 {
 	static const int res[3] = { RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_FSIZE };
@@ -143,6 +203,8 @@ static _Noreturn void child_main(const struct spawn *sp)
 		if (syscall(SYS_prlimit64, 0, res[i], &rl, NULL) < 0)
 			child_fail(sp, STAGE_SETUP, errno, "setrlimit");
 	}
+	if (sp->caps && drop_caps() < 0)
+		child_fail(sp, STAGE_SETUP, errno, "capabilities");
 	if (sp->drop) {
 		/* raw system calls: only this (single-threaded) process */
 		if (syscall(SYS_setgroups, 0, NULL) < 0)
@@ -468,6 +530,7 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	}
 	sp.cwd = req->cwd ? req->cwd : g_agent.roots[0];
 	sp.drop = g_agent.is_root && req->uid != 0;
+	sp.caps = g_agent.is_root;
 	sp.uid = (uid_t)req->uid;
 	sp.gid = (gid_t)req->gid;
 	set_limit(sp.lim[0], g_agent.boot.rlimit_nofile, AGENT_DEFAULT_NOFILE, NR_OPEN_MAX);
