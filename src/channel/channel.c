@@ -211,11 +211,11 @@ static void stray_locked(struct vb_chan *ch, const struct vb_hdr *h)
 	char tb[16];
 	const char *tn = type_name(h->type, tb, sizeof(tb));
 	if (h->id == 0)
-		violate(ch, "a %s frame for the handshake's id after the handshake", tn);
+		violate(ch, "%s frame for the handshake's id after the handshake", tn);
 	else if (!ch->wrapped && h->id >= ch->next_id)
-		violate(ch, "a %s frame for request %u, which the host never made", tn, h->id);
+		violate(ch, "%s frame for request %u, which the host never made", tn, h->id);
 	else
-		violate(ch, "a %s frame for request %u, which had already ended", tn, h->id);
+		violate(ch, "%s frame for request %u, which had already ended", tn, h->id);
 }
 
 /* Check a header before its payload is read, lock held: a frame the
@@ -261,7 +261,7 @@ static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 		uint64_t final = s->accept ? s->final : CALL_TYPES;
 		if (s->finished) {
 			free(f);
-			violate(ch, "a %s frame for request %u after its last frame", tn, h->id);
+			violate(ch, "%s frame for request %u after its last frame", tn, h->id);
 			return -1;
 		}
 		if (!type_in(accept, h->type)) {

@@ -185,7 +185,7 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		vb_payload_u64(f->payload, f->hdr.len, VB_TAG_PID, &pid);
 		ex->pid = (pid_t)(pid & 0x7fffffff);
 	} else if (rc == 0) { /* the filter lets nothing else come first */
-		rc = vb_chan_violation(sb->ch, err, "a %s frame before EXEC_STARTED",
+		rc = vb_chan_violation(sb->ch, err, "%s frame before EXEC_STARTED",
 				       vb_msg_name(f->hdr.type));
 		vb_sandbox_died(sb, err);
 	}
