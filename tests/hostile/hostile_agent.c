@@ -14,6 +14,9 @@
  *   ack-flood       an EXEC_STDIN_ACK for stdin the host never sent
  *   honest-flood    output within the flow-control window, endlessly, and
  *                   every EXEC_SIGNAL ignored (a program that will not die)
+ *   crash           the agent (PID 1) dies: the kernel's panic line on the
+ *                   console, then QEMU exits as with -no-reboot (a stage can
+ *                   no longer crash the real agent to test this)
  *
  * $HOSTILE_PIDFILE, if set, receives our pid (the test checks we are gone).
  * Used by tests/integration/test_hostile.sh; never by VoidBox itself.
@@ -31,6 +34,7 @@
 #include "vb_proto.h"
 
 static int fd = -1;
+static const char *console; /* -serial file:PATH */
 
 static int send_buf(struct vb_buf *b)
 {
@@ -155,6 +159,14 @@ static void attack(const char *mode, uint32_t id)
 		send_buf(&b);
 	} else if (!strcmp(mode, "honest-flood")) {
 		honest_flood(id);
+	} else if (!strcmp(mode, "crash")) {
+		FILE *f = console ? fopen(console, "a") : NULL;
+		if (f) {
+			fputs("[    2.000000] Kernel panic - not syncing: Attempted to kill init! "
+			      "exitcode=0x0000000b\n", f);
+			fclose(f);
+		}
+		exit(0);
 	}
 	vb_buf_free(&b);
 	pause(); /* the host decides what happens to us */
@@ -170,6 +182,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "-chardev") && !strncmp(argv[i + 1], "socket,id=vbctl,path=", 21))
 			sock = argv[i + 1] + 21;
+		if (!strcmp(argv[i], "-serial") && !strncmp(argv[i + 1], "file:", 5))
+			console = argv[i + 1] + 5;
 	}
 	const char *mode = getenv("HOSTILE_MODE");
 	const char *pidfile = getenv("HOSTILE_PIDFILE");

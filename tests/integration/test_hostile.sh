@@ -15,9 +15,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 export HB="${VB_BUILD:-$(dirname "$VB")}"
 # Host memory bound during an attack (peak RSS of the voidbox process).
-# A sanitizer build carries its shadow memory and quarantine on top.
+# A sanitizer build carries its shadow memory and a quarantine of freed
+# blocks on top (256 MiB by default: capped, or it would hide a leak).
 export RSS_MAX_KB=65536
-case "$VB" in *san*) RSS_MAX_KB=262144 ;; esac
+case "$VB" in *san*)
+    RSS_MAX_KB=196608
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=32"
+    ;;
+esac
 
 # Run voidbox exec against the hostile agent in MODE, its stdout into
 # READER (a shell command); sets $rc, $err and $peak_kb (the peak RSS of the
