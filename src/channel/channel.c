@@ -605,7 +605,8 @@ int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_f
 		}
 		vb_chan_wait_locked(ch, deadline);
 	}
-	struct vb_chan_frame *f = slot->head;
+	/* nothing a guest said is delivered once it broke the protocol */
+	struct vb_chan_frame *f = ch->violated ? NULL : slot->head;
 	if (f) {
 		slot->head = f->next;
 		if (!slot->head)
