@@ -26,8 +26,12 @@ struct tomb {
 	struct tomb *next;
 };
 
+/* Waits for a reply check the caller's cancel descriptor this often. */
+#define CANCEL_SLICE_MS 250
+
 struct vb_chan {
 	int fd;
+	int cancel_fd; /* readable = the caller wants out (never read here), or -1 */
 	pthread_t reader;
 	int reader_started;
 	pthread_mutex_t lock; /* slots, dead, why, next_id */
@@ -449,6 +453,7 @@ struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int ti
 		return NULL;
 	}
 	ch->fd = fd;
+	ch->cancel_fd = cancel_fd;
 	ch->next_id = 1;
 	pthread_mutex_init(&ch->lock, NULL);
 	pthread_mutex_init(&ch->wlock, NULL);
@@ -599,11 +604,19 @@ int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_f
 	int64_t deadline = timeout_ms < 0 ? -1 : vb_now_ms() + timeout_ms;
 	pthread_mutex_lock(&ch->lock);
 	while (!slot->head && !ch->dead) {
-		if (deadline >= 0 && vb_now_ms() >= deadline) {
+		int64_t now = vb_now_ms();
+		if (deadline >= 0 && now >= deadline) {
 			pthread_mutex_unlock(&ch->lock);
 			return 0;
 		}
-		vb_chan_wait_locked(ch, deadline);
+		/* a guest that withholds a reply must not hold a cancelled caller */
+		struct pollfd c = { .fd = ch->cancel_fd, .events = POLLIN };
+		if (ch->cancel_fd >= 0 && poll(&c, 1, 0) > 0) {
+			pthread_mutex_unlock(&ch->lock);
+			return vb_error_set(err, VB_E_CANCELLED, "cancelled");
+		}
+		int64_t slice = now + CANCEL_SLICE_MS;
+		vb_chan_wait_locked(ch, deadline >= 0 && deadline < slice ? deadline : slice);
 	}
 	/* nothing a guest said is delivered once it broke the protocol */
 	struct vb_chan_frame *f = ch->violated ? NULL : slot->head;

@@ -73,7 +73,8 @@ struct vb_chan_hello {
  * on, even on failure): send HELLO with (secret), wait up to (timeout_ms) for
  * HELLO_OK.  While waiting, (abort_fd) (e.g. the VMM's pidfd) becoming
  * readable aborts with VB_E_VMDIED, (cancel_fd) with VB_E_CANCELLED (-1 for
- * none). */
+ * none).  (cancel_fd) (not owned, never read) must stay open for the
+ * channel's life: vb_chan_recv() checks it too. */
 struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms,
 			     int abort_fd, int cancel_fd, struct vb_chan_hello *hello,
 			     vb_error *err);
@@ -109,8 +110,10 @@ int vb_chan_send(struct vb_chan *ch, struct vb_buf *frame, uint32_t id, vb_error
 
 /* Pop the next frame of (slot); wait up to (timeout_ms) (-1 forever).
  * Returns 1 (caller frees *out with free()), 0 on timeout, -1 if the
- * connection died (VB_E_VMDIED, or VB_E_RUNTIME for a protocol violation).
- * The slot's eventfd stays signalled while frames remain queued. */
+ * connection died (VB_E_VMDIED; after a protocol violation even frames
+ * already queued are not delivered) or, while waiting, the cancel
+ * descriptor became readable (VB_E_CANCELLED, checked every 250 ms).  The
+ * slot's eventfd stays signalled while frames remain queued. */
 int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_frame **out,
 		 int timeout_ms, vb_error *err);
 

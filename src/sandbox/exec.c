@@ -172,10 +172,12 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		rc = vb_chan_recv(sb->ch, &ex->slot, &f, VB_CALL_TIMEOUT_MS, err);
 		if (rc == 0)
 			rc = vb_error_set(err, VB_E_RUNTIME, "the guest agent did not start the program");
-		else if (rc < 0)
-			vb_sandbox_died(sb, err);
-		else
+		else if (rc < 0) {
+			if (!err || err->kind != VB_E_CANCELLED)
+				vb_sandbox_died(sb, err);
+		} else {
 			rc = 0;
+		}
 	}
 	if (rc == 0 && f->hdr.type == VB_MSG_ERROR) {
 		vb_chan_error_from(f, err);

@@ -14,6 +14,7 @@
  *   ack-flood       an EXEC_STDIN_ACK for stdin the host never sent
  *   honest-flood    output within the flow-control window, endlessly, and
  *                   every EXEC_SIGNAL ignored (a program that will not die)
+ *   mute            never answers the EXEC (a reply withheld)
  *   crash           the agent (PID 1) dies: the kernel's panic line on the
  *                   console, then QEMU exits as with -no-reboot (a stage can
  *                   no longer crash the real agent to test this)
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
 		if (recv_frame(&h, &p) < 0)
 			return 0;
 		free(p);
+		if (h.type == VB_MSG_EXEC && !strcmp(mode, "mute"))
+			pause();
 		if (h.type == VB_MSG_EXEC) {
 			vb_msg_begin(&b, VB_MSG_EXEC_STARTED, 0, h.id);
 			vb_msg_put_u64(&b, VB_TAG_PID, 42);

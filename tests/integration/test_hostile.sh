@@ -124,6 +124,32 @@ test_sigint_ends_an_endless_valid_flood() {
     expect_clean
 }
 
+# A guest that withholds its reply to EXEC: SIGINT does not wait for the
+# 30 s reply timeout.
+test_sigint_while_a_reply_is_withheld() {
+    local pid t0 ms
+    rm -f "$T/agent.pid"
+    (
+        export VOIDBOX_QEMU="$HB/tests/hostile_agent" HOSTILE_MODE=mute \
+            HOSTILE_PIDFILE="$T/agent.pid"
+        exec "$VB" exec --accel tcg -- true >/dev/null 2>"$T/err" </dev/null
+    ) &
+    pid=$!
+    for _ in $(seq 100); do [ -s "$T/agent.pid" ] && break; sleep 0.1; done
+    sleep 1
+    t0=$(date +%s%N)
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    err=$(cat "$T/err")
+    check_sanitizers
+    expect_rc 130
+    [ "$ms" -le 2000 ] || fail "SIGINT took ${ms} ms to end the run"
+    expect_agent_gone
+    expect_clean
+}
+
 # ---- real VMs: root in the guest cannot reach PID 1 -----------------------
 
 test_root_cannot_steal_from_pid1() {
