@@ -222,33 +222,59 @@ static void stray_locked(struct vb_chan *ch, const struct vb_hdr *h)
 		violate(ch, "%s frame for request %u, which had already ended", tn, h->id);
 }
 
+/* May a frame with header (h) go to live slot (s)?  Returns 0, or -1 after
+ * killing the channel. */
+static int admit_locked(struct vb_chan *ch, const struct vb_chan_slot *s, const struct vb_hdr *h)
+{
+	char tb[16];
+	const char *tn = type_name(h->type, tb, sizeof(tb));
+	if (s->finished) {
+		violate(ch, "%s frame for request %u after its last frame", tn, h->id);
+		return -1;
+	}
+	if (!type_in(s->accept ? s->accept : CALL_TYPES, h->type)) {
+		violate(ch, "an unexpected %s frame for request %u", tn, h->id);
+		return -1;
+	}
+	if (VB_CHAN_COST(h->len) > s->max_queued) {
+		violate(ch, "a %u-byte %s frame for request %u, over its %zu-byte budget", h->len,
+			tn, h->id, s->max_queued);
+		return -1;
+	}
+	return 0;
+}
+
+/* The same for a tombstone (t). */
+static int admit_late_locked(struct vb_chan *ch, const struct tomb *t, const struct vb_hdr *h)
+{
+	char tb[16];
+	if (!type_in(t->accept, h->type)) {
+		violate(ch, "an unexpected %s frame for request %u",
+			type_name(h->type, tb, sizeof(tb)), h->id);
+		return -1;
+	}
+	if (VB_CHAN_COST(h->len) > t->budget) {
+		violate(ch, "request %u: more than its window after the host had finished it",
+			h->id);
+		return -1;
+	}
+	return 0;
+}
+
 /* Check a header before its payload is read, lock held: a frame the
  * protocol does not allow is refused before anything is allocated for it.
  * Returns 0, or -1 after killing the channel.  route_locked() checks again
  * with the payload (the slot may have gone meanwhile). */
 static int check_hdr_locked(struct vb_chan *ch, const struct vb_hdr *h)
 {
-	size_t cost = VB_CHAN_COST(h->len);
-	char tb[16];
-	const char *tn = type_name(h->type, tb, sizeof(tb));
 	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
-	if (s && !s->finished && type_in(s->accept ? s->accept : CALL_TYPES, h->type) &&
-	    cost > s->max_queued) {
-		violate(ch, "a %u-byte %s frame for request %u, over its %zu-byte budget", h->len,
-			tn, h->id, s->max_queued);
-		return -1;
-	}
-	struct tomb **tp = s || !h->id ? NULL : find_tomb(ch, h->id);
-	if (tp && cost > (*tp)->budget) {
-		violate(ch, "request %u: more than its window after the host had finished it",
-			h->id);
-		return -1;
-	}
-	if (!s && !tp) {
-		stray_locked(ch, h);
-		return -1;
-	}
-	return 0;
+	if (s)
+		return admit_locked(ch, s, h);
+	struct tomb **tp = h->id ? find_tomb(ch, h->id) : NULL;
+	if (tp)
+		return admit_late_locked(ch, *tp, h);
+	stray_locked(ch, h);
+	return -1;
 }
 
 /* Route one frame, lock held.  Returns 0, or -1 after killing the channel
@@ -256,21 +282,11 @@ static int check_hdr_locked(struct vb_chan *ch, const struct vb_hdr *h)
 static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 {
 	const struct vb_hdr hdr = f->hdr, *h = &hdr; /* f may be freed before h is used */
-	char tb[16];
-	const char *tn = type_name(h->type, tb, sizeof(tb));
 	size_t cost = VB_CHAN_COST(h->len);
 	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
 	if (s) {
-		uint64_t accept = s->accept ? s->accept : CALL_TYPES;
-		uint64_t final = s->accept ? s->final : CALL_TYPES;
-		if (s->finished) {
+		if (admit_locked(ch, s, h) < 0) {
 			free(f);
-			violate(ch, "%s frame for request %u after its last frame", tn, h->id);
-			return -1;
-		}
-		if (!type_in(accept, h->type)) {
-			free(f);
-			violate(ch, "an unexpected %s frame for request %u", tn, h->id);
 			return -1;
 		}
 		const char *why = NULL;
@@ -280,7 +296,7 @@ static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 			violate(ch, "%s for request %u", why ? why : "a bad frame", h->id);
 			return -1;
 		}
-		if (type_in(final, h->type))
+		if (type_in(s->accept ? s->final : CALL_TYPES, h->type))
 			s->finished = 1;
 		if (r > 0) {
 			free(f);
@@ -302,31 +318,21 @@ static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 		pthread_cond_broadcast(&ch->cond);
 		return 0;
 	}
+	free(f); /* nothing below needs the payload */
 	struct tomb **tp = h->id ? find_tomb(ch, h->id) : NULL;
-	if (tp) {
-		struct tomb *t = *tp;
-		if (!type_in(t->accept, h->type)) {
-			free(f);
-			violate(ch, "an unexpected %s frame for request %u", tn, h->id);
-			return -1;
-		}
-		if (cost > t->budget) {
-			free(f);
-			violate(ch, "request %u: more than its window after the host had finished it",
-				h->id);
-			return -1;
-		}
-		t->budget -= cost;
-		if (type_in(t->final, h->type)) { /* its last frame: the id is closed */
-			*tp = t->next;
-			free(t);
-		}
-		free(f);
-		return 0;
+	if (!tp) {
+		stray_locked(ch, h);
+		return -1;
 	}
-	stray_locked(ch, h);
-	free(f);
-	return -1;
+	struct tomb *t = *tp;
+	if (admit_late_locked(ch, t, h) < 0)
+		return -1;
+	t->budget -= cost;
+	if (type_in(t->final, h->type)) { /* its last frame: the id is closed */
+		*tp = t->next;
+		free(t);
+	}
+	return 0;
 }
 
 static void *reader_main(void *arg)

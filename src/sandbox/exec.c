@@ -362,14 +362,18 @@ int vb_exec_close_stdin(vb_exec *ex, vb_error *err)
 	if (ex->stdin_closed || ex->exited)
 		return 0;
 	ex->stdin_closed = 1;
-	return send_simple(ex, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 0, 0, err);
+	if (send_simple(ex, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 0, 0, err) < 0)
+		return vb_sandbox_died(ex->sb, err); /* the best account of why */
+	return 0;
 }
 
 int vb_exec_signal(vb_exec *ex, int sig, vb_error *err)
 {
 	if (ex->exited)
 		return 0;
-	return send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, (uint64_t)sig, err);
+	if (send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, (uint64_t)sig, err) < 0)
+		return vb_sandbox_died(ex->sb, err);
+	return 0;
 }
 
 int vb_exec_resize(vb_exec *ex, unsigned rows, unsigned cols, vb_error *err)
