@@ -5,10 +5,22 @@ CC ?= gcc
 MUSLCC ?= musl-gcc
 O ?= build
 SAN ?= 0
+# `make install` (DESTDIR honoured; docs/install.md).  DATADIR is compiled
+# in as the data directory's last fallback.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share/voidbox
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# `make check TESTS=REGEX` / `make test TESTS=REGEX`: only the tests whose
+# FILE:NAME matches (tests/run.sh says how).
+TESTS ?=
+export TESTS
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
         -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc -DVB_SRCDIR=\"$(CURDIR)\"
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
 LDLIBS := -lyaml -ljansson -pthread
@@ -31,7 +43,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
-.PHONY: all deps kernel image run check test unit fuzz bench clean
+.PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
 HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent
 
 all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS)
@@ -60,15 +72,28 @@ $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The data directory's last fallback (see vb_datadir in src/util/util.h).
+$(O)/src/util/util.o: CPPFLAGS += -DVB_DATADIR=\"$(DATADIR)\"
+$(O)/src/util/util.o: $(O)/install-paths
+
+# What has the install paths in it is rebuilt when they change, so that
+# `make && sudo make install PREFIX=/opt` installs a binary that knows /opt.
+INSTALL_PATHS := $(PREFIX):$(LIBDIR):$(INCLUDEDIR):$(DATADIR)
+$(O)/install-paths: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(INSTALL_PATHS)' ] || echo '$(INSTALL_PATHS)' >$@
+FORCE:
+
 $(O)/libvoidbox.a: $(LIB_OBJS)
 	rm -f $@; ar rcs $@ $^
 
 $(O)/voidbox: $(CLI_OBJS) $(O)/libvoidbox.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Tests (not the library) may know the source tree, e.g. for golden files.
 $(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) -DVB_SRCDIR=\"$(CURDIR)\" $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
 
 $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
@@ -126,6 +151,41 @@ fuzz:
 bench: all kernel
 	@bench/boot.sh $(O)
 	@bench/fanout.sh $(O)
+
+# The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
+# only a static library, so its own dependencies are in Libs.  Paths under
+# the prefix are written as ${prefix}/... so that `pkg-config --define-prefix`
+# works for a tree that was moved after installing.
+pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+$(O)/voidbox.pc: voidbox.pc.in include/voidbox/voidbox.h $(O)/install-paths
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|' \
+	    -e "s|@VERSION@|$$(sed -n 's/^#define VOIDBOX_VERSION "\(.*\)"/\1/p' include/voidbox/voidbox.h)|" \
+	    $< >$@
+
+INSTALLED_HEADERS := $(notdir $(wildcard include/voidbox/*.h))
+DATA_FILES := guest/kernel/build.sh guest/kernel/voidbox.fragment
+
+install: $(O)/voidbox $(O)/libvoidbox.a $(O)/voidbox.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/voidbox $(DESTDIR)$(DATADIR)/guest/kernel
+	install -m 0755 $(O)/voidbox $(DESTDIR)$(BINDIR)/voidbox
+	install -m 0644 $(O)/libvoidbox.a $(DESTDIR)$(LIBDIR)/libvoidbox.a
+	install -m 0644 $(O)/voidbox.pc $(DESTDIR)$(PKGCONFIGDIR)/voidbox.pc
+	install -m 0644 $(addprefix include/voidbox/,$(INSTALLED_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/voidbox/
+	install -m 0755 guest/kernel/build.sh $(DESTDIR)$(DATADIR)/guest/kernel/build.sh
+	install -m 0644 guest/kernel/voidbox.fragment $(DESTDIR)$(DATADIR)/guest/kernel/voidbox.fragment
+
+# Removes what install put there, then the directories it made if empty;
+# never the cache or the run records (docs/install.md).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/voidbox $(DESTDIR)$(LIBDIR)/libvoidbox.a \
+	    $(DESTDIR)$(PKGCONFIGDIR)/voidbox.pc \
+	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/voidbox/,$(INSTALLED_HEADERS)) \
+	    $(addprefix $(DESTDIR)$(DATADIR)/,$(DATA_FILES))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/voidbox $(DESTDIR)$(DATADIR)/guest/kernel \
+	    $(DESTDIR)$(DATADIR)/guest $(DESTDIR)$(DATADIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-san

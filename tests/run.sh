@@ -2,11 +2,29 @@
 # Run every test against each build directory given (e.g. `build build-san`):
 # cmocka unit tests, C integration tests and the CLI integration tests, which
 # boot real VMs.  The last line is "N passed, N failed".
+#
+# TESTS=REGEX (`make check TESTS=...`) runs only the matching tests: an
+# extended regex, unanchored, matched against "FILE:NAME" for the CLI tests
+# (test_exec.sh:timeout_kills_the_vm, NAME without "test_"), and against the
+# program's name for the compiled ones, which run whole (test_spec,
+# itest_capi, replay_proto; the guest agent's are agent_process_mode).
+# TESTS=exec runs test_exec.sh (and any test named *exec*);
+# TESTS='test_run.sh:(cancel|fan)' two kinds of test_run.sh's.  When nothing
+# matches it fails, so a typo cannot pass.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cd "$root"
 [ $# -gt 0 ] || set -- build
+
+TESTS=${TESTS:-}
+export TESTS
+if [ -n "$TESTS" ]; then
+    [[ "" =~ $TESTS ]]
+    if [ $? -eq 2 ]; then echo "TESTS='$TESTS' is not an extended regex"; exit 2; fi
+    echo "only tests matching TESTS='$TESTS'"
+fi
+wanted() { [ -z "$TESTS" ] || [[ $1 =~ $TESTS ]]; }
 
 passed=0 failed=0
 failures=()
@@ -58,18 +76,19 @@ replay() { # a fuzz target's replay build over its corpus, as one test
 for build in "$@"; do
     [ -x "$build/voidbox" ] || { echo "missing $build/voidbox"; failed=$((failed + 1)); continue; }
     for t in "$build"/tests/test_*; do
-        [ -x "$t" ] && count_cmocka "$build" "$t"
+        [ -x "$t" ] && wanted "${t##*/}" && count_cmocka "$build" "$t"
     done
     for t in "$build"/tests/replay_*; do   # fuzz corpora, replayed
+        wanted "${t##*/}" || continue
         name=${t##*/replay_}
         corpus=tests/fuzz/corpus/$name
         [ "$name" = spec ] && corpus=tests/golden/specs
         count_tap "$build" replay "$t" "$corpus"
     done
     for t in "$build"/tests/itest_*; do
-        [ -x "$t" ] && count_tap "$build" timeout 900 "$t"
+        [ -x "$t" ] && wanted "${t##*/}" && count_tap "$build" timeout 900 "$t"
     done
-    for t in tests/integration/test_*.sh; do
+    for t in tests/integration/test_*.sh; do   # they filter by FILE:NAME themselves
         count_tap "$build" env VB="$root/$build/voidbox" VB_BUILD="$root/$build" \
             timeout 1800 bash "$t"
     done
@@ -77,16 +96,21 @@ done
 
 # The guest agent's protocol tests in process mode, glibc and ASAN+UBSAN
 # builds (the shipped agent is static musl and cannot carry sanitizers).
-out=$(bash guest/agent/test/run.sh build/agent-test 2>&1); rc=$?
-while read -r n f; do
-    passed=$((passed + n - f)); failed=$((failed + f))
-    printf '%-8s %-40s %d passed, %d failed\n' agent "process-mode protocol checks" $((n - f)) "$f"
-done < <(sed -n 's/^\([0-9]*\) checks, \([0-9]*\) failures$/\1 \2/p' <<<"$out")
-if [ "$rc" -ne 0 ]; then
-    failed=$((failed + 1)); failures+=("agent process-mode tests (exit $rc)")
-    printf '%s\n' "$out" | grep -vE '^voidbox-agent: ' | tail -40
+if wanted agent_process_mode; then
+    out=$(bash guest/agent/test/run.sh build/agent-test 2>&1); rc=$?
+    while read -r n f; do
+        passed=$((passed + n - f)); failed=$((failed + f))
+        printf '%-8s %-40s %d passed, %d failed\n' agent "process-mode protocol checks" $((n - f)) "$f"
+    done < <(sed -n 's/^\([0-9]*\) checks, \([0-9]*\) failures$/\1 \2/p' <<<"$out")
+    if [ "$rc" -ne 0 ]; then
+        failed=$((failed + 1)); failures+=("agent process-mode tests (exit $rc)")
+        printf '%s\n' "$out" | grep -vE '^voidbox-agent: ' | tail -40
+    fi
 fi
 
+if [ -n "$TESTS" ] && [ $((passed + failed)) -eq 0 ]; then
+    failed=1; failures+=("no test matches TESTS='$TESTS'")
+fi
 if [ ${#failures[@]} -gt 0 ]; then
     echo "failed:"; printf '  %s\n' "${failures[@]}"
 fi

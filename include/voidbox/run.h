@@ -5,13 +5,26 @@
  * docs/run.md): build a pipeline in C, or load a spec file, run it, read
  * the result and, on the way, the events.
  *
+ *     vb_error err = { 0 };
+ *     struct vb_run_result *r = NULL;
  *     vb_pipeline *p = vb_pipeline_new("hello");
  *     vb_box *a = vb_box_cmd("produce", "sh", "-c", "echo '{\"n\": 1}'", NULL);
- *     vb_pipeline_pipe(p, a);
- *     vb_box *fan[2] = { vb_box_cmd("left", "cat", "/workspace/input.json", NULL),
- *                        vb_box_cmd("right", "wc", "-c", "/workspace/input.json", NULL) };
- *     vb_pipeline_fan_out(p, fan, 2);
- *     struct vb_run_result *r = vb_pipeline_run(p, NULL, &err);
+ *     if (vb_pipeline_pipe(p, a, &err) == 0) {
+ *             vb_box *fan[2] = { vb_box_cmd("left", "cat", "/workspace/input.json", NULL),
+ *                                vb_box_cmd("right", "wc", "-c", "/workspace/input.json", NULL) };
+ *             if (vb_pipeline_fan_out(p, fan, 2, &err) == 0)
+ *                     r = vb_pipeline_run(p, NULL, &err);
+ *     }
+ *     vb_pipeline_free(p);
+ *     if (r)
+ *             printf("%s\n%s\n", r->success ? "ok" : r->error, r->output);
+ *     else
+ *             fprintf(stderr, "%s\n", err.msg);
+ *     vb_run_result_free(r);
+ *
+ * (tests/integration/test_install.sh compiles and runs this example against
+ * an installed tree: keep it whole.)  Link with `pkg-config --cflags --libs
+ * voidbox` (docs/install.md).
  *
  * The builder produces the same validated model as a spec file (it is
  * checked by the same loader), and one engine runs both.
@@ -44,6 +57,13 @@ struct vb_run_options {
 	enum vb_accel accel;
 	FILE *notices;          /* one-line notices (e.g. "mode mock is treated as auto"),
 				 * each once per process; NULL = none */
+	/* Added to every box and step (`voidbox run --env/--mount`), after the
+	 * spec's own: "K=V" entries replace the spec's value of K; mounts
+	 * come after the spec's (an rw host directory is created if missing). */
+	const char *const *env;
+	size_t n_env;
+	const struct vb_mount *mounts;
+	size_t n_mounts;
 };
 
 struct vb_run_stage {
@@ -76,11 +96,12 @@ struct vb_run_result {
 	char *record_dir;      /* the run's directory (record, named outputs); NULL if none */
 };
 
-/* Load a spec file (YAML or JSON) and run it.  Returns NULL with (err) set
- * when nothing could run: a bad spec (VB_E_USAGE), a kind that `voidbox
- * run` does not run (sandbox: VB_E_USAGE), agent boxes without an LLM
- * provider (VB_E_RUNTIME), a setting this version cannot honour, or a
- * failure to set up.  Otherwise a result (success or not) the caller frees.
+/* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run
+ * it.  Returns NULL with (err) set when nothing could run: a bad spec or
+ * an unset ${VAR} (VB_E_USAGE), a kind that `voidbox run` does not run
+ * (sandbox: VB_E_USAGE), agent boxes, which this version does not run yet
+ * (VB_E_RUNTIME), a setting this version cannot honour, or a failure to
+ * set up.  Otherwise a result (success or not) the caller frees.
  * (opts) may be NULL. */
 struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options *opts,
 				  vb_error *err);

@@ -46,7 +46,7 @@ struct vb_mount {
 struct vb_sandbox_config {
 	enum vb_backend backend;
 	enum vb_accel accel;  /* AUTO: $VOIDBOX_ACCEL if set, else the proven choice */
-	unsigned memory_mib; /* 0 = 512 */
+	unsigned memory_mib; /* 0 = 1024 (as a spec's sandbox.memory_mb) */
 	unsigned vcpus;      /* 0 = 1 */
 	const char *kernel;    /* NULL = the built guest kernel from the cache */
 	const char *initramfs; /* NULL = the built initramfs from the cache */

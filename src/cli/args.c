@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Option parsing and signal set-up shared by the verbs that boot VMs. */
+/* Option parsing shared by the verbs, and the signal set-up of those that
+ * boot VMs. */
 #include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "util/util.h"
@@ -57,6 +62,14 @@ int vb_cli_add_mount(struct vb_cli_arena *a, struct vb_mount *list, size_t *n, s
 		else if (strcmp(mode, "ro"))
 			return vb_error_set(err, VB_E_USAGE, "--mount %s: mode must be ro or rw", arg);
 	}
+	/* Like a spec's mounts: a missing rw directory is created (it is where
+	 * results go); a missing ro one is a mistake. */
+	struct stat st;
+	if (rw && stat(copy, &st) < 0 && errno == ENOENT && vb_mkdir_p(copy, 0755, err) < 0) {
+		vb_error_prefix(err, "--mount %s: creating the host directory", arg);
+		err->kind = VB_E_USAGE;
+		return -1;
+	}
 	char *abs = realpath(copy, NULL);
 	if (!abs) {
 		vb_error_errno(err, errno, "--mount %s: %s", arg, copy);
@@ -65,6 +78,8 @@ int vb_cli_add_mount(struct vb_cli_arena *a, struct vb_mount *list, size_t *n, s
 	}
 	if (!vb_cli_keep(a, abs))
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return vb_error_set(err, VB_E_USAGE, "--mount %s: %s is not a directory", arg, abs);
 	list[(*n)++] = (struct vb_mount){ .host = abs, .guest = guest, .rw = rw };
 	return 0;
 }
@@ -111,7 +126,7 @@ int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char 
 		    vb_error *err)
 {
 	const char *a = argv[*i], *val;
-	if (!strcmp(a, "--file") || !strcmp(a, "-f")) {
+	if (!strcmp(a, "--file")) {
 		if (*i + 1 >= argc)
 			return vb_error_set(err, VB_E_USAGE, "%s: %s needs a file name", verb, a);
 		val = argv[++*i];
@@ -142,4 +157,246 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out)
 		fprintf(out, "%s\n", line);
 		fflush(out);
 	}
+}
+
+/* ---- option errors, shared wording --------------------------------------- */
+
+/* The first (len) bytes of (s), at most 80, with control bytes as '?'. */
+static void printable(char *out, size_t size, const char *s, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && s[i] && o + 1 < size && o < 80; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	out[o] = '\0';
+}
+
+const char *vb_cli_printable(char *out, size_t size, const char *s)
+{
+	printable(out, size, s, strlen(s));
+	return out;
+}
+
+/* Optimal string alignment distance: an edit, an insertion, a deletion or
+ * a swap of two neighbours each count 1 ("exce" is 1 from "exec"). */
+size_t vb_cli_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	size_t d[33][33];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t v = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *vb_cli_suggest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, len = strlen(word);
+	for (size_t i = 0; i < n; i++) {
+		size_t d = vb_cli_distance(word, names[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	/* close enough to be a typo, not another word: one edit in three
+	 * letters at most, two edits at most */
+	if (!best || best_d == 0 || best_d > 2 || best_d * 3 > len)
+		return NULL;
+	return best;
+}
+
+int vb_cli_unknown_option(const char *verb, const char *arg, const char *hint, vb_error *err)
+{
+	char shown[96];
+	printable(shown, sizeof(shown), arg, strcspn(arg, "="));
+	if (hint)
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s: unknown option '%s'; did you mean '%s'? (see 'voidbox %s --help')",
+				    verb, shown, hint, verb);
+	return vb_error_set(err, VB_E_USAGE, "%s: unknown option '%s' (see 'voidbox %s --help')", verb,
+			    shown, verb);
+}
+
+int vb_cli_unknown_command(const char *verb, const char *word, const char *const *names, size_t n,
+			   vb_error *err)
+{
+	char shown[96];
+	printable(shown, sizeof(shown), word, strlen(word));
+	const char *near = vb_cli_suggest(shown, names, n);
+	if (near)
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s: unknown command '%s'; did you mean '%s'? (see 'voidbox %s --help')",
+				    verb, shown, near, verb);
+	return vb_error_set(err, VB_E_USAGE, "%s: unknown command '%s' (see 'voidbox %s --help')", verb,
+			    shown, verb);
+}
+
+int vb_cli_missing_value(const char *verb, const char *opt, vb_error *err)
+{
+	char shown[96];
+	printable(shown, sizeof(shown), opt, strlen(opt));
+	return vb_error_set(err, VB_E_USAGE, "%s: option '%s' needs a value (see 'voidbox %s --help')",
+			    verb, shown, verb);
+}
+
+int vb_cli_unexpected_arg(const char *verb, const char *arg, vb_error *err)
+{
+	char shown[96];
+	printable(shown, sizeof(shown), arg, strlen(arg));
+	return vb_error_set(err, VB_E_USAGE, "%s: unexpected argument '%s' (see 'voidbox %s --help')",
+			    verb, shown, verb);
+}
+
+int vb_cli_getopt_fail(const char *verb, int c, char **argv, const struct option *longopts,
+		       vb_error *err)
+{
+	const char *word = optind > 0 ? argv[optind - 1] : "";
+	if (!strncmp(word, "--", 2) && word[2]) {
+		const char *name = word + 2;
+		size_t len = strcspn(name, "=");
+		/* Is (word) the long option getopt complained about?  Unknown
+		 * long options leave optopt 0; known ones set it to their val. */
+		const struct option *hit = NULL;
+		for (const struct option *o = longopts; optopt && o && o->name; o++)
+			if (o->val == optopt && !strncmp(o->name, name, len)) {
+				hit = o;
+				break;
+			}
+		if (!optopt || hit) {
+			char shown[96];
+			printable(shown, sizeof(shown), word, 2 + len);
+			if (hit && c == ':')
+				return vb_cli_missing_value(verb, shown, err);
+			if (hit) /* "--help=x": a flag given a value */
+				return vb_error_set(err, VB_E_USAGE,
+						    "%s: option '--%s' takes no value (see 'voidbox %s --help')",
+						    verb, hit->name, verb);
+			const char *names[128];
+			size_t n = 0;
+			for (const struct option *o = longopts; o && o->name && n < 128; o++)
+				names[n++] = o->name;
+			char typed[96];
+			printable(typed, sizeof(typed), name, len);
+			const char *near = vb_cli_suggest(typed, names, n);
+			char hint[96];
+			if (near)
+				snprintf(hint, sizeof(hint), "--%s", near);
+			return vb_cli_unknown_option(verb, shown, near ? hint : NULL, err);
+		}
+	}
+	char opt[3] = { '-', optopt > ' ' && optopt < 0x7f ? (char)optopt : '?', '\0' };
+	if (c == ':')
+		return vb_cli_missing_value(verb, opt, err);
+	return vb_cli_unknown_option(verb, opt, NULL, err);
+}
+
+int vb_cli_bad_option(const char *verb, const char *arg, const char *const *value_opts,
+		      const char *const *flags, vb_error *err)
+{
+	for (size_t i = 0; value_opts && value_opts[i]; i++)
+		if (!strcmp(arg, value_opts[i]))
+			return vb_cli_missing_value(verb, arg, err);
+	const char *names[64];
+	size_t n = 0;
+	for (size_t i = 0; value_opts && value_opts[i] && n < 64; i++)
+		if (!strncmp(value_opts[i], "--", 2))
+			names[n++] = value_opts[i] + 2;
+	for (size_t i = 0; flags && flags[i] && n < 64; i++)
+		if (!strncmp(flags[i], "--", 2))
+			names[n++] = flags[i] + 2;
+	const char *near = NULL;
+	char typed[96], hint[100];
+	if (!strncmp(arg, "--", 2) && arg[2]) {
+		printable(typed, sizeof(typed), arg + 2, strcspn(arg + 2, "="));
+		near = vb_cli_suggest(typed, names, n);
+	}
+	if (near)
+		snprintf(hint, sizeof(hint), "--%s", near);
+	return vb_cli_unknown_option(verb, arg, near ? hint : NULL, err);
+}
+
+int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err)
+{
+	if (!strcmp(value, "json")) {
+		*json = 1;
+		return 0;
+	}
+	if (!strcmp(value, "text") || !strcmp(value, "human")) {
+		*json = 0;
+		return 0;
+	}
+	char shown[96];
+	printable(shown, sizeof(shown), value, strlen(value));
+	return vb_error_set(err, VB_E_USAGE, "%s: --output must be text or json, not '%s' (see 'voidbox %s --help')",
+			    verb, shown, verb);
+}
+
+/* ---- sizes ------------------------------------------------------------------ */
+
+int vb_cli_parse_size(const char *s, uint64_t unit, uint64_t *bytes)
+{
+	char *end;
+	errno = 0;
+	if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if (*end) {
+		switch (*end | 0x20) { /* lower case */
+		case 'b': unit = 1; break;
+		case 'k': unit = 1ull << 10; break;
+		case 'm': unit = 1ull << 20; break;
+		case 'g': unit = 1ull << 30; break;
+		case 't': unit = 1ull << 40; break;
+		default: return -1;
+		}
+		/* 1G, 1g, 1GB, 1GiB: binary units all */
+		const char *rest = end + 1;
+		if ((*end | 0x20) != 'b' && ((rest[0] | 0x20) == 'i'))
+			rest++;
+		if ((*end | 0x20) != 'b' && (rest[0] | 0x20) == 'b')
+			rest++;
+		if (*rest)
+			return -1;
+	}
+	if (v > UINT64_MAX / unit)
+		return -1;
+	*bytes = v * unit;
+	return 0;
+}
+
+int vb_cli_parse_memory(const char *verb, const char *s, unsigned *mib, vb_error *err)
+{
+	uint64_t b;
+	char shown[96];
+	printable(shown, sizeof(shown), s, strlen(s));
+	if (vb_cli_parse_size(s, 1ull << 20, &b) < 0 || b % (1ull << 20) || b < (64ull << 20) ||
+	    b > (1ull << 40))
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s: --memory %s: expected a size from 64M to 1T in whole MiB "
+				    "(e.g. 512, 512M, 1G; a plain number is MiB)",
+				    verb, shown);
+	*mib = (unsigned)(b >> 20);
+	return 0;
 }

@@ -3,9 +3,11 @@
 #ifndef VB_CLI_H
 #define VB_CLI_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
@@ -22,6 +24,9 @@ int vb_cmd_run(int argc, char **argv);
 int vb_cmd_shell(int argc, char **argv);
 int vb_cmd_logs(int argc, char **argv);
 int vb_cmd_ps(int argc, char **argv);
+int vb_cmd_stop(int argc, char **argv);
+int vb_cmd_rm(int argc, char **argv);
+int vb_cmd_prune(int argc, char **argv);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */
@@ -40,15 +45,16 @@ char *vb_cli_keep(struct vb_cli_arena *a, char *s);
 void vb_cli_arena_free(struct vb_cli_arena *a);
 int vb_cli_parse_uint(const char *s, unsigned long max, unsigned long *out);
 /* Append "HOST:GUEST[:ro|rw]" to list[*n] (at most (max) entries), HOST
- * made absolute (it must exist). */
+ * made absolute.  A missing rw HOST directory is created (as for a spec's
+ * mounts); a ro one must exist. */
 int vb_cli_add_mount(struct vb_cli_arena *a, struct vb_mount *list, size_t *n, size_t max,
 		     const char *arg, vb_error *err);
 /* Append "K=V" to list[*n] (at most (max)); "K" alone copies the host's
  * value, and adds nothing when the host has no such variable. */
 int vb_cli_add_env(struct vb_cli_arena *a, const char **list, size_t *n, size_t max,
 		   const char *arg, vb_error *err);
-/* The spec file among a verb's arguments: FILE, --file FILE, -f FILE or
- * --file=FILE, at most once.  Returns 1 if argv[*i] was it (*i advanced past
+/* The spec file among a verb's arguments: FILE, --file FILE or
+ * --file=FILE, at most once (-f is --follow wherever it exists).  Returns 1 if argv[*i] was it (*i advanced past
  * a separate value), 0 if argv[*i] is another option, -1 on error. */
 int vb_cli_file_arg(const char *verb, int argc, char **argv, int *i, const char **file,
 		    vb_error *err);
@@ -67,5 +73,57 @@ void vb_cli_accel_notice(const struct vb_accel_info *info, FILE *out);
  * thread to come, QEMU resets its mask; ignore SIGPIPE.  Returns a signalfd
  * for the four teardown signals, or -1. */
 int vb_cli_stop_signals(const sigset_t *extra, vb_error *err);
+
+/* ---- one wording for option errors, every verb (args.c) ----------------- */
+
+/* Each sets (err) (VB_E_USAGE, exit 2) and returns -1.  (verb) is the verb
+ * as typed after "voidbox"; option text is shown without control bytes. */
+/* "VERB: unknown option 'ARG'[; did you mean 'HINT'?] (see 'voidbox VERB --help')" */
+int vb_cli_unknown_option(const char *verb, const char *arg, const char *hint, vb_error *err);
+/* "VERB: unknown command 'WORD'[; did you mean 'NAME'?] (see ...)", NAME
+ * among names[n]: for verbs with sub-commands (image build|list). */
+int vb_cli_unknown_command(const char *verb, const char *word, const char *const *names, size_t n,
+			   vb_error *err);
+/* "VERB: option 'OPT' needs a value (see ...)" */
+int vb_cli_missing_value(const char *verb, const char *opt, vb_error *err);
+/* "VERB: unexpected argument 'ARG' (see ...)" */
+int vb_cli_unexpected_arg(const char *verb, const char *arg, vb_error *err);
+/* After getopt_long() returned '?' or ':' (optstring "+:..." or ":..." so a
+ * missing value is ':'): the right one of the above, with a did-you-mean
+ * among (longopts) for an unknown long option. */
+int vb_cli_getopt_fail(const char *verb, int c, char **argv, const struct option *longopts,
+		       vb_error *err);
+/* For verbs that parse their arguments by hand: (arg) was not understood.
+ * If it is one of (value_opts) (NULL-terminated, e.g. "--output", "-o")
+ * it lacked its value; otherwise it is unknown, with a did-you-mean among
+ * (value_opts) and (flags) (NULL-terminated long options). */
+int vb_cli_bad_option(const char *verb, const char *arg, const char *const *value_opts,
+		      const char *const *flags, vb_error *err);
+/* -o/--output VALUE: json sets *json = 1; text (or human) sets 0. */
+int vb_cli_output_format(const char *verb, const char *value, int *json, vb_error *err);
+
+/* (s) as it may reach a terminal: control bytes become '?', at most 80
+ * bytes (and size - 1) kept.  Returns (out). */
+const char *vb_cli_printable(char *out, size_t size, const char *s);
+
+/* Edit distance (insert, delete, replace, swap neighbours), SIZE_MAX for
+ * words over 32 bytes. */
+size_t vb_cli_distance(const char *a, const char *b);
+/* The one of names[n] that (word) is a likely typo of, or NULL. */
+const char *vb_cli_suggest(const char *word, const char *const *names, size_t n);
+
+/* ---- sizes (args.c) ------------------------------------------------------- */
+
+/* "N" in (unit) bytes, or N with a binary suffix: B, K, M, G, T (any case,
+ * "KB", "Ki" and "KiB" spellings too).  Returns 0, or -1 for anything else or an
+ * overflow. */
+int vb_cli_parse_size(const char *s, uint64_t unit, uint64_t *bytes);
+/* --memory: a plain number is MiB; 512M, 1G...; 64 MiB to 1 TiB, whole MiB. */
+int vb_cli_parse_memory(const char *verb, const char *s, unsigned *mib, vb_error *err);
+
+/* Stop run (id) of (runs_dir) as `voidbox stop` does (cmd_stop.c), printing
+ * what happened: 0 stopped or had ended, 1 still running after
+ * (timeout_ms), -1 (err) when it cannot be signalled. */
+int vb_cli_stop_run(const char *runs_dir, const char *id, int timeout_ms, vb_error *err);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "image/image.h"
+#include "observe/observe_int.h"
 #include "util/util.h"
 #include "vmm/accel.h"
 #include "vmm/vmm.h"
@@ -28,7 +29,7 @@ static const char usage_text[] =
 	"say what is missing and how to fix it. Changes nothing on the machine.\n"
 	"\n"
 	"options:\n"
-	"  -o, --output FORMAT   human (default) or json\n"
+	"  -o, --output FORMAT   text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"exit codes: 0 ready (a VM can boot here), 1 not ready, 2 bad usage.\n";
@@ -103,7 +104,7 @@ static void report(struct report *r, json_t *facts)
 	vb_error_clear(&err);
 	_cleanup_free_ char *kernel = vb_image_kernel(&err);
 	check(r, "kernel", kernel ? kernel : "not built",
-	      kernel ? NULL : "run `voidbox image build` (about 20 minutes once)");
+	      kernel ? NULL : "run `voidbox image build` (a few minutes, once)");
 	vb_error_clear(&err);
 	int fd = vb_image_initramfs_open(0, &err);
 	if (fd >= 0)
@@ -116,6 +117,19 @@ static void report(struct report *r, json_t *facts)
 	char agent[64];
 	snprintf(agent, sizeof(agent), "embedded, %zu bytes", agent_len);
 	check(r, "guest agent", agent, NULL);
+
+	/* Only `image build` needs the data directory: without it a built
+	 * kernel still boots, so it is a problem only when none is built. */
+	_cleanup_free_ char *script = vb_strfmt("%s/guest/kernel/build.sh", vb_datadir());
+	char shown[512], state[600];
+	vb_obs_term_copy(shown, sizeof(shown), script ? vb_datadir() : NULL);
+	if (script && access(script, X_OK) == 0) {
+		check(r, "data", shown, NULL);
+	} else {
+		snprintf(state, sizeof(state), "not found (no guest/kernel/build.sh in %s)", shown);
+		check(r, "data", state,
+		     kernel ? NULL : "set VOIDBOX_DATADIR to an installed share/voidbox directory");
+	}
 
 	vb_error_clear(&err);
 	_cleanup_free_ char *run = vb_runtime_root(&err);
@@ -131,35 +145,26 @@ int vb_cmd_doctor(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int json = 0, c;
+	vb_error err = { 0 };
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-		vb_error err = { 0 };
+	while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;
 		}
-		if (c == 'o' && (!strcmp(optarg, "json") || !strcmp(optarg, "human"))) {
-			json = !strcmp(optarg, "json");
-			continue;
-		}
-		if (c == 'o')
-			vb_error_set(&err, VB_E_USAGE, "--output: expected human or json");
-		else
-			vb_error_set(&err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
-				     argv[optind - 1]);
-		return vb_cli_fail(&err);
+		if (c == 'o' ? vb_cli_output_format("doctor", optarg, &json, &err) < 0
+			     : vb_cli_getopt_fail("doctor", c, argv, longopts, &err) < 0)
+			return vb_cli_fail(&err);
 	}
 	if (optind < argc) {
-		vb_error err;
-		vb_error_set(&err, VB_E_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		vb_cli_unexpected_arg("doctor", argv[optind], &err);
 		return vb_cli_fail(&err);
 	}
 
 	struct report r = { .checks = json_array() };
 	json_t *facts = json_object();
 	if (!r.checks || !facts) {
-		vb_error err;
 		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
 		return vb_cli_fail(&err);
 	}

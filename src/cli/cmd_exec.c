@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * voidbox exec: run one command in a fresh micro-VM and behave like running
- * it locally — live stdout/stderr, stdin passed through, its exit code.
+ * it locally — live stdout/stderr, stdin passed through, its exit code —
+ * or, with -t, on a guest terminal (the session of cli/pty.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,88 +17,127 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pty.h"
 #include "util/util.h"
 #include "voidbox/sandbox.h"
 
 #define MAX_LIST 256
 #define SIGNAL_GRACE_MS 3000
+#define HOST_GRACE_MS 15000 /* behind the guest's own timeout */
 
 static const char usage_text[] =
-	"usage: voidbox exec [OPTIONS] -- PROG [ARGS...]\n"
+	"usage: voidbox exec [OPTIONS] [--] PROG [ARGS...]\n"
 	"\n"
 	"Boot a fresh micro-VM, run PROG in it, and tear the VM down. stdout and\n"
 	"stderr stream live, stdin is passed through, and the exit code is PROG's.\n"
+	"Options end at PROG (or at \"--\").\n"
 	"\n"
 	"options:\n"
-	"  --memory MiB          guest memory (default 512)\n"
+	"  -e, --env K=V         set a variable (repeatable; K alone copies the host's)\n"
+	"  -w, --workdir DIR     working directory in the guest (default /workspace)\n"
+	"  -v, --mount HOST:GUEST[:ro|rw]  share a host directory (repeatable; default\n"
+	"                        ro; a missing rw HOST directory is created, a ro one\n"
+	"                        must exist)\n"
+	"  -m, --memory SIZE     guest memory: a plain number is MiB, or 512M, 1G\n"
+	"                        (default 1024 MiB, as a spec's sandbox.memory_mb)\n"
 	"  --cpus N              vCPUs (default 1)\n"
-	"  --env K=V             set a variable (repeatable; K alone copies the host's)\n"
-	"  --workdir DIR         working directory in the guest (default /workspace)\n"
+	"  -u, --user sandbox|root  run as uid 1000 'sandbox' (default) or root\n"
+	"                        (1000 and 0 work too)\n"
+	"  -t, --tty             run PROG on a terminal in the guest, as `voidbox\n"
+	"                        shell` does: a terminal on stdin is put in raw mode\n"
+	"                        (^C goes to PROG), its size follows resizes, and\n"
+	"                        stdout carries the terminal's output (stderr too)\n"
+	"  -i, --interactive     keep stdin attached (always the case; for -it habits)\n"
 	"  --timeout SECS        kill PROG's process group after SECS (exit 124)\n"
-	"  --user sandbox|root   run as uid 1000 'sandbox' (default) or root\n"
-	"  --mount HOST:GUEST[:ro|rw]  share a host directory (repeatable; default ro)\n"
-	"  --allow PROG          allow only these programs (repeatable; default all)\n"
-	"  --rlimit NAME=N       nofile, nproc or fsize (bytes) for every process\n"
+	"  --allow NAME          refuse to start PROG unless its basename is a NAME\n"
+	"                        (repeatable; default: anything). Only PROG itself is\n"
+	"                        checked, not what it runs: with --allow sh, PROG sh\n"
+	"                        may run any program of the guest\n"
+	"  --rlimit NAME=N       a limit for every process of PROG: nofile=N,\n"
+	"                        nproc=N, fsize_mb=MiB (the spec's limits names), or\n"
+	"                        fsize=SIZE (bytes, or with a unit: 10M)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
 	"\n"
 	"exit codes: PROG's own; 124 timeout; 125 VoidBox failed; 126 not executable\n"
-	"or not allowed; 127 not found; 128+N killed by signal N.\n";
+	"or not allowed; 127 not found; 128+N killed by signal N; 2 bad usage.\n";
 
 struct opts {
 	struct vb_sandbox_config cfg;
 	struct vb_exec_params ex;
 	struct vb_mount mounts[32];
-	const char *env[MAX_LIST + 1];
+	const char *env[MAX_LIST + 2]; /* + TERM with -t, + NULL */
 	const char *allow[MAX_LIST];
 	size_t n_env, n_allow;
+	int tty;
 	struct vb_cli_arena arena;
 };
 
+/* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
+ * and fsize in bytes (or with a unit). */
 static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 {
 	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : 0;
 	unsigned long v;
-	if (!eq || vb_cli_parse_uint(eq + 1, ULONG_MAX, &v) < 0 || v == 0)
-		return vb_error_set(err, VB_E_USAGE, "--rlimit %s: expected NAME=N (N > 0)", arg);
-	size_t n = (size_t)(eq - arg);
-	if (n == 6 && !strncmp(arg, "nofile", n))
+	uint64_t bytes;
+	int ok;
+	if (n == 6 && !strncmp(arg, "nofile", n)) {
+		ok = vb_cli_parse_uint(eq + 1, ULONG_MAX, &v) == 0 && v > 0;
 		o->cfg.rlimit_nofile = v;
-	else if (n == 5 && !strncmp(arg, "nproc", n))
+	} else if (n == 5 && !strncmp(arg, "nproc", n)) {
+		ok = vb_cli_parse_uint(eq + 1, ULONG_MAX, &v) == 0 && v > 0;
 		o->cfg.rlimit_nproc = v;
-	else if (n == 5 && !strncmp(arg, "fsize", n))
-		o->cfg.rlimit_fsize = v;
-	else
-		return vb_error_set(err, VB_E_USAGE, "--rlimit %s: NAME is nofile, nproc or fsize",
+	} else if (n == 8 && !strncmp(arg, "fsize_mb", n)) {
+		ok = vb_cli_parse_size(eq + 1, 1ull << 20, &bytes) == 0 && bytes > 0;
+		o->cfg.rlimit_fsize = bytes;
+	} else if (n == 5 && !strncmp(arg, "fsize", n)) {
+		ok = vb_cli_parse_size(eq + 1, 1, &bytes) == 0 && bytes > 0;
+		o->cfg.rlimit_fsize = bytes;
+	} else {
+		return vb_error_set(err, VB_E_USAGE,
+				    "exec: --rlimit %s: expected nofile=N, nproc=N, fsize_mb=MiB or "
+				    "fsize=SIZE",
 				    arg);
+	}
+	if (!ok)
+		return vb_error_set(err, VB_E_USAGE, "exec: --rlimit %s: expected a number > 0", arg);
 	return 0;
 }
 
 /* Returns the index of PROG in argv, or -1 with (err) set; 0 for --help. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL };
 	static const struct option longopts[] = {
-		{ "memory", required_argument, NULL, 'm' }, { "cpus", required_argument, NULL, 'c' },
-		{ "env", required_argument, NULL, 'e' },    { "workdir", required_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' }, { "user", required_argument, NULL, 'u' },
-		{ "mount", required_argument, NULL, 'v' },  { "allow", required_argument, NULL, 'a' },
-		{ "rlimit", required_argument, NULL, 'r' }, { "backend", required_argument, NULL, 'b' },
-		{ "accel", required_argument, NULL, 'A' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "user", required_argument, NULL, 'u' },
+		{ "mount", required_argument, NULL, 'v' },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "rlimit", required_argument, NULL, OPT_RLIMIT },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "tty", no_argument, NULL, 't' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+he:w:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:he:w:v:m:u:ti", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (vb_cli_parse_uint(optarg, 1u << 20, &v) < 0 || v < 64)
-				return vb_error_set(err, VB_E_USAGE, "--memory: expected MiB >= 64");
-			o->cfg.memory_mib = (unsigned)v;
+			if (vb_cli_parse_memory("exec", optarg, &o->cfg.memory_mib, err) < 0)
+				return -1;
 			break;
-		case 'c':
+		case OPT_CPUS:
 			if (vb_cli_parse_uint(optarg, 64, &v) < 0 || v == 0)
 				return vb_error_set(err, VB_E_USAGE, "--cpus: expected 1..64");
 			o->cfg.vcpus = (unsigned)v;
@@ -111,51 +151,58 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 				return vb_error_set(err, VB_E_USAGE, "--workdir: expected an absolute path");
 			o->ex.cwd = optarg;
 			break;
-		case 't':
+		case OPT_TIMEOUT:
 			if (vb_cli_parse_uint(optarg, 86400 * 365, &v) < 0 || v == 0)
 				return vb_error_set(err, VB_E_USAGE, "--timeout: expected seconds > 0");
 			o->ex.timeout_ms = (unsigned)(v * 1000 > UINT_MAX ? UINT_MAX : v * 1000);
 			break;
 		case 'u':
-			if (!strcmp(optarg, "root"))
+			if (!strcmp(optarg, "root") || !strcmp(optarg, "0"))
 				o->ex.as_root = 1;
-			else if (strcmp(optarg, "sandbox"))
-				return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox or root");
+			else if (!strcmp(optarg, "sandbox") || !strcmp(optarg, "1000"))
+				o->ex.as_root = 0;
+			else
+				return vb_error_set(err, VB_E_USAGE,
+						    "--user: expected sandbox (1000) or root (0)");
+			break;
+		case 't':
+			o->tty = 1;
+			break;
+		case 'i': /* stdin is always passed through */
 			break;
 		case 'v':
 			if (vb_cli_add_mount(&o->arena, o->mounts, &o->cfg.n_mounts,
 					     sizeof(o->mounts) / sizeof(o->mounts[0]), optarg, err) < 0)
 				return -1;
 			break;
-		case 'a':
+		case OPT_ALLOW:
 			if (o->n_allow >= MAX_LIST || !optarg[0] || strchr(optarg, '/'))
 				return vb_error_set(err, VB_E_USAGE,
 						    "--allow: expected a program name without '/'");
 			o->allow[o->n_allow++] = optarg;
 			break;
-		case 'r':
+		case OPT_RLIMIT:
 			if (parse_rlimit(o, optarg, err) < 0)
 				return -1;
 			break;
-		case 'b':
+		case OPT_BACKEND:
 			if (!strcmp(optarg, "qemu"))
 				o->cfg.backend = VB_BACKEND_QEMU;
 			else if (strcmp(optarg, "auto"))
 				return vb_error_set(err, VB_E_USAGE, "--backend: expected auto or qemu");
 			break;
-		case 'A':
+		case OPT_ACCEL:
 			if (vb_cli_parse_accel(optarg, &o->cfg.accel, err) < 0)
 				return -1;
 			break;
 		case 'h':
 			return 0;
 		default:
-			return vb_error_set(err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
-					    argv[optind - 1]);
+			return vb_cli_getopt_fail("exec", c, argv, longopts, err);
 		}
 	}
 	if (optind >= argc)
-		return vb_error_set(err, VB_E_USAGE, "no program given (usage: voidbox exec [OPTIONS] -- PROG [ARGS...])");
+		return vb_error_set(err, VB_E_USAGE, "exec: no program given (usage: voidbox exec [OPTIONS] [--] PROG [ARGS...])");
 	o->env[o->n_env] = NULL;
 	o->ex.env = o->env;
 	if (o->n_allow) {
@@ -262,6 +309,43 @@ static int run_loop(struct loop *l, vb_error *err)
 	}
 }
 
+/* -t: PROG on a guest terminal, the session of `voidbox shell`.  Returns
+ * the exit code, or -1 with (err) set; the terminal is restored. */
+static int tty_session(vb_sandbox *sb, struct opts *o, int sfd, vb_error *err)
+{
+	sigset_t winch;
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	struct vb_cli_pty_session s = {
+		.sfd = sfd,
+		.wfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK),
+		.stdin_open = 1,
+	};
+	if (s.wfd < 0)
+		return vb_error_errno(err, errno, "signalfd");
+	int tty = isatty(0), code = -1;
+	/* the local TERM first (as ssh does), so --env TERM=... still wins */
+	_cleanup_free_ char *term = tty ? vb_cli_term_env() : NULL;
+	if (term) {
+		memmove(o->env + 1, o->env, (o->n_env + 1) * sizeof(o->env[0]));
+		o->env[0] = term;
+	}
+	o->ex.pty = 1;
+	vb_cli_term_size(&o->ex.rows, &o->ex.cols);
+	s.ex = vb_exec_start(sb, &o->ex, err);
+	if (s.ex) {
+		struct vb_cli_term t = { 0 };
+		if (o->ex.timeout_ms)
+			s.host_deadline = vb_now_ms() + o->ex.timeout_ms + HOST_GRACE_MS;
+		if (!tty || vb_cli_term_raw(&t, err) == 0)
+			code = vb_cli_pty_loop(&s, err);
+		vb_cli_term_restore(&t); /* before any message, and before the teardown */
+		vb_exec_free(s.ex);
+	}
+	close(s.wfd);
+	return code;
+}
+
 int vb_cmd_exec(int argc, char **argv)
 {
 	struct opts o;
@@ -280,9 +364,14 @@ int vb_cmd_exec(int argc, char **argv)
 	}
 	o.ex.argv = (const char *const *)(argv + first);
 
-	/* Signals arrive on a descriptor; every thread (and QEMU, which resets
-	 * its mask) inherits the block. */
-	struct loop l = { .sfd = vb_cli_stop_signals(NULL, &err) };
+	/* Signals arrive on descriptors; every thread (and QEMU, which resets
+	 * its mask) inherits the block.  Only the teardown signals may cancel
+	 * a boot, not a resize. */
+	sigset_t winch;
+	sigemptyset(&winch);
+	if (o.tty)
+		sigaddset(&winch, SIGWINCH);
+	struct loop l = { .sfd = vb_cli_stop_signals(&winch, &err) };
 	if (l.sfd < 0) {
 		code = vb_cli_fail(&err);
 		goto out;
@@ -306,17 +395,24 @@ int vb_cmd_exec(int argc, char **argv)
 		close(l.sfd);
 		goto out;
 	}
+	if (o.tty) {
+		code = tty_session(sb, &o, l.sfd, &err);
+		if (code < 0)
+			code = vb_cli_fail(&err);
+		goto teardown;
+	}
 	l.ex = vb_exec_start(sb, &o.ex, &err);
 	if (!l.ex) {
 		code = vb_cli_fail(&err);
 	} else {
 		if (o.ex.timeout_ms)
-			l.host_deadline = vb_now_ms() + o.ex.timeout_ms + 15000;
+			l.host_deadline = vb_now_ms() + o.ex.timeout_ms + HOST_GRACE_MS;
 		code = run_loop(&l, &err);
 		if (code < 0)
 			code = vb_cli_fail(&err);
 		vb_exec_free(l.ex);
 	}
+teardown:
 	vb_sandbox_free(sb);
 	close(l.sfd);
 out:

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* voidbox inspect: show the resolved plan of a spec file; nothing runs. */
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,46 +10,60 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: voidbox inspect [--output text|json] [--file] FILE\n\n"
+	fputs("usage: voidbox inspect [OPTIONS] FILE\n\n"
 	      "Validate a spec file and print what would run: each stage or step with\n"
 	      "its VM (memory, vcpus, network, mounts, backend), what it runs, its\n"
 	      "timeout, inputs and outputs, with every default filled in.\n"
-	      "Environment values are never printed.\n",
+	      "Environment values are never printed.\n"
+	      "\n"
+	      "options:\n"
+	      "  --file FILE           the spec (same as the FILE argument)\n"
+	      "  -o, --output FORMAT   text (default) or json (the plan as one object)\n"
+	      "  -h, --help            this help\n"
+	      "\n"
+	      "exit codes: 0 printed; 2 invalid spec or bad usage; 125 cannot print.\n",
 	      out);
 }
 
 int vb_cmd_inspect(int argc, char **argv)
 {
-	const char *file = NULL, *output = "text";
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "file", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = NULL;
+	int json = 0;
 	vb_error err = { 0 };
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+	optind = 1;
+	opterr = 0;
+	for (;;) { /* options before or after FILE */
+		int c = getopt_long(argc, argv, "+:ho:", longopts, NULL);
+		const char *f = NULL;
+		if (c == -1) {
+			if (optind >= argc)
+				break;
+			f = argv[optind++];
+		} else if (c == 'F') {
+			f = optarg;
+		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
-		}
-		if (!strcmp(a, "--output") || !strcmp(a, "-o")) {
-			if (i + 1 >= argc) {
-				vb_error_set(&err, VB_E_USAGE, "inspect: %s needs text or json", a);
+		} else if (c == 'o') {
+			if (vb_cli_output_format("inspect", optarg, &json, &err) < 0)
 				return vb_cli_fail(&err);
-			}
-			output = argv[++i];
 			continue;
-		}
-		if (!strncmp(a, "--output=", 9)) {
-			output = a + 9;
-			continue;
-		}
-		int r = vb_cli_file_arg("inspect", argc, argv, &i, &file, &err);
-		if (r == 0)
-			vb_error_set(&err, VB_E_USAGE, "inspect: unknown option '%.100s' (see voidbox inspect --help)", a);
-		if (r <= 0)
+		} else {
+			vb_cli_getopt_fail("inspect", c, argv, longopts, &err);
 			return vb_cli_fail(&err);
-	}
-	if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
-		vb_error_set(&err, VB_E_USAGE, "inspect: --output must be text or json, not '%.100s'", output);
-		return vb_cli_fail(&err);
+		}
+		if (file) {
+			vb_error_set(&err, VB_E_USAGE, "inspect: one spec file at a time");
+			return vb_cli_fail(&err);
+		}
+		file = f;
 	}
 	if (!file) {
 		usage(stderr);
@@ -58,7 +73,7 @@ int vb_cmd_inspect(int argc, char **argv)
 	if (!spec)
 		return vb_cli_fail(&err);
 	int rc = 0;
-	if (!strcmp(output, "json")) {
+	if (json) {
 		json_t *plan = vb_spec_plan_json(spec);
 		if (!plan || json_dumpf(plan, stdout, JSON_INDENT(2)) < 0) {
 			vb_error_set(&err, VB_E_RUNTIME, "inspect: cannot write the plan as JSON");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * voidbox logs: a recorded run's events (human-readable or raw JSONL), or
- * one stage's stdout/stderr log or carried output; --follow keeps reading
+ * one stage's stdout/stderr log or carried output; -F/--follow keeps reading
  * while the run goes on.
  */
 #include <errno.h>
@@ -24,70 +24,107 @@
 struct logs_opts {
 	const char *query;
 	const char *stage;
-	int json, follow, stderr_log, output;
+	int json, follow, stderr_log, output, last;
 };
 
 static void usage(FILE *out)
 {
 	fputs("usage: voidbox logs [OPTIONS] RUN_ID\n"
-	      "       voidbox logs --run-id RUN_ID [OPTIONS]\n\n"
+	      "       voidbox logs [OPTIONS] --last\n\n"
 	      "Show a recorded run: its events in order (local time, event, stage,\n"
-	      "details).  RUN_ID may be any unique prefix of a run id (see voidbox ps).\n\n"
-	      "  --json          print the raw events (events.jsonl, one JSON object a line)\n"
-	      "  --stage NAME    print the stage's stdout log instead\n"
-	      "  --stderr        with --stage: its stderr log\n"
-	      "  --output        with --stage: the output it carried to the next stage\n"
-	      "  -f, --follow    keep printing while the run goes on; stop when it\n"
-	      "                  finishes or its process is gone\n\n"
+	      "details).  RUN_ID may be any unique prefix of a run id, or its random\n"
+	      "suffix (the last 6 hex digits) or a tail of it; see voidbox ps.\n\n"
+	      "      --last           the newest run\n"
+	      "      --run-id RUN_ID  the same as RUN_ID (void-box's spelling)\n"
+	      "  -o, --output FORMAT  text (default) or json: the raw events\n"
+	      "                       (events.jsonl, one JSON object a line)\n"
+	      "      --json           the same as --output json\n"
+	      "      --stage NAME     print the stage's stdout log instead\n"
+	      "      --stderr         with --stage: its stderr log\n"
+	      "      --carried        with --stage: the output it carried to the next stage\n"
+	      "  -F, --follow         keep printing while the run goes on; stop when it\n"
+	      "                       finishes or its process is gone\n\n"
 	      "Exit status: 0, or 2 for an unknown run or stage.\n",
 	      out);
+}
+
+/* The format after -o/--output, or NULL if (v) is not one. */
+static int output_format(const char *v)
+{
+	return !v ? -1 : !strcmp(v, "json") ? 1 : !strcmp(v, "human") || !strcmp(v, "text") ? 0 : -1;
+}
+
+static int set_query(struct logs_opts *o, const char *q, vb_error *err)
+{
+	if (o->query || o->last)
+		return vb_error_set(err, VB_E_USAGE, "logs: one run at a time");
+	o->query = q;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct logs_opts *o, vb_error *err)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		int fmt;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			return 1;
 		} else if (!strcmp(a, "--json")) {
 			o->json = 1;
-		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
+		} else if (!strcmp(a, "--follow") || !strcmp(a, "-F")) {
 			o->follow = 1;
 		} else if (!strcmp(a, "--stderr")) {
 			o->stderr_log = 1;
-		} else if (!strcmp(a, "--output")) {
+		} else if (!strcmp(a, "--carried")) {
 			o->output = 1;
-		} else if (!strcmp(a, "--stage") || !strcmp(a, "--run-id")) {
-			if (i + 1 >= argc)
-				return vb_error_set(err, VB_E_USAGE, "logs: %s needs a value", a);
-			if (a[2] == 's')
-				o->stage = argv[++i];
-			else if (o->query)
+		} else if (!strcmp(a, "--last")) {
+			if (o->query || o->last)
 				return vb_error_set(err, VB_E_USAGE, "logs: one run at a time");
-			else
-				o->query = argv[++i];
+			o->last = 1;
+		} else if (!strcmp(a, "--output") && output_format(next) < 0) {
+			o->output = 1; /* the old spelling of --carried */
+		} else if ((!strcmp(a, "--output") || !strcmp(a, "-o")) && next) {
+			if ((fmt = output_format(next)) < 0)
+				return vb_cli_output_format("logs", next, &fmt, err);
+			o->json = fmt;
+			i++;
+		} else if (!strncmp(a, "--output=", 9) || (!strncmp(a, "-o", 2) && a[2])) {
+			const char *v = a[1] == 'o' ? a + 2 : a + 9;
+			if ((fmt = output_format(v)) < 0)
+				return vb_cli_output_format("logs", v, &fmt, err);
+			o->json = fmt;
+		} else if (!strcmp(a, "--stage") && next) {
+			o->stage = argv[++i];
+		} else if (!strcmp(a, "--run-id") && next) {
+			if (set_query(o, argv[++i], err) < 0)
+				return -1;
 		} else if (!strncmp(a, "--stage=", 8)) {
 			o->stage = a + 8;
 		} else if (!strncmp(a, "--run-id=", 9)) {
-			if (o->query)
-				return vb_error_set(err, VB_E_USAGE, "logs: one run at a time");
-			o->query = a + 9;
+			if (set_query(o, a + 9, err) < 0)
+				return -1;
 		} else if (a[0] == '-' && a[1]) {
-			return vb_error_set(err, VB_E_USAGE, "logs: unknown option '%.100s' (see voidbox logs --help)", a);
-		} else if (o->query) {
-			return vb_error_set(err, VB_E_USAGE, "logs: one run at a time");
-		} else {
-			o->query = a;
+			/* -f is --file in every verb that takes one: say where follow is */
+			static const char *const values[] = { "--output", "-o", "--stage", "--run-id", NULL };
+			static const char *const flags[] = { "--json",  "--follow", "--stderr", "--carried",
+							     "--last",  "--help",   NULL };
+			vb_cli_bad_option("logs", a, values, flags, err);
+			if (!strcmp(a, "-f"))
+				snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg), "\nto follow a run: voidbox logs -F (--follow)");
+			return -1;
+		} else if (set_query(o, a, err) < 0) {
+			return -1;
 		}
 	}
-	if (!o->query)
-		return vb_error_set(err, VB_E_USAGE, "logs: which run? (voidbox logs RUN_ID; see voidbox ps)");
+	if (!o->query && !o->last)
+		return vb_error_set(err, VB_E_USAGE, "logs: which run? (voidbox logs RUN_ID or --last; see voidbox ps)");
 	if ((o->stderr_log || o->output) && !o->stage)
-		return vb_error_set(err, VB_E_USAGE, "logs: --stderr and --output go with --stage NAME");
+		return vb_error_set(err, VB_E_USAGE, "logs: --stderr and --carried go with --stage NAME");
 	if (o->stderr_log && o->output)
-		return vb_error_set(err, VB_E_USAGE, "logs: --stderr or --output, not both");
+		return vb_error_set(err, VB_E_USAGE, "logs: --stderr or --carried, not both");
 	if (o->stage && o->json)
-		return vb_error_set(err, VB_E_USAGE, "logs: --json shows events, not a stage's log");
+		return vb_error_set(err, VB_E_USAGE, "logs: --output json shows events, not a stage's log");
 	if (o->stage && !vb_obs_name_ok(o->stage))
 		return vb_error_set(err, VB_E_USAGE, "logs: '%.80s' is not a stage name", o->stage);
 	return 0;
@@ -342,7 +379,7 @@ int vb_cmd_logs(int argc, char **argv)
 	_cleanup_free_ char *runs = vb_runs_dir(&err);
 	if (!runs)
 		return vb_cli_fail(&err);
-	_cleanup_free_ char *id = vb_run_resolve(runs, o.query, &err);
+	_cleanup_free_ char *id = o.last ? vb_run_last(runs, &err) : vb_run_resolve(runs, o.query, &err);
 	if (!id)
 		return vb_cli_fail(&err);
 	_cleanup_free_ char *run_dir = vb_strfmt("%s/%s", runs, id);

@@ -22,14 +22,24 @@ static const char usage_text[] =
 	"usage: voidbox run [OPTIONS] FILE\n"
 	"       voidbox run --file FILE [OPTIONS]\n"
 	"\n"
-	"Run a pipeline or workflow spec (YAML or JSON). Every pipeline box boots a\n"
-	"fresh micro-VM; a workflow's steps share one. Progress goes to stderr, the\n"
-	"final output to stdout. Each run is recorded: see `voidbox logs RUN_ID`.\n"
+	"Run a pipeline or workflow spec (YAML or JSON; a FILE of - is read from stdin).\n"
+	"Every pipeline box boots a fresh micro-VM; a workflow's steps share one.\n"
+	"Progress goes to stderr, the final output to stdout. Each run is recorded:\n"
+	"see `voidbox logs RUN_ID`. ${VAR} and ${VAR:-default} in the spec's values\n"
+	"come from the environment (an unset one is an error; $$ is a literal $).\n"
 	"\n"
 	"options:\n"
 	"  -f, --file FILE        the spec (same as the FILE argument)\n"
-	"  -i, --input TEXT       give TEXT to the first stage as /workspace/input.json\n"
-	"  -o, --output FORMAT    human (default: the output) or json (the result object)\n"
+	"  -i, --input TEXT       give TEXT to the first stage as /workspace/input.json;\n"
+	"                         @PATH gives the file's contents (@- stdin)\n"
+	"  -e, --env K=V          set K in every box's environment (K alone: the host's\n"
+	"                         value); repeatable, wins over the spec\n"
+	"  -v, --mount HOST:GUEST[:ro|rw]\n"
+	"                         mount a host directory in every box (default ro);\n"
+	"                         repeatable, after the spec's mounts\n"
+	"      --follow           print every line the stages write as it comes, as\n"
+	"                         STAGE | line, on stderr above the progress\n"
+	"  -o, --output FORMAT    text (default: the output) or json (the result object)\n"
 	"  -j, --max-parallel N   fan-out boxes or workflow steps at once (default 4)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
@@ -37,33 +47,61 @@ static const char usage_text[] =
 	"                         KVM once a probe VM proved it works here, else TCG)\n"
 	"  -h, --help             this help\n"
 	"\n"
-	"exit codes: 0 success; 1 a stage failed; 2 bad usage or spec; 125 VoidBox\n"
-	"failed (e.g. a VM did not boot, agent boxes without an LLM provider);\n"
-	"130 interrupted (every VM of the run is torn down).\n";
+	"A failed stage's last stderr lines and the `voidbox logs` command that shows\n"
+	"all of it follow the progress.\n"
+	"\n"
+	"exit codes: 0 success; 1 a stage failed; 2 bad usage or spec (or an unset\n"
+	"${VAR}); 125 VoidBox failed (e.g. a VM did not boot, agent stages, which\n"
+	"this version does not run yet); 130 interrupted (every VM of the run is torn\n"
+	"down).\n";
+
+#define MAX_EXTRA 64
+/* The most --input @PATH reads: what a box could carry on. */
+#define INPUT_MAX ((size_t)32 << 20)
 
 struct opts {
 	const char *file, *input;
-	int json, quiet;
+	int json, quiet, follow;
 	unsigned max_parallel;
 	enum vb_accel accel;
 	int accel_set;
+	const char *env[MAX_EXTRA];
+	size_t n_env;
+	struct vb_mount mounts[MAX_EXTRA];
+	size_t n_mounts;
+	struct vb_cli_arena arena;
 };
 
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
+	enum { OPT_FOLLOW = 256 };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ "accel", required_argument, NULL, 'A' },
+		{ "env", required_argument, NULL, 'e' },    { "mount", required_argument, NULL, 'v' },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f:i:o:j:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:i:o:j:qhe:v:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'e':
+			if (vb_cli_add_env(&o->arena, o->env, &o->n_env, MAX_EXTRA, optarg, err) < 0)
+				return -1;
+			break;
+		case 'v':
+			if (vb_cli_add_mount(&o->arena, o->mounts, &o->n_mounts, MAX_EXTRA, optarg,
+					     err) < 0)
+				return -1;
+			break;
+		case OPT_FOLLOW:
+			o->follow = 1;
+			break;
 		case 'f':
 			o->file = optarg;
 			break;
@@ -71,10 +109,8 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->input = optarg;
 			break;
 		case 'o':
-			if (!strcmp(optarg, "json"))
-				o->json = 1;
-			else if (strcmp(optarg, "human"))
-				return vb_error_set(err, VB_E_USAGE, "--output: expected human or json");
+			if (vb_cli_output_format("run", optarg, &o->json, err) < 0)
+				return -1;
 			break;
 		case 'j': {
 			char *end;
@@ -96,8 +132,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case 'h':
 			return 0;
 		default:
-			return vb_error_set(err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
-					    argv[optind - 1]);
+			return vb_cli_getopt_fail("run", c, argv, longopts, err);
 		}
 	}
 	if (optind < argc) {
@@ -106,24 +141,56 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		o->file = argv[optind++];
 	}
 	if (optind < argc)
-		return vb_error_set(err, VB_E_USAGE, "unexpected argument '%s'", argv[optind]);
+		return vb_cli_unexpected_arg("run", argv[optind], err);
 	if (!o->file)
 		return vb_error_set(err, VB_E_USAGE, "no spec given (usage: voidbox run FILE)");
+	if (o->follow && o->quiet)
+		return vb_error_set(err, VB_E_USAGE,
+				    "--follow shows the stages' output, --quiet hides it: pick one");
+	if (o->input && o->input[0] == '@' && !strcmp(o->input, "@-") && !strcmp(o->file, "-"))
+		return vb_error_set(err, VB_E_USAGE,
+				    "the spec and --input cannot both come from stdin");
 	return 1;
+}
+
+/* --input @PATH: the file's contents (@- stdin), at most INPUT_MAX bytes. */
+static char *read_input(const char *path, size_t *len, vb_error *err)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f) {
+		vb_error_errno(err, errno, "--input @%s", path);
+		err->kind = VB_E_USAGE;
+		return NULL;
+	}
+	char *buf = malloc(INPUT_MAX + 1);
+	size_t n = buf ? fread(buf, 1, INPUT_MAX + 1, f) : 0;
+	int bad = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (!buf) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	if (bad || n > INPUT_MAX) {
+		free(buf);
+		vb_error_set(err, VB_E_USAGE, "--input @%s: %s", path,
+			     bad ? "cannot read it" : "larger than 32 MiB");
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
 }
 
 struct sink {
 	struct vb_progress *progress;
-	int quiet;
 };
 
+/* The run id is on the progress display's first line (plain) or header
+ * (terminal): printed once, by it. */
 static void on_event(const struct vb_event *ev, void *opaque)
 {
 	struct sink *s = opaque;
-	if (ev->type == VB_EV_RUN_STARTED && !s->quiet) {
-		fprintf(stderr, "run %s\n", ev->run_id);
-		fflush(stderr);
-	}
 	if (s->progress)
 		vb_progress_event(ev, s->progress);
 }
@@ -159,25 +226,45 @@ int vb_cmd_run(int argc, char **argv)
 	vb_error err = { 0 };
 	int r = parse(argc, argv, &o, &err);
 	if (r == 0) {
+		vb_cli_arena_free(&o.arena);
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (r < 0)
+	if (r < 0) {
+		vb_cli_arena_free(&o.arena);
 		return vb_cli_fail(&err);
+	}
+	_cleanup_free_ char *input = NULL;
+	size_t input_len = 0;
+	if (o.input && o.input[0] == '@') {
+		if (!(input = read_input(o.input + 1, &input_len, &err))) {
+			vb_cli_arena_free(&o.arena);
+			return vb_cli_fail(&err);
+		}
+	}
 
 	/* Signals become a descriptor the engine watches: readable = cancel.
 	 * Every thread, and QEMU, inherits the block. */
 	int sfd = vb_cli_stop_signals(NULL, &err);
-	if (sfd < 0)
+	if (sfd < 0) {
+		vb_cli_arena_free(&o.arena);
 		return vb_cli_fail(&err);
+	}
 
 	int tty = isatty(2);
 	const char *no_color = getenv("NO_COLOR");
-	struct sink sink = { .quiet = o.quiet };
-	if (!o.quiet)
+	struct sink sink = { 0 };
+	if (!o.quiet) {
 		sink.progress = vb_progress_new(stderr, tty, tty && !(no_color && no_color[0]));
+		vb_progress_follow(sink.progress, o.follow);
+	}
 	struct vb_run_options ro = {
-		.input = o.input,
+		.input = input ? input : o.input,
+		.input_len = input ? input_len : 0,
+		.env = o.env,
+		.n_env = o.n_env,
+		.mounts = o.mounts,
+		.n_mounts = o.n_mounts,
 		.max_parallel = o.max_parallel,
 		.on_event = on_event,
 		.opaque = &sink,
@@ -195,5 +282,6 @@ int vb_cmd_run(int argc, char **argv)
 		code = print_result(res, o.json);
 	vb_run_result_free(res);
 	close(sfd);
+	vb_cli_arena_free(&o.arena);
 	return code;
 }

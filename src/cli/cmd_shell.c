@@ -3,30 +3,22 @@
  * voidbox shell: boot a fresh micro-VM and open an interactive shell in it
  * over a pseudo-terminal, for `kind: sandbox` specs or plain flags.
  *
- * The guest side is a PTY exec (docs/protocol.md): the shell owns a real
- * terminal in the guest, whose bytes come back as one stream.  Locally, a
- * terminal on stdin is put into raw mode for the session, so every key
- * (^C, ^Z, ^D included) is a byte for the guest's line discipline; its size
- * goes along, and SIGWINCH becomes EXEC_RESIZE.  Raw mode starts only once
- * the shell runs (^C still cancels a boot) and is undone on every way out
- * before anything is printed.  With stdin not a terminal the guest still
- * gets one (a real interactive shell); local termios is left alone and EOF
- * on stdin becomes the guest terminal's ^D.
+ * The session itself (raw mode, window size, the byte pump) is cli/pty.c,
+ * shared with `voidbox exec -t`.  Raw mode starts only once the shell runs
+ * (^C still cancels a boot) and is undone on every way out before anything
+ * is printed.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/signalfd.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pty.h"
 #include "run/vmconf.h"
 #include "spec/spec.h"
 #include "util/util.h"
@@ -46,13 +38,15 @@ static const char usage_text[] =
 	"^D included, goes to the guest) and its window size follows resizes.\n"
 	"\n"
 	"options:\n"
-	"  -f, --file FILE        the spec (same as the FILE argument)\n"
-	"  --memory MiB           guest memory (also --memory-mb; default: spec, else 512)\n"
+	"  --file FILE            the spec (same as the FILE argument)\n"
+	"  -m, --memory SIZE      guest memory: MiB, or with a unit (512M, 1G); also\n"
+	"                         --memory-mb (default: the spec's, else 1024 MiB)\n"
 	"  --cpus N               vCPUs (also --vcpus; default: spec, else 1)\n"
-	"  --mount HOST:GUEST[:ro|rw]  share a host directory (repeatable; default ro)\n"
-	"  --env K=V              set a variable (repeatable; K alone copies the host's)\n"
-	"  --workdir DIR          working directory in the guest (also --working-dir)\n"
-	"  --user sandbox|root    run as uid 1000 'sandbox' (default) or root\n"
+	"  -v, --mount HOST:GUEST[:ro|rw]  share a host directory (repeatable;\n"
+	"                         default ro; a missing rw HOST directory is created)\n"
+	"  -e, --env K=V          set a variable (repeatable; K alone copies the host's)\n"
+	"  -w, --workdir DIR      working directory in the guest (also --working-dir)\n"
+	"  -u, --user sandbox|root  run as uid 1000 'sandbox' (default) or root\n"
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
 	VB_CLI_ACCEL_HELP
@@ -93,10 +87,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 		o->file = arg;
 		return 0;
 	case 'm':
-		if (vb_cli_parse_uint(arg, 1u << 20, &v) < 0 || v < 64)
-			return vb_error_set(err, VB_E_USAGE, "--memory: expected MiB >= 64");
-		o->memory_mib = (unsigned)v;
-		return 0;
+		return vb_cli_parse_memory("shell", arg, &o->memory_mib, err);
 	case 'c':
 		if (vb_cli_parse_uint(arg, 64, &v) < 0 || v == 0)
 			return vb_error_set(err, VB_E_USAGE, "--cpus: expected 1..64");
@@ -112,12 +103,12 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 		o->cwd = arg;
 		return 0;
 	case 'u':
-		if (!strcmp(arg, "root"))
+		if (!strcmp(arg, "root") || !strcmp(arg, "0"))
 			o->as_root = 1;
-		else if (!strcmp(arg, "sandbox"))
+		else if (!strcmp(arg, "sandbox") || !strcmp(arg, "1000"))
 			o->as_root = 0;
 		else
-			return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox or root");
+			return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox (1000) or root (0)");
 		return 0;
 	case 'p':
 		if (!arg[0])
@@ -152,12 +143,11 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 	opterr = 0;
 	for (;;) {
 		int before = optind;
-		int c = getopt_long(argc, argv, "+hf:e:w:", longopts, NULL);
+		int c = getopt_long(argc, argv, "+:he:w:m:v:u:", longopts, NULL);
 		if (c == 'h')
 			return 0;
 		if (c == '?' || c == ':')
-			return vb_error_set(err, VB_E_USAGE, "unknown or incomplete option '%s' (see --help)",
-					    argv[optind - 1]);
+			return vb_cli_getopt_fail("shell", c, argv, longopts, err);
 		if (c != -1) {
 			if (parse_opt(o, c, optarg, err) < 0)
 				return -1;
@@ -220,18 +210,6 @@ static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *e
 	return 0;
 }
 
-/* TERM of the local terminal, if it is one worth passing on. */
-static const char *local_term(void)
-{
-	const char *t = getenv("TERM");
-	if (!t || !t[0] || strlen(t) > 64)
-		return NULL;
-	for (const char *p = t; *p; p++)
-		if (*p <= ' ' || *p > '~')
-			return NULL;
-	return t;
-}
-
 /* argv and env of the program.  env: the local TERM (as ssh does), then
  * the spec's, then --env, the last of a name winning in the guest. */
 static int program(const struct opts *o, const struct vb_run_vmconf *vc, int tty,
@@ -253,12 +231,8 @@ static int program(const struct opts *o, const struct vb_run_vmconf *vc, int tty
 			(*argv)[i + 1] = o->args[i];
 	}
 	size_t n = 0;
-	const char *t = tty ? local_term() : NULL;
-	if (t) {
-		if (!(*term = vb_strfmt("TERM=%s", t)))
-			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (tty && (*term = vb_cli_term_env()))
 		(*env)[n++] = *term;
-	}
 	for (size_t i = 0; i < n_spec; i++)
 		(*env)[n++] = vc->env[i];
 	for (size_t i = 0; i < o->n_env; i++)
@@ -266,170 +240,15 @@ static int program(const struct opts *o, const struct vb_run_vmconf *vc, int tty
 	return 0;
 }
 
-/* ---- the local terminal ------------------------------------------------- */
-
-struct term {
-	int raw;                /* stdin is in raw mode; (saved) restores it */
-	struct termios saved;
-};
-
-static int term_raw(struct term *t, vb_error *err)
-{
-	struct termios raw;
-	if (tcgetattr(0, &t->saved) < 0)
-		return vb_error_errno(err, errno, "reading the terminal settings");
-	raw = t->saved;
-	cfmakeraw(&raw);
-	/* TCSANOW: keys typed during the boot stay queued for the shell */
-	if (tcsetattr(0, TCSANOW, &raw) < 0)
-		return vb_error_errno(err, errno, "setting the terminal to raw mode");
-	t->raw = 1;
-	return 0;
-}
-
-static void term_restore(struct term *t)
-{
-	if (!t->raw)
-		return;
-	/* TCSADRAIN: the guest's last bytes reach the screen first */
-	while (tcsetattr(0, TCSADRAIN, &t->saved) < 0 && errno == EINTR)
-		;
-	t->raw = 0;
-}
-
-/* The window size of the first terminal among stdin, stdout, stderr, or
- * 0 x 0 (the guest's default), clamped to what the protocol carries. */
-static void term_size(unsigned *rows, unsigned *cols)
-{
-	struct winsize ws;
-	*rows = *cols = 0;
-	for (int fd = 0; fd < 3; fd++) {
-		if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
-			*rows = ws.ws_row < VB_EXEC_TERM_MAX ? ws.ws_row : VB_EXEC_TERM_MAX;
-			*cols = ws.ws_col < VB_EXEC_TERM_MAX ? ws.ws_col : VB_EXEC_TERM_MAX;
-			return;
-		}
-	}
-}
-
-/* ---- the session -------------------------------------------------------- */
-
-struct session {
-	vb_exec *ex;
-	int sfd;         /* signalfd: INT, TERM, HUP, QUIT (teardown) */
-	int wfd;         /* signalfd: WINCH */
-	int stdin_open, out_broken;
-	int64_t host_deadline; /* 0 = none */
-};
-
-/* The guest's bytes to stdout, waiting out a non-blocking descriptor (a
- * terminal's file status is shared with whoever set O_NONBLOCK on it).  A
- * closed pipe on our side is not the guest's fault: the rest is dropped
- * and the shell goes on. */
-static void emit(struct session *s, const uint8_t *p, size_t n)
-{
-	while (n > 0 && !s->out_broken) {
-		ssize_t w = write(1, p, n);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = 1, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-		} else if (w < 0 && errno != EINTR) {
-			s->out_broken = 1;
-		}
-	}
-}
-
-static int pump_stdin(struct session *s, vb_error *err)
-{
-	uint8_t buf[65536]; /* one stream chunk */
-	size_t room = vb_exec_stdin_room(s->ex);
-	if (room == 0)
-		return 0;
-	ssize_t n = read(0, buf, room < sizeof(buf) ? room : sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
-	if (n <= 0) { /* EOF, or a hung-up terminal: the guest gets its ^D */
-		s->stdin_open = 0;
-		return vb_exec_close_stdin(s->ex, err);
-	}
-	for (ssize_t off = 0; off < n;) { /* room was reserved: never blocks */
-		ssize_t w = vb_exec_write(s->ex, buf + off, (size_t)(n - off), -1, err);
-		if (w < 0)
-			return -1;
-		off += w;
-	}
-	return 0;
-}
-
-static void resize(struct session *s)
-{
-	struct signalfd_siginfo si;
-	while (read(s->wfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		;
-	unsigned rows, cols;
-	term_size(&rows, &cols);
-	vb_error ignore;
-	if (rows && cols) /* a dead VM shows up in vb_exec_next() */
-		vb_exec_resize(s->ex, rows, cols, &ignore);
-}
-
-/* Returns the exit code (>= 0), or -1 with (err) set. */
-static int session_loop(struct session *s, vb_error *err)
-{
-	for (;;) {
-		struct vb_exec_event ev;
-		int r;
-		while ((r = vb_exec_next(s->ex, &ev, 0, err)) > 0) {
-			if (ev.kind != VB_EXEC_EXIT) {
-				emit(s, ev.data, ev.len);
-				continue;
-			}
-			if (ev.timed_out)
-				return vb_error_set(err, VB_E_TIMEOUT,
-						    "the shell was stopped at its timeout (limits.timeout_secs)");
-			return ev.exit_code;
-		}
-		if (r < 0)
-			return -1;
-		int64_t now = vb_now_ms(), wait_ms = -1;
-		if (s->host_deadline) {
-			if (now >= s->host_deadline)
-				return vb_error_set(err, VB_E_TIMEOUT,
-						    "the guest did not stop the shell at its timeout");
-			wait_ms = s->host_deadline - now;
-		}
-		struct pollfd p[4] = {
-			{ .fd = vb_exec_fd(s->ex), .events = POLLIN },
-			{ .fd = s->sfd, .events = POLLIN },
-			{ .fd = s->wfd, .events = POLLIN },
-			{ .fd = s->stdin_open && vb_exec_stdin_room(s->ex) ? 0 : -1, .events = POLLIN },
-		};
-		if (poll(p, 4, (int)(wait_ms > INT_MAX ? INT_MAX : wait_ms)) < 0 && errno != EINTR)
-			return vb_error_errno(err, errno, "poll");
-		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si = { .ssi_signo = SIGTERM };
-			ssize_t n = read(s->sfd, &si, sizeof(si));
-			(void)n;
-			return 128 + (int)si.ssi_signo; /* the caller tears the VM down */
-		}
-		if (p[2].revents & POLLIN)
-			resize(s);
-		if ((p[3].revents & (POLLIN | POLLHUP | POLLERR)) && pump_stdin(s, err) < 0)
-			return -1;
-	}
-}
-
 /* Boot, start the program, run the session.  Returns the exit code, or -1
  * with (err) set; the terminal is restored and the VM gone either way. */
-static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session *s, vb_error *err)
+static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_pty_session *s,
+		 vb_error *err)
 {
 	int tty = isatty(0);
 	const char **argv = NULL, **env = NULL;
 	char *term_env = NULL;
-	struct term t = { 0 };
+	struct vb_cli_term t = { 0 };
 	int code = -1;
 	if (program(o, vc, tty, &argv, &env, &term_env, err) < 0)
 		goto out;
@@ -456,7 +275,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session 
 		.want_stdin = 1,
 		.pty = 1,
 	};
-	term_size(&p.rows, &p.cols);
+	vb_cli_term_size(&p.rows, &p.cols);
 	s->ex = vb_exec_start(sb, &p, err);
 	if (s->ex) {
 		if (isatty(2))
@@ -464,9 +283,12 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct session 
 				vb_sandbox_accel(sb), vb_sandbox_isolation(sb));
 		if (vc->timeout_ms)
 			s->host_deadline = vb_now_ms() + vc->timeout_ms + HOST_GRACE_MS;
-		if (!tty || term_raw(&t, err) == 0)
-			code = session_loop(s, err);
-		term_restore(&t); /* before any message, and before the teardown */
+		if (!tty || vb_cli_term_raw(&t, err) == 0)
+			code = vb_cli_pty_loop(s, err);
+		vb_cli_term_restore(&t); /* before any message, and before the teardown */
+		if (s->timed_out)
+			code = vb_error_set(err, VB_E_TIMEOUT,
+					    "the shell was stopped at its timeout (limits.timeout_secs)");
 		vb_exec_free(s->ex);
 		s->ex = NULL;
 	}
@@ -501,7 +323,7 @@ int vb_cmd_shell(int argc, char **argv)
 	sigset_t winch;
 	sigemptyset(&winch);
 	sigaddset(&winch, SIGWINCH);
-	struct session s = {
+	struct vb_cli_pty_session s = {
 		.sfd = vb_cli_stop_signals(&winch, &err),
 		.wfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK),
 		.stdin_open = 1,

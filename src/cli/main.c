@@ -16,7 +16,10 @@ static const struct verb verbs[] = {
 	{ "run", vb_cmd_run, "run a pipeline, workflow or agent spec" },
 	{ "shell", vb_cmd_shell, "an interactive shell in a fresh micro-VM (kind: sandbox)" },
 	{ "logs", vb_cmd_logs, "show a recorded run's events or a stage's log" },
-	{ "ps", vb_cmd_ps, "list recorded runs and the VMs of running ones" },
+	{ "ps", vb_cmd_ps, "list runs and live VMs (exec, shell, run)" },
+	{ "stop", vb_cmd_stop, "stop runs and VMs (SIGTERM to their voidbox process)" },
+	{ "rm", vb_cmd_rm, "delete run records" },
+	{ "prune", vb_cmd_prune, "delete finished run records and old VM console logs" },
 	{ "validate", vb_cmd_validate, "check a spec file" },
 	{ "inspect", vb_cmd_inspect, "show the resolved plan of a spec file" },
 	{ "image", vb_cmd_image, "build or list the guest image (kernel + initramfs)" },
@@ -31,7 +34,9 @@ static void usage(FILE *out)
 		     "commands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-	fprintf(out, "\nRun 'voidbox COMMAND --help' for a command's options.\n");
+	fprintf(out, "\nRun 'voidbox help COMMAND' (or 'voidbox COMMAND --help') for a command's\n"
+		     "options.  Exit codes: 0 success; 2 bad usage; 125 VoidBox failed; exec\n"
+		     "and shell return the program's own (124 timeout, 126/127 cannot run it).\n");
 }
 
 int vb_cli_exit_code(enum vb_error_kind kind)
@@ -61,6 +66,31 @@ int vb_cli_fail(const vb_error *err)
 	return vb_cli_exit_code(err->kind);
 }
 
+static const struct verb *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(name, verbs[i].name))
+			return &verbs[i];
+	return NULL;
+}
+
+static int unknown_verb(const char *name)
+{
+	const char *names[sizeof(verbs) / sizeof(verbs[0])];
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		names[i] = verbs[i].name;
+	const char *near = vb_cli_suggest(name, names, sizeof(names) / sizeof(names[0]));
+	vb_error err = { 0 };
+	char shown[64];
+	vb_cli_printable(shown, sizeof(shown), name);
+	if (near)
+		vb_error_set(&err, VB_E_USAGE, "unknown command '%s'; did you mean '%s'? (see 'voidbox help')",
+			     shown, near);
+	else
+		vb_error_set(&err, VB_E_USAGE, "unknown command '%s' (see 'voidbox help')", shown);
+	return vb_cli_fail(&err);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -68,16 +98,40 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *verb = argv[1];
-	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
+	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || (!strcmp(verb, "help") && argc == 2)) {
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(verb, "help")) { /* voidbox help CMD = voidbox CMD --help */
+		const struct verb *v = find(argv[2]);
+		if (argc > 3) {
+			vb_error err = { 0 };
+			vb_error_set(&err, VB_E_USAGE, "help: one command at a time (voidbox help COMMAND)");
+			return vb_cli_fail(&err);
+		}
+		if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h") || !strcmp(argv[2], "help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!v)
+			return unknown_verb(argv[2]);
+		char help_opt[] = "--help";
+		char *help_argv[] = { argv[2], help_opt, NULL };
+		return v->fn(2, help_argv);
+	}
 	if (!strcmp(verb, "--version"))
 		verb = "version";
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(verb, verbs[i].name))
-			return verbs[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "voidbox: unknown command '%s'\n", verb);
-	usage(stderr);
-	return 2;
+	if (verb[0] == '-') { /* "voidbox -m 1G exec": options go after the command */
+		vb_error err = { 0 };
+		char shown[64];
+		vb_error_set(&err, VB_E_USAGE,
+			     "unknown option '%s' before the command; usage: voidbox COMMAND [OPTIONS] "
+			     "(see 'voidbox help')",
+			     vb_cli_printable(shown, sizeof(shown), verb));
+		return vb_cli_fail(&err);
+	}
+	const struct verb *v = find(verb);
+	if (!v)
+		return unknown_verb(verb);
+	return v->fn(argc - 1, argv + 1);
 }

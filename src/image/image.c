@@ -49,7 +49,7 @@ char *vb_image_kernel(vb_error *err)
 	if (path && access(path, R_OK) != 0) {
 		vb_error_set(err, VB_E_RUNTIME,
 			     "the guest kernel is not built yet (run `voidbox image build`, "
-			     "about 20 minutes once)");
+			     "a few minutes, once)");
 		free(path);
 		return NULL;
 	}

@@ -34,6 +34,12 @@ void vb_record_close(struct vb_record *rec);
 struct vb_progress;
 struct vb_progress *vb_progress_new(FILE *out, int is_tty, int color);
 void vb_progress_event(const struct vb_event *ev, void *progress);
+/* Show every line stages print as it comes ("STAGE | line"), a line cut
+ * short ended with a newline before the stage's next state line.  Off by
+ * default: the run's output is the caller's to print.  Whether on or off,
+ * a failed stage's last stderr lines and the `voidbox logs` command that
+ * shows it all are printed after the run's last line. */
+void vb_progress_follow(struct vb_progress *p, int on);
 void vb_progress_free(struct vb_progress *p);
 
 #endif

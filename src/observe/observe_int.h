@@ -58,6 +58,8 @@ int vb_obs_run_id_ok(const char *id);
 
 /* "3.2s", "1m05s", "2h03m" into (buf). */
 void vb_obs_fmt_duration(int64_t ms, char *buf, size_t size);
+/* "512 B", "4.0 KiB", "12.3 MiB", "1.5 GiB" into (buf). */
+void vb_obs_fmt_bytes(uint64_t bytes, char *buf, size_t size);
 
 /* The event as the JSON object of its events.jsonl line (without the
  * log data of a LOG_CHUNK, which the record adds), or NULL on OOM. */

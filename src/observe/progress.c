@@ -99,8 +99,15 @@ void vb_progress_free(struct vb_progress *p)
 	stop_ticker(p);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
+	vb_progress_rows_free(p);
 	free(p->rows);
 	free(p);
+}
+
+void vb_progress_follow(struct vb_progress *p, int on)
+{
+	if (p)
+		p->follow = !!on;
 }
 
 static void copy(char *dst, size_t size, const char *s)
@@ -171,8 +178,14 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 		if ((r = find_row(p, ev->stage, 1, t))) {
 			if (!r->started_ms)
 				join_running_group(p, r);
-			r->st = P_BOOTING;
 			r->started_ms = t;
+			/* with a VM: the one its workflow booted, nothing boots */
+			r->st = ev->vm_id ? P_RUNNING : P_BOOTING;
+			if (ev->vm_id) {
+				copy(r->vm_id, sizeof(r->vm_id), ev->vm_id);
+				copy(r->accel, sizeof(r->accel), ev->accel);
+				copy(r->isolation, sizeof(r->isolation), ev->isolation);
+			}
 		}
 		break;
 	case VB_EV_VM_BOOTED:
@@ -210,6 +223,7 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 		copy(p->run_error, sizeof(p->run_error), ev->error);
 		break;
 	case VB_EV_LOG_CHUNK:
+		vb_progress_chunk(p, find_row(p, ev->stage, 0, t), ev);
 		break;
 	}
 	*rowp = r;
@@ -218,8 +232,7 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 void vb_progress_event(const struct vb_event *ev, void *progress)
 {
 	struct vb_progress *p = progress;
-	/* output is the engine's to print; a chunk changes no state either */
-	if (!p || !ev || !vb_event_name(ev->type) || ev->type == VB_EV_LOG_CHUNK)
+	if (!p || !ev || !vb_event_name(ev->type))
 		return;
 	int64_t t = ev->time_ms > 0 ? ev->time_ms : vb_obs_wall_ms();
 	int final = ev->type == VB_EV_RUN_FINISHED || ev->type == VB_EV_RUN_CANCELLED;
@@ -229,13 +242,29 @@ void vb_progress_event(const struct vb_event *ev, void *progress)
 		return;
 	}
 	struct vb_prow *row;
+	int was_running = 0;
+	if (ev->type == VB_EV_VM_BOOTED) {
+		/* a workflow step shown running on its VM already: nothing new */
+		const struct vb_prow *o = find_row(p, ev->stage, 0, t);
+		was_running = o && o->st == P_RUNNING && ev->vm_id && !strcmp(o->vm_id, ev->vm_id);
+	}
+	if (ev->type == VB_EV_STAGE_COMPLETED || ev->type == VB_EV_STAGE_FAILED)
+		vb_progress_flush(p, find_row(p, ev->stage, 0, t));
+	p->lines_printed = 0;
 	fold(p, ev, t, &row);
-	if (p->tty)
+	if (ev->type == VB_EV_LOG_CHUNK) {
+		/* output changes no state: the frame comes back below new lines */
+		if (p->tty && p->lines_printed)
+			vb_progress_draw(p, vb_obs_wall_ms());
+	} else if (p->tty) {
 		vb_progress_draw(p, final ? t : vb_obs_wall_ms());
-	else
+	} else if (!was_running) {
 		vb_progress_plain(p, ev, row);
-	if (final)
+	}
+	if (final) {
 		p->finished = 1;
+		vb_progress_failures(p);
+	}
 	pthread_mutex_unlock(&p->lock);
 	if (final)
 		stop_ticker(p);

@@ -234,8 +234,7 @@ static void draw_header(const struct vb_progress *p, struct line *l, int64_t now
 	l_fmt(l, " %s", dur);
 	if (p->run_id[0])
 		l_fmt(l, "  run %s", p->run_id);
-	if ((p->run == PR_FAILED || p->run == PR_CANCELLED) && p->run_error[0])
-		l_fmt(l, ": %s", p->run_error);
+	/* the run's error is the CLI's last line: said once */
 }
 
 static void emit_line(struct frame *f, struct line *l)
@@ -348,10 +347,13 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 		break;
 	case VB_EV_STAGE_QUEUED:
 	case VB_EV_STAGE_STARTED:
-		if (r)
+		if (r && r->st != P_RUNNING) {
 			fprintf(p->out, "[%s] stage %s: %s\n", at, r->name,
 				r->st == P_QUEUED ? "queued" : "booting");
-		break;
+			break;
+		}
+		/* started in a VM that is up already */
+		__attribute__((fallthrough));
 	case VB_EV_VM_BOOTED:
 		if (r) {
 			vm_desc(r, info, sizeof(info));
@@ -372,13 +374,13 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 		break;
 	case VB_EV_STAGE_SKIPPED:
 		if (r)
-			fprintf(p->out, "[%s] stage %s: skipped%s%s%s\n", at, r->name, r->why[0] ? " (" : "",
-				r->why, r->why[0] ? ")" : "");
+			fprintf(p->out, "[%s] stage %s: skipped%s%s\n", at, r->name, r->why[0] ? ": " : "",
+				r->why);
 		break;
 	case VB_EV_RUN_FINISHED:
 		vb_obs_fmt_duration(p->run_duration, dur, sizeof(dur));
-		fprintf(p->out, "[%s] run %s in %s%s%s\n", at, p->run == PR_SUCCEEDED ? "succeeded" : "failed",
-			dur, p->run_error[0] ? ": " : "", p->run_error);
+		fprintf(p->out, "[%s] run %s in %s\n", at, p->run == PR_SUCCEEDED ? "succeeded" : "failed",
+			dur);
 		break;
 	case VB_EV_RUN_CANCELLED:
 		vb_obs_fmt_duration(p->run_duration, dur, sizeof(dur));

@@ -12,6 +12,9 @@
 
 #define VB_PROGRESS_ROWS_MAX 512
 #define VB_PROGRESS_TICK_MS 150
+#define VB_PROGRESS_TAIL_MAX 4096  /* stderr kept per stage for a failure */
+#define VB_PROGRESS_TAIL_LINES 5   /* lines of it shown */
+#define VB_PROGRESS_PART_MAX 1024  /* a followed line longer than this is cut in pieces */
 
 enum vb_pstate { P_QUEUED, P_BOOTING, P_RUNNING, P_DONE, P_FAILED, P_SKIPPED };
 
@@ -23,6 +26,11 @@ struct vb_prow {
 	char vm_id[48], accel[16], isolation[16];
 	int exit_code;
 	char why[200];            /* failure or skip reason, terminal-safe */
+	char *tail;               /* the last VB_PROGRESS_TAIL_MAX bytes of stderr */
+	size_t tail_len;
+	char *part[2];            /* --follow: a started line of stdout, stderr */
+	size_t part_len[2];
+	int saw[2];               /* it wrote to stdout, stderr */
 };
 
 enum vb_prun { PR_NONE, PR_RUNNING, PR_SUCCEEDED, PR_FAILED, PR_CANCELLED };
@@ -47,6 +55,8 @@ struct vb_progress {
 
 	pthread_t ticker;
 	int ticker_on, stopping;
+	int follow;               /* print stage output as it comes */
+	int lines_printed;        /* followed lines went out since the last frame */
 };
 
 /* Redraw the whole frame in place (TTY mode); lock held. */
@@ -54,5 +64,14 @@ void vb_progress_draw(struct vb_progress *p, int64_t now_ms);
 /* Print the plain line for (ev) (non-TTY mode), if it changes a state;
  * lock held, (ev) already folded into the state. */
 void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const struct vb_prow *row);
+
+/* progress_logs.c, lock held: a LOG_CHUNK of (r) (keeps the stderr tail;
+ * prints whole lines when following); the started lines of (r), ended
+ * with a newline; after the final frame, what each failed stage left and
+ * the `voidbox logs` command to see it all; freeing rows' buffers. */
+void vb_progress_chunk(struct vb_progress *p, struct vb_prow *r, const struct vb_event *ev);
+void vb_progress_flush(struct vb_progress *p, struct vb_prow *r);
+void vb_progress_failures(struct vb_progress *p);
+void vb_progress_rows_free(struct vb_progress *p);
 
 #endif

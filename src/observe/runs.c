@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading run records back: listing, prefix lookup, state and live VMs. */
+/* Reading run records back: listing, id lookup, state, the newest run. */
 #include "observe/runs.h"
 
 #include <dirent.h>
@@ -98,6 +98,14 @@ int vb_runs_list(const char *runs_dir, size_t max, char ***ids, size_t *n, vb_er
 	return 0;
 }
 
+/* 1 if (id) is (query), starts with it, or ends with it (the random part,
+ * or a tail of it: "5fcaaa", "caaa"). */
+static int id_matches(const char *id, const char *query, size_t qlen)
+{
+	size_t n = strlen(id);
+	return !strncmp(id, query, qlen) || (qlen <= n && !strcmp(id + n - qlen, query));
+}
+
 char *vb_run_resolve(const char *runs_dir, const char *query, vb_error *err)
 {
 	/* only id characters: never let a "prefix" become a path */
@@ -114,11 +122,13 @@ char *vb_run_resolve(const char *runs_dir, const char *query, vb_error *err)
 	size_t n;
 	if (vb_runs_list(runs_dir, 0, &ids, &n, err) < 0)
 		return NULL;
-	size_t hits = 0, first = 0;
+	size_t hits = 0, first = 0, exact = SIZE_MAX;
 	char shown[RESOLVE_SHOW * (VB_RUN_ID_LEN + 2) + 8] = "";
 	for (size_t i = n; i-- > 0;) {
-		if (strncmp(ids[i], query, qlen))
+		if (!id_matches(ids[i], query, qlen))
 			continue;
+		if (!strcmp(ids[i], query))
+			exact = i;
 		if (hits == 0)
 			first = i;
 		if (hits < RESOLVE_SHOW) {
@@ -130,12 +140,44 @@ char *vb_run_resolve(const char *runs_dir, const char *query, vb_error *err)
 		hits++;
 	}
 	char *id = NULL;
+	if (exact != SIZE_MAX)
+		first = exact;
 	if (hits == 0)
 		vb_error_set(err, VB_E_USAGE, "no run '%s' (see voidbox ps)", query);
-	else if (hits > 1 && strcmp(ids[first], query))
-		vb_error_set(err, VB_E_USAGE, "run id prefix '%s' is ambiguous: %zu runs match (%s)", query,
+	else if (hits > 1 && exact == SIZE_MAX)
+		vb_error_set(err, VB_E_USAGE, "run id '%s' is ambiguous: %zu runs match (%s)", query,
 			     hits, shown);
 	else if (!(id = strdup(ids[first])))
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	vb_runs_list_free(ids, n);
+	return id;
+}
+
+/* Start time of run (id) from its meta.json, else its id's second. */
+static int64_t started_ms(const char *runs_dir, const char *id);
+
+char *vb_run_last(const char *runs_dir, vb_error *err)
+{
+	char **ids;
+	size_t n;
+	if (vb_runs_list(runs_dir, 0, &ids, &n, err) < 0)
+		return NULL;
+	if (n == 0) {
+		vb_error_set(err, VB_E_USAGE, "no runs recorded yet (see voidbox run)");
+		return NULL;
+	}
+	/* ids sort by second; within the newest second the start time decides */
+	size_t best = n - 1;
+	int64_t best_ms = started_ms(runs_dir, ids[best]);
+	for (size_t i = n - 1; i-- > 0 && !strncmp(ids[i], ids[n - 1], 15);) {
+		int64_t ms = started_ms(runs_dir, ids[i]);
+		if (ms > best_ms) {
+			best = i;
+			best_ms = ms;
+		}
+	}
+	char *id = strdup(ids[best]);
+	if (!id)
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	vb_runs_list_free(ids, n);
 	return id;
@@ -184,15 +226,8 @@ static int meta_alive(const json_t *meta)
 	vb_obs_boot_id(now_boot, sizeof(now_boot));
 	if (boot && now_boot[0] && strcmp(boot, now_boot))
 		return 0; /* recorded before the last reboot */
-	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-		return 0;
 	json_t *start = json_object_get(meta, "pid_start");
-	if (json_is_integer(start)) {
-		long long cur = vb_obs_pid_start((long)pid);
-		if (cur >= 0 && cur != json_integer_value(start))
-			return 0; /* the pid was reused */
-	}
-	return 1;
+	return vb_pid_alive((long)pid, json_is_integer(start) ? json_integer_value(start) : -1);
 }
 
 int vb_run_pid_alive(const char *run_dir)
@@ -211,21 +246,7 @@ void vb_run_info_clear(struct vb_run_info *info)
 	free(info->name);
 	free(info->kind);
 	free(info->error);
-	free(info->vms);
 	memset(info, 0, sizeof(*info));
-}
-
-static void copy_field(char *dst, size_t size, const json_t *ev, const char *key)
-{
-	vb_obs_term_copy(dst, size, json_string_value(json_object_get(ev, key)));
-}
-
-static struct vb_run_vm *find_vm(struct vb_run_info *info, const char *stage)
-{
-	for (size_t i = 0; i < info->n_vms; i++)
-		if (!strcmp(info->vms[i].stage, stage))
-			return &info->vms[i];
-	return NULL;
 }
 
 /* Fold one parsed event into (info); returns 1 on a final event. */
@@ -237,32 +258,12 @@ static int apply_event(struct vb_run_info *info, const json_t *ev)
 	json_int_t t = json_integer_value(json_object_get(ev, "time_ms"));
 	if (t > 0)
 		info->last_ms = t;
-	char stage[65];
-	copy_field(stage, sizeof(stage), ev, "stage");
 
 	if (!strcmp(type, "run.started")) {
 		if (!info->name && json_is_string(json_object_get(ev, "name")))
 			info->name = strdup(json_string_value(json_object_get(ev, "name")));
 		if (!info->kind && json_is_string(json_object_get(ev, "kind")))
 			info->kind = strdup(json_string_value(json_object_get(ev, "kind")));
-	} else if (!strcmp(type, "vm.booted")) {
-		struct vb_run_vm *vm = find_vm(info, stage);
-		if (!vm && info->n_vms < VB_RUN_VMS_MAX)
-			vm = &info->vms[info->n_vms++];
-		if (vm) {
-			memcpy(vm->stage, stage, sizeof(vm->stage));
-			copy_field(vm->vm_id, sizeof(vm->vm_id), ev, "vm_id");
-			copy_field(vm->accel, sizeof(vm->accel), ev, "accel");
-			copy_field(vm->isolation, sizeof(vm->isolation), ev, "isolation");
-		}
-	} else if (!strcmp(type, "stage.completed") || !strcmp(type, "stage.failed") ||
-		   !strcmp(type, "stage.skipped")) {
-		struct vb_run_vm *vm = find_vm(info, stage);
-		if (vm) {
-			size_t i = (size_t)(vm - info->vms);
-			memmove(vm, vm + 1, (info->n_vms - i - 1) * sizeof(*vm));
-			info->n_vms--;
-		}
 	} else if (!strcmp(type, "run.finished") || !strcmp(type, "run.cancelled")) {
 		int cancelled = type[4] == 'c';
 		info->state = cancelled ? VB_RUN_CANCELLED :
@@ -320,26 +321,6 @@ static int scan_tail(struct vb_run_info *info, const char *path)
 	return final;
 }
 
-/* Every line: the VMs of stages that have not ended. */
-static int scan_all(struct vb_run_info *info, const char *path)
-{
-	static const char chunk_prefix[] = "{\"event\":\"log.chunk\"";
-	struct vb_jsonl *r = vb_jsonl_open(path, NULL);
-	if (!r)
-		return 0;
-	int final = 0, rc;
-	const char *line;
-	size_t len;
-	info->n_vms = 0;
-	while ((rc = vb_jsonl_next(r, &line, &len, NULL)) > 0) {
-		if (rc != VB_JSONL_LINE || !strncmp(line, chunk_prefix, sizeof(chunk_prefix) - 1))
-			continue;
-		final |= apply_line(info, line, len);
-	}
-	vb_jsonl_free(r);
-	return final;
-}
-
 static int64_t id_time_ms(const char *id)
 {
 	struct tm tm = { 0 };
@@ -369,8 +350,7 @@ int vb_run_info_load(const char *runs_dir, const char *id, struct vb_run_info *i
 	snprintf(info->id, sizeof(info->id), "%s", id);
 	info->dir = vb_strfmt("%s/%s", runs_dir, id);
 	_cleanup_free_ char *events = vb_strfmt("%s/%s/events.jsonl", runs_dir, id);
-	info->vms = calloc(VB_RUN_VMS_MAX, sizeof(*info->vms));
-	if (!info->dir || !events || !info->vms)
+	if (!info->dir || !events)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 
 	json_t *meta = read_json_file(info->dir, "meta.json");
@@ -380,26 +360,36 @@ int vb_run_info_load(const char *runs_dir, const char *id, struct vb_run_info *i
 		info->kind = dup_meta_str(meta, "kind");
 		json_int_t pid = json_integer_value(json_object_get(meta, "pid"));
 		info->pid = pid > 0 && pid <= 0x7fffffff ? (long)pid : 0;
+		json_t *st = json_object_get(meta, "pid_start");
+		info->pid_start = json_is_integer(st) ? json_integer_value(st) : -1;
 		info->started_ms = json_integer_value(json_object_get(meta, "started_ms"));
 		alive = meta_alive(meta);
+		const char *host = json_string_value(json_object_get(meta, "host"));
+		char me[256] = "";
+		info->other_host = host && gethostname(me, sizeof(me) - 1) == 0 && strcmp(host, me);
 		json_decref(meta);
 	}
 	if (info->started_ms <= 0)
 		info->started_ms = id_time_ms(id);
 
+	/* the final event is the last line: a bounded tail is enough, and
+	 * events.jsonl (log chunks included) can be large */
 	int final = scan_tail(info, events);
 	if (!final) {
-		/* running or crashed: only a full pass knows its live VMs */
 		info->state = alive ? VB_RUN_RUNNING : VB_RUN_CRASHED;
-		final = scan_all(info, events);
-	}
-	if (final || info->state != VB_RUN_RUNNING)
-		info->n_vms = 0;
-	if (!final) {
 		int64_t end = info->state == VB_RUN_RUNNING ? vb_obs_wall_ms() : info->last_ms;
 		info->duration_ms = end > info->started_ms ? end - info->started_ms : 0;
 	} else if (info->duration_ms <= 0 && info->last_ms > info->started_ms) {
 		info->duration_ms = info->last_ms - info->started_ms;
 	}
 	return 0;
+}
+
+static int64_t started_ms(const char *runs_dir, const char *id)
+{
+	_cleanup_free_ char *dir = vb_strfmt("%s/%s", runs_dir, id);
+	json_t *meta = dir ? read_json_file(dir, "meta.json") : NULL;
+	int64_t ms = json_integer_value(json_object_get(meta, "started_ms"));
+	json_decref(meta);
+	return ms > 0 ? ms : id_time_ms(id);
 }

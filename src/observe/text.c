@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/util.h"
+
 int64_t vb_obs_wall_ms(void)
 {
 	struct timespec ts;
@@ -245,30 +247,25 @@ void vb_obs_fmt_duration(int64_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%lldh%02lldm", (long long)(ms / 3600000), (long long)(ms / 60000 % 60));
 }
 
+void vb_obs_fmt_bytes(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	if (bytes < 1024) {
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+		return;
+	}
+	double v = (double)bytes / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
 long long vb_obs_pid_start(long pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: skip to the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	/* p is at the space before field 3 (state); starttime is field 22 */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -1;
-	}
-	char *end;
-	long long v = strtoll(p + 1, &end, 10);
-	return end == p + 1 ? -1 : v;
+	return vb_pid_start(pid);
 }
 
 void vb_obs_boot_id(char *buf, size_t size)

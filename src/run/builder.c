@@ -337,7 +337,8 @@ struct vb_run_result *vb_pipeline_run(const vb_pipeline *p, const struct vb_run_
 	if (!text)
 		return NULL;
 	struct vb_spec *spec =
-		vb_spec_load_string(text, strlen(text), "(C API pipeline)", 0, err);
+		vb_spec_load_string(text, strlen(text), "(C API pipeline)",
+				    VB_SPEC_JSON | VB_SPEC_LITERAL, err);
 	if (!spec)
 		return NULL;
 	struct vb_run_result *res = vb_run_spec(spec, opts, err);

@@ -42,6 +42,7 @@ struct vb_run_unit {
 	uint8_t *output;            /* the carried output (NUL-terminated) */
 	size_t output_len;
 	int64_t started_ms, duration_ms;
+	int boot_announced;         /* workflow: STAGE_STARTED said while its VM booted */
 	char *vm_id;
 	char *error;
 };
@@ -108,6 +109,9 @@ char *vb_run_utf8(const uint8_t *p, size_t n, size_t *out_len);
 /* Record the run's first failure (later calls keep the first one). */
 void vb_run_set_error(struct vb_run *r, enum vb_error_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Add the run options' env and mounts (--env, --mount) to (vc). */
+int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err);
 
 /* Before anything runs: every VM's config (errors name the box). */
 int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err);

@@ -38,7 +38,8 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 	for (size_t i = 0; i < pl->n_boxes; i++) {
 		const struct vb_spec_box *b = &pl->boxes[i];
 		struct vb_run_vmconf *vc = &r->vmc[i];
-		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0)
+		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0 ||
+		    vb_run_add_extras(r, vc, err) < 0)
 			goto fail;
 		for (size_t o = 0; o < b->n_outputs; o++) {
 			const char *name = b->outputs[o].name.s;
@@ -345,8 +346,11 @@ int vb_run_pipeline(struct vb_run *r, vb_error *err)
 		return 0;
 	}
 	free(carry);
-	char why[1200];
-	snprintf(why, sizeof(why), "an earlier stage failed (%s)", r->error);
+	/* The cause is said once, where it happened: a skip names the box. */
+	char why[200];
+	const struct vb_run_unit *bad = first_failure(&r->units[base - pl->stages[s - 1].names.n],
+						      pl->stages[s - 1].names.n);
+	snprintf(why, sizeof(why), "'%s' failed", bad ? bad->name : "an earlier stage");
 	for (size_t k = base; k < r->n_units; k++)
 		vb_run_unit_skip(r, &r->units[k],
 				 r->error_kind == VB_E_CANCELLED ? "the run was cancelled" : why);

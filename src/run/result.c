@@ -139,17 +139,26 @@ static json_t *jstr(const char *s, size_t n)
 	return j;
 }
 
+/* A string or JSON null (an error that is not there). */
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? jstr(s, strlen(s)) : json_null();
+}
+
+/* The SPEC-V1 result object plus what scripts need to tell what happened
+ * (run id, errors, skips, exit codes).  Token and cost fields arrive with
+ * agent stages: a command box has none. */
 char *vb_run_result_json(const struct vb_run_result *r)
 {
 	json_t *stages = json_array();
 	for (size_t i = 0; stages && i < r->n_stages; i++) {
 		const struct vb_run_stage *s = &r->stages[i];
-		json_t *o = json_pack("{s:o, s:b, s:i, s:o, s:I, s:o, s:i, s:i, s:i}", "name",
+		json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:o, s:o, s:I, s:o}", "name",
 				      jstr(s->name, strlen(s->name)), "success", s->success,
-				      "exit_code", s->exit_code, "output", jstr(s->output, s->output_len),
+				      "skipped", s->skipped, "exit_code", s->exit_code, "error",
+				      jstr_or_null(s->error), "output", jstr(s->output, s->output_len),
 				      "duration_ms", (json_int_t)s->duration_ms, "vm_id",
-				      jstr(s->vm_id, s->vm_id ? strlen(s->vm_id) : 0), "input_tokens", 0,
-				      "output_tokens", 0, "cost_usd", 0);
+				      jstr(s->vm_id, s->vm_id ? strlen(s->vm_id) : 0));
 		if (!o || json_array_append_new(stages, o) < 0) {
 			json_decref(stages);
 			stages = NULL;
@@ -157,11 +166,12 @@ char *vb_run_result_json(const struct vb_run_result *r)
 	}
 	if (!stages)
 		return NULL;
-	json_t *o = json_pack("{s:o, s:o, s:b, s:o, s:o, s:i, s:i, s:i}", "name",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:I, s:o, s:o}", "run_id",
+			      jstr(r->run_id, r->run_id ? strlen(r->run_id) : 0), "name",
 			      jstr(r->name, strlen(r->name)), "kind", jstr(r->kind, strlen(r->kind)),
-			      "success", r->success, "output", jstr(r->output, r->output_len),
-			      "stages", stages, "total_cost_usd", 0, "input_tokens", 0,
-			      "output_tokens", 0);
+			      "success", r->success, "exit_code", vb_run_exit_code(r), "error",
+			      jstr_or_null(r->error), "duration_ms", (json_int_t)r->duration_ms,
+			      "output", jstr(r->output, r->output_len), "stages", stages);
 	if (!o)
 		return NULL;
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

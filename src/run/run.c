@@ -29,11 +29,23 @@ void vb_run_set_error(struct vb_run *r, enum vb_error_kind kind, const char *fmt
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Agents need an LLM provider, which this version does not have. */
+int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err)
+{
+	for (size_t i = 0; i < r->opts.n_env; i++)
+		if (vb_run_vmconf_set_env(vc, r->opts.env[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < r->opts.n_mounts; i++) {
+		const struct vb_mount *m = &r->opts.mounts[i];
+		if (vb_run_vmconf_add_host_mount(vc, m->host, m->guest, m->rw, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Agent stages are in the spec schema but not in this engine yet. */
 static int check_runnable(const struct vb_spec *spec, vb_error *err)
 {
-	static const char no_llm[] =
-		"no LLM provider configured: agent boxes arrive with LLM provider support";
+	static const char no_agents[] = "agent stages are not available in this version yet";
 	switch (spec->kind) {
 	case VB_SPEC_SANDBOX:
 		return vb_error_set(err, VB_E_USAGE,
@@ -41,12 +53,14 @@ static int check_runnable(const struct vb_spec *spec, vb_error *err)
 				    "`voidbox shell %s`",
 				    spec->file, spec->file);
 	case VB_SPEC_AGENT:
-		return vb_error_set(err, VB_E_RUNTIME, "%s", no_llm);
+		return vb_error_set(err, VB_E_RUNTIME, "%s is a kind: agent spec: %s", spec->file,
+				    no_agents);
 	case VB_SPEC_PIPELINE:
 		for (size_t i = 0; i < spec->pipeline.n_boxes; i++)
 			if (spec->pipeline.boxes[i].prompt.s)
-				return vb_error_set(err, VB_E_RUNTIME, "box '%s' is an agent box: %s",
-						    spec->pipeline.boxes[i].name.s, no_llm);
+				return vb_error_set(err, VB_E_RUNTIME,
+						    "box '%s' is an agent box (it has a prompt): %s",
+						    spec->pipeline.boxes[i].name.s, no_agents);
 		return 0;
 	case VB_SPEC_WORKFLOW:
 		return 0;

@@ -75,6 +75,10 @@ static void set_state(struct vb_run *r, struct vb_run_unit *u, enum vb_unit_stat
 
 void vb_run_unit_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 {
+	if (u->boot_announced) { /* started (booting the VM) already: said once */
+		set_state(r, u, VB_UNIT_RUNNING);
+		return;
+	}
 	u->started_ms = vb_now_ms();
 	set_state(r, u, VB_UNIT_RUNNING);
 	struct vb_event ev = { .type = VB_EV_STAGE_STARTED, .stage = u->name };

@@ -64,12 +64,9 @@ int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const cha
 	return 0;
 }
 
-static int add_spec_mount(struct vb_run_vmconf *c, const struct vb_spec_mount *m, vb_error *err)
+int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, const char *guest,
+				 int rw, vb_error *err)
 {
-	const char *host = m->host.abs;
-	int rw = m->mode == VB_SPEC_MOUNT_RW;
-	if (!host || !m->guest.s)
-		return vb_error_set(err, VB_E_USAGE, "a mount has no host or guest path");
 	struct stat st;
 	if (stat(host, &st) != 0) {
 		if (errno != ENOENT || !rw) {
@@ -84,7 +81,15 @@ static int add_spec_mount(struct vb_run_vmconf *c, const struct vb_spec_mount *m
 	} else if (!S_ISDIR(st.st_mode)) {
 		return vb_error_set(err, VB_E_USAGE, "mount %s: not a directory", host);
 	}
-	return vb_run_vmconf_add_mount(c, host, m->guest.s, rw, err);
+	return vb_run_vmconf_add_mount(c, host, guest, rw, err);
+}
+
+static int add_spec_mount(struct vb_run_vmconf *c, const struct vb_spec_mount *m, vb_error *err)
+{
+	if (!m->host.abs || !m->guest.s)
+		return vb_error_set(err, VB_E_USAGE, "a mount has no host or guest path");
+	return vb_run_vmconf_add_host_mount(c, m->host.abs, m->guest.s,
+					    m->mode == VB_SPEC_MOUNT_RW, err);
 }
 
 static int set_env(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err)
@@ -115,6 +120,31 @@ static int set_env(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_erro
 	c->env_v[n] = NULL;
 	c->env = (const char *const *)c->env_v;
 	c->n_env = n;
+	return 0;
+}
+
+int vb_run_vmconf_set_env(struct vb_run_vmconf *c, const char *kv, vb_error *err)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return vb_error_set(err, VB_E_USAGE, "'%s': expected K=V", kv);
+	size_t klen = (size_t)(eq - kv) + 1; /* with the '=' */
+	char *s = copy(c, kv);
+	if (!s)
+		return oom(err);
+	for (size_t i = 0; i < c->n_env; i++) {
+		if (!strncmp(c->env_v[i], kv, klen)) {
+			c->env_v[i] = s;
+			return 0;
+		}
+	}
+	char **v = realloc(c->env_v, (c->n_env + 2) * sizeof(*v));
+	if (!v)
+		return oom(err);
+	v[c->n_env++] = s;
+	v[c->n_env] = NULL;
+	c->env_v = v;
+	c->env = (const char *const *)v;
 	return 0;
 }
 

@@ -61,6 +61,15 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const char *guest, int rw,
 			    vb_error *err);
 
+/* The same for a user's host directory: a missing rw one is created, a
+ * missing ro one is an error (VB_E_USAGE), as for spec mounts. */
+int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, const char *guest,
+				 int rw, vb_error *err);
+
+/* Set "K=V" in the exec environment, replacing an earlier value of K
+ * (string copied).  (c->env) is updated. */
+int vb_run_vmconf_set_env(struct vb_run_vmconf *c, const char *kv, vb_error *err);
+
 /* Print the one-line notices (c->notices) to (out), each at most once per
  * process (thread-safe).  NULL (out) does nothing. */
 void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out);

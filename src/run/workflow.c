@@ -40,7 +40,8 @@ int vb_run_workflow_prepare(struct vb_run *r, vb_error *err)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	r->n_vmc = 1;
 	if (vb_run_vm_config(&r->spec->vm, r->opts.accel_set ? &r->opts.accel : NULL, r->vmc,
-			     err) < 0) {
+			     err) < 0 ||
+	    vb_run_add_extras(r, r->vmc, err) < 0) {
 		vb_error_prefix(err, "workflow '%s'", r->spec->name.s ? r->spec->name.s : "");
 		return -1;
 	}
@@ -133,7 +134,7 @@ static int readiness(struct vb_run *r, const struct vb_spec_step *st, char *why,
 			continue;
 		enum vb_unit_state s = get_state(r, &r->units[j]);
 		if (s == VB_UNIT_FAILED || s == VB_UNIT_SKIPPED) {
-			snprintf(why, n, "dependency '%s' %s", wf->steps[j].name.s,
+			snprintf(why, n, "'%s' %s", wf->steps[j].name.s,
 				 s == VB_UNIT_FAILED ? "failed" : "was skipped");
 			return -1;
 		}
@@ -225,7 +226,8 @@ static void run_steps(struct wf *w, struct step_job *jobs)
 static void skip_all(struct vb_run *r, const char *why)
 {
 	for (size_t i = 0; i < r->spec->workflow.n_steps; i++)
-		vb_run_unit_skip(r, &r->units[i], why);
+		if (r->units[i].state == VB_UNIT_QUEUED)
+			vb_run_unit_skip(r, &r->units[i], why);
 }
 
 int vb_run_workflow(struct vb_run *r, vb_error *err)
@@ -234,15 +236,33 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 	struct vb_sandbox_config cfg = r->vmc[0].cfg;
 	cfg.name = r->spec->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
+	/* The steps share one VM: the first step to run is the one shown
+	 * booting it (its STAGE_STARTED now, its VM_BOOTED when it runs). */
+	struct vb_run_unit *first = NULL;
+	for (size_t i = 0; i < wf->n_steps && !first; i++)
+		if (!wf->steps[i].depends_on.n && wf->steps[i].run.stdin_index == SIZE_MAX)
+			first = &r->units[i];
+	if (first) {
+		vb_run_unit_start(r, first, NULL);
+		first->boot_announced = 1;
+		pthread_mutex_lock(&r->mu);
+		first->state = VB_UNIT_QUEUED; /* for the scheduler to start it */
+		pthread_mutex_unlock(&r->mu);
+	}
 	vb_error berr = { 0 };
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &berr);
 	if (!sb) {
 		if (berr.kind == VB_E_CANCELLED) {
 			vb_run_set_error(r, VB_E_CANCELLED, "cancelled");
+			if (first)
+				vb_run_unit_fail(r, first, NULL, VB_E_CANCELLED, "cancelled while booting");
 			skip_all(r, "the run was cancelled");
 		} else {
 			vb_run_set_error(r, VB_E_RUNTIME, "the workflow's VM failed to boot: %s",
 					 berr.msg);
+			if (first)
+				vb_run_unit_fail(r, first, NULL, VB_E_RUNTIME, "VM failed to boot: %s",
+						 berr.msg);
 			skip_all(r, "the workflow's VM failed to boot");
 		}
 		return 0;
@@ -253,6 +273,9 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 					   r->opts.input_len, 0644, 0, &berr) < 0) {
 		vb_run_set_error(r, berr.kind == VB_E_VMDIED ? VB_E_VMDIED : VB_E_RUNTIME,
 				 "cannot give the workflow its input: %s", berr.msg);
+		if (first)
+			vb_run_unit_fail(r, first, sb, berr.kind == VB_E_VMDIED ? VB_E_VMDIED : VB_E_RUNTIME,
+					 "cannot write its input: %s", berr.msg);
 		skip_all(r, "the workflow's input could not be written");
 		vb_sandbox_free(sb);
 		return 0;

@@ -23,7 +23,7 @@
 #include "util/util.h"
 
 #define CMDLINE "console=ttyS0 quiet panic=-1 reboot=t acpi=off 8250.nr_uarts=1"
-#define DEFAULT_MEMORY_MIB 512u
+#define DEFAULT_MEMORY_MIB 1024u /* SPEC-V1 sandbox.memory_mb default: exec and specs agree */
 #define MIN_MEMORY_MIB 64u
 
 /* ---- runtime directories ---------------------------------------------- */
@@ -69,9 +69,7 @@ static int make_rundir(vb_sandbox *sb, vb_error *err)
 		return vb_error_errno(err, e, "cannot create the runtime directory");
 	}
 	sb->ctl_path = vb_strfmt("%s/ctl.sock", sb->rundir);
-	sb->console_log = vb_strfmt("%s/console.log", sb->rundir);
-	sb->vmm_log = vb_strfmt("%s/vmm.log", sb->rundir);
-	if (!sb->ctl_path || !sb->console_log || !sb->vmm_log)
+	if (!sb->ctl_path)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	if (strlen(sb->ctl_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return vb_error_set(err, VB_E_RUNTIME, "runtime directory path too long: %s",
@@ -218,8 +216,6 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.memory_mib = cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
 		.vcpus = cfg->vcpus ? cfg->vcpus : 1,
 		.ctl_socket = sb->ctl_path,
-		.console_log = sb->console_log,
-		.vmm_log = sb->vmm_log,
 		.mounts = cfg->mounts,
 		.n_mounts = cfg->n_mounts,
 	};
@@ -229,6 +225,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 	initrd = -1;
 	if (!sb->vm)
 		goto fail;
+	vb_sandbox_write_info(sb);
 	unsigned timeout = boot_timeout(cfg, sb->vm->accel);
 	int cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1;
 	cfd = accept_ctl(lfd, sb->vm->pidfd, cancel_fd, (int)timeout, err);
@@ -267,24 +264,15 @@ fail:
  * QEMU's own stderr after it (that is where a VMM failure shows). */
 static void keep_console_log(vb_sandbox *sb, const char *console, const char *vmm)
 {
-	if (sb->kept_log[0] || !sb->console_log)
+	if (sb->kept_log[0])
 		return;
-	vb_error e;
-	_cleanup_free_ char *state = vb_state_dir(&e);
-	_cleanup_free_ char *dir = state ? vb_strfmt("%s/vm-logs", state) : NULL;
-	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
-		return;
-	_cleanup_free_ char *dst = vb_strfmt("%s/%s.console.log", dir, sb->id);
-	int fd = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-	if (fd < 0)
-		return;
-	static const char sep[] = "\n--- QEMU's stderr ---\n";
-	int ok = vb_write_full(fd, console ? console : "", console ? strlen(console) : 0) == 0;
-	if (ok && vmm && vmm[0])
-		ok = vb_write_full(fd, sep, sizeof(sep) - 1) == 0 &&
-		     vb_write_full(fd, vmm, strlen(vmm)) == 0;
-	if (close(fd) == 0 && ok)
-		snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", dst);
+	char name[64];
+	snprintf(name, sizeof(name), "%s.console.log", sb->id);
+	int stderr_too = vmm && vmm[0];
+	const char *parts[] = { console ? console : "", stderr_too ? "\n--- QEMU's stderr ---\n" : NULL,
+				vmm, NULL };
+	if (vb_vmm_keep_log(name, parts, sb->kept_log, sizeof(sb->kept_log)) < 0)
+		sb->kept_log[0] = '\0';
 }
 
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
@@ -300,18 +288,22 @@ int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 	}
 	char why[400] = "";
 	int exited = sb->vm ? vb_vmm_wait(sb->vm, 3000) : 0;
-	vb_error e;
-	size_t len;
+	/* once the VMM exited, its pipes end: wait for the last words */
+	int wait_ms = exited ? 1000 : 0;
 	_cleanup_free_ char *console =
-		sb->console_log ? vb_read_file(sb->console_log, 4u << 20, &len, &e) : NULL;
-	_cleanup_free_ char *vmm = sb->vmm_log ? vb_read_file(sb->vmm_log, 1u << 20, &len, &e) : NULL;
+		sb->vm ? vb_vmm_output(sb->vm, VB_LOG_CONSOLE, wait_ms, NULL) : NULL;
+	_cleanup_free_ char *vmm = sb->vm ? vb_vmm_output(sb->vm, VB_LOG_VMM, wait_ms, NULL) : NULL;
 	char line[300];
-	if (console && vb_line_with(console, "Kernel panic - not syncing: ", 1, line, sizeof(line)))
+	/* A real panic or agent failure powers the VM off (panic=-1, reboot=t,
+	 * -no-reboot): from a VM still running, such a line is the guest's
+	 * own writing on /dev/ttyS0, not a diagnosis. */
+	const char *said = exited ? console : NULL;
+	if (said && vb_line_with(said, "Kernel panic - not syncing: ", 1, line, sizeof(line)))
 		snprintf(why, sizeof(why), "%s (%s)",
 			 strstr(line, "Attempted to kill init") ? "the guest agent (PID 1) crashed"
 								: "guest kernel panic",
 			 line + strlen("Kernel panic - not syncing: "));
-	else if (console && vb_line_with(console, "voidbox-agent: fatal", 1, line, sizeof(line)))
+	else if (said && vb_line_with(said, "voidbox-agent: fatal", 1, line, sizeof(line)))
 		snprintf(why, sizeof(why), "the guest agent failed (%s)", line);
 	else if (vmm && vb_line_with(vmm, "qemu-system", 0, line, sizeof(line)))
 		snprintf(why, sizeof(why), "QEMU failed (%s)", line);
@@ -355,8 +347,6 @@ void vb_sandbox_free(vb_sandbox *sb)
 		vb_rm_rf(sb->rundir);
 	free(sb->rundir);
 	free(sb->ctl_path);
-	free(sb->console_log);
-	free(sb->vmm_log);
 	free(sb->name);
 	free(sb);
 }

@@ -11,7 +11,7 @@ struct vb_sandbox {
 	char id[32];
 	char *name;
 	char *rundir;
-	char *ctl_path, *console_log, *vmm_log;
+	char *ctl_path;
 	struct vb_vmm *vm;
 	struct vb_chan *ch;
 	struct vb_chan_hello hello;
@@ -24,6 +24,10 @@ struct vb_sandbox {
  * panic line, QEMU's own message, ...), keeping its console log.  Returns -1
  * so callers can `return vb_sandbox_died(sb, err);`. */
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err);
+
+/* Write (rundir)/info.json (0600) for `voidbox ps` (src/sandbox/vms.h):
+ * id, name, owner pid, accel, start time.  Best effort. */
+void vb_sandbox_write_info(const vb_sandbox *sb);
 
 /* Default reply timeout for short requests. */
 #define VB_CALL_TIMEOUT_MS 30000

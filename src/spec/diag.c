@@ -30,6 +30,9 @@ void spec_diag(struct spec_ctx *c, struct vb_spec_pos pos, const char *path, con
 	char msg[512], line[SPEC_PATH_MAX + 520];
 	va_list ap;
 
+	for (size_t i = 0; !c->expanding && i < c->n_unexpanded; i++)
+		if (c->unexpanded[i].line == pos.line && c->unexpanded[i].col == pos.col)
+			return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

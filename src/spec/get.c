@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <strings.h>
+#include <unistd.h>
 
 enum plain_kind { PK_NULL, PK_BOOL, PK_INT, PK_FLOAT, PK_STRING };
 
@@ -201,14 +204,14 @@ int spec_get_bool(struct spec_ctx *c, const struct node *v, const char *path, st
 	return 1;
 }
 
-int spec_get_enum(struct spec_ctx *c, const struct node *v, const char *path,
-		  const char *const *names, struct vb_spec_str *text, int *out)
+static int get_enum(struct spec_ctx *c, const struct node *v, const char *path,
+		    const char *const *names, struct vb_spec_str *text, int *out, bool nocase)
 {
 	int rc = spec_get_str(c, v, path, text);
 	if (rc <= 0)
 		return rc;
 	for (int i = 0; names[i]; i++) {
-		if (strcmp(text->s, names[i]) == 0) {
+		if (nocase ? strcasecmp(text->s, names[i]) == 0 : strcmp(text->s, names[i]) == 0) {
 			*out = i;
 			return 1;
 		}
@@ -228,6 +231,18 @@ int spec_get_enum(struct spec_ctx *c, const struct node *v, const char *path,
 	spec_diag(c, v->pos, path, "unknown value '%s': expected %s%s",
 		  spec_clip(text->s, clip, sizeof(clip)), list, hint);
 	return -1;
+}
+
+int spec_get_enum(struct spec_ctx *c, const struct node *v, const char *path,
+		  const char *const *names, struct vb_spec_str *text, int *out)
+{
+	return get_enum(c, v, path, names, text, out, false);
+}
+
+int spec_get_enum_nocase(struct spec_ctx *c, const struct node *v, const char *path,
+			 const char *const *names, struct vb_spec_str *text, int *out)
+{
+	return get_enum(c, v, path, names, text, out, true);
 }
 
 int spec_get_strlist(struct spec_ctx *c, const struct node *v, const char *path,
@@ -442,7 +457,30 @@ int spec_get_host_path(struct spec_ctx *c, const struct node *v, const char *pat
 		spec_diag(c, v->pos, path, "host path is longer than 4095 characters");
 		return -1;
 	}
-	out->abs = vb_spec_resolve_path(out->text.s, c->dir, &out->exists);
+	const char *t = out->text.s;
+	if (t[0] == '~' && (t[1] == '/' || !t[1])) {
+		/* ~ is the home directory, as in a shell; ~user is not expanded */
+		const char *home = getenv("HOME");
+		if (!home || home[0] != '/') {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home || home[0] != '/') {
+			spec_diag(c, v->pos, path, "cannot expand ~: no home directory is known");
+			return -1;
+		}
+		size_t n = strlen(home) + strlen(t) + 1;
+		char *home_path = malloc(n);
+		if (!home_path) {
+			spec_oom(c);
+			return -1;
+		}
+		snprintf(home_path, n, "%s%s", home, t + 1);
+		out->abs = vb_spec_resolve_path(home_path, c->dir, &out->exists);
+		free(home_path);
+	} else {
+		out->abs = vb_spec_resolve_path(t, c->dir, &out->exists);
+	}
 	if (!out->abs) {
 		spec_oom(c);
 		return -1;

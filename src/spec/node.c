@@ -232,6 +232,19 @@ static const struct node *anchor_find(const struct anchors *a, const char *name)
 	return NULL;
 }
 
+/* True when line (line) of (text) holds "${": a flow collection ({...},
+ * [...]) ends at a plain ${VAR}'s brace, which wants quotes there. */
+static bool line_has_reference(const char *text, size_t len, uint32_t line)
+{
+	size_t i = 0;
+	for (uint32_t l = 1; l < line && i < len; i++)
+		if (text[i] == '\n')
+			l++;
+	const char *end = memchr(text + i, '\n', len - i);
+	size_t n = end ? (size_t)(end - (text + i)) : len - i;
+	return n >= 2 && memmem(text + i, n, "${", 2) != NULL;
+}
+
 static void yaml_problem(struct spec_ctx *c, const yaml_parser_t *p, const char *text, size_t len)
 {
 	struct vb_spec_pos pos;
@@ -243,9 +256,13 @@ static void yaml_problem(struct spec_ctx *c, const yaml_parser_t *p, const char 
 	} else
 		pos = mark_pos(p->problem_mark);
 	if (p->context && p->error != YAML_READER_ERROR)
-		spec_diag(c, pos, "", "YAML syntax error: %s (%s at %u:%u)",
+		spec_diag(c, pos, "", "YAML syntax error: %s (%s at %u:%u)%s",
 			  p->problem ? p->problem : "unknown problem", p->context,
-			  (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1);
+			  (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1,
+			  strstr(p->context, "flow") && line_has_reference(text, len, pos.line)
+				  ? "; inside {...} or [...] quote a value holding ${...}, or write "
+				    "it in block style"
+				  : "");
 	else
 		spec_diag(c, pos, "", "YAML syntax error: %s",
 			  p->problem ? p->problem : "unknown problem");

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char *const top_fields[] = { "api_version", "kind", "name", "sandbox", "llm",
@@ -243,12 +244,12 @@ void spec_parse_sandbox(struct spec_ctx *c, const struct node *v, const char *pa
 	sb->set = true;
 	sb->pos = v->pos;
 	spec_check_fields(c, v, path, where, is_override ? box_sandbox_fields : sandbox_fields);
-	if (!is_override && spec_get_enum(c, field(v, "mode", path, p), p, mode_names,
-					  &sb->mode_text, &idx) > 0) {
+	if (!is_override && spec_get_enum_nocase(c, field(v, "mode", path, p), p, mode_names,
+						 &sb->mode_text, &idx) > 0) {
 		sb->mode = idx == 1 ? VB_SPEC_MODE_LOCAL : VB_SPEC_MODE_AUTO;
 		sb->mock_requested = idx == 2;
 	}
-	if (spec_get_enum(c, field(v, "backend", path, p), p, backend_names, &sb->backend_text,
+	if (spec_get_enum_nocase(c, field(v, "backend", path, p), p, backend_names, &sb->backend_text,
 			  &idx) > 0)
 		sb->backend = (enum vb_spec_backend)idx;
 	spec_get_host_path(c, field(v, "kernel", path, p), p, &sb->kernel);
@@ -296,10 +297,11 @@ void spec_parse_llm(struct spec_ctx *c, const struct node *v, const char *path,
 	llm->pos = v->pos;
 	spec_check_fields(c, v, path, where, llm_fields);
 	const struct node *prov = field(v, "provider", path, p);
-	if (prov && prov->type == NODE_SCALAR && !strcmp(prov->str, "lm-studio")) {
+	/* void-box compares providers without regard to case (`Claude`) */
+	if (prov && prov->type == NODE_SCALAR && !strcasecmp(prov->str, "lm-studio")) {
 		spec_get_str(c, prov, p, &llm->provider_text);
 		llm->provider = VB_SPEC_PROVIDER_LMSTUDIO;
-	} else if (spec_get_enum(c, prov, p, provider_names, &llm->provider_text, &idx) > 0) {
+	} else if (spec_get_enum_nocase(c, prov, p, provider_names, &llm->provider_text, &idx) > 0) {
 		llm->provider = (enum vb_spec_provider)idx;
 	}
 	spec_get_str(c, field(v, "model", path, p), p, &llm->model);

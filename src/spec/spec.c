@@ -43,9 +43,31 @@ static char *base_dir(const char *name)
 	return out;
 }
 
-struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *name_for_errors,
-				    int is_yaml, vb_error *err)
+/* JSON when the first thing in (text) (after blanks, a BOM and YAML
+ * comments) is '{', YAML otherwise: JSON errors for JSON, and YAML files
+ * named anything. */
+static bool looks_like_json(const char *text, size_t len)
 {
+	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	while (i < len) {
+		if (text[i] == '#') {
+			while (i < len && text[i] != '\n')
+				i++;
+		} else if (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n') {
+			i++;
+		} else {
+			break;
+		}
+	}
+	return i < len && text[i] == '{';
+}
+
+struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *name_for_errors,
+				    int flags, vb_error *err)
+{
+	int format = flags & VB_SPEC_FORMAT_MASK;
+	bool is_yaml = format == VB_SPEC_YAML ||
+		       (format == VB_SPEC_GUESS && !looks_like_json(text, len));
 	struct spec_ctx c = { .file = name_for_errors ? name_for_errors : "<spec>" };
 	struct node *root = NULL;
 	struct vb_spec *spec = calloc(1, sizeof(*spec));
@@ -61,6 +83,8 @@ struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *na
 		return NULL;
 	}
 	int rc = is_yaml ? spec_parse_yaml(&c, text, len, &root) : spec_parse_json(&c, text, len, &root);
+	if (rc == 0 && !(flags & VB_SPEC_LITERAL))
+		spec_expand(&c, root);
 	if (rc == 0)
 		spec_parse_top(&c, root, spec);
 	spec_node_free(root);
@@ -77,16 +101,51 @@ struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *na
 	return spec;
 }
 
-static bool has_yaml_ext(const char *path)
+/* .yaml/.yml: YAML; .json: JSON; anything else (or no name): a guess. */
+static int format_of(const char *path)
 {
 	const char *dot = strrchr(path, '.');
 	if (!dot || strchr(dot, '/'))
-		return false;
-	return !strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml");
+		return VB_SPEC_GUESS;
+	if (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"))
+		return VB_SPEC_YAML;
+	return !strcasecmp(dot, ".json") ? VB_SPEC_JSON : VB_SPEC_GUESS;
+}
+
+/* Read all of (fd) (at most SPEC_MAX_FILE + 1 bytes: enough to know it is
+ * too big, whatever st_size says of pipes and growing files) and load it. */
+static struct vb_spec *load_fd(int fd, const char *name, int flags, vb_error *err)
+{
+	size_t cap = SPEC_MAX_FILE + 1, len = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		vb_error_set(err, VB_E_RUNTIME, "%s: out of memory", name);
+		return NULL;
+	}
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vb_error_errno(err, errno, "%s: read", name);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	struct vb_spec *spec = vb_spec_load_string(buf, len, name, flags, err);
+	free(buf);
+	return spec;
 }
 
 struct vb_spec *vb_spec_load(const char *path, vb_error *err)
 {
+	/* "-": the spec on stdin; relative paths in it start from the current
+	 * directory (the name has none). */
+	if (!strcmp(path, "-"))
+		return load_fd(STDIN_FILENO, "<stdin>", VB_SPEC_GUESS, err);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		vb_error_errno(err, errno, "%s", path);
@@ -105,32 +164,8 @@ struct vb_spec *vb_spec_load(const char *path, vb_error *err)
 		vb_error_set(err, VB_E_USAGE, "%s: is a directory, not a spec file", path);
 		return NULL;
 	}
-	/* Read at most one byte past the limit: enough to know it is too big,
-	 * whatever st_size says (pipes, growing files). */
-	size_t cap = SPEC_MAX_FILE + 1, len = 0;
-	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		vb_error_set(err, VB_E_RUNTIME, "%s: out of memory", path);
-		return NULL;
-	}
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			vb_error_errno(err, errno, "%s: read", path);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	struct vb_spec *spec = load_fd(fd, path, format_of(path), err);
 	close(fd);
-	struct vb_spec *spec = vb_spec_load_string(buf, len, path, has_yaml_ext(path), err);
-	free(buf);
 	return spec;
 }
 

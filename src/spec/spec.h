@@ -343,19 +343,34 @@ struct vb_spec {
 };
 
 /*
- * Load and validate a spec file: YAML when (path) ends in .yaml/.yml
- * (any case), JSON otherwise.  Returns NULL on any problem with (err) set
- * (kind VB_E_USAGE for a bad spec, VB_E_RUNTIME when the file can't be
- * read).  Every problem found is reported, one per line, as
- * "FILE:LINE:COL: PATH: message", in file order.
+ * Load and validate a spec file: YAML when (path) ends in .yaml/.yml (any
+ * case), JSON when it ends in .json, otherwise JSON if the text starts with
+ * '{' and YAML if not.  "-" reads the spec from stdin (named "<stdin>" in
+ * messages; relative paths start from the current directory).  ${VAR},
+ * ${VAR:-default} and $$ in values are expanded from the environment (see
+ * docs/spec.md), and host paths may start with ~.  Returns NULL on any
+ * problem with (err) set (kind VB_E_USAGE for a bad spec or an unset
+ * variable, VB_E_RUNTIME when the file can't be read).  Every problem found
+ * is reported, one per line, as "FILE:LINE:COL: PATH: message", in file
+ * order.
  */
 struct vb_spec *vb_spec_load(const char *path, vb_error *err);
 
+/* vb_spec_load_string() flags: one format, optionally VB_SPEC_LITERAL. */
+enum {
+	VB_SPEC_JSON = 0,
+	VB_SPEC_YAML = 1,
+	VB_SPEC_GUESS = 2,         /* as vb_spec_load() guesses for other names */
+	VB_SPEC_FORMAT_MASK = 3,
+	VB_SPEC_LITERAL = 1 << 4,  /* no ${VAR} expansion: values as written */
+};
+
 /* Same, from memory.  (name_for_errors) names the text in messages and its
  * directory is where relative paths start (current directory if it has
- * none).  (text) need not be NUL-terminated. */
+ * none).  (text) need not be NUL-terminated.  (flags): VB_SPEC_* above
+ * (0 = JSON, 1 = YAML, as before). */
 struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *name_for_errors,
-				    int is_yaml, vb_error *err);
+				    int flags, vb_error *err);
 
 void vb_spec_free(struct vb_spec *spec);
 

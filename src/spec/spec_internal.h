@@ -48,6 +48,11 @@ struct spec_ctx {
 	bool oom;
 	size_t nodes;           /* budget used */
 	uint64_t host_mem_mb;
+	/* values whose ${VAR} could not be expanded: other problems found
+	 * there are follow-ons, not reported */
+	struct vb_spec_pos unexpanded[SPEC_MAX_DIAGS];
+	size_t n_unexpanded;
+	bool expanding;
 };
 
 /* Test seam: when nonzero, the host memory limit memory_mb is checked
@@ -90,6 +95,9 @@ int spec_get_int(struct spec_ctx *c, const struct node *v, const char *path, int
 int spec_get_bool(struct spec_ctx *c, const struct node *v, const char *path, struct vb_spec_bool *out);
 int spec_get_enum(struct spec_ctx *c, const struct node *v, const char *path,
 		  const char *const *names, struct vb_spec_str *text, int *out);
+/* Same, matching without regard to case (void-box writes `Claude`). */
+int spec_get_enum_nocase(struct spec_ctx *c, const struct node *v, const char *path,
+			 const char *const *names, struct vb_spec_str *text, int *out);
 int spec_get_strlist(struct spec_ctx *c, const struct node *v, const char *path,
 		     struct vb_spec_strlist *out);
 int spec_get_env(struct spec_ctx *c, const struct node *v, const char *path, struct vb_spec_env *out);
@@ -102,6 +110,11 @@ int spec_check_name(struct spec_ctx *c, const struct vb_spec_str *s, const char 
 int spec_check_guest_path(struct spec_ctx *c, const struct vb_spec_str *s, const char *path);
 int spec_get_host_path(struct spec_ctx *c, const struct node *v, const char *path,
 		       struct vb_spec_path *out);
+
+/* expand.c: ${VAR}, ${VAR:-default} and $$ in every scalar value (not
+ * keys), from the environment; an unset variable is a problem reported
+ * at its value. */
+void spec_expand(struct spec_ctx *c, struct node *root);
 
 /* parse.c, flow.c */
 void spec_parse_top(struct spec_ctx *c, const struct node *root, struct vb_spec *spec);

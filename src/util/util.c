@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -271,8 +273,54 @@ char *vb_runtime_root(vb_error *err)
 	return dir;
 }
 
+#ifndef VB_DATADIR
+#define VB_DATADIR "/usr/local/share/voidbox"
+#endif
+
+static int has_data(const char *dir)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/guest/kernel/build.sh", dir);
+	return n > 0 && (size_t)n < sizeof(path) && access(path, X_OK) == 0;
+}
+
+static char found_datadir[PATH_MAX];
+static pthread_once_t datadir_once = PTHREAD_ONCE_INIT;
+
+/* Found from where the binary is, not where it was built: an installed or
+ * copied tree keeps working after the source tree is gone.  /proc/self/exe
+ * has every symlink resolved, so a link in ~/bin to an installed binary
+ * still finds the share directory next to the real one. */
+static void find_datadir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';         /* the binary's directory: PREFIX/bin or build/ */
+		slash = strrchr(exe, '/');
+		if (slash && slash != exe) {
+			*slash = '\0';         /* its parent: PREFIX or the source tree */
+			int m = snprintf(found_datadir, sizeof(found_datadir), "%s/share/voidbox", exe);
+			if (m > 0 && (size_t)m < sizeof(found_datadir) && has_data(found_datadir))
+				return;
+			if (has_data(exe)) {
+				snprintf(found_datadir, sizeof(found_datadir), "%s", exe);
+				return;
+			}
+		}
+	}
+	snprintf(found_datadir, sizeof(found_datadir), "%s", VB_DATADIR);
+}
+
 const char *vb_datadir(void)
 {
 	const char *d = getenv("VOIDBOX_DATADIR");
-	return d && d[0] ? d : VB_SRCDIR;
+	if (d && d[0])
+		return d;
+	pthread_once(&datadir_once, find_datadir);
+	return found_datadir;
 }

@@ -61,11 +61,26 @@ char *vb_runtime_root(vb_error *err);
  * guest).  Returns 1 if found, else 0 and (out) is "". */
 int vb_line_with(const char *text, const char *needle, int last, char *out, size_t n);
 
+/* The start time of process (pid) in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or -1 if unknown. */
+long long vb_pid_start(long pid);
+/* 1 if process (pid) exists and is not a zombie, and, when (start) >= 0, its
+ * start time is (start) (a reused pid is another process). */
+int vb_pid_alive(long pid, long long start);
+/* Send (sig) to (pid) if vb_pid_alive(pid, start), then wait up to
+ * (timeout_ms) for it to go.  0: gone (or was), 1: still there, -1: the
+ * signal could not be sent (err). */
+int vb_pid_terminate(long pid, long long start, int sig, int timeout_ms, vb_error *err);
+
 /* printf into a new string; NULL on allocation failure. */
 char *vb_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The repository or install data directory (guest/kernel/build.sh lives
- * below it): $VOIDBOX_DATADIR, else the source tree the binary was built in. */
+/* The data directory (guest/kernel/build.sh and its config fragment live
+ * below it): $VOIDBOX_DATADIR if set; else, found from the running binary,
+ * BINDIR/../share/voidbox (an installed tree, wherever it was moved) or
+ * BINDIR/.. (the source tree, for build/voidbox); else the install prefix
+ * compiled in (VB_DATADIR).  The first two must hold guest/kernel/build.sh;
+ * the last is returned even when it does not, so errors can name it. */
 const char *vb_datadir(void);
 
 #endif

@@ -34,7 +34,6 @@
 #define PROBE_SILENT_MS 3000  /* no console byte by then: KVM hangs */
 #define PROBE_TOTAL_MS 10000  /* printing, but no agent by then: give up */
 #define PROBE_MEMORY_MIB 256u
-#define PROBE_LOG_MAX (256u << 10)
 /* No `quiet`: the kernel banner is the first sign of life. */
 #define PROBE_CMDLINE "console=ttyS0 panic=-1 reboot=t acpi=off 8250.nr_uarts=1"
 #define PROBE_MARK "voidbox-agent"
@@ -174,60 +173,29 @@ static void cache_write(const struct key *k, const struct vb_accel_info *info)
 
 /* ---- the probe ------------------------------------------------------------ */
 
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
 /* Keep what the probe printed, for the user to read: QEMU's stderr first
  * (that is where KVM failures show), then the guest console. */
 static void keep_log(const struct key *k, const char *vmm, const char *console,
 		     struct vb_accel_info *info)
 {
-	vb_error e;
-	_cleanup_free_ char *state = vb_state_dir(&e);
-	_cleanup_free_ char *dir = state ? vb_strfmt("%s/vm-logs", state) : NULL;
-	if (!dir || vb_mkdir_p(dir, 0700, &e) < 0)
-		return;
-	_cleanup_free_ char *path = vb_strfmt("%s/accel-probe-%.8s.log", dir, k->hash);
-	int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-	if (fd < 0)
-		return;
+	char name[64];
+	snprintf(name, sizeof(name), "accel-probe-%.8s.log", k->hash);
 	_cleanup_free_ char *head =
 		vb_strfmt("voidbox accelerator probe: a boot of the guest kernel under KVM\n"
 			  "verdict: %s; using TCG\n\n--- QEMU's stderr ---\n",
 			  info->reason);
-	int ok = head && vb_write_full(fd, head, strlen(head)) == 0 &&
-		 vb_write_full(fd, vmm, strlen(vmm)) == 0 &&
-		 vb_write_full(fd, "\n--- guest console ---\n", 23) == 0 &&
-		 vb_write_full(fd, console, strlen(console)) == 0;
-	close(fd);
-	if (ok)
-		snprintf(info->log, sizeof(info->log), "%s", path);
+	const char *parts[] = { head, vmm, "\n--- guest console ---\n", console, NULL };
+	if (head && vb_vmm_keep_log(name, parts, info->log, sizeof(info->log)) < 0)
+		info->log[0] = '\0';
 }
 
 /* Boot the probe VM; fills info->accel and, on failure, info->reason. */
 static int probe_kvm(const struct vb_accel_env *env, const struct key *k,
 		     struct vb_accel_info *info, vb_error *err)
 {
-	_cleanup_free_ char *root = vb_runtime_root(err);
-	char hex[17];
-	if (!root || vb_random_hex(hex, 8, err) < 0)
-		return -1;
-	/* named like a VM's runtime dir, so a crashed probe's dir is swept too */
-	_cleanup_free_ char *dir = vb_strfmt("%s/vm-%d-probe%s", root, (int)getpid(), hex);
-	_cleanup_free_ char *console = dir ? vb_strfmt("%s/console.log", dir) : NULL;
-	_cleanup_free_ char *vmm_log = dir ? vb_strfmt("%s/vmm.log", dir) : NULL;
-	if (!console || !vmm_log)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	if (mkdir(dir, 0700) < 0)
-		return vb_error_errno(err, errno, "cannot create %s", dir);
 	int initrd = env->open_initrd(env->ctx, env->flags, err);
-	if (initrd < 0) {
-		vb_rm_rf(dir);
+	if (initrd < 0)
 		return -1;
-	}
 	struct vb_vmm_spec spec = {
 		.accel = "kvm",
 		.kernel = env->kernel,
@@ -235,20 +203,16 @@ static int probe_kvm(const struct vb_accel_env *env, const struct key *k,
 		.cmdline = PROBE_CMDLINE,
 		.memory_mib = PROBE_MEMORY_MIB,
 		.vcpus = 1,
-		.console_log = console,
-		.vmm_log = vmm_log,
 	};
 	int64_t t0 = vb_now_ms();
 	struct vb_vmm *vm = env->ops->start(&spec, err);
 	close(initrd);
-	if (!vm) {
-		vb_rm_rf(dir);
+	if (!vm)
 		return -1;
-	}
 	const char *cut = NULL;
 	while (!vb_vmm_wait(vm, 20)) {
 		int64_t t = vb_now_ms() - t0;
-		if (t >= PROBE_SILENT_MS && file_size(console) == 0) {
+		if (t >= PROBE_SILENT_MS && vb_vmm_output_bytes(vm, VB_LOG_CONSOLE) == 0) {
 			cut = "the guest printed nothing within 3 s under KVM (it hangs)";
 			break;
 		}
@@ -262,10 +226,8 @@ static int probe_kvm(const struct vb_accel_env *env, const struct key *k,
 	if (cut)
 		kill(vm->pid, SIGKILL);
 	vb_vmm_wait(vm, 2000);
-	vb_error e;
-	size_t len;
-	_cleanup_free_ char *out = vb_read_file(console, PROBE_LOG_MAX, &len, &e);
-	_cleanup_free_ char *qemu = vb_read_file(vmm_log, PROBE_LOG_MAX, &len, &e);
+	_cleanup_free_ char *out = vb_vmm_output(vm, VB_LOG_CONSOLE, 1000, NULL);
+	_cleanup_free_ char *qemu = vb_vmm_output(vm, VB_LOG_VMM, 1000, NULL);
 	char line[300];
 	int booted = !cut && vm->reaped && WIFEXITED(vm->status) && WEXITSTATUS(vm->status) == 0 &&
 		     out && strstr(out, PROBE_MARK);
@@ -290,7 +252,6 @@ static int probe_kvm(const struct vb_accel_env *env, const struct key *k,
 			keep_log(k, qemu ? qemu : "", out ? out : "", info);
 	}
 	vb_vmm_destroy(vm);
-	vb_rm_rf(dir);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include "vmm/logs.h"
 #include "voidbox/error.h"
 #include "voidbox/sandbox.h"
 
@@ -22,8 +23,6 @@ struct vb_vmm_spec {
 	unsigned memory_mib, vcpus;
 	const char *ctl_socket;  /* unix socket the VMM connects to: the control port;
 				  * NULL = no control port (the accelerator probe) */
-	const char *console_log; /* guest serial console goes here */
-	const char *vmm_log;     /* the VMM's own stderr goes here */
 	const struct vb_mount *mounts; /* exported with tags "vbm0", "vbm1", ... */
 	size_t n_mounts;
 };
@@ -35,6 +34,7 @@ struct vb_vmm {
 	int reaped;     /* status below is valid */
 	int status;     /* waitpid status */
 	char accel[16]; /* "kvm", "tcg", "hvf" */
+	struct vb_vmm_logs logs; /* the serial console and the VMM's stderr, bounded */
 };
 
 struct vb_vmm_ops {
@@ -58,6 +58,18 @@ const struct vb_vmm_ops *vb_vmm_pick(enum vb_backend b, vb_error *err);
 /* Wait up to (timeout_ms) for the VMM to exit (0 = just check).  Returns 1
  * once reaped, 0 if still running. */
 int vb_vmm_wait(struct vb_vmm *vm, int timeout_ms);
+/* What the guest printed on its console (VB_LOG_CONSOLE) or the VMM on its
+ * stderr (VB_LOG_VMM): the first and last bytes, bounded whatever the guest
+ * does (vmm/logs.h).  Waits up to (wait_ms) for the stream to end.  Caller
+ * frees; NULL on allocation failure. */
+char *vb_vmm_output(struct vb_vmm *vm, int which, int wait_ms, size_t *len);
+/* Bytes the console or stderr carried so far. */
+uint64_t vb_vmm_output_bytes(struct vb_vmm *vm, int which);
+/* Write the NULL-terminated (parts) one after another to
+ * ${XDG_STATE_HOME}/voidbox/vm-logs/(name) (0600), where the user can read
+ * them after the VM is gone (`voidbox prune` removes them).  Fills (path)
+ * and returns 0, or -1 when it could not be written (nothing to name). */
+int vb_vmm_keep_log(const char *name, const char *const *parts, char *path, size_t path_len);
 /* SIGKILL the VMM if it is still running, reap it, free.  Safe with NULL. */
 void vb_vmm_destroy(struct vb_vmm *vm);
 

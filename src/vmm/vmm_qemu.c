@@ -136,9 +136,6 @@ static void argv_free(struct argv_builder *a)
 static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 {
 	const char *accel = s->accel;
-	_cleanup_free_ char *console = escape(s->console_log);
-	if (!console)
-		return -1;
 
 	add_lit(a, qemu_binary());
 	add_lit(a, "-M");
@@ -164,8 +161,8 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	add_lit(a, "/dev/fd/3");
 	add_lit(a, "-append");
 	add_lit(a, s->cmdline);
-	add_lit(a, "-serial");
-	add(a, vb_strfmt("file:%s", console));
+	add_lit(a, "-serial"); /* a pipe: the host keeps a bounded part (vmm/logs.c) */
+	add_lit(a, "file:/dev/fd/4");
 	if (s->ctl_socket) {
 		_cleanup_free_ char *sock = escape(s->ctl_socket);
 		if (!sock)
@@ -193,8 +190,11 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	return a->oom ? -1 : 0;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_exec(const struct argv_builder *a, int initrd_fd, int log_fd, pid_t parent)
+/* In the child, between fork and exec: only async-signal-safe calls.
+ * fds: 0 /dev/null, 1 and 2 the VMM's stderr pipe, 3 the initrd, 4 the
+ * console pipe. */
+static void child_exec(const struct argv_builder *a, int initrd_fd, const int log_fd[VB_LOG_N],
+		       pid_t parent)
 {
 	setpgid(0, 0); /* the terminal's ^C is ours to handle, not QEMU's */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -207,14 +207,15 @@ static void child_exec(const struct argv_builder *a, int initrd_fd, int log_fd, 
 	/* Lift every source above the targets first: a source that already
 	 * sits on its target (e.g. the initrd on fd 3) would keep O_CLOEXEC
 	 * through dup2, and one on another target would be overwritten. */
-	int src[4] = { open("/dev/null", O_RDONLY | O_CLOEXEC), log_fd, log_fd, initrd_fd };
-	for (int i = 0; i < 4; i++)
+	int src[5] = { open("/dev/null", O_RDONLY | O_CLOEXEC), log_fd[VB_LOG_VMM],
+		       log_fd[VB_LOG_VMM], initrd_fd, log_fd[VB_LOG_CONSOLE] };
+	for (int i = 0; i < 5; i++)
 		if (src[i] < 0 || (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			_exit(127);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (dup2(src[i], i) < 0)
 			_exit(127);
-	syscall(SYS_close_range, 4u, ~0u, 0u);
+	syscall(SYS_close_range, 5u, ~0u, 0u);
 	execvp(a->argv[0], a->argv);
 	/* reported by the diagnosis, which looks for QEMU's own "qemu-system" lines */
 	static const char msg[] = "qemu-system-x86_64: voidbox could not execute the VMM binary\n";
@@ -237,13 +238,6 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 		vb_error_set(err, VB_E_RUNTIME, "cannot build the QEMU command line");
 		return NULL;
 	}
-	_cleanup_close_ int log_fd =
-		open(s->vmm_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (log_fd < 0) {
-		argv_free(&a);
-		vb_error_errno(err, errno, "cannot create %s", s->vmm_log);
-		return NULL;
-	}
 	struct vb_vmm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		argv_free(&a);
@@ -253,19 +247,25 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	vm->ops = &vb_vmm_qemu_ops;
 	vm->pidfd = -1;
 	snprintf(vm->accel, sizeof(vm->accel), "%s", s->accel);
+	if (vb_vmm_logs_init(&vm->logs, err) < 0) {
+		argv_free(&a);
+		vb_vmm_destroy(vm);
+		return NULL;
+	}
 	pid_t parent = getpid();
 	vm->pid = fork();
 	if (vm->pid == 0)
-		child_exec(&a, s->initrd_fd, log_fd, parent);
+		child_exec(&a, s->initrd_fd, vm->logs.wfd, parent);
 	argv_free(&a);
 	if (vm->pid < 0) {
 		vb_error_errno(err, errno, "cannot start QEMU");
-		free(vm);
+		vb_vmm_destroy(vm);
 		return NULL;
 	}
 	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
-	if (vm->pidfd < 0) {
-		vb_error_errno(err, errno, "pidfd_open");
+	if (vm->pidfd < 0 || vb_vmm_logs_run(&vm->logs, err) < 0) {
+		if (vm->pidfd < 0)
+			vb_error_errno(err, errno, "pidfd_open");
 		vb_vmm_destroy(vm);
 		return NULL;
 	}

@@ -67,18 +67,17 @@ static int manual_boot(struct manual_vm *m)
 	memcpy(boot.secret, m->secret, VB_SECRET_LEN);
 	int initrd = vb_image_make_initrd(shared, &boot, &err);
 	CHECK(initrd >= 0, "%s", err.msg);
-	char sock[96], console[128], log[128];
+	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/ctl.sock", m->dir);
-	snprintf(console, sizeof(console), "%s/console.log", m->dir);
-	snprintf(log, sizeof(log), "%s/vmm.log", m->dir);
+	struct vb_accel_info accel;
+	CHECK(vb_accel_resolve(VB_ACCEL_AUTO, kernel, 0, &accel, &err) == 0, "%s", err.msg);
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 1) == 0, "bind");
-	struct vb_vmm_spec spec = { .kernel = kernel, .initrd_fd = initrd,
+	struct vb_vmm_spec spec = { .accel = accel.accel, .kernel = kernel, .initrd_fd = initrd,
 				    .cmdline = "console=ttyS0 quiet panic=-1 reboot=t acpi=off",
-				    .memory_mib = 256, .vcpus = 1, .ctl_socket = sock,
-				    .console_log = console, .vmm_log = log };
+				    .memory_mib = 256, .vcpus = 1, .ctl_socket = sock };
 	m->vm = vb_vmm_qemu_ops.start(&spec, &err);
 	close(initrd);
 	CHECK(m->vm, "%s", err.msg);

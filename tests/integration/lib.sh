@@ -45,10 +45,13 @@ expect_clean() {
     [ -z "$left" ] || fail "runtime directory left behind: $left"
 }
 
+# TESTS=REGEX runs only the tests whose "FILE:NAME" matches (FILE this
+# script's name, NAME the function's without "test_"; see tests/run.sh).
 run_tests() {
-    local fns t status
+    local fns t status file=${0##*/}
     fns=$(declare -F | awk '{print $3}' | grep '^test_' )
     for t in $fns; do
+        [ -z "${TESTS:-}" ] || [[ "$file:${t#test_}" =~ $TESTS ]] || continue
         T=$(mktemp -d /tmp/vbtest.XXXXXX)
         mkdir -p "$T/run" "$T/state"
         (

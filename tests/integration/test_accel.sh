@@ -181,7 +181,7 @@ test_doctor_writes_nothing() {
     [ "$before" = "$after" ] || fail "doctor wrote: $(diff <(echo "$before") <(echo "$after"))"
     vb doctor --bogus
     expect_rc 2
-    expect_err_has "unknown or incomplete option '--bogus'"
+    expect_err_has "doctor: unknown option '--bogus'"
 }
 
 test_this_host_as_it_is() {

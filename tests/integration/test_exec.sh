@@ -135,6 +135,24 @@ test_guest_kernel_panic_is_125() {
     expect_clean
 }
 
+test_console_flood_is_bounded() {
+    # guest root floods the serial console, then the kernel panics: the kept
+    # log holds the boot, a note of what was dropped and the panic at the end
+    vb exec --user root -- sh -c '
+        head -c 3000000 /dev/zero | tr "\000" x > /dev/ttyS0
+        echo c > /proc/sysrq-trigger; sleep 100'
+    expect_rc 125
+    expect_err_has "kernel panic"
+    log=$(grep -o 'console log: [^)]*' "$T/err" | cut -d' ' -f3)
+    [ -f "$log" ] || fail "no console log named: $err"
+    size=$(stat -c %s "$log")
+    [ "$size" -lt 1300000 ] || fail "kept console log is $size bytes"
+    grep -q "voidbox-agent: ready" "$log" || fail "the boot messages were not kept"
+    grep -qE '\[voidbox: [0-9]+ bytes dropped here\]' "$log" || fail "no drop note"
+    tail -c 200000 "$log" | grep -q "Kernel panic" || fail "the panic at the end was not kept"
+    expect_clean
+}
+
 test_agent_crash_is_125() {
     # A stage can no longer crash the agent (root cannot write /proc/1/mem:
     # test_hostile.sh), so a stand-in QEMU plays a guest whose PID 1 died:

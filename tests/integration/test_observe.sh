@@ -66,6 +66,15 @@ running_run() { # ID PID: two VMs booted, one stage done
     } | mkrun "$1" live "$2"
 }
 
+# live_vm PID VM_ID NAME: the runtime directory of a live VM owned by PID,
+# as the sandbox writes it (ps lists live VMs from there, not from events)
+live_vm() {
+    local root="$XDG_RUNTIME_DIR/voidbox-$(id -u)"
+    mkdir -p -m 700 "$root" "$root/vm-$1-00000000000000aa"
+    printf '{"vm_id":"%s","name":"%s","pid":%s,"started_ms":%s,"accel":"tcg","isolation":"emulated","command":"voidbox run x.yaml"}' \
+        "$2" "$3" "$1" "$T0" >"$root/vm-$1-00000000000000aa/info.json"
+}
+
 test_ps_without_runs() {
     vb ps
     expect_rc 0
@@ -86,6 +95,7 @@ test_ps_states_and_vms() {
     { ev run.started 0 '"name":"gone","kind":"pipeline"'; ev stage.started 5 '"stage":"x"'; } |
         mkrun 20240501-120307-a00004 gone "$DEAD_PID"
     running_run 20240501-120308-a00005 $$
+    live_vm $$ vm-two222 two
     vb ps
     expect_rc 0
     # newest first, one line a run (plus one per live VM)
@@ -93,13 +103,13 @@ test_ps_states_and_vms() {
     ids=$(awk 'NR > 1 && /^2024/ {print $1}' <<<"$out" | tr '\n' ' ')
     [ "$ids" = "20240501-120308-a00005 20240501-120307-a00004 20240501-120306-a00003 20240501-120305-a00002 20240501-120304-a00001 " ] ||
         fail "order: $ids"
-    grep -q '^RUN ID  *NAME  *KIND  *STATE  *STARTED  *DURATION$' <<<"$out" || fail "header: $out"
+    grep -q '^ID  *NAME  *KIND  *STATE  *STARTED  *DURATION$' <<<"$out" || fail "header: $out"
     grep -qE '^20240501-120304-a00001  good +pipeline  succeeded  2024-05-01 12:03:04  2\.2s$' <<<"$out" || fail "succeeded: $out"
     grep -qE '^20240501-120305-a00002  bad +pipeline  failed ' <<<"$out" || fail "failed: $out"
     grep -qE '^20240501-120306-a00003  stopped +pipeline  cancelled .* 0\.9s$' <<<"$out" || fail "cancelled: $out"
     grep -qE '^20240501-120307-a00004  gone +pipeline  crashed ' <<<"$out" || fail "crashed: $out"
     grep -qE '^20240501-120308-a00005  live +pipeline  running ' <<<"$out" || fail "running: $out"
-    # the live VMs: stage two's (one has completed; three has not booted)
+    # the live VMs: stage two's (one's is gone; three has not booted)
     grep -qE '^ +vm vm-two222  stage two  tcg, emulated$' <<<"$out" || fail "vm line: $out"
     ! grep -q 'vm-one111' <<<"$out" || fail "a completed stage's VM listed: $out"
 
@@ -262,7 +272,7 @@ test_logs_follow_until_final() {
     expect_rc 0
     expect_out "late output"
     # --json follows too
-    vb logs -f --json 20240501-120308
+    vb logs -F --json 20240501-120308
     expect_rc 0
     [ "$(wc -l <<<"$out")" -eq 12 ] || fail "json follow: $out"
 }

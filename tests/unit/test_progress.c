@@ -43,12 +43,14 @@ static void feed_pipeline(struct vb_progress *p)
 		  .accel = "tcg", .isolation = "emulated" },
 		{ .type = VB_EV_VM_BOOTED, .time_ms = T0 + 3600, .stage = "right", .vm_id = "vm-r",
 		  .accel = "tcg" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0 + 3700, .stage = "left", .stream = "stderr",
+		  .data = (const uint8_t *)"1\n2\n3\n\n4\n5\nbad \033[31mthing\n  \n", .len = 29 },
 		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 4000, .stage = "left", .exit_code = 3,
 		  .duration_ms = 1700 },
 		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 4100, .stage = "right", .exit_code = -1,
 		  .duration_ms = 1800, .error = "timed out after 1s" },
 		{ .type = VB_EV_STAGE_SKIPPED, .time_ms = T0 + 4200, .stage = "ship",
-		  .error = "an earlier stage failed" },
+		  .error = "'left' failed" },
 		{ .type = VB_EV_RUN_FINISHED, .time_ms = T0 + 12300, .success = 0, .duration_ms = 12300,
 		  .error = "stage 'left' failed: exit code 3" },
 		{ .type = VB_EV_STAGE_QUEUED, .time_ms = T0 + 12400, .stage = "after-end" },
@@ -86,8 +88,13 @@ static void test_progress_plain(void **state)
 		"[3.6s] stage right: running on vm-r (tcg)\n"
 		"[4.0s] stage left: failed: exit code 3\n"
 		"[4.1s] stage right: failed: timed out after 1s\n"
-		"[4.2s] stage ship: skipped (an earlier stage failed)\n"
-		"[12.3s] run failed in 12.3s: stage 'left' failed: exit code 3\n";
+		"[4.2s] stage ship: skipped: 'left' failed\n"
+		"[12.3s] run failed in 12.3s\n"
+		/* after the run: what failed stages left, and where all of it is */
+		"left: the last lines of its stderr:\n"
+		"  | 2\n  | 3\n  | 4\n  | 5\n  | bad ?[31mthing\n"
+		"left: all of it: voidbox logs 20240501-120304-abc123 --stage left --stderr\n"
+		"right: what happened: voidbox logs 20240501-120304-abc123\n";
 	assert_string_equal(buf, want);
 	free(buf);
 }
@@ -148,9 +155,13 @@ static void test_progress_tty(void **state)
 	assert_non_null(r);
 	assert_true(l < r);
 	assert_null(strstr(last, ",-+ fetch"));
-	/* every line of the frame ends with clear-to-end-of-line */
-	for (const char *p = last; (p = strchr(p, '\n')); p++)
+	/* every line of the frame ends with clear-to-end-of-line; below it
+	 * the failures, once */
+	const char *below = strstr(last, "\nleft: the last lines of its stderr:\n");
+	assert_non_null(below);
+	for (const char *p = last; (p = strchr(p, '\n')) && p <= below; p++)
 		assert_memory_equal(p - 3, "\033[K", 3);
+	assert_non_null(strstr(below, "left: all of it: voidbox logs 20240501-120304-abc123 --stage left --stderr\n"));
 	free(s);
 
 	s = tty_render(1, "en_US.UTF-8");
@@ -237,8 +248,10 @@ static void *emitter_main(void *arg)
 	for (int i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "t%d-s%d", e->n, i);
 		for (size_t k = 0; k < sizeof(seq) / sizeof(seq[0]); k++) {
-			struct vb_event ev = { .type = seq[k], .stage = name, .vm_id = "vm-x", .accel = "tcg",
+			struct vb_event ev = { .type = seq[k], .stage = name, .accel = "tcg",
 					       .stream = "stdout", .data = (const uint8_t *)"x", .len = 1 };
+			if (seq[k] == VB_EV_VM_BOOTED)
+				ev.vm_id = "vm-x";
 			vb_progress_event(&ev, e->p);
 		}
 	}
@@ -278,6 +291,124 @@ static void test_progress_concurrent_events(void **state)
 	}
 }
 
+/* --follow: lines as they come, prefixed, safe; a line without its
+ * newline is ended before the stage's next state line.  A workflow's
+ * steps in the one VM it booted: only the first says booting. */
+static void test_progress_follow_and_shared_vm(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 0, 0);
+	vb_progress_follow(p, 1);
+	struct vb_event evs[] = {
+		{ .type = VB_EV_RUN_STARTED, .time_ms = T0, .run_id = "20240501-120304-abc123",
+		  .name = "wf", .kind = "workflow" },
+		{ .type = VB_EV_STAGE_QUEUED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_STAGE_QUEUED, .time_ms = T0, .stage = "bb" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0 + 1000, .stage = "a", .vm_id = "vm-1" },
+		{ .type = VB_EV_VM_BOOTED, .time_ms = T0 + 1000, .stage = "a", .vm_id = "vm-1" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0 + 1100, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"one\ntw", .len = 6 },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0 + 1100, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"o\nno newline\x1b]0;x\x07", .len = 19 },
+		{ .type = VB_EV_STAGE_COMPLETED, .time_ms = T0 + 1200, .stage = "a", .duration_ms = 200 },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0 + 1300, .stage = "bb", .vm_id = "vm-1",
+		  .accel = "tcg" },
+		{ .type = VB_EV_VM_BOOTED, .time_ms = T0 + 1300, .stage = "bb", .vm_id = "vm-1",
+		  .accel = "tcg" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0 + 1400, .stage = "bb", .stream = "stderr",
+		  .data = (const uint8_t *)"oops", .len = 4 },
+		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 1500, .stage = "bb", .exit_code = 2,
+		  .duration_ms = 200, .error = "exit code 2" },
+		{ .type = VB_EV_RUN_FINISHED, .time_ms = T0 + 1600, .duration_ms = 1600 },
+	};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		vb_progress_event(&evs[i], p);
+	vb_progress_free(p);
+	fclose(out);
+	assert_string_equal(buf,
+			    "[0.0s] run 20240501-120304-abc123: wf (workflow)\n"
+			    "[0.0s] stage a: queued\n"
+			    "[0.0s] stage bb: queued\n"
+			    "[0.0s] stage a: booting\n"
+			    "[1.0s] stage a: running on vm-1\n"
+			    "a    | one\n"
+			    "a    | two\n"
+			    "a    | no newline?]0;x?\n"
+			    "[1.2s] stage a: done (exit 0, 0.2s)\n"
+			    "[1.3s] stage bb: running on vm-1 (tcg)\n"
+			    "bb   | oops\n"
+			    "[1.5s] stage bb: failed: exit code 2\n"
+			    "[1.6s] run failed in 1.6s\n"
+			    "bb: all of it: voidbox logs 20240501-120304-abc123 --stage bb --stderr\n");
+	free(buf);
+}
+
+/* --follow on a terminal: the frame goes away before followed lines and
+ * comes back below them. */
+static void test_progress_follow_on_a_terminal(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	setenv("LC_ALL", "C", 1);
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 1, 0);
+	vb_progress_follow(p, 1);
+	struct vb_event evs[] = {
+		{ .type = VB_EV_RUN_STARTED, .time_ms = T0, .run_id = "20240501-120304-abc123",
+		  .name = "f", .kind = "pipeline" },
+		{ .type = VB_EV_STAGE_QUEUED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"par", .len = 3 },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stdout",
+		  .data = (const uint8_t *)"tial\n", .len = 5 },
+	};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		vb_progress_event(&evs[i], p);
+	fflush(out);
+	/* frames of 2 lines: header, stage a */
+	const char *line = strstr(buf, "a    | partial\n");
+	assert_non_null(line);
+	assert_memory_equal(line - 8, "\r\033[2A\033[J", 8);
+	assert_non_null(strstr(line, "f (pipeline)  running"));  /* drawn again below */
+	assert_null(strstr(buf, "| par\n"));                   /* no half line on its own */
+	vb_progress_free(p);
+	fclose(out);
+	unsetenv("LC_ALL");
+	free(buf);
+}
+
+/* A cancelled run explains nothing: the user stopped it. */
+static void test_progress_cancelled_says_no_more(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 0, 0);
+	struct vb_event evs[] = {
+		{ .type = VB_EV_RUN_STARTED, .time_ms = T0, .run_id = "20240501-120304-abc123",
+		  .name = "c", .kind = "pipeline" },
+		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0, .stage = "a" },
+		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0, .stage = "a", .stream = "stderr",
+		  .data = (const uint8_t *)"x\n", .len = 2 },
+		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 500, .stage = "a", .error = "cancelled" },
+		{ .type = VB_EV_RUN_CANCELLED, .time_ms = T0 + 600, .duration_ms = 600 },
+	};
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		vb_progress_event(&evs[i], p);
+	vb_progress_free(p);
+	fclose(out);
+	assert_non_null(strstr(buf, "run cancelled after 0.6s\n"));
+	assert_null(strstr(buf, "voidbox logs"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +417,9 @@ int main(void)
 		cmocka_unit_test(test_progress_ticker_and_states),
 		cmocka_unit_test(test_progress_many_stages_fit),
 		cmocka_unit_test(test_progress_concurrent_events),
+		cmocka_unit_test(test_progress_follow_and_shared_vm),
+		cmocka_unit_test(test_progress_cancelled_says_no_more),
+		cmocka_unit_test(test_progress_follow_on_a_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,25 @@ static void test_vmconf(void **state)
 	assert_int_equal(vb_run_vmconf_add_mount(&c, "/x", "/y", 0, &err), 0);
 	assert_int_equal(c.cfg.n_mounts, 3);
 	assert_string_equal(c.cfg.mounts[2].host, "/x");
+	/* --env: replaces the spec's value of a key, or adds one */
+	assert_int_equal(vb_run_vmconf_set_env(&c, "A=cli", &err), 0);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "NEW=1=2", &err), 0);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "AB=other", &err), 0);
+	assert_int_equal(c.n_env, 4);
+	assert_string_equal(c.env[a_first ? 0 : 1], "A=cli");
+	assert_string_equal(c.env[2], "NEW=1=2");
+	assert_string_equal(c.env[3], "AB=other");
+	assert_null(c.env[4]);
+	assert_int_equal(vb_run_vmconf_set_env(&c, "=x", &err), -1);
+	/* --mount: a missing rw directory is made, a missing ro one refused */
+	char *made = vb_strfmt("%s/cli-rw", dir), *gone = vb_strfmt("%s/cli-ro", dir);
+	assert_int_equal(vb_run_vmconf_add_host_mount(&c, made, "/m", 1, &err), 0);
+	assert_int_equal(stat(made, &st), 0);
+	assert_int_equal(vb_run_vmconf_add_host_mount(&c, gone, "/g", 0, &err), -1);
+	assert_int_equal(err.kind, VB_E_USAGE);
+	assert_int_equal(c.cfg.n_mounts, 4);
+	free(made);
+	free(gone);
 	/* notices: each once per process */
 	char buf[2048] = "";
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
@@ -196,24 +215,36 @@ static void test_result_json_and_exit_codes(void **state)
 	(void)state;
 	char a[] = "a", b[] = "b", out[] = "x\xff", empty[] = "", vm[] = "vm-1", n[] = "n",
 	     kind[] = "pipeline";
+	char rid[] = "20261130-120000-abcdef", why[] = "'a' failed", err[] = "box 'a' failed: exit code 3";
 	struct vb_run_stage st[2] = {
-		{ .name = a, .success = 1, .exit_code = 0, .output = out, .output_len = 2,
-		  .duration_ms = 12, .vm_id = vm },
-		{ .name = b, .skipped = 1, .exit_code = -1, .output = empty },
+		{ .name = a, .success = 0, .exit_code = 3, .output = out, .output_len = 2,
+		  .duration_ms = 12, .vm_id = vm, .error = err + 16 },
+		{ .name = b, .skipped = 1, .exit_code = -1, .output = empty, .error = why },
 	};
-	struct vb_run_result r = { .name = n, .kind = kind, .success = 0, .output = empty,
-				   .stages = st, .n_stages = 2 };
+	struct vb_run_result r = { .run_id = rid, .name = n, .kind = kind, .success = 0,
+				   .error_kind = VB_E_OK, .error = err, .output = empty,
+				   .stages = st, .n_stages = 2, .duration_ms = 40 };
 	char *json = vb_run_result_json(&r);
 	assert_non_null(json);
+	/* no token or cost fields: command boxes have none */
 	assert_string_equal(json,
-			    "{\"name\":\"n\",\"kind\":\"pipeline\",\"success\":false,\"output\":\"\","
-			    "\"stages\":[{\"name\":\"a\",\"success\":true,\"exit_code\":0,"
-			    "\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,\"vm_id\":\"vm-1\","
-			    "\"input_tokens\":0,\"output_tokens\":0,\"cost_usd\":0},"
-			    "{\"name\":\"b\",\"success\":false,\"exit_code\":-1,\"output\":\"\","
-			    "\"duration_ms\":0,\"vm_id\":\"\",\"input_tokens\":0,\"output_tokens\":0,"
-			    "\"cost_usd\":0}],\"total_cost_usd\":0,\"input_tokens\":0,"
-			    "\"output_tokens\":0}");
+			    "{\"run_id\":\"20261130-120000-abcdef\",\"name\":\"n\",\"kind\":\"pipeline\","
+			    "\"success\":false,\"exit_code\":1,\"error\":\"box 'a' failed: exit code 3\","
+			    "\"duration_ms\":40,\"output\":\"\","
+			    "\"stages\":[{\"name\":\"a\",\"success\":false,\"skipped\":false,\"exit_code\":3,"
+			    "\"error\":\"exit code 3\",\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,"
+			    "\"vm_id\":\"vm-1\"},"
+			    "{\"name\":\"b\",\"success\":false,\"skipped\":true,\"exit_code\":-1,"
+			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\"}]}");
+	free(json);
+	/* success: error is null */
+	r.success = 1;
+	r.error = NULL;
+	st[0].error = st[1].error = NULL;
+	json = vb_run_result_json(&r);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"success\":true,\"exit_code\":0,\"error\":null,"));
+	r.success = 0;
 	free(json);
 	r.error_kind = VB_E_OK;
 	assert_int_equal(vb_run_exit_code(&r), 1);
@@ -236,11 +267,12 @@ static void test_refused_before_booting(void **state)
 		enum vb_error_kind kind;
 	} cases[] = {
 		{ "api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n",
-		  "no LLM provider configured: agent boxes arrive with LLM provider support",
+		  "t.yaml is a kind: agent spec: agent stages are not available in this version yet",
 		  VB_E_RUNTIME },
 		{ "api_version: v1\nkind: pipeline\nname: p\npipeline:\n  boxes:\n"
 		  "    - {name: c, run: {program: sh}}\n    - {name: think, prompt: hi}\n",
-		  "box 'think' is an agent box: no LLM provider configured", VB_E_RUNTIME },
+		  "box 'think' is an agent box (it has a prompt): agent stages are not available in "
+		  "this version yet", VB_E_RUNTIME },
 		{ "api_version: v1\nkind: sandbox\nname: s\n", "voidbox shell t.yaml", VB_E_USAGE },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -604,6 +604,180 @@ static void test_model(void **state)
 	vb_spec_free(spec);
 }
 
+/* ${VAR} parameters, table-driven: the value a field ends up with, or the
+ * error (with its position) a user sees. */
+static void test_expansion(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *value;   /* what the spec says for the box's program */
+		const char *want;    /* the program after expansion; NULL: an error */
+		const char *err;     /* a piece of the error */
+	} cases[] = {
+		{ "${VB_T_SET}", "set-value", NULL },
+		{ "a-${VB_T_SET}-b", "a-set-value-b", NULL },
+		{ "${VB_T_UNSET:-fallback}", "fallback", NULL },
+		{ "${VB_T_EMPTY:-fallback}", "fallback", NULL },   /* :- also covers empty */
+		{ "${VB_T_SET:-fallback}", "set-value", NULL },
+		{ "${VB_T_UNSET:-}x", "x", NULL },
+		{ "$$HOME", "$HOME", NULL },                      /* $$: a literal $ */
+		{ "$$${VB_T_SET}", "$set-value", NULL },
+		{ "$HOME $1 a$", "$HOME $1 a$", NULL },           /* shell text passes */
+		{ "${VB_T_UNSET}", NULL, "t.yaml:6:32: pipeline.boxes[0].run.program: ${VB_T_UNSET} is not set" },
+		{ "${VB_T_SET", NULL, "'${VB_T_SET': expected ${VB_T_SET} or ${VB_T_SET:-default}" },
+		{ "${VB_T_SET-x}", NULL, "'${VB_T_SET...': expected" },
+		{ "${1}", NULL, "'${1}' is not a variable reference" },
+		{ "${}", NULL, "is not a variable reference" },
+		{ "${A:-${B}}", NULL, "a default cannot hold another ${...}" },
+	};
+	setenv("VB_T_SET", "set-value", 1);
+	setenv("VB_T_EMPTY", "", 1);
+	unsetenv("VB_T_UNSET");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "api_version: v1\nkind: pipeline\nname: t\npipeline:\n  boxes:\n"
+			 "    - {name: a, run: {program: \"%s\"}}\n",
+			 cases[i].value);
+		vb_error err = { 0 };
+		struct vb_spec *spec = load(text, 1, &err);
+		if (cases[i].want) {
+			if (!spec)
+				fprintf(stderr, "case %zu: %s\n", i, err.msg);
+			assert_non_null(spec);
+			assert_string_equal(spec->pipeline.boxes[0].run.program.s, cases[i].want);
+			vb_spec_free(spec);
+		} else {
+			if (spec || !strstr(err.msg, cases[i].err))
+				fprintf(stderr, "case %zu: want [%s], got [%s]\n", i, cases[i].err,
+					spec ? "(valid)" : err.msg);
+			assert_null(spec);
+			assert_non_null(strstr(err.msg, cases[i].err));
+			assert_int_equal(err.kind, VB_E_USAGE);
+		}
+	}
+
+	/* a plain value takes its type after expansion (block style: inside
+	 * YAML's {...} braces must be quoted) */
+	setenv("VB_T_MEM", "320", 1);
+	vb_error err = { 0 };
+	struct vb_spec *spec = load("api_version: v1\nkind: sandbox\nname: s\n"
+				    "sandbox:\n  memory_mb: ${VB_T_MEM}\n  vcpus: ${VB_T_UNSET:-2}\n",
+				    1, &err);
+	if (!spec)
+		fprintf(stderr, "%s\n", err.msg);
+	assert_non_null(spec);
+	assert_int_equal(spec->vm.memory_mb, 320);
+	assert_int_equal(spec->vm.vcpus, 2);
+	vb_spec_free(spec);
+	/* the same in JSON; keys are never expanded */
+	expect_error("{\"api_version\": \"v1\", \"kind\": \"sandbox\", \"name\": \"${VB_T_UNSET}\"}", 0,
+		     "t.yaml:1:50: name: ${VB_T_UNSET} is not set (set VB_T_UNSET, or write "
+		     "${VB_T_UNSET:-default}; $$ is a literal $)");
+	/* ... and only that: the unexpanded text is not checked as a name */
+	assert_null(load("{\"api_version\": \"v1\", \"kind\": \"sandbox\", \"name\": \"${VB_T_UNSET}\"}", 0, &err));
+	assert_null(strchr(err.msg, '\n'));
+	expect_error("api_version: v1\nkind: sandbox\nname: s\n${VB_T_SET}: 1\n", 1,
+		     "unknown field '${VB_T_SET}'");
+	/* every unset variable is reported, in file order */
+	expect_error("api_version: v1\nkind: ${VB_T_UNSET}\nname: ${VB_T_UNSET2}\n", 1,
+		     "t.yaml:2:7: kind: ${VB_T_UNSET} is not set (set VB_T_UNSET, or write "
+		     "${VB_T_UNSET:-default}; $$ is a literal $)\nt.yaml:3:7: name: ${VB_T_UNSET2} is not set");
+	/* the C builder's text is taken literally */
+	const char *lit = "{\"api_version\": \"v1\", \"kind\": \"sandbox\", \"name\": \"s\","
+			  " \"sandbox\": {\"env\": {\"X\": \"${VB_T_UNSET} $$\"}}}";
+	spec = vb_spec_load_string(lit, strlen(lit), "t.json", VB_SPEC_JSON | VB_SPEC_LITERAL, &err);
+	assert_non_null(spec);
+	assert_string_equal(spec->vm.env[0]->value.s, "${VB_T_UNSET} $$");
+	vb_spec_free(spec);
+
+	/* ~ in host paths is the home directory */
+	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	setenv("HOME", "/tmp/vb-home", 1);
+	spec = load("api_version: v1\nkind: sandbox\nname: s\nsandbox:\n"
+		    "  kernel: ~/k\n  mounts: [{host: \"~\", guest: /h}]\n", 1, &err);
+	assert_non_null(spec);
+	assert_string_equal(spec->vm.kernel, "/tmp/vb-home/k");
+	assert_string_equal(spec->vm.mounts[0]->host.abs, "/tmp/vb-home");
+	assert_string_equal(spec->vm.mounts[0]->host.text.s, "~");
+	vb_spec_free(spec);
+	if (home)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	free(home);
+}
+
+/* Which parser a text gets: YAML or JSON by the name, a guess otherwise. */
+static void test_formats(void **state)
+{
+	(void)state;
+	static const char json[] = "{\"api_version\": \"v1\", \"kind\": \"sandbox\", \"name\": \"s\"}";
+	static const char yaml[] = "# a spec\napi_version: v1\nkind: sandbox\nname: s\n";
+	vb_error err = { 0 };
+	struct vb_spec *spec = vb_spec_load_string(json, strlen(json), "x", VB_SPEC_GUESS, &err);
+	assert_non_null(spec);
+	vb_spec_free(spec);
+	spec = vb_spec_load_string(yaml, strlen(yaml), "x", VB_SPEC_GUESS, &err);
+	assert_non_null(spec);
+	vb_spec_free(spec);
+	/* a JSON file gets JSON's errors, not YAML's */
+	static const char bad[] = "  {\"api_version\": \"v1\",}";
+	spec = vb_spec_load_string(bad, strlen(bad), "x", VB_SPEC_GUESS, &err);
+	assert_null(spec);
+	spec = vb_spec_load_string(yaml, strlen(yaml), "x", VB_SPEC_JSON, &err);
+	assert_null(spec);
+
+	/* files: .yaml/.yml YAML, .json JSON, anything else guessed */
+	char dir[] = "/tmp/vbspecXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	static const char *const names[] = { "spec.conf", "spec", "Spec.YML" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(yaml, f);
+		fclose(f);
+		spec = vb_spec_load(path, &err);
+		if (!spec)
+			fprintf(stderr, "%s: %s\n", path, err.msg);
+		assert_non_null(spec);
+		vb_spec_free(spec);
+		unlink(path);
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(yaml, f);
+	fclose(f);
+	assert_null(vb_spec_load(path, &err));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* void-box writes providers and modes in any case. */
+static void test_case_insensitive_values(void **state)
+{
+	(void)state;
+	vb_error err = { 0 };
+	struct vb_spec *spec = load("api_version: v1\nkind: sandbox\nname: s\nsandbox: {mode: Mock}\n"
+				    "llm: {provider: Claude}\n", 1, &err);
+	if (!spec)
+		fprintf(stderr, "%s\n", err.msg);
+	assert_non_null(spec);
+	assert_true(spec->vm.mock_requested);
+	assert_int_equal(spec->llm_eff.provider, VB_SPEC_PROVIDER_CLAUDE);
+	vb_spec_free(spec);
+	spec = load("api_version: v1\nkind: sandbox\nname: s\nllm: {provider: LM-Studio}\n", 1, &err);
+	assert_non_null(spec);
+	assert_int_equal(spec->llm_eff.provider, VB_SPEC_PROVIDER_LMSTUDIO);
+	vb_spec_free(spec);
+	expect_error("api_version: v1\nkind: sandbox\nname: s\nllm: {provider: Claud}\n", 1,
+		     "did you mean 'claude'?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +788,9 @@ int main(void)
 		cmocka_unit_test(test_errors_format),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_expansion),
+		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_case_insensitive_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
