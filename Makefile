@@ -44,13 +44,25 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
-all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS)
+HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent
+
+all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS)
 
 # The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
 $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
 	@mkdir -p $(@D)
 	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -Iproto -Iguest/agent -pthread \
 	    -o $@ $(AGENT_SRCS)
+
+# The hostile-guest suite (tests/integration/test_hostile.sh): a static tool
+# run inside a guest, and a stand-in "QEMU" that plays a hostile agent.
+$(O)/tests/hostile_guest: tests/hostile/hostile_guest.c
+	@mkdir -p $(@D)
+	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+$(O)/tests/hostile_agent: tests/hostile/hostile_agent.c proto/vb_proto.c proto/vb_proto.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< proto/vb_proto.c
 
 $(O)/src/image/agent_blob.o: src/image/agent_blob.S $(O)/voidbox-agent
 	@mkdir -p $(@D)
@@ -129,6 +141,9 @@ fuzz:
 	@mkdir -p $(O)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproto \
 	    -o $(O)/fuzz/fuzz_proto tests/fuzz/fuzz_proto.c proto/vb_proto.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c proto/vb_proto.c \
+	    src/util/util.c src/util/error.c -pthread
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
 	    -lyaml -ljansson

@@ -453,6 +453,8 @@ int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
 	}
 	if (boot->hostname)
 		vb_msg_put_str(b, VB_TAG_HOSTNAME, boot->hostname);
+	if (boot->one_host)
+		vb_msg_put_u64(b, VB_TAG_ONE_HOST, 1);
 	return vb_msg_end(b);
 }
 
@@ -566,6 +568,13 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 			uint64_t v = 0;
 			if (vb_field_u64(&f, &v) < 0 || v != 1)
 				err = VB_ERR_INVAL;
+			break;
+		}
+		case VB_TAG_ONE_HOST: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v > 1)
+				err = VB_ERR_INVAL;
+			boot->one_host = v == 1;
 			break;
 		}
 		case VB_TAG_HOSTNAME:

@@ -51,8 +51,11 @@
 #define VB_MAX_MOUNTS 32u
 #define VB_TERM_MAX 10000u /* largest terminal rows/cols (PTY execs) */
 
-/* Flow control of exec streams (bytes). */
-#define VB_OUTPUT_WINDOW (1u << 20) /* unacknowledged stdout+stderr per exec */
+/* Flow control of exec streams (bytes).  Output credit counts whole
+ * EXEC_OUTPUT frames on the wire (header and fields included), so a frame
+ * is never free: a chunk of n bytes costs n + VB_OUTPUT_FRAME_OVERHEAD. */
+#define VB_OUTPUT_WINDOW (1u << 20) /* unacknowledged EXEC_OUTPUT bytes per exec */
+#define VB_OUTPUT_FRAME_OVERHEAD (VB_FRAME_HDR_LEN + 2u * VB_FIELD_HDR_LEN + 8u) /* STREAM, DATA */
 #define VB_STDIN_WINDOW (256u << 10) /* unacknowledged stdin per exec */
 #define VB_CHUNK_MAX (64u << 10)     /* largest data field in a stream frame */
 #define VB_FILE_CHUNK_MAX (8u << 20) /* largest data field in a file frame */
@@ -70,7 +73,7 @@ enum vb_msg_type {
 	VB_MSG_EXEC_STARTED = 17,   /* G->H: PID */
 	VB_MSG_EXEC_STDIN = 18,     /* H->G: DATA; VB_FLAG_EOF closes stdin (PTY: types VEOF) */
 	VB_MSG_EXEC_OUTPUT = 19,    /* G->H: STREAM, DATA (PTY: STREAM 1 only) */
-	VB_MSG_EXEC_ACK = 20,       /* H->G: COUNT of output bytes consumed */
+	VB_MSG_EXEC_ACK = 20,       /* H->G: COUNT of output credit (frame bytes) consumed */
 	VB_MSG_EXEC_STDIN_ACK = 21, /* G->H: COUNT of stdin bytes delivered */
 	VB_MSG_EXEC_EXIT = 22,      /* G->H: EXIT_CODE, SIGNAL, TIMED_OUT; last frame of an exec */
 	VB_MSG_EXEC_SIGNAL = 23,    /* H->G: SIGNAL, sent to the process group */
@@ -84,7 +87,7 @@ enum vb_msg_type {
 	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	/* the per-VM boot segment (never sent on the wire) */
-	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME */
+	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST */
 };
 
 enum vb_flag {
@@ -136,6 +139,8 @@ enum vb_tag {
 	VB_TAG_MOUNT_RO = 71,
 	VB_TAG_HOSTNAME = 72,
 	VB_TAG_ALLOW_SET = 73, /* 1: an allowlist is in force, even an empty one */
+	VB_TAG_ONE_HOST = 74,  /* 1: the host connects once; the agent forgets the
+				* secret after the first handshake */
 	VB_TAG_PTY = 80,       /* EXEC: 1 = run on a pseudo-terminal; 0/absent = pipes */
 	VB_TAG_ROWS = 81,      /* EXEC, EXEC_RESIZE: terminal rows, 1..VB_TERM_MAX */
 	VB_TAG_COLS = 82,      /* EXEC, EXEC_RESIZE: terminal columns, 1..VB_TERM_MAX */
@@ -270,6 +275,7 @@ struct vb_boot {
 	struct vb_boot_mount *mounts;
 	size_t n_mounts;
 	char *hostname; /* may be NULL */
+	int one_host;   /* no reconnects: wipe the secret once it has been used */
 };
 /* Encode as a complete VB_MSG_BOOT frame (header included). */
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);

@@ -45,6 +45,7 @@ struct agent {
 	int pid1;            /* PID 1 of a VM (else process mode) */
 	int is_root;         /* euid 0: may switch users and chown */
 	struct vb_boot boot; /* decoded boot data; holds the session secret */
+	atomic_int secret_gone; /* boot.one_host: wiped after the first handshake */
 	char **roots;        /* allowed roots of file operations, canonical */
 	size_t n_roots;      /* roots[0] is also the default cwd of an exec */
 };

@@ -285,13 +285,20 @@ static int read_frame(struct chan *ch, struct vb_hdr *h, uint8_t **payload, uint
 	return READ_OK;
 }
 
+/* True if (s) is the session secret, which is never true once it has been
+ * forgotten (its zeroed bytes must not match anything). */
+static int secret_ok(const uint8_t *s)
+{
+	return !g_agent.secret_gone && vb_secret_equal(s, g_agent.boot.secret);
+}
+
 /* True if (payload) carries the session secret. */
 static int has_secret(const uint8_t *payload, size_t len)
 {
 	struct vb_field f;
 	if (vb_payload_find(payload, len, VB_TAG_SECRET, &f) < 0 || !f.data || f.len != VB_SECRET_LEN)
 		return 0;
-	return vb_secret_equal(f.data, g_agent.boot.secret);
+	return secret_ok(f.data);
 }
 
 /* Serial port, after a refused handshake or a protocol error: discard input
@@ -417,7 +424,7 @@ static int authenticate(struct conn *c, const struct vb_hdr *h, const uint8_t *p
 			  (unsigned long long)version);
 		return -1;
 	}
-	if (!secret || !vb_secret_equal(secret, g_agent.boot.secret)) {
+	if (!secret || !secret_ok(secret)) {
 		conn_send_error(c, 0, VB_ERR_ACCESS, "authentication failed");
 		agent_log("handshake refused: wrong secret");
 		return -1;
@@ -578,6 +585,11 @@ static int session(struct conn *c)
 	if (rc < 0)
 		return 1;
 	agent_log("host connected");
+	if (g_agent.boot.one_host && !g_agent.secret_gone) {
+		/* the host never reconnects: nothing can steal what is gone */
+		explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
+		g_agent.secret_gone = 1;
+	}
 
 	for (;;) {
 		payload = NULL;

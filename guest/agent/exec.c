@@ -44,6 +44,9 @@
 #define MAX_PATH_DIRS 256
 #define NR_OPEN_MAX 1048576u
 
+/* Output credit counts whole frames (see vb_proto.h): room for a byte? */
+#define HAS_CREDIT(c) ((c) > VB_OUTPUT_FRAME_OVERHEAD)
+
 #define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 struct chunk {
@@ -84,6 +87,7 @@ struct spawn {
 	int in, out, err, report;
 	int ctty; /* PTY: new session, (in) becomes the controlling terminal */
 	int drop;
+	int caps; /* we are root: take what reaches PID 1 out of the child's reach */
 	uid_t uid;
 	gid_t gid;
 	uint64_t lim[3][2]; /* RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_FSIZE: cur, max */
@@ -117,6 +121,65 @@ static _Noreturn void child_fail(const struct spawn *sp, int stage, int err, con
 	_exit(127);
 }
 
+/* Capabilities no stage keeps, root or not (numbers of linux/capability.h,
+ * which musl does not ship).  What they guard reaches PID 1 or the kernel:
+ * ptrace, /proc/1/mem and pidfd_getfd (SYS_PTRACE); modules, raw I/O, BPF
+ * and perf (SYS_MODULE, SYS_RAWIO, BPF, PERFMON, SYS_ADMIN, which also
+ * covers mount); the VM's life (SYS_BOOT); the policy's rlimits
+ * (SYS_RESOURCE); starving the agent (SYS_NICE); device nodes (MKNOD);
+ * getting any of them back (SETPCAP, SETFCAP).  docs/agent.md lists what
+ * root keeps. */
+static const int dropped_caps[] = {
+	16 /* SYS_MODULE */,  17 /* SYS_RAWIO */,   19 /* SYS_PTRACE */,  20 /* SYS_PACCT */,
+	21 /* SYS_ADMIN */,   22 /* SYS_BOOT */,    23 /* SYS_NICE */,    24 /* SYS_RESOURCE */,
+	25 /* SYS_TIME */,    27 /* MKNOD */,       30 /* AUDIT_CONTROL */, 31 /* SETFCAP */,
+	32 /* MAC_OVERRIDE */, 33 /* MAC_ADMIN */,  34 /* SYSLOG */,      38 /* PERFMON */,
+	39 /* BPF */,         40 /* CHECKPOINT_RESTORE */,
+	8 /* SETPCAP: last, the drops above need it */
+};
+
+struct cap_hdr {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+#define CAP_VERSION_3 0x20080522u
+#ifndef PR_CAPBSET_DROP
+#define PR_CAPBSET_DROP 24
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+/* Out of the bounding set (so neither exec of a root program nor a setuid
+ * binary gives them back) and out of this process's own sets.  A kernel
+ * that predates a capability does not have it to drop (EINVAL). */
+static int drop_caps(void)
+{
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(dropped_caps[0]); i++)
+		if (syscall(SYS_prctl, PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) < 0 &&
+		    errno != EINVAL)
+			return -1;
+	struct cap_hdr h = { .version = CAP_VERSION_3, .pid = 0 };
+	struct cap_data d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(dropped_caps[0]); i++) {
+		int c = dropped_caps[i];
+		uint32_t keep = ~(1u << (c % 32));
+		d[c / 32].effective &= keep;
+		d[c / 32].permitted &= keep;
+		d[c / 32].inheritable &= keep;
+	}
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return 0;
+}
+
 static _Noreturn void child_main(const struct spawn *sp)
 {
 	static const int res[3] = { RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_FSIZE };
@@ -140,6 +203,8 @@ static _Noreturn void child_main(const struct spawn *sp)
 		if (syscall(SYS_prlimit64, 0, res[i], &rl, NULL) < 0)
 			child_fail(sp, STAGE_SETUP, errno, "setrlimit");
 	}
+	if (sp->caps && drop_caps() < 0)
+		child_fail(sp, STAGE_SETUP, errno, "capabilities");
 	if (sp->drop) {
 		/* raw system calls: only this (single-threaded) process */
 		if (syscall(SYS_setgroups, 0, NULL) < 0)
@@ -465,6 +530,7 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	}
 	sp.cwd = req->cwd ? req->cwd : g_agent.roots[0];
 	sp.drop = g_agent.is_root && req->uid != 0;
+	sp.caps = g_agent.is_root;
 	sp.uid = (uid_t)req->uid;
 	sp.gid = (gid_t)req->gid;
 	set_limit(sp.lim[0], g_agent.boot.rlimit_nofile, AGENT_DEFAULT_NOFILE, NR_OPEN_MAX);
@@ -684,9 +750,10 @@ static void run(struct exec *e)
 
 		/* output: a chunk per readable stream per round keeps them fair */
 		for (int i = 0; i < 2 && !gone; i++) {
-			if (!readable[i] || pp.out[i] < 0 || credit == 0)
+			if (!readable[i] || pp.out[i] < 0 || !HAS_CREDIT(credit))
 				continue;
-			size_t want = credit < VB_CHUNK_MAX ? (size_t)credit : VB_CHUNK_MAX;
+			uint64_t room = credit - VB_OUTPUT_FRAME_OVERHEAD;
+			size_t want = room < VB_CHUNK_MAX ? (size_t)room : VB_CHUNK_MAX;
 			ssize_t n = read(pp.out[i], buf, want);
 			/* a terminal hands out at most its line discipline's 4 KiB
 			 * at a time: gather what is there into one frame */
@@ -699,7 +766,7 @@ static void run(struct exec *e)
 			if (n > 0) {
 				if (pp.pty)
 					pty_eof_note_output(&pe, now);
-				credit -= (uint64_t)n;
+				credit -= (uint64_t)n + VB_OUTPUT_FRAME_OVERHEAD;
 				if (send_output(e, &b, i + 1, buf, (size_t)n) < 0)
 					gone = 1;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -714,7 +781,7 @@ static void run(struct exec *e)
 			if (pp.out[0] < 0 && pp.out[1] < 0)
 				break;
 			/* the drain clock runs only while the host lets us read */
-			if (credit > 0)
+			if (HAS_CREDIT(credit))
 				drain_left -= (int64_t)(now - last);
 			if (drain_left <= 0)
 				break;
@@ -725,7 +792,7 @@ static void run(struct exec *e)
 		int np = 0, idx[2] = { -1, -1 };
 		pfd[np++] = (struct pollfd){ .fd = e->efd, .events = POLLIN };
 		for (int i = 0; i < 2; i++) {
-			if (pp.out[i] >= 0 && credit > 0) {
+			if (pp.out[i] >= 0 && HAS_CREDIT(credit)) {
 				idx[i] = np;
 				pfd[np++] = (struct pollfd){ .fd = pp.out[i], .events = POLLIN };
 			}
@@ -738,7 +805,7 @@ static void run(struct exec *e)
 		int timeout = -1;
 		if (!exited && deadline && !timed_out)
 			timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
-		if (exited && credit > 0)
+		if (exited && HAS_CREDIT(credit))
 			timeout = drain_left > 0 ? (int)drain_left : 0;
 		if (eof_wait && (timeout < 0 || timeout > PTY_EOF_TICK_MS))
 			timeout = PTY_EOF_TICK_MS;

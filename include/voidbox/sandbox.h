@@ -162,9 +162,13 @@ struct vb_exec_event {
 };
 
 /* Wait up to (timeout_ms) (-1 = forever) for the next event.  Returns 1 with
- * (ev) filled, 0 on timeout, -1 on error (e.g. VB_E_VMDIED).  After EXIT no
- * more events come.  Consuming output returns flow-control credit to the
- * guest, so a slow reader slows the guest program down instead of buffering. */
+ * (ev) filled, 0 on timeout, -1 on error (e.g. VB_E_VMDIED; a guest that
+ * broke the protocol is one: "the guest broke the protocol (...)").  After
+ * EXIT no more events come.  Consuming output returns flow-control credit to
+ * the guest, so a slow reader slows the guest program down instead of
+ * buffering.  While events keep coming it also returns 0 at least every
+ * 100 ms (vb_exec_fd() then stays readable), so a loop that drains events
+ * until 0 gets back to its signals and deadlines whatever the guest sends. */
 int vb_exec_next(vb_exec *ex, struct vb_exec_event *ev, int timeout_ms, vb_error *err);
 
 /* A file descriptor that is readable while vb_exec_next() would not block

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,33 @@
 #include "util/util.h"
 
 #define HELLO_MAX 4096u
+/* A call's reply: the only types, and each ends the call. */
+#define CALL_TYPES (VB_CHAN_TYPE(VB_MSG_OK) | VB_CHAN_TYPE(VB_MSG_ERROR))
+
+/* A request the host gave up on before its last frame arrived. */
+struct tomb {
+	uint32_t id;
+	uint64_t accept, final;
+	size_t budget; /* wire bytes it may still receive */
+	struct tomb *next;
+};
+
+/* Waits for a reply check the caller's cancel descriptor this often. */
+#define CANCEL_SLICE_MS 250
 
 struct vb_chan {
 	int fd;
+	int cancel_fd; /* readable = the caller wants out (never read here), or -1 */
 	pthread_t reader;
 	int reader_started;
 	pthread_mutex_t lock; /* slots, dead, why, next_id */
 	pthread_cond_t cond;
 	pthread_mutex_t wlock; /* whole frames go out one at a time */
 	struct vb_chan_slot *slots;
+	struct tomb *tombs;
 	uint32_t next_id;
-	int dead;
+	int wrapped; /* next_id went round: every id has been used */
+	int dead, violated;
 	char why[256];
 };
 
@@ -106,6 +123,47 @@ static void kill_locked(struct vb_chan *ch, const char *why)
 	shutdown(ch->fd, SHUT_RDWR);
 }
 
+__attribute__((format(printf, 2, 0)))
+static void violate_locked(struct vb_chan *ch, const char *fmt, va_list ap)
+{
+	if (ch->dead)
+		return;
+	char what[200];
+	vsnprintf(what, sizeof(what), fmt, ap);
+	char why[256];
+	snprintf(why, sizeof(why), "the guest broke the protocol (%s)", what);
+	ch->violated = 1;
+	kill_locked(ch, why);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void violate(struct vb_chan *ch, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	violate_locked(ch, fmt, ap);
+	va_end(ap);
+}
+
+int vb_chan_violation(struct vb_chan *ch, vb_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&ch->lock);
+	violate_locked(ch, fmt, ap);
+	pthread_mutex_unlock(&ch->lock);
+	va_end(ap);
+	return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
+}
+
+int vb_chan_violated(struct vb_chan *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	int v = ch->violated;
+	pthread_mutex_unlock(&ch->lock);
+	return v;
+}
+
 int vb_chan_dead(struct vb_chan *ch)
 {
 	pthread_mutex_lock(&ch->lock);
@@ -129,6 +187,155 @@ static struct vb_chan_slot *find_slot(struct vb_chan *ch, uint32_t id)
 	return NULL;
 }
 
+static struct tomb **find_tomb(struct vb_chan *ch, uint32_t id)
+{
+	for (struct tomb **pp = &ch->tombs; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id)
+			return pp;
+	return NULL;
+}
+
+static const char *type_name(uint16_t type, char *buf, size_t len)
+{
+	const char *n = vb_msg_name(type);
+	if (strcmp(n, "?") == 0) {
+		snprintf(buf, len, "type-%u", type);
+		return buf;
+	}
+	return n;
+}
+
+static int type_in(uint64_t mask, uint16_t type)
+{
+	return type < 64 && (mask & VB_CHAN_TYPE(type));
+}
+
+/* A frame for no request the host is waiting on: kill the channel. */
+static void stray_locked(struct vb_chan *ch, const struct vb_hdr *h)
+{
+	char tb[16];
+	const char *tn = type_name(h->type, tb, sizeof(tb));
+	if (h->id == 0)
+		violate(ch, "%s frame for the handshake's id after the handshake", tn);
+	else if (!ch->wrapped && h->id >= ch->next_id)
+		violate(ch, "%s frame for request %u, which the host never made", tn, h->id);
+	else
+		violate(ch, "%s frame for request %u, which had already ended", tn, h->id);
+}
+
+/* May a frame with header (h) go to live slot (s)?  Returns 0, or -1 after
+ * killing the channel. */
+static int admit_locked(struct vb_chan *ch, const struct vb_chan_slot *s, const struct vb_hdr *h)
+{
+	char tb[16];
+	const char *tn = type_name(h->type, tb, sizeof(tb));
+	if (s->finished) {
+		violate(ch, "%s frame for request %u after its last frame", tn, h->id);
+		return -1;
+	}
+	if (!type_in(s->accept ? s->accept : CALL_TYPES, h->type)) {
+		violate(ch, "an unexpected %s frame for request %u", tn, h->id);
+		return -1;
+	}
+	if (VB_CHAN_COST(h->len) > s->max_queued) {
+		violate(ch, "a %u-byte %s frame for request %u, over its %zu-byte budget", h->len,
+			tn, h->id, s->max_queued);
+		return -1;
+	}
+	return 0;
+}
+
+/* The same for a tombstone (t). */
+static int admit_late_locked(struct vb_chan *ch, const struct tomb *t, const struct vb_hdr *h)
+{
+	char tb[16];
+	if (!type_in(t->accept, h->type)) {
+		violate(ch, "an unexpected %s frame for request %u",
+			type_name(h->type, tb, sizeof(tb)), h->id);
+		return -1;
+	}
+	if (VB_CHAN_COST(h->len) > t->budget) {
+		violate(ch, "request %u: more than its window after the host had finished it",
+			h->id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check a header before its payload is read, lock held: a frame the
+ * protocol does not allow is refused before anything is allocated for it.
+ * Returns 0, or -1 after killing the channel.  route_locked() checks again
+ * with the payload (the slot may have gone meanwhile). */
+static int check_hdr_locked(struct vb_chan *ch, const struct vb_hdr *h)
+{
+	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
+	if (s)
+		return admit_locked(ch, s, h);
+	struct tomb **tp = h->id ? find_tomb(ch, h->id) : NULL;
+	if (tp)
+		return admit_late_locked(ch, *tp, h);
+	stray_locked(ch, h);
+	return -1;
+}
+
+/* Route one frame, lock held.  Returns 0, or -1 after killing the channel
+ * (then f has been freed). */
+static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
+{
+	const struct vb_hdr hdr = f->hdr, *h = &hdr; /* f may be freed before h is used */
+	size_t cost = VB_CHAN_COST(h->len);
+	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
+	if (s) {
+		if (admit_locked(ch, s, h) < 0) {
+			free(f);
+			return -1;
+		}
+		const char *why = NULL;
+		int r = s->filter ? s->filter(s, f, &why) : 0;
+		if (r < 0) {
+			free(f);
+			violate(ch, "%s for request %u", why ? why : "a bad frame", h->id);
+			return -1;
+		}
+		if (type_in(s->accept ? s->final : CALL_TYPES, h->type))
+			s->finished = 1;
+		if (r > 0) {
+			free(f);
+			return 0;
+		}
+		if (s->queued + cost > s->max_queued) {
+			free(f);
+			violate(ch, "request %u: more than %zu bytes queued; flow control ignored",
+				h->id, s->max_queued);
+			return -1;
+		}
+		if (s->tail)
+			s->tail->next = f;
+		else
+			s->head = f;
+		s->tail = f;
+		s->queued += cost;
+		wake_slot(s);
+		pthread_cond_broadcast(&ch->cond);
+		return 0;
+	}
+	free(f); /* nothing below needs the payload */
+	struct tomb **tp = h->id ? find_tomb(ch, h->id) : NULL;
+	if (!tp) {
+		stray_locked(ch, h);
+		return -1;
+	}
+	struct tomb *t = *tp;
+	if (admit_late_locked(ch, t, h) < 0)
+		return -1;
+	t->budget -= cost;
+	if (type_in(t->final, h->type)) { /* its last frame: the id is closed */
+		*tp = t->next;
+		free(t);
+	}
+	return 0;
+}
+
 static void *reader_main(void *arg)
 {
 	struct vb_chan *ch = arg;
@@ -143,9 +350,16 @@ static void *reader_main(void *arg)
 			break;
 		}
 		if (vb_hdr_decode(raw, &h) < 0) {
-			why = "the guest sent an oversized frame";
-			break;
+			pthread_mutex_lock(&ch->lock);
+			violate(ch, "a frame header announcing %u bytes", h.len);
+			pthread_mutex_unlock(&ch->lock);
+			return NULL;
 		}
+		pthread_mutex_lock(&ch->lock);
+		int ok = check_hdr_locked(ch, &h);
+		pthread_mutex_unlock(&ch->lock);
+		if (ok < 0)
+			return NULL;
 		struct vb_chan_frame *f = malloc(sizeof(*f) + h.len);
 		if (!f) {
 			why = "out of memory reading the control channel";
@@ -157,33 +371,11 @@ static void *reader_main(void *arg)
 			free(f);
 			break;
 		}
-
 		pthread_mutex_lock(&ch->lock);
-		struct vb_chan_slot *s = h.id ? find_slot(ch, h.id) : NULL;
-		if (h.id == 0) {
-			free(f);
-			kill_locked(ch, "the guest sent a frame for the handshake id");
-			pthread_mutex_unlock(&ch->lock);
-			return NULL;
-		}
-		if (!s || (s->filter && s->filter(s, f))) {
-			free(f); /* late frame of a finished request, or consumed */
-		} else if (s->queued + h.len > s->max_queued) {
-			free(f);
-			kill_locked(ch, "the guest ignored flow control");
-			pthread_mutex_unlock(&ch->lock);
-			return NULL;
-		} else {
-			if (s->tail)
-				s->tail->next = f;
-			else
-				s->head = f;
-			s->tail = f;
-			s->queued += h.len;
-			wake_slot(s);
-			pthread_cond_broadcast(&ch->cond);
-		}
+		int rc = route_locked(ch, f);
 		pthread_mutex_unlock(&ch->lock);
+		if (rc < 0)
+			return NULL;
 	}
 	pthread_mutex_lock(&ch->lock);
 	kill_locked(ch, why);
@@ -262,6 +454,7 @@ struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int ti
 		return NULL;
 	}
 	ch->fd = fd;
+	ch->cancel_fd = cancel_fd;
 	ch->next_id = 1;
 	pthread_mutex_init(&ch->lock, NULL);
 	pthread_mutex_init(&ch->wlock, NULL);
@@ -288,6 +481,11 @@ void vb_chan_close(struct vb_chan *ch)
 	if (ch->reader_started)
 		pthread_join(ch->reader, NULL);
 	close(ch->fd);
+	while (ch->tombs) {
+		struct tomb *t = ch->tombs;
+		ch->tombs = t->next;
+		free(t);
+	}
 	pthread_mutex_destroy(&ch->lock);
 	pthread_mutex_destroy(&ch->wlock);
 	pthread_cond_destroy(&ch->cond);
@@ -298,16 +496,19 @@ void vb_chan_close(struct vb_chan *ch)
 
 int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *err)
 {
-	if (!slot->max_queued)
-		slot->max_queued = VB_FRAME_MAX;
+	if (!slot->max_queued) /* a call: its largest reply is FILE_READ's */
+		slot->max_queued = VB_CHAN_COST(VB_FILE_CHUNK_MAX + 4096);
+	slot->finished = 0;
 	pthread_mutex_lock(&ch->lock);
 	if (ch->dead) {
 		pthread_mutex_unlock(&ch->lock);
 		return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
 	}
-	do
+	do {
 		slot->id = ch->next_id++;
-	while (slot->id == 0 || find_slot(ch, slot->id));
+		if (ch->next_id == 0)
+			ch->wrapped = 1;
+	} while (slot->id == 0 || find_slot(ch, slot->id) || find_tomb(ch, slot->id));
 	slot->next = ch->slots;
 	ch->slots = slot;
 	pthread_mutex_unlock(&ch->lock);
@@ -317,10 +518,26 @@ int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *er
 void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot)
 {
 	pthread_mutex_lock(&ch->lock);
+	int found = 0;
 	for (struct vb_chan_slot **pp = &ch->slots; *pp; pp = &(*pp)->next) {
 		if (*pp == slot) {
 			*pp = slot->next;
+			found = 1;
 			break;
+		}
+	}
+	/* an honest guest may still be sending for it: remember the id */
+	if (found && !slot->finished && !ch->dead) {
+		struct tomb *t = malloc(sizeof(*t));
+		if (t) {
+			t->id = slot->id;
+			t->accept = slot->accept ? slot->accept : CALL_TYPES;
+			t->final = slot->accept ? slot->final : CALL_TYPES;
+			t->budget = slot->late_budget ? slot->late_budget : slot->max_queued;
+			t->next = ch->tombs;
+			ch->tombs = t;
+		} else {
+			kill_locked(ch, "out of memory");
 		}
 	}
 	pthread_mutex_unlock(&ch->lock);
@@ -388,25 +605,44 @@ int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_f
 	int64_t deadline = timeout_ms < 0 ? -1 : vb_now_ms() + timeout_ms;
 	pthread_mutex_lock(&ch->lock);
 	while (!slot->head && !ch->dead) {
-		if (deadline >= 0 && vb_now_ms() >= deadline) {
+		int64_t now = vb_now_ms();
+		if (deadline >= 0 && now >= deadline) {
 			pthread_mutex_unlock(&ch->lock);
 			return 0;
 		}
-		vb_chan_wait_locked(ch, deadline);
+		/* a guest that withholds a reply must not hold a cancelled caller */
+		struct pollfd c = { .fd = ch->cancel_fd, .events = POLLIN };
+		if (ch->cancel_fd >= 0 && poll(&c, 1, 0) > 0) {
+			pthread_mutex_unlock(&ch->lock);
+			return vb_error_set(err, VB_E_CANCELLED, "cancelled");
+		}
+		int64_t slice = now + CANCEL_SLICE_MS;
+		vb_chan_wait_locked(ch, deadline >= 0 && deadline < slice ? deadline : slice);
 	}
-	struct vb_chan_frame *f = slot->head;
+	/* nothing a guest said is delivered once it broke the protocol */
+	struct vb_chan_frame *f = ch->violated ? NULL : slot->head;
 	if (f) {
 		slot->head = f->next;
 		if (!slot->head)
 			slot->tail = NULL;
-		slot->queued -= f->hdr.len;
+		slot->queued -= VB_CHAN_COST(f->hdr.len);
 		f->next = NULL;
+		if (slot->head) /* the caller may drain the efd: keep it readable */
+			wake_slot(slot);
 	}
 	pthread_mutex_unlock(&ch->lock);
 	if (!f)
 		return vb_error_set(err, VB_E_VMDIED, "%s", ch->why);
 	*out = f;
 	return 1;
+}
+
+int vb_chan_pending(struct vb_chan *ch, struct vb_chan_slot *slot)
+{
+	pthread_mutex_lock(&ch->lock);
+	int n = slot->head != NULL;
+	pthread_mutex_unlock(&ch->lock);
+	return n;
 }
 
 int vb_chan_error_from(const struct vb_chan_frame *f, vb_error *err)

@@ -5,9 +5,14 @@
  *
  * A reader thread owns the receive side and routes every frame by request id
  * to a slot; callers block on their slot (or poll its eventfd).  Everything
- * the guest sends is bounded: a slot that queues more than its limit, a frame
- * for the handshake id after the handshake, or a malformed header kills the
- * connection (the VM is then treated as dead) instead of growing host memory.
+ * the guest sends is hostile until checked, and every frame costs: a slot's
+ * budget counts whole frames on the wire (header included), so even empty
+ * frames run it out.  A frame the host does not expect — a type the request
+ * never produces, a request id the host never used or that has already ended,
+ * anything after a request's last frame, a queue past its budget, a malformed
+ * header — is a protocol violation: the connection dies at once with "the
+ * guest broke the protocol (...)" and the VM is treated as hostile.  Nothing
+ * is silently dropped in a loop.
  */
 #ifndef VB_CHANNEL_H
 #define VB_CHANNEL_H
@@ -27,16 +32,32 @@ struct vb_chan_frame {
 	uint8_t payload[]; /* hdr.len bytes */
 };
 
+/* What one frame costs a slot's budget: its whole size on the wire. */
+#define VB_CHAN_COST(payload_len) ((size_t)VB_FRAME_HDR_LEN + (size_t)(payload_len))
+/* The bit of a message type in vb_chan_slot.accept / .final (types < 64). */
+#define VB_CHAN_TYPE(t) (1ull << (t))
+
 struct vb_chan_slot;
 /* Runs on the reader thread with the channel lock held; returns 1 if it
- * consumed the frame (it must not block), 0 to queue it. */
-typedef int (*vb_chan_filter)(struct vb_chan_slot *slot, const struct vb_chan_frame *f);
+ * consumed the frame (it must not block), 0 to queue it, -1 if the frame
+ * breaks the protocol (then *why names the violation, a static string). */
+typedef int (*vb_chan_filter)(struct vb_chan_slot *slot, const struct vb_chan_frame *f,
+			      const char **why);
 
 struct vb_chan_slot {
 	uint32_t id; /* assigned by vb_chan_register */
 	struct vb_chan_frame *head, *tail;
-	size_t queued;     /* payload bytes queued */
-	size_t max_queued; /* beyond this the guest is misbehaving */
+	size_t queued;     /* VB_CHAN_COST of the frames queued */
+	size_t max_queued; /* beyond this the guest broke the protocol */
+	/* Types the guest may send for this request (VB_CHAN_TYPE bits), and
+	 * those that end it; 0 = a plain call: one OK or ERROR. */
+	uint64_t accept, final;
+	/* Wire bytes the guest may still send after the host gave up on the
+	 * request before its last frame (vb_chan_unregister keeps a tombstone
+	 * with this budget, discarding late frames until the last one); 0 =
+	 * max_queued. */
+	size_t late_budget;
+	int finished;      /* its last frame arrived (under the lock) */
 	int efd;           /* eventfd signalled on every frame, or -1 */
 	vb_chan_filter filter;
 	void *opaque;
@@ -52,7 +73,8 @@ struct vb_chan_hello {
  * on, even on failure): send HELLO with (secret), wait up to (timeout_ms) for
  * HELLO_OK.  While waiting, (abort_fd) (e.g. the VMM's pidfd) becoming
  * readable aborts with VB_E_VMDIED, (cancel_fd) with VB_E_CANCELLED (-1 for
- * none). */
+ * none).  (cancel_fd) (not owned, never read) must stay open for the
+ * channel's life: vb_chan_recv() checks it too. */
 struct vb_chan *vb_chan_open(int fd, const uint8_t secret[VB_SECRET_LEN], int timeout_ms,
 			     int abort_fd, int cancel_fd, struct vb_chan_hello *hello,
 			     vb_error *err);
@@ -64,11 +86,21 @@ void vb_chan_close(struct vb_chan *ch);
 int vb_chan_dead(struct vb_chan *ch);
 /* Why the connection died ("" while alive). */
 const char *vb_chan_why(struct vb_chan *ch);
+/* 1 if it died because the guest broke the protocol. */
+int vb_chan_violated(struct vb_chan *ch);
+/* The layer above found a frame that breaks the protocol (a malformed
+ * output frame, a reply out of order): kill the connection with "the guest
+ * broke the protocol (WHAT)" (only the first cause is kept), set (err) to it
+ * (VB_E_RUNTIME) and return -1.  (what) must not carry guest text. */
+int vb_chan_violation(struct vb_chan *ch, vb_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* Register (slot) (zero-initialised by the caller, efd/filter/max_queued
- * optional) and assign it a fresh request id. */
+/* Register (slot) (zero-initialised by the caller; efd, filter, max_queued,
+ * accept and final optional) and assign it a fresh request id. */
 int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *err);
-/* Remove the slot and free its queued frames. */
+/* Remove the slot and free its queued frames.  If its last frame has not
+ * arrived, a tombstone keeps the id known: late frames are discarded within
+ * late_budget, and anything beyond is a violation. */
 void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot);
 
 /* Send a complete frame built with vb_msg_begin/.../vb_msg_end; the request
@@ -78,9 +110,15 @@ int vb_chan_send(struct vb_chan *ch, struct vb_buf *frame, uint32_t id, vb_error
 
 /* Pop the next frame of (slot); wait up to (timeout_ms) (-1 forever).
  * Returns 1 (caller frees *out with free()), 0 on timeout, -1 if the
- * connection died (VB_E_VMDIED). */
+ * connection died (VB_E_VMDIED; after a protocol violation even frames
+ * already queued are not delivered) or, while waiting, the cancel
+ * descriptor became readable (VB_E_CANCELLED, checked every 250 ms).  The
+ * slot's eventfd stays signalled while frames remain queued. */
 int vb_chan_recv(struct vb_chan *ch, struct vb_chan_slot *slot, struct vb_chan_frame **out,
 		 int timeout_ms, vb_error *err);
+
+/* 1 if (slot) has frames queued. */
+int vb_chan_pending(struct vb_chan *ch, struct vb_chan_slot *slot);
 
 /* Wait on the channel's condition (for filters' state): the lock is held by
  * the caller via vb_chan_lock(). Returns 0 on wake, 1 on timeout. */

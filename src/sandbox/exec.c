@@ -17,28 +17,73 @@
 
 _Static_assert(VB_EXEC_TERM_MAX == VB_TERM_MAX, "the API and the wire agree on terminal sizes");
 
+/* vb_exec_next() hands back control at least this often while events keep
+ * coming, so the caller's loop checks its signals, cancellation and
+ * deadlines whatever the guest sends. */
+#define EXEC_SLICE_MS 100
+/* Room in an exec's queue beyond the output window: EXEC_STARTED, and
+ * EXEC_EXIT or ERROR (1 KiB of message at most). */
+#define EXEC_QUEUE_SLACK 8192u
+
+#define EXEC_TYPES                                                                          \
+	(VB_CHAN_TYPE(VB_MSG_EXEC_STARTED) | VB_CHAN_TYPE(VB_MSG_EXEC_OUTPUT) |               \
+	 VB_CHAN_TYPE(VB_MSG_EXEC_STDIN_ACK) | VB_CHAN_TYPE(VB_MSG_EXEC_EXIT) |               \
+	 VB_CHAN_TYPE(VB_MSG_ERROR))
+#define EXEC_FINAL (VB_CHAN_TYPE(VB_MSG_EXEC_EXIT) | VB_CHAN_TYPE(VB_MSG_ERROR))
+
 struct vb_exec {
 	vb_sandbox *sb;
 	struct vb_chan_slot slot;
 	pid_t pid;
 	struct vb_chan_frame *cur; /* frame whose data the caller holds */
 	size_t cur_len;            /* output bytes in it, acked when released */
-	uint64_t stdin_sent, stdin_acked; /* under the channel lock */
+	/* under the channel lock: */
+	uint64_t stdin_sent, stdin_acked;
+	uint64_t out_got, out_acked; /* output frames' VB_CHAN_COST */
+	int started;                 /* EXEC_STARTED arrived */
 	int stdin_closed, exited;
 	int pty;
+	int64_t busy_since; /* events handed out back to back since then; 0 = idle */
 };
 
-/* Reader thread, channel lock held: stdin credit comes back. */
-static int exec_filter(struct vb_chan_slot *slot, const struct vb_chan_frame *f)
+/* Reader thread, channel lock held: the exec's state machine, checked as
+ * frames arrive (before they are queued), and stdin credit coming back. */
+static int exec_filter(struct vb_chan_slot *slot, const struct vb_chan_frame *f,
+		       const char **why)
 {
 	struct vb_exec *ex = slot->opaque;
-	if (f->hdr.type != VB_MSG_EXEC_STDIN_ACK)
+	uint16_t type = f->hdr.type;
+	if (type == VB_MSG_ERROR)
+		return 0;
+	if (type == VB_MSG_EXEC_STARTED) {
+		if (ex->started) {
+			*why = "a second EXEC_STARTED";
+			return -1;
+		}
+		ex->started = 1;
+		return 0;
+	}
+	if (!ex->started) {
+		*why = "exec frames before EXEC_STARTED";
+		return -1;
+	}
+	if (type == VB_MSG_EXEC_OUTPUT) {
+		/* the agent spends its credit in the same unit: whole frames */
+		ex->out_got += VB_CHAN_COST(f->hdr.len);
+		if (ex->out_got - ex->out_acked > VB_OUTPUT_WINDOW) {
+			*why = "EXEC_OUTPUT beyond its flow-control window";
+			return -1;
+		}
+		return 0;
+	}
+	if (type != VB_MSG_EXEC_STDIN_ACK)
 		return 0;
 	uint64_t n = 0;
-	vb_payload_u64(f->payload, f->hdr.len, VB_TAG_COUNT, &n);
-	/* never trust the guest to keep the books: clamp to what was sent */
-	if (n > ex->stdin_sent - ex->stdin_acked)
-		n = ex->stdin_sent - ex->stdin_acked;
+	if (vb_payload_u64(f->payload, f->hdr.len, VB_TAG_COUNT, &n) < 0 || n == 0 ||
+	    n > ex->stdin_sent - ex->stdin_acked) {
+		*why = "EXEC_STDIN_ACK for stdin that was never sent";
+		return -1;
+	}
 	ex->stdin_acked += n;
 	uint64_t one = 1;
 	ssize_t r = write(slot->efd, &one, sizeof(one));
@@ -81,8 +126,9 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 	ex->slot.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ex->slot.filter = exec_filter;
 	ex->slot.opaque = ex;
-	/* the window, one chunk in flight beyond it, and the small frames */
-	ex->slot.max_queued = VB_OUTPUT_WINDOW + 2 * VB_CHUNK_MAX + 65536;
+	ex->slot.max_queued = VB_OUTPUT_WINDOW + EXEC_QUEUE_SLACK;
+	ex->slot.accept = EXEC_TYPES;
+	ex->slot.final = EXEC_FINAL;
 	if (ex->slot.efd < 0) {
 		vb_error_errno(err, errno, "eventfd");
 		free(ex);
@@ -126,10 +172,12 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		rc = vb_chan_recv(sb->ch, &ex->slot, &f, VB_CALL_TIMEOUT_MS, err);
 		if (rc == 0)
 			rc = vb_error_set(err, VB_E_RUNTIME, "the guest agent did not start the program");
-		else if (rc < 0)
-			vb_sandbox_died(sb, err);
-		else
+		else if (rc < 0) {
+			if (!err || err->kind != VB_E_CANCELLED)
+				vb_sandbox_died(sb, err);
+		} else {
 			rc = 0;
+		}
 	}
 	if (rc == 0 && f->hdr.type == VB_MSG_ERROR) {
 		vb_chan_error_from(f, err);
@@ -138,9 +186,10 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		uint64_t pid = 0;
 		vb_payload_u64(f->payload, f->hdr.len, VB_TAG_PID, &pid);
 		ex->pid = (pid_t)(pid & 0x7fffffff);
-	} else if (rc == 0) {
-		rc = vb_error_set(err, VB_E_RUNTIME, "unexpected %s reply to EXEC",
-				  vb_msg_name(f->hdr.type));
+	} else if (rc == 0) { /* the filter lets nothing else come first */
+		rc = vb_chan_violation(sb->ch, err, "%s frame before EXEC_STARTED",
+				       vb_msg_name(f->hdr.type));
+		vb_sandbox_died(sb, err);
 	}
 	free(f);
 	if (rc < 0) {
@@ -155,15 +204,19 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 static int release_cur(struct vb_exec *ex, vb_error *err)
 {
 	int rc = 0;
-	if (ex->cur && ex->cur_len && !ex->exited)
+	if (ex->cur && ex->cur_len && !ex->exited) {
+		vb_chan_lock(ex->sb->ch);
+		ex->out_acked += ex->cur_len;
+		vb_chan_unlock(ex->sb->ch);
 		rc = send_simple(ex, VB_MSG_EXEC_ACK, 0, VB_TAG_COUNT, ex->cur_len, err);
+	}
 	free(ex->cur);
 	ex->cur = NULL;
 	ex->cur_len = 0;
 	return rc;
 }
 
-/* Turn one frame into an event: 1 = event, 0 = ignore, -1 = error. */
+/* Turn one frame into an event: 1 = event, -1 = error (f is consumed). */
 static int decode_event(struct vb_exec *ex, struct vb_chan_frame *f, struct vb_exec_event *ev,
 			vb_error *err)
 {
@@ -171,16 +224,20 @@ static int decode_event(struct vb_exec *ex, struct vb_chan_frame *f, struct vb_e
 	switch (f->hdr.type) {
 	case VB_MSG_EXEC_OUTPUT: {
 		uint64_t stream = 0;
-		struct vb_field data;
+		struct vb_field data = { 0 };
 		if (vb_payload_u64(f->payload, f->hdr.len, VB_TAG_STREAM, &stream) < 0 ||
 		    vb_payload_find(f->payload, f->hdr.len, VB_TAG_DATA, &data) < 0 ||
-		    (stream != 1 && stream != 2) || data.len > VB_CHUNK_MAX)
-			return vb_error_set(err, VB_E_RUNTIME, "the guest sent a malformed output frame");
+		    (stream != 1 && (stream != 2 || ex->pty)) || !data.data || data.len == 0 ||
+		    data.len > VB_CHUNK_MAX) {
+			free(f);
+			vb_chan_violation(ex->sb->ch, err, "a malformed EXEC_OUTPUT frame");
+			return vb_sandbox_died(ex->sb, err);
+		}
 		ev->kind = stream == 1 ? VB_EXEC_STDOUT : VB_EXEC_STDERR;
 		ev->data = data.data;
 		ev->len = data.len;
 		ex->cur = f;
-		ex->cur_len = data.len;
+		ex->cur_len = VB_CHAN_COST(f->hdr.len); /* the credit it took */
 		return 1;
 	}
 	case VB_MSG_EXEC_EXIT: {
@@ -201,9 +258,12 @@ static int decode_event(struct vb_exec *ex, struct vb_chan_frame *f, struct vb_e
 		free(f);
 		ex->exited = 1;
 		return -1;
-	default:
+	default: { /* the filter admits nothing else */
+		uint16_t type = f->hdr.type;
 		free(f);
-		return 0;
+		vb_chan_violation(ex->sb->ch, err, "an unexpected %s frame", vb_msg_name(type));
+		return vb_sandbox_died(ex->sb, err);
+	}
 	}
 }
 
@@ -213,21 +273,28 @@ int vb_exec_next(vb_exec *ex, struct vb_exec_event *ev, int timeout_ms, vb_error
 		return vb_sandbox_died(ex->sb, err);
 	if (ex->exited)
 		return 0;
-	int64_t deadline = timeout_ms < 0 ? -1 : vb_now_ms() + timeout_ms;
+	int64_t now = vb_now_ms();
+	if (ex->busy_since && now - ex->busy_since >= EXEC_SLICE_MS) {
+		/* the caller's turn; the efd stays readable if frames wait */
+		ex->busy_since = 0;
+		return 0;
+	}
+	int64_t deadline = timeout_ms < 0 ? -1 : now + timeout_ms;
 	for (;;) {
 		uint64_t drain;
 		ssize_t r = read(ex->slot.efd, &drain, sizeof(drain));
 		(void)r;
 		struct vb_chan_frame *f = NULL;
+		/* vb_chan_recv signals the efd again while frames remain */
 		int got = vb_chan_recv(ex->sb->ch, &ex->slot, &f, 0, err);
 		if (got < 0)
 			return vb_sandbox_died(ex->sb, err);
 		if (got > 0) {
-			int rc = decode_event(ex, f, ev, err);
-			if (rc != 0)
-				return rc;
-			continue;
+			if (!ex->busy_since)
+				ex->busy_since = now;
+			return decode_event(ex, f, ev, err);
 		}
+		ex->busy_since = 0;
 		int64_t left = deadline < 0 ? -1 : deadline - vb_now_ms();
 		if (deadline >= 0 && left <= 0)
 			return 0;
@@ -236,16 +303,8 @@ int vb_exec_next(vb_exec *ex, struct vb_exec_event *ev, int timeout_ms, vb_error
 		if (pr < 0 && errno != EINTR)
 			return vb_error_errno(err, errno, "poll");
 		/* woken without a frame: stdin credit came back; let the caller see it */
-		if (pr > 0) {
-			got = vb_chan_recv(ex->sb->ch, &ex->slot, &f, 0, err);
-			if (got < 0)
-				return vb_sandbox_died(ex->sb, err);
-			if (got == 0)
-				return 0;
-			int rc = decode_event(ex, f, ev, err);
-			if (rc != 0)
-				return rc;
-		}
+		if (pr > 0 && !vb_chan_pending(ex->sb->ch, &ex->slot))
+			return 0;
 	}
 }
 
@@ -303,14 +362,18 @@ int vb_exec_close_stdin(vb_exec *ex, vb_error *err)
 	if (ex->stdin_closed || ex->exited)
 		return 0;
 	ex->stdin_closed = 1;
-	return send_simple(ex, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 0, 0, err);
+	if (send_simple(ex, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 0, 0, err) < 0)
+		return vb_sandbox_died(ex->sb, err); /* the best account of why */
+	return 0;
 }
 
 int vb_exec_signal(vb_exec *ex, int sig, vb_error *err)
 {
 	if (ex->exited)
 		return 0;
-	return send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, (uint64_t)sig, err);
+	if (send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, (uint64_t)sig, err) < 0)
+		return vb_sandbox_died(ex->sb, err);
+	return 0;
 }
 
 int vb_exec_resize(vb_exec *ex, unsigned rows, unsigned cols, vb_error *err)
@@ -346,6 +409,14 @@ void vb_exec_free(vb_exec *ex)
 		vb_error ignore;
 		send_simple(ex, VB_MSG_EXEC_SIGNAL, 0, VB_TAG_SIGNAL, SIGKILL, &ignore);
 	}
+	/* What an honest agent may still send once we stop listening: the rest
+	 * of its output window, an ack per stdin byte in flight at most, and
+	 * EXEC_EXIT. */
+	vb_chan_lock(ex->sb->ch);
+	ex->slot.late_budget = VB_OUTPUT_WINDOW + EXEC_QUEUE_SLACK +
+			       (size_t)(ex->stdin_sent - ex->stdin_acked) *
+				       VB_CHAN_COST(VB_FIELD_HDR_LEN + 8);
+	vb_chan_unlock(ex->sb->ch);
 	free(ex->cur);
 	vb_chan_unregister(ex->sb->ch, &ex->slot);
 	close(ex->slot.efd);

@@ -187,6 +187,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.rlimit_nproc = cfg->rlimit_nproc,
 		.rlimit_fsize = cfg->rlimit_fsize,
 		.hostname = (char *)(uintptr_t)"voidbox",
+		.one_host = 1, /* we connect once, so the agent may forget the secret */
 	};
 	struct vb_boot_mount bm[VB_MAX_MOUNTS];
 	char tags[VB_MAX_MOUNTS][24];
@@ -276,6 +277,15 @@ static void keep_console_log(vb_sandbox *sb, const char *console, const char *vm
 
 int vb_sandbox_died(vb_sandbox *sb, vb_error *err)
 {
+	if (sb->ch && vb_chan_violated(sb->ch)) {
+		/* A hostile guest: tear it down now, and take no diagnosis from
+		 * anything it wrote (its console could say anything). */
+		if (sb->vm) {
+			kill(sb->vm->pid, SIGKILL);
+			vb_vmm_wait(sb->vm, 3000);
+		}
+		return vb_error_set(err, VB_E_VMDIED, "%s", vb_chan_why(sb->ch));
+	}
 	char why[400] = "";
 	int exited = sb->vm ? vb_vmm_wait(sb->vm, 3000) : 0;
 	/* once the VMM exited, its pipes end: wait for the last words */

@@ -148,7 +148,14 @@ static int test_first_frame_must_be_hello(void)
 /* Run a command over a raw channel and collect stdout (for the secret test). */
 static int raw_exec(struct vb_chan *ch, const char *cmd, char *out, size_t max)
 {
-	struct vb_chan_slot slot = { .efd = -1 };
+	/* an exec's frames, as src/sandbox/exec.c declares them */
+	struct vb_chan_slot slot = {
+		.efd = -1,
+		.max_queued = VB_OUTPUT_WINDOW + 8192,
+		.accept = VB_CHAN_TYPE(VB_MSG_EXEC_STARTED) | VB_CHAN_TYPE(VB_MSG_EXEC_OUTPUT) |
+			  VB_CHAN_TYPE(VB_MSG_EXEC_EXIT) | VB_CHAN_TYPE(VB_MSG_ERROR),
+		.final = VB_CHAN_TYPE(VB_MSG_EXEC_EXIT) | VB_CHAN_TYPE(VB_MSG_ERROR),
+	};
 	vb_error err = { 0 };
 	CHECK(vb_chan_register(ch, &slot, &err) == 0, "%s", err.msg);
 	const char *argv[] = { "sh", "-c", cmd, NULL };
@@ -170,8 +177,8 @@ static int raw_exec(struct vb_chan *ch, const char *cmd, char *out, size_t max)
 				memcpy(out + n, d.data, d.len);
 				n += d.len;
 			}
-			vb_msg_begin(&b, VB_MSG_EXEC_ACK, 0, 0);
-			vb_msg_put_u64(&b, VB_TAG_COUNT, d.len);
+			vb_msg_begin(&b, VB_MSG_EXEC_ACK, 0, 0); /* credit is whole frames */
+			vb_msg_put_u64(&b, VB_TAG_COUNT, VB_CHAN_COST(f->hdr.len));
 			vb_msg_end(&b);
 			vb_chan_send(ch, &b, slot.id, &err);
 		}

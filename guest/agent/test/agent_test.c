@@ -260,7 +260,7 @@ static void run_exec(struct client *cl, const struct xopts *o, struct xres *x)
 			}
 			if (n > VB_CHUNK_MAX)
 				x->stalled_ok = 0;
-			unacked += n;
+			unacked += VB_FRAME_HDR_LEN + f->h.len; /* credit is whole frames */
 			if (unacked > x->max_unacked)
 				x->max_unacked = unacked;
 			if (hold && hold_since)
@@ -729,7 +729,8 @@ static int ps_wait(struct psess *s, const char *needle, int timeout_ms)
 			if (v != 1)
 				s->err_code = -3; /* a terminal has one stream */
 			dyn_put(&s->out, p, n, 1u << 20);
-			send_u64(s->cl, VB_MSG_EXEC_ACK, s->id, VB_TAG_COUNT, n);
+			send_u64(s->cl, VB_MSG_EXEC_ACK, s->id, VB_TAG_COUNT,
+				 VB_FRAME_HDR_LEN + f->h.len); /* credit is whole frames */
 		} else if (f->h.type == VB_MSG_EXEC_EXIT) {
 			s->exited = 1;
 			s->has_code = frame_u64(f, VB_TAG_EXIT_CODE, &s->code) == 0;
@@ -1368,12 +1369,63 @@ static void test_fd_mode(const char *agent, const char *boot, const char *roots)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--fd: the agent exits 0 at EOF (status %d)", st);
 }
 
+static int write_boot(const char *out, const char *secret_out, char **mounts, int nmounts,
+		      int one_host);
+
+/* ONE_HOST boot data: the first handshake works, and then the agent has
+ * forgotten the secret: the same secret is refused on a new connection. */
+static void test_one_host(const char *agent, const char *dir, const char *roots)
+{
+	char boot[1024], secret_path[1024], sock[1024];
+	uint8_t secret[VB_SECRET_LEN];
+	snprintf(boot, sizeof(boot), "%s/boot-one", dir);
+	snprintf(secret_path, sizeof(secret_path), "%s/secret-one", dir);
+	snprintf(sock, sizeof(sock), "%s/sock-one", dir);
+	int fd = -1;
+	CHECK(write_boot(boot, secret_path, NULL, 0, 1) == 0 &&
+		      (fd = open(secret_path, O_RDONLY)) >= 0 &&
+		      read(fd, secret, VB_SECRET_LEN) == VB_SECRET_LEN,
+	      "one host: boot data");
+	if (fd >= 0)
+		close(fd);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("VB_AGENT_ROOTS", roots, 1);
+		execl(agent, agent, "--boot", boot, "--listen", sock, (char *)NULL);
+		_exit(127);
+	}
+	struct client cl;
+	int up = 0;
+	for (int i = 0; i < 200 && !up; i++) {
+		up = cl_connect(&cl, sock) == 0;
+		if (!up)
+			usleep(10000);
+	}
+	CHECK(up, "one host: connect");
+	struct frame *f = up ? cl_hello(&cl, secret, VB_PROTO_VERSION) : NULL;
+	CHECK(f && f->h.type == VB_MSG_HELLO_OK, "one host: the first handshake works");
+	frame_free(f);
+	if (up)
+		cl_close(&cl);
+	up = cl_connect(&cl, sock) == 0;
+	f = up ? cl_hello(&cl, secret, VB_PROTO_VERSION) : NULL;
+	CHECK(f && f->h.type == VB_MSG_ERROR && err_code(f) == VB_ERR_ACCESS,
+	      "one host: the secret is refused after the first handshake");
+	frame_free(f);
+	if (up)
+		cl_close(&cl);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
-static int write_boot(const char *out, const char *secret_out, char **mounts, int nmounts)
+static int write_boot(const char *out, const char *secret_out, char **mounts, int nmounts,
+		      int one_host)
 {
 	struct vb_boot boot;
 	memset(&boot, 0, sizeof(boot));
+	boot.one_host = one_host;
 	struct vb_boot_mount m[VB_MAX_MOUNTS];
 	if (getrandom(boot.secret, VB_SECRET_LEN, 0) != VB_SECRET_LEN)
 		return -1;
@@ -1450,7 +1502,7 @@ int main(int argc, char **argv)
 		for (int i = 4; i + 1 < argc && n < (int)VB_MAX_MOUNTS; i += 2)
 			if (!strcmp(argv[i], "--mount"))
 				mounts[n++] = argv[i + 1];
-		return write_boot(argv[2], argv[3], mounts, n) < 0 ? 1 : 0;
+		return write_boot(argv[2], argv[3], mounts, n, 0) < 0 ? 1 : 0;
 	}
 	if (argc >= 5 && !strcmp(argv[1], "--connect") && !strcmp(argv[3], "--secret")) {
 		g_vm = 1;
@@ -1517,7 +1569,7 @@ int main(int argc, char **argv)
 		snprintf(roots, sizeof(roots), "%s:%s", g_ws, path);
 		snprintf(boot, sizeof(boot), "%s/boot", dir);
 		snprintf(secret, sizeof(secret), "%s/secret", dir);
-		if (write_boot(boot, secret, NULL, 0) < 0)
+		if (write_boot(boot, secret, NULL, 0, 0) < 0)
 			return 1;
 		fd = open(secret, O_RDONLY);
 		if (fd < 0 || read(fd, g_secret, VB_SECRET_LEN) != VB_SECRET_LEN)
@@ -1533,6 +1585,7 @@ int main(int argc, char **argv)
 			_exit(127);
 		}
 		run_all(1, NULL, 0);
+		test_one_host(argv[2], dir, roots);
 		int st = 0;
 		uint64_t t0 = now_ms();
 		while (waitpid(pid, &st, WNOHANG) == 0 && now_ms() - t0 < 5000)
