@@ -35,7 +35,7 @@
 #define PROBE_TOTAL_MS 10000  /* printing, but no agent by then: give up */
 #define PROBE_MEMORY_MIB 256u
 /* No `quiet`: the kernel banner is the first sign of life. */
-#define PROBE_CMDLINE "console=ttyS0 panic=-1 reboot=t acpi=off 8250.nr_uarts=1"
+#define PROBE_CMDLINE "console=ttyS0 panic=-1 reboot=t acpi=off 8250.nr_uarts=1 no_timer_check"
 #define PROBE_MARK "voidbox-agent"
 
 const char *vb_vmm_kvm_device(void)
