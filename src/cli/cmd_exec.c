@@ -223,27 +223,82 @@ struct loop {
 	int first_sig;      /* forwarded signal, 0 if none */
 	int64_t kill_at;    /* give up on the guest at this time */
 	int64_t host_deadline; /* host-side guard behind the guest's own timeout */
+	/* Output our reader has not taken yet.  While there is some, no more
+	 * events are taken from the guest (it waits for credit), and the loop
+	 * waits for the reader and for signals alike: a slow reader never
+	 * keeps ^C from working. */
+	uint8_t *pend;
+	size_t pend_len, pend_cap;
+	int pend_fd;
 };
 
-/* Copy an event's bytes to our stdout (fd 1) or stderr (fd 2).  When the
- * reader went away (`voidbox exec -- yes | head -1`), the program gets
- * SIGPIPE, as a local one does on its next write to a closed pipe, and
- * what it writes to that stream from then on is dropped: the pipeline ends
- * as a local one would, with the program's 141 as our status.  Any other
- * write error (ENOSPC on /dev/full) cannot be passed to the guest program
- * either; it is told the same way, as ssh's remote program would be, and
- * the error is said on stderr. */
-static void emit(struct loop *l, int fd, const uint8_t *p, size_t n)
+/* Our reader went away (`voidbox exec -- yes | head -1`): the program
+ * gets SIGPIPE, as a local one does on its next write to a closed pipe, and
+ * what it writes to that stream from then on is dropped, so the pipeline
+ * ends as a local one would, with the program's 141 as our status.  Any
+ * other write error (ENOSPC on /dev/full) cannot be passed to the guest
+ * program either; it is told the same way, as ssh's remote program would
+ * be, and the error is said on stderr. */
+static void broken(struct loop *l, int fd, int e)
 {
-	int *broken = fd == 1 ? &l->out_broken : &l->err_broken;
-	if (*broken || vb_cli_write_out(fd, p, n) == 0)
-		return;
-	int e = errno;
-	*broken = 1;
+	*(fd == 1 ? &l->out_broken : &l->err_broken) = 1;
 	if (e != EPIPE && fd == 1)
 		vb_cli_warn("exec: cannot write the program's stdout (%s): it is sent SIGPIPE", strerror(e));
 	vb_error ignore = { 0 };
 	vb_exec_signal(l->ex, SIGPIPE, &ignore); /* a dead VM shows up in vb_exec_next() */
+}
+
+/* Write what (fd) takes without blocking: at most PIPE_BUF at a time, and
+ * only while poll() says it is writable.  Returns the bytes written. */
+static size_t write_ready(struct loop *l, int fd, const uint8_t *p, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLOUT | POLLERR | POLLHUP)))
+			break;
+		size_t k = n - done < PIPE_BUF ? n - done : PIPE_BUF;
+		ssize_t w = write(fd, p + done, k);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0) {
+			broken(l, fd, w < 0 ? errno : EIO);
+			return n;
+		}
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* Copy an event's bytes to our stdout (fd 1) or stderr (fd 2); what the
+ * reader cannot take now is kept in l->pend.  Returns 0, or -1 when out
+ * of memory. */
+static int emit(struct loop *l, int fd, const uint8_t *p, size_t n)
+{
+	if (*(fd == 1 ? &l->out_broken : &l->err_broken))
+		return 0;
+	size_t done = write_ready(l, fd, p, n);
+	if (done == n)
+		return 0;
+	if (n - done > l->pend_cap) {
+		uint8_t *b = realloc(l->pend, n - done);
+		if (!b)
+			return -1;
+		l->pend = b;
+		l->pend_cap = n - done;
+	}
+	memcpy(l->pend, p + done, n - done);
+	l->pend_len = n - done;
+	l->pend_fd = fd;
+	return 0;
+}
+
+/* Hand the reader more of the pending output. */
+static void drain_pending(struct loop *l)
+{
+	size_t done = write_ready(l, l->pend_fd, l->pend, l->pend_len);
+	memmove(l->pend, l->pend + done, l->pend_len - done);
+	l->pend_len -= done;
 }
 
 static int pump_stdin(struct loop *l, vb_error *err)
@@ -269,21 +324,38 @@ static int pump_stdin(struct loop *l, vb_error *err)
 	return 0;
 }
 
+/* The stop signal that arrived on l->sfd, or 0. */
+static int stop_signal(struct loop *l)
+{
+	struct signalfd_siginfo si;
+	return read(l->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
 /* Returns the exit code once the program is done. */
 static int run_loop(struct loop *l, vb_error *err)
 {
 	for (;;) {
 		struct vb_exec_event ev;
-		int r;
-		while ((r = vb_exec_next(l->ex, &ev, 0, err)) > 0) {
-			if (ev.kind == VB_EXEC_STDOUT)
-				emit(l, 1, ev.data, ev.len);
-			else if (ev.kind == VB_EXEC_STDERR)
-				emit(l, 2, ev.data, ev.len);
-			else if (ev.timed_out)
+		int r = 0;
+		while (!l->pend_len && (r = vb_exec_next(l->ex, &ev, 0, err)) > 0) {
+			if (ev.kind == VB_EXEC_STDOUT || ev.kind == VB_EXEC_STDERR) {
+				if (emit(l, ev.kind == VB_EXEC_STDOUT ? 1 : 2, ev.data, ev.len) < 0)
+					return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			} else if (ev.timed_out) {
 				return 124;
-			else
+			} else {
+				/* the exit comes after all output: hand the rest over */
+				while (l->pend_len && !l->kill_at) {
+					struct pollfd p[2] = { { .fd = l->pend_fd, .events = POLLOUT },
+							       { .fd = l->sfd, .events = POLLIN } };
+					if (poll(p, 2, -1) < 0 && errno != EINTR)
+						break;
+					if (p[1].revents & POLLIN)
+						return 128 + stop_signal(l);
+					drain_pending(l);
+				}
 				return ev.exit_code;
+			}
 		}
 		if (r < 0)
 			return -1;
@@ -299,23 +371,26 @@ static int run_loop(struct loop *l, vb_error *err)
 		if (l->host_deadline && (wait_ms < 0 || l->host_deadline - now < wait_ms))
 			wait_ms = (int)(l->host_deadline - now);
 
-		struct pollfd p[3] = {
-			{ .fd = vb_exec_fd(l->ex), .events = POLLIN },
+		struct pollfd p[4] = {
+			{ .fd = l->pend_len ? -1 : vb_exec_fd(l->ex), .events = POLLIN },
 			{ .fd = l->sfd, .events = POLLIN },
 			{ .fd = l->stdin_open && vb_exec_stdin_room(l->ex) ? 0 : -1, .events = POLLIN },
+			{ .fd = l->pend_len ? l->pend_fd : -1, .events = POLLOUT },
 		};
-		if (poll(p, 3, wait_ms) < 0 && errno != EINTR)
+		if (poll(p, 4, wait_ms) < 0 && errno != EINTR)
 			return vb_error_errno(err, errno, "poll");
 		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(l->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (l->first_sig) /* second signal: stop waiting */
-					return 128 + (int)si.ssi_signo;
-				l->first_sig = (int)si.ssi_signo;
+			int sig = stop_signal(l);
+			if (sig > 0 && l->kill_at) /* second signal: stop waiting */
+				return 128 + sig;
+			if (sig > 0) {
+				l->first_sig = sig;
 				l->kill_at = vb_now_ms() + SIGNAL_GRACE_MS;
-				vb_exec_signal(l->ex, (int)si.ssi_signo, err);
+				vb_exec_signal(l->ex, sig, err);
 			}
 		}
+		if (p[3].revents)
+			drain_pending(l);
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
 			if (pump_stdin(l, err) < 0)
 				return -1;
@@ -424,6 +499,7 @@ int vb_cmd_exec(int argc, char **argv)
 		if (code < 0)
 			code = vb_cli_fail(&err);
 		vb_exec_free(l.ex);
+		free(l.pend);
 	}
 teardown:
 	vb_sandbox_free(sb);

@@ -153,6 +153,31 @@ test_console_flood_is_bounded() {
     expect_clean
 }
 
+test_sigint_with_a_slow_reader() {
+    # our stdout's reader does not read: output waits in voidbox (bounded),
+    # the guest waits for credit, and ^C still ends it within its grace
+    mkfifo "$T/fifo"
+    (sleep 60; cat >/dev/null) <"$T/fifo" &
+    local rpid=$!
+    "$VB" exec -- sh -c 'yes' >"$T/fifo" 2>"$T/err" &
+    local vbpid=$! i
+    for i in $(seq 150); do
+        ls "$XDG_RUNTIME_DIR"/voidbox-*/vm-"$vbpid"-*/info.json >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    sleep 3 # the VM runs `yes`: the pipe is full by now
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$vbpid/status")
+    [ "$rss" -lt 65536 ] || fail "voidbox holds $rss KiB"
+    local t0=$SECONDS
+    kill -INT "$vbpid"
+    wait "$vbpid"
+    rc=$?
+    kill "$rpid" 2>/dev/null
+    [ $((SECONDS - t0)) -lt 8 ] || fail "SIGINT took $((SECONDS - t0)) s"
+    expect_rc 130
+    expect_clean
+}
+
 test_agent_crash_is_125() {
     # A stage can no longer crash the agent (root cannot write /proc/1/mem:
     # test_hostile.sh), so a stand-in QEMU plays a guest whose PID 1 died:
