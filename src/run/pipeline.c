@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "run/engine.h"
+#include "run/quota.h"
 #include "util/util.h"
 
 static const char input_path[] = "/workspace/input.json";
@@ -51,6 +52,8 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 			_cleanup_free_ char *dir = vb_strfmt("%s/outputs/%s", r->run_dir, name);
 			if (!dir || vb_run_vmconf_add_mount(vc, dir, b->outputs[o].guest.s, 1, err) < 0)
 				goto fail_oom;
+			/* a known rate, so the quota watcher stops a writer in time */
+			vc->mounts_v[vc->n_mounts - 1].write_mib_s = VB_QUOTA_WRITE_MIB_S;
 		}
 		for (size_t k = 0; k < b->n_inputs; k++) {
 			_cleanup_free_ char *dir =
@@ -151,6 +154,12 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 		return;
 	}
 	vb_run_unit_booted(r, u, sb);
+	vb_quota *q = NULL;
+	if (vb_quota_start(r, bi, sb, &q, &err) < 0) {
+		vb_run_unit_fail_err(r, u, sb, &err);
+		vb_sandbox_free(sb);
+		return;
+	}
 
 	const char **argv = make_argv(&b->run);
 	const uint8_t *stdin_data = NULL;
@@ -172,7 +181,10 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 	} else if (has_in && vb_file_write(sb, input_path, in, in_len, 0644, 0, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
 	} else if (vb_run_exec(r, u, sb, &p, stdin_data, stdin_len, &code, &err) < 0) {
-		vb_run_unit_fail_err(r, u, sb, &err);
+		if (!vb_quota_fail_unit(q, r, u, sb, 0)) /* the quota killed the VM? */
+			vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (vb_quota_fail_unit(q, r, u, sb, 0)) {
+		/* said: the quota is the cause, whatever the program did next */
 	} else if (code == VB_RUN_TIMED_OUT) {
 		u->exit_code = 124;
 		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
@@ -188,10 +200,14 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
 		else
 			vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (vb_quota_fail_unit(q, r, u, sb, 1)) {
+		/* said; checked last, with the VM frozen, so that nothing it
+		 * writes from now on counts */
 	} else {
 		vb_run_unit_ok(r, u, sb);
 	}
 	free(argv);
+	vb_quota_free(q);
 	vb_sandbox_free(sb);
 }
 
