@@ -52,7 +52,7 @@ static void walk(int dfd, int depth, struct vb_quota_use *use, uint64_t *bytes)
 		*bytes += cost(&st);
 		if (!S_ISDIR(st.st_mode))
 			continue;
-		if (depth >= VB_QUOTA_MAX_DEPTH) {
+		if (depth > VB_QUOTA_MAX_DEPTH) {
 			use->too_deep = 1;
 			continue;
 		}
