@@ -181,7 +181,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 	} else if (has_in && vb_file_write(sb, input_path, in, in_len, 0644, 0, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
 	} else if (vb_run_exec(r, u, sb, &p, stdin_data, stdin_len, &code, &err) < 0) {
-		if (!vb_quota_fail_unit(q, r, u, sb, 0)) /* the quota killed the VM? */
+		if (!vb_quota_fail_unit(q, r, u, sb, 1)) /* the quota killed the VM? */
 			vb_run_unit_fail_err(r, u, sb, &err);
 	} else if (vb_quota_fail_unit(q, r, u, sb, 0)) {
 		/* said: the quota is the cause, whatever the program did next */

@@ -116,9 +116,9 @@ static int note_over(vb_quota *q, const struct vb_quota_use *use)
 /* Over: kill the VM and say why (the first to see it says it). */
 static void *kill_over(vb_quota *q, const struct vb_quota_use *use)
 {
+	note_over(q, use); /* first: the owner must find it when its exec fails */
 	vb_error ignore = { 0 };
 	vb_sandbox_signal(q->sb, SIGKILL, &ignore);
-	note_over(q, use);
 	return NULL;
 }
 

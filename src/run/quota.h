@@ -50,10 +50,12 @@ typedef struct vb_quota vb_quota;
  * NULL when the box has none.  The watcher kills the VM when over. */
 int vb_quota_start(struct vb_run *r, size_t bi, vb_sandbox *sb, vb_quota **out, vb_error *err);
 
-/* When box's outputs went over the quota: fail (u) with a message naming
- * the outputs and the quota and return 1; else 0.  (final): the program
- * is done, so freeze the VM first and measure once more (nothing it does
- * afterwards reaches the host).  (q) NULL: 0. */
+/* When the box's outputs went over the quota: fail (u) with a message
+ * naming the output and the quota and return 1; else 0.  (final): nothing
+ * more is asked of the VM (its program exited, or it is gone), so stop the
+ * watcher, freeze the VM and measure once more: nothing it does afterwards
+ * reaches the host.  Without (final), only what the watcher saw.  (q)
+ * NULL: 0. */
 int vb_quota_fail_unit(vb_quota *q, struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		       int final);
 
