@@ -61,7 +61,7 @@ EOF
 }
 
 test_background_writers_count_too() {
-    # the program exits at once; what it left running writes on
+    # a writer in its own session, beyond the program's process group
     spec p <<'EOF'
 api_version: v1
 kind: pipeline
@@ -79,6 +79,27 @@ EOF
     local used
     used=$(bytes "$(out_dir o)")
     [ "$used" -le $(((10 << 20) + $(slack))) ] || fail "$used bytes on the host, quota 10 MiB + slack"
+    expect_clean
+}
+
+test_going_over_just_before_exiting_fails_too() {
+    # a sparse file (no data for the write counter to see), then exit 0 at
+    # once: the watcher's next measurement or the last one (the VM frozen
+    # after the exit), whichever comes first, still fails the box
+    spec p <<'EOF'
+api_version: v1
+kind: pipeline
+name: late
+sandbox: {memory_mb: 256, limits: {fsize_mb: 4096, outputs_mb: 10}}
+pipeline:
+  boxes:
+    - name: quick
+      outputs: [{name: o}]
+      run: {program: truncate, args: ["-s", "11M", "/workspace/output/h"]}
+EOF
+    vb run --output json "$T/p.yaml"
+    expect_rc 1
+    jqx '.stages[0].error | startswith("output '"'o'"' is over its quota: 11.0 MiB written, limits.outputs_mb is 10")'
     expect_clean
 }
 
