@@ -19,8 +19,9 @@
 #include "run/quota.h"
 #include "util/util.h"
 
-/* Between two measurements the watcher rests this long plus as long as
- * the last one took (so a big tree costs at most half a core). */
+/* Between two measurements the watcher rests this long plus four times
+ * as long as the last one took (so a big tree costs at most a fifth of a
+ * core); the write counter covers data in between. */
 #define REST_MS 20
 #define TICK_MS 10
 
@@ -113,54 +114,91 @@ static int note_over(vb_quota *q, const struct vb_quota_use *use)
 	return first;
 }
 
-/* Over: kill the VM and say why (the first to see it says it). */
-static void *kill_over(vb_quota *q, const struct vb_quota_use *use)
+/* Over: say why (the first to see it says it), then kill the VM. */
+static void kill_over(vb_quota *q, const struct vb_quota_use *use)
 {
 	note_over(q, use); /* first: the owner must find it when its exec fails */
 	vb_error ignore = { 0 };
 	vb_sandbox_signal(q->sb, SIGKILL, &ignore);
-	return NULL;
 }
 
-/* Two clocks.  A full measurement every REST_MS plus its own duration
- * (that bounds entries and directories, which no byte counter sees); and
- * every TICK_MS the VMM's write counter: once it grew by what the quota
- * has left since the last measurement, the outputs may be over, so the VM
- * is frozen, measured at rest, and killed or let go on.  A writer thus
- * gets at most TICK_MS of writes (plus QEMU's burst) past the quota,
- * however big the tree is. */
+/* One measurement, which becomes the new base: (*base_w) the VMM's write
+ * counter, (*base_bytes) what the outputs held.  (frozen): the VM is
+ * stopped around it, so the base is exact.  1 when over (the VM killed). */
+static int check(vb_quota *q, int frozen, int *counted, uint64_t *base_w, uint64_t *base_bytes,
+		 int64_t *took)
+{
+	vb_error ignore = { 0 };
+	int64_t t0 = vb_now_ms();
+	if (frozen)
+		vb_sandbox_signal(q->sb, SIGSTOP, &ignore);
+	/* the counter first: what is written during the walk counts again
+	 * in the next estimate, never not at all */
+	if (*counted && vb_sandbox_vmm_written(q->sb, base_w, &ignore) < 0)
+		*counted = 0;
+	struct vb_quota_use use;
+	vb_quota_measure((const char *const *)q->dirs, q->n, &use);
+	*took = vb_now_ms() - t0;
+	if (vb_quota_over(&use, q->limit)) {
+		kill_over(q, &use);
+		return 1;
+	}
+	if (frozen)
+		vb_sandbox_signal(q->sb, SIGCONT, &ignore);
+	*base_bytes = use.bytes;
+	return 0;
+}
+
+/* What the guest can write through a throttled mount in (ms), plus the
+ * throttle's burst (a tenth of a second's worth). */
+static uint64_t can_write(int64_t ms)
+{
+	uint64_t rate = (uint64_t)VB_QUOTA_WRITE_MIB_S << 20;
+	return rate * (uint64_t)(ms > 0 ? ms : 0) / 1000 + rate / 10;
+}
+
+/* Two clocks.  Every TICK_MS the VMM's write counter: what the outputs
+ * hold is at most the last measurement plus everything written since, and
+ * once that estimate passes the quota the VM is frozen and measured at
+ * rest (killed when over, else the estimate starts again from the truth).
+ * A writer thus gets at most TICK_MS of writes, plus the throttle's burst,
+ * past the quota, however big the tree.  And a full measurement every
+ * REST_MS plus four times its own duration, for what no byte counter sees
+ * (entries, directories, sparse sizes); done frozen when the guest could
+ * write past the quota while it runs unwatched. */
 static void *watch(void *arg)
 {
 	vb_quota *q = arg;
 	vb_error ignore = { 0 };
+	uint64_t base_w = 0, base_bytes = 0, w = 0;
+	int counted = 1;
+	int64_t took = 0;
+	if (check(q, 0, &counted, &base_w, &base_bytes, &took))
+		return NULL;
 	for (;;) {
-		int64_t t0 = vb_now_ms();
-		uint64_t base = 0;
-		int counted = vb_sandbox_vmm_written(q->sb, &base, &ignore) == 0;
-		struct vb_quota_use use;
-		vb_quota_measure((const char *const *)q->dirs, q->n, &use);
-		if (vb_quota_over(&use, q->limit))
-			return kill_over(q, &use);
-		uint64_t left = q->limit - use.bytes;
-		int64_t took = vb_now_ms() - t0;
-		int64_t next = vb_now_ms() + REST_MS + (took < 10000 ? took : 10000);
+		int64_t next = vb_now_ms() + REST_MS + 4 * (took < 10000 ? took : 10000);
 		for (int64_t now = vb_now_ms(); now < next; now = vb_now_ms()) {
 			struct pollfd p = { .fd = q->stop_fd, .events = POLLIN };
 			int64_t wait = next - now < TICK_MS ? next - now : TICK_MS;
 			int rc = poll(&p, 1, counted ? (int)wait : (int)(next - now));
 			if (rc > 0 || (rc < 0 && errno != EINTR))
 				return NULL;
-			uint64_t w = 0;
-			if (!counted || vb_sandbox_vmm_written(q->sb, &w, &ignore) < 0 ||
-			    w - base < left)
+			if (!counted)
 				continue;
-			vb_sandbox_signal(q->sb, SIGSTOP, &ignore);
-			vb_quota_measure((const char *const *)q->dirs, q->n, &use);
-			if (vb_quota_over(&use, q->limit))
-				return kill_over(q, &use);
-			vb_sandbox_signal(q->sb, SIGCONT, &ignore);
-			break; /* a fresh base and budget */
+			if (vb_sandbox_vmm_written(q->sb, &w, &ignore) < 0) {
+				counted = 0;
+				continue;
+			}
+			if (base_bytes + (w - base_w) > q->limit &&
+			    check(q, 1, &counted, &base_w, &base_bytes, &took))
+				return NULL;
 		}
+		if (counted && vb_sandbox_vmm_written(q->sb, &w, &ignore) < 0)
+			counted = 0;
+		uint64_t est = base_bytes + (counted ? w - base_w : 0);
+		int frozen = counted && est + can_write(2 * took + 50) > q->limit;
+		if (check(q, frozen, &counted, &base_w, &base_bytes, &took))
+			return NULL;
 	}
 }
 
