@@ -183,8 +183,9 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 	} else if (vb_run_exec(r, u, sb, &p, stdin_data, stdin_len, &code, &err) < 0) {
 		if (!vb_quota_fail_unit(q, r, u, sb, 1)) /* the quota killed the VM? */
 			vb_run_unit_fail_err(r, u, sb, &err);
-	} else if (vb_quota_fail_unit(q, r, u, sb, 0)) {
-		/* said: the quota is the cause, whatever the program did next */
+	} else if (vb_quota_fail_unit(q, r, u, sb, code != 0)) {
+		/* said: the quota is the cause, whatever the program did next
+		 * (a program that failed needs its VM no more: the last word) */
 	} else if (code == VB_RUN_TIMED_OUT) {
 		u->exit_code = 124;
 		u->output = vb_run_memdup(u->out ? u->out : (const uint8_t *)"", u->out_len);
@@ -196,10 +197,13 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const ui
 		u->output_len = u->output ? u->out_len : 0;
 		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code %d", code);
 	} else if (take_output(u, b, sb, &err) < 0) {
-		if (err.kind == VB_E_OK)
+		if (vb_quota_fail_unit(q, r, u, sb, 1)) {
+			/* said: the quota killed the VM while its output was read */
+		} else if (err.kind == VB_E_OK) {
 			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
-		else
+		} else {
 			vb_run_unit_fail_err(r, u, sb, &err);
+		}
 	} else if (vb_quota_fail_unit(q, r, u, sb, 1)) {
 		/* said; checked last, with the VM frozen, so that nothing it
 		 * writes from now on counts */

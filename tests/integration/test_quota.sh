@@ -95,11 +95,14 @@ pipeline:
   boxes:
     - name: quick
       outputs: [{name: o}]
-      run: {program: truncate, args: ["-s", "11M", "/workspace/output/h"]}
+      run: {program: sh, args: ["-c", "truncate -s 11M /workspace/output/h; exit ${CODE}"]}
 EOF
-    vb run --output json "$T/p.yaml"
-    expect_rc 1
-    jqx '.stages[0].error | startswith("output '"'o'"' is over its quota: 11.0 MiB written, limits.outputs_mb is 10")'
+    # whether the program then succeeds or fails, the quota is the cause
+    for code in 0 3; do
+        CODE=$code vb run --output json "$T/p.yaml"
+        expect_rc 1
+        jqx '.stages[0].error | startswith("output '"'o'"' is over its quota: 11.0 MiB written, limits.outputs_mb is 10")'
+    done
     expect_clean
 }
 
