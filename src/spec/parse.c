@@ -33,8 +33,8 @@ static const char *const mode_names[] = { "auto", "local", "mock", NULL };
 static const char *const backend_names[] = { "auto", "qemu", "kvm", "tcg", NULL };
 static const char *const netpol_fields[] = { "deny", "allow", "host_ports", "allow_private",
 					     "max_connections", "connections_per_sec", NULL };
-static const char *const limits_fields[] = { "nofile",       "nproc",      "fsize_mb",
-					      "timeout_secs", "outputs_mb", NULL };
+static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "timeout_secs",
+					      "outputs_mb", NULL };
 static const char *const mount_fields[] = { "host", "guest", "mode", NULL };
 static const char *const mount_modes[] = { "ro", "rw", NULL };
 static const char *const llm_fields[] = { "provider", "model", "base_url", "api_key_env",
