@@ -41,6 +41,11 @@ struct vb_mount {
 	const char *host;  /* existing host directory */
 	const char *guest; /* absolute guest path */
 	int rw;            /* 0: read-only (enforced by QEMU and the guest mount) */
+	/* rw only: > 0 caps the guest's writes through this mount at this many
+	 * MiB/s (QEMU's fsdev throttling), so that a host-side watcher of the
+	 * directory's size can stop a writer within a known number of bytes;
+	 * 0 = unthrottled. */
+	unsigned write_mib_s;
 };
 
 struct vb_sandbox_config {
@@ -110,6 +115,19 @@ void vb_sandbox_free(vb_sandbox *sb);
 
 /* Ask the guest to power off, wait up to (timeout_ms) for the VMM to exit. */
 int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err);
+
+/* Send (sig) to the VMM process: SIGSTOP freezes the whole VM at once (it
+ * writes nothing more to its mounts; only vb_sandbox_free() or SIGCONT
+ * should follow), SIGKILL ends it (the owner's calls then fail as if the VM
+ * died).  Unlike every other call, safe from any thread, until
+ * vb_sandbox_free(). */
+int vb_sandbox_signal(vb_sandbox *sb, int sig, vb_error *err);
+
+/* How many bytes the VMM process has handed to write calls so far (its
+ * mounts, sockets and logs together: /proc/PID/io's wchar), into *bytes.
+ * A cheap, never decreasing upper bound on what the guest wrote through
+ * its mounts.  Safe from any thread, like vb_sandbox_signal(). */
+int vb_sandbox_vmm_written(vb_sandbox *sb, uint64_t *bytes, vb_error *err);
 
 /* Facts about the running VM (owned by the sandbox). */
 const char *vb_sandbox_id(const vb_sandbox *sb);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "run/engine.h"
+#include "run/quota.h"
 #include "util/util.h"
 
 static const char input_path[] = "/workspace/input.json";
@@ -52,6 +53,8 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 			_cleanup_free_ char *dir = vb_strfmt("%s/outputs/%s", r->run_dir, name);
 			if (!dir || vb_run_vmconf_add_mount(vc, dir, b->outputs[o].guest.s, 1, err) < 0)
 				goto fail_oom;
+			/* a known rate, so the quota watcher stops a writer in time */
+			vc->mounts_v[vc->n_mounts - 1].write_mib_s = VB_QUOTA_WRITE_MIB_S;
 		}
 		for (size_t k = 0; k < b->n_inputs; k++) {
 			_cleanup_free_ char *dir =
@@ -240,6 +243,12 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		return;
 	}
 	vb_run_unit_booted(r, u, sb);
+	vb_quota *q = NULL;
+	if (vb_quota_start(r, bi, sb, &q, &err) < 0) {
+		vb_run_unit_fail_err(r, u, sb, &err);
+		vb_sandbox_free(sb);
+		return;
+	}
 
 	const char **argv = make_argv(&b->run);
 	int stdin_fd = -1;
@@ -264,7 +273,11 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	} else if (in->has && give_input(sb, in, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
 	} else if (vb_run_exec(r, u, sb, &p, stdin_fd, &code, &err) < 0) {
-		vb_run_unit_fail_err(r, u, sb, &err);
+		if (!vb_quota_fail_unit(q, r, u, sb, 1)) /* the quota killed the VM? */
+			vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (vb_quota_fail_unit(q, r, u, sb, code != 0)) {
+		/* said: the quota is the cause, whatever the program did next
+		 * (a program that failed needs its VM no more: the last word) */
 	} else if (code == VB_RUN_TIMED_OUT) {
 		u->exit_code = 124;
 		vb_run_unit_settle(r, u, NULL, 0, &err);
@@ -274,10 +287,16 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		vb_run_unit_settle(r, u, NULL, 0, &err);
 		vb_run_unit_fail(r, u, sb, VB_E_OK, "exit code %d", code);
 	} else if ((rc = take_output(r, u, bi, sb, &err)) != 0) {
-		if (err.kind == VB_E_OK)
+		if (vb_quota_fail_unit(q, r, u, sb, 1)) {
+			/* said: the quota killed the VM while its output was read */
+		} else if (err.kind == VB_E_OK) {
 			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
-		else
+		} else {
 			vb_run_unit_fail_err(r, u, sb, &err);
+		}
+	} else if (vb_quota_fail_unit(q, r, u, sb, 1)) {
+		/* said; checked last, with the VM frozen, so that nothing it
+		 * writes from now on counts */
 	} else {
 		vb_run_unit_ok(r, u, sb);
 	}
@@ -288,6 +307,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	if (stdin_fd >= 0)
 		close(stdin_fd);
 	free(argv);
+	vb_quota_free(q);
 	vb_sandbox_free(sb);
 }
 

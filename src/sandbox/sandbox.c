@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -368,6 +369,38 @@ int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err)
 	if (!vb_vmm_wait(sb->vm, (int)timeout_ms))
 		return vb_error_set(err, VB_E_TIMEOUT, "the VM did not power off in %u ms",
 				    timeout_ms);
+	return 0;
+}
+
+int vb_sandbox_signal(vb_sandbox *sb, int sig, vb_error *err)
+{
+	/* through the pidfd: the pid may have been reaped (and reused) by the
+	 * owner's thread, the pidfd stays ours until vb_sandbox_free() */
+	if (!sb || !sb->vm || sb->vm->pidfd < 0)
+		return vb_error_set(err, VB_E_USAGE, "no VM to signal");
+	if (syscall(SYS_pidfd_send_signal, sb->vm->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+		return vb_error_errno(err, errno, "signalling the VMM");
+	return 0;
+}
+
+int vb_sandbox_vmm_written(vb_sandbox *sb, uint64_t *bytes, vb_error *err)
+{
+	if (!sb || !sb->vm || sb->vm->pid <= 0)
+		return vb_error_set(err, VB_E_USAGE, "no VM");
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)sb->vm->pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vb_error_errno(err, errno, "%s", path);
+	ssize_t n = vb_read_full(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return vb_error_errno(err, errno, "%s", path);
+	buf[n] = '\0';
+	const char *w = strstr(buf, "wchar: ");
+	unsigned long long v;
+	if (!w || sscanf(w + 7, "%llu", &v) != 1)
+		return vb_error_set(err, VB_E_RUNTIME, "%s has no wchar", path);
+	*bytes = v;
 	return 0;
 }
 

@@ -33,7 +33,8 @@ static const char *const mode_names[] = { "auto", "local", "mock", NULL };
 static const char *const backend_names[] = { "auto", "qemu", "kvm", "tcg", NULL };
 static const char *const netpol_fields[] = { "deny", "allow", "host_ports", "allow_private",
 					     "max_connections", "connections_per_sec", NULL };
-static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "timeout_secs", NULL };
+static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "timeout_secs",
+					      "outputs_mb", NULL };
 static const char *const mount_fields[] = { "host", "guest", "mode", NULL };
 static const char *const mount_modes[] = { "ro", "rw", NULL };
 static const char *const llm_fields[] = { "provider", "model", "base_url", "api_key_env",
@@ -178,6 +179,8 @@ static void parse_limits(struct spec_ctx *c, const struct node *v, const char *p
 	spec_get_int(c, field(v, "nproc", path, p), p, 1, 1 << 22, &l->nproc);
 	spec_get_int(c, field(v, "fsize_mb", path, p), p, 1, 1 << 24, &l->fsize_mb);
 	spec_get_int(c, field(v, "timeout_secs", path, p), p, 1, MAX_SECS, &l->timeout_secs);
+	/* an extension: up to 1 TiB of named outputs per box */
+	spec_get_int(c, field(v, "outputs_mb", path, p), p, 1, 1 << 20, &l->outputs_mb);
 }
 
 static void parse_mounts(struct spec_ctx *c, const struct node *v, const char *path,

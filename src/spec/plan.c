@@ -228,6 +228,11 @@ static void print_box(FILE *out, const char *ind, const struct vb_spec *spec, co
 	for (size_t i = 0; i < b->n_outputs; i++)
 		fprintf(out, "%s" LABEL "%s -> %s (rw)\n", ind, i ? "" : "outputs:", b->outputs[i].name.s,
 			b->outputs[i].guest.s);
+	if (b->n_outputs) {
+		const struct vb_spec_limits *l = b->vm.limits;
+		fprintf(out, "%s" LABEL "at most %lld MiB in all (limits.outputs_mb)\n", ind, "",
+			l && l->outputs_mb.set ? (long long)l->outputs_mb.v : 1024LL);
+	}
 	for (size_t i = 0; i < b->n_inputs; i++)
 		fprintf(out, "%s" LABEL "%s -> %s (ro, from box %s)\n", ind, i ? "" : "inputs:",
 			b->inputs[i].from.s, b->inputs[i].guest.s,

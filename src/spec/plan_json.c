@@ -57,11 +57,12 @@ static json_t *vm_json(const struct vb_spec_vm *vm)
 				   "max_connections", (json_int_t)(np && np->max_connections.set ? np->max_connections.v : 64),
 				   "connections_per_sec",
 				   (json_int_t)(np && np->connections_per_sec.set ? np->connections_per_sec.v : 50));
-	json_t *limits = json_pack("{s:I, s:I, s:I, s:o}",
+	json_t *limits = json_pack("{s:I, s:I, s:I, s:o, s:I}",
 				   "nofile", (json_int_t)(l && l->nofile.set ? l->nofile.v : 1024),
 				   "nproc", (json_int_t)(l && l->nproc.set ? l->nproc.v : 512),
 				   "fsize_mb", (json_int_t)(l && l->fsize_mb.set ? l->fsize_mb.v : 100),
-				   "timeout_secs", l && l->timeout_secs.set ? json_integer(l->timeout_secs.v) : json_null());
+				   "timeout_secs", l && l->timeout_secs.set ? json_integer(l->timeout_secs.v) : json_null(),
+				   "outputs_mb", (json_int_t)(l && l->outputs_mb.set ? l->outputs_mb.v : 1024));
 	return json_pack("{s:I, s:I, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "memory_mb", (json_int_t)vm->memory_mb, "vcpus", (json_int_t)vm->vcpus,
 			 "network", vm->network, "backend", vb_spec_backend_name(vm->backend),

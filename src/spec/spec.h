@@ -106,6 +106,7 @@ struct vb_spec_limits {
 	bool set;
 	struct vb_spec_pos pos;
 	struct vb_spec_int nofile, nproc, fsize_mb, timeout_secs;
+	struct vb_spec_int outputs_mb; /* extension: a box's named outputs, in all */
 };
 
 enum vb_spec_sandbox_mode { VB_SPEC_MODE_AUTO = 0, VB_SPEC_MODE_LOCAL };

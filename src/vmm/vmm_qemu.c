@@ -181,8 +181,15 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 		if (!host)
 			return -1;
 		add_lit(a, "-fsdev");
-		add(a, vb_strfmt("local,id=vbfs%zu,path=%s,security_model=mapped-xattr%s", i, host,
-				 s->mounts[i].rw ? "" : ",readonly=on"));
+		const struct vb_mount *m = &s->mounts[i];
+		/* a throttled mount: a steady rate, and a burst of at most a
+		 * tenth of a second's worth (QEMU's default bucket) */
+		char thr[64] = "";
+		if (m->rw && m->write_mib_s)
+			snprintf(thr, sizeof(thr), ",throttling.bps-write=%llu",
+				 (unsigned long long)m->write_mib_s << 20);
+		add(a, vb_strfmt("local,id=vbfs%zu,path=%s,security_model=mapped-xattr%s%s", i,
+				 host, m->rw ? "" : ",readonly=on", thr));
 		add_lit(a, "-device");
 		add(a, vb_strfmt("virtio-9p-device,fsdev=vbfs%zu,mount_tag=vbm%zu", i, i));
 	}
