@@ -23,7 +23,7 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -pthread
+LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -45,8 +45,9 @@ REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
 HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent
+FAKE_BINS := $(O)/tests/fake_llm
 
-all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS)
+all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS) $(FAKE_BINS)
 
 # The guest agent: static, musl, no sanitizer (it is PID 1 in the guest).
 $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
@@ -63,6 +64,12 @@ $(O)/tests/hostile_guest: tests/hostile/hostile_guest.c
 $(O)/tests/hostile_agent: tests/hostile/hostile_agent.c proto/vb_proto.c proto/vb_proto.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< proto/vb_proto.c
+
+# A scripted model provider on the host's loopback for the LLM gateway's
+# tests (tests/fake/fake_llm.c says how it is driven).
+$(O)/tests/fake_llm: tests/fake/fake_llm.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lmicrohttpd -ljansson -pthread
 
 $(O)/src/image/agent_blob.o: src/image/agent_blob.S $(O)/voidbox-agent
 	@mkdir -p $(@D)

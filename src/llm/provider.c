@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The provider table: where each `llm.provider` lives, how it authenticates
+ * and where its credential comes from on the host.  Credentials are kept in
+ * one buffer per provider, never formatted into messages, and wiped when
+ * freed.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "llm/llm.h"
+#include "util/term.h"
+#include "util/util.h"
+
+enum auth_style {
+	AUTH_X_API_KEY, /* Anthropic's API keys */
+	AUTH_BEARER,    /* OpenAI, OAuth tokens */
+	AUTH_AS_SENT,   /* local and custom servers: the header the agent used */
+};
+
+enum cred_source { CRED_NONE, CRED_ENV, CRED_CLAUDE_OAUTH, CRED_CODEX };
+
+struct provider_def {
+	const char *name;
+	const char *base_url;
+	const char *key_env; /* CRED_ENV / CRED_CODEX */
+	enum cred_source cred;
+	enum auth_style auth;
+	bool local;
+	const char *fix_auth, *fix_unreachable, *fix_model;
+};
+
+static const struct provider_def providers[] = {
+	{ .name = "claude", .base_url = "https://api.anthropic.com", .key_env = "ANTHROPIC_API_KEY",
+	  .cred = CRED_ENV, .auth = AUTH_X_API_KEY,
+	  .fix_auth = "set a valid ANTHROPIC_API_KEY in the host's environment",
+	  .fix_unreachable = "check the host's network access to the provider (or llm.base_url, "
+			     "VOIDBOX_LLM_BASE_URL)",
+	  .fix_model = "set llm.model (or VOIDBOX_LLM_MODEL) to a model the provider serves" },
+	{ .name = "claude-personal", .base_url = "https://api.anthropic.com",
+	  .cred = CRED_CLAUDE_OAUTH, .auth = AUTH_BEARER,
+	  .fix_auth = "log in again with `claude` on the host (~/.claude/.credentials.json)",
+	  .fix_unreachable = "check the host's network access to the provider (or llm.base_url, "
+			     "VOIDBOX_LLM_BASE_URL)",
+	  .fix_model = "set llm.model (or VOIDBOX_LLM_MODEL) to a model your plan serves" },
+	{ .name = "codex", .base_url = "https://api.openai.com", .key_env = "OPENAI_API_KEY",
+	  .cred = CRED_CODEX, .auth = AUTH_BEARER,
+	  .fix_auth = "set a valid OPENAI_API_KEY in the host's environment (or `codex login "
+		      "--with-api-key` on the host)",
+	  .fix_unreachable = "check the host's network access to the provider (or llm.base_url, "
+			     "VOIDBOX_LLM_BASE_URL)",
+	  .fix_model = "set llm.model (or VOIDBOX_LLM_MODEL) to a model the provider serves" },
+	{ .name = "ollama", .base_url = "http://127.0.0.1:11434", .cred = CRED_NONE,
+	  .auth = AUTH_AS_SENT, .local = true,
+	  .fix_auth = "check the Ollama server's authentication settings",
+	  .fix_unreachable = "start Ollama on the host (`ollama serve`) or set llm.base_url",
+	  .fix_model = "pull the model on the host (`ollama pull MODEL`) or set llm.model" },
+	{ .name = "lmstudio", .base_url = "http://127.0.0.1:1234", .cred = CRED_NONE,
+	  .auth = AUTH_AS_SENT, .local = true,
+	  .fix_auth = "check LM Studio's server authentication settings",
+	  .fix_unreachable = "start LM Studio's server on the host (`lms server start`) or set "
+			     "llm.base_url",
+	  .fix_model = "load the model in LM Studio on the host or set llm.model" },
+	{ .name = "custom", .cred = CRED_ENV, .auth = AUTH_AS_SENT,
+	  .fix_auth = "set a valid key in the host variable named by llm.api_key_env",
+	  .fix_unreachable = "check llm.base_url (or VOIDBOX_LLM_BASE_URL) and that the server runs",
+	  .fix_model = "set llm.model (or VOIDBOX_LLM_MODEL) to a model the server serves" },
+};
+
+struct vb_llm_provider {
+	const struct provider_def *def;
+	char *base_url, *model, *key_env;
+	char *secret;       /* wiped on free; NULL = none */
+	int64_t expires_ms; /* claude-personal: when the token expires (0 = unknown) */
+};
+
+void vb_llm_wipe(void *p, size_t len)
+{
+	if (p)
+		explicit_bzero(p, len);
+}
+
+void vb_llm_wipe_free(char *s)
+{
+	if (s) {
+		vb_llm_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = name ? getenv(name) : NULL;
+	return v && *v ? v : NULL;
+}
+
+static char *home_path(const char *env_dir, const char *home_rel, const char *file)
+{
+	const char *dir = env_nonempty(env_dir);
+	if (dir)
+		return vb_strfmt("%s/%s", dir, file);
+	const char *home = env_nonempty("HOME");
+	return home ? vb_strfmt("%s/%s/%s", home, home_rel, file) : NULL;
+}
+
+/* A JSON login file, read into memory that is wiped after parsing. */
+static json_t *load_secret_json(const char *path, vb_error *err)
+{
+	size_t len = 0;
+	char *text = vb_read_file(path, 1 << 20, &len, err);
+	if (!text)
+		return NULL;
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, 0, &jerr);
+	vb_llm_wipe(text, len);
+	free(text);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		vb_error_set(err, VB_E_USAGE, "%s is not a JSON object (line %d)", path, jerr.line);
+		return NULL;
+	}
+	return j;
+}
+
+/* Strings inside a jansson tree cannot be wiped through the API without a
+ * cast; json_string_value's storage is ours until decref. */
+static void wipe_json_strings(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	if (json_is_string(j)) {
+		vb_llm_wipe((void *)(uintptr_t)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			wipe_json_strings(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			wipe_json_strings(v);
+	}
+}
+
+/* ~/.claude/.credentials.json (CLAUDE_CONFIG_DIR moves it), as claude-code
+ * writes it: {"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt"
+ * (ms since the epoch), ...}}. */
+static int read_claude_oauth(struct vb_llm_provider *p, vb_error *err)
+{
+	_cleanup_free_ char *path = home_path("CLAUDE_CONFIG_DIR", ".claude", ".credentials.json");
+	if (!path)
+		return vb_error_set(err, VB_E_USAGE, "claude-personal: HOME is not set");
+	vb_error e2 = { 0 };
+	json_t *j = load_secret_json(path, &e2);
+	if (!j)
+		return vb_error_set(err, VB_E_USAGE,
+				    "llm provider claude-personal: no claude-code login on the host "
+				    "(%.600s); fix: run `claude` on the host and log in, or use "
+				    "provider claude with ANTHROPIC_API_KEY",
+				    e2.msg);
+	json_t *o = json_object_get(j, "claudeAiOauth");
+	const char *tok = json_string_value(json_object_get(o, "accessToken"));
+	json_t *exp = json_object_get(o, "expiresAt");
+	int rc = 0;
+	if (!tok || !*tok) {
+		rc = vb_error_set(err, VB_E_USAGE,
+				  "llm provider claude-personal: %.500s holds no "
+				  "claudeAiOauth.accessToken; fix: run `claude` on the host and log in",
+				  path);
+	} else {
+		vb_llm_wipe_free(p->secret);
+		p->secret = strdup(tok);
+		p->expires_ms = json_is_number(exp) ? (int64_t)json_number_value(exp) : 0;
+		if (!p->secret)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	wipe_json_strings(j);
+	json_decref(j);
+	return rc;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The login has expired (or does within a minute).  Refreshing it needs
+ * Anthropic's OAuth token endpoint, which the reference notes do not
+ * document, so VoidBox re-reads the file (claude-code on the host refreshes
+ * it) and otherwise fails, saying so. */
+static int claude_oauth_fresh(struct vb_llm_provider *p, vb_error *err)
+{
+	if (!p->expires_ms || p->expires_ms > wall_ms() + 60000)
+		return 0;
+	if (read_claude_oauth(p, err) < 0)
+		return -1;
+	if (!p->expires_ms || p->expires_ms > wall_ms() + 60000)
+		return 0;
+	time_t t = (time_t)(p->expires_ms / 1000);
+	struct tm tm;
+	char when[64];
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	return vb_error_set(err, VB_E_USAGE,
+			    "llm provider claude-personal: the claude-code login expired at %s "
+			    "and VoidBox does not refresh it in this version; fix: run `claude` "
+			    "on the host once (it refreshes ~/.claude/.credentials.json)",
+			    when);
+}
+
+/* codex: OPENAI_API_KEY, else the API key saved by `codex login
+ * --with-api-key` in $CODEX_HOME/auth.json (default ~/.codex). */
+static int read_codex(struct vb_llm_provider *p, vb_error *err)
+{
+	const char *env = env_nonempty("OPENAI_API_KEY");
+	if (env) {
+		p->secret = strdup(env);
+		return p->secret ? 0 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	_cleanup_free_ char *path = home_path("CODEX_HOME", ".codex", "auth.json");
+	vb_error e2 = { 0 };
+	json_t *j = path ? load_secret_json(path, &e2) : NULL;
+	if (!j)
+		return vb_error_set(err, VB_E_USAGE,
+				    "llm provider codex: no OPENAI_API_KEY in the host's environment "
+				    "and no codex login (%.500s); fix: set OPENAI_API_KEY on the host "
+				    "or run `codex login --with-api-key` there",
+				    path ? e2.msg : "HOME is not set");
+	const char *key = json_string_value(json_object_get(j, "OPENAI_API_KEY"));
+	bool chatgpt = json_is_object(json_object_get(j, "tokens"));
+	int rc = 0;
+	if (key && *key) {
+		p->secret = strdup(key);
+		if (!p->secret)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else if (chatgpt) {
+		rc = vb_error_set(err, VB_E_USAGE,
+				  "llm provider codex: %.400s holds a ChatGPT login, which the "
+				  "gateway cannot use in this version; fix: set OPENAI_API_KEY on "
+				  "the host or run `codex login --with-api-key` there",
+				  path);
+	} else {
+		rc = vb_error_set(err, VB_E_USAGE,
+				  "llm provider codex: %.400s holds no API key; fix: set "
+				  "OPENAI_API_KEY on the host or run `codex login --with-api-key` there",
+				  path);
+	}
+	wipe_json_strings(j);
+	json_decref(j);
+	return rc;
+}
+
+static char *dup_trimmed_url(const char *url)
+{
+	char *s = strdup(url);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	while (n && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_error *err)
+{
+	static const struct vb_llm_config none;
+	if (!cfg)
+		cfg = &none;
+	const char *name = env_nonempty("VOIDBOX_LLM_PROVIDER");
+	const char *model = env_nonempty("VOIDBOX_LLM_MODEL");
+	const char *base = env_nonempty("VOIDBOX_LLM_BASE_URL");
+	/* Another provider from the environment starts from its defaults. */
+	bool same = !name || (cfg->provider ? !strcmp(name, cfg->provider) : !strcmp(name, "claude"));
+	if (!name)
+		name = cfg->provider ? cfg->provider : "claude";
+	if (!model && same)
+		model = cfg->model;
+	if (!base && same)
+		base = cfg->base_url;
+	const struct provider_def *def = NULL;
+	for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+		if (!strcmp(providers[i].name, name))
+			def = &providers[i];
+	char safe[64];
+	if (!def) {
+		vb_error_set(err, VB_E_USAGE,
+			     "unknown llm provider \"%s\"; fix: use claude, claude-personal, codex, "
+			     "ollama, lmstudio or custom",
+			     vb_term_copy(safe, sizeof(safe), name, 0));
+		return NULL;
+	}
+	if (!base)
+		base = def->base_url;
+	if (!base) {
+		vb_error_set(err, VB_E_USAGE,
+			     "llm provider %s needs a base URL; fix: set llm.base_url (or "
+			     "VOIDBOX_LLM_BASE_URL)",
+			     def->name);
+		return NULL;
+	}
+	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8)) {
+		char u[256];
+		vb_error_set(err, VB_E_USAGE,
+			     "llm provider %s: base URL \"%s\" is not http:// or https://; fix: "
+			     "set llm.base_url (or VOIDBOX_LLM_BASE_URL) to the API root",
+			     def->name, vb_term_copy(u, sizeof(u), base, 0));
+		return NULL;
+	}
+	struct vb_llm_provider *p = calloc(1, sizeof(*p));
+	if (!p) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	p->def = def;
+	p->base_url = dup_trimmed_url(base);
+	p->model = model ? strdup(model) : NULL;
+	const char *key_env = def->key_env;
+	if (!strcmp(def->name, "custom"))
+		key_env = same ? cfg->api_key_env : NULL;
+	p->key_env = key_env ? strdup(key_env) : NULL;
+	if (!p->base_url || (model && !p->model) || (key_env && !p->key_env)) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		goto fail;
+	}
+	int rc = 0;
+	if (def->cred == CRED_CLAUDE_OAUTH) {
+		rc = read_claude_oauth(p, err);
+		if (rc == 0)
+			rc = claude_oauth_fresh(p, err);
+	} else if (def->cred == CRED_CODEX) {
+		rc = read_codex(p, err);
+	} else if (def->cred == CRED_ENV && p->key_env) {
+		const char *v = env_nonempty(p->key_env);
+		char envname[128];
+		vb_term_copy(envname, sizeof(envname), p->key_env, 0);
+		if (!v)
+			rc = vb_error_set(err, VB_E_USAGE,
+					  "llm provider %s: %s is not set in the host's environment; "
+					  "fix: export %s=<your key> on the host",
+					  def->name, envname, envname);
+		else if (!(p->secret = strdup(v)))
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	if (rc < 0)
+		goto fail;
+	return p;
+fail:
+	vb_llm_provider_free(p);
+	return NULL;
+}
+
+void vb_llm_provider_free(struct vb_llm_provider *p)
+{
+	if (!p)
+		return;
+	vb_llm_wipe_free(p->secret);
+	free(p->base_url);
+	free(p->model);
+	free(p->key_env);
+	free(p);
+}
+
+const char *vb_llm_provider_name(const struct vb_llm_provider *p)
+{
+	return p->def->name;
+}
+
+const char *vb_llm_provider_base_url(const struct vb_llm_provider *p)
+{
+	return p->base_url;
+}
+
+const char *vb_llm_provider_model(const struct vb_llm_provider *p)
+{
+	return p->model;
+}
+
+bool vb_llm_provider_is_local(const struct vb_llm_provider *p)
+{
+	return p->def->local;
+}
+
+const char *vb_llm_provider_fix(const struct vb_llm_provider *p, enum vb_llm_fail what)
+{
+	switch (what) {
+	case VB_LLM_FAIL_AUTH:
+		return p->def->fix_auth;
+	case VB_LLM_FAIL_UNREACHABLE:
+		return p->def->fix_unreachable;
+	case VB_LLM_FAIL_MODEL:
+		return p->def->fix_model;
+	case VB_LLM_FAIL_RETRIES:
+		break;
+	}
+	return "the provider keeps failing; try again later";
+}
+
+int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, char **hdr,
+				vb_error *err)
+{
+	*hdr = NULL;
+	if (p->def->cred == CRED_CLAUDE_OAUTH && claude_oauth_fresh(p, err) < 0)
+		return -1;
+	/* Local servers ignore the key but some insist on one being there. */
+	const char *secret = p->secret ? p->secret : p->def->local ? p->def->name : NULL;
+	if (!secret)
+		return 0;
+	bool bearer = p->def->auth == AUTH_BEARER || (p->def->auth == AUTH_AS_SENT && sent_bearer);
+	*hdr = bearer ? vb_strfmt("Authorization: Bearer %s", secret) :
+			vb_strfmt("x-api-key: %s", secret);
+	if (!*hdr)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	return 0;
+}
