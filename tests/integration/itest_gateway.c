@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "llm/llm.h"
@@ -197,6 +198,8 @@ static struct {
 	char path[108];
 	pthread_t thread;
 	struct vb_llm_gateway *_Atomic gw;
+	_Atomic int accepted;
+	bool keep_alive; /* let curl reuse its connection */
 } lsn = { .fd = -1 };
 
 static void *accept_loop(void *unused)
@@ -210,6 +213,7 @@ static void *accept_loop(void *unused)
 			return NULL;
 		}
 		vb_error err = { 0 };
+		lsn.accepted++;
 		struct vb_llm_gateway *gw = lsn.gw;
 		if (!gw)
 			close(fd);
@@ -261,7 +265,12 @@ static int post(struct vb_llm_gateway *gw, const char *direct_url, const char *p
 		const char *h1, const char *h2, const char *body, struct resp *r)
 {
 	memset(r, 0, sizeof(*r));
-	CURL *e = curl_easy_init();
+	static CURL *kept;
+	CURL *e = lsn.keep_alive && kept ? kept : curl_easy_init();
+	if (lsn.keep_alive) {
+		kept = e;
+		curl_easy_reset(e);
+	}
 	char url[256];
 	snprintf(url, sizeof(url), "%s%s", gw ? "http://127.0.0.1" : direct_url, path);
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -276,7 +285,7 @@ static int post(struct vb_llm_gateway *gw, const char *direct_url, const char *p
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, lsn.keep_alive ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	if (getenv("VB_CURL_VERBOSE"))
@@ -289,7 +298,11 @@ static int post(struct vb_llm_gateway *gw, const char *direct_url, const char *p
 	r->end = now_s();
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(e);
+	if (!lsn.keep_alive) {
+		curl_easy_cleanup(e);
+		if (e == kept)
+			kept = NULL;
+	}
 	if (!r->body)
 		r->body = strdup("");
 	if (rc != CURLE_OK) {
@@ -684,6 +697,94 @@ static int t_unknown_model(void)
 				"fix: set llm.model (or VOIDBOX_LLM_MODEL) to a model the provider serves");
 }
 
+static int t_claude_personal_oauth_bearer(void)
+{
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"hello\"}]}") == 0, "fake");
+	char home[96], cmd[200];
+	snprintf(home, sizeof(home), "%s/home", f.dir);
+	snprintf(cmd, sizeof(cmd), "%s/.claude", home);
+	vb_error err = { 0 };
+	CHECK(vb_mkdir_p(cmd, 0700, &err) == 0, "%s", err.msg);
+	snprintf(cmd, sizeof(cmd), "%s/.claude/.credentials.json", home);
+	FILE *c = fopen(cmd, "w");
+	CHECK(c, "credentials");
+	fprintf(c, "{\"claudeAiOauth\":{\"accessToken\":\"%s\",\"refreshToken\":\"r\","
+		   "\"expiresAt\":%lld}}",
+		canary, (long long)time(NULL) * 1000 + 3600000);
+	fclose(c);
+	char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	setenv("HOME", home, 1);
+	unsetenv("CLAUDE_CONFIG_DIR");
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude-personal", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	if (old_home)
+		setenv("HOME", old_home, 1);
+	free(old_home);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	struct resp r;
+	int rc = post(gw, NULL, "/v1/messages", auth, "anthropic-beta: fine-grained-tool-streaming",
+		      MSG_BODY, &r);
+	vb_llm_gateway_free(gw);
+	json_t *log = fake_log(&f);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/.claude", home);
+	rmdir(cmd);
+	rmdir(home);
+	fake_stop(&f);
+	CHECK(rc == 0 && r.status == 200, "status %ld: %s", r.status, r.body);
+	json_t *h = json_object_get(json_array_get(log, 0), "headers");
+	const char *ah = json_string_value(json_object_get(h, "authorization"));
+	const char *beta = json_string_value(json_object_get(h, "anthropic-beta"));
+	char want[128];
+	snprintf(want, sizeof(want), "Bearer %s", canary);
+	CHECK(ah && !strcmp(ah, want), "authorization upstream: %s", ah ? ah : "(none)");
+	CHECK(!json_object_get(h, "x-api-key"), "the placeholder went upstream as x-api-key");
+	CHECK(beta && !strcmp(beta, "fine-grained-tool-streaming,oauth-2025-04-20"),
+	      "anthropic-beta upstream: %s", beta ? beta : "(none)");
+	json_decref(log);
+	free(r.body);
+	return 0;
+}
+
+static int t_keep_alive_connection(void)
+{
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"first answer\"},{\"text\":\"second answer\"},"
+			     "{\"text\":\"third answer\"}]}") == 0,
+	      "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	int before = lsn.accepted;
+	lsn.keep_alive = true;
+	struct resp r[3];
+	int rc = 0;
+	for (int i = 0; i < 3; i++)
+		rc |= post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &r[i]);
+	lsn.keep_alive = false;
+	struct resp last;
+	rc |= post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &last); /* frees the kept handle */
+	int conns = lsn.accepted - before;
+	vb_llm_gateway_free(gw);
+	fake_stop(&f);
+	CHECK(rc == 0, "post");
+	CHECK(strstr(r[0].body, "\"first") && strstr(r[1].body, "\"second") &&
+		      strstr(r[2].body, "\"third"),
+	      "three answers in order");
+	CHECK(conns == 2, "%d connections for 4 requests (3 on one)", conns);
+	CHECK(seen.n == 4, "%d records", seen.n);
+	for (int i = 0; i < 3; i++)
+		free(r[i].body);
+	free(last.body);
+	return 0;
+}
+
 /* ---- bench --------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -790,6 +891,9 @@ int main(int argc, char **argv)
 	report("provider 500: retried, then failed", t_500_retried_then_failed());
 	report("provider unreachable: connection refused", t_connection_refused());
 	report("unknown model", t_unknown_model());
+	report("claude-personal: the OAuth login as a bearer token, with its beta flag",
+	       t_claude_personal_oauth_bearer());
+	report("several requests on one kept-alive connection", t_keep_alive_connection());
 	listener_stop();
 	curl_global_cleanup();
 	return failures ? 1 : 0;
