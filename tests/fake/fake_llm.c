@@ -48,7 +48,7 @@ struct req {
 
 struct stream {
 	json_t *events; /* array of strings, each a whole SSE event */
-	size_t i;
+	size_t i, off; /* the event, and how much of it went */
 	int delay_ms;
 };
 
@@ -287,14 +287,18 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 	struct stream *s = cls;
 	if (s->i >= json_array_size(s->events))
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (s->i > 0 && s->delay_ms)
+	if (s->i > 0 && !s->off && s->delay_ms)
 		sleep_ms(s->delay_ms);
 	const char *e = json_string_value(json_array_get(s->events, s->i));
-	size_t n = strlen(e);
+	size_t n = strlen(e) - s->off;
 	if (n > max)
-		n = max; /* events here are far smaller than MHD's buffer */
-	memcpy(buf, e, n);
-	s->i++;
+		n = max; /* a big event goes in pieces */
+	memcpy(buf, e + s->off, n);
+	s->off += n;
+	if (!e[s->off]) {
+		s->i++;
+		s->off = 0;
+	}
 	return (ssize_t)n;
 }
 

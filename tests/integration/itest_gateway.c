@@ -137,7 +137,7 @@ static char *file_text(const char *path)
 
 struct seen {
 	pthread_mutex_t lock;
-	int n;
+	int n, errors;
 	struct vb_llm_request last;
 	char provider[32], model[128], error[1024];
 };
@@ -147,6 +147,7 @@ static void on_req(const struct vb_llm_request *r, void *opaque)
 	struct seen *s = opaque;
 	pthread_mutex_lock(&s->lock);
 	s->n++;
+	s->errors += r->error != NULL;
 	s->last = *r;
 	snprintf(s->provider, sizeof(s->provider), "%s", r->provider ? r->provider : "");
 	snprintf(s->model, sizeof(s->model), "%s", r->model ? r->model : "");
@@ -785,6 +786,98 @@ static int t_keep_alive_connection(void)
 	return 0;
 }
 
+/* 4 MiB of deltas: more than the gateway lets pile up (it pauses the
+ * provider), byte for byte what the provider sent. */
+static int t_large_answer_whole(void)
+{
+	size_t big = 4u << 20;
+	char *script = malloc(big + 64);
+	CHECK(script, "malloc");
+	int n = snprintf(script, 64, "{\"turns\":[{\"text\":\"");
+	for (size_t i = 0; i < big; i++)
+		script[n + i] = (char)('a' + i % 26);
+	strcpy(script + n + big, "\"}]}");
+	struct fake f;
+	int rc = fake_start(&f, script);
+	free(script);
+	CHECK(rc == 0, "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	struct resp direct, through;
+	int rc1 = post(NULL, f.url, "/v1/messages", "x-api-key: x", NULL, MSG_BODY, &direct);
+	int rc2 = post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &through);
+	vb_llm_gateway_free(gw);
+	fake_stop(&f);
+	CHECK(rc1 == 0 && rc2 == 0 && through.status == 200, "status %ld", through.status);
+	CHECK(direct.len > big && through.len == direct.len &&
+		      !memcmp(direct.body, through.body, direct.len),
+	      "%zu bytes through, %zu direct", through.len, direct.len);
+	CHECK(seen.n == 1 && seen.last.output_tokens == 5 && !seen.error[0],
+	      "accounted after the last byte: %d, %s", seen.n, seen.error);
+	printf("# 4 MiB answer: %.0f ms direct, %.0f ms through the gateway\n",
+	       (direct.end - direct.t0) * 1e3, (through.end - through.t0) * 1e3);
+	free(direct.body);
+	free(through.body);
+	return 0;
+}
+
+static size_t hang_up(char *data, size_t size, size_t nmemb, void *opaque)
+{
+	(void)data;
+	(void)opaque;
+	(void)size;
+	(void)nmemb;
+	return 0; /* curl aborts the transfer and closes the connection */
+}
+
+/* The agent goes away mid-stream: the provider's transfer stops, the
+ * request is recorded as cut, the gateway serves the next one. */
+static int t_agent_hangs_up_mid_stream(void)
+{
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"slow words\",\"delay_ms\":300},"
+			     "{\"text\":\"next\"}]}") == 0,
+	      "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	CURL *e = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, auth);
+	lsn.gw = gw;
+	curl_easy_setopt(e, CURLOPT_URL, "http://127.0.0.1/v1/messages");
+	curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, lsn.path);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, MSG_BODY);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hang_up);
+	double t0 = now_s();
+	CURLcode cc = curl_easy_perform(e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(h);
+	/* the gateway notices at its next write: within an event or two */
+	int waited = 0;
+	while (!seen.n && waited++ < 100)
+		usleep(20000);
+	double after = now_s() - t0;
+	struct resp r;
+	int rc = post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &r);
+	vb_llm_gateway_free(gw);
+	fake_stop(&f);
+	CHECK(cc == CURLE_WRITE_ERROR, "curl: %s", curl_easy_strerror(cc));
+	CHECK(seen.n >= 1, "no record of the cut request after %.1f s", after);
+	CHECK(rc == 0 && r.status == 200 && strstr(r.body, "message_stop"), "the next request: %ld",
+	      r.status);
+	CHECK(seen.n == 2 && seen.errors == 1, "%d records, %d with an error", seen.n, seen.errors);
+	free(r.body);
+	return 0;
+}
+
 /* ---- bench --------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -894,6 +987,8 @@ int main(int argc, char **argv)
 	report("claude-personal: the OAuth login as a bearer token, with its beta flag",
 	       t_claude_personal_oauth_bearer());
 	report("several requests on one kept-alive connection", t_keep_alive_connection());
+	report("a large answer passes whole", t_large_answer_whole());
+	report("the agent hangs up mid-stream", t_agent_hangs_up_mid_stream());
 	listener_stop();
 	curl_global_cleanup();
 	return failures ? 1 : 0;
