@@ -27,10 +27,10 @@
 #include "util/term.h"
 #include "util/util.h"
 
-#define MAX_BODY (32u << 20)       /* a request bigger than this is refused (413) */
+#define MAX_BODY (16u << 20)       /* a request bigger than this is refused (413) */
 #define MAX_ERR_BODY (64u << 10)   /* of an error answer, kept for the message */
 #define PAUSE_AT (256u << 10)      /* pause the provider when the agent lags this much */
-#define MAX_CONNECTIONS 64
+#define MAX_CONNECTIONS 16         /* with MAX_BODY: 256 MiB at most held for a guest */
 #define TOKEN_PREFIX "sk-voidbox-"
 
 struct vb_llm_gateway {
@@ -55,6 +55,8 @@ struct req {
 	char *body;
 	size_t len, cap;
 	bool too_big;
+	bool unauthorized;  /* its upload is read and dropped */
+	bool bearer;        /* the agent sent its placeholder as a bearer token */
 	char path[512];
 	char url[2048];     /* upstream, without the query (for messages) */
 	char model[128];
@@ -508,7 +510,8 @@ static void account(struct req *q)
 	vb_llm_usage_end(&q->scan);
 	struct vb_llm_usage *u = &q->scan.u;
 	struct vb_llm_gateway *gw = q->gw;
-	if (!q->model[0] && u->model[0])
+	/* The provider's word for the model it ran, which is what it bills. */
+	if (u->model[0])
 		snprintf(q->model, sizeof(q->model), "%s", u->model);
 	double cost = vb_llm_provider_is_local(gw->provider) ? 0 : vb_llm_cost_usd(q->model, u, NULL);
 	uint64_t in = u->input_tokens + u->cache_write_tokens + u->cache_read_tokens;
@@ -621,10 +624,7 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 	const char *name = vb_llm_provider_name(p);
 	vb_error err = { 0 };
 	char msg[2048], up[300];
-	bool bearer = false;
-	vb_llm_token_from(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"),
-			  MHD_lookup_connection_value(c, MHD_HEADER_KIND, "authorization"), &bearer);
-	if (vb_llm_provider_auth_header(p, bearer, &q->auth, &err) < 0)
+	if (vb_llm_provider_auth_header(p, q->bearer, &q->auth, &err) < 0)
 		return fail_upstream(q, c, 401, "authentication_error", err.msg);
 	struct hdr_ctx h = { .q = q, .oauth = !strcmp(name, "claude-personal") };
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
@@ -715,11 +715,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		q->t0 = vb_now_ns();
 		q->ttfb = -1;
 		snprintf(q->path, sizeof(q->path), "%s", url);
+		/* Checked with the headers, so that a stranger's upload is never
+		 * kept. */
+		const char *tok = vb_llm_token_from(
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "authorization"), &q->bearer);
+		q->unauthorized = !tok || !vb_llm_token_equal(tok, strlen(tok), gw->token);
 		*con_cls = q;
 		return MHD_YES;
 	}
 	if (*upload_size) { /* the body must be consumed before any answer */
-		if (!q->too_big && q->len + *upload_size <= MAX_BODY) {
+		if (!q->unauthorized && !q->too_big && q->len + *upload_size <= MAX_BODY) {
 			if (q->len + *upload_size + 1 > q->cap) {
 				size_t cap = q->cap ? q->cap : 65536;
 				while (cap < q->len + *upload_size + 1)
@@ -734,7 +740,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			q->len += *upload_size;
 			q->body[q->len] = '\0';
 		} else {
-			q->too_big = true;
+			q->too_big = !q->unauthorized;
 		}
 		*upload_size = 0;
 		return MHD_YES;
@@ -742,12 +748,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->multi) /* answered already */
 		return MHD_YES;
 
-	bool bearer = false;
-	const char *tok =
-		vb_llm_token_from(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"),
-				  MHD_lookup_connection_value(c, MHD_HEADER_KIND, "authorization"),
-				  &bearer);
-	if (!tok || !vb_llm_token_equal(tok, strlen(tok), gw->token)) {
+	if (q->unauthorized) {
 		pthread_mutex_lock(&gw->lock);
 		gw->totals.unauthorized++;
 		pthread_mutex_unlock(&gw->lock);
@@ -757,7 +758,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (q->too_big)
 		return answer_error(c, q->path, 413, "request_too_large",
-				    "voidbox gateway: request body larger than 32 MiB");
+				    "voidbox gateway: request body larger than 16 MiB");
+	/* Only a path goes after the provider's root: "@host/..." or an
+	 * absolute URL would send the credential elsewhere. */
+	if (q->path[0] != '/' || strlen(url) >= sizeof(q->path))
+		return answer_error(c, "", 400, "invalid_request_error",
+				    "voidbox gateway: the request target must be a path");
 	q->model_req = !strcmp(method, "POST") && vb_llm_is_model_path(q->path);
 	if (q->model_req && q->len) {
 		json_t *j = json_loadb(q->body, q->len, 0, NULL);

@@ -106,7 +106,8 @@ struct vb_llm_budget {
 
 /* One model request, as the `llm.request` event records it. */
 struct vb_llm_request {
-	const char *provider, *model; /* model: from the request body */
+	const char *provider, *model; /* model: as the provider's answer named it,
+				       * else as the request asked */
 	const char *path;             /* e.g. /v1/messages */
 	uint64_t input_tokens, output_tokens; /* input includes cache reads/writes */
 	double cost_usd;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -878,6 +879,94 @@ static int t_agent_hangs_up_mid_stream(void)
 	return 0;
 }
 
+/* What a raw connection to the gateway gets for (request): the status
+ * line's code, or -1. */
+static int raw_request(const char *request, char *reply, size_t n)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", lsn.path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (vb_write_full(fd, request, strlen(request)) < 0) {
+		close(fd);
+		return -1;
+	}
+	ssize_t got = read(fd, reply, n - 1);
+	close(fd);
+	if (got < 12)
+		return -1;
+	reply[got] = '\0';
+	return atoi(reply + 9);
+}
+
+/* A guest that knows the placeholder still cannot aim the credential at
+ * another host: the request target must be a path. */
+static int t_target_must_be_a_path(void)
+{
+	struct fake f, evil;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"hello\"}]}") == 0, "fake");
+	CHECK(fake_start(&evil, "{\"turns\":[{\"text\":\"stolen\"}]}") == 0, "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	lsn.gw = gw;
+	const char *pre[] = { "@127.0.0.1:", "http://127.0.0.1:", ":" };
+	const char *post_[] = { "/v1/messages", "/v1/messages", "@127.0.0.1/v1/messages" };
+	const char *targets[3];
+	int codes[3];
+	char reply[4096];
+	for (int i = 0; i < 3; i++) {
+		char target[128], req[1024];
+		snprintf(target, sizeof(target), "%s%u%s", pre[i], evil.port, post_[i]);
+		targets[i] = pre[i];
+		snprintf(req, sizeof(req),
+			 "POST %s HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nContent-Type: "
+			 "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+			 target, vb_llm_gateway_token(gw), strlen(MSG_BODY), MSG_BODY);
+		codes[i] = raw_request(req, reply, sizeof(reply));
+	}
+	vb_llm_gateway_free(gw);
+	json_t *l1 = fake_log(&f), *l2 = fake_log(&evil);
+	fake_stop(&f);
+	fake_stop(&evil);
+	for (int i = 0; i < 3; i++)
+		CHECK(codes[i] >= 400 && codes[i] < 500, "%s: %d", targets[i], codes[i]);
+	CHECK(json_array_size(l1) == 0 && json_array_size(l2) == 0, "%zu and %zu requests went out",
+	      json_array_size(l1), json_array_size(l2));
+	json_decref(l1);
+	json_decref(l2);
+	return 0;
+}
+
+/* Freeing a gateway does not wait for a guest that keeps a connection
+ * open and says nothing. */
+static int t_free_with_an_idle_connection(void)
+{
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = "http://127.0.0.1:1" };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	lsn.gw = gw;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", lsn.path);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");
+	CHECK(vb_write_full(fd, "POST /v1/messages HTTP/1.1\r\n", 28) == 0, "write");
+	usleep(100000);
+	double t0 = now_s();
+	vb_llm_gateway_free(gw);
+	double took = now_s() - t0;
+	close(fd);
+	CHECK(took < 2.0, "vb_llm_gateway_free took %.1f s", took);
+	return 0;
+}
+
 /* ---- bench --------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -989,6 +1078,10 @@ int main(int argc, char **argv)
 	report("several requests on one kept-alive connection", t_keep_alive_connection());
 	report("a large answer passes whole", t_large_answer_whole());
 	report("the agent hangs up mid-stream", t_agent_hangs_up_mid_stream());
+	report("the request target must be a path (no other host gets the key)",
+	       t_target_must_be_a_path());
+	report("freeing a gateway does not wait for an idle guest connection",
+	       t_free_with_an_idle_connection());
 	listener_stop();
 	curl_global_cleanup();
 	return failures ? 1 : 0;
