@@ -158,6 +158,7 @@ fuzz:
 bench: all kernel
 	@bench/boot.sh $(O)
 	@bench/fanout.sh $(O)
+	@bench/gateway.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
 # only a static library, so its own dependencies are in Libs.  Paths under
