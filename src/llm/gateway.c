@@ -800,6 +800,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	drop_transfer(q);
 	if (q->multi)
 		curl_multi_cleanup(q->multi);
+	/* curl_slist_append copied the credential's line */
+	for (struct curl_slist *l = q->hdrs; l; l = l->next)
+		vb_llm_wipe(l->data, strlen(l->data));
 	curl_slist_free_all(q->hdrs);
 	vb_llm_wipe_free(q->auth);
 	vb_llm_usage_free(&q->scan);
