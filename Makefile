@@ -154,6 +154,8 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
 	    -lyaml -ljansson
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)
