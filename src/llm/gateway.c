@@ -404,6 +404,10 @@ static int start_attempt(struct req *q, struct MHD_Connection *c, const char *me
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	/* A provider silent for 10 minutes is gone (claude-code's own default
+	 * request timeout); streams send pings far more often. */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 600L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, q->hdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, q);

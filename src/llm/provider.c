@@ -6,6 +6,7 @@
  * freed.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ static const struct provider_def providers[] = {
 
 struct vb_llm_provider {
 	const struct provider_def *def;
+	pthread_mutex_t lock; /* secret, expires_ms: connections' threads share them */
 	char *base_url, *model, *key_env;
 	char *secret;       /* wiped on free; NULL = none */
 	int64_t expires_ms; /* claude-personal: when the token expires (0 = unknown) */
@@ -315,6 +317,7 @@ struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_
 		return NULL;
 	}
 	p->def = def;
+	pthread_mutex_init(&p->lock, NULL);
 	p->base_url = dup_trimmed_url(base);
 	p->model = model ? strdup(model) : NULL;
 	const char *key_env = def->key_env;
@@ -357,6 +360,7 @@ void vb_llm_provider_free(struct vb_llm_provider *p)
 	if (!p)
 		return;
 	vb_llm_wipe_free(p->secret);
+	pthread_mutex_destroy(&p->lock);
 	free(p->base_url);
 	free(p->model);
 	free(p->key_env);
@@ -402,16 +406,20 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
 				vb_error *err)
 {
 	*hdr = NULL;
-	if (p->def->cred == CRED_CLAUDE_OAUTH && claude_oauth_fresh(p, err) < 0)
-		return -1;
+	int rc = 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->def->cred == CRED_CLAUDE_OAUTH)
+		rc = claude_oauth_fresh(p, err);
 	/* Local servers ignore the key but some insist on one being there. */
 	const char *secret = p->secret ? p->secret : p->def->local ? p->def->name : NULL;
-	if (!secret)
-		return 0;
-	bool bearer = p->def->auth == AUTH_BEARER || (p->def->auth == AUTH_AS_SENT && sent_bearer);
-	*hdr = bearer ? vb_strfmt("Authorization: Bearer %s", secret) :
-			vb_strfmt("x-api-key: %s", secret);
-	if (!*hdr)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	return 0;
+	if (rc == 0 && secret) {
+		bool bearer = p->def->auth == AUTH_BEARER ||
+			      (p->def->auth == AUTH_AS_SENT && sent_bearer);
+		*hdr = bearer ? vb_strfmt("Authorization: Bearer %s", secret) :
+				vb_strfmt("x-api-key: %s", secret);
+		if (!*hdr)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
 }
