@@ -296,7 +296,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct req *q = opaque;
 	size_t n = size * nmemb;
-	if (!q->committed) { /* an error answer, kept (its head) for the message */
+	/* Before the answer is committed to the agent, curl may already bring
+	 * the start of a success's body (kept whole, it is about to be passed
+	 * on) or an error's (its head is kept for the message). */
+	if (!q->committed && !(q->headers_done && q->status < 400)) {
 		size_t keep = q->blen < MAX_ERR_BODY ? MAX_ERR_BODY - q->blen : 0;
 		if (keep)
 			buf_add(q, data, n < keep ? n : keep);
@@ -308,7 +311,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 	}
 	if (!buf_add(q, data, n))
 		return 0; /* out of memory: the transfer fails */
-	vb_llm_usage_feed(&q->scan, data, n);
+	if (q->committed) /* commit() scans what came before */
+		vb_llm_usage_feed(&q->scan, data, n);
 	return n;
 }
 
