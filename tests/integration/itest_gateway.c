@@ -591,6 +591,71 @@ static int t_budget_stops_the_crossing_request(void)
 	return 0;
 }
 
+static int t_cost_budget(void)
+{
+	/* claude-sonnet-4-5, 1000 in and 500 out: $0.0105 a request */
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"a\",\"usage\":{\"input_tokens\":1000,"
+			     "\"output_tokens\":500}}]}") == 0,
+	      "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_budget b = { .max_cost_usd = 0.015 };
+	struct vb_llm_gateway *gw = gateway(&cfg, &b, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	struct resp r[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &r[i]) == 0, "post");
+	struct vb_llm_totals t;
+	vb_llm_gateway_totals(gw, &t);
+	char failure[1024];
+	bool failed = vb_llm_gateway_failure(gw, failure, sizeof(failure));
+	vb_llm_gateway_free(gw);
+	json_t *log = fake_log(&f);
+	fake_stop(&f);
+	CHECK(r[0].status == 200 && r[1].status == 200 && r[2].status == 402, "%ld %ld %ld",
+	      r[0].status, r[1].status, r[2].status);
+	CHECK(failed && strstr(failure, "budget exceeded (max_cost_usd 0.0150: $0.0210 spent"),
+	      "failure: %s", failure);
+	CHECK(near(t.cost_usd, 0.021) && t.requests == 2, "totals: $%f, %llu requests", t.cost_usd,
+	      (unsigned long long)t.requests);
+	CHECK(json_array_size(log) == 2, "%zu requests upstream", json_array_size(log));
+	json_decref(log);
+	for (int i = 0; i < 3; i++)
+		free(r[i].body);
+	return 0;
+}
+
+static int t_oversized_request(void)
+{
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"text\":\"a\"}]}") == 0, "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	size_t big = (16u << 20) + 1;
+	char *body = malloc(big + 1);
+	CHECK(body, "malloc");
+	memset(body, ' ', big);
+	body[big] = '\0';
+	struct resp r;
+	int rc = post(gw, NULL, "/v1/messages", auth, NULL, body, &r);
+	free(body);
+	vb_llm_gateway_free(gw);
+	json_t *log = fake_log(&f);
+	fake_stop(&f);
+	CHECK(rc == 0 && r.status == 413, "status %ld", r.status);
+	CHECK(json_array_size(log) == 0, "%zu requests upstream", json_array_size(log));
+	json_decref(log);
+	free(r.body);
+	return 0;
+}
+
 /* One scripted failure: the agent's status, the message it is shown (and
  * the gateway's failure) contain each of (want), the fake saw (upstream)
  * requests. */
@@ -1085,6 +1150,8 @@ int main(int argc, char **argv)
 	report("usage: tokens and cost per request and in the totals", t_usage_tokens_and_cost());
 	report("budget: the request that would cross it is refused",
 	       t_budget_stops_the_crossing_request());
+	report("budget: cost", t_cost_budget());
+	report("a request over 16 MiB: 413, nothing forwarded", t_oversized_request());
 	report("provider 401: one message naming provider, URL and fix", t_upstream_401());
 	report("provider 429 then success: retried", t_429_then_success());
 	report("provider 500: retried, then failed", t_500_retried_then_failed());
