@@ -18,6 +18,9 @@
  *               "usage": {"input_tokens", "output_tokens"},
  *               "delay_ms": 0,         between SSE events
  *               "error_type", "error", "retry_after"   for status >= 400
+ *               "expect": "..."        the request must contain this text
+ *                                      (e.g. the tool_result of the last
+ *                                      turn's call), else a 400 saying so
  *              }, ...]}
  *
  * When the turns run out, the last one repeats.
@@ -368,7 +371,19 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *path, struct
 	if (!status)
 		status = 200;
 	enum MHD_Result rc;
-	if (status >= 400) {
+	const char *expect = json_string_value(json_object_get(turn, "expect"));
+	if (expect && (!q->body || !strstr(q->body, expect))) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "fake_llm: turn %zu expected %.400s in the request",
+			 next_turn, expect);
+		fprintf(stderr, "%s\n", msg);
+		rc = send_json(c, 400,
+			       openai ? json_pack("{s:{s:s,s:s,s:n}}", "error", "message", msg,
+						  "type", "invalid_request_error", "code") :
+					json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+						  "invalid_request_error", "message", msg),
+			       NULL);
+	} else if (status >= 400) {
 		const char *type = json_string_value(json_object_get(turn, "error_type"));
 		const char *msg = json_string_value(json_object_get(turn, "error"));
 		const char *ra = json_string_value(json_object_get(turn, "retry_after"));

@@ -1032,6 +1032,39 @@ static int t_free_with_an_idle_connection(void)
 	return 0;
 }
 
+/* The fake checks what comes back (a tool loop's tool_result): a request
+ * without the expected text gets a 400, passed to the agent as it came. */
+static int t_fake_checks_the_request(void)
+{
+	struct fake f;
+	CHECK(fake_start(&f, "{\"turns\":[{\"tool_use\":{\"name\":\"Bash\",\"id\":\"toolu_1\","
+			     "\"input\":{\"command\":\"ls\"}}},{\"expect\":\"toolu_1\",\"text\":"
+			     "\"done\"}]}") == 0,
+	      "fake");
+	setenv("ANTHROPIC_API_KEY", canary, 1);
+	struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_llm_config cfg = { .provider = "claude", .base_url = f.url };
+	struct vb_llm_gateway *gw = gateway(&cfg, NULL, &seen);
+	CHECK(gw, "gateway");
+	_cleanup_free_ char *auth = auth_header(gw, false);
+	struct resp r1, r2;
+	int rc1 = post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &r1);
+	int rc2 = post(gw, NULL, "/v1/messages", auth, NULL, MSG_BODY, &r2); /* no tool_result */
+	char failure[1024], m[512];
+	bool failed = vb_llm_gateway_failure(gw, failure, sizeof(failure));
+	vb_llm_gateway_free(gw);
+	fake_stop(&f);
+	CHECK(rc1 == 0 && r1.status == 200 && strstr(r1.body, "\"tool_use\""), "%ld %s", r1.status,
+	      r1.body);
+	CHECK(rc2 == 0 && r2.status == 400, "status %ld", r2.status);
+	CHECK(strstr(error_message(r2.body, m, sizeof(m)), "expected toolu_1 in the request"), "%s",
+	      r2.body);
+	CHECK(!failed, "an agent's bad request is not the provider's failure: %s", failure);
+	free(r1.body);
+	free(r2.body);
+	return 0;
+}
+
 /* ---- bench --------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -1166,6 +1199,7 @@ int main(int argc, char **argv)
 	       t_target_must_be_a_path());
 	report("freeing a gateway does not wait for an idle guest connection",
 	       t_free_with_an_idle_connection());
+	report("the fake checks the request (other 4xx pass through)", t_fake_checks_the_request());
 	listener_stop();
 	curl_global_cleanup();
 	return failures ? 1 : 0;
