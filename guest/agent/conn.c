@@ -429,6 +429,18 @@ static int authenticate(struct conn *c, const struct vb_hdr *h, const uint8_t *p
 		agent_log("handshake refused: wrong secret");
 		return -1;
 	}
+	if (g_agent.boot.one_host) {
+		/* The host never reconnects: forget the secret before saying
+		 * HELLO_OK, and let exactly one handshake claim it (a second
+		 * connection racing this one, or coming right after, finds it
+		 * gone).  Nothing can steal what is gone. */
+		if (atomic_exchange(&g_agent.secret_gone, 1)) {
+			conn_send_error(c, 0, VB_ERR_ACCESS, "authentication failed");
+			agent_log("handshake refused: the secret was already used");
+			return -1;
+		}
+		explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
+	}
 	return send_hello_ok(c);
 }
 
@@ -585,11 +597,6 @@ static int session(struct conn *c)
 	if (rc < 0)
 		return 1;
 	agent_log("host connected");
-	if (g_agent.boot.one_host && !g_agent.secret_gone) {
-		/* the host never reconnects: nothing can steal what is gone */
-		explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
-		g_agent.secret_gone = 1;
-	}
 
 	for (;;) {
 		payload = NULL;
