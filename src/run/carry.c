@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "run/engine.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define COPY_CHUNK ((size_t)64 << 10)
@@ -203,34 +204,6 @@ static int jw_put(struct jw *w, const void *p, size_t n)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at (p) (at most n bytes); 0 if
- * invalid, SIZE_MAX if it may be valid but is cut short by the end. */
-static size_t seq_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t len;
-	uint32_t min, cp;
-	if ((c & 0xE0) == 0xC0)
-		len = 2, min = 0x80, cp = c & 0x1F;
-	else if ((c & 0xF0) == 0xE0)
-		len = 3, min = 0x800, cp = c & 0x0F;
-	else if ((c & 0xF8) == 0xF0)
-		len = 4, min = 0x10000, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if (i >= n)
-			return SIZE_MAX;
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 /* Escape (p, n) as JSON string content into (w); returns how many bytes
  * were consumed (a sequence cut by the end waits for more unless (last)). */
@@ -245,17 +218,17 @@ static size_t escape_into(struct jw *w, const uint8_t *p, size_t n, int last, in
 			o = 0;
 		}
 		uint8_t c = p[i];
-		size_t k = seq_len(p + i, n - i);
-		if (k == SIZE_MAX && !last)
+		int k = vb_utf8_seq(p + i, n - i); /* -1: cut by the end */
+		if (k < 0 && !last)
 			break;
-		if (k == 0 || k == SIZE_MAX) {
+		if (k <= 0) {
 			memcpy(out + o, "\xEF\xBF\xBD", 3);
 			o += 3;
 			i++;
 		} else if (k > 1) {
-			memcpy(out + o, p + i, k);
-			o += k;
-			i += k;
+			memcpy(out + o, p + i, (size_t)k);
+			o += (size_t)k;
+			i += (size_t)k;
 		} else {
 			i++;
 			switch (c) {

@@ -8,37 +8,9 @@
 #include <string.h>
 
 #include "run/engine.h"
+#include "util/term.h"
 #include "util/util.h"
 
-/* Length of the valid UTF-8 sequence at (p) (at most (n) bytes), 0 if
- * invalid: no overlongs, surrogates or code points past U+10FFFF. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t len;
-	uint32_t min, cp;
-	if ((c & 0xE0) == 0xC0) {
-		len = 2, min = 0x80, cp = c & 0x1F;
-	} else if ((c & 0xF0) == 0xE0) {
-		len = 3, min = 0x800, cp = c & 0x0F;
-	} else if ((c & 0xF8) == 0xF0) {
-		len = 4, min = 0x10000, cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 char *vb_run_utf8(const uint8_t *p, size_t n, size_t *out_len)
 {
@@ -48,11 +20,11 @@ char *vb_run_utf8(const uint8_t *p, size_t n, size_t *out_len)
 		return NULL;
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq(p + i, n - i);
-		if (k) {
-			memcpy(s + o, p + i, k);
-			o += k;
-			i += k;
+		int k = vb_utf8_seq(p + i, n - i);
+		if (k > 0) {
+			memcpy(s + o, p + i, (size_t)k);
+			o += (size_t)k;
+			i += (size_t)k;
 		} else {
 			memcpy(s + o, "\xEF\xBF\xBD", 3);
 			o += 3;

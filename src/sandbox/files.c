@@ -48,20 +48,28 @@ int vb_file_write(vb_sandbox *sb, const char *path, const void *data, size_t len
 	return 0;
 }
 
-int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, size_t *len,
-		 vb_error *err)
+/* Streaming copies hold one buffer of this size, whatever the file's. */
+#define STREAM_CHUNK ((size_t)1 << 20)
+
+/* Takes one chunk of a file read from the guest: 0 for more, 1 to stop
+ * there, -1 with (err) set to fail. */
+typedef int (*chunk_fn)(void *ctx, const uint8_t *p, size_t n, vb_error *err);
+
+/* Read (path) from the guest (chunk) bytes at a time, handing each chunk to
+ * (take), until the end of the file or until (take) says stop (its value
+ * is returned). */
+static int read_chunks(vb_sandbox *sb, const char *path, size_t chunk, chunk_fn take, void *ctx,
+		       vb_error *err)
 {
-	uint8_t *buf = NULL;
-	size_t have = 0;
+	uint64_t have = 0;
 	for (;;) {
 		struct vb_buf req = { 0 };
 		struct vb_chan_frame *reply = NULL;
 		vb_msg_begin(&req, VB_MSG_FILE_READ, 0, 0);
 		vb_msg_put_str(&req, VB_TAG_PATH, path);
 		vb_msg_put_u64(&req, VB_TAG_OFFSET, have);
-		vb_msg_put_u64(&req, VB_TAG_LENGTH, VB_FILE_CHUNK_MAX);
+		vb_msg_put_u64(&req, VB_TAG_LENGTH, chunk);
 		if (call(sb, &req, &reply, err) < 0) {
-			free(buf);
 			vb_error_prefix(err, "reading %s in the guest", path);
 			return -1;
 		}
@@ -69,39 +77,75 @@ int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, s
 		uint64_t size = 0;
 		if (vb_payload_find(reply->payload, reply->hdr.len, VB_TAG_DATA, &d) < 0 ||
 		    vb_payload_u64(reply->payload, reply->hdr.len, VB_TAG_SIZE, &size) < 0 ||
-		    d.len > VB_FILE_CHUNK_MAX) {
+		    d.len > chunk) {
 			free(reply);
-			free(buf);
 			return vb_error_set(err, VB_E_RUNTIME, "malformed FILE_READ reply");
 		}
-		if (have + d.len > max) {
-			free(reply);
-			free(buf);
-			return vb_error_set(err, VB_E_RUNTIME, "%s is larger than %zu bytes", path,
-					    max);
-		}
-		uint8_t *nb = realloc(buf, have + d.len + 1);
-		if (!nb) {
-			free(reply);
-			free(buf);
-			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		}
-		buf = nb;
-		if (d.len)
-			memcpy(buf + have, d.data, d.len);
+		int rc = take(ctx, d.data, d.len, err);
 		have += d.len;
-		buf[have] = '\0';
 		free(reply);
+		if (rc)
+			return rc;
 		if (d.len == 0 || have >= size)
-			break;
+			return 0;
 	}
-	*data = buf;
-	*len = have;
+}
+
+struct to_memory {
+	const char *path;
+	uint8_t *buf;
+	size_t have, max;
+};
+
+static int take_into_memory(void *ctx, const uint8_t *p, size_t n, vb_error *err)
+{
+	struct to_memory *m = ctx;
+	if (m->have + n > m->max)
+		return vb_error_set(err, VB_E_RUNTIME, "%s is larger than %zu bytes", m->path, m->max);
+	uint8_t *nb = realloc(m->buf, m->have + n + 1);
+	if (!nb)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	m->buf = nb;
+	if (n)
+		memcpy(m->buf + m->have, p, n);
+	m->have += n;
+	m->buf[m->have] = '\0';
 	return 0;
 }
 
-/* Streaming copies hold one buffer of this size, whatever the file's. */
-#define STREAM_CHUNK ((size_t)1 << 20)
+int vb_file_read(vb_sandbox *sb, const char *path, size_t max, uint8_t **data, size_t *len,
+		 vb_error *err)
+{
+	struct to_memory m = { .path = path, .max = max };
+	if (read_chunks(sb, path, VB_FILE_CHUNK_MAX, take_into_memory, &m, err) < 0) {
+		free(m.buf);
+		return -1;
+	}
+	if (!m.buf && !(m.buf = calloc(1, 1)))
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	*data = m.buf;
+	*len = m.have;
+	return 0;
+}
+
+struct to_fd {
+	const char *path;
+	int fd;
+	uint64_t have, max;
+};
+
+/* What is past (max) is never written: the caller learns only that there
+ * was more. */
+static int take_into_fd(void *ctx, const uint8_t *p, size_t n, vb_error *err)
+{
+	struct to_fd *t = ctx;
+	int over = t->have + n > t->max;
+	size_t take = over ? (size_t)(t->max - t->have) : n;
+	if (take && vb_write_full(t->fd, p, take) < 0)
+		return vb_error_errno(err, errno, "saving %s from the guest", t->path);
+	t->have += take;
+	return over;
+}
 
 int vb_file_write_fd(vb_sandbox *sb, const char *path, int fd, unsigned mode, int as_root,
 		     vb_error *err)
@@ -139,44 +183,10 @@ int vb_file_write_fd(vb_sandbox *sb, const char *path, int fd, unsigned mode, in
 int vb_file_read_fd(vb_sandbox *sb, const char *path, uint64_t max, int fd, uint64_t *len,
 		    vb_error *err)
 {
-	uint64_t have = 0;
-	*len = 0;
-	for (;;) {
-		struct vb_buf req = { 0 };
-		struct vb_chan_frame *reply = NULL;
-		vb_msg_begin(&req, VB_MSG_FILE_READ, 0, 0);
-		vb_msg_put_str(&req, VB_TAG_PATH, path);
-		vb_msg_put_u64(&req, VB_TAG_OFFSET, have);
-		vb_msg_put_u64(&req, VB_TAG_LENGTH, STREAM_CHUNK);
-		if (call(sb, &req, &reply, err) < 0) {
-			vb_error_prefix(err, "reading %s in the guest", path);
-			return -1;
-		}
-		struct vb_field d;
-		uint64_t size = 0;
-		if (vb_payload_find(reply->payload, reply->hdr.len, VB_TAG_DATA, &d) < 0 ||
-		    vb_payload_u64(reply->payload, reply->hdr.len, VB_TAG_SIZE, &size) < 0 ||
-		    d.len > STREAM_CHUNK) {
-			free(reply);
-			return vb_error_set(err, VB_E_RUNTIME, "malformed FILE_READ reply");
-		}
-		/* what is past (max) is never written: the caller learns only
-		 * that there was more */
-		int over = have + d.len > max;
-		size_t take = over ? (size_t)(max - have) : d.len;
-		if (take && vb_write_full(fd, d.data, take) < 0) {
-			int e = errno;
-			free(reply);
-			return vb_error_errno(err, e, "saving %s from the guest", path);
-		}
-		have += take;
-		*len = have;
-		free(reply);
-		if (over)
-			return 1;
-		if (d.len == 0 || have >= size)
-			return 0;
-	}
+	struct to_fd t = { .path = path, .fd = fd, .max = max };
+	int rc = read_chunks(sb, path, STREAM_CHUNK, take_into_fd, &t, err);
+	*len = t.have;
+	return rc;
 }
 
 int vb_file_stat(vb_sandbox *sb, const char *path, struct vb_file_stat *st, vb_error *err)
