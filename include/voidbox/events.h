@@ -25,6 +25,25 @@ enum vb_event_type {
 	VB_EV_STAGE_SKIPPED,    /* stage, error (why) */
 	VB_EV_RUN_FINISHED,     /* success, duration_ms, error (first failure) */
 	VB_EV_RUN_CANCELLED,    /* duration_ms */
+	VB_EV_LLM_REQUEST,      /* stage, llm (provider, model, tokens, cost, status...),
+				 * error: one model request through the stage's gateway */
+	VB_EV_AGENT_TOOL,       /* stage, tool (name, input, result, is_error),
+				 * duration_ms: one tool call of the builtin agent */
+};
+
+/* VB_EV_LLM_REQUEST */
+struct vb_event_llm {
+	const char *provider, *model, *path;
+	uint64_t input_tokens, output_tokens;
+	double cost_usd;
+	int64_t latency_ms, ttfb_ms;
+	int status, attempts;
+};
+
+/* VB_EV_AGENT_TOOL (input and result may come from the model or the guest) */
+struct vb_event_tool {
+	const char *name, *input, *result;
+	int is_error;
 };
 
 struct vb_event {
@@ -53,6 +72,8 @@ struct vb_event {
 	int success;
 	int64_t duration_ms;
 	const char *error;    /* human-readable cause */
+	const struct vb_event_llm *llm;   /* LLM_REQUEST */
+	const struct vb_event_tool *tool; /* AGENT_TOOL */
 };
 
 /* Sinks are called from any stage thread, concurrently: they lock

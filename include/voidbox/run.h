@@ -91,6 +91,11 @@ struct vb_run_stage {
 	int64_t duration_ms;
 	char *vm_id;           /* NULL when no VM was booted for it */
 	char *error;           /* why it failed or was skipped; NULL on success */
+	/* Agent stages only (is_agent): what its model requests took, counted
+	 * by its LLM gateway (docs/agents.md), also when it failed. */
+	int is_agent;
+	uint64_t llm_requests, input_tokens, output_tokens;
+	double cost_usd;
 };
 
 struct vb_run_result {
@@ -116,6 +121,10 @@ struct vb_run_result {
 	/* The output files of a run with no_record live in this temporary
 	 * directory until vb_run_result_free() removes it; NULL otherwise. */
 	char *scratch_dir;
+	/* Sums over the agent stages; has_agents is 0 when there are none. */
+	int has_agents;
+	uint64_t input_tokens, output_tokens;
+	double total_cost_usd;
 };
 
 /* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run

@@ -17,6 +17,8 @@ const char *vb_event_name(enum vb_event_type type)
 	case VB_EV_STAGE_SKIPPED: return "stage.skipped";
 	case VB_EV_RUN_FINISHED: return "run.finished";
 	case VB_EV_RUN_CANCELLED: return "run.cancelled";
+	case VB_EV_LLM_REQUEST: return "llm.request";
+	case VB_EV_AGENT_TOOL: return "agent.tool";
 	}
 	return NULL;
 }
@@ -106,6 +108,31 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
 		if (ev->error)
 			rc |= set_str(o, "error", ev->error);
+		break;
+	case VB_EV_LLM_REQUEST:
+		if (ev->llm) {
+			rc |= set_str(o, "provider", ev->llm->provider);
+			rc |= set_str(o, "model", ev->llm->model);
+			rc |= set_str(o, "path", ev->llm->path);
+			rc |= set(o, "input_tokens", json_integer((json_int_t)ev->llm->input_tokens));
+			rc |= set(o, "output_tokens", json_integer((json_int_t)ev->llm->output_tokens));
+			rc |= set(o, "cost_usd", json_real(ev->llm->cost_usd));
+			rc |= set(o, "latency_ms", json_integer(ev->llm->latency_ms));
+			rc |= set(o, "ttfb_ms", json_integer(ev->llm->ttfb_ms));
+			rc |= set(o, "status", json_integer(ev->llm->status));
+			rc |= set(o, "attempts", json_integer(ev->llm->attempts));
+		}
+		if (ev->error)
+			rc |= set_str(o, "error", ev->error);
+		break;
+	case VB_EV_AGENT_TOOL:
+		if (ev->tool) {
+			rc |= set_str(o, "tool", ev->tool->name);
+			rc |= set_str(o, "input", ev->tool->input);
+			rc |= set_str(o, "result", ev->tool->result);
+			rc |= set(o, "is_error", json_boolean(ev->tool->is_error));
+		}
+		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
 		break;
 	}
 	if (rc) {

@@ -226,6 +226,10 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 	case VB_EV_LOG_CHUNK:
 		vb_progress_chunk(p, find_row(p, ev->stage, 0, t), ev);
 		break;
+	case VB_EV_LLM_REQUEST:
+	case VB_EV_AGENT_TOOL:
+		r = find_row(p, ev->stage, 0, t); /* shown as a line, no state */
+		break;
 	}
 	*rowp = r;
 }

@@ -14,6 +14,7 @@
 
 #include "observe/observe.h"
 #include "observe/progress_int.h"
+#include "util/term.h"
 
 #define LINE_MAX_BYTES 1024
 
@@ -387,6 +388,25 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 		fprintf(p->out, "[%s] run cancelled after %s\n", at, dur);
 		break;
 	case VB_EV_LOG_CHUNK:
+		break;
+	case VB_EV_LLM_REQUEST:
+		if (r && ev->llm) {
+			char model[100];
+			vb_term_copy(model, sizeof(model), ev->llm->model ? ev->llm->model : "?", 0);
+			fprintf(p->out, "[%s] stage %s: llm %s: HTTP %d, %llu in / %llu out tokens\n", at,
+				r->name, model, ev->llm->status,
+				(unsigned long long)ev->llm->input_tokens,
+				(unsigned long long)ev->llm->output_tokens);
+		}
+		break;
+	case VB_EV_AGENT_TOOL:
+		if (r && ev->tool) {
+			char name[64], input[160];
+			vb_term_copy(name, sizeof(name), ev->tool->name ? ev->tool->name : "?", 0);
+			vb_term_copy(input, sizeof(input), ev->tool->input ? ev->tool->input : "", 0);
+			fprintf(p->out, "[%s] stage %s: tool %s %s%s\n", at, r->name, name, input,
+				ev->tool->is_error ? " (failed)" : "");
+		}
 		break;
 	}
 	fflush(p->out);

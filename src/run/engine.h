@@ -59,10 +59,15 @@ struct vb_run_unit {
 	int boot_announced;         /* workflow: STAGE_STARTED said while its VM booted */
 	char *vm_id;
 	char *error;
+	/* agent boxes: what its gateway counted */
+	int is_agent;
+	uint64_t llm_requests, llm_input_tokens, llm_output_tokens;
+	double llm_cost_usd;
 };
 
 struct vb_run {
-	const struct vb_spec *spec;
+	const struct vb_spec *spec;  /* kind: agent runs as a pipeline of one box */
+	const char *kind;            /* the spec's own kind, for the result */
 	struct vb_run_options opts;
 	char *run_id;
 	char *run_dir;              /* record + named outputs live here */
@@ -172,6 +177,30 @@ int vb_run_workflow_prepare(struct vb_run *r, vb_error *err);
  * (r->error).  -1 only when the engine itself could not go on. */
 int vb_run_pipeline(struct vb_run *r, vb_error *err);
 int vb_run_workflow(struct vb_run *r, vb_error *err);
+
+/* ---- agent boxes (agent.c) ---- */
+
+/* Before anything boots: the box's provider resolves, its credential is
+ * there, and its agent is one this version has (builtin). */
+int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err);
+
+struct vb_run_agent_box {
+	const char *prompt;
+	const struct vb_spec_skills *skills;
+	const struct vb_spec_llm_eff *llm;
+	unsigned timeout_ms;        /* 0: none */
+	/* the carried input, as in the pipeline's carry */
+	const char *in_path;
+	const uint8_t *in_mem;
+	size_t in_len;
+	int in_has;
+};
+/* Run the builtin agent in (sb) to its final answer, which goes to
+ * (u->out_fd) as its stdout; fills the unit's llm totals.  Returns 0, 1
+ * when the stage fails for it (why in err, kind VB_E_OK: the gateway's
+ * failure, a timeout...), -1 on a VoidBox failure. */
+int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		 const struct vb_run_agent_box *a, vb_error *err);
 
 /* Build the public result from a finished run. */
 struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err);

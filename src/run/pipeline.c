@@ -126,7 +126,11 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 {
 	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
 	char why[512];
-	if (b->output_file.s) {
+	/* an agent's output_file defaults to /workspace/output.json (SPEC-V1) */
+	const char *output_file = b->output_file.s      ? b->output_file.s
+				  : b->prompt.s ? "/workspace/output.json"
+						: NULL;
+	if (output_file) {
 		_cleanup_free_ char *part = vb_strfmt("%s/output.part", u->dir);
 		_cleanup_free_ char *out = vb_strfmt("%s/output", u->dir);
 		if (!part || !out)
@@ -135,7 +139,7 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 		if (fd < 0)
 			return vb_error_errno(err, errno, "cannot create %s", part);
 		uint64_t len = 0;
-		int rc = vb_file_read_fd(sb, b->output_file.s, VB_RUN_MAX_OUTPUT, fd, &len, err);
+		int rc = vb_file_read_fd(sb, output_file, VB_RUN_MAX_OUTPUT, fd, &len, err);
 		close(fd);
 		if (rc < 0 && err->kind == VB_E_NOTFOUND) {
 			vb_error_clear(err);
@@ -150,7 +154,7 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 			return vb_error_set(err, VB_E_OK,
 					    "%s is larger than %zu MiB, the most a box can carry "
 					    "(write it to a named output instead)",
-					    b->output_file.s, VB_RUN_MAX_OUTPUT >> 20);
+					    output_file, VB_RUN_MAX_OUTPUT >> 20);
 		if (len) {
 			if (!stdout_wanted(&r->spec->pipeline, bi) && u->out_path) {
 				/* nobody reads this stdout: give its budget back */
@@ -215,6 +219,39 @@ static const char **make_argv(const struct vb_spec_run *run)
 	return argv;
 }
 
+/* An agent box, in its booted VM: the input, the builtin agent, its
+ * output (output_file if non-empty, else its final answer). */
+static void run_agent_box(struct vb_run *r, size_t bi, struct vb_run_unit *u,
+			  const struct carry *in, vb_sandbox *sb, vb_quota *q, unsigned timeout_ms)
+{
+	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
+	vb_error err = { 0 };
+	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &b->skills,
+				      .llm = &b->llm_eff, .timeout_ms = timeout_ms,
+				      .in_path = in->path, .in_mem = in->mem, .in_len = in->len,
+				      .in_has = in->has };
+	int rc;
+	if (in->has && give_input(sb, in, &err) < 0) {
+		vb_run_unit_fail_err(r, u, sb, &err);
+	} else if ((rc = vb_run_agent(r, u, sb, &a, &err)) != 0) {
+		if (vb_quota_fail_unit(q, r, u, sb, 1))
+			return;
+		if (rc > 0)
+			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
+		else
+			vb_run_unit_fail_err(r, u, sb, &err);
+	} else if ((rc = take_output(r, u, bi, sb, &err)) != 0) {
+		if (vb_quota_fail_unit(q, r, u, sb, 1))
+			return;
+		if (err.kind == VB_E_OK)
+			vb_run_unit_fail(r, u, sb, VB_E_OK, "%s", err.msg);
+		else
+			vb_run_unit_fail_err(r, u, sb, &err);
+	} else if (!vb_quota_fail_unit(q, r, u, sb, 1)) {
+		vb_run_unit_ok(r, u, sb);
+	}
+}
+
 /* Boot, feed, run, collect, tear down: one box, on the calling thread
  * (which therefore owns the VM). */
 static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const struct carry *in)
@@ -264,7 +301,9 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 								   : (unsigned)b->timeout_secs.v * 1000;
 	struct vb_exec_params p = { .argv = argv, .env = vc->env, .timeout_ms = timeout_ms };
 	int code = -1, rc;
-	if (!argv) {
+	if (b->prompt.s) {
+		run_agent_box(r, bi, u, in, sb, q, b->timeout_secs.set ? timeout_ms : 0);
+	} else if (!argv) {
 		vb_run_unit_fail(r, u, sb, VB_E_RUNTIME, "out of memory");
 	} else if (b->run.stdin_index != SIZE_MAX && r->box_unit[b->run.stdin_index] != SIZE_MAX &&
 		   stdin_fd < 0) {

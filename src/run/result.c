@@ -49,7 +49,7 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 	res->stages = calloc(r->n_units ? r->n_units : 1, sizeof(*res->stages));
 	res->run_id = dupz(r->run_id);
 	res->name = strdup(r->spec->name.s ? r->spec->name.s : "");
-	res->kind = strdup(vb_spec_kind_name(r->spec->kind));
+	res->kind = strdup(r->kind ? r->kind : vb_spec_kind_name(r->spec->kind));
 	res->output = (char *)vb_run_preview(r->final_path, VB_RUN_PREVIEW_MAX, &res->output_len);
 	res->output_size = r->final_path ? r->final_len : 0;
 	res->output_path = dupz(r->final_path);
@@ -77,6 +77,16 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 		s->duration_ms = u->duration_ms;
 		s->vm_id = dupz(u->vm_id);
 		s->error = dupz(u->error);
+		if (u->is_agent) {
+			s->is_agent = res->has_agents = 1;
+			s->llm_requests = u->llm_requests;
+			s->input_tokens = u->llm_input_tokens;
+			s->output_tokens = u->llm_output_tokens;
+			s->cost_usd = u->llm_cost_usd;
+			res->input_tokens += u->llm_input_tokens;
+			res->output_tokens += u->llm_output_tokens;
+			res->total_cost_usd += u->llm_cost_usd;
+		}
 		if (!s->name || !s->output || (u->vm_id && !s->vm_id) || (u->error && !s->error) ||
 		    (u->output_path && !s->output_path))
 			goto oom;
@@ -123,8 +133,9 @@ static json_t *jstr_or_null(const char *s)
 }
 
 /* The SPEC-V1 result object plus what scripts need to tell what happened
- * (run id, errors, skips, exit codes).  Token and cost fields arrive with
- * agent stages: a command box has none. */
+ * (run id, errors, skips, exit codes).  Token and cost fields are on
+ * agent stages only (a command box has none), and their sums on a run
+ * that has agent stages. */
 char *vb_run_result_json(const struct vb_run_result *r)
 {
 	json_t *stages = json_array();
@@ -139,6 +150,15 @@ char *vb_run_result_json(const struct vb_run_result *r)
 				      "output_truncated", s->output_len < s->output_size,
 				      "output_bytes", (json_int_t)s->output_size, "output_path",
 				      jstr_or_null(s->output_path));
+		if (o && s->is_agent &&
+		    (json_object_set_new(o, "input_tokens", json_integer((json_int_t)s->input_tokens)) ||
+		     json_object_set_new(o, "output_tokens",
+					 json_integer((json_int_t)s->output_tokens)) ||
+		     json_object_set_new(o, "cost_usd", json_real(s->cost_usd)) ||
+		     json_object_set_new(o, "llm_requests", json_integer((json_int_t)s->llm_requests)))) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(stages, o) < 0) {
 			json_decref(stages);
 			stages = NULL;
@@ -155,6 +175,13 @@ char *vb_run_result_json(const struct vb_run_result *r)
 			      r->output_len < r->output_size, "output_bytes",
 			      (json_int_t)r->output_size, "output_path", jstr_or_null(r->output_path),
 			      "stages", stages);
+	if (o && r->has_agents &&
+	    (json_object_set_new(o, "total_cost_usd", json_real(r->total_cost_usd)) ||
+	     json_object_set_new(o, "input_tokens", json_integer((json_int_t)r->input_tokens)) ||
+	     json_object_set_new(o, "output_tokens", json_integer((json_int_t)r->output_tokens)))) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (!o)
 		return NULL;
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

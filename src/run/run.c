@@ -43,10 +43,11 @@ int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err)
 	return 0;
 }
 
-/* Agent stages are in the spec schema but not in this engine yet. */
+/* What this version runs; agent boxes need the builtin agent (checked
+ * here, with their provider's credential, so that nothing boots when one
+ * cannot run). */
 static int check_runnable(const struct vb_spec *spec, vb_error *err)
 {
-	static const char no_agents[] = "agent stages are not available in this version yet";
 	switch (spec->kind) {
 	case VB_SPEC_SANDBOX:
 		return vb_error_set(err, VB_E_USAGE,
@@ -54,19 +55,62 @@ static int check_runnable(const struct vb_spec *spec, vb_error *err)
 				    "`voidbox shell %s`",
 				    spec->file, spec->file);
 	case VB_SPEC_AGENT:
-		return vb_error_set(err, VB_E_RUNTIME, "%s is a kind: agent spec: %s", spec->file,
-				    no_agents);
+		if (spec->agent.mode != VB_SPEC_AGENT_TASK)
+			return vb_error_set(err, VB_E_RUNTIME,
+					    "%s: agent mode '%s' is not available in this version yet "
+					    "(mode: task is)",
+					    spec->file, spec->agent.mode_text.s);
+		if (vb_run_agent_check(&spec->llm_eff, err) < 0) {
+			vb_error_prefix(err, "%s", spec->file);
+			return -1;
+		}
+		return 0;
 	case VB_SPEC_PIPELINE:
 		for (size_t i = 0; i < spec->pipeline.n_boxes; i++)
-			if (spec->pipeline.boxes[i].prompt.s)
-				return vb_error_set(err, VB_E_RUNTIME,
-						    "box '%s' is an agent box (it has a prompt): %s",
-						    spec->pipeline.boxes[i].name.s, no_agents);
+			if (spec->pipeline.boxes[i].prompt.s &&
+			    vb_run_agent_check(&spec->pipeline.boxes[i].llm_eff, err) < 0) {
+				vb_error_prefix(err, "box '%s'", spec->pipeline.boxes[i].name.s);
+				return -1;
+			}
 		return 0;
 	case VB_SPEC_WORKFLOW:
 		return 0;
 	}
 	return vb_error_set(err, VB_E_USAGE, "unknown spec kind");
+}
+
+/* kind: agent runs as a pipeline of one agent box, named after the spec. */
+struct agent_pipeline {
+	struct vb_spec spec;
+	struct vb_spec_box box;
+	struct vb_spec_stage stage;
+	size_t index;
+};
+
+static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agent_pipeline *ap)
+{
+	if (spec->kind != VB_SPEC_AGENT)
+		return spec;
+	*ap = (struct agent_pipeline){ 0 };
+	ap->spec = *spec;
+	ap->spec.kind = VB_SPEC_PIPELINE;
+	static char unnamed[] = "agent";
+	ap->box.name.s = spec->name.s ? spec->name.s : unnamed;
+	ap->box.prompt = spec->agent.prompt;
+	ap->box.skills = spec->agent.skills;
+	ap->box.timeout_secs = spec->agent.timeout_secs;
+	ap->box.output_file = spec->agent.output_file;
+	ap->box.run.stdin_index = SIZE_MAX;
+	ap->box.vm = spec->vm;
+	ap->box.llm_eff = spec->llm_eff;
+	ap->stage.type = VB_SPEC_STAGE_BOX;
+	ap->stage.names.v = &ap->box.name;
+	ap->stage.names.n = 1;
+	ap->stage.box_index = &ap->index;
+	ap->spec.pipeline = (struct vb_spec_pipeline){ .boxes = &ap->box, .n_boxes = 1,
+						       .stages = &ap->stage, .n_stages = 1,
+						       .stages_implicit = true };
+	return &ap->spec;
 }
 
 static void run_free(struct vb_run *r)
@@ -184,10 +228,13 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 {
 	if (check_runnable(spec, err) < 0)
 		return NULL;
+	const char *kind = vb_spec_kind_name(spec->kind);
+	struct agent_pipeline ap;
+	spec = as_pipeline(spec, &ap);
 	struct vb_run *r = run_new(spec, opts, err);
 	if (!r)
 		return NULL;
-	const char *kind = vb_spec_kind_name(spec->kind);
+	r->kind = kind;
 	const char *name = spec->name.s ? spec->name.s : "";
 	if (!r->opts.no_record) {
 		r->rec = vb_record_open(r->run_id, name, kind, err);

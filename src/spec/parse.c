@@ -38,7 +38,8 @@ static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "tim
 static const char *const mount_fields[] = { "host", "guest", "mode", NULL };
 static const char *const mount_modes[] = { "ro", "rw", NULL };
 static const char *const llm_fields[] = { "provider", "model", "base_url", "api_key_env",
-					  "agent", "credential_proxy", NULL };
+					  "agent", "credential_proxy", "budget", NULL };
+static const char *const budget_fields[] = { "max_tokens", "max_cost_usd", "max_requests", NULL };
 /* lm-studio is an alias of lmstudio: matched below, not listed. */
 static const char *const provider_names[] = { "claude", "claude-personal", "codex", "ollama",
 					      "lmstudio", "custom", NULL };
@@ -289,6 +290,31 @@ static void check_url(struct spec_ctx *c, const struct vb_spec_str *s, const cha
 			  spec_clip(s->s, clip, sizeof(clip)));
 }
 
+/* llm.budget: {max_tokens, max_cost_usd, max_requests}, each >= 0 (0: no limit). */
+static void parse_budget(struct spec_ctx *c, const struct node *v, const char *path,
+			 struct vb_spec_llm_budget *b)
+{
+	char p[SPEC_PATH_MAX];
+	if (spec_get_map(c, v, path) <= 0)
+		return;
+	b->set = true;
+	b->pos = v->pos;
+	spec_check_fields(c, v, path, "in llm.budget", budget_fields);
+	spec_get_int(c, field(v, "max_tokens", path, p), p, 0, INT64_MAX, &b->max_tokens);
+	spec_get_int(c, field(v, "max_requests", path, p), p, 0, INT64_MAX, &b->max_requests);
+	const struct node *cost = field(v, "max_cost_usd", path, p);
+	if (cost && !spec_is_null(cost)) {
+		char *end = NULL;
+		double d = cost->type == NODE_SCALAR ? strtod(cost->str, &end) : -1;
+		if (cost->type != NODE_SCALAR || !end || end == cost->str || *end || !(d >= 0) ||
+		    d > 1e9)
+			spec_diag(c, cost->pos, p, "expected a number of US dollars >= 0, found %s",
+				  spec_describe(cost));
+		else
+			b->max_cost_usd = d;
+	}
+}
+
 void spec_parse_llm(struct spec_ctx *c, const struct node *v, const char *path,
 		    const char *where, struct vb_spec_llm *llm)
 {
@@ -320,6 +346,7 @@ void spec_parse_llm(struct spec_ctx *c, const struct node *v, const char *path,
 			  &idx) > 0)
 		llm->agent = (enum vb_spec_agent_bin)(idx + 1);
 	spec_get_bool(c, field(v, "credential_proxy", path, p), p, &llm->credential_proxy);
+	parse_budget(c, field(v, "budget", path, p), p, &llm->budget);
 }
 
 static void parse_observe(struct spec_ctx *c, const struct node *v, struct vb_spec_observe *o)

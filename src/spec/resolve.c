@@ -223,6 +223,22 @@ static int resolve_vm(struct vb_spec_vm *vm, const struct vb_spec_sandbox *top,
 	return 0;
 }
 
+enum vb_spec_agent_bin vb_spec_default_agent(enum vb_spec_provider p)
+{
+	switch (p) {
+	case VB_SPEC_PROVIDER_CLAUDE:
+	case VB_SPEC_PROVIDER_CLAUDE_PERSONAL:
+		return VB_SPEC_AGENT_CLAUDE_CODE;
+	case VB_SPEC_PROVIDER_CODEX:
+		return VB_SPEC_AGENT_CODEX;
+	case VB_SPEC_PROVIDER_OLLAMA:
+	case VB_SPEC_PROVIDER_LMSTUDIO:
+	case VB_SPEC_PROVIDER_CUSTOM:
+		break;
+	}
+	return VB_SPEC_AGENT_BUILTIN;
+}
+
 /* Box llm over top-level llm.  A box that picks another provider starts
  * from that provider's defaults, not from the top level's model. */
 static void resolve_llm(struct vb_spec_llm_eff *e, const struct vb_spec_llm *top,
@@ -238,6 +254,8 @@ static void resolve_llm(struct vb_spec_llm_eff *e, const struct vb_spec_llm *top
 	e->base_url = box->base_url.s ? box->base_url.s : top->base_url.s;
 	e->api_key_env = box->api_key_env.s ? box->api_key_env.s : top->api_key_env.s;
 	e->agent = box->agent_text.s ? box->agent : top->agent;
+	e->agent_explicit = e->agent != VB_SPEC_AGENT_DEFAULT;
+	e->budget = box->budget.set ? &box->budget : &top->budget;
 	e->credential_proxy = box->credential_proxy.set ? box->credential_proxy.v :
 							  top->credential_proxy.v;
 	if (e->provider == VB_SPEC_PROVIDER_OLLAMA) {
@@ -249,8 +267,7 @@ static void resolve_llm(struct vb_spec_llm_eff *e, const struct vb_spec_llm *top
 		e->base_url = "http://127.0.0.1:1234";
 	}
 	if (e->agent == VB_SPEC_AGENT_DEFAULT)
-		e->agent = e->provider == VB_SPEC_PROVIDER_CODEX ? VB_SPEC_AGENT_CODEX :
-								     VB_SPEC_AGENT_CLAUDE_CODE;
+		e->agent = vb_spec_default_agent(e->provider);
 }
 
 static int set_default(struct vb_spec_str *s, const char *def)

@@ -156,6 +156,14 @@ enum vb_spec_agent_bin {
 	VB_SPEC_AGENT_BUILTIN,
 };
 
+/* llm.budget (extension): limits the stage's gateway enforces; unset = none. */
+struct vb_spec_llm_budget {
+	bool set;
+	struct vb_spec_pos pos;
+	struct vb_spec_int max_tokens, max_requests;
+	double max_cost_usd;    /* 0 = none */
+};
+
 struct vb_spec_llm {
 	bool set;
 	struct vb_spec_pos pos;
@@ -164,6 +172,7 @@ struct vb_spec_llm {
 	struct vb_spec_str model, base_url, api_key_env, agent_text;
 	enum vb_spec_agent_bin agent;
 	struct vb_spec_bool credential_proxy;
+	struct vb_spec_llm_budget budget;
 };
 
 struct vb_spec_observe {
@@ -251,7 +260,13 @@ struct vb_spec_llm_eff {
 	enum vb_spec_agent_bin agent;
 	const char *model, *base_url, *api_key_env; /* NULL = provider default */
 	bool credential_proxy;
+	bool agent_explicit;            /* llm.agent was written (else: the provider's) */
+	const struct vb_spec_llm_budget *budget; /* the box's, else the top level's; never NULL */
 };
+
+/* The agent a provider runs when llm.agent is not set: claude family ->
+ * claude-code, codex -> codex, the others -> builtin. */
+enum vb_spec_agent_bin vb_spec_default_agent(enum vb_spec_provider p);
 
 struct vb_spec_box {
 	struct vb_spec_str name;

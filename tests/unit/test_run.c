@@ -445,14 +445,23 @@ static void test_refused_before_booting(void **state)
 		enum vb_error_kind kind;
 	} cases[] = {
 		{ "api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n",
-		  "t.yaml is a kind: agent spec: agent stages are not available in this version yet",
-		  VB_E_RUNTIME },
+		  "t.yaml: agent 'claude-code' is not available in this version yet; set llm.agent: "
+		  "builtin", VB_E_RUNTIME },
 		{ "api_version: v1\nkind: pipeline\nname: p\npipeline:\n  boxes:\n"
-		  "    - {name: c, run: {program: sh}}\n    - {name: think, prompt: hi}\n",
-		  "box 'think' is an agent box (it has a prompt): agent stages are not available in "
-		  "this version yet", VB_E_RUNTIME },
+		  "    - {name: c, run: {program: sh}}\n"
+		  "    - {name: think, prompt: hi, llm: {provider: codex}}\n",
+		  "box 'think': agent 'codex' is not available in this version yet", VB_E_RUNTIME },
+		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: builtin}\n"
+		  "agent: {prompt: hi, mode: interactive}\n",
+		  "agent mode 'interactive' is not available in this version yet", VB_E_RUNTIME },
+		{ "api_version: v1\nkind: agent\nname: a\n"
+		  "llm: {provider: custom, base_url: 'http://127.0.0.1:9', api_key_env: VB_NOPE_KEY}\n"
+		  "agent: {prompt: hi}\n",
+		  "VB_NOPE_KEY", VB_E_USAGE },
 		{ "api_version: v1\nkind: sandbox\nname: s\n", "voidbox shell t.yaml", VB_E_USAGE },
 	};
+	unsetenv("VOIDBOX_LLM_PROVIDER");
+	unsetenv("VB_NOPE_KEY");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct vb_spec *s = load(cases[i].yaml);
 		vb_error err = { 0 };

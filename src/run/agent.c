@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Agent boxes (a pipeline box with `prompt`, and kind: agent, which runs as
+ * a pipeline of one box): the stage's LLM gateway, the builtin agent's loop
+ * against it with its tools in the box's VM, and what it did as events
+ * (llm.request per model request, agent.tool per tool call) and totals.
+ * claude-code and codex are not in this version: a spec that resolves to
+ * them fails before anything boots.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "run/engine.h"
+#include "util/util.h"
+
+/* How much of the carried input the prompt holds inline (SPEC-V1: the rest
+ * is in /workspace/input.json, which the prompt points to). */
+#define PROMPT_INPUT_MAX ((size_t)16 << 10)
+/* Skills text taken into the system prompt, per skill file. */
+#define SKILL_FILE_MAX ((size_t)64 << 10)
+
+static const char *provider_name(enum vb_spec_provider p)
+{
+	static const char *const names[] = { "claude", "claude-personal", "codex",
+					     "ollama", "lmstudio", "custom" };
+	return (size_t)p < sizeof(names) / sizeof(names[0]) ? names[p] : "claude";
+}
+
+static const char *agent_name(enum vb_spec_agent_bin a)
+{
+	return a == VB_SPEC_AGENT_CODEX ? "codex" : a == VB_SPEC_AGENT_BUILTIN ? "builtin"
+										: "claude-code";
+}
+
+static enum vb_spec_provider provider_by_name(const char *s, enum vb_spec_provider def)
+{
+	for (int i = 0; i <= VB_SPEC_PROVIDER_CUSTOM; i++)
+		if (!strcmp(s, provider_name((enum vb_spec_provider)i)))
+			return (enum vb_spec_provider)i;
+	return def;
+}
+
+/* The agent a box runs: llm.agent, else its provider's default, where the
+ * provider may come from VOIDBOX_LLM_PROVIDER (as the provider table
+ * applies it). */
+static enum vb_spec_agent_bin agent_of(const struct vb_spec_llm_eff *e)
+{
+	if (e->agent_explicit)
+		return e->agent;
+	const char *env = getenv("VOIDBOX_LLM_PROVIDER");
+	return vb_spec_default_agent(env && *env ? provider_by_name(env, e->provider)
+						 : e->provider);
+}
+
+static struct vb_llm_provider *provider_of(const struct vb_spec_llm_eff *e, vb_error *err)
+{
+	struct vb_llm_config cfg = { .provider = provider_name(e->provider), .model = e->model,
+				     .base_url = e->base_url, .api_key_env = e->api_key_env };
+	return vb_llm_provider_new(&cfg, err);
+}
+
+int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err)
+{
+	enum vb_spec_agent_bin agent = agent_of(e);
+	if (agent != VB_SPEC_AGENT_BUILTIN)
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "agent '%s' is not available in this version yet; set llm.agent: "
+				    "builtin",
+				    agent_name(agent));
+	struct vb_llm_provider *p = provider_of(e, err); /* its credential is there */
+	if (!p)
+		return -1;
+	vb_llm_provider_free(p);
+	return 0;
+}
+
+/* The skills' text for the system prompt: inline skills' content and
+ * file: skills that name a file (their SKILL.md when a directory). */
+static char *skills_text(const struct vb_spec_skills *sk)
+{
+	char *out = strdup("");
+	for (size_t i = 0; out && i < sk->n; i++) {
+		const struct vb_spec_skill *s = &sk->v[i];
+		_cleanup_free_ char *body = NULL;
+		const char *name = NULL;
+		if (s->type == VB_SPEC_SKILL_INLINE && s->content.s) {
+			body = strdup(s->content.s);
+			name = s->name.s;
+		} else if (s->type == VB_SPEC_SKILL_FILE && s->path.abs) {
+			vb_error e = { 0 };
+			size_t len;
+			body = vb_read_file(s->path.abs, SKILL_FILE_MAX, &len, &e);
+			if (!body) {
+				_cleanup_free_ char *md = vb_strfmt("%s/SKILL.md", s->path.abs);
+				vb_error_clear(&e);
+				body = md ? vb_read_file(md, SKILL_FILE_MAX, &len, &e) : NULL;
+			}
+			name = s->path.text.s;
+		}
+		if (!body)
+			continue;
+		char *n = vb_strfmt("%s\n## Skill: %s\n\n%s\n", out, name ? name : "skill", body);
+		free(out);
+		out = n;
+	}
+	return out;
+}
+
+/* The prompt with the carried input inline (cut at PROMPT_INPUT_MAX on a
+ * character boundary, with a pointer to the whole file). */
+static char *make_prompt(const char *prompt, const char *in_path, const uint8_t *in_mem,
+			 size_t in_len, int has)
+{
+	if (!has)
+		return strdup(prompt);
+	_cleanup_free_ uint8_t *head = NULL;
+	size_t n = 0;
+	uint64_t total = in_len;
+	if (in_path) {
+		head = vb_run_preview(in_path, PROMPT_INPUT_MAX, &n);
+		struct stat st;
+		total = stat(in_path, &st) == 0 ? (uint64_t)st.st_size : n;
+	} else {
+		n = in_len > PROMPT_INPUT_MAX ? PROMPT_INPUT_MAX : in_len;
+		head = vb_run_memdup(in_mem ? in_mem : (const uint8_t *)"", n);
+	}
+	if (!head)
+		return NULL;
+	_cleanup_free_ char *text = vb_run_utf8(head, n, &n);
+	if (!text)
+		return NULL;
+	if (n < total)
+		return vb_strfmt("%s\n\nInput (from the previous stage; the first %zu of %llu bytes, "
+				 "the whole input is in /workspace/input.json):\n%s\n[truncated]",
+				 prompt, n, (unsigned long long)total, text);
+	return vb_strfmt("%s\n\nInput (from the previous stage, also in /workspace/input.json):\n%s",
+			 prompt, text);
+}
+
+struct ctx {
+	struct vb_run *r;
+	struct vb_run_unit *u;
+};
+
+static void on_request(const struct vb_llm_request *q, void *opaque)
+{
+	struct ctx *c = opaque;
+	struct vb_event_llm l = { .provider = q->provider, .model = q->model, .path = q->path,
+				  .input_tokens = q->input_tokens,
+				  .output_tokens = q->output_tokens, .cost_usd = q->cost_usd,
+				  .latency_ms = q->latency_ms, .ttfb_ms = q->ttfb_ms,
+				  .status = q->status, .attempts = q->attempts };
+	struct vb_event ev = { .type = VB_EV_LLM_REQUEST, .stage = c->u->name, .llm = &l,
+			       .error = q->error, .vm_id = c->u->vm_id };
+	vb_run_emit(c->r, &ev);
+}
+
+static void on_tool(const struct vb_agent_tool_call *call, void *opaque)
+{
+	struct ctx *c = opaque;
+	struct vb_event_tool t = { .name = call->name, .input = call->input,
+				   .result = call->result, .is_error = call->is_error };
+	struct vb_event ev = { .type = VB_EV_AGENT_TOOL, .stage = c->u->name, .tool = &t,
+			       .duration_ms = call->duration_ms, .vm_id = c->u->vm_id };
+	vb_run_emit(c->r, &ev);
+}
+
+int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		 const struct vb_run_agent_box *a, vb_error *err)
+{
+	struct vb_llm_provider *prov = provider_of(a->llm, err); /* checked before the run */
+	if (!prov) {
+		err->kind = VB_E_OK;
+		return 1;
+	}
+	const char *model = vb_llm_provider_model(prov);
+	_cleanup_free_ char *model_copy = model ? strdup(model) : NULL;
+	struct ctx c = { .r = r, .u = u };
+	const struct vb_spec_llm_budget *b = a->llm->budget;
+	struct vb_llm_gateway_cfg gc = {
+		.provider = prov,
+		.budget = { .max_tokens = b && b->max_tokens.set ? (uint64_t)b->max_tokens.v : 0,
+			    .max_requests = b && b->max_requests.set ? (uint64_t)b->max_requests.v : 0,
+			    .max_cost_usd = b ? b->max_cost_usd : 0 },
+		.on_request = on_request,
+		.opaque = &c,
+	};
+	struct vb_llm_gateway *gw = vb_llm_gateway_new(&gc, err);
+	if (!gw)
+		return 1;
+	_cleanup_free_ char *system = skills_text(a->skills);
+	_cleanup_free_ char *prompt =
+		make_prompt(a->prompt, a->in_path, a->in_mem, a->in_len, a->in_has);
+	char *final = NULL;
+	int rc;
+	if (!system || !prompt) {
+		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else {
+		struct vb_agent_params p = {
+			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
+			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
+			.on_tool = on_tool, .opaque = &c,
+		};
+		rc = vb_agent_run(&p, &final, err);
+	}
+	struct vb_llm_totals t;
+	vb_llm_gateway_totals(gw, &t);
+	u->llm_requests = t.requests;
+	u->llm_input_tokens = t.input_tokens;
+	u->llm_output_tokens = t.output_tokens;
+	u->llm_cost_usd = t.cost_usd;
+	u->is_agent = 1;
+	vb_llm_gateway_free(gw);
+	if (rc < 0) {
+		if (err->kind == VB_E_TIMEOUT) {
+			vb_error_clear(err);
+			vb_error_set(err, VB_E_OK, "timed out after %u s", a->timeout_ms / 1000);
+		}
+		return err->kind == VB_E_OK ? 1 : -1;
+	}
+	/* the final text is the agent's stdout: the output unless output_file has one */
+	size_t len = strlen(final);
+	if (len && vb_run_budget_take(r, len) < 0) {
+		free(final);
+		char why[300];
+		vb_run_budget_msg(r, why, sizeof(why));
+		vb_error_set(err, VB_E_OK, "%s", why);
+		return 1;
+	}
+	int w = vb_write_full(u->out_fd, final, len);
+	free(final);
+	if (w < 0)
+		return vb_error_errno(err, errno, "cannot keep the agent's answer");
+	u->out_len = len;
+	u->exit_code = 0;
+	return 0;
+}
