@@ -204,6 +204,18 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 error ? error : "");
 	} else if (!strcmp(type, "run.cancelled")) {
 		snprintf(buf, size, "after %s", dur);
+	} else if (!strcmp(type, "llm.request")) {
+		json_t *cost = json_object_get(ev, "cost_usd");
+		snprintf(buf, size, "%s: HTTP %lld, %lld in / %lld out tokens, $%.4f, %lld ms%s%s",
+			 jget(ev, "model") ? jget(ev, "model") : "?", jint(ev, "status"),
+			 jint(ev, "input_tokens"), jint(ev, "output_tokens"),
+			 json_is_number(cost) ? json_number_value(cost) : 0.0, jint(ev, "latency_ms"),
+			 error ? ": " : "", error ? error : "");
+	} else if (!strcmp(type, "agent.tool")) {
+		const char *input = jget(ev, "input");
+		snprintf(buf, size, "%s %.200s%s in %s", jget(ev, "tool") ? jget(ev, "tool") : "?",
+			 input ? input : "", json_is_true(json_object_get(ev, "is_error")) ? " (failed)" : "",
+			 dur);
 	} else if (!strcmp(type, "record.truncated")) {
 		const char *stream = jget(ev, "stream");
 		snprintf(buf, size, "%s%s%s", stream ? stream : "", stream ? ": " : "",
