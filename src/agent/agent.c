@@ -158,6 +158,10 @@ int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err)
 	if (!(c = vb_agent_gw_open(p->gw, err)))
 		goto out;
 	for (unsigned turn = 0; turn < max_turns; turn++) {
+		if (p->cancelled && p->cancelled(p->opaque)) {
+			vb_error_set(err, VB_E_CANCELLED, "cancelled");
+			goto out;
+		}
 		json_t *req = json_pack("{s:s,s:i,s:s,s:O,s:O}", "model",
 					p->model ? p->model : VB_AGENT_DEFAULT_MODEL, "max_tokens",
 					VB_AGENT_MAX_TOKENS, "system", system, "tools", tools,

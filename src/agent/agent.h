@@ -43,6 +43,7 @@ struct vb_agent_params {
 	unsigned max_turns;       /* 0: VB_AGENT_MAX_TURNS */
 	int64_t deadline_ms;      /* vb_now_ms() at which to stop; 0: none */
 	vb_agent_tool_fn on_tool;
+	int (*cancelled)(void *opaque); /* checked before each model request; NULL: never */
 	void *opaque;
 };
 

@@ -159,6 +159,12 @@ static void on_request(const struct vb_llm_request *q, void *opaque)
 	vb_run_emit(c->r, &ev);
 }
 
+static int is_cancelled(void *opaque)
+{
+	struct ctx *c = opaque;
+	return vb_run_cancelled(c->r);
+}
+
 static void on_tool(const struct vb_agent_tool_call *call, void *opaque)
 {
 	struct ctx *c = opaque;
@@ -203,7 +209,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		struct vb_agent_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
-			.on_tool = on_tool, .opaque = &c,
+			.on_tool = on_tool, .cancelled = is_cancelled, .opaque = &c,
 		};
 		rc = vb_agent_run(&p, &final, err);
 	}

@@ -5,6 +5,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 export VB_BUILD="${VB_BUILD:-$(dirname "$VB")}"
+ROOT=$(cd "$here/../.." && pwd); export ROOT
 
 spec() { cat >"$T/$1.yaml"; }
 jqx() {
@@ -184,6 +185,20 @@ EOF
     vb run "$T/a.yaml"
     expect_rc 125
     expect_err_has "agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
+    expect_clean
+}
+
+test_example_runs_against_an_anthropic_compatible_endpoint() {
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu", "input": {"command": "uname -s; grep MemTotal /proc/meminfo"}},
+       "usage": {"input_tokens": 40, "output_tokens": 9}},
+      {"expect": "MemTotal", "text": "Linux, 512 MiB", "usage": {"input_tokens": 60, "output_tokens": 4}}]}'
+    AGENT_BASE_URL="http://127.0.0.1:$port" AGENT_API_KEY=sk-example AGENT_MODEL=fake-model \
+        vb run --output json "$ROOT/examples/agent-builtin.yaml"
+    expect_rc 0
+    jqx '.output == "Linux, 512 MiB" and .input_tokens == 100'
+    [ "$(jq -r '.headers["x-api-key"]' "$T/fake.log" | sort -u)" = sk-example ] || fail "key header"
+    [ "$(jq -r '.body.model' "$T/fake.log" | sort -u)" = fake-model ] || fail "model"
     expect_clean
 }
 
