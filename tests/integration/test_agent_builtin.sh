@@ -174,6 +174,28 @@ EOF
     expect_clean
 }
 
+test_timeout_secs_bounds_the_agent_and_its_tools() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "bash", "id": "tu", "input": {"command": "sleep 60"}},
+                      "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: sleeper
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml)
+agent: {prompt: "wait", timeout_secs: 4}
+EOF
+    local t0=$SECONDS
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    jqx '.error == "box '"'sleeper'"' failed: timed out after 4 s" and .stages[0].llm_requests == 1'
+    [ $((SECONDS - t0)) -lt 30 ] || fail "took $((SECONDS - t0)) s"
+    events | jq -se 'any(.[]; .event == "agent.tool" and .is_error and (.result | startswith("timed out")))' >/dev/null ||
+        fail "the bash call was not cut by the stage's timeout"
+    expect_clean
+}
+
 test_claude_code_is_refused_clearly() {
     spec a <<'EOF'
 api_version: v1
