@@ -465,7 +465,9 @@ EOF
         fail "log chunks: $(grep log.chunk "$ev")"
 }
 
-test_agent_stages_are_not_here_yet() {
+# Only the builtin agent is here (tests/integration/test_agent_builtin.sh):
+# claude-code and codex stop before anything boots.
+test_agents_other_than_builtin_are_not_here_yet() {
     spec a <<'EOF'
 api_version: v1
 kind: pipeline
@@ -477,17 +479,18 @@ pipeline:
 EOF
     vb run "$T/a.yaml"
     expect_rc 125
-    expect_err_has "box 'think' is an agent box (it has a prompt): agent stages are not available in this version yet"
+    expect_err_has "box 'think': agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
     [ "$(wc -l <"$T/err")" -eq 1 ] || fail "expected one line: $err"
     spec b <<'EOF'
 api_version: v1
 kind: agent
 name: solo
+llm: {provider: codex}
 agent: {prompt: "hello"}
 EOF
     vb run "$T/b.yaml"
     expect_rc 125
-    expect_err_has "b.yaml is a kind: agent spec: agent stages are not available in this version yet"
+    expect_err_has "b.yaml: agent 'codex' is not available in this version yet; set llm.agent: builtin"
     [ ! -d "$XDG_STATE_HOME/voidbox/runs" ] || [ -z "$(ls "$XDG_STATE_HOME/voidbox/runs")" ] ||
         fail "a run was recorded"
 }
