@@ -130,8 +130,9 @@ struct vb_run_result {
 /* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run
  * it.  Returns NULL with (err) set when nothing could run: a bad spec or
  * an unset ${VAR} (VB_E_USAGE), a kind that `voidbox run` does not run
- * (sandbox: VB_E_USAGE), agent boxes, which this version does not run yet
- * (VB_E_RUNTIME), a setting this version cannot honour, or a failure to
+ * (sandbox: VB_E_USAGE), an agent other than builtin, which this version
+ * does not run yet (VB_E_RUNTIME), an agent's missing provider credential
+ * (VB_E_USAGE), a setting this version cannot honour, or a failure to
  * set up.  Otherwise a result (success or not) the caller frees.
  * (opts) may be NULL. */
 struct vb_run_result *vb_run_file(const char *path, const struct vb_run_options *opts,

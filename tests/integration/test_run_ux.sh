@@ -99,7 +99,7 @@ test_json_result_for_scripts() {
     printf 'api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n' >"$T/agent.yaml"
     vb run "$T/agent.yaml"
     expect_rc 125
-    expect_err_has "agent stages are not available in this version yet"
+    expect_err_has "agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
     expect_err_lacks "LLM provider"
 }
 
