@@ -71,22 +71,28 @@ static int ask(struct vb_agent_gw *c, const struct vb_agent_params *p, json_t *r
 	return 0;
 }
 
+/* A string member of (o), or "" (never NULL). */
+static const char *member(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
 /* The text blocks of (content), joined by newlines. */
 static char *text_of(json_t *content)
 {
 	size_t n = 0, i;
 	json_t *b;
 	json_array_foreach(content, i, b) {
-		const char *t = json_string_value(json_object_get(b, "text"));
-		if (t && !strcmp(json_string_value(json_object_get(b, "type")) ?: "", "text"))
-			n += strlen(t) + 1;
+		if (!strcmp(member(b, "type"), "text"))
+			n += strlen(member(b, "text")) + 1;
 	}
 	char *s = malloc(n + 1), *o = s;
 	if (!s)
 		return NULL;
 	json_array_foreach(content, i, b) {
-		const char *t = json_string_value(json_object_get(b, "text"));
-		if (t && !strcmp(json_string_value(json_object_get(b, "type")) ?: "", "text")) {
+		const char *t = member(b, "text");
+		if (!strcmp(member(b, "type"), "text")) {
 			if (o != s)
 				*o++ = '\n';
 			size_t k = strlen(t);
@@ -106,10 +112,10 @@ static json_t *run_tools(const struct vb_agent_params *p, json_t *content, int *
 	json_t *results = json_array(), *b;
 	size_t i;
 	json_array_foreach(content, i, b) {
-		if (strcmp(json_string_value(json_object_get(b, "type")) ?: "", "tool_use"))
+		if (strcmp(member(b, "type"), "tool_use"))
 			continue;
-		const char *name = json_string_value(json_object_get(b, "name")) ?: "";
-		const char *id = json_string_value(json_object_get(b, "id")) ?: "";
+		const char *name = member(b, "name");
+		const char *id = member(b, "id");
 		json_t *input = json_object_get(b, "input");
 		char *out = NULL;
 		int is_error = 0;
@@ -148,7 +154,8 @@ int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err)
 		p->system && *p->system ? vb_strfmt("%s\n\n%s", base_system, p->system)
 					: strdup(base_system);
 	json_t *tools = vb_agent_tools_json();
-	json_t *messages = json_pack("[{s:s,s:s}]", "role", "user", "content", p->prompt ?: "");
+	json_t *messages =
+		json_pack("[{s:s,s:s}]", "role", "user", "content", p->prompt ? p->prompt : "");
 	struct vb_agent_gw *c = NULL;
 	int rc = -1;
 	if (!system || !tools || !messages) {

@@ -124,13 +124,20 @@ int vb_agent_gw_post(struct vb_agent_gw *c, const char *path, const char *body,
 	_cleanup_free_ char *url = vb_strfmt("http://voidbox-gateway%s", path);
 	_cleanup_free_ char *key = vb_strfmt("x-api-key: %s", vb_llm_gateway_token(c->gw));
 	struct curl_slist *hdrs = NULL;
-	struct curl_slist *h1 = curl_slist_append(hdrs, "content-type: application/json");
-	struct curl_slist *h2 = h1 ? curl_slist_append(h1, "anthropic-version: 2023-06-01") : NULL;
-	struct curl_slist *h3 = h2 && key ? curl_slist_append(h2, key) : NULL;
-	hdrs = h3 ? h3 : h2 ? h2 : h1;
+	const char *lines[] = { "content-type: application/json", "anthropic-version: 2023-06-01",
+				key };
 	struct sink s = { .max = max };
 	int rc = 0;
-	if (!url || !key || !h3) {
+	for (size_t i = 0; url && key && i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct curl_slist *l = curl_slist_append(hdrs, lines[i]);
+		if (!l) {
+			curl_slist_free_all(hdrs);
+			hdrs = NULL;
+			break;
+		}
+		hdrs = l;
+	}
+	if (!url || !key || !hdrs) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto out;
 	}

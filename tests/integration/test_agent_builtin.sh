@@ -119,10 +119,11 @@ EOF
     expect_clean
 }
 
+# (box a's inline skill reaches the model in its system prompt)
 test_pipeline_of_two_agents_carries_output_and_sums_tokens() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [
-      {"text": "alpha-out", "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "SKILLMARK-7", "text": "alpha-out", "usage": {"input_tokens": 10, "output_tokens": 5}},
       {"expect": "alpha-out", "tool_use": {"name": "bash", "id": "tu", "input": {"command": "cat /workspace/input.json"}},
        "usage": {"input_tokens": 20, "output_tokens": 7}},
       {"expect": "stdout:\\nalpha-out", "text": "beta-out", "usage": {"input_tokens": 30, "output_tokens": 1}}]}'
@@ -134,7 +135,9 @@ sandbox: {memory_mb: 256}
 llm: $(llm_yaml)
 pipeline:
   boxes:
-    - {name: a, prompt: "say alpha"}
+    - name: a
+      prompt: "say alpha"
+      skills: [{name: style, content: "answer tersely SKILLMARK-7"}]
     - {name: b, prompt: "read your input"}
     - {name: c, run: {program: cat, args: [/workspace/input.json]}}
 EOF
@@ -144,6 +147,8 @@ EOF
     jqx '.input_tokens == 60 and .output_tokens == 13'
     jqx '.stages[0].input_tokens == 10 and .stages[1].input_tokens == 50'
     jqx '(.stages[2] | has("input_tokens") | not)'
+    sed -n 1p "$T/fake.log" | jq -e '.body.system | contains("## Skill: style") and contains("SKILLMARK-7")' >/dev/null ||
+        fail "the skill is not in the system prompt: $(sed -n 1p "$T/fake.log" | head -c 600)"
     expect_clean
 }
 
