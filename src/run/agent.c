@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/agent.h"
+#include "builtin/builtin.h"
 #include "run/engine.h"
 #include "util/util.h"
 
@@ -165,7 +165,7 @@ static int is_cancelled(void *opaque)
 	return vb_run_cancelled(c->r);
 }
 
-static void on_tool(const struct vb_agent_tool_call *call, void *opaque)
+static void on_tool(const struct vb_builtin_tool_call *call, void *opaque)
 {
 	struct ctx *c = opaque;
 	struct vb_event_tool t = { .name = call->name, .input = call->input,
@@ -206,12 +206,12 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	} else {
-		struct vb_agent_params p = {
+		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
 			.on_tool = on_tool, .cancelled = is_cancelled, .opaque = &c,
 		};
-		rc = vb_agent_run(&p, &final, err);
+		rc = vb_builtin_run(&p, &final, err);
 	}
 	struct vb_llm_totals t;
 	vb_llm_gateway_totals(gw, &t);

@@ -2,18 +2,18 @@
 /*
  * The builtin agent's tools, each one request to the guest: bash (sh -c as
  * the sandbox user, with a timeout), read_file, write_file, list_dir.  What
- * goes back to the model is bounded (VB_AGENT_TOOL_OUTPUT) and valid UTF-8
+ * goes back to the model is bounded (VB_BUILTIN_TOOL_OUTPUT) and valid UTF-8
  * (jansson refuses anything else), since it comes from the guest.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/agent.h"
+#include "builtin/builtin.h"
 #include "util/term.h"
 #include "util/util.h"
 
-void *vb_agent_tools_json(void)
+void *vb_builtin_tools_json(void)
 {
 	return json_pack(
 		"[{s:s,s:s,s:{s:s,s:{s:{s:s,s:s},s:{s:s,s:s}},s:[s]}},"
@@ -82,7 +82,7 @@ static int tool_bash(vb_sandbox *sb, json_t *in, int64_t deadline_ms, char **out
 		*out = strdup("bash needs a \"command\" string");
 		return 0;
 	}
-	long long t = VB_AGENT_BASH_TIMEOUT_MS;
+	long long t = VB_BUILTIN_BASH_TIMEOUT_MS;
 	json_t *ts = json_object_get(in, "timeout_secs");
 	if (json_is_integer(ts) && json_integer_value(ts) > 0 && json_integer_value(ts) < 86400)
 		t = json_integer_value(ts) * 1000;
@@ -94,7 +94,7 @@ static int tool_bash(vb_sandbox *sb, json_t *in, int64_t deadline_ms, char **out
 	const char *argv[] = { "sh", "-c", cmd, NULL };
 	struct vb_exec_params p = { .argv = argv, .timeout_ms = (unsigned)t };
 	struct vb_exec_result res = { 0 };
-	if (vb_exec_run(sb, &p, NULL, 0, VB_AGENT_TOOL_OUTPUT + 1, &res, err) < 0) {
+	if (vb_exec_run(sb, &p, NULL, 0, VB_BUILTIN_TOOL_OUTPUT + 1, &res, err) < 0) {
 		if (err->kind == VB_E_NOTFOUND || err->kind == VB_E_NOEXEC) {
 			*is_error = 1;
 			*out = vb_strfmt("cannot run sh: %s", err->msg);
@@ -103,8 +103,8 @@ static int tool_bash(vb_sandbox *sb, json_t *in, int64_t deadline_ms, char **out
 		}
 		return -1;
 	}
-	_cleanup_free_ char *o = bounded(res.out, res.out_len, VB_AGENT_TOOL_OUTPUT);
-	_cleanup_free_ char *e = bounded(res.errout, res.err_len, VB_AGENT_TOOL_OUTPUT / 4);
+	_cleanup_free_ char *o = bounded(res.out, res.out_len, VB_BUILTIN_TOOL_OUTPUT);
+	_cleanup_free_ char *e = bounded(res.errout, res.err_len, VB_BUILTIN_TOOL_OUTPUT / 4);
 	if (res.timed_out)
 		*out = vb_strfmt("timed out after %lld s\nstdout:\n%s\nstderr:\n%s", t / 1000,
 				 o ? o : "", e ? e : "");
@@ -134,7 +134,7 @@ static int tool_read(vb_sandbox *sb, json_t *in, char **out, int *is_error, vb_e
 		vb_error_clear(err);
 		return 0;
 	}
-	*out = bounded(data, len, VB_AGENT_TOOL_OUTPUT);
+	*out = bounded(data, len, VB_BUILTIN_TOOL_OUTPUT);
 	free(data);
 	return 0;
 }
@@ -173,16 +173,16 @@ static int tool_list(vb_sandbox *sb, json_t *in, char **out, int *is_error, vb_e
 	const char *argv[] = { "ls", "-la", "--", path, NULL };
 	struct vb_exec_params p = { .argv = argv, .timeout_ms = 30000 };
 	struct vb_exec_result res = { 0 };
-	if (vb_exec_run(sb, &p, NULL, 0, VB_AGENT_TOOL_OUTPUT + 1, &res, err) < 0)
+	if (vb_exec_run(sb, &p, NULL, 0, VB_BUILTIN_TOOL_OUTPUT + 1, &res, err) < 0)
 		return -1;
 	*is_error = res.exit_code != 0;
-	*out = *is_error ? bounded(res.errout, res.err_len, VB_AGENT_TOOL_OUTPUT)
-			 : bounded(res.out, res.out_len, VB_AGENT_TOOL_OUTPUT);
+	*out = *is_error ? bounded(res.errout, res.err_len, VB_BUILTIN_TOOL_OUTPUT)
+			 : bounded(res.out, res.out_len, VB_BUILTIN_TOOL_OUTPUT);
 	vb_exec_result_free(&res);
 	return 0;
 }
 
-int vb_agent_tool_run(vb_sandbox *sb, const char *name, void *input, int64_t deadline_ms,
+int vb_builtin_tool_run(vb_sandbox *sb, const char *name, void *input, int64_t deadline_ms,
 		      char **out, int *is_error, vb_error *err)
 {
 	json_t *in = json_is_object((json_t *)input) ? input : NULL;

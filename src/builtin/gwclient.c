@@ -16,10 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
+#include "builtin/builtin.h"
 #include "util/util.h"
 
-struct vb_agent_gw {
+struct vb_builtin_gw {
 	struct vb_llm_gateway *gw;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -29,7 +29,7 @@ struct vb_agent_gw {
 
 static void *accept_loop(void *arg)
 {
-	struct vb_agent_gw *c = arg;
+	struct vb_builtin_gw *c = arg;
 	for (;;) {
 		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -42,7 +42,7 @@ static void *accept_loop(void *arg)
 	}
 }
 
-struct vb_agent_gw *vb_agent_gw_open(struct vb_llm_gateway *gw, vb_error *err)
+struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, vb_error *err)
 {
 	_cleanup_free_ char *root = vb_runtime_root(err);
 	if (!root)
@@ -50,7 +50,7 @@ struct vb_agent_gw *vb_agent_gw_open(struct vb_llm_gateway *gw, vb_error *err)
 	char hex[17];
 	if (vb_random_hex(hex, 8, err) < 0)
 		return NULL;
-	struct vb_agent_gw *c = calloc(1, sizeof(*c));
+	struct vb_builtin_gw *c = calloc(1, sizeof(*c));
 	if (!c) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		return NULL;
@@ -67,19 +67,19 @@ struct vb_agent_gw *vb_agent_gw_open(struct vb_llm_gateway *gw, vb_error *err)
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 8) < 0) {
 		vb_error_errno(err, errno, "cannot open the agent's gateway socket %s", c->path);
-		vb_agent_gw_close(c);
+		vb_builtin_gw_close(c);
 		return NULL;
 	}
 	if (pthread_create(&c->thread, NULL, accept_loop, c) != 0) {
 		vb_error_set(err, VB_E_RUNTIME, "cannot start the agent's gateway thread");
-		vb_agent_gw_close(c);
+		vb_builtin_gw_close(c);
 		return NULL;
 	}
 	c->started = 1;
 	return c;
 }
 
-void vb_agent_gw_close(struct vb_agent_gw *c)
+void vb_builtin_gw_close(struct vb_builtin_gw *c)
 {
 	if (!c)
 		return;
@@ -114,7 +114,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 	return n;
 }
 
-int vb_agent_gw_post(struct vb_agent_gw *c, const char *path, const char *body,
+int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *body,
 		     long timeout_ms, size_t max, long *status, char **resp, size_t *resp_len,
 		     vb_error *err)
 {

@@ -7,8 +7,8 @@
  * the VM, through the sandbox's exec and file requests.  Non-streaming
  * Anthropic Messages requests with tool_use / tool_result blocks.
  */
-#ifndef VB_AGENT_H
-#define VB_AGENT_H
+#ifndef VB_BUILTIN_H
+#define VB_BUILTIN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,31 +18,31 @@
 #include "voidbox/sandbox.h"
 
 /* Defaults and bounds of the agent loop. */
-#define VB_AGENT_MAX_TURNS 50           /* model requests per stage */
-#define VB_AGENT_MAX_TOKENS 4096        /* max_tokens of one answer */
-#define VB_AGENT_TOOL_OUTPUT (32u << 10) /* bytes of a tool's answer the model sees */
-#define VB_AGENT_BASH_TIMEOUT_MS 120000 /* one bash call, unless the stage has less left */
-#define VB_AGENT_DEFAULT_MODEL "claude-sonnet-4-5"
+#define VB_BUILTIN_MAX_TURNS 50           /* model requests per stage */
+#define VB_BUILTIN_MAX_TOKENS 4096        /* max_tokens of one answer */
+#define VB_BUILTIN_TOOL_OUTPUT (32u << 10) /* bytes of a tool's answer the model sees */
+#define VB_BUILTIN_BASH_TIMEOUT_MS 120000 /* one bash call, unless the stage has less left */
+#define VB_BUILTIN_DEFAULT_MODEL "claude-sonnet-4-5"
 
 /* One tool call, as the agent.tool event records it; valid during the call. */
-struct vb_agent_tool_call {
+struct vb_builtin_tool_call {
 	const char *name;   /* bash, read_file, write_file, list_dir */
 	const char *input;  /* its input, compact JSON */
 	const char *result; /* what the model gets back (bounded) */
 	int is_error;
 	int64_t duration_ms;
 };
-typedef void (*vb_agent_tool_fn)(const struct vb_agent_tool_call *call, void *opaque);
+typedef void (*vb_builtin_tool_fn)(const struct vb_builtin_tool_call *call, void *opaque);
 
-struct vb_agent_params {
+struct vb_builtin_params {
 	vb_sandbox *sb;
 	struct vb_llm_gateway *gw;
-	const char *model;        /* NULL: VB_AGENT_DEFAULT_MODEL */
+	const char *model;        /* NULL: VB_BUILTIN_DEFAULT_MODEL */
 	const char *system;       /* skills text etc.; NULL: the default only */
 	const char *prompt;
-	unsigned max_turns;       /* 0: VB_AGENT_MAX_TURNS */
+	unsigned max_turns;       /* 0: VB_BUILTIN_MAX_TURNS */
 	int64_t deadline_ms;      /* vb_now_ms() at which to stop; 0: none */
-	vb_agent_tool_fn on_tool;
+	vb_builtin_tool_fn on_tool;
 	int (*cancelled)(void *opaque); /* checked before each model request; NULL: never */
 	void *opaque;
 };
@@ -50,29 +50,29 @@ struct vb_agent_params {
 /* Run the loop to the model's final answer: its text in *final (new
  * string).  Fails with the gateway's failure when there is one (budget
  * exceeded, provider 401...), or saying why the loop stopped. */
-int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err);
+int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *err);
 
 /* ---- the gateway, reached in-process (gwclient.c) ---- */
 
-struct vb_agent_gw;
+struct vb_builtin_gw;
 /* A private unix socket (in the runtime root, 0700) whose connections are
  * served by (gw): libcurl reaches the gateway through it. */
-struct vb_agent_gw *vb_agent_gw_open(struct vb_llm_gateway *gw, vb_error *err);
-void vb_agent_gw_close(struct vb_agent_gw *c);
+struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, vb_error *err);
+void vb_builtin_gw_close(struct vb_builtin_gw *c);
 /* POST (body) to (path) through the gateway with the placeholder token;
  * the answer's status and body (NUL-terminated, at most (max) bytes). */
-int vb_agent_gw_post(struct vb_agent_gw *c, const char *path, const char *body,
+int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *body,
 		     long timeout_ms, size_t max, long *status, char **resp, size_t *resp_len,
 		     vb_error *err);
 
 /* ---- tools (tools.c) ---- */
 
 /* The tools' definitions for the request, a JSON array (jansson json_t *). */
-void *vb_agent_tools_json(void);
+void *vb_builtin_tools_json(void);
 /* Run tool (name) with (input) (a json_t * object) in (sb): the text the
  * model gets back in *out (new string), *is_error set for a failure the
  * model should see.  -1 only when the sandbox itself failed. */
-int vb_agent_tool_run(vb_sandbox *sb, const char *name, void *input, int64_t deadline_ms,
+int vb_builtin_tool_run(vb_sandbox *sb, const char *name, void *input, int64_t deadline_ms,
 		      char **out, int *is_error, vb_error *err);
 
 #endif

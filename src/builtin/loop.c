@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/agent.h"
+#include "builtin/builtin.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -35,7 +35,7 @@ static void answer_error(const char *body, char *out, size_t size)
 	json_decref(j);
 }
 
-static int ask(struct vb_agent_gw *c, const struct vb_agent_params *p, json_t *req,
+static int ask(struct vb_builtin_gw *c, const struct vb_builtin_params *p, json_t *req,
 	       json_t **answer, vb_error *err)
 {
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
@@ -50,7 +50,7 @@ static int ask(struct vb_agent_gw *c, const struct vb_agent_params *p, json_t *r
 	long status = 0;
 	_cleanup_free_ char *resp = NULL;
 	size_t len = 0;
-	if (vb_agent_gw_post(c, "/v1/messages", body, timeout, MAX_ANSWER, &status, &resp, &len,
+	if (vb_builtin_gw_post(c, "/v1/messages", body, timeout, MAX_ANSWER, &status, &resp, &len,
 			     err) < 0)
 		return -1;
 	char why[600];
@@ -106,7 +106,7 @@ static char *text_of(json_t *content)
 
 /* Run every tool_use block of (content): a user message of tool_results,
  * or NULL when there is none (*failed set if a tool broke the sandbox). */
-static json_t *run_tools(const struct vb_agent_params *p, json_t *content, int *failed,
+static json_t *run_tools(const struct vb_builtin_params *p, json_t *content, int *failed,
 			 vb_error *err)
 {
 	json_t *results = json_array(), *b;
@@ -120,7 +120,7 @@ static json_t *run_tools(const struct vb_agent_params *p, json_t *content, int *
 		char *out = NULL;
 		int is_error = 0;
 		int64_t t0 = vb_now_ms();
-		if (vb_agent_tool_run(p->sb, name, input, p->deadline_ms, &out, &is_error, err) < 0) {
+		if (vb_builtin_tool_run(p->sb, name, input, p->deadline_ms, &out, &is_error, err) < 0) {
 			*failed = 1;
 			json_decref(results);
 			return NULL;
@@ -128,7 +128,7 @@ static json_t *run_tools(const struct vb_agent_params *p, json_t *content, int *
 		if (p->on_tool) {
 			_cleanup_free_ char *in = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY)
 							: NULL;
-			struct vb_agent_tool_call call = { .name = name, .input = in ? in : "{}",
+			struct vb_builtin_tool_call call = { .name = name, .input = in ? in : "{}",
 							   .result = out, .is_error = is_error,
 							   .duration_ms = vb_now_ms() - t0 };
 			p->on_tool(&call, p->opaque);
@@ -146,23 +146,23 @@ static json_t *run_tools(const struct vb_agent_params *p, json_t *content, int *
 	return json_pack("{s:s,s:o}", "role", "user", "content", results);
 }
 
-int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err)
+int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *err)
 {
 	*final = NULL;
-	unsigned max_turns = p->max_turns ? p->max_turns : VB_AGENT_MAX_TURNS;
+	unsigned max_turns = p->max_turns ? p->max_turns : VB_BUILTIN_MAX_TURNS;
 	_cleanup_free_ char *system =
 		p->system && *p->system ? vb_strfmt("%s\n\n%s", base_system, p->system)
 					: strdup(base_system);
-	json_t *tools = vb_agent_tools_json();
+	json_t *tools = vb_builtin_tools_json();
 	json_t *messages =
 		json_pack("[{s:s,s:s}]", "role", "user", "content", p->prompt ? p->prompt : "");
-	struct vb_agent_gw *c = NULL;
+	struct vb_builtin_gw *c = NULL;
 	int rc = -1;
 	if (!system || !tools || !messages) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto out;
 	}
-	if (!(c = vb_agent_gw_open(p->gw, err)))
+	if (!(c = vb_builtin_gw_open(p->gw, err)))
 		goto out;
 	for (unsigned turn = 0; turn < max_turns; turn++) {
 		if (p->cancelled && p->cancelled(p->opaque)) {
@@ -170,8 +170,8 @@ int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err)
 			goto out;
 		}
 		json_t *req = json_pack("{s:s,s:i,s:s,s:O,s:O}", "model",
-					p->model ? p->model : VB_AGENT_DEFAULT_MODEL, "max_tokens",
-					VB_AGENT_MAX_TOKENS, "system", system, "tools", tools,
+					p->model ? p->model : VB_BUILTIN_DEFAULT_MODEL, "max_tokens",
+					VB_BUILTIN_MAX_TOKENS, "system", system, "tools", tools,
 					"messages", messages);
 		json_t *answer = NULL;
 		int arc = req ? ask(c, p, req, &answer, err)
@@ -204,7 +204,7 @@ int vb_agent_run(const struct vb_agent_params *p, char **final, vb_error *err)
 	vb_error_set(err, VB_E_OK, "the agent did not finish within %u model requests (max_turns)",
 		     max_turns);
 out:
-	vb_agent_gw_close(c);
+	vb_builtin_gw_close(c);
 	json_decref(tools);
 	json_decref(messages);
 	return rc;
