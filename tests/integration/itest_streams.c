@@ -5,7 +5,10 @@
  * Exact bytes both ways (sha256 in the guest of what went out and what came
  * back, 32 MiB and 8 concurrent connections), a handler that does not read
  * stalls neither execs nor file requests, and either side's close ends the
- * connection on the other.  Prints "ok - NAME" / "not ok - NAME" lines.
+ * connection on the other; and a hostile agent (tests/hostile/hostile_agent
+ * as QEMU) that opens too many streams, ignores a stream's window or sends
+ * data for a stream it never opened kills its VM with "the guest broke the
+ * protocol (...)" within 20 s, the host's memory bounded.  Prints "ok - NAME" / "not ok - NAME" lines.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -284,9 +288,93 @@ static int test_guest_closes(vb_sandbox *sb)
 	return 0;
 }
 
-int main(void)
+/* never reads; closed when the test is over */
+static int held[64];
+static atomic_int n_held;
+
+static int hold_accept(void *opaque, int fd)
+{
+	(void)opaque;
+	int i = n_held++;
+	if (i >= 64) {
+		close(fd);
+		return -1;
+	}
+	held[i] = fd;
+	return 0;
+}
+
+/* A sandbox whose "QEMU" is the hostile agent in (mode): the exec must end
+ * with the violation naming (what), within 20 s. */
+static int hostile(const char *agent, const char *mode, const char *what)
+{
+	setenv("VOIDBOX_QEMU", agent, 1);
+	setenv("HOSTILE_MODE", mode, 1);
+	struct vb_forward fw = { .guest_port = 7001, .accept = hold_accept };
+	struct vb_sandbox_config cfg = { .accel = VB_ACCEL_TCG, .forwards = &fw, .n_forwards = 1 };
+	vb_error err = { 0 };
+	int64_t t0 = vb_now_ms();
+	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	unsetenv("VOIDBOX_QEMU");
+	unsetenv("HOSTILE_MODE");
+	CHECK(sb, "%s", err.msg);
+	const char *argv[] = { "true", NULL };
+	struct vb_exec_params p = { .argv = argv };
+	vb_exec *ex = vb_exec_start(sb, &p, &err);
+	int rc = ex ? 0 : -1;
+	while (rc == 0 && vb_now_ms() - t0 < 30000) {
+		struct vb_exec_event ev;
+		int n = vb_exec_next(ex, &ev, 1000, &err);
+		if (n < 0)
+			rc = -1;
+		else if (n > 0 && ev.kind == VB_EXEC_EXIT)
+			break;
+	}
+	int64_t took = vb_now_ms() - t0;
+	vb_exec_free(ex);
+	vb_sandbox_free(sb);
+	while (n_held > 0)
+		close(held[--n_held]);
+	CHECK(rc < 0, "the exec went on");
+	CHECK(strstr(err.msg, "the guest broke the protocol (") && strstr(err.msg, what),
+	      "'%s' lacks '%s'", err.msg, what);
+	CHECK(took <= 20000, "took %lld ms", (long long)took);
+	return 0;
+}
+
+/* The host's peak RSS through the attacks (ASAN's own overhead aside). */
+static int rss_bounded(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 0;
+#else
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "  peak RSS %ld kB\n", ru.ru_maxrss);
+	CHECK(ru.ru_maxrss < 64 * 1024, "peak RSS %ld kB", ru.ru_maxrss);
+	return 0;
+#endif
+}
+
+int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
+	/* the stand-in sits next to this binary (make all builds both) */
+	char agent[4096];
+	snprintf(agent, sizeof(agent), "%s", argc > 0 ? argv[0] : "");
+	char *slash = strrchr(agent, '/');
+	snprintf(slash ? slash + 1 : agent, sizeof(agent) - (size_t)(slash ? slash + 1 - agent : 0),
+		 "hostile_agent");
+	report("hostile: too many streams",
+	       hostile(agent, "stream-too-many", "STREAM_OPEN for stream 17 beyond 16 open streams"));
+	report("hostile: stream data beyond its window",
+	       hostile(agent, "stream-over-window",
+		       "STREAM_DATA beyond its flow-control window for stream 1"));
+	report("hostile: data for a stream never opened",
+	       hostile(agent, "stream-unknown-id",
+		       "STREAM_DATA frame for stream 5, which the guest never opened"));
+	report("hostile: the host's memory stays bounded", rss_bounded());
+
 	struct vb_forward fw[] = {
 		{ .guest_port = PORT_ECHO, .accept = echo_accept },
 		{ .guest_port = PORT_SLOW, .accept = slow_accept },
