@@ -144,9 +144,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c src/sandbox/forward.c \
 	    proto/vb_proto.c \
-	    src/util/util.c src/util/error.c -pthread
+	    src/util/util.c src/util/error.c src/util/term.c -pthread
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
+	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c src/util/term.c \
 	    -lyaml -ljansson
 
 bench: all kernel
