@@ -309,7 +309,6 @@ static struct vb_chan_slot *open_stream(void *opaque, const struct vb_chan_frame
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256u << 10);
 	pthread_mutex_lock(&fs->lock);
 	fs->threads++;
 	pthread_mutex_unlock(&fs->lock);
