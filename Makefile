@@ -149,10 +149,11 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproto \
 	    -o $(O)/fuzz/fuzz_proto tests/fuzz/fuzz_proto.c proto/vb_proto.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c proto/vb_proto.c \
-	    src/util/util.c src/util/error.c -pthread
+	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c src/sandbox/forward.c \
+	    proto/vb_proto.c \
+	    src/util/util.c src/util/error.c src/util/term.c -pthread
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
+	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c src/util/term.c \
 	    -lyaml -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
