@@ -23,7 +23,7 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -pthread
+LDLIBS := -lyaml -ljansson -lcurl -larchive -lcrypto -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
