@@ -447,6 +447,20 @@ static int write_file(const char *path, const char *data, size_t len, vb_error *
 	return 0;
 }
 
+static const char *support_source(const struct support_file *f)
+{
+	const char *p = getenv(f->env);
+	return p && p[0] ? p : f->path;
+}
+
+const char *vb_agentbin_support_missing(void)
+{
+	for (size_t i = 0; i < N_SUPPORT; i++)
+		if (access(support_source(&support_files[i]), R_OK) != 0)
+			return support_files[i].package;
+	return NULL;
+}
+
 /* Write the support files (data) into the new directory (tmp). */
 static int write_support(const char *tmp, char *const *data, const size_t *len, vb_error *err)
 {
@@ -499,9 +513,7 @@ char *vb_agentbin_support(vb_error *err)
 	size_t i = 0;
 	for (; i < N_SUPPORT; i++) {
 		const struct support_file *f = &support_files[i];
-		const char *p = getenv(f->env);
-		p = p && p[0] ? p : f->path;
-		if (!(data[i] = vb_read_file(p, 64u << 20, &len[i], err))) {
+		if (!(data[i] = vb_read_file(support_source(f), 64u << 20, &len[i], err))) {
 			vb_error_prefix(err, "agent VMs need %s (install Debian's %s, or set %s)",
 					f->name, f->package, f->env);
 			break;

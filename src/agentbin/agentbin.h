@@ -87,6 +87,10 @@ int vb_agentbin_pull(enum vb_agentbin_kind k, unsigned flags, FILE *progress, ch
  */
 char *vb_agentbin_support(vb_error *err);
 
+/* Without creating anything: NULL when the host has the support files, else
+ * the Debian package of the first one missing ("musl", "bash-static"). */
+const char *vb_agentbin_support_missing(void);
+
 /* What a VM needs for agent (k): two read-only mounts and the environment.
  * All strings owned; free with vb_agentbin_attach_free. */
 struct vb_agentbin_attach {
