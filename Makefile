@@ -99,6 +99,9 @@ $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
+# The stand-in npm registry of test_agentbin.sh serves with libmicrohttpd.
+$(O)/tests/fake_npm: LDLIBS += -lmicrohttpd
+
 # Examples use only the public headers: -Iinclude, never -Isrc.
 $(O)/examples/%: examples/%.c $(O)/libvoidbox.a $(wildcard include/voidbox/*.h)
 	@mkdir -p $(@D)
