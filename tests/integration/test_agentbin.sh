@@ -226,6 +226,24 @@ home ok
 ro"
 }
 
+# An agent stage's VM has more mounts than most: five work, a sixth is
+# refused before anything boots.
+test_five_mounts_work_and_a_sixth_is_refused() {
+    mkdir -p "$T/m"; echo hi >"$T/m/f"
+    vb agent pull codex
+    expect_rc 0
+    vb exec --agent codex -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -- sh -c 'cat /a/f /b/f /c/f; command -v codex'
+    expect_rc 0
+    expect_out "hi
+hi
+hi
+/opt/voidbox/agents/codex/bin/codex"
+    vb exec --agent codex -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -- true
+    expect_rc 2
+    expect_err_has "at most 5 mounts per VM"
+    expect_clean
+}
+
 test_a_cached_agent_needs_no_registry() {
     vb agent pull all
     expect_rc 0
