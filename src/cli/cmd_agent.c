@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"pull   fetch an agent's binary from the npm registry at its pinned version,\n"
 	"       check the tarball against its published sha512 integrity and unpack\n"
 	"       it into ${XDG_CACHE_HOME:-~/.cache}/voidbox/agents (progress on\n"
-	"       stderr; ~400 MB each). Nothing is fetched when it is cached.\n"
+	"       stderr; each is ~170 MB to download, ~400 MB unpacked). Nothing\n"
+	"       is fetched when it is cached.\n"
 	"       Registry: $VOIDBOX_NPM_REGISTRY, else npm's registry setting.\n"
 	"list   show each agent's version and whether it is cached\n"
 	"\n"
@@ -64,28 +65,29 @@ static int pull(int argc, char **argv)
 			     "agent pull: which agent? (claude-code, codex or all)");
 		return vb_cli_fail(&err);
 	}
-	enum vb_agentbin_kind want[VB_AGENTBIN_N];
-	size_t n = 0;
+	unsigned want = 0; /* 1u << kind, each pulled once, in kind order */
 	for (int i = optind; i < argc; i++) {
 		enum vb_agentbin_kind k;
 		if (!strcmp(argv[i], "all")) {
-			for (int j = 0; j < VB_AGENTBIN_N; j++)
-				want[n++ % VB_AGENTBIN_N] = (enum vb_agentbin_kind)j;
+			want = (1u << VB_AGENTBIN_N) - 1;
 		} else if (vb_agentbin_parse(argv[i], &k) == 0) {
-			want[n++ % VB_AGENTBIN_N] = k;
+			want |= 1u << k;
 		} else {
-			static const char *const names[] = { "claude-code", "codex", "all" };
-			vb_cli_unknown_command("agent pull", argv[i], names, 3, &err);
+			vb_error_set(&err, VB_E_USAGE,
+				     "agent pull: unknown agent '%.100s' (expected claude-code, codex or "
+				     "all)",
+				     argv[i]);
 			return vb_cli_fail(&err);
 		}
 	}
-	if (n > VB_AGENTBIN_N)
-		n = VB_AGENTBIN_N;
-	for (size_t i = 0; i < n; i++) {
+	for (int k = 0; k < VB_AGENTBIN_N; k++) {
+		if (!(want & (1u << k)))
+			continue;
 		_cleanup_free_ char *tree = NULL;
-		if (vb_agentbin_pull(want[i], flags, stderr, &tree, &err) < 0)
+		if (vb_agentbin_pull((enum vb_agentbin_kind)k, flags, stderr, &tree, &err) < 0)
 			return vb_cli_fail(&err);
-		vb_term_printf(stdout, VB_TERM_LINES, "%s: %s\n", vb_agentbin_name(want[i]), tree);
+		vb_term_printf(stdout, VB_TERM_LINES, "%s: %s\n",
+			       vb_agentbin_name((enum vb_agentbin_kind)k), tree);
 	}
 	return 0;
 }

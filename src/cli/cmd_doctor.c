@@ -105,7 +105,7 @@ static void agents(struct report *r)
 			state = vb_strfmt("%s, cached in %s", in.version, in.tree);
 		else
 			state = vb_strfmt("%s, not cached (`voidbox agent pull %s` fetches it, "
-					  "~400 MB)",
+					  "~170 MB)",
 					  in.version, in.kind_name);
 		vb_agentbin_info_free(&in);
 		check(r, vb_agentbin_name((enum vb_agentbin_kind)k), state ? state : "?", NULL);

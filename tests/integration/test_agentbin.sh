@@ -186,6 +186,24 @@ test_a_missing_host_package_is_named() {
     stop_registry
 }
 
+test_agent_usage_errors() {
+    vb agent pull bogus
+    expect_rc 2
+    expect_err_has "agent pull: unknown agent 'bogus' (expected claude-code, codex or all)"
+    vb agent pull
+    expect_rc 2
+    expect_err_has "which agent?"
+    vb agent frob
+    expect_rc 2
+    expect_err_has "agent: unknown command 'frob'"
+    vb agent list -o yaml
+    expect_rc 2
+    vb agent list -o json
+    expect_rc 0
+    jq -e 'map(.agent) == ["claude-code", "codex"] and all(.pinned)' <<<"$out" >/dev/null ||
+        fail "agent list: $out"
+}
+
 # ---- the real binaries, in the user's cache -------------------------------
 
 # pinned KIND: the pinned version
