@@ -7,6 +7,7 @@
  */
 #include "agentbin/agentbin.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -280,6 +281,24 @@ static int write_ref(const char *dir, const struct vb_agentbin_info *in, vb_erro
 	return 0;
 }
 
+/* Under the lock, a partial download or unpacking in (sub) is a leftover
+ * of a pull that was killed: remove it. */
+static void sweep(const char *dir, const char *sub, const char *marker)
+{
+	_cleanup_free_ char *path = vb_strfmt("%s/%s", dir, sub);
+	DIR *d = path ? opendir(path) : NULL;
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, marker)) {
+			_cleanup_free_ char *f = vb_strfmt("%s/%s", path, e->d_name);
+			if (f)
+				vb_rm_rf(f);
+		}
+	closedir(d);
+}
+
 /* The locked part of a pull: (in) is re-read under the lock. */
 static int pull_locked(enum vb_agentbin_kind k, const char *dir, unsigned flags, FILE *progress,
 		       struct vb_agentbin_info *in, vb_error *err)
@@ -329,6 +348,8 @@ static int pull_locked(enum vb_agentbin_kind k, const char *dir, unsigned flags,
 	if (vb_mkdir_p(tardir, 0755, err) < 0 || vb_mkdir_p(treedir, 0755, err) < 0 ||
 	    vb_mkdir_p(refdir, 0755, err) < 0)
 		return -1;
+	sweep(dir, "tarballs", ".part-");
+	sweep(dir, "trees", ".tmp-");
 	int have = 0;
 	if (access(tar, F_OK) == 0 && (have = cached_tarball_ok(tar, want, what, progress, err)) < 0)
 		return -1;

@@ -63,9 +63,15 @@ test_pull_checks_the_tarball_and_fetches_once() {
     export VOIDBOX_CLAUDE_CODE_VERSION=9.9.9
     fake_claude "$T/c.tgz"
     publish @anthropic-ai/claude-code-linux-x64-musl 9.9.9 "$T/c.tgz"
+    # what a pull that was killed left behind goes
+    local a=$XDG_CACHE_HOME/voidbox/agents
+    mkdir -p "$a/tarballs" "$a/trees/sha512-x.tmp-99999"
+    echo partial >"$a/tarballs/sha512-x.tgz.part-99999"
     vb agent pull claude-code
     expect_rc 0
     expect_err_has "fetching claude-code 9.9.9"
+    [ ! -e "$a/tarballs/sha512-x.tgz.part-99999" ] && [ ! -e "$a/trees/sha512-x.tmp-99999" ] ||
+        fail "leftovers of a killed pull stayed"
     local tree=${out#claude-code: }
     [ "$("$tree/bin/claude")" = "9.9.9 (fake)" ] || fail "no working bin/claude in '$tree'"
     [ "$(integrity "$(cached_tgz)")" = "$(integrity "$T/c.tgz")" ] || fail "cached tarball differs"
