@@ -23,7 +23,7 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -pthread
+LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -105,6 +105,9 @@ $(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
 $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
+
+# The stand-in npm registry of test_agentbin.sh serves with libmicrohttpd.
+$(O)/tests/fake_npm: LDLIBS += -lmicrohttpd
 
 # Examples use only the public headers: -Iinclude, never -Isrc.
 $(O)/examples/%: examples/%.c $(O)/libvoidbox.a $(wildcard include/voidbox/*.h)
