@@ -23,7 +23,7 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -pthread
+LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -106,6 +106,9 @@ $(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
+# The stand-in npm registry of test_agentbin.sh serves with libmicrohttpd.
+$(O)/tests/fake_npm: LDLIBS += -lmicrohttpd
+
 # Examples use only the public headers: -Iinclude, never -Isrc.
 $(O)/examples/%: examples/%.c $(O)/libvoidbox.a $(wildcard include/voidbox/*.h)
 	@mkdir -p $(@D)
@@ -149,10 +152,11 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproto \
 	    -o $(O)/fuzz/fuzz_proto tests/fuzz/fuzz_proto.c proto/vb_proto.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c proto/vb_proto.c \
-	    src/util/util.c src/util/error.c -pthread
+	    -o $(O)/fuzz/fuzz_chan tests/fuzz/fuzz_chan.c src/channel/channel.c src/sandbox/forward.c \
+	    proto/vb_proto.c \
+	    src/util/util.c src/util/error.c src/util/term.c -pthread
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c \
+	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c src/util/term.c \
 	    -lyaml -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson

@@ -453,6 +453,12 @@ int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
 	}
 	if (boot->hostname)
 		vb_msg_put_str(b, VB_TAG_HOSTNAME, boot->hostname);
+	for (size_t i = 0; i < boot->n_forwards; i++) {
+		long off = vb_msg_nest_begin(b, VB_TAG_FORWARD);
+		vb_msg_put_u64(b, VB_TAG_FWD_PORT, boot->forwards[i].port);
+		vb_msg_put_u64(b, VB_TAG_KIND, boot->forwards[i].kind);
+		vb_msg_nest_end(b, off);
+	}
 	if (boot->one_host)
 		vb_msg_put_u64(b, VB_TAG_ONE_HOST, 1);
 	return vb_msg_end(b);
@@ -466,6 +472,7 @@ void vb_boot_free(struct vb_boot *boot)
 		free(boot->mounts[i].path);
 	}
 	free(boot->mounts);
+	free(boot->forwards);
 	free(boot->hostname);
 	/* the secret must not linger in freed memory */
 	volatile uint8_t *s = boot->secret;
@@ -499,6 +506,29 @@ static int decode_mount(const struct vb_field *outer, struct vb_boot_mount *m)
 	return 0;
 }
 
+static int decode_forward(const struct vb_field *outer, struct vb_boot_forward *fw)
+{
+	struct vb_reader r;
+	struct vb_field f;
+	uint64_t port = 0, kind = 0;
+	int rc, have_port = 0;
+	vb_reader_init(&r, outer->data, outer->len);
+	while ((rc = vb_reader_next(&r, &f)) > 0) {
+		if (f.tag == VB_TAG_FWD_PORT) {
+			if (vb_field_u64(&f, &port) < 0)
+				return -1;
+			have_port = 1;
+		} else if (f.tag == VB_TAG_KIND && vb_field_u64(&f, &kind) < 0) {
+			return -1;
+		}
+	}
+	if (rc < 0 || !have_port || port < 1 || port > 65535)
+		return -1;
+	fw->port = (uint16_t)port;
+	fw->kind = kind;
+	return 0;
+}
+
 int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 {
 	struct vb_hdr h;
@@ -510,15 +540,21 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 	long nallow = count_tag(payload, h.len, VB_TAG_ALLOW);
 	long nmounts = count_tag(payload, h.len, VB_TAG_MOUNT);
 	long allow_set = count_tag(payload, h.len, VB_TAG_ALLOW_SET);
-	if (nallow < 0 || nmounts < 0 || allow_set < 0)
+	long nfwd = count_tag(payload, h.len, VB_TAG_FORWARD);
+	if (nallow < 0 || nmounts < 0 || allow_set < 0 || nfwd < 0)
 		return VB_ERR_PROTO;
-	if (nallow > (long)VB_MAX_ALLOW || nmounts > (long)VB_MAX_MOUNTS)
+	if (nallow > (long)VB_MAX_ALLOW || nmounts > (long)VB_MAX_MOUNTS ||
+	    nfwd > (long)VB_MAX_FORWARDS)
 		return VB_ERR_INVAL;
 	/* ALLOW entries imply a list; ALLOW_SET alone means an empty one */
 	if ((nallow > 0 || allow_set > 0) &&
 	    !(boot->allow = calloc((size_t)nallow + 1, sizeof(char *))))
 		return VB_ERR_INTERNAL;
 	if (nmounts > 0 && !(boot->mounts = calloc((size_t)nmounts, sizeof(*boot->mounts)))) {
+		vb_boot_free(boot);
+		return VB_ERR_INTERNAL;
+	}
+	if (nfwd > 0 && !(boot->forwards = calloc((size_t)nfwd, sizeof(*boot->forwards)))) {
 		vb_boot_free(boot);
 		return VB_ERR_INTERNAL;
 	}
@@ -564,6 +600,16 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 				err = VB_ERR_INVAL;
 			boot->n_mounts++; /* counted even when partial, so it is freed */
 			break;
+		case VB_TAG_FORWARD: {
+			struct vb_boot_forward *fw = &boot->forwards[boot->n_forwards];
+			if (decode_forward(&f, fw) < 0)
+				err = VB_ERR_INVAL;
+			for (size_t i = 0; err == VB_ERR_NONE && i < boot->n_forwards; i++)
+				if (boot->forwards[i].port == fw->port)
+					err = VB_ERR_INVAL; /* one listener per port */
+			boot->n_forwards++;
+			break;
+		}
 		case VB_TAG_ALLOW_SET: {
 			uint64_t v = 0;
 			if (vb_field_u64(&f, &v) < 0 || v != 1)
@@ -636,6 +682,12 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_FILE_READ: return "FILE_READ";
 	case VB_MSG_FILE_STAT: return "FILE_STAT";
 	case VB_MSG_MKDIR: return "MKDIR";
+	case VB_MSG_STREAM_OPEN: return "STREAM_OPEN";
+	case VB_MSG_STREAM_DATA: return "STREAM_DATA";
+	case VB_MSG_STREAM_ACK: return "STREAM_ACK";
+	case VB_MSG_STREAM_SHUT: return "STREAM_SHUT";
+	case VB_MSG_STREAM_RESET: return "STREAM_RESET";
+	case VB_MSG_STREAM_END: return "STREAM_END";
 	case VB_MSG_SAMPLE: return "SAMPLE";
 	case VB_MSG_SHUTDOWN: return "SHUTDOWN";
 	case VB_MSG_BOOT: return "BOOT";

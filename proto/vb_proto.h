@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vb_proto.h — the host <-> guest wire format of VoidBox, version 1.
+ * vb_proto.h — the host <-> guest wire format of VoidBox, version 2.
  *
  * This header and vb_proto.c are compiled into both the host library and the
  * static guest agent, so the two sides cannot drift apart.  Nothing here
@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VB_PROTO_VERSION 1u
+#define VB_PROTO_VERSION 2u /* 2: guest-opened streams (ids with VB_GUEST_ID_BIT) */
 #define VB_FRAME_HDR_LEN 12u
 #define VB_FIELD_HDR_LEN 6u
 #define VB_FRAME_MAX (64u << 20) /* largest payload, checked before allocating */
@@ -60,6 +60,16 @@
 #define VB_CHUNK_MAX (64u << 10)     /* largest data field in a stream frame */
 #define VB_FILE_CHUNK_MAX (8u << 20) /* largest data field in a file frame */
 
+/* Streams (docs/protocol.md, "Streams").  Ids of streams the guest opens
+ * carry VB_GUEST_ID_BIT; the host's request ids never do, so the two sides
+ * never collide.  Credit counts whole STREAM_DATA frames on the wire, in
+ * both directions, like exec output. */
+#define VB_GUEST_ID_BIT 0x80000000u
+#define VB_STREAM_WINDOW (256u << 10) /* unacknowledged STREAM_DATA bytes per direction */
+#define VB_STREAM_FRAME_OVERHEAD (VB_FRAME_HDR_LEN + VB_FIELD_HDR_LEN) /* DATA field */
+#define VB_MAX_STREAMS 16u  /* guest-opened streams open at once */
+#define VB_MAX_FORWARDS 16u /* loopback forwards in the boot data */
+
 enum vb_msg_type {
 	/* handshake: the host's first frame must be HELLO with the secret */
 	VB_MSG_HELLO = 1,    /* H->G: VERSION, SECRET */
@@ -83,11 +93,19 @@ enum vb_msg_type {
 	VB_MSG_FILE_READ = 33,  /* H->G: PATH, OFFSET, LENGTH -> OK: DATA, SIZE */
 	VB_MSG_FILE_STAT = 34,  /* H->G: PATH -> OK: SIZE, MODE, UID, GID, MTIME */
 	VB_MSG_MKDIR = 35,      /* H->G: PATH, MODE, UID, GID (mkdir -p) */
+	/* streams: either side sends DATA/ACK/SHUT; the guest opens and ends */
+	VB_MSG_STREAM_OPEN = 40,  /* G->H: KIND; the id is new, with VB_GUEST_ID_BIT */
+	VB_MSG_STREAM_DATA = 41,  /* both: DATA, 1 byte..VB_CHUNK_MAX */
+	VB_MSG_STREAM_ACK = 42,   /* both: COUNT of credit (frame bytes) consumed */
+	VB_MSG_STREAM_SHUT = 43,  /* both: no more DATA from the sender (half-close) */
+	VB_MSG_STREAM_RESET = 44, /* H->G: abort; the guest answers STREAM_END */
+	VB_MSG_STREAM_END = 45,   /* G->H: the guest's last frame of the stream */
 	/* machine */
 	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	/* the per-VM boot segment (never sent on the wire) */
-	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST */
+	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
+			   * FORWARD* */
 };
 
 enum vb_flag {
@@ -144,6 +162,9 @@ enum vb_tag {
 	VB_TAG_PTY = 80,       /* EXEC: 1 = run on a pseudo-terminal; 0/absent = pipes */
 	VB_TAG_ROWS = 81,      /* EXEC, EXEC_RESIZE: terminal rows, 1..VB_TERM_MAX */
 	VB_TAG_COLS = 82,      /* EXEC, EXEC_RESIZE: terminal columns, 1..VB_TERM_MAX */
+	VB_TAG_KIND = 90,      /* STREAM_OPEN, FORWARD: what the stream is for */
+	VB_TAG_FORWARD = 91,   /* BOOT: repeated; nested FWD_PORT, KIND */
+	VB_TAG_FWD_PORT = 92,  /* guest TCP port on 127.0.0.1, 1..65535 */
 };
 
 /* Error codes carried in ERROR frames: portable, not errno values. */
@@ -260,6 +281,13 @@ void vb_exec_req_free(struct vb_exec_req *r);
 int vb_resize_encode(struct vb_buf *b, uint32_t id, uint32_t rows, uint32_t cols);
 int vb_resize_decode(const void *payload, size_t len, uint32_t *rows, uint32_t *cols);
 
+/* A loopback forward: the agent listens on 127.0.0.1:port in the guest and
+ * opens a stream of (kind) for every connection. */
+struct vb_boot_forward {
+	uint16_t port;
+	uint64_t kind;
+};
+
 struct vb_boot_mount {
 	char *tag;  /* virtio-9p mount tag */
 	char *path; /* absolute guest path */
@@ -276,6 +304,8 @@ struct vb_boot {
 	size_t n_mounts;
 	char *hostname; /* may be NULL */
 	int one_host;   /* no reconnects: wipe the secret once it has been used */
+	struct vb_boot_forward *forwards; /* at most VB_MAX_FORWARDS, ports distinct */
+	size_t n_forwards;
 };
 /* Encode as a complete VB_MSG_BOOT frame (header included). */
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);

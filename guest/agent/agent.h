@@ -144,6 +144,7 @@ struct conn {
 	unsigned inflight;    /* requests running (execs included) */
 	size_t inflight_bytes;
 	struct exec *execs;   /* running execs, by request id */
+	struct fwd *fwd;      /* the loopback forwards' thread (reader thread only) */
 };
 
 /* Serve a stream connection until EOF or a protocol error; closes the fds
@@ -178,6 +179,20 @@ int exec_start(struct conn *c, uint32_t id, const uint8_t *payload, size_t len);
 int exec_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
 /* The session ended: kill every exec of (c) and stop their output. */
 void exec_cancel_all(struct conn *c);
+
+/* ---- forward.c ------------------------------------------------------------ */
+
+/* Listen on 127.0.0.1 for every forward of (boot) (once, at start). */
+void forward_listen(const struct vb_boot *boot);
+/* An authenticated session begins: serve the listeners' connections as
+ * streams on (c) (a thread holding a reference), if there are any. */
+void forward_session_start(struct conn *c);
+/* Route STREAM_DATA / ACK / SHUT / RESET from the host (reader thread).
+ * Frames for streams that have ended are ignored.  Returns 0, or -1 for a
+ * protocol violation (data beyond the window or after STREAM_SHUT). */
+int forward_control(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+/* The session ended: the thread closes every connection and exits. */
+void forward_cancel(struct conn *c);
 
 /* ---- pty.c --------------------------------------------------------------- */
 

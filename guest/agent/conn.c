@@ -524,6 +524,17 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 		free(payload);
 		return rc;
 	}
+	case VB_MSG_STREAM_DATA:
+	case VB_MSG_STREAM_ACK:
+	case VB_MSG_STREAM_SHUT:
+	case VB_MSG_STREAM_RESET: {
+		int rc = forward_control(c, h, payload);
+		if (rc < 0) /* the id is ours, not a request: answer on 0 */
+			conn_send_error(c, 0, VB_ERR_PROTO, "invalid %s (data beyond the window?)",
+					vb_msg_name(h->type));
+		free(payload);
+		return rc;
+	}
 	case VB_MSG_FILE_WRITE:
 	case VB_MSG_FILE_READ:
 	case VB_MSG_FILE_STAT:
@@ -566,6 +577,7 @@ static void conn_end(struct conn *c)
 	pthread_mutex_lock(&ch->wlock);
 	pthread_mutex_unlock(&ch->wlock);
 	exec_cancel_all(c);
+	forward_cancel(c);
 	if (ch->kind == CHAN_STREAM) {
 		close(ch->rfd);
 		if (ch->wfd != ch->rfd)
@@ -597,6 +609,7 @@ static int session(struct conn *c)
 	if (rc < 0)
 		return 1;
 	agent_log("host connected");
+	forward_session_start(c);
 
 	for (;;) {
 		payload = NULL;

@@ -168,6 +168,7 @@ static _Noreturn void pid1_main(void)
 	boot_apply(&g_agent.boot);
 	if (boot_set_roots(NULL) < 0)
 		agent_fatal("out of memory");
+	forward_listen(&g_agent.boot); /* after lo is up */
 	reaper_start();
 	int vsock = vsock_start();
 	int fd = open_port();
@@ -224,6 +225,7 @@ static int process_main(int argc, char **argv)
 		return 1;
 	}
 	reaper_start();
+	forward_listen(&g_agent.boot);
 	if (stdio_mode) {
 		conn_serve_stream(0, 1);
 		return 0;

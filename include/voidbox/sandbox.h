@@ -48,6 +48,30 @@ struct vb_mount {
 	unsigned write_mib_s;
 };
 
+/* A loopback forward: the guest agent listens on 127.0.0.1:(guest_port)
+ * inside the VM, and every TCP connection a guest program makes to it
+ * becomes a stream over the control channel (so it works without any
+ * network).  On the host, (accept) is called once per connection on a
+ * library thread with (fd): one end of a connected AF_UNIX stream
+ * socketpair (blocking, close-on-exec), owned by the callee from then on,
+ * also when it fails.  What the callee writes to (fd) reaches the guest
+ * program, what that program sends is read from (fd); shutdown(fd,
+ * SHUT_WR) half-closes towards the guest and EOF on (fd) means the guest
+ * program half-closed; closing (fd) ends the connection.  Flow control is
+ * end to end: a callee that stops reading stops the guest's writer, and
+ * nothing else (exec output, file requests) waits for it.  (accept) must
+ * return promptly (hand (fd) to a server loop, e.g. libmicrohttpd's
+ * MHD_add_connection, or a thread): 0 = taken, -1 = refused (the guest's
+ * connection is closed).  At most VB_SANDBOX_MAX_STREAMS connections are
+ * served at once; more wait in the guest's listen queue. */
+struct vb_forward {
+	unsigned guest_port; /* 1..65535, distinct */
+	int (*accept)(void *opaque, int fd);
+	void *opaque;
+};
+#define VB_SANDBOX_MAX_FORWARDS 16u
+#define VB_SANDBOX_MAX_STREAMS 16u
+
 struct vb_sandbox_config {
 	enum vb_backend backend;
 	enum vb_accel accel;  /* AUTO: $VOIDBOX_ACCEL if set, else the proven choice */
@@ -63,6 +87,8 @@ struct vb_sandbox_config {
 	unsigned boot_timeout_ms; /* 0 = 60 s under emulation, 15 s with hw accel */
 	const char *name;         /* for logs and the VM id; may be NULL */
 	int cancel_fd; /* > 0: readable aborts the boot (VB_E_CANCELLED); 0 = none */
+	const struct vb_forward *forwards; /* copied; at most VB_SANDBOX_MAX_FORWARDS */
+	size_t n_forwards;
 };
 
 /* ---- accelerator -------------------------------------------------------- */
@@ -110,7 +136,10 @@ int vb_accel_notice(const struct vb_accel_info *info, char *buf, size_t len);
 vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err);
 
 /* Tear down: the VMM is killed and reaped, the runtime directory removed.
- * Safe with NULL.  Any vb_exec of this sandbox must be freed first. */
+ * Safe with NULL.  Any vb_exec of this sandbox must be freed first.  The
+ * forwards' streams end first (their host ends read EOF, writes fail);
+ * this waits for the library threads serving them, so an (accept) callback
+ * that does not return blocks it. */
 void vb_sandbox_free(vb_sandbox *sb);
 
 /* Ask the guest to power off, wait up to (timeout_ms) for the VMM to exit. */

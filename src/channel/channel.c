@@ -16,6 +16,7 @@
 #include "util/util.h"
 
 #define HELLO_MAX 4096u
+#define STREAM_OPEN_MAX 4096u /* a STREAM_OPEN's payload */
 /* A call's reply: the only types, and each ends the call. */
 #define CALL_TYPES (VB_CHAN_TYPE(VB_MSG_OK) | VB_CHAN_TYPE(VB_MSG_ERROR))
 
@@ -42,6 +43,13 @@ struct vb_chan {
 	struct tomb *tombs;
 	uint32_t next_id;
 	int wrapped; /* next_id went round: every id has been used */
+	/* guest-opened streams */
+	vb_chan_opener opener;
+	void *opener_opaque;
+	unsigned max_streams;
+	uint32_t last_guest_id; /* the highest guest id opened, 0 = none */
+	unsigned guest_open;    /* opened, final frame not yet arrived */
+	unsigned guest_slots;   /* registered guest slots (ended ones until unregistered) */
 	int dead, violated;
 	char why[256];
 };
@@ -205,6 +213,10 @@ static const char *type_name(uint16_t type, char *buf, size_t len)
 	return n;
 }
 
+/* "request N" or, for the guest's half of the ids, "stream N". */
+#define ID_WHAT(id) (((id) & VB_GUEST_ID_BIT) ? "stream" : "request")
+#define ID_NUM(id) ((id) & ~VB_GUEST_ID_BIT)
+
 static int type_in(uint64_t mask, uint16_t type)
 {
 	return type < 64 && (mask & VB_CHAN_TYPE(type));
@@ -217,6 +229,12 @@ static void stray_locked(struct vb_chan *ch, const struct vb_hdr *h)
 	const char *tn = type_name(h->type, tb, sizeof(tb));
 	if (h->id == 0)
 		violate(ch, "%s frame for the handshake's id after the handshake", tn);
+	else if (h->id & VB_GUEST_ID_BIT && h->id > ch->last_guest_id)
+		violate(ch, "%s frame for stream %u, which the guest never opened", tn,
+			h->id & ~VB_GUEST_ID_BIT);
+	else if (h->id & VB_GUEST_ID_BIT)
+		violate(ch, "%s frame for stream %u, which had already ended", tn,
+			h->id & ~VB_GUEST_ID_BIT);
 	else if (!ch->wrapped && h->id >= ch->next_id)
 		violate(ch, "%s frame for request %u, which the host never made", tn, h->id);
 	else
@@ -230,16 +248,17 @@ static int admit_locked(struct vb_chan *ch, const struct vb_chan_slot *s, const 
 	char tb[16];
 	const char *tn = type_name(h->type, tb, sizeof(tb));
 	if (s->finished) {
-		violate(ch, "%s frame for request %u after its last frame", tn, h->id);
+		violate(ch, "%s frame for %s %u after its last frame", tn, ID_WHAT(h->id),
+			ID_NUM(h->id));
 		return -1;
 	}
 	if (!type_in(s->accept ? s->accept : CALL_TYPES, h->type)) {
-		violate(ch, "an unexpected %s frame for request %u", tn, h->id);
+		violate(ch, "an unexpected %s frame for %s %u", tn, ID_WHAT(h->id), ID_NUM(h->id));
 		return -1;
 	}
 	if (VB_CHAN_COST(h->len) > s->max_queued) {
-		violate(ch, "a %u-byte %s frame for request %u, over its %zu-byte budget", h->len,
-			tn, h->id, s->max_queued);
+		violate(ch, "a %u-byte %s frame for %s %u, over its %zu-byte budget", h->len,
+			tn, ID_WHAT(h->id), ID_NUM(h->id), s->max_queued);
 		return -1;
 	}
 	return 0;
@@ -262,6 +281,54 @@ static int admit_late_locked(struct vb_chan *ch, const struct tomb *t, const str
 	return 0;
 }
 
+/* A STREAM_OPEN for a new guest id: may the guest open another stream? */
+static int check_open_locked(struct vb_chan *ch, const struct vb_hdr *h)
+{
+	unsigned n = h->id & ~VB_GUEST_ID_BIT;
+	if (!ch->opener)
+		violate(ch, "STREAM_OPEN for stream %u, but the host forwards nothing", n);
+	else if (ch->guest_open >= ch->max_streams)
+		violate(ch, "STREAM_OPEN for stream %u beyond %u open streams", n, ch->max_streams);
+	else if (h->len > STREAM_OPEN_MAX)
+		violate(ch, "a %u-byte STREAM_OPEN for stream %u", h->len, n);
+	else
+		return 0;
+	return -1;
+}
+
+/* Register the slot the opener gives a new guest stream.  Returns 0, or -1
+ * after killing the channel (f is freed either way). */
+static int open_locked(struct vb_chan *ch, struct vb_chan_frame *f)
+{
+	uint32_t id = f->hdr.id;
+	/* streams that ended but whose owners have not let go yet are memory
+	 * too: wait for them (they go without the reader's help) */
+	while (!ch->dead && ch->guest_slots >= 2 * ch->max_streams)
+		pthread_cond_wait(&ch->cond, &ch->lock);
+	if (ch->dead) {
+		free(f);
+		return -1;
+	}
+	const char *why = NULL;
+	struct vb_chan_slot *s = ch->opener(ch->opener_opaque, f, &why);
+	free(f);
+	if (!s) {
+		if (why)
+			violate(ch, "%s for stream %u", why, id & ~VB_GUEST_ID_BIT);
+		else
+			kill_locked(ch, "the host could not serve a stream the guest opened");
+		return -1;
+	}
+	s->id = id;
+	s->finished = 0;
+	s->next = ch->slots;
+	ch->slots = s;
+	ch->last_guest_id = id;
+	ch->guest_open++;
+	ch->guest_slots++;
+	return 0;
+}
+
 /* Check a header before its payload is read, lock held: a frame the
  * protocol does not allow is refused before anything is allocated for it.
  * Returns 0, or -1 after killing the channel.  route_locked() checks again
@@ -271,6 +338,8 @@ static int check_hdr_locked(struct vb_chan *ch, const struct vb_hdr *h)
 	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
 	if (s)
 		return admit_locked(ch, s, h);
+	if (h->type == VB_MSG_STREAM_OPEN && (h->id & VB_GUEST_ID_BIT) && h->id > ch->last_guest_id)
+		return check_open_locked(ch, h);
 	struct tomb **tp = h->id ? find_tomb(ch, h->id) : NULL;
 	if (tp)
 		return admit_late_locked(ch, *tp, h);
@@ -285,6 +354,14 @@ static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 	const struct vb_hdr hdr = f->hdr, *h = &hdr; /* f may be freed before h is used */
 	size_t cost = VB_CHAN_COST(h->len);
 	struct vb_chan_slot *s = h->id ? find_slot(ch, h->id) : NULL;
+	if (!s && h->type == VB_MSG_STREAM_OPEN && (h->id & VB_GUEST_ID_BIT) &&
+	    h->id > ch->last_guest_id) {
+		if (check_open_locked(ch, h) < 0) {
+			free(f);
+			return -1;
+		}
+		return open_locked(ch, f);
+	}
 	if (s) {
 		if (admit_locked(ch, s, h) < 0) {
 			free(f);
@@ -294,19 +371,23 @@ static int route_locked(struct vb_chan *ch, struct vb_chan_frame *f)
 		int r = s->filter ? s->filter(s, f, &why) : 0;
 		if (r < 0) {
 			free(f);
-			violate(ch, "%s for request %u", why ? why : "a bad frame", h->id);
+			violate(ch, "%s for %s %u", why ? why : "a bad frame", ID_WHAT(h->id),
+				ID_NUM(h->id));
 			return -1;
 		}
-		if (type_in(s->accept ? s->final : CALL_TYPES, h->type))
+		if (type_in(s->accept ? s->final : CALL_TYPES, h->type)) {
 			s->finished = 1;
+			if (s->id & VB_GUEST_ID_BIT)
+				ch->guest_open--;
+		}
 		if (r > 0) {
 			free(f);
 			return 0;
 		}
 		if (s->queued + cost > s->max_queued) {
 			free(f);
-			violate(ch, "request %u: more than %zu bytes queued; flow control ignored",
-				h->id, s->max_queued);
+			violate(ch, "%s %u: more than %zu bytes queued; flow control ignored",
+				ID_WHAT(h->id), ID_NUM(h->id), s->max_queued);
 			return -1;
 		}
 		if (s->tail)
@@ -477,6 +558,7 @@ void vb_chan_close(struct vb_chan *ch)
 {
 	if (!ch)
 		return;
+	vb_chan_shutdown(ch, "the control channel was closed"); /* wakes a waiting reader */
 	shutdown(ch->fd, SHUT_RDWR);
 	if (ch->reader_started)
 		pthread_join(ch->reader, NULL);
@@ -506,8 +588,10 @@ int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *er
 	}
 	do {
 		slot->id = ch->next_id++;
-		if (ch->next_id == 0)
+		if (ch->next_id == VB_GUEST_ID_BIT) { /* the guest's half of the ids */
+			ch->next_id = 1;
 			ch->wrapped = 1;
+		}
 	} while (slot->id == 0 || find_slot(ch, slot->id) || find_tomb(ch, slot->id));
 	slot->next = ch->slots;
 	ch->slots = slot;
@@ -526,8 +610,17 @@ void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot)
 			break;
 		}
 	}
-	/* an honest guest may still be sending for it: remember the id */
-	if (found && !slot->finished && !ch->dead) {
+	if (found && (slot->id & VB_GUEST_ID_BIT)) {
+		/* a guest stream is let go after its final frame (or the
+		 * channel's death): nothing more may come for it */
+		if (!slot->finished)
+			ch->guest_open--;
+		ch->guest_slots--;
+		pthread_cond_broadcast(&ch->cond);
+		if (!slot->finished && !ch->dead)
+			kill_locked(ch, "a guest stream was abandoned");
+	} else if (found && !slot->finished && !ch->dead) {
+		/* an honest guest may still be sending for it: remember the id */
 		struct tomb *t = malloc(sizeof(*t));
 		if (t) {
 			t->id = slot->id;
@@ -571,6 +664,23 @@ int vb_chan_send(struct vb_chan *ch, struct vb_buf *frame, uint32_t id, vb_error
 		return vb_error_errno(err, e, "writing to the VM");
 	}
 	return 0;
+}
+
+void vb_chan_set_opener(struct vb_chan *ch, vb_chan_opener fn, void *opaque,
+			unsigned max_streams)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->opener = fn;
+	ch->opener_opaque = opaque;
+	ch->max_streams = max_streams;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void vb_chan_shutdown(struct vb_chan *ch, const char *why)
+{
+	pthread_mutex_lock(&ch->lock);
+	kill_locked(ch, why);
+	pthread_mutex_unlock(&ch->lock);
 }
 
 void vb_chan_lock(struct vb_chan *ch)

@@ -103,6 +103,25 @@ int vb_chan_register(struct vb_chan *ch, struct vb_chan_slot *slot, vb_error *er
  * late_budget, and anything beyond is a violation. */
 void vb_chan_unregister(struct vb_chan *ch, struct vb_chan_slot *slot);
 
+/* Guest-opened streams (ids with VB_GUEST_ID_BIT).  A STREAM_OPEN on a new
+ * guest id — greater than every guest id before it — is handed to (fn) on
+ * the reader thread with the channel lock held; it must not block.  It
+ * returns a slot (zero-initialised, with efd, filter, max_queued, accept
+ * and final set; the channel assigns the id and registers it), or NULL
+ * with *why set (a static string) to break the protocol, or NULL with *why
+ * NULL when the host itself failed (the channel dies, not as a violation).
+ * The guest may have at most (max_streams) streams open (OPEN sent, its
+ * final frame not yet); more is a violation.  Ending a stream is the
+ * owner's: vb_chan_unregister() once its final frame arrived (or the
+ * channel died).  Without an opener every STREAM_OPEN breaks the protocol. */
+typedef struct vb_chan_slot *(*vb_chan_opener)(void *opaque, const struct vb_chan_frame *open,
+					      const char **why);
+void vb_chan_set_opener(struct vb_chan *ch, vb_chan_opener fn, void *opaque,
+			unsigned max_streams);
+/* Kill the connection from the host's side (not a violation): every
+ * waiter wakes with VB_E_VMDIED and (why).  For teardown. */
+void vb_chan_shutdown(struct vb_chan *ch, const char *why);
+
 /* Send a complete frame built with vb_msg_begin/.../vb_msg_end; the request
  * id in its header is overwritten with (id).  Thread-safe: frames are never
  * interleaved. */

@@ -18,6 +18,7 @@
 int vb_cmd_exec(int argc, char **argv);
 int vb_cmd_doctor(int argc, char **argv);
 int vb_cmd_image(int argc, char **argv);
+int vb_cmd_agent(int argc, char **argv);
 int vb_cmd_version(int argc, char **argv);
 int vb_cmd_validate(int argc, char **argv);
 int vb_cmd_inspect(int argc, char **argv);

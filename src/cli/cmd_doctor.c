@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agentbin/agentbin.h"
 #include "cli/cli.h"
 #include "image/image.h"
 #include "observe/observe_int.h"
@@ -90,6 +91,34 @@ static void accelerator(struct report *r, json_t *facts)
 	json_object_set_new(facts, "isolation", json_string(hw ? "hardware" : "emulated"));
 }
 
+/* The agent binaries: optional (only agent stages need them), so never a
+ * problem; the state says how to get what is missing. */
+static void agents(struct report *r)
+{
+	for (int k = 0; k < VB_AGENTBIN_N; k++) {
+		struct vb_agentbin_info in;
+		vb_error err = { 0 };
+		_cleanup_free_ char *state = NULL;
+		if (vb_agentbin_info((enum vb_agentbin_kind)k, &in, &err) < 0)
+			state = strdup(err.msg);
+		else if (in.tree)
+			state = vb_strfmt("%s, cached in %s", in.version, in.tree);
+		else
+			state = vb_strfmt("%s, not cached (`voidbox agent pull %s` fetches it, "
+					  "~170 MB)",
+					  in.version, in.kind_name);
+		vb_agentbin_info_free(&in);
+		check(r, vb_agentbin_name((enum vb_agentbin_kind)k), state ? state : "?", NULL);
+	}
+	const char *missing = vb_agentbin_support_missing();
+	_cleanup_free_ char *state =
+		missing ? vb_strfmt("missing: claude-code and codex VMs need Debian's %s "
+				    "(apt-get install musl bash-static)",
+				    missing)
+			: NULL;
+	check(r, "agent libs", state ? state : "musl loader and static bash found", NULL);
+}
+
 static void report(struct report *r, json_t *facts)
 {
 	vb_error err = { 0 };
@@ -136,6 +165,7 @@ static void report(struct report *r, json_t *facts)
 	_cleanup_free_ char *run = vb_runtime_root(&err);
 	check(r, "runtime dir", run ? run : err.msg,
 	      run ? NULL : "set XDG_RUNTIME_DIR to a private directory");
+	agents(r);
 }
 
 int vb_cmd_doctor(int argc, char **argv)

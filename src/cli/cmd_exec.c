@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agentbin/agentbin.h"
 #include "cli/cli.h"
 #include "cli/pty.h"
 #include "util/util.h"
@@ -58,6 +59,10 @@ static const char usage_text[] =
 	"  --rlimit NAME=N       a limit for every process of PROG: nofile=N,\n"
 	"                        nproc=N, fsize_mb=MiB (the spec's limits names), or\n"
 	"                        fsize=SIZE (bytes, or with a unit: 10M)\n"
+	"  --agent claude-code|codex  attach that agent's binary read-only (fetched\n"
+	"                        first if not cached: `voidbox agent pull`) with what\n"
+	"                        it needs (musl loader, /bin/bash); its program\n"
+	"                        (claude, codex) is on PATH (repeatable)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
@@ -68,11 +73,14 @@ static const char usage_text[] =
 struct opts {
 	struct vb_sandbox_config cfg;
 	struct vb_exec_params ex;
-	struct vb_mount mounts[32];
-	const char *env[MAX_LIST + 2]; /* + TERM with -t, + NULL */
+	struct vb_mount mounts[32 + VB_AGENTBIN_N + 1]; /* + the agents' */
+	const char *env[MAX_LIST + 3]; /* + PATH with --agent, + TERM with -t, + NULL */
 	const char *allow[MAX_LIST];
 	size_t n_env, n_allow;
 	int tty;
+	unsigned agents; /* 1u << enum vb_agentbin_kind */
+	struct vb_agentbin_attach attach[VB_AGENTBIN_N];
+	char *agent_path;
 	struct vb_cli_arena arena;
 };
 
@@ -108,10 +116,46 @@ static int parse_rlimit(struct opts *o, const char *arg, vb_error *err)
 	return 0;
 }
 
+/* --agent: each agent's tree and the support directory as read-only mounts,
+ * PATH with their bin/ first (an --env PATH=... given by the user comes
+ * later in the list, so it wins). */
+static int attach_agents(struct opts *o, vb_error *err)
+{
+	if (!o->agents)
+		return 0;
+	size_t len = strlen("PATH=" VB_AGENTBIN_GUEST_PATH) + 1;
+	const char *support = NULL;
+	for (int k = 0; k < VB_AGENTBIN_N; k++) {
+		struct vb_agentbin_attach *a = &o->attach[k];
+		if (!(o->agents & (1u << k)))
+			continue;
+		if (vb_agentbin_attach((enum vb_agentbin_kind)k, stderr, a, err) < 0)
+			return -1;
+		o->mounts[o->cfg.n_mounts++] =
+			(struct vb_mount){ .host = a->tree_host, .guest = a->tree_guest };
+		support = a->support_host;
+		len += strlen(a->bin_guest) + 1;
+	}
+	o->mounts[o->cfg.n_mounts++] =
+		(struct vb_mount){ .host = support, .guest = VB_AGENTBIN_GUEST_SUPPORT };
+	if (!(o->agent_path = malloc(len)))
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	strcpy(o->agent_path, "PATH=");
+	for (int k = 0; k < VB_AGENTBIN_N; k++)
+		if (o->agents & (1u << k))
+			strcat(strcat(o->agent_path, o->attach[k].bin_guest), ":");
+	strcat(o->agent_path, VB_AGENTBIN_GUEST_PATH);
+	memmove(o->env + 1, o->env, (o->n_env + 1) * sizeof(o->env[0]));
+	o->env[0] = o->agent_path;
+	o->n_env++;
+	return 0;
+}
+
 /* Returns the index of PROG in argv, or -1 with (err) set; 0 for --help. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL };
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL,
+	       OPT_AGENT };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -124,6 +168,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "rlimit", required_argument, NULL, OPT_RLIMIT },
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "agent", required_argument, NULL, OPT_AGENT },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -174,7 +219,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case 'v':
 			if (vb_cli_add_mount(&o->arena, o->mounts, &o->cfg.n_mounts,
-					     sizeof(o->mounts) / sizeof(o->mounts[0]), optarg, err) < 0)
+					     32, optarg, err) < 0)
 				return -1;
 			break;
 		case OPT_ALLOW:
@@ -197,6 +242,14 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			if (vb_cli_parse_accel(optarg, &o->cfg.accel, err) < 0)
 				return -1;
 			break;
+		case OPT_AGENT: {
+			enum vb_agentbin_kind k;
+			if (vb_agentbin_parse(optarg, &k) < 0)
+				return vb_error_set(err, VB_E_USAGE,
+						    "--agent: expected claude-code or codex");
+			o->agents |= 1u << k;
+			break;
+		}
 		case 'h':
 			return 0;
 		default:
@@ -451,6 +504,10 @@ int vb_cmd_exec(int argc, char **argv)
 		goto out;
 	}
 	o.ex.argv = (const char *const *)(argv + first);
+	if (attach_agents(&o, &err) < 0) {
+		code = vb_cli_fail(&err);
+		goto out;
+	}
 
 	/* Signals arrive on descriptors; every thread (and QEMU, which resets
 	 * its mask) inherits the block.  Only the teardown signals may cancel
@@ -506,5 +563,8 @@ teardown:
 	close(l.sfd);
 out:
 	vb_cli_arena_free(&o.arena);
+	for (int k = 0; k < VB_AGENTBIN_N; k++)
+		vb_agentbin_attach_free(&o.attach[k]);
+	free(o.agent_path);
 	return code;
 }

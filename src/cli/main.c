@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
 	{ "validate", vb_cmd_validate, "check a spec file" },
 	{ "inspect", vb_cmd_inspect, "show the resolved plan of a spec file" },
 	{ "image", vb_cmd_image, "build or list the guest image (kernel + initramfs)" },
+	{ "agent", vb_cmd_agent, "fetch or list the agent binaries (claude-code, codex)" },
 	{ "doctor", vb_cmd_doctor, "check this machine: backend, accelerator, image" },
 	{ "version", vb_cmd_version, "print the version" },
 };

@@ -16,7 +16,7 @@
 #include "util/util.h"
 
 /* Bump when the initramfs layout changes. */
-#define INITRAMFS_FORMAT 1
+#define INITRAMFS_FORMAT 2
 
 extern const uint8_t vb_agent_blob[], vb_agent_blob_end[];
 
@@ -130,7 +130,7 @@ static int build_initramfs(struct vb_buf *b, const uint8_t *agent, size_t agent_
 {
 	static const char *const dirs[] = { "bin", "sbin", "usr", "usr/bin", "usr/sbin",
 					    "dev", "proc", "sys", "tmp", "run", "etc",
-					    "root", "home", "mnt", "var" };
+					    "root", "home", "mnt", "var", "lib" };
 	_cleanup_free_ char *applets = busybox_applets(busybox_path(), err);
 	if (!applets)
 		return -1;
@@ -148,6 +148,13 @@ static int build_initramfs(struct vb_buf *b, const uint8_t *agent, size_t agent_
 		    strcmp(line, "sbin/init") && strcmp(line, "linuxrc") && !strstr(line, ".."))
 			vb_cpio_symlink(b, line, "/bin/busybox");
 	}
+	/* What claude-code and codex need beside their binaries comes on a
+	 * read-only mount only agent VMs get (src/agentbin): the musl loader
+	 * and a bash, 3 MB that every other VM would unpack for nothing.
+	 * Elsewhere these links dangle, as if the files were absent. */
+	vb_cpio_symlink(b, "lib/ld-musl-x86_64.so.1",
+			VB_IMAGE_AGENT_SUPPORT "/ld-musl-x86_64.so.1");
+	vb_cpio_symlink(b, "bin/bash", VB_IMAGE_AGENT_SUPPORT "/bash");
 	vb_cpio_trailer(b);
 	return b->oom ? vb_error_set(err, VB_E_RUNTIME, "out of memory building the initramfs") : 0;
 }

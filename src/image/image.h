@@ -14,6 +14,11 @@
 #include "vb_proto.h"
 #include "voidbox/error.h"
 
+/* Where agent VMs mount what claude-code and codex need beside their own
+ * binaries (src/agentbin): the initramfs has /lib/ld-musl-x86_64.so.1 and
+ * /bin/bash as links into it. */
+#define VB_IMAGE_AGENT_SUPPORT "/opt/voidbox/support"
+
 /* The guest kernel: $VOIDBOX_KERNEL, else the cached build.  Fails with a
  * "run `voidbox image build`" hint if it is not built. */
 char *vb_image_kernel(vb_error *err);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentbin/agentbin.h"
 #include "util/util.h"
 
 static char *keep(struct vb_run_vmconf *c, char *s)
@@ -245,6 +246,42 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 	if (set_allow(out, vm->allowed_commands, err) < 0 || set_env(out, vm, err) < 0)
 		return -1;
 	return set_limits(out, vm->limits);
+}
+
+int vb_run_vmconf_add_agent(struct vb_run_vmconf *c, int kind, FILE *progress, vb_error *err)
+{
+	if (kind < 0 || kind >= VB_AGENTBIN_N)
+		return vb_error_set(err, VB_E_RUNTIME, "unknown agent binary %d", kind);
+	struct vb_agentbin_attach a;
+	int rc = vb_agentbin_attach((enum vb_agentbin_kind)kind, progress, &a, err);
+	/* PATH replaces the guest's default, so a second agent's bin/ goes
+	 * before the first's PATH rather than over it */
+	const char *prev = NULL;
+	for (size_t i = 0; rc == 0 && i < c->n_env; i++)
+		if (!strncmp(c->env_v[i], "PATH=", 5))
+			prev = c->env_v[i] + 5;
+	_cleanup_free_ char *path =
+		rc == 0 ? vb_strfmt("PATH=%s:%s", a.bin_guest, prev ? prev : VB_AGENTBIN_GUEST_PATH)
+			: NULL;
+	if (rc == 0 && !path)
+		rc = oom(err);
+	int have_support = 0, have_tree = 0;
+	for (size_t i = 0; rc == 0 && i < c->n_mounts; i++) {
+		have_support |= !strcmp(c->mounts_v[i].guest, VB_AGENTBIN_GUEST_SUPPORT);
+		have_tree |= !strcmp(c->mounts_v[i].guest, a.tree_guest);
+	}
+	if (have_tree) { /* added before: nothing to do */
+		vb_agentbin_attach_free(&a);
+		return 0;
+	}
+	if (rc == 0)
+		rc = vb_run_vmconf_add_mount(c, a.tree_host, a.tree_guest, 0, err);
+	if (rc == 0 && !have_support)
+		rc = vb_run_vmconf_add_mount(c, a.support_host, VB_AGENTBIN_GUEST_SUPPORT, 0, err);
+	if (rc == 0)
+		rc = vb_run_vmconf_set_env(c, path, err);
+	vb_agentbin_attach_free(&a);
+	return rc;
 }
 
 void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out)

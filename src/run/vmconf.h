@@ -70,6 +70,14 @@ int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, cons
  * (string copied).  (c->env) is updated. */
 int vb_run_vmconf_set_env(struct vb_run_vmconf *c, const char *kv, vb_error *err);
 
+/* For a stage whose agent is claude-code or codex (src/agentbin): its
+ * binary (fetched first if it is not cached, progress lines on (progress),
+ * may be NULL) and the musl loader and bash it needs, as read-only mounts,
+ * and PATH with the agent's bin/ first, so that `claude` / `codex` runs as
+ * is.  (kind) is an enum vb_agentbin_kind.  Errors: the pull's (network,
+ * integrity, a missing Debian package on the host), VB_E_RUNTIME. */
+int vb_run_vmconf_add_agent(struct vb_run_vmconf *c, int kind, FILE *progress, vb_error *err);
+
 /* Print the one-line notices (c->notices) to (out), each at most once per
  * process (thread-safe).  NULL (out) does nothing. */
 void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out);

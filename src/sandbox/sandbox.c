@@ -143,6 +143,19 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 				    MIN_MEMORY_MIB);
 	if (cfg->vcpus > 64)
 		return vb_error_set(err, VB_E_USAGE, "at most 64 vCPUs");
+	if (cfg->n_forwards > VB_SANDBOX_MAX_FORWARDS)
+		return vb_error_set(err, VB_E_USAGE, "at most %u loopback forwards",
+				    VB_SANDBOX_MAX_FORWARDS);
+	for (size_t i = 0; i < cfg->n_forwards; i++) {
+		const struct vb_forward *f = &cfg->forwards[i];
+		if (f->guest_port < 1 || f->guest_port > 65535 || !f->accept)
+			return vb_error_set(err, VB_E_USAGE,
+					    "forward %zu: a guest port in 1..65535 and a handler", i);
+		for (size_t j = 0; j < i; j++)
+			if (cfg->forwards[j].guest_port == f->guest_port)
+				return vb_error_set(err, VB_E_USAGE,
+						    "guest port %u is forwarded twice", f->guest_port);
+	}
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -203,6 +216,13 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 	}
 	boot.mounts = bm;
 	boot.n_mounts = cfg->n_mounts;
+	/* a forward's KIND is its index: the stream's STREAM_OPEN names it */
+	struct vb_boot_forward bf[VB_SANDBOX_MAX_FORWARDS];
+	for (size_t i = 0; i < cfg->n_forwards; i++)
+		bf[i] = (struct vb_boot_forward){ .port = (uint16_t)cfg->forwards[i].guest_port,
+						  .kind = i };
+	boot.forwards = bf;
+	boot.n_forwards = cfg->n_forwards;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 
 	if (make_rundir(sb, err) < 0 || vb_random(boot.secret, sizeof(boot.secret), err) < 0)
@@ -245,6 +265,11 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		goto died;
 	sb->boot_ms = vb_now_ms() - t0;
 	explicit_bzero(boot.secret, sizeof(boot.secret));
+	/* No guest program has run yet (only the host starts them), so no
+	 * stream can have been opened before this. */
+	if (cfg->n_forwards &&
+	    !(sb->fwd = vb_fwd_start(sb->ch, cfg->forwards, cfg->n_forwards, err)))
+		goto fail;
 	return sb;
 
 died:
@@ -345,6 +370,10 @@ void vb_sandbox_free(vb_sandbox *sb)
 {
 	if (!sb)
 		return;
+	if (sb->fwd) { /* the streams' threads use the channel: end them first */
+		vb_chan_shutdown(sb->ch, "the sandbox was shut down");
+		vb_fwd_stop(sb->fwd);
+	}
 	vb_chan_close(sb->ch);
 	vb_vmm_destroy(sb->vm);
 	if (sb->rundir)

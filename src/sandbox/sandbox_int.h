@@ -18,7 +18,21 @@ struct vb_sandbox {
 	int64_t boot_ms;
 	struct vb_accel_info accel; /* how the VM's CPU runs, and why */
 	char kept_log[512]; /* console log kept for the user after a failure */
+	struct vb_fwd_set *fwd; /* the loopback forwards' streams, or NULL */
 };
+
+/* ---- forward.c: guest-opened streams of the loopback forwards --------- */
+
+struct vb_fwd_set;
+/* Serve the guest's streams of (fw) (copied) on (ch): a STREAM_OPEN of
+ * KIND i belongs to fw[i].  Each stream gets its own thread (at most
+ * 2 * VB_MAX_STREAMS exist at once) pumping bytes between the stream and a
+ * socketpair whose other end goes to fw[i].accept. */
+struct vb_fwd_set *vb_fwd_start(struct vb_chan *ch, const struct vb_forward *fw, size_t n,
+				vb_error *err);
+/* After the channel is dead (vb_chan_shutdown): wait for every stream
+ * thread, free.  Safe with NULL. */
+void vb_fwd_stop(struct vb_fwd_set *fs);
 
 /* Replace (err) with the best explanation of why the VM went away (kernel
  * panic line, QEMU's own message, ...), keeping its console log.  Returns -1

@@ -4,8 +4,10 @@
  * input is everything a guest sends after the handshake.  The host side has
  * an exec-like request (id 1: EXEC_STARTED, EXEC_OUTPUT, EXEC_STDIN_ACK,
  * EXEC_EXIT, ERROR; a 64 KiB budget), a call (id 2) and an exec-like request
- * it gave up on (id 3, a tombstone with 4 KiB of late budget), and drains what gets
- * queued while the input streams in over a socketpair.  Invariants: a slot
+ * it gave up on (id 3, a tombstone with 4 KiB of late budget), and one
+ * loopback forward (KIND 0; its handler holds each connection without
+ * reading) for the streams the guest opens, and drains what gets queued
+ * while the input streams in over a socketpair.  Invariants: a slot
  * never holds more than its budget, the channel always ends (EOF or a
  * violation), and a violation's reason is the fixed prefix plus printable
  * ASCII.  ASAN/LSan see every frame freed.
@@ -15,7 +17,9 @@
  * Seeds in tests/fuzz/corpus/chan: an honest exec and call, floods of empty
  * frames of an unknown type and of EXEC_OUTPUT, an oversized header, a
  * frame for an id never used, frames after EXEC_EXIT, late frames of the
- * abandoned request within and beyond its budget.
+ * abandoned request within and beyond its budget; a whole stream (OPEN,
+ * DATA, SHUT, END), more streams than allowed, data beyond a stream's
+ * window, for a stream never opened and after STREAM_SHUT, a bogus ack.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include "channel/channel.h"
+#include "sandbox/sandbox_int.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,6 +45,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                          \
 		}                                                                         \
 	} while (0)
+
+static int held[64];
+static int n_held;
+
+/* A handler that holds its connection (closed after the input). */
+static int hold(void *opaque, int fd)
+{
+	(void)opaque;
+	if (n_held >= 64) {
+		close(fd);
+		return -1;
+	}
+	held[n_held++] = fd;
+	return 0;
+}
+
+/* What the host sends the guest (acks, stream data) must not fill the
+ * socket: a stream's pump would wait on it. */
+static void drain_host(int fd)
+{
+	uint8_t sink[65536];
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+}
 
 static void drain(struct vb_chan *ch, struct vb_chan_slot *s)
 {
@@ -87,6 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(vb_chan_register(ch, &call, &err) == 0 && call.id == 2);
 	CHECK(vb_chan_register(ch, &gone, &err) == 0 && gone.id == 3);
 	vb_chan_unregister(ch, &gone);
+	struct vb_forward fw = { .guest_port = 8080, .accept = hold };
+	struct vb_fwd_set *fs = vb_fwd_start(ch, &fw, 1, &err);
+	CHECK(fs);
 
 	size_t off = 0;
 	int64_t end = vb_now_ms() + 10000;
@@ -98,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		drain(ch, &exec);
 		drain(ch, &call);
+		drain_host(sv[1]);
 		if (w <= 0)
 			poll(NULL, 0, 1);
 	}
@@ -105,6 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (!vb_chan_dead(ch) && vb_now_ms() < end) {
 		drain(ch, &exec);
 		drain(ch, &call);
+		drain_host(sv[1]);
 		poll(NULL, 0, 1);
 	}
 	CHECK(vb_chan_dead(ch));
@@ -117,6 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(ch, &call);
 	vb_chan_unregister(ch, &exec);
 	vb_chan_unregister(ch, &call);
+	vb_chan_shutdown(ch, "done");
+	vb_fwd_stop(fs);
+	while (n_held)
+		close(held[--n_held]);
 	vb_chan_close(ch);
 	close(sv[1]);
 	return 0;

@@ -120,7 +120,8 @@ static void find_tags(const uint8_t *p, size_t len, int well_formed)
 		VB_TAG_CWD,     VB_TAG_UID,    VB_TAG_STDIN,  VB_TAG_PID,     VB_TAG_STREAM,
 		VB_TAG_DATA,    VB_TAG_COUNT,  VB_TAG_PATH,   VB_TAG_OFFSET,  VB_TAG_MODE,
 		VB_TAG_MOUNT,   VB_TAG_ALLOW,  VB_TAG_HOSTNAME, VB_TAG_PTY,   VB_TAG_ROWS,
-		VB_TAG_COLS,    0,             0xffff,
+		VB_TAG_COLS,    VB_TAG_KIND,   VB_TAG_FORWARD, VB_TAG_FWD_PORT, 0,
+		0xffff,
 	};
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
 		struct vb_field f;
@@ -273,6 +274,13 @@ static void check_boot_invariants(const struct vb_boot *bt)
 		CHECK(m->ro == 0 || m->ro == 1);
 	}
 	CHECK(!bt->hostname || strlen(bt->hostname) <= 64);
+	CHECK(bt->n_forwards <= VB_MAX_FORWARDS);
+	CHECK((bt->forwards == NULL) == (bt->n_forwards == 0));
+	for (size_t i = 0; i < bt->n_forwards; i++) {
+		CHECK(bt->forwards[i].port >= 1);
+		for (size_t j = 0; j < i; j++)
+			CHECK(bt->forwards[j].port != bt->forwards[i].port);
+	}
 }
 
 static int boot_equal(const struct vb_boot *a, const struct vb_boot *b)
@@ -289,6 +297,12 @@ static int boot_equal(const struct vb_boot *a, const struct vb_boot *b)
 	for (size_t i = 0; i < a->n_mounts; i++)
 		if (strcmp(a->mounts[i].tag, b->mounts[i].tag) != 0 ||
 		    strcmp(a->mounts[i].path, b->mounts[i].path) != 0 || a->mounts[i].ro != b->mounts[i].ro)
+			return 0;
+	if (a->n_forwards != b->n_forwards)
+		return 0;
+	for (size_t i = 0; i < a->n_forwards; i++)
+		if (a->forwards[i].port != b->forwards[i].port ||
+		    a->forwards[i].kind != b->forwards[i].kind)
 			return 0;
 	if (!a->hostname != !b->hostname)
 		return 0;

@@ -160,6 +160,15 @@ static void boot_full(struct vb_buf *b)
 		die("vb_boot_encode failed");
 }
 
+static void boot_forwards(struct vb_buf *b)
+{
+	struct vb_boot_forward fw[] = { { 8080, 0 }, { 11434, 1 } };
+	struct vb_boot boot = { .forwards = fw, .n_forwards = 2, .one_host = 1 };
+	secret(boot.secret);
+	if (vb_boot_encode(b, &boot) < 0)
+		die("vb_boot_encode failed");
+}
+
 int main(int argc, char **argv)
 {
 	struct vb_buf b = { 0 }, s = { 0 };
@@ -171,6 +180,28 @@ int main(int argc, char **argv)
 	/* ---- valid frames ---- */
 	hello(&b);
 	write_buf("hello.bin", &b);
+
+	boot_forwards(&b);
+	write_buf("boot_forwards.bin", &b);
+
+	vb_msg_begin(&b, VB_MSG_STREAM_OPEN, 0, VB_GUEST_ID_BIT | 1);
+	vb_msg_put_u64(&b, VB_TAG_KIND, 0);
+	end(&b);
+	vb_msg_begin(&s, VB_MSG_STREAM_DATA, 0, VB_GUEST_ID_BIT | 1);
+	vb_msg_put_bytes(&s, VB_TAG_DATA, "GET / HTTP/1.1\r\n\r\n", 18);
+	end(&s);
+	append(&b, &s);
+	vb_msg_begin(&s, VB_MSG_STREAM_ACK, 0, VB_GUEST_ID_BIT | 1);
+	vb_msg_put_u64(&s, VB_TAG_COUNT, 36);
+	end(&s);
+	append(&b, &s);
+	vb_msg_begin(&s, VB_MSG_STREAM_SHUT, 0, VB_GUEST_ID_BIT | 1);
+	end(&s);
+	append(&b, &s);
+	vb_msg_begin(&s, VB_MSG_STREAM_END, 0, VB_GUEST_ID_BIT | 1);
+	end(&s);
+	append(&b, &s);
+	write_buf("stream_session.bin", &b);
 
 	exec_full(&b, 1);
 	write_buf("exec_full.bin", &b);

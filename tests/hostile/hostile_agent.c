@@ -15,6 +15,10 @@
  *   honest-flood    output within the flow-control window, endlessly, and
  *                   every EXEC_SIGNAL ignored (a program that will not die)
  *   mute            never answers the EXEC (a reply withheld)
+ *   stream-too-many one guest stream (KIND 0) more than VB_MAX_STREAMS
+ *   stream-over-window  a stream (KIND 0) whose 64 KiB STREAM_DATA frames
+ *                   ignore its flow-control window
+ *   stream-unknown-id   STREAM_DATA for a stream the guest never opened
  *   crash           the agent (PID 1) dies: the kernel's panic line on the
  *                   console, then QEMU exits as with -no-reboot (a stage can
  *                   no longer crash the real agent to test this)
@@ -157,6 +161,27 @@ static void attack(const char *mode, uint32_t id)
 	} else if (!strcmp(mode, "ack-flood")) {
 		vb_msg_begin(&b, VB_MSG_EXEC_STDIN_ACK, 0, id);
 		vb_msg_put_u64(&b, VB_TAG_COUNT, 1u << 30);
+		send_buf(&b);
+	} else if (!strcmp(mode, "stream-too-many")) {
+		for (uint32_t i = 1; i <= VB_MAX_STREAMS + 1; i++) {
+			vb_msg_begin(&b, VB_MSG_STREAM_OPEN, 0, VB_GUEST_ID_BIT | i);
+			vb_msg_put_u64(&b, VB_TAG_KIND, 0);
+			if (send_buf(&b) < 0)
+				break;
+		}
+	} else if (!strcmp(mode, "stream-over-window")) {
+		static uint8_t chunk[VB_CHUNK_MAX];
+		vb_msg_begin(&b, VB_MSG_STREAM_OPEN, 0, VB_GUEST_ID_BIT | 1);
+		vb_msg_put_u64(&b, VB_TAG_KIND, 0);
+		int rc = send_buf(&b);
+		while (rc == 0) {
+			vb_msg_begin(&b, VB_MSG_STREAM_DATA, 0, VB_GUEST_ID_BIT | 1);
+			vb_msg_put_bytes(&b, VB_TAG_DATA, chunk, sizeof(chunk));
+			rc = send_buf(&b);
+		}
+	} else if (!strcmp(mode, "stream-unknown-id")) {
+		vb_msg_begin(&b, VB_MSG_STREAM_DATA, 0, VB_GUEST_ID_BIT | 5);
+		vb_msg_put_bytes(&b, VB_TAG_DATA, "x", 1);
 		send_buf(&b);
 	} else if (!strcmp(mode, "honest-flood")) {
 		honest_flood(id);

@@ -10,7 +10,7 @@ EXAMPLES=$(cd "$here/../../examples" && pwd)
 export EXAMPLES
 
 # Every verb of `voidbox help`.
-VERBS="exec run shell logs ps validate inspect image doctor version"
+VERBS="exec run shell logs ps validate inspect image agent doctor version"
 # The verbs whose option parsing is args.c's (exact wording checked).
 SHARED_WORDING="exec shell doctor version validate inspect"
 export VERBS SHARED_WORDING

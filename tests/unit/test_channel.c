@@ -18,7 +18,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "channel/channel.h"
+#include "sandbox/sandbox_int.h"
 #include "util/util.h"
 
 struct pair {
@@ -248,6 +251,279 @@ static void test_filter_violation(void **state)
 	vb_chan_unregister(p->ch, &s);
 }
 
+/* ---- guest-opened streams ------------------------------------------------ */
+
+#define G(n) (VB_GUEST_ID_BIT | (n))
+
+static void guest_frame(int fd, uint16_t type, uint32_t id, uint16_t tag, uint64_t v,
+			const void *data, size_t n)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, type, 0, id);
+	if (tag)
+		vb_msg_put_u64(&b, tag, v);
+	if (data)
+		vb_msg_put_bytes(&b, VB_TAG_DATA, data, n);
+	assert_int_equal(vb_msg_end(&b), 0);
+	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+	vb_buf_free(&b);
+}
+
+/* Read one frame the host sent, within 5 s. Returns its payload (free). */
+static uint8_t *host_frame(int fd, struct vb_hdr *h)
+{
+	uint8_t raw[VB_FRAME_HDR_LEN];
+	size_t got = 0;
+	int64_t end = vb_now_ms() + 5000;
+	while (got < sizeof(raw)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		assert_true(vb_now_ms() < end);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t r = read(fd, raw + got, sizeof(raw) - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	assert_int_equal(vb_hdr_decode(raw, h), 0);
+	uint8_t *pl = malloc(h->len + 1);
+	assert_int_equal(vb_read_full(fd, pl, h->len), (ssize_t)h->len);
+	return pl;
+}
+
+/* Handlers: echo (a thread per connection) and one that never reads. */
+static int held[64], n_held;
+
+static void *echo_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(fd, buf, (size_t)n), n);
+	shutdown(fd, SHUT_WR);
+	char c;
+	while (read(fd, &c, 1) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+static int echo_accept(void *opaque, int fd)
+{
+	(void)opaque;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, echo_main, (void *)(intptr_t)fd), 0);
+	pthread_detach(t);
+	return 0;
+}
+
+static int hold_accept(void *opaque, int fd)
+{
+	(void)opaque;
+	held[n_held++] = fd;
+	return 0;
+}
+
+static struct vb_fwd_set *forward(struct pair *p, int (*acc)(void *, int))
+{
+	struct vb_forward fw = { .guest_port = 8080, .accept = acc };
+	vb_error err;
+	struct vb_fwd_set *fs = vb_fwd_start(p->ch, &fw, 1, &err);
+	assert_non_null(fs);
+	return fs;
+}
+
+static void unforward(struct pair *p, struct vb_fwd_set *fs)
+{
+	vb_chan_shutdown(p->ch, "test over");
+	vb_fwd_stop(fs);
+	while (n_held)
+		close(held[--n_held]);
+}
+
+static void test_stream_without_forwards(void **state)
+{
+	struct pair *p = *state;
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 0, NULL, 0);
+	expect_violation(p->ch, "STREAM_OPEN for stream 1, but the host forwards nothing");
+}
+
+/* Bytes make the round trip through the handler, with acks for what the
+ * host consumed and the half-closes mapped both ways. */
+static void test_stream_echo(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, echo_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, "hello", 5);
+	guest_frame(p->guest, VB_MSG_STREAM_SHUT, G(1), 0, 0, NULL, 0);
+	int acked = 0, shut = 0;
+	char echoed[16] = "";
+	size_t n_echoed = 0;
+	while (!shut) {
+		struct vb_hdr h;
+		uint8_t *pl = host_frame(p->guest, &h);
+		assert_int_equal(h.id, G(1));
+		if (h.type == VB_MSG_STREAM_ACK) {
+			uint64_t c = 0;
+			assert_int_equal(vb_payload_u64(pl, h.len, VB_TAG_COUNT, &c), 0);
+			acked += (int)c;
+		} else if (h.type == VB_MSG_STREAM_DATA) {
+			struct vb_field f;
+			assert_int_equal(vb_payload_find(pl, h.len, VB_TAG_DATA, &f), 0);
+			assert_true(n_echoed + f.len < sizeof(echoed));
+			memcpy(echoed + n_echoed, f.data, f.len);
+			n_echoed += f.len;
+			/* credit back, as the agent does */
+			guest_frame(p->guest, VB_MSG_STREAM_ACK, G(1), VB_TAG_COUNT,
+				    VB_FRAME_HDR_LEN + h.len, NULL, 0);
+		} else {
+			assert_int_equal(h.type, VB_MSG_STREAM_SHUT);
+			shut = 1;
+		}
+		free(pl);
+	}
+	assert_int_equal(n_echoed, 5);
+	assert_memory_equal(echoed, "hello", 5);
+	assert_int_equal(acked, VB_STREAM_FRAME_OVERHEAD + 5); /* the whole frame */
+	guest_frame(p->guest, VB_MSG_STREAM_END, G(1), 0, 0, NULL, 0);
+	settle();
+	assert_false(vb_chan_dead(p->ch));
+	/* an ended stream takes nothing more */
+	guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, "x", 1);
+	expect_violation(p->ch, "STREAM_DATA frame for stream 1, which had already ended");
+	unforward(p, fs);
+}
+
+/* A handler that never reads: once the socket between them is full the
+ * host stops acknowledging, and the guest may send its window, not a byte
+ * more: the host holds at most that. */
+static void test_stream_beyond_the_window(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 0, NULL, 0);
+	static uint8_t chunk[VB_CHUNK_MAX];
+	uint64_t unacked = 0, frame = VB_STREAM_FRAME_OVERHEAD + sizeof(chunk);
+	for (int quiet = 0; quiet < 3;) {
+		struct pollfd pf = { .fd = p->guest, .events = POLLIN };
+		if (unacked + frame <= VB_STREAM_WINDOW) {
+			guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, chunk, sizeof(chunk));
+			unacked += frame;
+		} else if (poll(&pf, 1, 100) <= 0) {
+			quiet++; /* the handler's socket is full: no more credit */
+			continue;
+		}
+		while (poll(&pf, 1, 0) > 0) {
+			struct vb_hdr h;
+			uint64_t c = 0;
+			uint8_t *pl = host_frame(p->guest, &h);
+			assert_int_equal(h.type, VB_MSG_STREAM_ACK);
+			assert_int_equal(vb_payload_u64(pl, h.len, VB_TAG_COUNT, &c), 0);
+			unacked -= c;
+			quiet = 0;
+			free(pl);
+		}
+	}
+	assert_false(vb_chan_dead(p->ch));
+	/* the rest of the window is still fine, the frame after it is not */
+	while (unacked + frame <= VB_STREAM_WINDOW) {
+		guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, chunk, sizeof(chunk));
+		unacked += frame;
+	}
+	uint64_t rest = VB_STREAM_WINDOW - unacked;
+	if (rest > VB_STREAM_FRAME_OVERHEAD) {
+		guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, chunk,
+			    rest - VB_STREAM_FRAME_OVERHEAD);
+		settle();
+		assert_false(vb_chan_dead(p->ch));
+	}
+	guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, chunk, 1);
+	expect_violation(p->ch, "STREAM_DATA beyond its flow-control window for stream 1");
+	unforward(p, fs);
+}
+
+static void test_stream_too_many(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	for (uint32_t i = 1; i <= VB_MAX_STREAMS; i++)
+		guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(i), VB_TAG_KIND, 0, NULL, 0);
+	settle();
+	assert_false(vb_chan_dead(p->ch));
+	/* one ends: room for one more */
+	guest_frame(p->guest, VB_MSG_STREAM_END, G(3), 0, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(40), VB_TAG_KIND, 0, NULL, 0);
+	settle();
+	assert_false(vb_chan_dead(p->ch));
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(41), VB_TAG_KIND, 0, NULL, 0);
+	expect_violation(p->ch, "STREAM_OPEN for stream 41 beyond 16 open streams");
+	unforward(p, fs);
+}
+
+static void test_stream_never_opened(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(2), VB_TAG_KIND, 0, NULL, 0);
+	settle();
+	guest_frame(p->guest, VB_MSG_STREAM_DATA, G(9), 0, 0, "x", 1);
+	expect_violation(p->ch, "STREAM_DATA frame for stream 9, which the guest never opened");
+	unforward(p, fs);
+}
+
+/* Ids only go up: an OPEN that reuses a lower one is for an ended stream. */
+static void test_stream_id_reused(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(5), VB_TAG_KIND, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(4), VB_TAG_KIND, 0, NULL, 0);
+	expect_violation(p->ch, "STREAM_OPEN frame for stream 4, which had already ended");
+	unforward(p, fs);
+}
+
+static void test_stream_bad_frames(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 7, NULL, 0);
+	expect_violation(p->ch, "a STREAM_OPEN of an unknown KIND for stream 1");
+	unforward(p, fs);
+}
+
+static void test_stream_bogus_ack(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_ACK, G(1), VB_TAG_COUNT, 100, NULL, 0);
+	expect_violation(p->ch, "STREAM_ACK for data never sent");
+	unforward(p, fs);
+}
+
+static void test_stream_data_after_shut(void **state)
+{
+	struct pair *p = *state;
+	struct vb_fwd_set *fs = forward(p, hold_accept);
+	guest_frame(p->guest, VB_MSG_STREAM_OPEN, G(1), VB_TAG_KIND, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_SHUT, G(1), 0, 0, NULL, 0);
+	guest_frame(p->guest, VB_MSG_STREAM_DATA, G(1), 0, 0, "x", 1);
+	expect_violation(p->ch, "STREAM_DATA after STREAM_SHUT");
+	unforward(p, fs);
+}
+
+/* The host's request ids never take the guest's half. */
+static void test_host_ids_stay_below_the_guest_bit(void **state)
+{
+	struct pair *p = *state;
+	struct vb_chan_slot s = { .efd = -1 };
+	vb_error err;
+	assert_int_equal(vb_chan_register(p->ch, &s, &err), 0);
+	assert_int_equal(s.id & VB_GUEST_ID_BIT, 0);
+	vb_chan_unregister(p->ch, &s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +538,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_frames_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_violation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_without_forwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_beyond_the_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_too_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_never_opened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_id_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_bad_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_bogus_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_data_after_shut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_ids_stay_below_the_guest_bit, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

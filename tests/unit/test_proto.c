@@ -99,6 +99,8 @@ static void assert_boot_empty(const struct vb_boot *b)
 	assert_null(b->hostname);
 	assert_int_equal(b->n_allow, 0);
 	assert_int_equal(b->n_mounts, 0);
+	assert_null(b->forwards);
+	assert_int_equal(b->n_forwards, 0);
 	assert_memory_equal(b->secret, zero, VB_SECRET_LEN);
 }
 
@@ -1441,7 +1443,8 @@ static void test_boot_reject_secret_version(void **state)
 	assert_int_equal(vb_msg_put_str(&b, VB_TAG_ALLOW, "sh"), 0);
 	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
 	assert_boot_empty(&out);
-	static const uint64_t bad_ver[] = { 0, 2, UINT64_MAX, (uint64_t)1 << 32 | 1 };
+	static const uint64_t bad_ver[] = { 0, VB_PROTO_VERSION - 1, VB_PROTO_VERSION + 1, UINT64_MAX,
+					    (uint64_t)1 << 32 | VB_PROTO_VERSION };
 	for (size_t i = 0; i < sizeof(bad_ver) / sizeof(bad_ver[0]); i++) {
 		assert_int_equal(vb_msg_begin(&b, VB_MSG_BOOT, 0, 0), 0);
 		assert_int_equal(vb_msg_put_u64(&b, VB_TAG_VERSION, bad_ver[i]), 0);
@@ -1643,6 +1646,73 @@ static void test_boot_limits(void **state)
 	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
 	assert_boot_empty(&out);
 	vb_buf_free(&b);
+}
+
+static void put_forward(struct vb_buf *b, int with_port, uint64_t port, uint64_t kind)
+{
+	long off = vb_msg_nest_begin(b, VB_TAG_FORWARD);
+	assert_true(off >= 0);
+	if (with_port)
+		assert_int_equal(vb_msg_put_u64(b, VB_TAG_FWD_PORT, port), 0);
+	assert_int_equal(vb_msg_put_u64(b, VB_TAG_KIND, kind), 0);
+	assert_int_equal(vb_msg_nest_end(b, off), 0);
+}
+
+/* Loopback forwards: encoded and decoded in order; a port out of range,
+ * missing or twice, or more than VB_MAX_FORWARDS, is refused. */
+static void test_boot_forwards(void **state)
+{
+	(void)state;
+	struct vb_buf b = { 0 };
+	struct vb_boot in = { 0 }, out;
+	struct vb_boot_forward fw[] = { { .port = 7001, .kind = 0 }, { .port = 65535, .kind = 9 } };
+	fill_secret(in.secret, 3);
+	in.forwards = fw;
+	in.n_forwards = 2;
+	assert_int_equal(vb_boot_encode(&b, &in), 0);
+	assert_int_equal(vb_boot_decode(b.data, b.len, &out), VB_ERR_NONE);
+	assert_int_equal(out.n_forwards, 2);
+	assert_int_equal(out.forwards[0].port, 7001);
+	assert_int_equal(out.forwards[0].kind, 0);
+	assert_int_equal(out.forwards[1].port, 65535);
+	assert_int_equal(out.forwards[1].kind, 9);
+	vb_boot_free(&out);
+
+	static const uint64_t bad_port[] = { 0, 65536, UINT64_MAX };
+	for (size_t i = 0; i < sizeof(bad_port) / sizeof(bad_port[0]); i++) {
+		boot_begin(&b);
+		put_forward(&b, 1, bad_port[i], 0);
+		assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+		assert_boot_empty(&out);
+	}
+	boot_begin(&b);
+	put_forward(&b, 0, 0, 1);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_boot_empty(&out);
+
+	boot_begin(&b);
+	put_forward(&b, 1, 80, 0);
+	put_forward(&b, 1, 80, 1);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_boot_empty(&out);
+
+	boot_begin(&b);
+	for (unsigned i = 0; i < VB_MAX_FORWARDS; i++)
+		put_forward(&b, 1, 1000 + i, i);
+	assert_int_equal(boot_decode_buf(&b, &out), 0);
+	assert_int_equal(out.n_forwards, VB_MAX_FORWARDS);
+	vb_boot_free(&out);
+	boot_begin(&b);
+	for (unsigned i = 0; i < VB_MAX_FORWARDS + 1; i++)
+		put_forward(&b, 1, 1000 + i, i);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_boot_empty(&out);
+	vb_buf_free(&b);
+
+	assert_string_equal(vb_msg_name(VB_MSG_STREAM_OPEN), "STREAM_OPEN");
+	assert_string_equal(vb_msg_name(VB_MSG_STREAM_END), "STREAM_END");
+	/* the channel's type masks hold stream types */
+	assert_true(VB_MSG_STREAM_END < 64);
 }
 
 static void test_boot_reject_scalars(void **state)
@@ -1853,6 +1923,7 @@ int main(void)
 		cmocka_unit_test(test_boot_reject_mount),
 		cmocka_unit_test(test_boot_mount_details),
 		cmocka_unit_test(test_boot_limits),
+		cmocka_unit_test(test_boot_forwards),
 		cmocka_unit_test(test_boot_reject_scalars),
 		cmocka_unit_test(test_boot_free_idempotent),
 		cmocka_unit_test(test_policy),

@@ -17,6 +17,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1370,7 +1372,7 @@ static void test_fd_mode(const char *agent, const char *boot, const char *roots)
 }
 
 static int write_boot(const char *out, const char *secret_out, char **mounts, int nmounts,
-		      int one_host);
+		      int one_host, uint16_t fwd_port);
 
 /* ONE_HOST boot data: the first handshake works, and then the agent has
  * forgotten the secret: the same secret is refused on a new connection. */
@@ -1382,7 +1384,7 @@ static void test_one_host(const char *agent, const char *dir, const char *roots)
 	snprintf(secret_path, sizeof(secret_path), "%s/secret-one", dir);
 	snprintf(sock, sizeof(sock), "%s/sock-one", dir);
 	int fd = -1;
-	CHECK(write_boot(boot, secret_path, NULL, 0, 1) == 0 &&
+	CHECK(write_boot(boot, secret_path, NULL, 0, 1, 0) == 0 &&
 		      (fd = open(secret_path, O_RDONLY)) >= 0 &&
 		      read(fd, secret, VB_SECRET_LEN) == VB_SECRET_LEN,
 	      "one host: boot data");
@@ -1418,14 +1420,168 @@ static void test_one_host(const char *agent, const char *dir, const char *roots)
 	waitpid(pid, NULL, 0);
 }
 
+/* ---- loopback forwards ---------------------------------------------------- */
+
+static int tcp_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The next frame of (type) for stream (id) (0: any stream), others dropped. */
+static struct frame *stream_frame(struct client *cl, uint16_t type, uint32_t id)
+{
+	int64_t end = (int64_t)now_ms() + 5000;
+	while ((int64_t)now_ms() < end) {
+		int eof = 0;
+		struct frame *f = cl_recv_any(cl, 1000, &eof);
+		if (!f && eof)
+			return NULL;
+		if (f && f->h.type == type && (!id || f->h.id == id))
+			return f;
+		frame_free(f);
+	}
+	return NULL;
+}
+
+static void send_stream(struct client *cl, uint16_t type, uint32_t id, const void *data, size_t n)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, type, 0, id);
+	if (data)
+		vb_msg_put_bytes(&b, VB_TAG_DATA, data, n);
+	vb_msg_end(&b);
+	cl_send(cl, &b);
+	vb_buf_free(&b);
+}
+
+/* A TCP connection to the forward's port becomes a guest-opened stream:
+ * bytes both ways, acks of whole frames, half-closes both ways, then the
+ * agent's STREAM_END; at most VB_MAX_STREAMS at once. */
+static void test_forward(const char *agent, const char *dir, const char *roots)
+{
+	char boot[1024], secret_path[1024], sock[1024];
+	uint8_t secret[VB_SECRET_LEN];
+	uint16_t port = (uint16_t)(20000 + getpid() % 20000);
+	snprintf(boot, sizeof(boot), "%s/boot-fwd", dir);
+	snprintf(secret_path, sizeof(secret_path), "%s/secret-fwd", dir);
+	snprintf(sock, sizeof(sock), "%s/sock-fwd", dir);
+	int fd = -1;
+	CHECK(write_boot(boot, secret_path, NULL, 0, 0, port) == 0 &&
+		      (fd = open(secret_path, O_RDONLY)) >= 0 &&
+		      read(fd, secret, VB_SECRET_LEN) == VB_SECRET_LEN,
+	      "forward: boot data");
+	if (fd >= 0)
+		close(fd);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("VB_AGENT_ROOTS", roots, 1);
+		execl(agent, agent, "--boot", boot, "--listen", sock, (char *)NULL);
+		_exit(127);
+	}
+	struct client cl;
+	int up = 0;
+	for (int i = 0; i < 200 && !up; i++) {
+		up = cl_connect(&cl, sock) == 0;
+		if (!up)
+			usleep(10000);
+	}
+	CHECK(up, "forward: connect");
+	if (!up)
+		goto out;
+	struct frame *f = cl_hello(&cl, secret, VB_PROTO_VERSION);
+	CHECK(f && f->h.type == VB_MSG_HELLO_OK, "forward: handshake");
+	frame_free(f);
+
+	int t = tcp_connect(port);
+	CHECK(t >= 0, "forward: the agent listens on 127.0.0.1:%u", port);
+	f = stream_frame(&cl, VB_MSG_STREAM_OPEN, 0);
+	uint64_t kind = 0;
+	CHECK(f && (f->h.id & VB_GUEST_ID_BIT) && frame_u64(f, VB_TAG_KIND, &kind) == 0 &&
+		      kind == 7,
+	      "forward: STREAM_OPEN of the forward's kind on a guest id");
+	uint32_t id = f ? f->h.id : 0;
+	frame_free(f);
+	CHECK(write(t, "ping", 4) == 4, "forward: write");
+	f = stream_frame(&cl, VB_MSG_STREAM_DATA, id);
+	const uint8_t *d = NULL;
+	size_t n = 0;
+	CHECK(f && frame_bytes(f, VB_TAG_DATA, &d, &n) == 0 && n == 4 && !memcmp(d, "ping", 4),
+	      "forward: the program's bytes arrive as STREAM_DATA");
+	frame_free(f);
+	send_stream(&cl, VB_MSG_STREAM_DATA, id, "pong", 4);
+	char buf[16];
+	struct pollfd pf = { .fd = t, .events = POLLIN };
+	CHECK(poll(&pf, 1, 5000) == 1 && read(t, buf, sizeof(buf)) == 4 && !memcmp(buf, "pong", 4),
+	      "forward: the host's bytes reach the program");
+	f = stream_frame(&cl, VB_MSG_STREAM_ACK, id);
+	uint64_t count = 0;
+	CHECK(f && frame_u64(f, VB_TAG_COUNT, &count) == 0 &&
+		      count == VB_STREAM_FRAME_OVERHEAD + 4,
+	      "forward: STREAM_ACK for the whole frame (%llu)", (unsigned long long)count);
+	frame_free(f);
+	shutdown(t, SHUT_WR);
+	f = stream_frame(&cl, VB_MSG_STREAM_SHUT, id);
+	CHECK(f != NULL, "forward: the program's EOF becomes STREAM_SHUT");
+	frame_free(f);
+	send_stream(&cl, VB_MSG_STREAM_SHUT, id, NULL, 0);
+	CHECK(poll(&pf, 1, 5000) == 1 && read(t, buf, sizeof(buf)) == 0,
+	      "forward: STREAM_SHUT becomes the program's EOF");
+	f = stream_frame(&cl, VB_MSG_STREAM_END, id);
+	CHECK(f != NULL, "forward: STREAM_END once both directions are shut");
+	frame_free(f);
+	close(t);
+
+	/* 17 connections: 16 streams, the 17th waits for one to end */
+	int conns[VB_MAX_STREAMS + 1];
+	uint32_t ids[VB_MAX_STREAMS + 1];
+	for (unsigned i = 0; i <= VB_MAX_STREAMS; i++)
+		conns[i] = tcp_connect(port);
+	unsigned opened = 0;
+	while ((f = stream_frame(&cl, VB_MSG_STREAM_OPEN, 0)) != NULL) {
+		if (opened <= VB_MAX_STREAMS)
+			ids[opened] = f->h.id;
+		opened++;
+		frame_free(f);
+		if (opened == VB_MAX_STREAMS)
+			break;
+	}
+	f = stream_frame(&cl, VB_MSG_STREAM_OPEN, 0); /* waits its 5 s */
+	CHECK(opened == VB_MAX_STREAMS && !f, "forward: %u streams open at most (%u)",
+	      VB_MAX_STREAMS, opened);
+	frame_free(f);
+	send_stream(&cl, VB_MSG_STREAM_RESET, ids[0], NULL, 0);
+	f = stream_frame(&cl, VB_MSG_STREAM_OPEN, 0);
+	CHECK(f && f->h.id > ids[VB_MAX_STREAMS - 1],
+	      "forward: a reset makes room for the next connection, on a higher id");
+	frame_free(f);
+
+	for (unsigned i = 0; i <= VB_MAX_STREAMS; i++)
+		if (conns[i] >= 0)
+			close(conns[i]);
+	cl_close(&cl);
+out:
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int write_boot(const char *out, const char *secret_out, char **mounts, int nmounts,
-		      int one_host)
+		      int one_host, uint16_t fwd_port)
 {
 	struct vb_boot boot;
 	memset(&boot, 0, sizeof(boot));
 	boot.one_host = one_host;
+	struct vb_boot_forward fw = { .port = fwd_port, .kind = 7 };
+	boot.forwards = fwd_port ? &fw : NULL;
+	boot.n_forwards = fwd_port ? 1 : 0;
 	struct vb_boot_mount m[VB_MAX_MOUNTS];
 	if (getrandom(boot.secret, VB_SECRET_LEN, 0) != VB_SECRET_LEN)
 		return -1;
@@ -1502,7 +1658,7 @@ int main(int argc, char **argv)
 		for (int i = 4; i + 1 < argc && n < (int)VB_MAX_MOUNTS; i += 2)
 			if (!strcmp(argv[i], "--mount"))
 				mounts[n++] = argv[i + 1];
-		return write_boot(argv[2], argv[3], mounts, n, 0) < 0 ? 1 : 0;
+		return write_boot(argv[2], argv[3], mounts, n, 0, 0) < 0 ? 1 : 0;
 	}
 	if (argc >= 5 && !strcmp(argv[1], "--connect") && !strcmp(argv[3], "--secret")) {
 		g_vm = 1;
@@ -1569,7 +1725,7 @@ int main(int argc, char **argv)
 		snprintf(roots, sizeof(roots), "%s:%s", g_ws, path);
 		snprintf(boot, sizeof(boot), "%s/boot", dir);
 		snprintf(secret, sizeof(secret), "%s/secret", dir);
-		if (write_boot(boot, secret, NULL, 0, 0) < 0)
+		if (write_boot(boot, secret, NULL, 0, 0, 0) < 0)
 			return 1;
 		fd = open(secret, O_RDONLY);
 		if (fd < 0 || read(fd, g_secret, VB_SECRET_LEN) != VB_SECRET_LEN)
@@ -1586,6 +1742,7 @@ int main(int argc, char **argv)
 		}
 		run_all(1, NULL, 0);
 		test_one_host(argv[2], dir, roots);
+		test_forward(argv[2], dir, roots);
 		int st = 0;
 		uint64_t t0 = now_ms();
 		while (waitpid(pid, &st, WNOHANG) == 0 && now_ms() - t0 < 5000)
