@@ -4,9 +4,9 @@
  * `claude` runs headless in the box's VM as uid 1000, its model requests
  * reach the stage's LLM gateway through a loopback forward, and its
  * stream-json stdout (one JSON object per line) becomes VoidBox events:
- * agent.tool per tool call (name, input, the result that came back), the
- * raw lines as the stage's log, and its final `result` event decides the
- * stage.  Its output is a hostile guest's: lines are bounded, anything
+ * agent.message per text block it says, agent.tool per tool call (name,
+ * input, the result that came back), agent.result for its final `result`
+ * event, which decides the stage; the raw lines are the stage's log.  Its output is a hostile guest's: lines are bounded, anything
  * that does not parse is only logged, and nothing it says is trusted
  * beyond the stage's own result.
  */
@@ -34,6 +34,7 @@
 
 struct pending {
 	char *id, *name, *input;
+	int64_t at_ms; /* when the call was seen */
 };
 
 struct claude {
@@ -66,13 +67,13 @@ static char *bounded(const char *s)
 	return vb_run_utf8((const uint8_t *)s, n, &out);
 }
 
-static void emit_tool(struct claude *c, const char *name, const char *input, const char *result,
+static void emit_tool(struct claude *c, const struct pending *p, const char *result,
 		      int is_error)
 {
-	struct vb_event_tool t = { .name = name, .input = input, .result = result,
+	struct vb_event_tool t = { .name = p->name, .input = p->input, .result = result,
 				   .is_error = is_error };
 	struct vb_event ev = { .type = VB_EV_AGENT_TOOL, .stage = c->u->name, .tool = &t,
-			       .vm_id = c->u->vm_id };
+			       .vm_id = c->u->vm_id, .duration_ms = vb_now_ms() - p->at_ms };
 	vb_run_emit(c->r, &ev);
 }
 
@@ -91,15 +92,23 @@ static void pending_free(struct pending *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* An assistant message's tool_use blocks wait for their tool_result. */
+/* An assistant message: its text blocks are agent.message events, its
+ * tool_use blocks wait for their tool_result. */
 static void on_assistant(struct claude *c, json_t *msg)
 {
 	json_t *content = json_object_get(json_object_get(msg, "message"), "content");
 	size_t i;
 	json_t *b;
 	json_array_foreach (content, i, b) {
-		if (!json_is_object(b) ||
-		    strcmp(str_of(b, "type"), "tool_use"))
+		if (!strcmp(str_of(b, "type"), "text") && *str_of(b, "text")) {
+			_cleanup_free_ char *text = bounded(str_of(b, "text"));
+			struct vb_event ev = { .type = VB_EV_AGENT_MESSAGE, .stage = c->u->name,
+					       .text = text, .vm_id = c->u->vm_id };
+			if (text)
+				vb_run_emit(c->r, &ev);
+			continue;
+		}
+		if (strcmp(str_of(b, "type"), "tool_use"))
 			continue;
 		const char *id = json_string_value(json_object_get(b, "id"));
 		const char *name = json_string_value(json_object_get(b, "name"));
@@ -107,7 +116,7 @@ static void on_assistant(struct claude *c, json_t *msg)
 		if (!id || !name)
 			continue;
 		if (c->n_pend == PENDING_MAX) { /* never answered: say so, make room */
-			emit_tool(c, c->pend[0].name, c->pend[0].input, NULL, 0);
+			emit_tool(c, &c->pend[0], NULL, 0);
 			pending_free(&c->pend[0]);
 			memmove(&c->pend[0], &c->pend[1], sizeof(c->pend[0]) * (PENDING_MAX - 1));
 			c->n_pend--;
@@ -116,6 +125,7 @@ static void on_assistant(struct claude *c, json_t *msg)
 		p->id = bounded(id);
 		p->name = bounded(name);
 		p->input = bounded(input ? input : "{}");
+		p->at_ms = vb_now_ms();
 		if (p->id && p->name && p->input)
 			c->n_pend++;
 		else
@@ -160,7 +170,7 @@ static void on_user(struct claude *c, json_t *msg)
 			if (strcmp(c->pend[k].id, id))
 				continue;
 			_cleanup_free_ char *text = result_text(json_object_get(b, "content"));
-			emit_tool(c, c->pend[k].name, c->pend[k].input, text ? text : "",
+			emit_tool(c, &c->pend[k], text ? text : "",
 				  json_is_true(json_object_get(b, "is_error")));
 			pending_free(&c->pend[k]);
 			memmove(&c->pend[k], &c->pend[k + 1],
@@ -169,6 +179,37 @@ static void on_user(struct claude *c, json_t *msg)
 			break;
 		}
 	}
+}
+
+static uint64_t uint_of(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* The result event as agent.result: what claude says it did and cost. */
+static void emit_result(struct claude *c, json_t *res)
+{
+	json_t *usage = json_object_get(res, "usage");
+	json_t *cost = json_object_get(res, "total_cost_usd");
+	json_t *turns = json_object_get(res, "num_turns");
+	_cleanup_free_ char *subtype = bounded(str_of(res, "subtype"));
+	_cleanup_free_ char *text = bounded(str_of(res, "result"));
+	struct vb_event_agent_result a = {
+		.agent = "claude-code", .subtype = subtype, .text = text,
+		.is_error = json_is_true(json_object_get(res, "is_error")),
+		.num_turns = json_is_integer(turns) ? json_integer_value(turns) : -1,
+		.input_tokens = uint_of(usage, "input_tokens") +
+				uint_of(usage, "cache_creation_input_tokens") +
+				uint_of(usage, "cache_read_input_tokens"),
+		.output_tokens = uint_of(usage, "output_tokens"),
+		.cost_usd = json_is_number(cost) && json_number_value(cost) >= 0
+				    ? json_number_value(cost)
+				    : 0,
+	};
+	struct vb_event ev = { .type = VB_EV_AGENT_RESULT, .stage = c->u->name,
+			       .agent_result = &a, .vm_id = c->u->vm_id };
+	vb_run_emit(c->r, &ev);
 }
 
 static void on_line(struct claude *c, const char *line, size_t len)
@@ -184,6 +225,7 @@ static void on_line(struct claude *c, const char *line, size_t len)
 	} else if (type && !strcmp(type, "user")) {
 		on_user(c, j);
 	} else if (type && !strcmp(type, "result")) {
+		emit_result(c, j);
 		json_decref(c->result);
 		c->result = j;
 		return;
@@ -386,7 +428,7 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 	if (rc == 0 && c->len && !c->skipping) /* a last line without its newline */
 		on_line(c, c->line, c->len);
 	for (size_t i = 0; i < c->n_pend; i++) { /* calls that never got a result */
-		emit_tool(c, c->pend[i].name, c->pend[i].input, NULL, 0);
+		emit_tool(c, &c->pend[i], NULL, 0);
 		pending_free(&c->pend[i]);
 	}
 	if (rc == 0 && code == VB_RUN_TIMED_OUT)

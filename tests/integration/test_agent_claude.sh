@@ -66,9 +66,16 @@ EOF
         fail "no agent.tool event for Bash: $(events | grep -c agent.tool)"
     [ "$(events | jq -c 'select(.event == "llm.request" and .status == 200)' | wc -l)" -eq 2 ] ||
         fail "llm.request events: $(events | grep llm.request)"
+    # what it said, and its own result
+    events | jq -se '[.[] | select(.event == "agent.message") | .text] == ["Looking.", "the answer is 42"]' >/dev/null ||
+        fail "agent.message events: $(events | grep agent.message)"
+    events | jq -se 'any(.[]; .event == "agent.result" and .agent == "claude-code" and .subtype == "success" and (.is_error | not) and .result == "the answer is 42" and .num_turns >= 1)' >/dev/null ||
+        fail "no agent.result event: $(events | grep agent.result)"
+    grep -q "stage cc: says Looking." "$T/err" || fail "the progress lacks what it said: $(head -c 900 "$T/err")"
     vb logs "$(jq -r .run_id <"$T/out")"
     expect_rc 0
     grep -q "agent.tool.*Bash" "$T/out" || fail "voidbox logs does not show the tool call: $(head -c 600 "$T/out")"
+    grep -q "agent.result.*claude-code success" "$T/out" || fail "voidbox logs does not show the result: $(head -c 900 "$T/out")"
     expect_clean
 }
 
