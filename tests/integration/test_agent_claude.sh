@@ -148,4 +148,17 @@ EOF
     expect_clean
 }
 
+test_example_runs_with_the_base_url_overridden() {
+    fake '{"turns": [
+      {"tool_use": {"name": "Bash", "id": "toolu_e", "input": {"command": "uname -s; nproc; grep MemTotal /proc/meminfo"}}},
+      {"expect": "MemTotal", "text": "Linux, 1 CPU, 1 GiB", "usage": {"input_tokens": 60, "output_tokens": 4}}]}'
+    VOIDBOX_LLM_BASE_URL="http://127.0.0.1:$port" ANTHROPIC_API_KEY=sk-example AGENT_MODEL=fake-model \
+        vb run --output json "$ROOT/examples/agent-claude.yaml"
+    expect_rc 0
+    jqx '.output == "Linux, 1 CPU, 1 GiB" and .stages[0].llm_requests == 2'
+    [ "$(requests | jq -r '.headers["x-api-key"]' | sort -u)" = sk-example ] || fail "key header"
+    [ "$(requests | jq -r '.body.model' | sort -u)" = fake-model ] || fail "model"
+    expect_clean
+}
+
 run_tests
