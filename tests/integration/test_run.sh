@@ -467,7 +467,7 @@ EOF
 
 # Only the builtin agent is here (tests/integration/test_agent_builtin.sh):
 # claude-code and codex stop before anything boots.
-test_agents_other_than_builtin_are_not_here_yet() {
+test_codex_is_not_here_yet() {
     spec a <<'EOF'
 api_version: v1
 kind: pipeline
