@@ -148,6 +148,47 @@ EOF
     expect_clean
 }
 
+test_a_token_budget_stops_claude_at_the_gateway() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "Bash", "id": "toolu_l", "input": {"command": "true"}},
+                      "usage": {"input_tokens": 15000, "output_tokens": 100}}]}'
+    # (the gateway also refuses a request whose own size would cross the
+    # budget: claude's are ~12k tokens each, with its tool definitions)
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: spender
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml ", budget: {max_tokens: 40000}")
+agent: {prompt: "loop forever", timeout_secs: 300}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    jqx '.success == false and (.error | contains("budget exceeded (max_tokens 40000: 30200 used"))'
+    jqx '.stages[0].input_tokens == 30000 and .stages[0].output_tokens == 200 and .stages[0].llm_requests == 2'
+    [ "$(requests | wc -l)" -eq 2 ] || fail "$(requests | wc -l) requests reached the fake, expected 2"
+    expect_clean
+}
+
+test_timeout_secs_stops_claude_and_its_tools() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "Bash", "id": "toolu_z", "input": {"command": "tail -f /dev/null"}}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: sleeper
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml)
+agent: {prompt: "wait", timeout_secs: 30}
+EOF
+    local t0=$SECONDS
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    jqx '.error == "box '"'sleeper'"' failed: timed out after 30 s" and .stages[0].llm_requests == 1'
+    [ $((SECONDS - t0)) -lt 60 ] || fail "took $((SECONDS - t0)) s"
+    expect_clean
+}
+
 test_example_runs_with_the_base_url_overridden() {
     fake '{"turns": [
       {"tool_use": {"name": "Bash", "id": "toolu_e", "input": {"command": "uname -s; nproc; grep MemTotal /proc/meminfo"}}},
