@@ -20,6 +20,9 @@
 #include "run/engine.h"
 #include "util/util.h"
 
+/* Where the prompt waits for claude's stdin (the guest's tmpfs). */
+#define PROMPT_FILE "/tmp/.voidbox-prompt"
+
 struct ctx {
 	struct vb_run *r;
 	vb_sandbox *sb;
@@ -122,11 +125,21 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 		env[k++] = ours[i];
 	env[k++] = url;
 	env[k++] = key;
-	const char *argv[16];
+	/* the prompt goes in on stdin, from a file: with the carried input
+	 * and the skills it may be longer than one argument may be (128 KiB) */
+	if (vb_file_write(p->sb, PROMPT_FILE, p->prompt, strlen(p->prompt), 0600, 0, err) < 0) {
+		vb_error_prefix(err, "cannot give claude-code its prompt");
+		return -1;
+	}
+	const char *argv[20];
 	size_t a = 0;
+	argv[a++] = "sh";
+	argv[a++] = "-c";
+	argv[a++] = "f=$1; shift; exec \"$@\" < \"$f\"";
+	argv[a++] = "sh";
+	argv[a++] = PROMPT_FILE;
 	argv[a++] = "claude";
 	argv[a++] = "-p";
-	argv[a++] = p->prompt;
 	argv[a++] = "--output-format";
 	argv[a++] = "stream-json";
 	argv[a++] = "--verbose";

@@ -61,6 +61,10 @@ EOF
     requests | sed -n 2p | jq -e --arg b "$boot" '.body | tostring | contains($b) and contains("guest-says-42\\n\($b)\\n1000")' >/dev/null ||
         fail "the second request lacks the guest's boot id $boot and uid: $(requests | sed -n 2p | head -c 900)"
     requests | jq -e '.body.stream == true and .body.model == "fake-model"' >/dev/null || fail "not streamed"
+    requests | sed -n 1p | jq -e '.body.messages | tostring | contains("find out the boot id")' >/dev/null ||
+        fail "the prompt is not in the first request"
+    # nothing but model requests left the guest (no telemetry, no update check)
+    [ "$(wc -l <"$T/fake.log")" -eq 2 ] || fail "other requests reached the fake: $(jq -c '{method, path}' "$T/fake.log")"
     # events: the tool call with its name, input and result; the requests
     events | jq -se 'any(.[]; .event == "agent.tool" and .tool == "Bash" and (.input | contains("guest-says")) and (.result | contains("guest-says-42")) and (.is_error | not))' >/dev/null ||
         fail "no agent.tool event for Bash: $(events | grep -c agent.tool)"
@@ -107,11 +111,15 @@ EOF
     expect_clean
 }
 
+# (and a prompt longer than one argument may be: a skill of 150 KB)
 test_output_file_wins_and_carries_to_the_next_box() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [
-      {"tool_use": {"name": "Bash", "id": "toolu_w", "input": {"command": "echo from-the-file-7 > /workspace/output.json"}}},
+      {"expect": "SKILL-END-MARK", "tool_use": {"name": "Bash", "id": "toolu_w", "input": {"command": "echo from-the-file-7 > /workspace/output.json"}}},
       {"expect": "toolu_w", "text": "I wrote it"}]}'
+    local big
+    big=$(head -c 150000 /dev/zero | tr '\0' a)
+    [ ${#big} -eq 150000 ] || fail "the test's skill text"
     spec p <<EOF
 api_version: v1
 kind: pipeline
@@ -120,13 +128,19 @@ sandbox: {memory_mb: 1024}
 llm: $(llm_yaml)
 pipeline:
   boxes:
-    - {name: write, prompt: "write your answer to /workspace/output.json", timeout_secs: 300}
+    - name: write
+      prompt: "write your answer to /workspace/output.json"
+      timeout_secs: 300
+      skills: [{name: big, content: "$big SKILL-END-MARK"}]
     - {name: read, sandbox: {memory_mb: 256}, run: {program: cat, args: [/workspace/input.json]}}
 EOF
     vb run --output json "$T/p.yaml"
     expect_rc 0
     jqx '.stages[0].output == "from-the-file-7\n" and .output == "from-the-file-7\n"'
     jqx '.stages[0].llm_requests == 2 and (.stages[1] | has("llm_requests") | not)'
+    printf '%s SKILL-END-MARK' "$big" >"$T/skill.txt"
+    requests | sed -n 1p | jq -r '.body.messages | tostring' | grep -qFf "$T/skill.txt" ||
+        fail "the whole skill text is not in the first request"
     expect_clean
 }
 
