@@ -217,8 +217,10 @@ struct vb_run_agent_box {
 	const char *const *env;       /* the VM's exec environment (agents in the VM) */
 	struct vb_run_agent_link *link; /* the VM's forward (agents in the VM) */
 };
-/* Run the builtin agent in (sb) to its final answer, which goes to
- * (u->out_fd) as its stdout; fills the unit's llm totals.  Returns 0, 1
+/* Run the box's agent (builtin, or claude-code in the VM, which needs
+ * (env) and (link), the forward its VM was started with) in (sb) to its
+ * final answer, which goes to (u->out_fd) as its stdout; fills the unit's
+ * llm totals.  Returns 0, 1
  * when the stage fails for it (why in err, kind VB_E_OK: the gateway's
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
