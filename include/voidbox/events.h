@@ -28,7 +28,11 @@ enum vb_event_type {
 	VB_EV_LLM_REQUEST,      /* stage, llm (provider, model, tokens, cost, status...),
 				 * error: one model request through the stage's gateway */
 	VB_EV_AGENT_TOOL,       /* stage, tool (name, input, result, is_error),
-				 * duration_ms: one tool call of the builtin agent */
+				 * duration_ms: one tool call of the stage's agent */
+	VB_EV_AGENT_MESSAGE,    /* stage, text: what an agent in the VM (claude-code)
+				 * said, a text block of one of its turns */
+	VB_EV_AGENT_RESULT,     /* stage, agent_result: the final result an agent in
+				 * the VM reported (its own count of turns and cost) */
 };
 
 /* VB_EV_LLM_REQUEST */
@@ -38,6 +42,18 @@ struct vb_event_llm {
 	double cost_usd;
 	int64_t latency_ms, ttfb_ms;
 	int status, attempts;
+};
+
+/* VB_EV_AGENT_RESULT (every string comes from the guest) */
+struct vb_event_agent_result {
+	const char *agent;    /* "claude-code" */
+	const char *subtype;  /* "success", "error_max_turns", ... as it said */
+	const char *text;     /* its final answer or error text */
+	int is_error;
+	int64_t num_turns;    /* -1: not said */
+	uint64_t input_tokens, output_tokens;
+	double cost_usd;      /* as the agent priced it (the gateway's count is
+			       * the llm.request events') */
 };
 
 /* VB_EV_AGENT_TOOL (input and result may come from the model or the guest) */
@@ -74,6 +90,8 @@ struct vb_event {
 	const char *error;    /* human-readable cause */
 	const struct vb_event_llm *llm;   /* LLM_REQUEST */
 	const struct vb_event_tool *tool; /* AGENT_TOOL */
+	const char *text;                 /* AGENT_MESSAGE (from the guest) */
+	const struct vb_event_agent_result *agent_result; /* AGENT_RESULT */
 };
 
 /* Sinks are called from any stage thread, concurrently: they lock

@@ -216,6 +216,16 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 		snprintf(buf, size, "%s %.200s%s in %s", jget(ev, "tool") ? jget(ev, "tool") : "?",
 			 input ? input : "", json_is_true(json_object_get(ev, "is_error")) ? " (failed)" : "",
 			 dur);
+	} else if (!strcmp(type, "agent.message")) {
+		snprintf(buf, size, "%.300s", jget(ev, "text") ? jget(ev, "text") : "");
+	} else if (!strcmp(type, "agent.result")) {
+		json_t *cost = json_object_get(ev, "cost_usd");
+		const char *res = jget(ev, "result");
+		snprintf(buf, size, "%s %s, %lld turns, %lld in / %lld out tokens, $%.4f: %.200s",
+			 jget(ev, "agent") ? jget(ev, "agent") : "?",
+			 jget(ev, "subtype") ? jget(ev, "subtype") : "?", jint(ev, "num_turns"),
+			 jint(ev, "input_tokens"), jint(ev, "output_tokens"),
+			 json_is_number(cost) ? json_number_value(cost) : 0.0, res ? res : "");
 	} else if (!strcmp(type, "record.truncated")) {
 		const char *stream = jget(ev, "stream");
 		snprintf(buf, size, "%s%s%s", stream ? stream : "", stream ? ": " : "",

@@ -19,6 +19,8 @@ const char *vb_event_name(enum vb_event_type type)
 	case VB_EV_RUN_CANCELLED: return "run.cancelled";
 	case VB_EV_LLM_REQUEST: return "llm.request";
 	case VB_EV_AGENT_TOOL: return "agent.tool";
+	case VB_EV_AGENT_MESSAGE: return "agent.message";
+	case VB_EV_AGENT_RESULT: return "agent.result";
 	}
 	return NULL;
 }
@@ -133,6 +135,23 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set(o, "is_error", json_boolean(ev->tool->is_error));
 		}
 		rc |= set(o, "duration_ms", json_integer(ev->duration_ms));
+		break;
+	case VB_EV_AGENT_MESSAGE:
+		rc |= set_str(o, "text", ev->text);
+		break;
+	case VB_EV_AGENT_RESULT:
+		if (ev->agent_result) {
+			const struct vb_event_agent_result *a = ev->agent_result;
+			rc |= set_str(o, "agent", a->agent);
+			rc |= set_str(o, "subtype", a->subtype);
+			rc |= set(o, "is_error", json_boolean(a->is_error));
+			if (a->num_turns >= 0)
+				rc |= set(o, "num_turns", json_integer(a->num_turns));
+			rc |= set(o, "input_tokens", json_integer((json_int_t)a->input_tokens));
+			rc |= set(o, "output_tokens", json_integer((json_int_t)a->output_tokens));
+			rc |= set(o, "cost_usd", json_real(a->cost_usd));
+			rc |= set_str(o, "result", a->text);
+		}
 		break;
 	}
 	if (rc) {

@@ -228,6 +228,8 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 		break;
 	case VB_EV_LLM_REQUEST:
 	case VB_EV_AGENT_TOOL:
+	case VB_EV_AGENT_MESSAGE:
+	case VB_EV_AGENT_RESULT:
 		r = find_row(p, ev->stage, 0, t); /* shown as a line, no state */
 		break;
 	}

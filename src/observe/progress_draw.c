@@ -408,6 +408,21 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 				ev->tool->is_error ? " (failed)" : "");
 		}
 		break;
+	case VB_EV_AGENT_MESSAGE:
+		if (r && ev->text) {
+			char text[160];
+			vb_term_copy(text, sizeof(text), ev->text, 0);
+			fprintf(p->out, "[%s] stage %s: says %s\n", at, r->name, text);
+		}
+		break;
+	case VB_EV_AGENT_RESULT:
+		if (r && ev->agent_result) {
+			char agent[32], sub[64];
+			vb_term_copy(agent, sizeof(agent), ev->agent_result->agent, 0);
+			vb_term_copy(sub, sizeof(sub), ev->agent_result->subtype, 0);
+			fprintf(p->out, "[%s] stage %s: %s result: %s\n", at, r->name, agent, sub);
+		}
+		break;
 	}
 	fflush(p->out);
 }

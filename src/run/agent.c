@@ -4,16 +4,20 @@
  * a pipeline of one box): the stage's LLM gateway, the builtin agent's loop
  * against it with its tools in the box's VM, and what it did as events
  * (llm.request per model request, agent.tool per tool call) and totals.
- * claude-code and codex are not in this version: a spec that resolves to
- * them fails before anything boots.
+ * claude-code runs in the VM instead (claude.c), reaching the gateway
+ * through a loopback forward.  codex is not in this version: a spec that
+ * resolves to it fails before anything boots.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "agentbin/agentbin.h"
 #include "builtin/builtin.h"
+#include "llm/llm.h"
 #include "run/engine.h"
 #include "util/util.h"
 
@@ -66,16 +70,48 @@ static struct vb_llm_provider *provider_of(const struct vb_spec_llm_eff *e, vb_e
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err)
 {
 	enum vb_spec_agent_bin agent = agent_of(e);
-	if (agent != VB_SPEC_AGENT_BUILTIN)
+	if (agent != VB_SPEC_AGENT_BUILTIN && agent != VB_SPEC_AGENT_CLAUDE_CODE)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "agent '%s' is not available in this version yet; set llm.agent: "
-				    "builtin",
+				    "builtin or claude-code",
 				    agent_name(agent));
 	struct vb_llm_provider *p = provider_of(e, err); /* its credential is there */
 	if (!p)
 		return -1;
 	vb_llm_provider_free(p);
 	return 0;
+}
+
+int vb_run_agent_binary(const struct vb_spec_llm_eff *e)
+{
+	return agent_of(e) == VB_SPEC_AGENT_CLAUDE_CODE ? VB_AGENTBIN_CLAUDE_CODE : -1;
+}
+
+int vb_run_agent_accept(void *opaque, int fd)
+{
+	struct vb_run_agent_link *l = opaque;
+	vb_error err = { 0 };
+	int rc;
+	/* held while serve_fd hands (fd) over, so the gateway cannot go away
+	 * under it (it returns at once: its own threads serve the connection) */
+	pthread_mutex_lock(&l->mu);
+	if (l->gw) {
+		rc = vb_llm_gateway_serve_fd(l->gw, fd, &err);
+	} else {
+		close(fd);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+static void link_gateway(struct vb_run_agent_link *l, struct vb_llm_gateway *gw)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->gw = gw;
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* The skills' text for the system prompt: inline skills' content and
@@ -205,6 +241,19 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	int rc;
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else if (vb_run_agent_binary(a->llm) == VB_AGENTBIN_CLAUDE_CODE) {
+		/* claude-code has no system-prompt file of ours: the skills go
+		 * before the prompt */
+		_cleanup_free_ char *full =
+			*system ? vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
+		struct vb_run_claude_params p = {
+			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
+			.prompt = full, .timeout_ms = a->timeout_ms,
+		};
+		link_gateway(a->link, gw);
+		rc = full ? vb_run_claude(&p, &final, err)
+			  : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		link_gateway(a->link, NULL);
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
@@ -212,6 +261,13 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			.on_tool = on_tool, .cancelled = is_cancelled, .opaque = &c,
 		};
 		rc = vb_builtin_run(&p, &final, err);
+	}
+	/* the agent failed after the gateway refused or failed a request (a
+	 * budget, the provider's 401...): that is why, whatever it said */
+	char gw_why[512];
+	if (rc < 0 && err->kind == VB_E_OK && vb_llm_gateway_failure(gw, gw_why, sizeof(gw_why))) {
+		vb_error_clear(err);
+		rc = vb_error_set(err, VB_E_OK, "%s", gw_why);
 	}
 	struct vb_llm_totals t;
 	vb_llm_gateway_totals(gw, &t);

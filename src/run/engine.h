@@ -21,6 +21,8 @@
 #include "voidbox/run.h"
 #include "voidbox/sandbox.h"
 
+struct vb_llm_gateway;
+
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
 /* Outputs live in files (docs/run.md, "Bounded outputs"); results and
@@ -181,8 +183,26 @@ int vb_run_workflow(struct vb_run *r, vb_error *err);
 /* ---- agent boxes (agent.c) ---- */
 
 /* Before anything boots: the box's provider resolves, its credential is
- * there, and its agent is one this version has (builtin). */
+ * there, and its agent is one this version has (builtin, claude-code). */
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err);
+
+/* The agent binary a box's VM needs attached (an enum vb_agentbin_kind),
+ * or -1 when its agent runs on the host (builtin). */
+int vb_run_agent_binary(const struct vb_spec_llm_eff *e);
+
+/* The guest loopback port whose connections reach the stage's LLM
+ * gateway (a forward, struct vb_forward), for agents that run in the VM. */
+#define VB_RUN_GATEWAY_PORT 4380u
+
+/* Between the VM's forward, which exists from the boot on, and the stage's
+ * gateway, which exists while the agent runs: a connection at any other
+ * time is closed at once. */
+struct vb_run_agent_link {
+	pthread_mutex_t mu;
+	struct vb_llm_gateway *gw;
+};
+/* vb_forward.accept, with (opaque) a struct vb_run_agent_link. */
+int vb_run_agent_accept(void *opaque, int fd);
 
 struct vb_run_agent_box {
 	const char *prompt;
@@ -194,13 +214,36 @@ struct vb_run_agent_box {
 	const uint8_t *in_mem;
 	size_t in_len;
 	int in_has;
+	const char *const *env;       /* the VM's exec environment (agents in the VM) */
+	struct vb_run_agent_link *link; /* the VM's forward (agents in the VM) */
 };
-/* Run the builtin agent in (sb) to its final answer, which goes to
- * (u->out_fd) as its stdout; fills the unit's llm totals.  Returns 0, 1
+/* Run the box's agent (builtin, or claude-code in the VM, which needs
+ * (env) and (link), the forward its VM was started with) in (sb) to its
+ * final answer, which goes to (u->out_fd) as its stdout; fills the unit's
+ * llm totals.  Returns 0, 1
  * when the stage fails for it (why in err, kind VB_E_OK: the gateway's
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err);
+
+/* ---- claude-code in the VM (claude.c) ---- */
+
+struct vb_run_claude_params {
+	struct vb_run *r;
+	struct vb_run_unit *u;
+	vb_sandbox *sb;
+	struct vb_llm_gateway *gw;    /* reached at VB_RUN_GATEWAY_PORT in the guest */
+	const char *const *env;       /* the VM's exec environment */
+	const char *model;            /* NULL: claude's default */
+	const char *prompt;
+	unsigned max_turns;           /* 0: claude's default */
+	unsigned timeout_ms;          /* 0: none */
+};
+/* Run `claude -p` headless as uid 1000 to its result; agent.tool events on
+ * the way.  0 with its result text in *final; -1 with (err): kind VB_E_OK
+ * when the stage fails for claude (its result says an error, no result),
+ * VB_E_TIMEOUT, VB_E_CANCELLED, or a VoidBox failure. */
+int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *err);
 
 /* Build the public result from a finished run. */
 struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err);

@@ -201,17 +201,17 @@ EOF
     expect_clean
 }
 
-test_claude_code_is_refused_clearly() {
+test_codex_is_refused_clearly() {
     spec a <<'EOF'
 api_version: v1
 kind: agent
-name: cc
-llm: {provider: claude}
+name: cx
+llm: {provider: codex}
 agent: {prompt: "hi"}
 EOF
     vb run "$T/a.yaml"
     expect_rc 125
-    expect_err_has "agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
+    expect_err_has "agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
     expect_clean
 }
 

@@ -467,7 +467,7 @@ EOF
 
 # Only the builtin agent is here (tests/integration/test_agent_builtin.sh):
 # claude-code and codex stop before anything boots.
-test_agents_other_than_builtin_are_not_here_yet() {
+test_codex_is_not_here_yet() {
     spec a <<'EOF'
 api_version: v1
 kind: pipeline
@@ -475,11 +475,11 @@ name: agents
 pipeline:
   boxes:
     - {name: cmd, run: {program: "true"}}
-    - {name: think, prompt: "summarise the input"}
+    - {name: think, prompt: "summarise the input", llm: {agent: codex}}
 EOF
     vb run "$T/a.yaml"
     expect_rc 125
-    expect_err_has "box 'think': agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
+    expect_err_has "box 'think': agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
     [ "$(wc -l <"$T/err")" -eq 1 ] || fail "expected one line: $err"
     spec b <<'EOF'
 api_version: v1
@@ -490,7 +490,7 @@ agent: {prompt: "hello"}
 EOF
     vb run "$T/b.yaml"
     expect_rc 125
-    expect_err_has "b.yaml: agent 'codex' is not available in this version yet; set llm.agent: builtin"
+    expect_err_has "b.yaml: agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
     [ ! -d "$XDG_STATE_HOME/voidbox/runs" ] || [ -z "$(ls "$XDG_STATE_HOME/voidbox/runs")" ] ||
         fail "a run was recorded"
 }

@@ -96,10 +96,12 @@ test_json_result_for_scripts() {
     expect_rc 0
     jqx '.success and .exit_code == 0 and .error == null and .stages[0].error == null and .output == "hi\n"'
     # agent specs, before anything runs
+    # (the default provider, claude, needs the host's key before anything boots)
     printf 'api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n' >"$T/agent.yaml"
+    unset ANTHROPIC_API_KEY
     vb run "$T/agent.yaml"
-    expect_rc 125
-    expect_err_has "agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
+    expect_rc 2
+    expect_err_has "llm provider claude: ANTHROPIC_API_KEY is not set in the host's environment; fix:"
     expect_err_lacks "LLM provider"
 }
 

@@ -444,9 +444,9 @@ static void test_refused_before_booting(void **state)
 		const char *yaml, *msg;
 		enum vb_error_kind kind;
 	} cases[] = {
-		{ "api_version: v1\nkind: agent\nname: a\nagent: {prompt: hi}\n",
-		  "t.yaml: agent 'claude-code' is not available in this version yet; set llm.agent: "
-		  "builtin", VB_E_RUNTIME },
+		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: codex}\nagent: {prompt: hi}\n",
+		  "t.yaml: agent 'codex' is not available in this version yet; set llm.agent: "
+		  "builtin or claude-code", VB_E_RUNTIME },
 		{ "api_version: v1\nkind: pipeline\nname: p\npipeline:\n  boxes:\n"
 		  "    - {name: c, run: {program: sh}}\n"
 		  "    - {name: think, prompt: hi, llm: {provider: codex}}\n",
