@@ -4,8 +4,9 @@
  * a pipeline of one box): the stage's LLM gateway, the builtin agent's loop
  * against it with its tools in the box's VM, and what it did as events
  * (llm.request per model request, agent.tool per tool call) and totals.
- * claude-code and codex are not in this version: a spec that resolves to
- * them fails before anything boots.
+ * codex runs in the VM (agent_codex.c) against the same gateway, reached
+ * through a loopback forward; claude-code is not in this version: a spec
+ * that resolves to it fails before anything boots.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agentbin/agentbin.h"
 #include "builtin/builtin.h"
 #include "run/engine.h"
 #include "util/util.h"
@@ -66,16 +68,21 @@ static struct vb_llm_provider *provider_of(const struct vb_spec_llm_eff *e, vb_e
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err)
 {
 	enum vb_spec_agent_bin agent = agent_of(e);
-	if (agent != VB_SPEC_AGENT_BUILTIN)
+	if (agent != VB_SPEC_AGENT_BUILTIN && agent != VB_SPEC_AGENT_CODEX)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "agent '%s' is not available in this version yet; set llm.agent: "
-				    "builtin",
+				    "builtin or codex",
 				    agent_name(agent));
 	struct vb_llm_provider *p = provider_of(e, err); /* its credential is there */
 	if (!p)
 		return -1;
 	vb_llm_provider_free(p);
 	return 0;
+}
+
+int vb_run_agent_binary(const struct vb_spec_llm_eff *e)
+{
+	return agent_of(e) == VB_SPEC_AGENT_CODEX ? VB_AGENTBIN_CODEX : -1;
 }
 
 /* The skills' text for the system prompt: inline skills' content and
@@ -205,6 +212,14 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	int rc;
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else if (agent_of(a->llm) == VB_SPEC_AGENT_CODEX) {
+		struct vb_run_codex_params p = {
+			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
+			.prompt = prompt, .timeout_ms = a->timeout_ms,
+		};
+		vb_run_agent_link_set(a->link, gw);
+		rc = vb_run_codex(&p, &final, err);
+		vb_run_agent_link_set(a->link, NULL);
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,

@@ -181,8 +181,32 @@ int vb_run_workflow(struct vb_run *r, vb_error *err);
 /* ---- agent boxes (agent.c) ---- */
 
 /* Before anything boots: the box's provider resolves, its credential is
- * there, and its agent is one this version has (builtin). */
+ * there, and its agent is one this version has (builtin, codex). */
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err);
+
+/* ---- agents that run in the VM (agent_link.c) ---- */
+
+struct vb_llm_gateway;
+
+/* The agent binary a box's VM needs attached (an enum vb_agentbin_kind),
+ * or -1 when its agent runs on the host (builtin) or is not available. */
+int vb_run_agent_binary(const struct vb_spec_llm_eff *e);
+
+/* The guest loopback port whose connections reach a codex stage's LLM
+ * gateway (a forward, struct vb_forward). */
+#define VB_RUN_CODEX_GATEWAY_PORT 4381u
+
+/* Between the VM's forward, which exists from the boot on, and the stage's
+ * gateway, which exists while the agent runs: a connection at any other
+ * time is closed at once. */
+struct vb_run_agent_link {
+	pthread_mutex_t mu;
+	struct vb_llm_gateway *gw;
+};
+/* vb_forward.accept, with (opaque) a struct vb_run_agent_link. */
+int vb_run_agent_accept(void *opaque, int fd);
+/* Point (l) at (gw), or at nothing (NULL) before the gateway goes. */
+void vb_run_agent_link_set(struct vb_run_agent_link *l, struct vb_llm_gateway *gw);
 
 struct vb_run_agent_box {
 	const char *prompt;
@@ -194,6 +218,8 @@ struct vb_run_agent_box {
 	const uint8_t *in_mem;
 	size_t in_len;
 	int in_has;
+	const char *const *env;       /* the VM's exec environment (agents in the VM) */
+	struct vb_run_agent_link *link; /* the VM's forward (agents in the VM) */
 };
 /* Run the builtin agent in (sb) to its final answer, which goes to
  * (u->out_fd) as its stdout; fills the unit's llm totals.  Returns 0, 1
@@ -201,6 +227,25 @@ struct vb_run_agent_box {
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err);
+
+/* ---- codex in the VM (agent_codex.c) ---- */
+
+struct vb_run_codex_params {
+	struct vb_run *r;
+	struct vb_run_unit *u;
+	vb_sandbox *sb;
+	struct vb_llm_gateway *gw;    /* reached at VB_RUN_CODEX_GATEWAY_PORT in the guest */
+	const char *const *env;       /* the VM's exec environment */
+	const char *model;            /* NULL: codex's default */
+	const char *prompt;
+	unsigned timeout_ms;          /* 0: none */
+};
+/* Run `codex exec --json` as uid 1000 to the end of its turn; its JSONL
+ * (kept as u->dir/codex.jsonl) becomes agent.tool events.  0 with its last
+ * agent message in *final ("" if none); -1 with (err): kind VB_E_OK when
+ * the stage fails for codex (turn.failed, an error, no finished turn),
+ * VB_E_TIMEOUT, VB_E_CANCELLED, or a VoidBox failure. */
+int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *err);
 
 /* Build the public result from a finished run. */
 struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err);

@@ -43,6 +43,10 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0 ||
 		    vb_run_add_extras(r, vc, err) < 0)
 			goto fail;
+		/* an agent that runs in the VM: its binary, attached read-only */
+		int agentbin = b->prompt.s ? vb_run_agent_binary(&b->llm_eff) : -1;
+		if (agentbin >= 0 && vb_run_vmconf_add_agent(vc, agentbin, r->opts.notices, err) < 0)
+			goto fail;
 		for (size_t o = 0; o < b->n_outputs; o++) {
 			const char *name = b->outputs[o].name.s;
 			if (!dir_name_ok(name)) {
@@ -222,14 +226,15 @@ static const char **make_argv(const struct vb_spec_run *run)
 /* An agent box, in its booted VM: the input, the builtin agent, its
  * output (output_file if non-empty, else its final answer). */
 static void run_agent_box(struct vb_run *r, size_t bi, struct vb_run_unit *u,
-			  const struct carry *in, vb_sandbox *sb, vb_quota *q, unsigned timeout_ms)
+			  const struct carry *in, vb_sandbox *sb, vb_quota *q, unsigned timeout_ms,
+			  struct vb_run_agent_link *link)
 {
 	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
 	vb_error err = { 0 };
 	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &b->skills,
 				      .llm = &b->llm_eff, .timeout_ms = timeout_ms,
 				      .in_path = in->path, .in_mem = in->mem, .in_len = in->len,
-				      .in_has = in->has };
+				      .in_has = in->has, .env = r->vmc[bi].env, .link = link };
 	int rc;
 	if (in->has && give_input(sb, in, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
@@ -271,6 +276,15 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_sandbox_config cfg = vc->cfg;
 	cfg.name = b->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
+	/* an agent in the VM reaches its gateway through a loopback forward;
+	 * (link) outlives the VM (vb_sandbox_free waits for the forwards) */
+	struct vb_run_agent_link link = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct vb_forward fw = { .guest_port = VB_RUN_CODEX_GATEWAY_PORT,
+				 .accept = vb_run_agent_accept, .opaque = &link };
+	if (b->prompt.s && vb_run_agent_binary(&b->llm_eff) >= 0) {
+		cfg.forwards = &fw;
+		cfg.n_forwards = 1;
+	}
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
@@ -302,7 +316,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_exec_params p = { .argv = argv, .env = vc->env, .timeout_ms = timeout_ms };
 	int code = -1, rc;
 	if (b->prompt.s) {
-		run_agent_box(r, bi, u, in, sb, q, b->timeout_secs.set ? timeout_ms : 0);
+		run_agent_box(r, bi, u, in, sb, q, b->timeout_secs.set ? timeout_ms : 0, &link);
 	} else if (!argv) {
 		vb_run_unit_fail(r, u, sb, VB_E_RUNTIME, "out of memory");
 	} else if (b->run.stdin_index != SIZE_MAX && r->box_unit[b->run.stdin_index] != SIZE_MAX &&

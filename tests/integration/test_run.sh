@@ -465,8 +465,8 @@ EOF
         fail "log chunks: $(grep log.chunk "$ev")"
 }
 
-# Only the builtin agent is here (tests/integration/test_agent_builtin.sh):
-# claude-code and codex stop before anything boots.
+# The builtin agent and codex are here (tests/integration/test_agent_*.sh):
+# claude-code stops before anything boots.
 test_agents_other_than_builtin_are_not_here_yet() {
     spec a <<'EOF'
 api_version: v1
@@ -485,12 +485,12 @@ EOF
 api_version: v1
 kind: agent
 name: solo
-llm: {provider: codex}
+llm: {provider: claude-personal}
 agent: {prompt: "hello"}
 EOF
     vb run "$T/b.yaml"
     expect_rc 125
-    expect_err_has "b.yaml: agent 'codex' is not available in this version yet; set llm.agent: builtin"
+    expect_err_has "b.yaml: agent 'claude-code' is not available in this version yet; set llm.agent: builtin"
     [ ! -d "$XDG_STATE_HOME/voidbox/runs" ] || [ -z "$(ls "$XDG_STATE_HOME/voidbox/runs")" ] ||
         fail "a run was recorded"
 }
