@@ -211,7 +211,7 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	/* The provider: ours, speaking Responses at the gateway.  Codex's own
 	 * sandbox is off (the VM is the sandbox: its Landlock sandbox would
 	 * need the guest kernel's support), it never asks for approval, and
-	 * nothing of its own goes online (update check, analytics). */
+	 * nothing of its own goes online (update check, analytics, plugins). */
 	const char *argv[32];
 	size_t a = 0;
 	argv[a++] = "codex";
@@ -232,6 +232,13 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	argv[a++] = "check_for_update_on_startup=false";
 	argv[a++] = "-c";
 	argv[a++] = "analytics.enabled=false";
+	/* plugins and apps look things up on api.github.com and chatgpt.com */
+	argv[a++] = "--disable";
+	argv[a++] = "plugins";
+	argv[a++] = "--disable";
+	argv[a++] = "apps";
+	argv[a++] = "--disable";
+	argv[a++] = "remote_plugin";
 	if (model) {
 		argv[a++] = "--model";
 		argv[a++] = model;

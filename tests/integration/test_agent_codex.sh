@@ -160,4 +160,25 @@ test_example_runs_against_a_responses_endpoint() {
     expect_clean
 }
 
+test_token_budget_stops_a_looping_codex() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "true"}},
+                      "usage": {"input_tokens": 12000, "output_tokens": 100}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: spender
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml ", budget: {max_tokens: 20000}")
+agent: {prompt: "loop forever", timeout_secs: 240}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    # codex's second request (~40 KB, estimated at ~10k tokens) would cross it
+    jqx '.success == false and (.error | contains("budget exceeded (max_tokens 20000: 12100 used"))'
+    jqx '.stages[0].input_tokens == 12000 and .stages[0].output_tokens == 100 and .stages[0].llm_requests == 1'
+    [ "$(wc -l <"$T/fake.log")" -eq 1 ] || fail "$(wc -l <"$T/fake.log") requests reached the fake, expected 1"
+    expect_clean
+}
+
 run_tests
