@@ -181,4 +181,58 @@ EOF
     expect_clean
 }
 
+test_timeout_secs_kills_codex() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "sleep 300", "yield_time_ms": 300000}},
+                      "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: sleeper
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml)
+agent: {prompt: "wait", timeout_secs: 20}
+EOF
+    local t0=$SECONDS
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    jqx '.error == "box '"'sleeper'"' failed: timed out after 20 s" and .stages[0].llm_requests >= 1'
+    [ $((SECONDS - t0)) -lt 60 ] || fail "took $((SECONDS - t0)) s"
+    expect_clean
+}
+
+# What codex prints comes from the guest: a command's output with terminal
+# escapes reaches no terminal raw, and a JSONL line longer than the reader
+# keeps (1 MiB: a command that printed 3 MB) is dropped without disturbing
+# the stage.
+test_hostile_command_output_is_contained() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "printf \"\\033]0;pwned\\007\\033[31mred-mark\\n\""}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "red-mark", "tool_use": {"name": "exec_command", "id": "call_2", "input": {"cmd": "head -c 3000000 /dev/zero | tr \"\\0\" x; echo; echo tail-mark"}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "tail-mark", "text": "survived", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: hostile
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml)
+agent: {prompt: "print things", timeout_secs: 240}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "survived" and .stages[0].llm_requests == 3'
+    [ "$(events | jq -c 'select(.event == "agent.tool")' | wc -l)" -eq 1 ] ||
+        fail "expected the escape command's agent.tool event only: $(events | grep agent.tool | cut -c1-300)"
+    events | jq -se 'any(.[]; .event == "agent.tool" and (.result | contains("\u001b[31mred-mark")))' >/dev/null ||
+        fail "the escape command's output is not in its agent.tool event"
+    vb logs "$(jq -r .run_id <"$T/out")"
+    expect_rc 0
+    grep -q "agent.tool.*shell" "$T/out" || fail "voidbox logs lacks the tool call: $(head -c 600 "$T/out")"
+    ! grep -q $'\033' "$T/out" "$T/err" || fail "a raw escape reached the terminal: $(cat -v "$T/out" | grep -m3 pwned)"
+    expect_clean
+}
+
 run_tests
