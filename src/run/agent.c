@@ -4,9 +4,8 @@
  * a pipeline of one box): the stage's LLM gateway, the builtin agent's loop
  * against it with its tools in the box's VM, and what it did as events
  * (llm.request per model request, agent.tool per tool call) and totals.
- * claude-code runs in the VM instead (claude.c), reaching the gateway
- * through a loopback forward.  codex is not in this version: a spec that
- * resolves to it fails before anything boots.
+ * claude-code (claude.c) and codex (agent_codex.c) run in the VM instead,
+ * reaching the same gateway through a loopback forward (agent_link.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -70,10 +69,11 @@ static struct vb_llm_provider *provider_of(const struct vb_spec_llm_eff *e, vb_e
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err)
 {
 	enum vb_spec_agent_bin agent = agent_of(e);
-	if (agent != VB_SPEC_AGENT_BUILTIN && agent != VB_SPEC_AGENT_CLAUDE_CODE)
+	if (agent != VB_SPEC_AGENT_BUILTIN && agent != VB_SPEC_AGENT_CLAUDE_CODE &&
+	    agent != VB_SPEC_AGENT_CODEX)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "agent '%s' is not available in this version yet; set llm.agent: "
-				    "builtin or claude-code",
+				    "builtin, claude-code or codex",
 				    agent_name(agent));
 	struct vb_llm_provider *p = provider_of(e, err); /* its credential is there */
 	if (!p)
@@ -84,34 +84,10 @@ int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err)
 
 int vb_run_agent_binary(const struct vb_spec_llm_eff *e)
 {
-	return agent_of(e) == VB_SPEC_AGENT_CLAUDE_CODE ? VB_AGENTBIN_CLAUDE_CODE : -1;
-}
-
-int vb_run_agent_accept(void *opaque, int fd)
-{
-	struct vb_run_agent_link *l = opaque;
-	vb_error err = { 0 };
-	int rc;
-	/* held while serve_fd hands (fd) over, so the gateway cannot go away
-	 * under it (it returns at once: its own threads serve the connection) */
-	pthread_mutex_lock(&l->mu);
-	if (l->gw) {
-		rc = vb_llm_gateway_serve_fd(l->gw, fd, &err);
-	} else {
-		close(fd);
-		rc = -1;
-	}
-	pthread_mutex_unlock(&l->mu);
-	return rc;
-}
-
-static void link_gateway(struct vb_run_agent_link *l, struct vb_llm_gateway *gw)
-{
-	if (!l)
-		return;
-	pthread_mutex_lock(&l->mu);
-	l->gw = gw;
-	pthread_mutex_unlock(&l->mu);
+	enum vb_spec_agent_bin agent = agent_of(e);
+	return agent == VB_SPEC_AGENT_CLAUDE_CODE ? VB_AGENTBIN_CLAUDE_CODE
+	       : agent == VB_SPEC_AGENT_CODEX	  ? VB_AGENTBIN_CODEX
+						  : -1;
 }
 
 /* The skills' text for the system prompt: inline skills' content and
@@ -250,10 +226,18 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
 			.prompt = full, .timeout_ms = a->timeout_ms,
 		};
-		link_gateway(a->link, gw);
+		vb_run_agent_link_set(a->link, gw);
 		rc = full ? vb_run_claude(&p, &final, err)
 			  : vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		link_gateway(a->link, NULL);
+		vb_run_agent_link_set(a->link, NULL);
+	} else if (agent_of(a->llm) == VB_SPEC_AGENT_CODEX) {
+		struct vb_run_codex_params p = {
+			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
+			.prompt = prompt, .timeout_ms = a->timeout_ms,
+		};
+		vb_run_agent_link_set(a->link, gw);
+		rc = vb_run_codex(&p, &final, err);
+		vb_run_agent_link_set(a->link, NULL);
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,

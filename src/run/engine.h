@@ -183,16 +183,22 @@ int vb_run_workflow(struct vb_run *r, vb_error *err);
 /* ---- agent boxes (agent.c) ---- */
 
 /* Before anything boots: the box's provider resolves, its credential is
- * there, and its agent is one this version has (builtin, claude-code). */
+ * there, and its agent is one this version has (builtin, claude-code,
+ * codex). */
 int vb_run_agent_check(const struct vb_spec_llm_eff *e, vb_error *err);
 
+/* ---- agents that run in the VM (agent_link.c) ---- */
+
+struct vb_llm_gateway;
+
 /* The agent binary a box's VM needs attached (an enum vb_agentbin_kind),
- * or -1 when its agent runs on the host (builtin). */
+ * or -1 when its agent runs on the host (builtin) or is not available. */
 int vb_run_agent_binary(const struct vb_spec_llm_eff *e);
 
-/* The guest loopback port whose connections reach the stage's LLM
- * gateway (a forward, struct vb_forward), for agents that run in the VM. */
+/* The guest loopback ports whose connections reach a stage's LLM gateway
+ * (a forward, struct vb_forward): claude-code's and codex's. */
 #define VB_RUN_GATEWAY_PORT 4380u
+#define VB_RUN_CODEX_GATEWAY_PORT 4381u
 
 /* Between the VM's forward, which exists from the boot on, and the stage's
  * gateway, which exists while the agent runs: a connection at any other
@@ -203,6 +209,8 @@ struct vb_run_agent_link {
 };
 /* vb_forward.accept, with (opaque) a struct vb_run_agent_link. */
 int vb_run_agent_accept(void *opaque, int fd);
+/* Point (l) at (gw), or at nothing (NULL) before the gateway goes. */
+void vb_run_agent_link_set(struct vb_run_agent_link *l, struct vb_llm_gateway *gw);
 
 struct vb_run_agent_box {
 	const char *prompt;
@@ -244,6 +252,25 @@ struct vb_run_claude_params {
  * when the stage fails for claude (its result says an error, no result),
  * VB_E_TIMEOUT, VB_E_CANCELLED, or a VoidBox failure. */
 int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *err);
+
+/* ---- codex in the VM (agent_codex.c) ---- */
+
+struct vb_run_codex_params {
+	struct vb_run *r;
+	struct vb_run_unit *u;
+	vb_sandbox *sb;
+	struct vb_llm_gateway *gw;    /* reached at VB_RUN_CODEX_GATEWAY_PORT in the guest */
+	const char *const *env;       /* the VM's exec environment */
+	const char *model;            /* NULL: codex's default */
+	const char *prompt;
+	unsigned timeout_ms;          /* 0: none */
+};
+/* Run `codex exec --json` as uid 1000 to the end of its turn; its JSONL
+ * (kept as u->dir/codex.jsonl) becomes agent.tool events.  0 with its last
+ * agent message in *final ("" if none); -1 with (err): kind VB_E_OK when
+ * the stage fails for codex (turn.failed, an error, no finished turn),
+ * VB_E_TIMEOUT, VB_E_CANCELLED, or a VoidBox failure. */
+int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *err);
 
 /* Build the public result from a finished run. */
 struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agentbin/agentbin.h"
 #include "run/engine.h"
 #include "run/quota.h"
 #include "util/util.h"
@@ -42,6 +43,10 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 		struct vb_run_vmconf *vc = &r->vmc[i];
 		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0 ||
 		    vb_run_add_extras(r, vc, err) < 0)
+			goto fail;
+		/* an agent that runs in the VM: its binary, attached read-only */
+		int agentbin = b->prompt.s ? vb_run_agent_binary(&b->llm_eff) : -1;
+		if (agentbin >= 0 && vb_run_vmconf_add_agent(vc, agentbin, r->opts.notices, err) < 0)
 			goto fail;
 		for (size_t o = 0; o < b->n_outputs; o++) {
 			const char *name = b->outputs[o].name.s;
@@ -277,9 +282,11 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	cfg.name = b->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
 	/* an agent in the VM reaches its gateway through a loopback forward;
-	 * (link) outlives the VM, whose forward threads use it */
+	 * (link) outlives the VM (vb_sandbox_free waits for the forwards) */
 	struct vb_run_agent_link link = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	struct vb_forward fw = { .guest_port = VB_RUN_GATEWAY_PORT,
+	struct vb_forward fw = { .guest_port = vb_run_agent_binary(&b->llm_eff) == VB_AGENTBIN_CODEX
+						       ? VB_RUN_CODEX_GATEWAY_PORT
+						       : VB_RUN_GATEWAY_PORT,
 				 .accept = vb_run_agent_accept, .opaque = &link };
 	if (b->prompt.s && vb_run_agent_binary(&b->llm_eff) >= 0) {
 		cfg.forwards = &fw;

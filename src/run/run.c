@@ -43,7 +43,7 @@ int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err)
 	return 0;
 }
 
-/* What this version runs; agent boxes need the builtin agent (checked
+/* What this version runs; agent boxes need the builtin agent or codex (checked
  * here, with their provider's credential, so that nothing boots when one
  * cannot run). */
 static int check_runnable(const struct vb_spec *spec, vb_error *err)

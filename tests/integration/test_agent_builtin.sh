@@ -201,17 +201,17 @@ EOF
     expect_clean
 }
 
-test_codex_is_refused_clearly() {
+test_interactive_mode_is_refused_clearly() {
     spec a <<'EOF'
 api_version: v1
 kind: agent
 name: cx
-llm: {provider: codex}
-agent: {prompt: "hi"}
+llm: {provider: custom, base_url: "http://127.0.0.1:9", api_key_env: HOME, agent: builtin}
+agent: {prompt: "hi", mode: interactive}
 EOF
     vb run "$T/a.yaml"
     expect_rc 125
-    expect_err_has "agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
+    expect_err_has "agent mode 'interactive' is not available in this version yet"
     expect_clean
 }
 

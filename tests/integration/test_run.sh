@@ -465,32 +465,31 @@ EOF
         fail "log chunks: $(grep log.chunk "$ev")"
 }
 
-# Only the builtin agent is here (tests/integration/test_agent_builtin.sh):
-# claude-code and codex stop before anything boots.
-test_codex_is_not_here_yet() {
+# Every agent (builtin, claude-code, codex) runs (tests/integration/
+# test_agent_*.sh); what this version lacks stops before anything boots.
+test_agent_refusals_before_booting() {
     spec a <<'EOF'
 api_version: v1
-kind: pipeline
+kind: agent
 name: agents
-pipeline:
-  boxes:
-    - {name: cmd, run: {program: "true"}}
-    - {name: think, prompt: "summarise the input", llm: {agent: codex}}
+llm: {agent: builtin, provider: custom, base_url: "http://127.0.0.1:9", api_key_env: HOME}
+agent: {prompt: "summarise the input", mode: interactive}
 EOF
     vb run "$T/a.yaml"
     expect_rc 125
-    expect_err_has "box 'think': agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
+    expect_err_has "agent mode 'interactive' is not available in this version yet"
     [ "$(wc -l <"$T/err")" -eq 1 ] || fail "expected one line: $err"
     spec b <<'EOF'
 api_version: v1
 kind: agent
 name: solo
-llm: {provider: codex}
+llm: {provider: custom, base_url: "http://127.0.0.1:9", api_key_env: VB_TEST_UNSET_KEY}
 agent: {prompt: "hello"}
 EOF
+    unset VB_TEST_UNSET_KEY
     vb run "$T/b.yaml"
-    expect_rc 125
-    expect_err_has "b.yaml: agent 'codex' is not available in this version yet; set llm.agent: builtin or claude-code"
+    expect_rc 2
+    expect_err_has "VB_TEST_UNSET_KEY"
     [ ! -d "$XDG_STATE_HOME/voidbox/runs" ] || [ -z "$(ls "$XDG_STATE_HOME/voidbox/runs")" ] ||
         fail "a run was recorded"
 }

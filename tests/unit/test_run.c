@@ -444,13 +444,9 @@ static void test_refused_before_booting(void **state)
 		const char *yaml, *msg;
 		enum vb_error_kind kind;
 	} cases[] = {
-		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: codex}\nagent: {prompt: hi}\n",
-		  "t.yaml: agent 'codex' is not available in this version yet; set llm.agent: "
-		  "builtin or claude-code", VB_E_RUNTIME },
-		{ "api_version: v1\nkind: pipeline\nname: p\npipeline:\n  boxes:\n"
-		  "    - {name: c, run: {program: sh}}\n"
-		  "    - {name: think, prompt: hi, llm: {provider: codex}}\n",
-		  "box 'think': agent 'codex' is not available in this version yet", VB_E_RUNTIME },
+		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: codex}\n"
+		  "agent: {prompt: hi, mode: service, output_file: /workspace/o.json}\n",
+		  "agent mode 'service' is not available in this version yet", VB_E_RUNTIME },
 		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: builtin}\n"
 		  "agent: {prompt: hi, mode: interactive}\n",
 		  "agent mode 'interactive' is not available in this version yet", VB_E_RUNTIME },
