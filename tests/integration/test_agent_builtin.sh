@@ -229,4 +229,21 @@ test_example_runs_against_an_anthropic_compatible_endpoint() {
     expect_clean
 }
 
+test_example_agent_pipeline_fans_out_and_reduces() {
+    # two agents in parallel (either may take either turn), then the reducer,
+    # whose request must carry both answers
+    fake '{"turns": [
+      {"text": "cpu-or-disk-one", "usage": {"input_tokens": 10, "output_tokens": 3}},
+      {"text": "cpu-or-disk-two", "usage": {"input_tokens": 10, "output_tokens": 3}},
+      {"expect": "cpu-or-disk-two", "text": "one paragraph", "usage": {"input_tokens": 30, "output_tokens": 5}}]}'
+    AGENT_BASE_URL="http://127.0.0.1:$port" AGENT_API_KEY=sk-example AGENT_MODEL=fake-model \
+        vb run --output json "$ROOT/examples/agent-pipeline.yaml"
+    expect_rc 0
+    jqx '.output == "one paragraph" and .input_tokens == 50 and .output_tokens == 11'
+    jqx '[.stages[].name] == ["cpu", "disk", "report"]'
+    grep -q "cpu-or-disk-one" <(jq -r '.body.messages[0].content | tostring' "$T/fake.log" | tail -1) ||
+        fail "the reducer did not get both answers"
+    expect_clean
+}
+
 run_tests
