@@ -314,7 +314,10 @@ static int pull_locked(enum vb_agentbin_kind k, const char *dir, unsigned flags,
 	_cleanup_free_ char *registry = vb_agentbin_registry();
 	_cleanup_free_ char *url = NULL;
 	if (!registry)
-		return oom(err);
+		return vb_error_set(err, VB_E_RUNTIME,
+				    "%s: no npm registry is configured: set VOIDBOX_NPM_REGISTRY, or "
+				    "install npm (its configured registry is used)",
+				    K->name);
 	if (!in->tree || !in->integrity) {
 		_cleanup_free_ char *integ = NULL;
 		if (vb_agentbin_metadata(registry, K->package, in->version, &integ, &url, err) < 0) {

@@ -19,7 +19,6 @@
 #include "util/util.h"
 #include "voidbox/voidbox.h"
 
-#define DEFAULT_REGISTRY "https://registry.npmjs.org"
 #define MAX_METADATA (4u << 20)
 #define MAX_TARBALL (2ull << 30)
 
@@ -63,9 +62,19 @@ char *vb_agentbin_registry(void)
 		_cleanup_free_ char *rc = home && home[0] ? vb_strfmt("%s/.npmrc", home) : NULL;
 		r = rc ? npmrc_registry(rc) : NULL;
 	}
-	if (!r || !r[0]) {
+	if (!r || !r[0]) { /* npm's own answer: its configured default */
 		free(r);
-		r = strdup(DEFAULT_REGISTRY);
+		r = NULL;
+		FILE *p = popen("npm config get registry 2>/dev/null", "r");
+		char line[1024] = "";
+		if (p) {
+			if (!fgets(line, sizeof(line), p))
+				line[0] = '\0';
+			pclose(p);
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!strncmp(line, "http://", 7) || !strncmp(line, "https://", 8))
+			r = strdup(line);
 	}
 	size_t n = r ? strlen(r) : 0;
 	while (n > 0 && r[n - 1] == '/')

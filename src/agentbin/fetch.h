@@ -8,8 +8,9 @@
 #include "agentbin/agentbin.h"
 
 /* The registry's base URL without a trailing '/': $VOIDBOX_NPM_REGISTRY,
- * $npm_config_registry, `registry=` in ~/.npmrc, else the public one.
- * NULL when out of memory. */
+ * $npm_config_registry, `registry=` in ~/.npmrc, else what
+ * `npm config get registry` says (npm's own default).  NULL when none is
+ * known (no npm installed) or out of memory. */
 char *vb_agentbin_registry(void);
 
 /* GET REGISTRY/NAME/VERSION: (*integrity) = dist.integrity ("sha512-..."),
