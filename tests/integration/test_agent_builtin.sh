@@ -4,26 +4,7 @@
 # (tests/fake/fake_llm.c) reached through the stage's LLM gateway.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-export VB_BUILD="${VB_BUILD:-$(dirname "$VB")}"
-ROOT=$(cd "$here/../.." && pwd); export ROOT
-
-spec() { cat >"$T/$1.yaml"; }
-jqx() {
-    jq -e "$1" >/dev/null <<<"$out" || fail "jq '$1' is not true on: $(head -c 1200 <<<"$out")"
-}
-
-# fake SCRIPT_JSON: start the fake provider on $T/script.json; sets $port.
-# It runs until fd 9 (its stdin) closes, which the test's end does.
-fake() {
-    printf '%s' "$1" >"$T/script.json"
-    mkfifo "$T/fake.in"
-    "$VB_BUILD/tests/fake_llm" "$T/script.json" "$T/fake.log" <"$T/fake.in" >"$T/fake.port" \
-        2>"$T/fake.err" &
-    exec 9>"$T/fake.in"
-    for _ in $(seq 100); do [ -s "$T/fake.port" ] && break; sleep 0.05; done
-    port=$(head -1 "$T/fake.port")
-    [ -n "$port" ] || fail "the fake provider did not start: $(cat "$T/fake.err")"
-}
+. "$here/lib_agent.sh"
 
 # The llm section every spec here uses: the fake, a canary as the host key.
 llm_yaml() {
@@ -31,7 +12,6 @@ llm_yaml() {
     printf '%s}' "${1:-}"
 }
 
-events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
 
 test_tool_loop_runs_in_the_guest_and_final_text_is_output() {
     export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"

@@ -8,32 +8,13 @@
 TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-export VB_BUILD="${VB_BUILD:-$(dirname "$VB")}"
-ROOT=$(cd "$here/../.." && pwd); export ROOT
-
-spec() { cat >"$T/$1.yaml"; }
-jqx() {
-    jq -e "$1" >/dev/null <<<"$out" || fail "jq '$1' is not true on: $(head -c 1500 <<<"$out")"
-}
-
-# fake SCRIPT_JSON: start the fake provider on $T/script.json; sets $port.
-fake() {
-    printf '%s' "$1" >"$T/script.json"
-    mkfifo "$T/fake.in"
-    "$VB_BUILD/tests/fake_llm" "$T/script.json" "$T/fake.log" <"$T/fake.in" >"$T/fake.port" \
-        2>"$T/fake.err" &
-    exec 9>"$T/fake.in"
-    for _ in $(seq 100); do [ -s "$T/fake.port" ] && break; sleep 0.05; done
-    port=$(head -1 "$T/fake.port")
-    [ -n "$port" ] || fail "the fake provider did not start: $(cat "$T/fake.err")"
-}
+. "$here/lib_agent.sh"
 
 llm_yaml() {
     printf '{provider: custom, agent: codex, base_url: "http://127.0.0.1:%s", api_key_env: VB_TEST_KEY, model: fake-model' "$port"
     printf '%s}' "${1:-}"
 }
 
-events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
 
 test_codex_runs_a_command_in_the_guest_and_its_answer_is_output() {
     export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"

@@ -1,0 +1,25 @@
+# Helpers for the agent-stage tests (sourced after lib.sh): specs, jq
+# checks, and the scripted fake model provider (tests/fake/fake_llm.c).
+export VB_BUILD="${VB_BUILD:-$(dirname "$VB")}"
+ROOT=$(cd "$here/../.." && pwd); export ROOT
+
+spec() { cat >"$T/$1.yaml"; }
+jqx() {
+    jq -e "$1" >/dev/null <<<"$out" || fail "jq '$1' is not true on: $(head -c 1500 <<<"$out")"
+}
+
+# fake SCRIPT_JSON: start the fake provider on $T/script.json; sets $port.
+# It runs until fd 9 (its stdin) closes, which the test's end does.
+fake() {
+    printf '%s' "$1" >"$T/script.json"
+    mkfifo "$T/fake.in"
+    "$VB_BUILD/tests/fake_llm" "$T/script.json" "$T/fake.log" <"$T/fake.in" >"$T/fake.port" \
+        2>"$T/fake.err" &
+    exec 9>"$T/fake.in"
+    for _ in $(seq 100); do [ -s "$T/fake.port" ] && break; sleep 0.05; done
+    port=$(head -1 "$T/fake.port")
+    [ -n "$port" ] || fail "the fake provider did not start: $(cat "$T/fake.err")"
+}
+
+# The run's events.jsonl.
+events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
