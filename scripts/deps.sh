@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential musl-tools clang libyaml-dev libjansson-dev libcmocka-dev
       qemu-system-x86 busybox-static linux-source-6.1 flex bison bc libelf-dev
       libssl-dev cpio xz-utils time jq procps tmux libmicrohttpd-dev libcurl4-openssl-dev
-      libarchive-dev musl bash-static ca-certificates)
+      libarchive-dev musl bash-static ca-certificates libslirp-dev libglib2.0-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
