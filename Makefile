@@ -102,7 +102,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DVB_SRCDIR=\"$(CURDIR)\" $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
 
-$(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
+$(O)/tests/%: tests/integration/%.c tests/integration/itest.h $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
