@@ -159,8 +159,12 @@ enum vb_sni_result vb_sni_parse(const uint8_t *p, size_t n, char name[VB_DOMAIN_
 			if (want > VB_SNI_MAX_BYTES - REC_HEADER)
 				return VB_SNI_INVALID;
 		}
-		if (want && hlen >= want)
-			return hello(hs + 4, want - 4, name);
+		if (want && hlen >= want) {
+			enum vb_sni_result r = hello(hs + 4, want - 4, name);
+			if (r != VB_SNI_FOUND) /* a name seen before a fault is no answer */
+				name[0] = '\0';
+			return r;
+		}
 	}
 	/* cut short: worth waiting only if it can still fit */
 	if (*need > VB_SNI_MAX_BYTES) {

@@ -229,6 +229,16 @@ static void test_invalid(void **state)
 	hello(&h, &e);
 	records(&s, &h, 16384);
 	assert_int_equal(parse(&s, name, &need), VB_SNI_INVALID);
+	/* a good name, then a malformed extension after it: no name comes out */
+	e.n = 0;
+	ext_sni(&e, one, 1);
+	u16(&e, 0x000a);
+	u16(&e, 10); /* longer than what is left */
+	hello(&h, &e);
+	records(&s, &h, 16384);
+	strcpy(name, "stale");
+	assert_int_equal(parse(&s, name, &need), VB_SNI_INVALID);
+	assert_string_equal(name, "");
 	/* a name that is not a host name: NUL, space, empty, IDN bytes, too long */
 	const char *bad[] = { "evil.example\0.allowed.example", "a b.example", "",
 			      "\xc3\xa4.example", "a..example" };
