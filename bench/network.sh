@@ -143,7 +143,7 @@ record() { # PATH: one run's three lines into PATH.up, PATH.down, PATH.conn
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "accelerator: $accel   runs: $runs   transfer: $mib MiB   connections: $conns"
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
     record qemu
     if [ "$have_vb" = 1 ]; then record vb; fi
 done
