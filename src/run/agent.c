@@ -204,6 +204,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		.budget = { .max_tokens = b && b->max_tokens.set ? (uint64_t)b->max_tokens.v : 0,
 			    .max_requests = b && b->max_requests.set ? (uint64_t)b->max_requests.v : 0,
 			    .max_cost_usd = b ? b->max_cost_usd : 0 },
+		.shared = r->llm_budget,
 		.on_request = on_request,
 		.opaque = &c,
 	};
@@ -252,6 +253,10 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	if (rc < 0 && err->kind == VB_E_OK && vb_llm_gateway_failure(gw, gw_why, sizeof(gw_why))) {
 		vb_error_clear(err);
 		rc = vb_error_set(err, VB_E_OK, "%s", gw_why);
+		enum vb_llm_budget_hit hit = vb_llm_gateway_budget_hit(gw);
+		u->budget_hit = hit == VB_LLM_BUDGET_RUN     ? VB_RUN_BUDGET_RUN :
+				hit == VB_LLM_BUDGET_STAGE   ? VB_RUN_BUDGET_STAGE :
+							       VB_RUN_BUDGET_NONE;
 	}
 	struct vb_llm_totals t;
 	vb_llm_gateway_totals(gw, &t);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llm/llm.h"
 #include "run/engine.h"
 #include "util/util.h"
 
@@ -140,6 +141,7 @@ static void run_free(struct vb_run *r)
 	free(r->error);
 	free(r->run_id);
 	free(r->run_dir);
+	vb_llm_shared_budget_free(r->llm_budget);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -203,6 +205,16 @@ static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_op
 	}
 	if (make_units(r, err) < 0)
 		goto fail;
+	const struct vb_run_llm_budget *b = &r->opts.llm_budget;
+	if (b->max_tokens || b->max_requests || b->max_cost_usd > 0) {
+		struct vb_llm_budget limits = { .max_tokens = b->max_tokens,
+						.max_cost_usd = b->max_cost_usd,
+						.max_requests = b->max_requests };
+		if (!(r->llm_budget = vb_llm_shared_budget_new(&limits))) {
+			vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+	}
 	int rc = spec->kind == VB_SPEC_PIPELINE ? vb_run_pipeline_prepare(r, err)
 						: vb_run_workflow_prepare(r, err);
 	if (rc < 0)

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# LLM budgets as a user sets them: `voidbox run --budget`, one budget for
+# all the run's agent stages (fan-outs included) on top of each stage's
+# llm.budget.  Real VMs (TCG here), the builtin agent, the scripted fake
+# Anthropic endpoint (tests/fake/fake_llm.c) behind each stage's gateway.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/lib_agent.sh"
+
+llm_yaml() {
+    printf '{provider: custom, base_url: "http://127.0.0.1:%s", api_key_env: VB_TEST_KEY, model: fake-model' "$port"
+    printf '%s}' "${1:-}"
+}
+
+# The run's result.json in its record.
+record_result() { cat "$(find "$T/state" -name result.json | head -1)"; }
+
+# A tool call that never ends the loop: an agent that would go on forever.
+loop_turn() {
+    printf '%s' '{"tool_use": {"name": "bash", "id": "tu", "input": {"command": "true"}}, "usage": {"input_tokens": 100, "output_tokens": 10}}'
+}
+
+test_run_budget_stops_the_second_agent_of_a_pipeline() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1", "input": {"command": "echo hi"}}, "usage": {"input_tokens": 100, "output_tokens": 10}},
+      {"text": "alpha-out", "usage": {"input_tokens": 100, "output_tokens": 10}},
+      '"$(loop_turn)"']}'
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: budgeted
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml)
+pipeline:
+  boxes:
+    - {name: a, prompt: "say alpha"}
+    - {name: b, prompt: "loop forever"}
+    - {name: c, run: {program: "true"}}
+EOF
+    vb run --output json --budget max_requests=3 "$T/p.yaml"
+    expect_rc 1
+    # a ran whole (2 requests); b got the third and was refused the fourth
+    [ "$(wc -l <"$T/fake.log")" -eq 3 ] || fail "$(wc -l <"$T/fake.log") requests reached the fake, expected 3"
+    jqx '.stages[0].success and .stages[0].output == "alpha-out" and .stages[0].llm_requests == 2 and .stages[0].budget_exceeded == null'
+    jqx ".stages[1].success == false and .stages[1].llm_requests == 1 and .stages[1].budget_exceeded == \"run\""
+    jqx '.stages[1].error == "budget exceeded (run budget max_requests 3: 3 made)"'
+    jqx '.stages[2].skipped'
+    jqx ".error | contains(\"box 'b' failed: budget exceeded (run budget max_requests 3: 3 made)\")"
+    # the totals reached, the budget given, and which one stopped the run
+    jqx '.llm_requests == 3 and .input_tokens == 300 and .output_tokens == 30'
+    jqx '.budget == {"max_requests": 3}'
+    jqx '.budget_exceeded == {"budget": "run", "stage": "b", "error": "budget exceeded (run budget max_requests 3: 3 made)"}'
+    # the same in the run record
+    out=$(record_result)
+    jqx '.budget_exceeded.budget == "run" and .llm_requests == 3 and .budget.max_requests == 3'
+    # and the refused request is an llm.request event with its 402
+    [ "$(events | jq -c 'select(.event == "llm.request" and .status == 402)' | wc -l)" -eq 1 ] ||
+        fail "no llm.request event with status 402: $(events | grep llm.request)"
+    expect_clean
+}
+
+# Two agents at once share the run's budget: their sum stops at it.
+test_fan_out_shares_the_run_budget() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": ['"$(loop_turn)"']}'
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: fan
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml ", budget: {max_requests: 20}")
+pipeline:
+  boxes:
+    - {name: left, prompt: "loop"}
+    - {name: right, prompt: "loop"}
+    - {name: reduce, prompt: "merge"}
+  stages:
+    - {type: fan_out, boxes: [left, right]}
+    - {type: box, name: reduce}
+EOF
+    vb run --output json --budget max_requests=5,max_tokens=100000 "$T/p.yaml"
+    expect_rc 1
+    [ "$(wc -l <"$T/fake.log")" -eq 5 ] || fail "$(wc -l <"$T/fake.log") requests reached the fake, expected 5"
+    jqx '.stages[0].llm_requests + .stages[1].llm_requests == 5 and .llm_requests == 5'
+    jqx '.stages[0].budget_exceeded == "run" and .stages[1].budget_exceeded == "run"'
+    jqx '[.stages[0,1].error] | all(. == "budget exceeded (run budget max_requests 5: 5 made)")'
+    jqx '.stages[2].skipped and .budget == {"max_tokens": 100000, "max_requests": 5}'
+    jqx '.budget_exceeded.budget == "run" and .input_tokens == 500'
+    expect_clean
+}
+
+# Both limits apply: the stage's own llm.budget, hit first, is named.
+test_stage_budget_hit_first_is_named() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": ['"$(loop_turn)"']}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: spender
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml ", budget: {max_requests: 2}")
+agent: {prompt: "loop"}
+EOF
+    vb run --output json --budget max_requests=10,max_cost_usd=5 "$T/a.yaml"
+    expect_rc 1
+    [ "$(wc -l <"$T/fake.log")" -eq 2 ] || fail "$(wc -l <"$T/fake.log") requests reached the fake, expected 2"
+    jqx '.stages[0].error == "budget exceeded (max_requests 2: 2 made)" and .stages[0].budget_exceeded == "stage"'
+    jqx '.budget_exceeded == {"budget": "stage", "stage": "spender", "error": "budget exceeded (max_requests 2: 2 made)"}'
+    jqx '.budget == {"max_cost_usd": 5, "max_requests": 10} and .llm_requests == 2'
+    # text mode: the reason on stderr
+    vb run --budget max_requests=1 "$T/a.yaml"
+    expect_rc 1
+    expect_err_has "budget exceeded (run budget max_requests 1: 1 made)"
+    expect_clean
+}
+
+# Bad --budget text stops before anything boots, saying what is wrong.
+test_bad_budget_syntax_is_refused() {
+    spec c <<EOF
+api_version: v1
+kind: pipeline
+name: cmd
+pipeline:
+  boxes:
+    - {name: a, run: {program: "true"}}
+EOF
+    vb run --budget max_token=5 "$T/c.yaml"
+    expect_rc 2
+    expect_err_has "--budget: unknown key 'max_token'; did you mean 'max_tokens'? (keys: max_tokens, max_cost_usd, max_requests)"
+    vb run --budget max_requests=-1 "$T/c.yaml"
+    expect_rc 2
+    expect_err_has "--budget max_requests=-1: expected a whole number greater than 0 (leave the key out for no limit)"
+    vb run --budget max_cost_usd=cheap "$T/c.yaml"
+    expect_rc 2
+    expect_err_has "--budget max_cost_usd=cheap: expected an amount of US dollars such as 2.50 greater than 0"
+    vb run --budget lots "$T/c.yaml"
+    expect_rc 2
+    expect_err_has "--budget: 'lots' is not KEY=VALUE"
+    vb run --budget max_tokens=5,max_tokens=6 "$T/c.yaml"
+    expect_rc 2
+    expect_err_has "--budget: max_tokens is given twice"
+    vb run --budget "$(printf 'max_\033[2Jx=1')" "$T/c.yaml"
+    expect_rc 2
+    grep -q $'\033' "$T/err" && fail "an escape reached the terminal: $(od -c "$T/err" | head)"
+    [ -z "$(find "$T/state" -name events.jsonl 2>/dev/null)" ] || fail "a run was recorded"
+    # a run without agent stages takes a budget and is not bothered by it
+    vb run --budget max_requests=1 "$T/c.yaml"
+    expect_rc 0
+    expect_clean
+}
+
+run_tests "$@"
