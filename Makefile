@@ -160,6 +160,9 @@ fuzz:
 	    -lyaml -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_sse tests/fuzz/fuzz_sse.c src/builtin/stream.c src/util/term.c \
+	    src/util/error.c -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)

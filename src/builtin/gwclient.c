@@ -94,6 +94,9 @@ void vb_builtin_gw_close(struct vb_builtin_gw *c)
 }
 
 struct sink {
+	CURL *h;
+	struct vb_builtin_stream *st;
+	int mode;          /* 0: not known yet, 1: events to (st), 2: kept in (buf) */
 	char *buf;
 	size_t len, max;
 };
@@ -102,6 +105,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct sink *s = opaque;
 	size_t n = size * nmemb;
+	if (!s->mode) { /* the headers are in: a 200 of events streams */
+		long status = 0;
+		char *type = NULL;
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(s->h, CURLINFO_CONTENT_TYPE, &type);
+		s->mode = s->st && status == 200 && type && strstr(type, "text/event-stream") ? 1 : 2;
+	}
+	if (s->mode == 1)
+		return vb_builtin_stream_feed(s->st, data, n) < 0 ? 0 : n;
 	if (s->len + n > s->max)
 		return 0; /* too large: curl fails the transfer */
 	char *b = realloc(s->buf, s->len + n + 1);
@@ -115,8 +127,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 }
 
 int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *body,
-		     long timeout_ms, size_t max, long *status, char **resp, size_t *resp_len,
-		     vb_error *err)
+		     long timeout_ms, size_t max, struct vb_builtin_stream *st, long *status,
+		     char **resp, size_t *resp_len, vb_error *err)
 {
 	CURL *h = curl_easy_init();
 	if (!h)
@@ -126,7 +138,7 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 	struct curl_slist *hdrs = NULL;
 	const char *lines[] = { "content-type: application/json", "anthropic-version: 2023-06-01",
 				key };
-	struct sink s = { .max = max };
+	struct sink s = { .h = h, .st = st, .max = max };
 	int rc = 0;
 	for (size_t i = 0; url && key && i < sizeof(lines) / sizeof(lines[0]); i++) {
 		struct curl_slist *l = curl_slist_append(hdrs, lines[i]);
@@ -153,13 +165,18 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 	if (timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	CURLcode cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (s.mode == 1 && (cc == CURLE_OK || vb_builtin_stream_error(st))) {
+		*resp = NULL; /* it went to (st), which says what was wrong */
+		*resp_len = 0;
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = vb_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? VB_E_TIMEOUT : VB_E_RUNTIME,
 				  "model request through the gateway failed: %s",
 				  curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	*resp = s.buf ? s.buf : strdup("");
 	*resp_len = s.len;
 	s.buf = NULL;

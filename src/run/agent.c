@@ -171,6 +171,15 @@ static void on_request(const struct vb_llm_request *q, void *opaque)
 	vb_run_emit(c->r, &ev);
 }
 
+/* The builtin agent's text as it streams in, a line at a time. */
+static void on_text(const char *text, void *opaque)
+{
+	struct ctx *c = opaque;
+	struct vb_event ev = { .type = VB_EV_AGENT_MESSAGE, .stage = c->u->name, .text = text,
+			       .vm_id = c->u->vm_id };
+	vb_run_emit(c->r, &ev);
+}
+
 static int is_cancelled(void *opaque)
 {
 	struct ctx *c = opaque;
@@ -243,7 +252,8 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
-			.on_tool = on_tool, .cancelled = is_cancelled, .opaque = &c,
+			.on_tool = on_tool, .on_text = on_text, .cancelled = is_cancelled,
+			.opaque = &c,
 		};
 		rc = vb_builtin_run(&p, &final, err);
 	}

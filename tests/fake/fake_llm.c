@@ -168,9 +168,19 @@ static json_t *anthropic_events(json_t *turn, const char *model)
 		    json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type", "content_block_start", "index",
 			      idx, "content_block", "type", "tool_use", "id", id ? id : "toolu_fake1",
 			      "name", json_string_value(json_object_get(tool, "name")), "input"));
-		sse(ev, "content_block_delta",
-		    json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index", idx,
-			      "delta", "type", "input_json_delta", "partial_json", args));
+		/* in three pieces cut anywhere (on characters), as the real API
+		 * sends it, so a reader must put the JSON together */
+		size_t n = strlen(args), cut[4] = { 0, n / 3, 2 * n / 3, n };
+		for (int k = 1; k < 3; k++)
+			while (cut[k] < n && ((unsigned char)args[cut[k]] & 0xC0) == 0x80)
+				cut[k]++;
+		for (int k = 0; k < 3; k++) {
+			char *piece = strndup(args + cut[k], cut[k + 1] > cut[k] ? cut[k + 1] - cut[k] : 0);
+			sse(ev, "content_block_delta",
+			    json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index",
+				      idx, "delta", "type", "input_json_delta", "partial_json", piece));
+			free(piece);
+		}
 		sse(ev, "content_block_stop",
 		    json_pack("{s:s,s:i}", "type", "content_block_stop", "index", idx));
 		free(args);

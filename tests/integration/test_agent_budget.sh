@@ -150,4 +150,42 @@ EOF
     expect_clean
 }
 
+# The builtin agent streams: its text is an agent.message event, a line at
+# a time, as it arrives (long before the answer ends), --follow prints it
+# live, and a tool call's input comes together from pieces.
+test_builtin_agent_text_streams_as_it_arrives() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    # the fake cuts the text in two deltas ("first-line\n" | "second-line!")
+    # and its tool input in three; 700 ms between SSE events
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1", "input": {"command": "echo pieces-$((40+2)) \"caf\u00e9\""}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "pieces-42 caf\u00e9", "text": "first-line\nsecond-line!", "delay_ms": 700,
+       "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: talker
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml)
+agent: {prompt: "talk"}
+EOF
+    vb run --follow --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "first-line\nsecond-line!"'
+    # the request asked for a stream
+    sed -n 2p "$T/fake.log" | jq -e '.body.stream == true' >/dev/null || fail "the request is not streamed"
+    events | jq -se '[.[] | select(.event == "agent.message") | .text] == ["first-line", "second-line!"]' >/dev/null ||
+        fail "agent.message events: $(events | grep agent.message)"
+    # the first line came when it arrived (3 events in: ~2.1 s), the
+    # request ended 8 events in (~4.9 s)
+    local msg req
+    msg=$(events | jq -s '[.[] | select(.event == "agent.message")][0].time_ms')
+    req=$(events | jq -s '[.[] | select(.event == "llm.request")][1].time_ms')
+    [ $((req - msg)) -ge 2000 ] || fail "the first line came $((req - msg)) ms before the request ended, expected >= 2000"
+    expect_err_has "talker | first-line"
+    expect_err_has "talker | second-line!"
+    expect_clean
+}
+
 run_tests "$@"
