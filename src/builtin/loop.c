@@ -226,8 +226,16 @@ int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *er
 		json_decref(answer);
 		json_array_append_new(messages, results);
 	}
-	vb_error_set(err, VB_E_OK, "the agent did not finish within %u model requests (max_turns)",
-		     max_turns);
+	if (p->max_turns)
+		vb_error_set(err, VB_E_OK,
+			     "the agent did not finish within max_turns %u (model requests); raise "
+			     "agent.max_turns (a box's max_turns) if it needs more",
+			     max_turns);
+	else
+		vb_error_set(err, VB_E_OK,
+			     "the agent did not finish within %u model requests (the builtin "
+			     "agent's default; set agent.max_turns for another limit)",
+			     max_turns);
 out:
 	vb_builtin_gw_close(c);
 	json_decref(tools);

@@ -234,7 +234,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			*system ? vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
 		struct vb_run_claude_params p = {
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
-			.prompt = full, .timeout_ms = a->timeout_ms,
+			.prompt = full, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
 		};
 		vb_run_agent_link_set(a->link, gw);
 		rc = full ? vb_run_claude(&p, &final, err)
@@ -251,6 +251,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
+			.max_turns = a->max_turns,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
 			.on_tool = on_tool, .on_text = on_text, .cancelled = is_cancelled,
 			.opaque = &c,

@@ -222,6 +222,7 @@ struct vb_run_agent_box {
 	const struct vb_spec_skills *skills;
 	const struct vb_spec_llm_eff *llm;
 	unsigned timeout_ms;        /* 0: none */
+	unsigned max_turns;         /* agent.max_turns; 0: the agent's default */
 	/* the carried input, as in the pipeline's carry */
 	const char *in_path;
 	const uint8_t *in_mem;

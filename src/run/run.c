@@ -100,6 +100,7 @@ static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agen
 	ap->box.prompt = spec->agent.prompt;
 	ap->box.skills = spec->agent.skills;
 	ap->box.timeout_secs = spec->agent.timeout_secs;
+	ap->box.max_turns = spec->agent.max_turns;
 	ap->box.output_file = spec->agent.output_file;
 	ap->box.run.stdin_index = SIZE_MAX;
 	ap->box.vm = spec->vm;
@@ -225,6 +226,11 @@ fail:
 	return NULL;
 }
 
+static void print_warning(const char *line, void *opaque)
+{
+	fprintf(opaque, "voidbox: warning: %s\n", line);
+}
+
 static int has_outputs(const struct vb_spec *spec)
 {
 	if (spec->kind != VB_SPEC_PIPELINE)
@@ -240,6 +246,8 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 {
 	if (check_runnable(spec, err) < 0)
 		return NULL;
+	if (opts && opts->notices)
+		vb_spec_warnings(spec, print_warning, opts->notices);
 	const char *kind = vb_spec_kind_name(spec->kind);
 	struct agent_pipeline ap;
 	spec = as_pipeline(spec, &ap);

@@ -188,4 +188,74 @@ EOF
     expect_clean
 }
 
+# agent.max_turns (extension): the builtin agent's loop stops there, with a
+# message that says which limit; claude-code gets it as --max-turns; on a
+# codex stage validate warns that it cannot apply.
+test_max_turns_stops_a_looping_builtin_agent() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": ['"$(loop_turn)"']}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: looper
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml)
+agent: {prompt: "loop forever", max_turns: 2}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 1
+    [ "$(wc -l <"$T/fake.log")" -eq 2 ] || fail "$(wc -l <"$T/fake.log") requests reached the fake, expected 2"
+    jqx '.stages[0].error == "the agent did not finish within max_turns 2 (model requests); raise agent.max_turns (a box'"'"'s max_turns) if it needs more"'
+    jqx '.stages[0].llm_requests == 2 and .stages[0].budget_exceeded == null'
+    [ "$(events | jq -c 'select(.event == "agent.tool")' | wc -l)" -eq 2 ] || fail "agent.tool events: $(events | grep -c agent.tool)"
+    expect_clean
+}
+
+test_max_turns_reaches_claude_code_and_is_validated() {
+    spec bad <<EOF
+api_version: v1
+kind: pipeline
+name: bad
+pipeline:
+  boxes:
+    - {name: a, prompt: "hi", max_turns: 0}
+    - {name: b, run: {program: "true"}, max_turns: 2}
+    - {name: c, prompt: "hi", max_turn: 2}
+EOF
+    vb validate "$T/bad.yaml"
+    expect_rc 2
+    expect_err_has "bad.yaml:6:42: pipeline.boxes[0].max_turns: must be at least 1 (got 0)"
+    expect_err_has "pipeline.boxes[1].max_turns: max_turns is for agent boxes (with 'prompt'); box 'b' runs a command"
+    expect_err_has "unknown field 'max_turn' in box 'c' (did you mean 'max_turns'?)"
+    spec cx <<EOF
+api_version: v1
+kind: agent
+name: cx
+llm: {provider: codex}
+agent: {prompt: "hi", max_turns: 3}
+EOF
+    vb validate "$T/cx.yaml"
+    expect_rc 0
+    expect_err_has "cx.yaml:5:34: agent.max_turns: codex has no limit on its turns: max_turns is not applied to codex"
+    # claude-code: --max-turns 1 and a model that keeps calling tools
+    [ -d "${XDG_CACHE_HOME:-$HOME/.cache}/voidbox/agents/trees" ] || { echo "# skipped: claude-code is not cached" >&2; return 0; }
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"tool_use": {"name": "Bash", "id": "toolu_1", "input": {"command": "true", "description": "x"}},
+                      "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec cc <<EOF
+api_version: v1
+kind: agent
+name: cc
+sandbox: {memory_mb: 1024}
+llm: {provider: custom, agent: claude-code, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent: {prompt: "loop", max_turns: 1, timeout_secs: 300}
+EOF
+    vb run --output json "$T/cc.yaml"
+    expect_rc 1
+    jqx '.stages[0].error | startswith("claude-code ended with error_max_turns")'
+    events | jq -se 'any(.[]; .event == "agent.result" and .subtype == "error_max_turns")' >/dev/null ||
+        fail "no error_max_turns result: $(events | grep agent.result)"
+    expect_clean
+}
+
 run_tests "$@"
