@@ -84,8 +84,11 @@ const char *vb_builtin_stream_error(const struct vb_builtin_stream *s);
 
 struct vb_builtin_gw;
 /* A private unix socket (in the runtime root, 0700) whose connections are
- * served by (gw): libcurl reaches the gateway through it. */
-struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, vb_error *err);
+ * served by (gw): libcurl reaches the gateway through it.  (cancelled)
+ * (may be NULL) is asked while an answer streams in: true ends the
+ * request (VB_E_CANCELLED). */
+struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, int (*cancelled)(void *),
+					 void *opaque, vb_error *err);
 void vb_builtin_gw_close(struct vb_builtin_gw *c);
 /* POST (body) to (path) through the gateway with the placeholder token:
  * the answer's status, and its body (NUL-terminated, at most (max) bytes)

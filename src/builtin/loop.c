@@ -187,7 +187,7 @@ int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *er
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto out;
 	}
-	if (!(c = vb_builtin_gw_open(p->gw, err)))
+	if (!(c = vb_builtin_gw_open(p->gw, p->cancelled, p->opaque, err)))
 		goto out;
 	for (unsigned turn = 0; turn < max_turns; turn++) {
 		if (p->cancelled && p->cancelled(p->opaque)) {
