@@ -47,6 +47,11 @@ static const char usage_text[] =
 	"                         the most the run's outputs may take in all (boxes'\n"
 	"                         outputs and carried stdout; default 256M, e.g. 1G);\n"
 	"                         a box that goes past it fails\n"
+	"      --budget max_tokens=N,max_cost_usd=X,max_requests=N\n"
+	"                         one LLM budget for all the run's agent stages together\n"
+	"                         (any of the keys; fan-out boxes share it), on top of\n"
+	"                         each stage's llm.budget: the model request that would\n"
+	"                         cross it is refused and its stage fails\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
@@ -70,6 +75,7 @@ struct opts {
 	int json, quiet, follow;
 	unsigned max_parallel;
 	uint64_t output_budget;
+	struct vb_run_llm_budget llm_budget;
 	enum vb_accel accel;
 	int accel_set;
 	const char *env[MAX_EXTRA];
@@ -82,7 +88,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -91,6 +97,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "env", required_argument, NULL, 'e' },    { "mount", required_argument, NULL, 'v' },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "output-budget", required_argument, NULL, OPT_BUDGET },
+		{ "budget", required_argument, NULL, OPT_LLM_BUDGET },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -120,6 +127,10 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 						    vb_term_copy(shown, sizeof(shown), optarg, 0));
 			break;
 		}
+		case OPT_LLM_BUDGET:
+			if (vb_cli_parse_llm_budget(optarg, &o->llm_budget, err) < 0)
+				return -1;
+			break;
 		case 'f':
 			o->file = optarg;
 			break;
@@ -312,6 +323,7 @@ int vb_cmd_run(int argc, char **argv)
 		.n_mounts = o.n_mounts,
 		.max_parallel = o.max_parallel,
 		.output_budget = o.output_budget,
+		.llm_budget = o.llm_budget,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,

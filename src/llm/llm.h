@@ -129,9 +129,46 @@ struct vb_llm_totals {
 	double cost_usd;
 };
 
+/* ---- a budget shared by gateways (budget.c) ------------------------------ */
+
+/* A run's budget (`voidbox run --budget`): one set of limits and totals
+ * that every stage's gateway charges on top of its own, under one lock,
+ * so that stages running in parallel (a fan-out) share it exactly. */
+struct vb_llm_shared_budget;
+
+/* NULL on allocation failure.  (limits) is copied. */
+struct vb_llm_shared_budget *vb_llm_shared_budget_new(const struct vb_llm_budget *limits);
+void vb_llm_shared_budget_free(struct vb_llm_shared_budget *sb); /* NULL: no-op */
+/* What every gateway charged so far (any thread). */
+void vb_llm_shared_budget_totals(struct vb_llm_shared_budget *sb, struct vb_llm_totals *out);
+
+/* Would one more request cross (b), given what is spent (requests made,
+ * tokens used, cost) and what the request is estimated to need?  True if
+ * it may go; else false with the reason in (why): "budget exceeded
+ * (PREFIXmax_requests 2: 2 made)" and the like, PREFIX being "" for a
+ * stage's budget and "run budget " for a shared one. */
+bool vb_llm_budget_allows(const struct vb_llm_budget *b, const char *prefix, uint64_t requests,
+			  uint64_t tokens, double cost, uint64_t need_tokens, double need_cost,
+			  char *why, size_t n);
+
+/* For the gateway: admit one request against (sb), reserving its estimate
+ * until vb_llm_shared_budget_settle() replaces it with what it took (so
+ * that requests in flight in parallel count too).  False with (why) when
+ * it would cross the budget. */
+bool vb_llm_shared_budget_take(struct vb_llm_shared_budget *sb, uint64_t need_tokens,
+			       double need_cost, char *why, size_t n);
+void vb_llm_shared_budget_settle(struct vb_llm_shared_budget *sb, uint64_t need_tokens,
+				 double need_cost, uint64_t in, uint64_t out, double cost);
+
+/* Which budget refused a request and so failed the stage. */
+enum vb_llm_budget_hit { VB_LLM_BUDGET_NONE = 0, VB_LLM_BUDGET_STAGE, VB_LLM_BUDGET_RUN };
+
 struct vb_llm_gateway_cfg {
 	struct vb_llm_provider *provider; /* owned by the gateway from then on */
 	struct vb_llm_budget budget;
+	/* the run's budget, charged too; NULL = none.  Borrowed: it must
+	 * outlive the gateway. */
+	struct vb_llm_shared_budget *shared;
 	vb_llm_request_fn on_request;
 	void *opaque;
 	int max_retries;   /* 429/5xx retries; 0 = the default (3) */
@@ -168,6 +205,8 @@ void vb_llm_gateway_totals(struct vb_llm_gateway *gw, struct vb_llm_totals *out)
  * an authentication failure, an unreachable provider...), copied into
  * (out); returns false and "" if none. */
 bool vb_llm_gateway_failure(struct vb_llm_gateway *gw, char *out, size_t size);
+/* Whether that failure was a budget's refusal, and whose. */
+enum vb_llm_budget_hit vb_llm_gateway_budget_hit(struct vb_llm_gateway *gw);
 
 /* ---- pure helpers (gateway.c; unit-tested) ------------------------------- */
 

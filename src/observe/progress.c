@@ -226,9 +226,13 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 	case VB_EV_LOG_CHUNK:
 		vb_progress_chunk(p, find_row(p, ev->stage, 0, t), ev);
 		break;
+	case VB_EV_AGENT_MESSAGE:
+		r = find_row(p, ev->stage, 0, t);
+		if (p->follow) /* an agent's words, as they come, like its output */
+			vb_progress_says(p, r, ev->text);
+		break;
 	case VB_EV_LLM_REQUEST:
 	case VB_EV_AGENT_TOOL:
-	case VB_EV_AGENT_MESSAGE:
 	case VB_EV_AGENT_RESULT:
 		r = find_row(p, ev->stage, 0, t); /* shown as a line, no state */
 		break;
@@ -259,7 +263,7 @@ void vb_progress_event(const struct vb_event *ev, void *progress)
 		vb_progress_flush(p, find_row(p, ev->stage, 0, t));
 	p->lines_printed = 0;
 	fold(p, ev, t, &row);
-	if (ev->type == VB_EV_LOG_CHUNK) {
+	if (ev->type == VB_EV_LOG_CHUNK || (ev->type == VB_EV_AGENT_MESSAGE && p->follow)) {
 		/* output changes no state: the frame comes back below new lines */
 		if (p->tty && p->lines_printed)
 			vb_progress_draw(p, vb_obs_wall_ms());

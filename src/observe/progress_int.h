@@ -71,6 +71,8 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
  * the `voidbox logs` command to see it all; freeing rows' buffers. */
 void vb_progress_chunk(struct vb_progress *p, struct vb_prow *r, const struct vb_event *ev);
 void vb_progress_flush(struct vb_progress *p, struct vb_prow *r);
+/* --follow: an agent's text (agent.message), each line as "STAGE | line". */
+void vb_progress_says(struct vb_progress *p, struct vb_prow *r, const char *text);
 void vb_progress_failures(struct vb_progress *p);
 void vb_progress_rows_free(struct vb_progress *p);
 

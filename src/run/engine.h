@@ -22,6 +22,7 @@
 #include "voidbox/sandbox.h"
 
 struct vb_llm_gateway;
+struct vb_llm_shared_budget;
 
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
@@ -65,6 +66,7 @@ struct vb_run_unit {
 	int is_agent;
 	uint64_t llm_requests, llm_input_tokens, llm_output_tokens;
 	double llm_cost_usd;
+	enum vb_run_budget_hit budget_hit;
 };
 
 struct vb_run {
@@ -92,6 +94,9 @@ struct vb_run {
 	char *error;                /* the first failure, naming its box or step */
 	enum vb_error_kind error_kind; /* as in struct vb_run_result */
 	pthread_mutex_t mu;         /* guards unit states read across threads */
+	/* opts.llm_budget, charged by every agent stage's gateway; NULL when
+	 * it sets no limit */
+	struct vb_llm_shared_budget *llm_budget;
 };
 
 /* Fill in time and run id, then hand (ev) to the record and the caller. */
@@ -217,6 +222,7 @@ struct vb_run_agent_box {
 	const struct vb_spec_skills *skills;
 	const struct vb_spec_llm_eff *llm;
 	unsigned timeout_ms;        /* 0: none */
+	unsigned max_turns;         /* agent.max_turns; 0: the agent's default */
 	/* the carried input, as in the pipeline's carry */
 	const char *in_path;
 	const uint8_t *in_mem;

@@ -238,6 +238,7 @@ static void run_agent_box(struct vb_run *r, size_t bi, struct vb_run_unit *u,
 	vb_error err = { 0 };
 	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &b->skills,
 				      .llm = &b->llm_eff, .timeout_ms = timeout_ms,
+				      .max_turns = b->max_turns.set ? (unsigned)b->max_turns.v : 0,
 				      .in_path = in->path, .in_mem = in->mem, .in_len = in->len,
 				      .in_has = in->has, .env = r->vmc[bi].env, .link = link };
 	int rc;

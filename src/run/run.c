@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llm/llm.h"
 #include "run/engine.h"
 #include "util/util.h"
 
@@ -99,6 +100,7 @@ static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agen
 	ap->box.prompt = spec->agent.prompt;
 	ap->box.skills = spec->agent.skills;
 	ap->box.timeout_secs = spec->agent.timeout_secs;
+	ap->box.max_turns = spec->agent.max_turns;
 	ap->box.output_file = spec->agent.output_file;
 	ap->box.run.stdin_index = SIZE_MAX;
 	ap->box.vm = spec->vm;
@@ -140,6 +142,7 @@ static void run_free(struct vb_run *r)
 	free(r->error);
 	free(r->run_id);
 	free(r->run_dir);
+	vb_llm_shared_budget_free(r->llm_budget);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -203,6 +206,16 @@ static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_op
 	}
 	if (make_units(r, err) < 0)
 		goto fail;
+	const struct vb_run_llm_budget *b = &r->opts.llm_budget;
+	if (b->max_tokens || b->max_requests || b->max_cost_usd > 0) {
+		struct vb_llm_budget limits = { .max_tokens = b->max_tokens,
+						.max_cost_usd = b->max_cost_usd,
+						.max_requests = b->max_requests };
+		if (!(r->llm_budget = vb_llm_shared_budget_new(&limits))) {
+			vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+	}
 	int rc = spec->kind == VB_SPEC_PIPELINE ? vb_run_pipeline_prepare(r, err)
 						: vb_run_workflow_prepare(r, err);
 	if (rc < 0)
@@ -211,6 +224,11 @@ static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_op
 fail:
 	run_free(r);
 	return NULL;
+}
+
+static void print_warning(const char *line, void *opaque)
+{
+	fprintf(opaque, "voidbox: warning: %s\n", line);
 }
 
 static int has_outputs(const struct vb_spec *spec)
@@ -228,6 +246,8 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 {
 	if (check_runnable(spec, err) < 0)
 		return NULL;
+	if (opts && opts->notices)
+		vb_spec_warnings(spec, print_warning, opts->notices);
 	const char *kind = vb_spec_kind_name(spec->kind);
 	struct agent_pipeline ap;
 	spec = as_pipeline(spec, &ap);
