@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Agent stages beyond the task mode with an API key, as a user runs them:
+# logins refreshed on the host (claude-personal, codex's ChatGPT login)
+# against a fake token endpoint on the loopback (tests/fake/fake_llm.c,
+# VOIDBOX_LLM_OAUTH_TOKEN_URL), interactive and service modes.  Real VMs
+# (TCG here).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/lib_agent.sh"
+
+# claude-code's login file, as it writes it, in $T/claude (CLAUDE_CONFIG_DIR).
+claude_login() { # ACCESS REFRESH EXPIRES_AT_MS
+    mkdir -p "$T/claude"
+    cat >"$T/claude/.credentials.json" <<EOF
+{
+  "claudeAiOauth": {
+    "accessToken": "$1",
+    "refreshToken": "$2",
+    "expiresAt": $3,
+    "scopes": ["user:inference", "user:profile"],
+    "subscriptionType": "max",
+    "rateLimitTier": "default_claude_max_20x"
+  },
+  "mcpOAuth": {"keep": "me"}
+}
+EOF
+    chmod 600 "$T/claude/.credentials.json"
+    export CLAUDE_CONFIG_DIR="$T/claude"
+}
+
+personal_spec() {
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: personal
+sandbox: {memory_mb: 256}
+llm: {provider: claude-personal, agent: builtin, base_url: "http://127.0.0.1:$port", model: fake-model}
+agent: {prompt: "say hello"}
+EOF
+}
+
+now_ms() { echo $(($(date +%s) * 1000)); }
+creds() { cat "$T/claude/.credentials.json"; }
+model_requests() { jq -c 'select(.path | startswith("/v1/messages"))' "$T/fake.log"; }
+token_requests() { jq -c 'select(.path == "/v1/oauth/token")' "$T/fake.log"; }
+
+test_claude_personal_expired_login_is_refreshed_on_the_host() {
+    local old="sk-ant-oat01-old-$RANDOM$RANDOM" rt="sk-ant-ort01-rt-$RANDOM$RANDOM"
+    local new="sk-ant-oat01-new-$RANDOM$RANDOM" rt2="sk-ant-ort01-rt2-$RANDOM$RANDOM"
+    claude_login "$old" "$rt" "$(($(now_ms) - 3600000))"
+    fake '{"require_auth": "Bearer '"$new"'",
+           "oauth": {"access_token": "'"$new"'", "refresh_token": "'"$rt2"'", "expires_in": 28800,
+                     "scope": "user:inference user:profile"},
+           "turns": [{"text": "hello from a fresh login"}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/v1/oauth/token"
+    personal_spec
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.success and .output == "hello from a fresh login"'
+    # the refresh, in claude-code's wire format, once
+    [ "$(token_requests | wc -l)" -eq 1 ] || fail "token requests: $(token_requests)"
+    token_requests | jq -e --arg rt "$rt" '.method == "POST" and .body.grant_type == "refresh_token" and .body.refresh_token == $rt
+        and .body.client_id == "9d1c250a-e61b-44d9-88ed-5944d1962f5e" and .body.scope == "user:inference user:profile"
+        and (.headers["content-type"] | startswith("application/json"))' >/dev/null ||
+        fail "the refresh request: $(token_requests)"
+    # the model got the new token as a bearer, with the OAuth beta flag
+    model_requests | jq -e --arg t "Bearer $new" '.headers.authorization == $t and (.headers["anthropic-beta"] | contains("oauth-2025-04-20"))' >/dev/null ||
+        fail "the model request's credential: $(model_requests | jq -c .headers)"
+    # the file: new tokens, a new expiry, everything else kept, still 0600
+    creds | jq -e --arg a "$new" --arg r "$rt2" --argjson now "$(now_ms)" '.claudeAiOauth.accessToken == $a
+        and .claudeAiOauth.refreshToken == $r and .claudeAiOauth.expiresAt > $now + 28000000
+        and .claudeAiOauth.subscriptionType == "max" and .claudeAiOauth.rateLimitTier == "default_claude_max_20x"
+        and .mcpOAuth.keep == "me"' >/dev/null || fail "the credentials file after the refresh: $(creds | jq -c '.claudeAiOauth | keys')"
+    [ "$(stat -c %a "$T/claude/.credentials.json")" = 600 ] || fail "mode $(stat -c %a "$T/claude/.credentials.json")"
+    [ -z "$(find "$T/claude" -name '*.tmp' -o -name '*.lock')" ] || fail "leftovers: $(ls -a "$T/claude")"
+    [ ! -e "$T/claude.lock" ] || fail "claude-code's legacy lock was left"
+    # no token in the run record or the output
+    ! grep -rqe "$new" -e "$rt2" -e "$old" "$XDG_STATE_HOME" "$T/out" "$T/err" || fail "a token is in the run record or the output"
+    expect_clean
+}
+
+test_claude_personal_401_refreshes_once_and_retries() {
+    local old="sk-ant-oat01-revoked-$RANDOM" new="sk-ant-oat01-new-$RANDOM$RANDOM"
+    claude_login "$old" "sk-ant-ort01-rt-$RANDOM" "$(($(now_ms) + 7200000))"
+    fake '{"require_auth": "Bearer '"$new"'",
+           "oauth": {"access_token": "'"$new"'", "expires_in": 3600},
+           "turns": [{"text": "second try worked"}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/v1/oauth/token"
+    personal_spec
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "second try worked" and .stages[0].llm_requests == 1'
+    # the fake saw the old token refused, one refresh, then the new token
+    [ "$(model_requests | jq -r .headers.authorization | tr '\n' ' ')" = "Bearer $old Bearer $new " ] ||
+        fail "model requests' credentials: $(model_requests | jq -r .headers.authorization)"
+    [ "$(token_requests | wc -l)" -eq 1 ] || fail "$(token_requests | wc -l) refreshes"
+    # no refresh_token in the answer: the old one stays
+    creds | jq -e --arg a "$new" '.claudeAiOauth.accessToken == $a and (.claudeAiOauth.refreshToken | startswith("sk-ant-ort01-rt-"))' >/dev/null ||
+        fail "the file: $(creds | jq -c '.claudeAiOauth | keys')"
+    expect_clean
+}
+
+test_claude_personal_refused_refresh_says_to_log_in_again() {
+    claude_login "sk-ant-oat01-old" "sk-ant-ort01-dead" "$(($(now_ms) - 1000))"
+    local before
+    before=$(creds)
+    fake '{"oauth": {"status": 400, "error": "invalid_grant", "error_description": "Refresh token not found or invalid"},
+           "turns": [{"text": "never"}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/v1/oauth/token"
+    personal_spec
+    vb run --output json "$T/a.yaml"
+    expect_rc 2
+    grep -q "llm provider claude-personal: the login on this host has expired and can no longer be refreshed (HTTP 400 from http://127.0.0.1:$port/v1/oauth/token: invalid_grant: Refresh token not found or invalid); fix: run \`claude /login\` on the host" "$T/err" ||
+        fail "the message: $(cat "$T/err")"
+    [ "$(grep -c 'claude /login' "$T/err")" -eq 1 ] || fail "said more than once: $(cat "$T/err")"
+    [ "$(model_requests | wc -l)" -eq 0 ] || fail "a model request went out"
+    [ "$(creds)" = "$before" ] || fail "the credentials file changed"
+    expect_clean
+}
+run_tests
