@@ -336,7 +336,7 @@ static bool hop_by_hop(const char *name)
 	static const char *const skip[] = {
 		"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
 		"te", "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
-		"accept-encoding", "x-api-key", "authorization",
+		"accept-encoding", "x-api-key", "authorization", "chatgpt-account-id",
 	};
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (!strcasecmp(name, skip[i]))
@@ -656,6 +656,9 @@ static int build_headers(struct req *q, struct MHD_Connection *c, vb_error *err)
 		h.failed = !(l = curl_slist_append(q->hdrs, "Expect:")) || !(q->hdrs = l);
 	if (!h.failed && q->auth)
 		h.failed = !(l = curl_slist_append(q->hdrs, q->auth)) || !(q->hdrs = l);
+	_cleanup_free_ char *account = vb_llm_provider_account_header(p);
+	if (!h.failed && account)
+		h.failed = !(l = curl_slist_append(q->hdrs, account)) || !(q->hdrs = l);
 	return h.failed ? -1 : 0;
 }
 
@@ -669,7 +672,8 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 	bool reauthed = false;
 	if (build_headers(q, c, &err) < 0)
 		return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error", err.msg) : MHD_NO;
-	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p), q->path);
+	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p),
+		 vb_llm_provider_upstream_path(p, q->path));
 	char safe_url[600];
 	vb_term_copy(safe_url, sizeof(safe_url), q->url, 0);
 

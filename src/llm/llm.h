@@ -62,6 +62,14 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
  * (an API key); -1 when the refresh failed, with the message to show. */
 int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_error *err);
 
+/* codex with a ChatGPT login: the "chatgpt-account-id: ID" header line its
+ * requests carry besides the bearer token (a new string), else NULL. */
+char *vb_llm_provider_account_header(struct vb_llm_provider *p);
+
+/* The path to ask the provider's root for, for the agent's (path): the same,
+ * except for codex's ChatGPT backend, whose paths have no "/v1" prefix. */
+const char *vb_llm_provider_upstream_path(const struct vb_llm_provider *p, const char *path);
+
 /* What a person should do about a failure of the given class, for messages. */
 enum vb_llm_fail { VB_LLM_FAIL_AUTH, VB_LLM_FAIL_UNREACHABLE, VB_LLM_FAIL_MODEL,
 		   VB_LLM_FAIL_RETRIES };

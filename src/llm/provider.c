@@ -81,7 +81,9 @@ struct vb_llm_provider {
 	char *base_url, *model, *key_env;
 	char *secret;       /* wiped on free; NULL = none */
 	int64_t expires_ms; /* a login's token: when it expires (0 = unknown) */
-	char *login_path;   /* claude-personal: the login file */
+	char *login_path;   /* claude-personal, codex's ChatGPT login: the login file */
+	bool chatgpt;       /* codex with a ChatGPT login */
+	char *account;      /* its account id (the chatgpt-account-id header) */
 };
 
 void vb_llm_wipe(void *p, size_t len)
@@ -202,16 +204,38 @@ static int64_t wall_ms(void)
 
 /* Before each request: a token that has expired or does soon is refreshed
  * (under the provider's lock, so concurrent requests wait for one refresh). */
+static int codex_login(struct vb_llm_provider *p, const char *stale, vb_error *err);
+
 static int login_fresh(struct vb_llm_provider *p, vb_error *err)
 {
-	if (!p->expires_ms || p->expires_ms > wall_ms() + VB_OAUTH_MARGIN_MS)
+	if (!p->login_path || !p->expires_ms || p->expires_ms > wall_ms() + VB_OAUTH_MARGIN_MS)
 		return 0;
-	return claude_login(p, NULL, err);
+	return p->chatgpt ? codex_login(p, NULL, err) : claude_login(p, NULL, err);
 }
 
-/* codex: OPENAI_API_KEY, else the API key saved by `codex login
- * --with-api-key` in $CODEX_HOME/auth.json (default ~/.codex). */
-static int read_codex(struct vb_llm_provider *p, vb_error *err)
+/* codex's ChatGPT login, $CODEX_HOME/auth.json: its access token and
+ * account id, refreshed on the host like claude-personal's (oauth.c). */
+static int codex_login(struct vb_llm_provider *p, const char *stale, vb_error *err)
+{
+	struct vb_oauth_token t;
+	if (vb_oauth_codex(p->login_path, stale, &t, err) < 0)
+		return login_error(p, "run `codex login` on the host", err);
+	vb_llm_wipe_free(p->secret);
+	free(p->account);
+	p->secret = t.access;
+	p->account = t.account;
+	p->expires_ms = t.expires_ms;
+	t.access = t.account = NULL;
+	vb_oauth_token_clear(&t);
+	return 0;
+}
+
+/* codex: OPENAI_API_KEY, else what `codex login` saved in
+ * $CODEX_HOME/auth.json (default ~/.codex): an API key, or a ChatGPT login,
+ * whose requests go to the ChatGPT backend (CODEX_CHATGPT_URL unless the
+ * spec names another root (base_set), without the /v1 prefix). */
+#define CODEX_CHATGPT_URL "https://chatgpt.com/backend-api/codex"
+static int read_codex(struct vb_llm_provider *p, bool base_set, vb_error *err)
 {
 	const char *env = env_nonempty("OPENAI_API_KEY");
 	if (env) {
@@ -225,7 +249,7 @@ static int read_codex(struct vb_llm_provider *p, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE,
 				    "llm provider codex: no OPENAI_API_KEY in the host's environment "
 				    "and no codex login (%.500s); fix: set OPENAI_API_KEY on the host "
-				    "or run `codex login --with-api-key` there",
+				    "or run `codex login` there",
 				    path ? e2.msg : "HOME is not set");
 	const char *key = json_string_value(json_object_get(j, "OPENAI_API_KEY"));
 	bool chatgpt = json_is_object(json_object_get(j, "tokens"));
@@ -234,21 +258,25 @@ static int read_codex(struct vb_llm_provider *p, vb_error *err)
 		p->secret = strdup(key);
 		if (!p->secret)
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	} else if (chatgpt) {
+	} else if (!chatgpt) {
 		rc = vb_error_set(err, VB_E_USAGE,
-				  "llm provider codex: %.400s holds a ChatGPT login, which the "
-				  "gateway cannot use in this version; fix: set OPENAI_API_KEY on "
-				  "the host or run `codex login --with-api-key` there",
-				  path);
-	} else {
-		rc = vb_error_set(err, VB_E_USAGE,
-				  "llm provider codex: %.400s holds no API key; fix: set "
-				  "OPENAI_API_KEY on the host or run `codex login --with-api-key` there",
+				  "llm provider codex: %.400s holds no API key and no ChatGPT login; "
+				  "fix: set OPENAI_API_KEY on the host or run `codex login` there",
 				  path);
 	}
 	wipe_json_strings(j);
 	json_decref(j);
-	return rc;
+	if (rc < 0 || !chatgpt || (key && *key))
+		return rc;
+	p->chatgpt = true;
+	p->login_path = path;
+	path = NULL;
+	if (!base_set) {
+		free(p->base_url);
+		if (!(p->base_url = strdup(CODEX_CHATGPT_URL)))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	return codex_login(p, NULL, err);
 }
 
 static char *dup_trimmed_url(const char *url)
@@ -290,6 +318,7 @@ struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_
 			     vb_term_copy(safe, sizeof(safe), name, 0));
 		return NULL;
 	}
+	bool base_set = base != NULL;
 	if (!base)
 		base = def->base_url;
 	if (!base) {
@@ -328,7 +357,7 @@ struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_
 	if (def->cred == CRED_CLAUDE_OAUTH) {
 		rc = read_claude_oauth(p, err);
 	} else if (def->cred == CRED_CODEX) {
-		rc = read_codex(p, err);
+		rc = read_codex(p, base_set, err);
 	} else if (def->cred == CRED_ENV && p->key_env) {
 		const char *v = env_nonempty(p->key_env);
 		char envname[128];
@@ -359,6 +388,7 @@ void vb_llm_provider_free(struct vb_llm_provider *p)
 	free(p->model);
 	free(p->key_env);
 	free(p->login_path);
+	free(p->account);
 	free(p);
 }
 
@@ -403,8 +433,7 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
 	*hdr = NULL;
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
-	if (p->def->cred == CRED_CLAUDE_OAUTH)
-		rc = login_fresh(p, err);
+	rc = login_fresh(p, err);
 	/* Local servers ignore the key but some insist on one being there. */
 	const char *secret = p->secret ? p->secret : p->def->local ? p->def->name : NULL;
 	if (rc == 0 && secret) {
@@ -421,8 +450,8 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
 
 int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_error *err)
 {
-	if (p->def->cred != CRED_CLAUDE_OAUTH)
-		return 0;
+	if (!p->login_path)
+		return 0; /* an API key: nothing to refresh */
 	int rc = 1;
 	pthread_mutex_lock(&p->lock);
 	/* Another request may have refreshed it since (hdr_used) was made. */
@@ -430,8 +459,24 @@ int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_e
 	bool same = !now || !hdr_used || !strcmp(now, hdr_used);
 	if (now)
 		vb_llm_wipe(now, strlen(now));
-	if (same && claude_login(p, p->secret, err) < 0)
+	if (same && (p->chatgpt ? codex_login(p, p->secret, err) : claude_login(p, p->secret, err)) < 0)
 		rc = -1;
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+char *vb_llm_provider_account_header(struct vb_llm_provider *p)
+{
+	pthread_mutex_lock(&p->lock);
+	char *h = p->chatgpt && p->account ? vb_strfmt("chatgpt-account-id: %s", p->account) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	return h;
+}
+
+const char *vb_llm_provider_upstream_path(const struct vb_llm_provider *p, const char *path)
+{
+	/* The ChatGPT backend's paths have no /v1: /responses, /models. */
+	if (p->chatgpt && !strncmp(path, "/v1/", 4))
+		return path + 3;
+	return path;
 }

@@ -117,4 +117,55 @@ test_claude_personal_refused_refresh_says_to_log_in_again() {
     [ "$(creds)" = "$before" ] || fail "the credentials file changed"
     expect_clean
 }
+# A JWT (unsigned: only its exp is read) expiring at $1 (s since the epoch).
+jwt() {
+    b64() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+    printf '%s.%s.sig' "$(printf '{"alg":"none"}' | b64)" "$(printf '{"exp":%s,"sub":"%s"}' "$1" "$2" | b64)"
+}
+
+test_codex_chatgpt_login_is_refreshed_and_sent_with_its_account() {
+    local old new rt="rt-codex-$RANDOM$RANDOM" rt2="rt2-codex-$RANDOM$RANDOM"
+    old=$(jwt "$(($(date +%s) - 600))" "old$RANDOM") new=$(jwt "$(($(date +%s) + 86400))" "new$RANDOM")
+    mkdir -p "$T/codex"
+    cat >"$T/codex/auth.json" <<EOF
+{"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+ "tokens": {"id_token": "idt", "access_token": "$old", "refresh_token": "$rt", "account_id": "acct-77"},
+ "last_refresh": "2026-01-01T00:00:00Z", "agent_identity": null}
+EOF
+    chmod 600 "$T/codex/auth.json"
+    export CODEX_HOME="$T/codex"
+    unset OPENAI_API_KEY
+    fake '{"require_auth": "Bearer '"$new"'",
+           "oauth": {"access_token": "'"$new"'", "refresh_token": "'"$rt2"'", "id_token": "idt2"},
+           "turns": [{"text": "hello from chatgpt", "usage": {"input_tokens": 10, "output_tokens": 3}}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/oauth/token"
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: chat
+sandbox: {memory_mb: 1024}
+llm: {provider: codex, base_url: "http://127.0.0.1:$port/backend-api/codex", model: fake-model}
+agent: {prompt: "say hello", timeout_secs: 240}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.success and .output == "hello from chatgpt" and .stages[0].llm_requests == 1'
+    # the refresh, in codex's wire format
+    jq -c 'select(.path == "/oauth/token")' "$T/fake.log" | jq -se --arg rt "$rt" 'length == 1 and .[0].body.grant_type == "refresh_token"
+        and .[0].body.refresh_token == $rt and .[0].body.client_id == "app_EMoamEEZ73f0CkXaXp7hrann"' >/dev/null ||
+        fail "the refresh: $(grep oauth/token "$T/fake.log")"
+    # the model request: the ChatGPT backend's path, bearer and account id
+    local req
+    req=$(jq -c 'select(.path | endswith("/responses"))' "$T/fake.log")
+    jq -e --arg t "Bearer $new" '.path == "/backend-api/codex/responses" and .headers.authorization == $t
+        and .headers["chatgpt-account-id"] == "acct-77"' <<<"$req" >/dev/null || fail "the model request: $(jq -c '{path, headers}' <<<"$req")"
+    # auth.json: new tokens, last_refresh now, the rest kept, 0600
+    jq -e --arg a "$new" --arg r "$rt2" '.tokens.access_token == $a and .tokens.refresh_token == $r and .tokens.id_token == "idt2"
+        and .tokens.account_id == "acct-77" and .auth_mode == "chatgpt" and (.last_refresh | startswith("2026-01-01") | not)
+        and has("agent_identity")' "$T/codex/auth.json" >/dev/null || fail "auth.json: $(jq -c '.tokens | keys' "$T/codex/auth.json")"
+    [ "$(stat -c %a "$T/codex/auth.json")" = 600 ] || fail "mode"
+    ! grep -rqe "$new" -e "$rt2" "$XDG_STATE_HOME" "$T/out" "$T/err" || fail "a token is in the run record or the output"
+    expect_clean
+}
+
 run_tests

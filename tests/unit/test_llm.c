@@ -318,16 +318,33 @@ static void test_provider_codex(void **state)
 	struct vb_llm_config cfg = { .provider = "codex" };
 	assert_null(vb_llm_provider_new(&cfg, &err));
 	assert_non_null(strstr(err.msg, "no OPENAI_API_KEY"));
-	/* a ChatGPT login cannot be used: said so */
-	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null,\"tokens\":{\"access_token\":\"x\"}}");
+	/* a ChatGPT login: its token as a bearer, its account id, the ChatGPT
+	 * backend without /v1 (refreshing it: test_agent_modes.sh) */
+	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null,\"tokens\":{\"access_token\":"
+				       "\"x\",\"account_id\":\"acct-1\"}}");
+	struct vb_llm_provider *pc = vb_llm_provider_new(&cfg, &err);
+	assert_non_null(pc);
+	char *hc = header_of(pc, false);
+	assert_string_equal(hc, "Authorization: Bearer x");
+	vb_llm_wipe_free(hc);
+	hc = vb_llm_provider_account_header(pc);
+	assert_string_equal(hc, "chatgpt-account-id: acct-1");
+	free(hc);
+	assert_string_equal(vb_llm_provider_base_url(pc), "https://chatgpt.com/backend-api/codex");
+	assert_string_equal(vb_llm_provider_upstream_path(pc, "/v1/responses"), "/responses");
+	vb_llm_provider_free(pc);
+	/* neither a key nor a login: said so */
+	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null}");
 	assert_null(vb_llm_provider_new(&cfg, &err));
-	assert_non_null(strstr(err.msg, "ChatGPT login"));
+	assert_non_null(strstr(err.msg, "no API key and no ChatGPT login"));
 	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":\"sk-from-file\"}");
 	struct vb_llm_provider *p = vb_llm_provider_new(&cfg, &err);
 	assert_non_null(p);
 	char *h = header_of(p, false);
 	assert_string_equal(h, "Authorization: Bearer sk-from-file");
 	vb_llm_wipe_free(h);
+	assert_null(vb_llm_provider_account_header(p));
+	assert_string_equal(vb_llm_provider_upstream_path(p, "/v1/responses"), "/v1/responses");
 	vb_llm_provider_free(p);
 	setenv("OPENAI_API_KEY", "sk-from-env", 1); /* the environment first */
 	p = vb_llm_provider_new(&cfg, &err);
