@@ -168,4 +168,127 @@ EOF
     expect_clean
 }
 
+# ---- mode: interactive ------------------------------------------------------
+
+interactive_spec() { # AGENT [PROMPT_LINE]
+    spec i <<EOF
+api_version: v1
+kind: agent
+name: chat
+sandbox: {memory_mb: 1024}
+llm: {provider: custom, agent: $1, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent: {mode: interactive${2:+, prompt: "$2"}}
+EOF
+}
+
+# drive STEPS_JSON: `voidbox run` on a terminal; sets $rc and $term_flags.
+drive() {
+    local res
+    res=$(STEPS="$1" timeout 200 python3 "$ROOT/tests/integration/pty_drive.py" "$T/screen.log" "$VB" run "$T/i.yaml" 2>"$T/drive.err")
+    local drc=$?
+    rc=$(sed -n 's/^exit //p' <<<"$res")
+    term_flags=$(sed -n 's/^termios //p' <<<"$res")
+    [ $drc -eq 0 ] || fail "driving the terminal: $(cat "$T/drive.err"); screen: $(tail -c 1500 "$T/screen.log" | tr -d '\033' | tail -c 700)"
+}
+
+test_interactive_claude_code_on_a_terminal() {
+    export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"
+    fake '{"turns": [
+      {"expect": "say the magic words", "text": "FIRST-ANSWER-4242"},
+      {"expect": "and now the second", "text": "SECOND-ANSWER-777"}]}'
+    interactive_spec claude-code "say the magic words"
+    drive '[{"wait": "FIRST-ANSWER-4242", "timeout": 120},
+            {"sleep": 1}, {"type": "and now the second"}, {"sleep": 0.5}, {"type": "\r"},
+            {"wait": "SECOND-ANSWER-777", "timeout": 60},
+            {"sleep": 1}, {"type": "/exit"}, {"sleep": 1}, {"type": "\r"}]'
+    [ "$rc" = 0 ] || fail "exit code $rc: $(tail -c 600 "$T/screen.log" | tr -d '\033')"
+    # the terminal was given back as it was (line editing and echo on)
+    [ -n "$term_flags" ] && [ $((term_flags & 10)) -eq 10 ] || fail "terminal flags after the run: $term_flags"
+    # the prompt came as claude's first prompt, the typed line as the next
+    [ "$(jq -c 'select(.path | startswith("/v1/messages"))' "$T/fake.log" | wc -l)" -ge 2 ] || fail "model requests: $(jq -c .path "$T/fake.log")"
+    [ "$(jq -r '.headers["x-api-key"]' "$T/fake.log" | sort -u)" = "$VB_TEST_KEY" ] || fail "the host key was not injected"
+    ! grep -q "$VB_TEST_KEY" "$T/screen.log" || fail "the host key was on the screen"
+    # recorded as a run: succeeded, its model requests as events
+    local run
+    run=$(find "$XDG_STATE_HOME" -name result.json | head -1)
+    [ -n "$run" ] || fail "no run record"
+    jq -e '.success and .stages[0].llm_requests >= 2' "$run" >/dev/null || fail "the result: $(cat "$run")"
+    grep -q "succeeded" "$T/screen.log" || fail "the progress did not come back after the session"
+    expect_clean
+}
+
+test_interactive_needs_a_terminal_and_an_agent_with_one() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"text": "never"}]}'
+    interactive_spec claude-code "hi"
+    vb run "$T/i.yaml" # stdin is /dev/null
+    expect_rc 2
+    expect_err_has "agent mode 'interactive' attaches your terminal to the agent: run it with \`voidbox run\` with stdin and stdout on a terminal (not in a pipe), or use mode: task"
+    interactive_spec builtin "hi"
+    drive '[]'
+    [ "$rc" = 2 ] || fail "builtin interactive: exit code $rc"
+    grep -q "the builtin agent has no interactive mode" "$T/screen.log" || fail "the message: $(cat "$T/screen.log")"
+    [ ! -s "$T/fake.log" ] || fail "a request reached the model"
+    expect_clean
+}
+
+test_interactive_codex_on_a_terminal() {
+    export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"
+    fake '{"turns": [{"text": "CODEX-ANSWER-4242"}]}'
+    interactive_spec codex "-say the magic words"
+    drive '[{"wait": "CODEX-ANSWER-4242", "timeout": 120}, {"sleep": 1},
+            {"type": "/quit"}, {"sleep": 1}, {"type": "\r"}]'
+    [ "$rc" = 0 ] || fail "exit code $rc: $(tail -c 600 "$T/screen.log" | tr -d '\033')"
+    [ $((term_flags & 10)) -eq 10 ] || fail "terminal flags after the run: $term_flags"
+    jq -e -s 'any(.[]; .path == "/v1/responses" and (.body.input | tostring | contains("-say the magic words")))' "$T/fake.log" >/dev/null ||
+        fail "the prompt did not reach the model: $(jq -c .path "$T/fake.log")"
+    [ "$(jq -r '.headers.authorization' "$T/fake.log" | sort -u)" = "Bearer $VB_TEST_KEY" ] || fail "the host key was not injected"
+    expect_clean
+}
+
+# ---- mode: service ------------------------------------------------------------
+
+service_spec() {
+    spec s <<EOF
+api_version: v1
+kind: agent
+name: svc
+sandbox: {memory_mb: 256}
+llm: {provider: custom, agent: builtin, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent: {mode: service, prompt: "serve", output_file: /workspace/served.json}
+EOF
+}
+
+test_service_agent_runs_to_its_end_and_its_output_file_is_the_output() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "write_file", "id": "tu_1", "input": {"path": "/workspace/served.json", "content": "{\"served\": 42}"}}},
+      {"expect": "tu_1", "text": "done serving"}]}'
+    service_spec
+    vb run --output json "$T/s.yaml"
+    expect_rc 0
+    jqx '.success and .output == "{\"served\": 42}" and .stages[0].llm_requests == 2'
+    # without output_file it is no service (checked before anything runs)
+    sed -i 's|, output_file: /workspace/served.json||' "$T/s.yaml"
+    vb run "$T/s.yaml"
+    expect_rc 2
+    expect_err_has "mode 'service' needs an output_file"
+    # and without a timeout
+    sed -i 's|prompt: "serve"}|prompt: "serve", output_file: /workspace/o, timeout_secs: 5}|' "$T/s.yaml"
+    vb run "$T/s.yaml"
+    expect_rc 2
+    expect_err_has "mode 'service' runs without a timeout"
+    expect_clean
+}
+
+test_service_agent_that_never_writes_its_output_file_fails() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"text": "I forgot"}]}'
+    service_spec
+    vb run --output json "$T/s.yaml"
+    expect_rc 1
+    jqx '(.success | not) and .stages[0].error == "mode service: the agent ended without writing its output_file /workspace/served.json"'
+    expect_clean
+}
+
 run_tests
