@@ -124,6 +124,15 @@ void vb_run_unit_fail_err(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *s
 #define VB_RUN_TIMED_OUT (-124)
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err);
+/* vb_run_exec, also handing every piece of the program's stdout, as it
+ * comes, to (tap) (on the calling thread; NULL: none). */
+struct vb_run_tap {
+	void (*stdout_fn)(const uint8_t *d, size_t n, void *opaque);
+	void *opaque;
+};
+int vb_run_exec_tap(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		    const struct vb_exec_params *p, int in_fd, const struct vb_run_tap *tap,
+		    int *code, vb_error *err);
 
 /* ---- outputs in files (carry.c) ---- */
 

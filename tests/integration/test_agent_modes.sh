@@ -291,4 +291,34 @@ test_service_agent_that_never_writes_its_output_file_fails() {
     expect_clean
 }
 
+# ---- codex's events as they happen --------------------------------------------
+
+test_codex_tool_events_arrive_while_it_runs() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    # the second answer streams slowly (1.5 s between its events): the
+    # command's agent.tool event must come before it ends, not at codex's exit
+    fake '{"turns": [
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "echo live-$((6*7))"}}},
+      {"expect": "live-42", "text": "done", "delay_ms": 1500}]}'
+    spec c <<EOF
+api_version: v1
+kind: agent
+name: live
+sandbox: {memory_mb: 1024}
+llm: {provider: custom, agent: codex, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent: {prompt: "run it", timeout_secs: 240}
+EOF
+    vb run --output json "$T/c.yaml"
+    expect_rc 0
+    jqx '.output == "done"'
+    local tool second
+    tool=$(events | jq -s '[.[] | select(.event == "agent.tool" and .tool == "shell" and (.result | contains("live-42")))][0].time_ms')
+    second=$(events | jq -s '[.[] | select(.event == "llm.request")][1].time_ms')
+    [ "$tool" != null ] && [ "$second" != null ] || fail "events: $(events | jq -c '{event, time_ms}' | tr '\n' ' ')"
+    [ $((second - tool)) -ge 5000 ] || fail "the tool event came ${tool} ms, the second answer ended ${second} ms: not live"
+    # and still bounded: its JSONL is kept as the record's
+    [ -s "$(find "$XDG_STATE_HOME" -name codex.jsonl | head -1)" ] || fail "no codex.jsonl"
+    expect_clean
+}
+
 run_tests
