@@ -156,6 +156,8 @@ int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err)
 	struct vb_exec_params xp = { .argv = argv, .env = env };
 	const struct vb_run_options *o = &p->r->opts;
 	int code = o->attach(p->sb, &xp, o->attach_opaque, err);
+	if (code < 0 && err->kind == VB_E_CANCELLED)
+		atomic_store(&p->r->cancelled, 1); /* the session took the signal: the run's */
 	if (code < 0)
 		return -1;
 	if (code != 0)

@@ -10,6 +10,7 @@ goes through the steps in order:
                                    sequences and line breaks ignored)
     {"type": TEXT}                 typed, a character at a time
     {"sleep": S}                   reading what comes meanwhile
+    {"signal": "TERM"}             sent to the program
 
 then waits (60 s at most) for the program to exit.  Everything the terminal
 showed goes to SCREEN_LOG.  Prints "exit CODE" and, as "termios LFLAG",
@@ -84,6 +85,8 @@ for step in steps:
             time.sleep(0.03)
     elif "sleep" in step:
         pump(step["sleep"])
+    elif "signal" in step:
+        os.kill(pid, getattr(signal, "SIG" + step["signal"]))
 
 status = None
 end = time.time() + 60

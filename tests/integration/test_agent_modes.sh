@@ -321,4 +321,15 @@ EOF
     expect_clean
 }
 
+test_interactive_sigterm_tears_down_and_gives_the_terminal_back() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"text": "WAITING-FOR-YOU-99"}]}'
+    interactive_spec claude-code "hello"
+    drive '[{"wait": "WAITING-FOR-YOU-99", "timeout": 120}, {"sleep": 1}, {"signal": "TERM"}]'
+    [ "$rc" = 130 ] || fail "exit code $rc: $(tail -c 600 "$T/screen.log" | tr -d '\033')"
+    [ $((term_flags & 10)) -eq 10 ] || fail "terminal flags after the run: $term_flags"
+    jq -e '.success | not' "$(find "$XDG_STATE_HOME" -name result.json | head -1)" >/dev/null || fail "the run is not recorded as failed"
+    expect_clean
+}
+
 run_tests
