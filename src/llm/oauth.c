@@ -115,10 +115,8 @@ static void login_close(struct login *l)
 			rmdir(l->locks[i]);
 			free(l->locks[i]);
 		}
-	if (l->fd >= 0) {
-		flock(l->fd, LOCK_UN);
-		close(l->fd);
-	}
+	if (l->fd >= 0)
+		close(l->fd); /* and its flock with it */
 	free_secret_json(l->root);
 	free(l->path);
 	*l = (struct login){ .fd = -1 };
@@ -220,25 +218,31 @@ static int read_locked(struct login *l, vb_error *err)
 	return rc;
 }
 
-/* Open (path) and lock it; for claude-code also its lock directories, in
- * the order claude-code takes them. */
-static int login_open(struct login *l, const char *path, bool claude_locks, const char *what,
-		      vb_error *err)
+/* Open (path) and read it: only a look (lock false), or locked for a
+ * refresh: for claude-code its lock directories first (claude_locks), in
+ * the order claude-code takes them, then the file itself (flock). */
+static int login_open(struct login *l, const char *path, bool lock, bool claude_locks,
+		      const char *what, vb_error *err)
 {
 	*l = (struct login){ .fd = -1 };
 	l->path = realpath(path, NULL);
 	if (!l->path)
 		return vb_error_errno(err, errno, "cannot open %s", path);
-	if (lock_file(l, what, err) < 0)
-		return -1;
+	if (!lock) {
+		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+		if (l->fd < 0)
+			return vb_error_errno(err, errno, "cannot open %s", l->path);
+		return read_locked(l, err);
+	}
 	if (claude_locks) {
-		_cleanup_free_ char *dir = strdup(path);
-		char *slash = dir ? strrchr(dir, '/') : NULL;
-		if (!slash)
+		/* claude-code's config directory: the file's, as named */
+		const char *slash = strrchr(path, '/');
+		_cleanup_free_ char *dir = !slash ? strdup(".") :
+				   slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+		if (!dir)
 			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		*slash = '\0';
-		_cleanup_free_ char *real_dir = realpath(*dir ? dir : "/", NULL);
-		char *a = vb_strfmt("%s/.oauth_refresh.lock", dir);
+		_cleanup_free_ char *real_dir = realpath(dir, NULL);
+		char *a = vb_strfmt("%s/.oauth_refresh.lock", strcmp(dir, "/") ? dir : "");
 		char *b = real_dir ? vb_strfmt("%s.lock", real_dir) : NULL;
 		if (!a || !b) {
 			free(a);
@@ -252,6 +256,9 @@ static int login_open(struct login *l, const char *path, bool claude_locks, cons
 		if (lock_dir(l, 1, b, err) < 0)
 			return -1;
 	}
+	/* the file last: claude-code may have replaced it while we waited */
+	if (lock_file(l, what, err) < 0)
+		return -1;
 	return read_locked(l, err);
 }
 
@@ -482,18 +489,26 @@ int vb_oauth_claude(const char *path, const char *stale, struct vb_oauth_token *
 	static const char who[] = "claude-personal";
 	*out = (struct vb_oauth_token){ 0 };
 	struct login l;
-	int rc = login_open(&l, path, true, who, err);
-	if (rc < 0)
-		goto done;
-	json_t *o = json_object_get(l.root, "claudeAiOauth");
-	const char *access = json_string_value(json_object_get(o, "accessToken"));
-	json_t *exp = json_object_get(o, "expiresAt");
-	int64_t expires = json_is_number(exp) ? (int64_t)json_number_value(exp) : 0;
-	bool expiring = expires && expires <= wall_ms() + VB_OAUTH_MARGIN_MS;
-	if (access && *access && !expiring && !(stale && !strcmp(stale, access))) {
-		out->expires_ms = expires; /* good, or someone refreshed it meanwhile */
-		rc = dup_access(out, access, err);
-		goto done;
+	int rc = 0;
+	json_t *o = NULL;
+	const char *access = NULL;
+	/* a look first; the locks only when it needs a refresh, then a
+	 * second look under them (someone may have refreshed it meanwhile) */
+	for (int locked = 0; locked < 2; locked++) {
+		if (locked)
+			login_close(&l);
+		if ((rc = login_open(&l, path, locked, true, who, err)) < 0)
+			goto done;
+		o = json_object_get(l.root, "claudeAiOauth");
+		access = json_string_value(json_object_get(o, "accessToken"));
+		json_t *exp = json_object_get(o, "expiresAt");
+		int64_t expires = json_is_number(exp) ? (int64_t)json_number_value(exp) : 0;
+		bool expiring = expires && expires <= wall_ms() + VB_OAUTH_MARGIN_MS;
+		if (access && *access && !expiring && !(stale && !strcmp(stale, access))) {
+			out->expires_ms = expires;
+			rc = dup_access(out, access, err);
+			goto done;
+		}
 	}
 	const char *rt = json_string_value(json_object_get(o, "refreshToken"));
 	if (!json_is_object(o) || !rt || !*rt) {
@@ -598,22 +613,30 @@ int vb_oauth_codex(const char *path, const char *stale, struct vb_oauth_token *o
 	static const char who[] = "codex";
 	*out = (struct vb_oauth_token){ 0 };
 	struct login l;
-	int rc = login_open(&l, path, false, who, err);
-	if (rc < 0)
-		goto done;
-	json_t *t = json_object_get(l.root, "tokens");
-	const char *access = json_string_value(json_object_get(t, "access_token"));
-	const char *account = json_string_value(json_object_get(t, "account_id"));
-	if (account && *account && !(out->account = strdup(account))) {
-		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		goto done;
-	}
-	int64_t expires = access ? jwt_exp_ms(access) : 0;
-	bool expiring = expires && expires <= wall_ms() + VB_OAUTH_MARGIN_MS;
-	if (access && *access && !expiring && !(stale && !strcmp(stale, access))) {
-		out->expires_ms = expires;
-		rc = dup_access(out, access, err);
-		goto done;
+	int rc = 0;
+	json_t *t = NULL;
+	const char *access = NULL;
+	for (int locked = 0; locked < 2; locked++) { /* as vb_oauth_claude */
+		if (locked)
+			login_close(&l);
+		if ((rc = login_open(&l, path, locked, false, who, err)) < 0)
+			goto done;
+		t = json_object_get(l.root, "tokens");
+		access = json_string_value(json_object_get(t, "access_token"));
+		const char *account = json_string_value(json_object_get(t, "account_id"));
+		free(out->account);
+		out->account = NULL;
+		if (account && *account && !(out->account = strdup(account))) {
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			goto done;
+		}
+		int64_t expires = access ? jwt_exp_ms(access) : 0;
+		bool expiring = expires && expires <= wall_ms() + VB_OAUTH_MARGIN_MS;
+		if (access && *access && !expiring && !(stale && !strcmp(stale, access))) {
+			out->expires_ms = expires;
+			rc = dup_access(out, access, err);
+			goto done;
+		}
 	}
 	const char *rt = json_string_value(json_object_get(t, "refresh_token"));
 	if (!rt || !*rt) {

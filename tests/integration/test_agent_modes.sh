@@ -117,6 +117,42 @@ test_claude_personal_refused_refresh_says_to_log_in_again() {
     [ "$(creds)" = "$before" ] || fail "the credentials file changed"
     expect_clean
 }
+test_claude_personal_waits_for_claude_code_refreshing_on_the_host() {
+    claude_login "sk-ant-oat01-old" "sk-ant-ort01-rt" "$(($(now_ms) - 1000))"
+    fake '{"require_auth": "Bearer sk-ant-oat01-by-claude-code",
+           "oauth": {"status": 500, "error": "server_error"},
+           "turns": [{"text": "used the token claude-code got"}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/v1/oauth/token"
+    personal_spec
+    # claude-code is refreshing: it holds its lock directory
+    mkdir "$T/claude/.oauth_refresh.lock"
+    "$VB" run --output json "$T/a.yaml" >"$T/out" 2>"$T/err" </dev/null &
+    local pid=$!
+    sleep 3
+    kill -0 $pid 2>/dev/null || fail "did not wait for claude-code's lock: $(cat "$T/err")"
+    # ...and writes its new login the way it does (a new file renamed over)
+    jq --argjson e "$(($(now_ms) + 3600000))" '.claudeAiOauth.accessToken = "sk-ant-oat01-by-claude-code" | .claudeAiOauth.expiresAt = $e' \
+        "$T/claude/.credentials.json" >"$T/claude/.credentials.json.tmp"
+    mv "$T/claude/.credentials.json.tmp" "$T/claude/.credentials.json"
+    rmdir "$T/claude/.oauth_refresh.lock"
+    wait $pid
+    rc=$?
+    out=$(cat "$T/out")
+    expect_rc 0
+    jqx '.output == "used the token claude-code got"'
+    [ "$(token_requests | wc -l)" -eq 0 ] || fail "refreshed again: $(token_requests)"
+    # a lock left by a claude-code that died (older than 60 s) is taken over
+    claude_login "sk-ant-oat01-old" "sk-ant-ort01-rt" "$(($(now_ms) - 1000))"
+    mkdir "$T/claude/.oauth_refresh.lock"
+    touch -d '2 minutes ago' "$T/claude/.oauth_refresh.lock"
+    vb run "$T/a.yaml"
+    expect_rc 125 # the fake's token endpoint fails (500): but it was asked
+    [ "$(token_requests | wc -l)" -eq 1 ] || fail "the stale lock was not taken over: $(cat "$T/err")"
+    expect_err_has "refreshing it failed (HTTP 500 from http://127.0.0.1:$port/v1/oauth/token: server_error); fix: try again later, or run \`claude /login\` on the host"
+    [ ! -e "$T/claude/.oauth_refresh.lock" ] || fail "the lock was left"
+    expect_clean
+}
+
 # A JWT (unsigned: only its exp is read) expiring at $1 (s since the epoch).
 jwt() {
     b64() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
