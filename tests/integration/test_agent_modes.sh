@@ -253,6 +253,16 @@ test_interactive_claude_code_on_a_terminal() {
     expect_clean
 }
 
+test_interactive_example_runs() {
+    fake '{"turns": [{"expect": "wait for my questions", "text": "EXAMPLE-READY-5"}]}'
+    cp "$ROOT/examples/agent-interactive.yaml" "$T/i.yaml"
+    export ANTHROPIC_API_KEY="sk-ant-test-$RANDOM" VOIDBOX_LLM_BASE_URL="http://127.0.0.1:$port" AGENT_MODEL=fake-model
+    drive '[{"wait": "EXAMPLE-READY-5", "timeout": 120}, {"sleep": 1},
+            {"type": "/exit"}, {"sleep": 1}, {"type": "\r"}]'
+    [ "$rc" = 0 ] || fail "exit code $rc: $(tail -c 600 "$T/screen.log" | tr -d '\033')"
+    expect_clean
+}
+
 test_interactive_needs_a_terminal_and_an_agent_with_one() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [{"text": "never"}]}'
