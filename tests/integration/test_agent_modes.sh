@@ -153,6 +153,30 @@ test_claude_personal_waits_for_claude_code_refreshing_on_the_host() {
     expect_clean
 }
 
+test_claude_personal_with_claude_code_in_the_vm() {
+    local new="sk-ant-oat01-cc-$RANDOM$RANDOM"
+    claude_login "sk-ant-oat01-old" "sk-ant-ort01-rt-$RANDOM" "$(($(now_ms) - 60000))"
+    fake '{"require_auth": "Bearer '"$new"'", "oauth": {"access_token": "'"$new"'", "expires_in": 3600},
+           "turns": [{"expect": "say hello", "text": "hello through a personal login"}]}'
+    export VOIDBOX_LLM_OAUTH_TOKEN_URL="http://127.0.0.1:$port/v1/oauth/token"
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: personal
+sandbox: {memory_mb: 1024}
+llm: {provider: claude-personal, base_url: "http://127.0.0.1:$port", model: fake-model}
+agent: {prompt: "say hello", timeout_secs: 300}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "hello through a personal login" and .stages[0].llm_requests == 1'
+    # claude-code sent its placeholder; the provider got the login's bearer
+    model_requests | jq -e --arg t "Bearer $new" '.headers.authorization == $t and (.headers | has("x-api-key") | not)' >/dev/null ||
+        fail "the model request's credential: $(model_requests | jq -c '.headers | keys')"
+    ! grep -rqe "$new" "$XDG_STATE_HOME" "$T/out" "$T/err" || fail "the token is in the run record or the output"
+    expect_clean
+}
+
 # A JWT (unsigned: only its exp is read) expiring at $1 (s since the epoch).
 jwt() {
     b64() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
