@@ -709,6 +709,7 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 			if (r < 0)
 				return fail_upstream(q, c, 401, "authentication_error", err.msg);
 			if (r > 0) {
+				drop_transfer(q); /* it points at the old headers */
 				if (build_headers(q, c, &err) < 0)
 					return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error",
 									  err.msg) :

@@ -3,14 +3,14 @@
  * Host-side refresh of the agent CLIs' OAuth logins (docs/agents.md,
  * "Logins and their refresh").  Private to src/llm/.
  *
- * A login file is read, refreshed and written back under locks, so that the
- * CLI itself (claude-code, codex) running on the host at the same time and
- * other VoidBox stages neither see a torn file nor spend the same rotating
- * refresh token twice:
- *   - flock(2) on the login file (VoidBox processes among themselves);
- *   - for claude-code, its own lock directories too (the ones claude-code
+ * A login file is first only read; one that needs a refresh is read again
+ * and refreshed under locks, so that the CLI itself (claude-code, codex)
+ * running on the host at the same time and other VoidBox stages neither
+ * see a torn file nor spend the same rotating refresh token twice:
+ *   - for claude-code, its own lock directories first (the ones claude-code
  *     takes around its refresh: CONFIG_DIR/.oauth_refresh.lock and
- *     CONFIG_DIR.lock, created with mkdir, stale after 60 s).
+ *     CONFIG_DIR.lock, created with mkdir, stale after 60 s);
+ *   - then flock(2) on the login file (VoidBox processes among themselves).
  * The new file replaces the old one by rename(2) (0600, every field the
  * refresh does not change kept as it was).
  */

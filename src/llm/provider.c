@@ -202,10 +202,10 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Before each request: a token that has expired or does soon is refreshed
- * (under the provider's lock, so concurrent requests wait for one refresh). */
 static int codex_login(struct vb_llm_provider *p, const char *stale, vb_error *err);
 
+/* Before each request: a token that has expired or does soon is refreshed
+ * (under the provider's lock, so concurrent requests wait for one refresh). */
 static int login_fresh(struct vb_llm_provider *p, vb_error *err)
 {
 	if (!p->login_path || !p->expires_ms || p->expires_ms > wall_ms() + VB_OAUTH_MARGIN_MS)
