@@ -287,6 +287,19 @@ test_interactive_example_runs() {
     expect_clean
 }
 
+test_interactive_without_a_prompt_waits_for_the_person() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"expect": "typed-by-hand", "text": "NOPROMPT-ANSWER-1"}]}'
+    interactive_spec claude-code
+    drive '[{"wait": "bypass permissions on", "timeout": 120}, {"sleep": 2},
+            {"type": "typed-by-hand"}, {"sleep": 0.5}, {"type": "\r"},
+            {"wait": "NOPROMPT-ANSWER-1", "timeout": 60}, {"sleep": 1},
+            {"type": "/exit"}, {"sleep": 1}, {"type": "\r"}]'
+    [ "$rc" = 0 ] || fail "exit code $rc"
+    [ "$(wc -l <"$T/fake.log")" -eq 1 ] || fail "requests: $(jq -c .path "$T/fake.log")"
+    expect_clean
+}
+
 test_interactive_needs_a_terminal_and_an_agent_with_one() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [{"text": "never"}]}'
