@@ -247,7 +247,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 /* ---- mode: interactive (interactive.c) ---- */
 
 /* Can (llm)'s agent run interactively with (o) (an attach callback)?
- * -1 with the reason: no terminal, the builtin agent, a credential. */
+ * -1 with the reason: no terminal, or the builtin agent. */
 int vb_run_interactive_check(const struct vb_spec_llm_eff *llm, const struct vb_run_options *o,
 			     vb_error *err);
 

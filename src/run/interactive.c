@@ -32,7 +32,7 @@ int vb_run_interactive_check(const struct vb_spec_llm_eff *llm, const struct vb_
 				    "agent mode 'interactive' runs claude-code or codex in the VM; "
 				    "the builtin agent has no interactive mode (set llm.agent: "
 				    "claude-code or codex, or use mode: task)");
-	return vb_run_agent_check(llm, err);
+	return 0; /* the provider and its credential: vb_run_agent_check */
 }
 
 /* The VM's environment, then ours (a later value of a key wins). */
