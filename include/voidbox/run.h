@@ -83,6 +83,16 @@ struct vb_run_options {
 		double max_cost_usd;
 		uint64_t max_requests;
 	} llm_budget;
+	/* mode: interactive agent stages (docs/agents.md): start (p), a
+	 * program to run on a terminal (the caller adds pty, stdin, the
+	 * window size), in (sb), attach the caller's terminal to it until it
+	 * exits, and return its exit code; -1 with (err) on failure, kind
+	 * VB_E_CANCELLED when a teardown signal ended it.  Called on the
+	 * stage's thread.  NULL: such specs are refused before anything boots
+	 * ("needs a terminal"). */
+	int (*attach)(vb_sandbox *sb, const struct vb_exec_params *p, void *opaque,
+		      vb_error *err);
+	void *attach_opaque;
 };
 
 /* Which budget refused a stage a model request (and so failed it). */

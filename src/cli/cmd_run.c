@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pty.h"
 #include "observe/observe.h"
 #include "util/term.h"
 #include "util/util.h"
@@ -213,6 +214,7 @@ static char *read_input(const char *path, size_t *len, vb_error *err)
 
 struct sink {
 	struct vb_progress *progress;
+	int sfd; /* the teardown signals */
 };
 
 /* The run id is on the progress display's first line (plain) or header
@@ -276,6 +278,18 @@ static int print_result(const struct vb_run_result *res, int json)
 	return vb_run_exit_code(res);
 }
 
+/* mode: interactive (docs/agents.md): the terminal goes to the agent; the
+ * progress display holds still meanwhile (the run record keeps every
+ * event) and draws afresh below when it is back. */
+static int attach(vb_sandbox *sb, const struct vb_exec_params *p, void *opaque, vb_error *err)
+{
+	struct sink *s = opaque;
+	vb_progress_hold(s->progress, 1);
+	int code = vb_cli_pty_attach(sb, p, s->sfd, err);
+	vb_progress_hold(s->progress, 0);
+	return code;
+}
+
 int vb_cmd_run(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -301,7 +315,10 @@ int vb_cmd_run(int argc, char **argv)
 
 	/* Signals become a descriptor the engine watches: readable = cancel.
 	 * Every thread, and QEMU, inherits the block. */
-	int sfd = vb_cli_stop_signals(NULL, &err);
+	sigset_t winch; /* blocked in every thread: an interactive stage follows it */
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	int sfd = vb_cli_stop_signals(&winch, &err);
 	if (sfd < 0) {
 		vb_cli_arena_free(&o.arena);
 		return vb_cli_fail(&err);
@@ -309,7 +326,7 @@ int vb_cmd_run(int argc, char **argv)
 
 	int tty = isatty(2);
 	const char *no_color = getenv("NO_COLOR");
-	struct sink sink = { 0 };
+	struct sink sink = { .sfd = sfd };
 	if (!o.quiet) {
 		sink.progress = vb_progress_new(stderr, tty, tty && !(no_color && no_color[0]));
 		vb_progress_follow(sink.progress, o.follow);
@@ -330,6 +347,9 @@ int vb_cmd_run(int argc, char **argv)
 		.accel_set = o.accel_set,
 		.accel = o.accel,
 		.notices = o.quiet ? NULL : stderr,
+		/* interactive agent stages need the person's terminal */
+		.attach = isatty(0) && isatty(1) ? attach : NULL,
+		.attach_opaque = &sink,
 	};
 	struct vb_run_result *res = vb_run_file(o.file, &ro, &err);
 	vb_progress_free(sink.progress);

@@ -344,7 +344,7 @@ static bool hop_by_hop(const char *name)
 	static const char *const skip[] = {
 		"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
 		"te", "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
-		"accept-encoding", "x-api-key", "authorization",
+		"accept-encoding", "x-api-key", "authorization", "chatgpt-account-id",
 	};
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (!strcasecmp(name, skip[i]))
@@ -634,16 +634,27 @@ static enum MHD_Result fail_upstream(struct req *q, struct MHD_Connection *c, un
 	return answer_error(c, q->path, status, type, msg);
 }
 
-static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const char *method)
+static void free_headers(struct req *q)
 {
-	struct vb_llm_gateway *gw = q->gw;
-	struct vb_llm_provider *p = gw->provider;
-	const char *name = vb_llm_provider_name(p);
-	vb_error err = { 0 };
-	char msg[2048], up[300];
-	if (vb_llm_provider_auth_header(p, q->bearer, &q->auth, &err) < 0)
-		return fail_upstream(q, c, 401, "authentication_error", err.msg);
-	struct hdr_ctx h = { .q = q, .oauth = !strcmp(name, "claude-personal") };
+	/* curl_slist_append copied the credential's line */
+	for (struct curl_slist *l = q->hdrs; l; l = l->next)
+		vb_llm_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(q->hdrs);
+	q->hdrs = NULL;
+	vb_llm_wipe_free(q->auth);
+	q->auth = NULL;
+}
+
+/* The upstream request's headers: the agent's, less hop-by-hop ones and its
+ * placeholder, plus the real credential.  -1: the credential failed (err)
+ * or memory did (no message). */
+static int build_headers(struct req *q, struct MHD_Connection *c, vb_error *err)
+{
+	struct vb_llm_provider *p = q->gw->provider;
+	free_headers(q);
+	if (vb_llm_provider_auth_header(p, q->bearer, &q->auth, err) < 0)
+		return -1;
+	struct hdr_ctx h = { .q = q, .oauth = !strcmp(vb_llm_provider_name(p), "claude-personal") };
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
 	struct curl_slist *l = NULL;
 	if (!h.failed && h.oauth && !h.beta_seen)
@@ -654,9 +665,24 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 		h.failed = !(l = curl_slist_append(q->hdrs, "Expect:")) || !(q->hdrs = l);
 	if (!h.failed && q->auth)
 		h.failed = !(l = curl_slist_append(q->hdrs, q->auth)) || !(q->hdrs = l);
-	if (h.failed)
-		return MHD_NO;
-	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p), q->path);
+	_cleanup_free_ char *account = vb_llm_provider_account_header(p);
+	if (!h.failed && account)
+		h.failed = !(l = curl_slist_append(q->hdrs, account)) || !(q->hdrs = l);
+	return h.failed ? -1 : 0;
+}
+
+static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const char *method)
+{
+	struct vb_llm_gateway *gw = q->gw;
+	struct vb_llm_provider *p = gw->provider;
+	const char *name = vb_llm_provider_name(p);
+	vb_error err = { 0 };
+	char msg[2048], up[300];
+	bool reauthed = false;
+	if (build_headers(q, c, &err) < 0)
+		return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error", err.msg) : MHD_NO;
+	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p),
+		 vb_llm_provider_upstream_path(p, q->path));
 	char safe_url[600];
 	vb_term_copy(safe_url, sizeof(safe_url), q->url, 0);
 
@@ -683,6 +709,22 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 		if (!retryable && s != 401 && s != 403 && !model_unknown(q)) {
 			/* another 4xx: the agent's own mistake, passed on as it came */
 			return commit(q, c);
+		}
+		/* A login's token the provider no longer takes: refreshed on the
+		 * host, and the request sent once more. */
+		if (s == 401 && !reauthed) {
+			reauthed = true;
+			int r = vb_llm_provider_reauth(p, q->auth, &err);
+			if (r < 0)
+				return fail_upstream(q, c, 401, "authentication_error", err.msg);
+			if (r > 0) {
+				drop_transfer(q); /* it points at the old headers */
+				if (build_headers(q, c, &err) < 0)
+					return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error",
+									  err.msg) :
+							    MHD_NO;
+				continue;
+			}
 		}
 		upstream_message(q, up, sizeof(up));
 		if (s == 401 || s == 403) {
@@ -818,11 +860,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	drop_transfer(q);
 	if (q->multi)
 		curl_multi_cleanup(q->multi);
-	/* curl_slist_append copied the credential's line */
-	for (struct curl_slist *l = q->hdrs; l; l = l->next)
-		vb_llm_wipe(l->data, strlen(l->data));
-	curl_slist_free_all(q->hdrs);
-	vb_llm_wipe_free(q->auth);
+	free_headers(q);
 	vb_llm_usage_free(&q->scan);
 	if (q->body)
 		vb_llm_wipe(q->body, q->len);

@@ -49,10 +49,26 @@ bool vb_llm_provider_is_local(const struct vb_llm_provider *p);
  * "Authorization: Bearer ..."), in a new string the caller wipes
  * (vb_llm_wipe_free); NULL with *hdr for a provider that needs none.
  * (sent_bearer): the agent sent its placeholder as a bearer token, which
- * decides the header for providers that take either.  claude-personal
- * re-reads its login file when the token has expired. */
+ * decides the header for providers that take either.  A login's token
+ * (claude-personal) is refreshed on the host first when it has expired or
+ * does within 5 minutes. */
 int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, char **hdr,
 				vb_error *err);
+
+/* The provider refused the credential in (hdr_used) (a 401): for a login
+ * that can be refreshed, refresh it (unless another request already did)
+ * and return 1, so that the request is sent once more with a new
+ * vb_llm_provider_auth_header; 0 for a credential that cannot be refreshed
+ * (an API key); -1 when the refresh failed, with the message to show. */
+int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_error *err);
+
+/* codex with a ChatGPT login: the "chatgpt-account-id: ID" header line its
+ * requests carry besides the bearer token (a new string), else NULL. */
+char *vb_llm_provider_account_header(struct vb_llm_provider *p);
+
+/* The path to ask the provider's root for, for the agent's (path): the same,
+ * except for codex's ChatGPT backend, whose paths have no "/v1" prefix. */
+const char *vb_llm_provider_upstream_path(const struct vb_llm_provider *p, const char *path);
 
 /* What a person should do about a failure of the given class, for messages. */
 enum vb_llm_fail { VB_LLM_FAIL_AUTH, VB_LLM_FAIL_UNREACHABLE, VB_LLM_FAIL_MODEL,

@@ -57,6 +57,7 @@ struct vb_progress {
 	int ticker_on, stopping;
 	int follow;               /* print stage output as it comes */
 	int lines_printed;        /* followed lines went out since the last frame */
+	int held;                 /* another program has the terminal: draw nothing */
 };
 
 /* Redraw the whole frame in place (TTY mode); lock held. */

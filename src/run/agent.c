@@ -222,11 +222,27 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		return 1;
 	_cleanup_free_ char *system = skills_text(a->skills);
 	_cleanup_free_ char *prompt =
-		make_prompt(a->prompt, a->in_path, a->in_mem, a->in_len, a->in_has);
+		make_prompt(a->prompt ? a->prompt : "", a->in_path, a->in_mem, a->in_len, a->in_has);
 	char *final = NULL;
 	int rc;
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else if (a->mode == VB_SPEC_AGENT_INTERACTIVE) {
+		int bin = vb_run_agent_binary(a->llm);
+		/* claude-code's skills go before its first prompt, as in task mode */
+		_cleanup_free_ char *full = bin == VB_AGENTBIN_CLAUDE_CODE && *system ?
+			vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
+		struct vb_run_interactive_params p = {
+			.r = r, .sb = sb, .gw = gw, .agent = bin, .env = a->env,
+			.model = model_copy, .prompt = full,
+		};
+		vb_run_agent_link_set(a->link, gw);
+		rc = full ? vb_run_interactive(&p, err) : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		vb_run_agent_link_set(a->link, NULL);
+		if (rc == 0)
+			final = strdup("");
+		if (rc == 0 && !final)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	} else if (vb_run_agent_binary(a->llm) == VB_AGENTBIN_CLAUDE_CODE) {
 		/* claude-code has no system-prompt file of ours: the skills go
 		 * before the prompt */

@@ -129,6 +129,15 @@ void vb_run_unit_fail_err(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *s
 #define VB_RUN_TIMED_OUT (-124)
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err);
+/* vb_run_exec, also handing every piece of the program's stdout, as it
+ * comes, to (tap) (on the calling thread; NULL: none). */
+struct vb_run_tap {
+	void (*stdout_fn)(const uint8_t *d, size_t n, void *opaque);
+	void *opaque;
+};
+int vb_run_exec_tap(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		    const struct vb_exec_params *p, int in_fd, const struct vb_run_tap *tap,
+		    int *code, vb_error *err);
 
 /* ---- outputs in files (carry.c) ---- */
 
@@ -230,6 +239,7 @@ struct vb_run_agent_box {
 	int in_has;
 	const char *const *env;       /* the VM's exec environment (agents in the VM) */
 	struct vb_run_agent_link *link; /* the VM's forward (agents in the VM) */
+	int mode;                     /* enum vb_spec_agent_mode */
 };
 /* Run the box's agent (builtin, or claude-code in the VM, which needs
  * (env) and (link), the forward its VM was started with) in (sb) to its
@@ -239,6 +249,28 @@ struct vb_run_agent_box {
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err);
+
+/* ---- mode: interactive (interactive.c) ---- */
+
+/* Can (llm)'s agent run interactively with (o) (an attach callback)?
+ * -1 with the reason: no terminal, or the builtin agent. */
+int vb_run_interactive_check(const struct vb_spec_llm_eff *llm, const struct vb_run_options *o,
+			     vb_error *err);
+
+struct vb_run_interactive_params {
+	struct vb_run *r;
+	vb_sandbox *sb;
+	struct vb_llm_gateway *gw;
+	int agent;                    /* enum vb_agentbin_kind */
+	const char *const *env;       /* the VM's exec environment */
+	const char *model;            /* NULL: the agent's default */
+	const char *prompt;           /* its first prompt; NULL or "" for none */
+};
+/* Run the agent's own terminal interface in the VM with the caller's
+ * terminal attached (r->opts.attach) until the person leaves it.  0 when it
+ * exited with 0; -1 with (err): kind VB_E_OK when it exited otherwise,
+ * VB_E_CANCELLED, or a VoidBox failure. */
+int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err);
 
 /* ---- claude-code in the VM (claude.c) ---- */
 

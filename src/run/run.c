@@ -47,7 +47,8 @@ int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err)
 /* What this version runs; agent boxes need the builtin agent or codex (checked
  * here, with their provider's credential, so that nothing boots when one
  * cannot run). */
-static int check_runnable(const struct vb_spec *spec, vb_error *err)
+static int check_runnable(const struct vb_spec *spec, const struct vb_run_options *o,
+			  vb_error *err)
 {
 	switch (spec->kind) {
 	case VB_SPEC_SANDBOX:
@@ -56,11 +57,11 @@ static int check_runnable(const struct vb_spec *spec, vb_error *err)
 				    "`voidbox shell %s`",
 				    spec->file, spec->file);
 	case VB_SPEC_AGENT:
-		if (spec->agent.mode != VB_SPEC_AGENT_TASK)
-			return vb_error_set(err, VB_E_RUNTIME,
-					    "%s: agent mode '%s' is not available in this version yet "
-					    "(mode: task is)",
-					    spec->file, spec->agent.mode_text.s);
+		if (spec->agent.mode == VB_SPEC_AGENT_INTERACTIVE &&
+		    vb_run_interactive_check(&spec->llm_eff, o, err) < 0) {
+			vb_error_prefix(err, "%s", spec->file);
+			return -1;
+		}
 		if (vb_run_agent_check(&spec->llm_eff, err) < 0) {
 			vb_error_prefix(err, "%s", spec->file);
 			return -1;
@@ -98,6 +99,10 @@ static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agen
 	static char unnamed[] = "agent";
 	ap->box.name.s = spec->name.s ? spec->name.s : unnamed;
 	ap->box.prompt = spec->agent.prompt;
+	/* an interactive agent may have no first prompt: still an agent box */
+	static char no_prompt[] = "";
+	if (!ap->box.prompt.s)
+		ap->box.prompt.s = no_prompt;
 	ap->box.skills = spec->agent.skills;
 	ap->box.timeout_secs = spec->agent.timeout_secs;
 	ap->box.max_turns = spec->agent.max_turns;
@@ -105,6 +110,7 @@ static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agen
 	ap->box.run.stdin_index = SIZE_MAX;
 	ap->box.vm = spec->vm;
 	ap->box.llm_eff = spec->llm_eff;
+	ap->box.agent_mode = (int)spec->agent.mode;
 	ap->stage.type = VB_SPEC_STAGE_BOX;
 	ap->stage.names.v = &ap->box.name;
 	ap->stage.names.n = 1;
@@ -244,7 +250,7 @@ static int has_outputs(const struct vb_spec *spec)
 struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_run_options *opts,
 				  vb_error *err)
 {
-	if (check_runnable(spec, err) < 0)
+	if (check_runnable(spec, opts, err) < 0)
 		return NULL;
 	if (opts && opts->notices)
 		vb_spec_warnings(spec, print_warning, opts->notices);

@@ -288,6 +288,8 @@ struct vb_spec_box {
 	struct vb_spec_str output_file; /* default /workspace/output.json */
 	struct vb_spec_vm vm;           /* resolved */
 	struct vb_spec_llm_eff llm_eff; /* resolved */
+	int agent_mode;                 /* enum vb_spec_agent_mode: a kind: agent
+					 * spec's one box (pipeline boxes: task) */
 };
 
 enum vb_spec_stage_type { VB_SPEC_STAGE_BOX = 0, VB_SPEC_STAGE_FAN_OUT };

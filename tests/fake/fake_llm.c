@@ -24,7 +24,15 @@
  *                                      turn's call), else a 400 saying so
  *              }, ...]}
  *
- * When the turns run out, the last one repeats.
+ * When the turns run out, the last one repeats.  Two more keys, for logins:
+ *
+ *   "require_auth": "Bearer TOKEN"    a model request whose Authorization
+ *                                     is not this gets a 401 (a login's
+ *                                     token that expired)
+ *   "oauth": {"status": 200,          POST /v1/oauth/token (claude-code) and
+ *             "access_token", "refresh_token", "expires_in",   /oauth/token
+ *             "id_token", "scope",    (codex): a refresh's answer, or for a
+ *             "error", "error_description"}   status >= 400 an OAuth error
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -336,8 +344,36 @@ static bool model_known(const char *model)
 	return false;
 }
 
+/* An OAuth token endpoint's answer to a refresh. */
+static enum MHD_Result answer_oauth(struct MHD_Connection *c)
+{
+	json_t *o = json_object_get(script, "oauth");
+	json_int_t status = json_integer_value(json_object_get(o, "status"));
+	if (!status)
+		status = 200;
+	json_t *out = json_object();
+	static const char *const keys[] = { "access_token", "refresh_token", "expires_in",
+					    "id_token", "scope", "error", "error_description" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_get(o, keys[i]))
+			json_object_set(out, keys[i], json_object_get(o, keys[i]));
+	if (status == 200)
+		json_object_set_new(out, "token_type", json_string("Bearer"));
+	return send_json(c, (unsigned)status, out, NULL);
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, const char *path, struct req *q)
 {
+	if (!strcmp(path, "/v1/oauth/token") || !strcmp(path, "/oauth/token"))
+		return answer_oauth(c);
+	const char *need = json_string_value(json_object_get(script, "require_auth"));
+	const char *auth = json_string_value(json_object_get(q->headers, "authorization"));
+	if (need && (!auth || strcmp(auth, need)))
+		return send_json(c, 401,
+				 json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+					   "authentication_error", "message",
+					   "OAuth token has expired"),
+				 NULL);
 	bool openai = strstr(path, "/responses") != NULL;
 	bool messages = strstr(path, "/messages") != NULL;
 	json_t *body = json_loadb(q->body ? q->body : "", q->len, 0, NULL);
