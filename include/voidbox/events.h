@@ -79,6 +79,10 @@ struct vb_event {
 	const char *stream;   /* LOG_CHUNK */
 	const uint8_t *data;  /* LOG_CHUNK: not NUL-terminated */
 	size_t len;
+	int structured;      /* LOG_CHUNK: an agent's machine-readable stdout
+				* (claude-code's stream-json, codex's JSONL), whose
+				* words come as AGENT_MESSAGE events: --follow shows
+				* those instead */
 	const uint8_t *output; /* STAGE_COMPLETED: the carried output's preview (its
 				* first 16 KiB at most) */
 	size_t output_len;

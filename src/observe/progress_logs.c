@@ -89,7 +89,7 @@ void vb_progress_chunk(struct vb_progress *p, struct vb_prow *r, const struct vb
 	r->saw[k] = 1;
 	if (k)
 		keep_tail(r, ev->data, ev->len);
-	if (p->follow)
+	if (p->follow && !ev->structured) /* its words come as agent.message */
 		follow(p, r, k, ev->data, ev->len);
 }
 

@@ -58,6 +58,19 @@ static void tool_event(const struct vb_run_codex_params *p, const char *name, co
 	vb_run_emit(p->r, &ev);
 }
 
+/* What codex said, as claude-code's words are: an agent.message (bounded,
+ * valid UTF-8; the progress display makes it safe for a terminal). */
+static void message_event(const struct vb_run_codex_params *p, const char *text)
+{
+	size_t n = strlen(text), out;
+	_cleanup_free_ char *said =
+		vb_run_utf8((const uint8_t *)text, n > TOOL_TEXT_MAX ? TOOL_TEXT_MAX : n, &out);
+	struct vb_event ev = { .type = VB_EV_AGENT_MESSAGE, .stage = p->u->name, .text = said,
+			       .vm_id = p->u->vm_id };
+	if (said && *said)
+		vb_run_emit(p->r, &ev);
+}
+
 static const char *str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
@@ -77,6 +90,7 @@ static void item_done(const struct vb_run_codex_params *p, json_t *item, struct 
 		if (text) {
 			free(s->last_message);
 			s->last_message = strdup(text);
+			message_event(p, text);
 		}
 	} else if (!strcmp(type, "command_execution")) {
 		json_t *in = json_pack("{s:s}", "command", str(item, "command") ? str(item, "command") : "");
@@ -254,7 +268,7 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	struct seen s = { 0 };
 	_cleanup_free_ char *linebuf = malloc(LINE_MAX_BYTES);
 	struct lines lines = { .p = p, .s = &s, .buf = linebuf };
-	struct vb_run_tap tap = { .stdout_fn = on_stdout, .opaque = &lines };
+	struct vb_run_tap tap = { .stdout_fn = on_stdout, .opaque = &lines, .structured = 1 };
 	int rc = linebuf ? vb_run_exec_tap(p->r, u, p->sb, &ep, -1, &tap, &code, err)
 			 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	if (!lines.skipping && lines.len) /* a last line without its newline */

@@ -42,7 +42,8 @@ struct vb_claude_parse {
 static void emit_chunk(struct vb_claude_parse *c, const char *stream, const uint8_t *d, size_t n)
 {
 	struct vb_event ev = { .type = VB_EV_LOG_CHUNK, .stage = c->stage, .stream = stream,
-			       .data = d, .len = n, .vm_id = c->vm_id };
+			       .data = d, .len = n, .vm_id = c->vm_id,
+			       .structured = !strcmp(stream, "stdout") };
 	c->emit(&ev, c->opaque);
 }
 

@@ -134,6 +134,7 @@ int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 struct vb_run_tap {
 	void (*stdout_fn)(const uint8_t *d, size_t n, void *opaque);
 	void *opaque;
+	int structured; /* its stdout is machine-readable: LOG_CHUNK.structured */
 };
 int vb_run_exec_tap(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		    const struct vb_exec_params *p, int in_fd, const struct vb_run_tap *tap,

@@ -210,10 +210,11 @@ static int collect(struct vb_run *r, struct vb_run_unit *u, const uint8_t *d, si
 }
 
 static void chunk(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, const char *stream,
-		  const uint8_t *d, size_t n)
+		  const uint8_t *d, size_t n, int structured)
 {
 	struct vb_event ev = {
 		.type = VB_EV_LOG_CHUNK, .stage = u->name, .stream = stream, .data = d, .len = n,
+		.structured = structured,
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);
@@ -258,14 +259,14 @@ static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exe
 	int n;
 	while ((n = vb_exec_next(ex, &ev, 0, err)) > 0) {
 		if (ev.kind == VB_EXEC_STDOUT) {
-			chunk(r, u, sb, "stdout", ev.data, ev.len);
+			chunk(r, u, sb, "stdout", ev.data, ev.len, tap && tap->structured);
 			if (collect(r, u, ev.data, ev.len) < 0)
 				return vb_error_errno(err, errno, "cannot save the output of '%s'",
 						      u->name);
 			if (tap && tap->stdout_fn)
 				tap->stdout_fn(ev.data, ev.len, tap->opaque);
 		} else if (ev.kind == VB_EXEC_STDERR) {
-			chunk(r, u, sb, "stderr", ev.data, ev.len);
+			chunk(r, u, sb, "stderr", ev.data, ev.len, 0);
 		} else {
 			*code = ev.timed_out ? VB_RUN_TIMED_OUT : ev.exit_code;
 			return 1;

@@ -64,6 +64,38 @@ EOF
     expect_clean
 }
 
+# --follow shows what claude says and what its tools print on stderr, as
+# lines prefixed by the stage; its stream-json (the stage's stdout log) is
+# the record's, not the person's.
+test_follow_shows_what_claude_says_not_its_json() {
+    export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"
+    fake '{"turns": [
+      {"text": "Counting now.", "tool_use": {"name": "Bash", "id": "toolu_1",
+                    "input": {"command": "echo counted-$((2*21))", "description": "count"}},
+       "usage": {"input_tokens": 12, "output_tokens": 3}},
+      {"expect": "counted-42", "text": "it is 42", "usage": {"input_tokens": 20, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: cc
+sandbox: {memory_mb: 1024, network: false}
+llm: $(llm_yaml)
+agent: {prompt: "count", timeout_secs: 300}
+EOF
+    vb run --follow --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "it is 42"'
+    # lines are "cc   | TEXT": stage names padded to one width
+    grep -Eq '^cc +\| Counting now\.$' "$T/err" || fail "--follow lacks what claude said: $(head -c 900 "$T/err")"
+    grep -Eq '^cc +\| it is 42$' "$T/err" || fail "--follow lacks claude's answer: $(head -c 900 "$T/err")"
+    ! grep -Eq '^cc +\| \{' "$T/err" || fail "--follow shows claude's JSON: $(grep -Em2 '^cc +\| \{' "$T/err" | head -c 400)"
+    # the record keeps the JSON as the stage's stdout
+    vb logs "$(jq -r .run_id <"$T/out")" --stage cc
+    expect_rc 0
+    grep -q '"type":"result"' "$T/out" || fail "the stage's stdout log lacks claude's result line: $(head -c 400 "$T/out")"
+    expect_clean
+}
+
 test_host_key_never_reaches_the_guest() {
     export VB_TEST_KEY="sk-canary-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     fake '{"turns": [

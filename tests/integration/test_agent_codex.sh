@@ -53,6 +53,35 @@ EOF
     expect_clean
 }
 
+# --follow shows what codex says, not its JSONL (which stays the stage's
+# stdout log); its messages are agent.message events as claude-code's are.
+test_follow_shows_what_codex_says_not_its_jsonl() {
+    export VB_TEST_KEY="sk-test-$RANDOM$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "echo counted-$((2*21))"}},
+       "usage": {"input_tokens": 12, "output_tokens": 3}},
+      {"expect": "counted-42", "text": "it is 42", "usage": {"input_tokens": 20, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: coder
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml)
+agent: {prompt: "count", timeout_secs: 240}
+EOF
+    vb run --follow --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "it is 42"'
+    events | jq -se '[.[] | select(.event == "agent.message") | .text] | index("it is 42") != null' >/dev/null ||
+        fail "agent.message events: $(events | grep agent.message | head -c 400)"
+    grep -Eq '^coder +\| it is 42$' "$T/err" || fail "--follow lacks codex's answer: $(head -c 900 "$T/err")"
+    ! grep -Eq '^coder +\| \{' "$T/err" || fail "--follow shows codex's JSONL: $(grep -Em2 '^coder +\| \{' "$T/err" | head -c 400)"
+    vb logs "$(jq -r .run_id <"$T/out")" --stage coder
+    expect_rc 0
+    grep -q '"type":"turn.completed"' "$T/out" || fail "the stage's stdout log lacks codex's JSONL: $(head -c 400 "$T/out")"
+    expect_clean
+}
+
 test_host_key_never_reaches_the_guest() {
     export VB_TEST_KEY="sk-canary-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     # every process's environment and command line, and every file outside
