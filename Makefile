@@ -23,7 +23,10 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread
+# libslirp (user-mode networking, src/net/): its pkg-config also names glib
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
+SLIRP_LIBS := $(shell pkg-config --libs slirp)
+LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto $(SLIRP_LIBS) -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -78,6 +81,8 @@ $(O)/src/image/agent_blob.o: src/image/agent_blob.S $(O)/voidbox-agent
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/src/net/%.o: CPPFLAGS += $(SLIRP_CFLAGS)
 
 # The data directory's last fallback (see vb_datadir in src/util/util.h).
 $(O)/src/util/util.o: CPPFLAGS += -DVB_DATADIR=\"$(DATADIR)\"

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libslirp behind the policy (net.h).  Everything here runs on the thread
+ * of the caller's loop, except the counters, which other threads read.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <libslirp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/filter.h"
+#include "net/frame.h"
+#include "net/net.h"
+#include "util/util.h"
+
+/* net.denied events: a burst, then a few a second; the rest are counted */
+#define EVENT_BURST 20.0
+#define EVENT_RATE 5.0
+#define MAX_TIMERS 8
+
+struct net_timer {
+	SlirpTimerCb cb;
+	void *cb_opaque;
+	int64_t expire_ms; /* -1: not armed */
+	int used;
+};
+
+struct vb_net {
+	Slirp *slirp;
+	struct vb_net_filter *filter;
+	struct vb_net_io io;
+	void (*on_event)(void *opaque, const struct vb_net_event *ev);
+	void *event_opaque;
+	struct net_timer timers[MAX_TIMERS];
+	size_t poll_base; /* index of libslirp's first descriptor in the poll set */
+	const struct vb_net_pollset *ps;
+	unsigned published[VB_NET_MAX_PUBLISH];
+	double tokens;
+	int64_t tokens_ms;
+	uint64_t suppressed;
+	uint64_t bytes_out, bytes_in, frames_out, frames_in, connections, denied, malformed;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count(uint64_t *ctr, uint64_t v)
+{
+	__atomic_add_fetch(ctr, v, __ATOMIC_RELAXED);
+}
+
+/* ---- libslirp callbacks ----------------------------------------------- */
+
+static ssize_t send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct vb_net *n = opaque;
+	if (len > VB_NET_MAX_FRAME ||
+	    vb_net_filter_to_guest(n->filter, buf, len, mono_ms()) < 0)
+		return (ssize_t)len; /* dropped: TCP retransmits */
+	count(&n->frames_in, 1);
+	count(&n->bytes_in, len);
+	n->io.to_guest(n->io.opaque, buf, len);
+	return (ssize_t)len;
+}
+
+static void guest_error(const char *msg, void *opaque)
+{
+	(void)msg; /* a guest's misbehaviour, worded by libslirp: counted, not printed */
+	struct vb_net *n = opaque;
+	count(&n->malformed, 1);
+}
+
+static int64_t clock_get_ns(void *opaque)
+{
+	(void)opaque;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+	struct vb_net *n = opaque;
+	for (size_t i = 0; i < MAX_TIMERS; i++)
+		if (!n->timers[i].used) {
+			n->timers[i] = (struct net_timer){ cb, cb_opaque, -1, 1 };
+			return &n->timers[i];
+		}
+	return NULL; /* libslirp's only timer is IPv6's router advertisements */
+}
+
+static void timer_free(void *timer, void *opaque)
+{
+	(void)opaque;
+	if (timer)
+		memset(timer, 0, sizeof(struct net_timer));
+}
+
+static void timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+	(void)opaque;
+	if (timer)
+		((struct net_timer *)timer)->expire_ms = expire_ms;
+}
+
+static void poll_fd_noop(int fd, void *opaque)
+{
+	(void)fd;
+	(void)opaque;
+}
+
+static void notify(void *opaque)
+{
+	(void)opaque; /* libslirp is only ever called from the loop's thread */
+}
+
+static const SlirpCb callbacks = {
+	.send_packet = send_packet,
+	.guest_error = guest_error,
+	.clock_get_ns = clock_get_ns,
+	.timer_new = timer_new,
+	.timer_free = timer_free,
+	.timer_mod = timer_mod,
+	.register_poll_fd = poll_fd_noop,
+	.unregister_poll_fd = poll_fd_noop,
+	.notify = notify,
+};
+
+/* ---- poll integration ------------------------------------------------- */
+
+int vb_net_pollset_add(struct vb_net_pollset *ps, int fd, short events)
+{
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 16;
+		struct pollfd *f = realloc(ps->fds, cap * sizeof(*f));
+		if (!f)
+			return -1;
+		ps->fds = f;
+		ps->cap = cap;
+	}
+	ps->fds[ps->n] = (struct pollfd){ .fd = fd, .events = events };
+	return (int)ps->n++;
+}
+
+void vb_net_pollset_free(struct vb_net_pollset *ps)
+{
+	free(ps->fds);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int add_poll(int fd, int events, void *opaque)
+{
+	struct vb_net_pollset *ps = opaque;
+	short ev = 0;
+	if (events & SLIRP_POLL_IN)
+		ev |= POLLIN;
+	if (events & SLIRP_POLL_OUT)
+		ev |= POLLOUT;
+	if (events & SLIRP_POLL_PRI)
+		ev |= POLLPRI;
+	return vb_net_pollset_add(ps, fd, ev);
+}
+
+static int get_revents(int idx, void *opaque)
+{
+	const struct vb_net_pollset *ps = opaque;
+	if (idx < 0 || (size_t)idx >= ps->n)
+		return 0;
+	short r = ps->fds[idx].revents;
+	int out = 0;
+	if (r & POLLIN)
+		out |= SLIRP_POLL_IN;
+	if (r & POLLOUT)
+		out |= SLIRP_POLL_OUT;
+	if (r & POLLPRI)
+		out |= SLIRP_POLL_PRI;
+	if (r & (POLLERR | POLLNVAL))
+		out |= SLIRP_POLL_ERR;
+	if (r & POLLHUP)
+		out |= SLIRP_POLL_HUP;
+	return out;
+}
+
+void vb_net_poll_fill(struct vb_net *n, struct vb_net_pollset *ps, int *timeout_ms)
+{
+	uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
+	n->poll_base = ps->n;
+	slirp_pollfds_fill(n->slirp, &t, add_poll, ps);
+	int64_t now = mono_ms();
+	for (size_t i = 0; i < MAX_TIMERS; i++)
+		if (n->timers[i].used && n->timers[i].expire_ms >= 0) {
+			int64_t left = n->timers[i].expire_ms - now;
+			uint32_t l = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (uint32_t)left;
+			if (l < t)
+				t = l;
+		}
+	*timeout_ms = t == UINT32_MAX ? -1 : t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
+void vb_net_poll_dispatch(struct vb_net *n, const struct vb_net_pollset *ps, int poll_failed)
+{
+	slirp_pollfds_poll(n->slirp, poll_failed, get_revents, (void *)(uintptr_t)ps);
+	int64_t now = mono_ms();
+	for (size_t i = 0; i < MAX_TIMERS; i++) {
+		struct net_timer *t = &n->timers[i];
+		if (t->used && t->expire_ms >= 0 && t->expire_ms <= now) {
+			t->expire_ms = -1;
+			t->cb(t->cb_opaque);
+		}
+	}
+}
+
+/* ---- the policy on the way in ----------------------------------------- */
+
+static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t now)
+{
+	if (!n->on_event)
+		return;
+	n->tokens += (double)(now - n->tokens_ms) * EVENT_RATE / 1000.0;
+	n->tokens_ms = now;
+	if (n->tokens > EVENT_BURST)
+		n->tokens = EVENT_BURST;
+	if (n->tokens < 1.0) {
+		n->suppressed++;
+		return;
+	}
+	n->tokens -= 1.0;
+	char dst[INET_ADDRSTRLEN];
+	uint32_t a = htonl(d->dst);
+	inet_ntop(AF_INET, &a, dst, sizeof(dst));
+	char hint[160];
+	if (d->host_port)
+		snprintf(hint, sizeof(hint),
+			 "the host's port %u is not declared: allow it with --allow-host-port %u "
+			 "or network_policy.host_ports: [%u]",
+			 d->port, d->port, d->port);
+	struct vb_net_event ev = {
+		.kind = VB_NET_EV_DENIED,
+		.proto = d->proto,
+		.dst = dst,
+		.port = d->port,
+		.rule = d->rule,
+		.hint = d->host_port ? hint : NULL,
+		.suppressed = n->suppressed,
+	};
+	n->suppressed = 0;
+	n->on_event(n->event_opaque, &ev);
+}
+
+void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
+{
+	if (len > VB_NET_MAX_FRAME) {
+		count(&n->malformed, 1);
+		return;
+	}
+	uint8_t reply[128];
+	struct vb_net_decision d;
+	int64_t now = mono_ms();
+	vb_net_filter_guest(n->filter, frame, len, now, reply, sizeof(reply), &d);
+	switch (d.verdict) {
+	case VB_NET_PASS:
+		count(&n->frames_out, 1);
+		count(&n->bytes_out, len);
+		if (d.new_conn)
+			count(&n->connections, 1);
+		slirp_input(n->slirp, frame, (int)len);
+		return;
+	case VB_NET_DROP:
+		count(&n->malformed, 1);
+		return;
+	case VB_NET_REFUSE:
+		count(&n->denied, 1);
+		if (d.reply_len) {
+			count(&n->frames_in, 1);
+			count(&n->bytes_in, d.reply_len);
+			n->io.to_guest(n->io.opaque, reply, d.reply_len);
+		}
+		if (d.report)
+			report(n, &d, now);
+		return;
+	}
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+/* The host's own interface addresses answer like its loopback does (a
+ * service bound to 0.0.0.0): refuse them as such. */
+static void deny_host_addresses(struct vb_net_filter *fl)
+{
+	struct ifaddrs *ifa = NULL;
+	if (getifaddrs(&ifa) < 0)
+		return;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+			uint32_t a = ntohl(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr);
+			if ((a >> 24) != 127)
+				vb_net_filter_deny(fl, a, 32, "host-address");
+		}
+	freeifaddrs(ifa);
+}
+
+/* A port nobody listens on now on 127.0.0.1 (the kernel's pick). */
+static unsigned free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	unsigned port = 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static int publish(struct vb_net *n, const struct vb_network *cfg, vb_error *err)
+{
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest = { htonl(VB_NET_GUEST) };
+	for (size_t i = 0; i < cfg->n_publish; i++) {
+		const struct vb_net_publish *p = &cfg->publish[i];
+		if (p->guest_port < 1 || p->guest_port > 65535 || p->host_port > 65535)
+			return vb_error_set(err, VB_E_USAGE, "publish %u:%u: ports are 1..65535 (host 0 = any)",
+					    p->host_port, p->guest_port);
+		/* a picked port may be taken between the pick and the bind: retry */
+		for (int tries = 0;; tries++) {
+			unsigned hp = p->host_port ? p->host_port : free_port();
+			if (hp && slirp_add_hostfwd(n->slirp, 0, lo, (int)hp, guest,
+						    (int)p->guest_port) == 0) {
+				n->published[i] = hp;
+				break;
+			}
+			if (p->host_port || tries >= 4)
+				return vb_error_set(err, VB_E_USAGE,
+						    "cannot listen on 127.0.0.1:%u for the guest's port %u "
+						    "(in use?)",
+						    hp, p->guest_port);
+		}
+	}
+	return 0;
+}
+
+struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *io, vb_error *err)
+{
+	if (cfg->n_publish > VB_NET_MAX_PUBLISH) {
+		vb_error_set(err, VB_E_USAGE, "at most %u published ports", VB_NET_MAX_PUBLISH);
+		return NULL;
+	}
+	struct vb_net *n = calloc(1, sizeof(*n));
+	if (!n) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
+	n->io = *io;
+	n->on_event = cfg->on_event;
+	n->event_opaque = cfg->opaque;
+	n->tokens = EVENT_BURST;
+	n->tokens_ms = mono_ms();
+	if (!(n->filter = vb_net_filter_new(cfg, err))) {
+		free(n);
+		return NULL;
+	}
+	deny_host_addresses(n->filter);
+	SlirpConfig sc = {
+		.version = 4,
+		.in_enabled = true,
+		.vnetwork.s_addr = htonl(VB_NET_NETWORK),
+		.vnetmask.s_addr = htonl(0xffffff00u),
+		.vhost.s_addr = htonl(VB_NET_GATEWAY),
+		.vdhcp_start.s_addr = htonl(VB_NET_GUEST),
+		.vnameserver.s_addr = htonl(VB_NET_DNS),
+		.in6_enabled = false, /* not offered: the policy is IPv4's */
+		.vhostname = "voidbox",
+		.if_mtu = 1500,
+		.if_mru = 1500,
+		.disable_host_loopback = false, /* 10.0.2.2: the declared host ports */
+		.enable_emu = false,
+		.disable_dhcp = true, /* the agent configures the address itself */
+	};
+	n->slirp = slirp_new(&sc, &callbacks, n);
+	if (!n->slirp) {
+		vb_net_filter_free(n->filter);
+		free(n);
+		vb_error_set(err, VB_E_RUNTIME, "cannot start libslirp");
+		return NULL;
+	}
+	if (publish(n, cfg, err) < 0) {
+		vb_net_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void vb_net_free(struct vb_net *n)
+{
+	if (!n)
+		return;
+	if (n->slirp)
+		slirp_cleanup(n->slirp);
+	vb_net_filter_free(n->filter);
+	free(n);
+}
+
+void vb_net_stats(const struct vb_net *n, struct vb_net_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!n)
+		return;
+	st->bytes_out = __atomic_load_n(&n->bytes_out, __ATOMIC_RELAXED);
+	st->bytes_in = __atomic_load_n(&n->bytes_in, __ATOMIC_RELAXED);
+	st->frames_out = __atomic_load_n(&n->frames_out, __ATOMIC_RELAXED);
+	st->frames_in = __atomic_load_n(&n->frames_in, __ATOMIC_RELAXED);
+	st->connections = __atomic_load_n(&n->connections, __ATOMIC_RELAXED);
+	st->denied = __atomic_load_n(&n->denied, __ATOMIC_RELAXED);
+	st->malformed = __atomic_load_n(&n->malformed, __ATOMIC_RELAXED);
+}
+
+unsigned vb_net_published_port(const struct vb_net *n, size_t i)
+{
+	return n && i < VB_NET_MAX_PUBLISH ? n->published[i] : 0;
+}
