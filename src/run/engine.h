@@ -92,7 +92,24 @@ struct vb_run {
 	char *error;                /* the first failure, naming its box or step */
 	enum vb_error_kind error_kind; /* as in struct vb_run_result */
 	pthread_mutex_t mu;         /* guards unit states read across threads */
+	atomic_int net_hinted;      /* the host-port hint was printed (once a run) */
 };
+
+/* ---- net.c: a VM's network in the run's events ------------------------- */
+
+struct vb_run_net {
+	struct vb_run *r;
+	const char *stage;
+};
+/* When (cfg) has the network on: its refusals become net.denied events of
+ * (stage) (the first refused host port also a notice on opts.notices).
+ * (n) must outlive the sandbox. */
+void vb_run_net_prepare(struct vb_run_net *n, struct vb_run *r, const char *stage,
+			struct vb_sandbox_config *cfg);
+/* After boot: a net.published event per port forward. */
+void vb_run_net_booted(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
+/* Before teardown: the net.summary event (bytes, connections, refusals). */
+void vb_run_net_summary(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
 
 /* Fill in time and run id, then hand (ev) to the record and the caller. */
 void vb_run_emit(struct vb_run *r, struct vb_event *ev);
