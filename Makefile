@@ -165,6 +165,9 @@ fuzz:
 	    -lyaml -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_netfilter tests/fuzz/fuzz_netfilter.c src/net/filter.c src/net/frame.c \
+	    src/util/error.c
 
 bench: all kernel
 	@bench/boot.sh $(O)
