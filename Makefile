@@ -47,7 +47,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
-HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent
+HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent $(O)/tests/net_flood
 FAKE_BINS := $(O)/tests/fake_llm
 
 all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS) $(FAKE_BINS)
@@ -61,6 +61,11 @@ $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
 # The hostile-guest suite (tests/integration/test_hostile.sh): a static tool
 # run inside a guest, and a stand-in "QEMU" that plays a hostile agent.
 $(O)/tests/hostile_guest: tests/hostile/hostile_guest.c
+	@mkdir -p $(@D)
+	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+# test_network.sh: a guest that floods its network with malformed packets
+$(O)/tests/net_flood: tests/hostile/net_flood.c
 	@mkdir -p $(@D)
 	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -o $@ $<
 

@@ -20,10 +20,12 @@
 #include "net/net.h"
 #include "util/util.h"
 
-/* net.denied events: a burst, then a few a second; the rest are counted */
+/* net.denied events: a burst, then a few a second, the first of each rule
+ * always; the rest are counted */
 #define EVENT_BURST 20.0
 #define EVENT_RATE 5.0
 #define MAX_TIMERS 8
+#define MAX_SEEN_RULES 32
 
 struct net_timer {
 	SlirpTimerCb cb;
@@ -44,6 +46,7 @@ struct vb_net {
 	unsigned published[VB_NET_MAX_PUBLISH];
 	double tokens;
 	int64_t tokens_ms;
+	const char *seen_rules[MAX_SEEN_RULES]; /* reported once at least: static strings */
 	uint64_t suppressed;
 	uint64_t bytes_out, bytes_in, frames_out, frames_in, connections, denied, malformed;
 };
@@ -231,11 +234,20 @@ static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t no
 	n->tokens_ms = now;
 	if (n->tokens > EVENT_BURST)
 		n->tokens = EVENT_BURST;
-	if (n->tokens < 1.0) {
+	/* the first refusal by each rule is always told, so that a flood of
+	 * one kind does not hide another */
+	int seen = 0;
+	size_t i = 0;
+	for (; i < MAX_SEEN_RULES && n->seen_rules[i]; i++)
+		seen |= n->seen_rules[i] == d->rule;
+	if (!seen && i < MAX_SEEN_RULES)
+		n->seen_rules[i] = d->rule;
+	if (seen && n->tokens < 1.0) {
 		n->suppressed++;
 		return;
 	}
-	n->tokens -= 1.0;
+	if (n->tokens >= 1.0)
+		n->tokens -= 1.0;
 	char dst[INET_ADDRSTRLEN];
 	uint32_t a = htonl(d->dst);
 	inet_ntop(AF_INET, &a, dst, sizeof(dst));

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# User-mode networking as a user meets it (docs/network.md): real VMs (TCG
+# here), real HTTP servers on the host's loopback, the policy in between.
+# VB_BUILD (the build directory) is needed for the flooding guest program.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+# serve DIR: an HTTP server for DIR on the host's 127.0.0.1 (a free port);
+# sets PORT; the server ends with the test.
+serve() {
+    mkdir -p "$1"
+    python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$1" >"$T/srv.log" 2>&1 &
+    echo $! >"$T/srv.pid"
+    trap 'kill $(cat "$T/srv.pid") 2>/dev/null' EXIT
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/srv.log")
+        [ -n "$PORT" ] && return 0
+        sleep 0.1
+    done
+    fail "the host's HTTP server did not start: $(cat "$T/srv.log")"
+}
+
+# The guest shell function `timed CMD...`: runs CMD and prints "rc=N ms=M"
+# (M: wall time in the guest, from /proc/uptime).
+timed_def() {
+    # shellcheck disable=SC2016
+    echo 'timed() { t=$(cut -d" " -f1 /proc/uptime); "$@"; r=$?; echo "rc=$r ms=$(awk -v a="$t" -v b="$(cut -d" " -f1 /proc/uptime)" "BEGIN{printf \"%d\", (b-a)*1000}")"; }'
+}
+
+# expect_fast_refusal LABEL: the output line "LABEL rc=N ms=M" says the
+# command failed within a second (an RST, not a timeout).
+expect_fast_refusal() {
+    local line rc ms
+    line=$(grep -- "^$1 rc=" <<<"$out") || fail "no result for $1 in: $out"
+    rc=$(sed 's/.*rc=\([0-9]*\).*/\1/' <<<"$line")
+    ms=$(sed 's/.*ms=\([0-9]*\).*/\1/' <<<"$line")
+    [ "$rc" -ne 0 ] || fail "$1 was not refused ($line)"
+    [ "$ms" -lt 1000 ] || fail "$1 took $ms ms to fail: a refusal must be fast"
+}
+
+# events FILE-OF-THE-LATEST-RUN: the run's events.jsonl path.
+latest_events() {
+    local d
+    d=$(ls -td "$XDG_STATE_HOME"/voidbox/runs/*/ | head -1)
+    echo "${d}events.jsonl"
+}
+
+test_declared_host_port_reachable() {
+    mkdir -p "$T/www"; echo "hello from the host" >"$T/www/index.html"
+    serve "$T/www"
+    vb exec --network --allow-host-port "$PORT" -- wget -qO- "http://10.0.2.2:$PORT/index.html"
+    expect_rc 0
+    expect_out "hello from the host"
+    [ -z "$err" ] || fail "unexpected stderr: $err"
+    expect_clean
+}
+
+test_undeclared_host_port_refused_fast_with_hint() {
+    mkdir -p "$T/www"; echo secret >"$T/www/index.html"
+    serve "$T/www"
+    # the server is there, but its port is not declared; nor is any other
+    vb exec --network -- sh -c "$(timed_def)
+        echo -n 'host '; timed wget -qO- http://10.0.2.2:$PORT/index.html
+        echo -n 'other '; timed wget -qO- http://10.0.2.2:1/"
+    expect_rc 0
+    expect_fast_refusal host
+    expect_fast_refusal other
+    grep -q secret <<<"$out" && fail "the undeclared port served: $out"
+    expect_err_has "network: refused tcp 10.0.2.2:$PORT (host-loopback)"
+    expect_err_has "allow it with --allow-host-port $PORT or network_policy.host_ports: [$PORT]"
+    # the hint comes once, however many ports are refused
+    [ "$(grep -c 'allow it with' "$T/err")" -eq 1 ] || fail "the hint was repeated: $err"
+}
+
+test_metadata_refused_in_every_spelling() {
+    # dotted, decimal, hex, octal: busybox wget takes them all; each must
+    # end at the same refusal, fast
+    vb exec --network -- sh -c "$(timed_def)
+        for u in 169.254.169.254 2852039166 0xa9fea9fe 0251.0376.0251.0376; do
+            echo -n \"\$u \"; timed wget -qO- http://\$u/latest/meta-data/
+        done
+        echo -n 'alibaba '; timed wget -qO- http://100.100.100.200/"
+    expect_rc 0
+    for u in 169.254.169.254 2852039166 0xa9fea9fe 0251.0376.0251.0376 alibaba; do
+        expect_fast_refusal "$u"
+    done
+    [ "$(grep -c 'refused tcp 169.254.169.254:80 (cloud-metadata)' "$T/err")" -eq 4 ] ||
+        fail "expected 4 refusals of 169.254.169.254: $err"
+    expect_err_has "refused tcp 100.100.100.200:80 (cloud-metadata)"
+}
+
+test_spec_network_policy_and_events() {
+    mkdir -p "$T/www"; echo "via the spec" >"$T/www/index.html"
+    serve "$T/www"
+    cat >"$T/net.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: net
+sandbox:
+  memory_mb: 256
+  network: true
+  network_policy:
+    host_ports: [$PORT]
+    deny: [203.0.113.0/24]
+pipeline:
+  boxes:
+    - name: fetch
+      run:
+        program: sh
+        args:
+          - -c
+          - |
+            $(timed_def)
+            wget -qO- http://10.0.2.2:$PORT/index.html
+            echo -n 'denied '; timed wget -qO- http://203.0.113.5/
+            echo -n 'private '; timed wget -qO- http://192.168.77.1/
+EOF
+    vb run "$T/net.yaml"
+    expect_rc 0
+    grep -q "via the spec" <<<"$out" || fail "the declared port did not serve: $out"
+    expect_fast_refusal denied
+    expect_fast_refusal private
+    ev=$(latest_events)
+    grep '"event":"net.denied"' "$ev" | grep '"dst":"203.0.113.5"' | grep -q '"rule":"deny"' ||
+        fail "no net.denied event for the deny rule: $(grep net. "$ev")"
+    grep '"event":"net.denied"' "$ev" | grep '"dst":"192.168.77.1"' | grep -q '"rule":"private"' ||
+        fail "no net.denied event for the private range"
+    grep '"event":"net.summary"' "$ev" | grep -q '"connections":1,' ||
+        fail "net.summary does not count the one connection: $(grep net.summary "$ev")"
+    grep '"event":"net.summary"' "$ev" | grep -q '"denied":[1-9]' || fail "net.summary counts no refusal"
+    # allow: default-deny, only the listed ranges (and DNS)
+    sed -i 's|deny: \[203.0.113.0/24\]|allow: [198.51.100.0/24]|' "$T/net.yaml"
+    sed -i 's|http://203.0.113.5/|http://93.184.216.34/|' "$T/net.yaml"
+    vb run "$T/net.yaml"
+    expect_rc 0
+    expect_fast_refusal denied
+    ev=$(latest_events)
+    grep '"event":"net.denied"' "$ev" | grep '"dst":"93.184.216.34"' | grep -q '"rule":"not-allowed"' ||
+        fail "no not-allowed refusal: $(grep net. "$ev")"
+    # inspect shows the resolved policy
+    vb inspect "$T/net.yaml"
+    expect_rc 0
+    grep -q "allow only \[198.51.100.0/24\], host ports \[$PORT\]" <<<"$out" || fail "inspect: $out"
+}
+
+test_allow_domains_refused_clearly() {
+    cat >"$T/dom.yaml" <<'EOF'
+api_version: v1
+kind: pipeline
+name: dom
+sandbox:
+  network: true
+  network_policy:
+    allow_domains: [api.github.com, "*.pypi.org"]
+pipeline:
+  boxes:
+    - name: b
+      run: {program: "true"}
+EOF
+    vb validate "$T/dom.yaml"
+    expect_rc 0
+    vb run "$T/dom.yaml"
+    [ "$rc" -ne 0 ] || fail "a policy this version cannot enforce ran"
+    expect_err_has "allow_domains needs the DNS-aware policy"
+    expect_clean
+}
+
+test_max_connections_holds() {
+    mkdir -p "$T/www"; echo ok >"$T/www/index.html"
+    serve "$T/www"
+    cat >"$T/cap.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: cap
+sandbox:
+  memory_mb: 256
+  network: true
+  network_policy: {host_ports: [$PORT], max_connections: 2}
+pipeline:
+  boxes:
+    - name: cap
+      run:
+        program: sh
+        args:
+          - -c
+          - |
+            $(timed_def)
+            # two connections held open (the server waits for a request)
+            sleep 30 | nc 10.0.2.2 $PORT & sleep 30 | nc 10.0.2.2 $PORT &
+            sleep 2
+            echo -n 'third '; timed wget -qO- http://10.0.2.2:$PORT/index.html
+EOF
+    vb run "$T/cap.yaml"
+    expect_rc 0
+    expect_fast_refusal third
+    grep '"event":"net.denied"' "$(latest_events)" | grep -q '"rule":"max_connections"' ||
+        fail "no max_connections refusal: $(grep net. "$(latest_events)")"
+}
+
+test_publish_serves_guest_http() {
+    # the guest serves; the host reaches it on the port voidbox prints
+    "$VB" exec --publish 0:8080 -- sh -c \
+        'mkdir -p /tmp/www && echo "served by the guest" >/tmp/www/index.html &&
+         httpd -p 8080 -h /tmp/www && echo up && sleep 120' >"$T/out" 2>"$T/err" </dev/null &
+    pid=$!
+    for _ in $(seq 600); do
+        grep -q '^up' "$T/out" 2>/dev/null && break
+        sleep 0.1
+    done
+    port=$(sed -n 's/.*published 127.0.0.1:\([0-9]*\) -> guest port 8080.*/\1/p' "$T/err")
+    [ -n "$port" ] || fail "no published port on stderr: $(cat "$T/err")"
+    got=$(curl -sS -m 20 "http://127.0.0.1:$port/index.html") || fail "curl failed"
+    [ "$got" = "served by the guest" ] || fail "got '$got'"
+    # ^C ends the VM, its network thread and the listener
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    expect_rc 130
+    curl -s -m 3 "http://127.0.0.1:$port/" >/dev/null && fail "the listener outlived the VM"
+    expect_clean
+}
+
+test_no_network_no_interface() {
+    vb exec -- sh -c 'ls /sys/class/net; ip -4 route; ip link | grep -c ",UP"'
+    expect_rc 0
+    grep -q eth0 <<<"$out" && fail "a VM without network has eth0: $out"
+    grep -q default <<<"$out" && fail "a VM without network has a route: $out"
+    [ "$(tail -1 <<<"$out")" = 1 ] || fail "an interface other than lo is up: $out"
+    # and with it: eth0 configured, DNS set
+    vb exec --network -- sh -c 'ip -4 addr show eth0; ip route; cat /etc/resolv.conf'
+    expect_rc 0
+    grep -q "inet 10.0.2.15/24" <<<"$out" || fail "no address: $out"
+    grep -q "default via 10.0.2.2" <<<"$out" || fail "no route: $out"
+    grep -q "nameserver 10.0.2.3" <<<"$out" || fail "no resolver: $out"
+}
+
+test_malformed_flood_contained() {
+    : "${VB_BUILD:?VB_BUILD must point to the build directory}"
+    [ -x "$VB_BUILD/tests/net_flood" ] || fail "no $VB_BUILD/tests/net_flood"
+    mkdir -p "$T/www"; echo "still here" >"$T/www/index.html"
+    serve "$T/www"
+    # 3 s of garbage as root (fragments, lying lengths, every protocol and
+    # destination); then the same VM's network still works
+    vb exec --user root --allow-host-port "$PORT" -v "$VB_BUILD/tests:/hostile:ro" -- sh -c "$(timed_def)
+        /hostile/net_flood 3 && wget -qO- http://10.0.2.2:$PORT/index.html
+        /hostile/net_flood 2 syn && echo -n 'capped '; timed wget -qO- http://10.0.2.2:$PORT/index.html"
+    expect_rc 0
+    grep -q "^sent [1-9]" <<<"$out" || fail "the flood sent nothing: $out"
+    grep -q "still here" <<<"$out" || fail "the network did not survive the flood: $out"
+    # a flood of SYNs fills the VM's own connection cap: refused fast, no hang
+    expect_fast_refusal capped
+    grep -qE '\((max_connections|connections_per_sec)\)' "$T/err" || fail "no cap refusal: $(tail -5 "$T/err")"
+    # refusals are reported rate-limited (a burst of 20, then 5 a second)
+    n=$(grep -c 'network: refused' "$T/err")
+    [ "$n" -le 60 ] || fail "$n refusal lines: not rate limited"
+    grep -q 'more not shown' "$T/err" || fail "the suppressed refusals are not counted"
+    expect_clean
+}
+
+run_tests
