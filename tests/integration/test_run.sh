@@ -516,11 +516,12 @@ name: net
 pipeline:
   boxes:
     - {name: first, run: {program: "true"}}
-    - {name: online, sandbox: {network: true}, run: {program: "true"}}
+    - {name: online, sandbox: {network: true, network_policy: {allow_domains: [example.org]}},
+       run: {program: "true"}}
 EOF
     vb run "$T/n.yaml"
     expect_rc 125
-    expect_err_has "box 'online': network: true needs user-mode networking"
+    expect_err_has "box 'online': network_policy.allow_domains needs the DNS-aware policy"
     ! grep -q booting "$T/err" || fail "something booted"
 }
 
