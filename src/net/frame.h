@@ -72,7 +72,7 @@ size_t vb_frame_tcp_rst(const struct vb_frame *f, uint8_t *out, size_t cap);
 /* An ICMP destination unreachable (code, e.g. 13 = administratively
  * prohibited) from (from) (host order) about the IPv4 packet (f), carrying
  * its header and first 8 payload bytes.  Returns its length or 0 (not
- * IPv4, an ICMP error itself, (cap) too small: 98 bytes suffice). */
+ * IPv4, an ICMP error itself, (cap) too small: 110 bytes suffice). */
 size_t vb_frame_icmp_unreach(const struct vb_frame *f, uint32_t from, uint8_t code, uint8_t *out,
 			     size_t cap);
 

@@ -42,7 +42,6 @@ struct vb_net {
 	void *event_opaque;
 	struct net_timer timers[MAX_TIMERS];
 	size_t poll_base; /* index of libslirp's first descriptor in the poll set */
-	const struct vb_net_pollset *ps;
 	unsigned published[VB_NET_MAX_PUBLISH];
 	double tokens;
 	int64_t tokens_ms;

@@ -202,9 +202,10 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		/* microvm without ACPI has 8 virtio-mmio transports on IRQs
 		 * 5-12, handed out from the top in -device order, and the RTC
-		 * holds IRQ 8: the fifth device there (the third mount) would
-		 * find its IRQ taken and its mount missing in the guest.  A
-		 * placeholder takes that transport instead. */
+		 * holds IRQ 8: the fifth device there (the third mount, or the
+		 * second with a network) would find its IRQ taken and its mount
+		 * missing in the guest.  A placeholder takes that transport
+		 * instead. */
 		if (devices + i == 4) {
 			add_lit(a, "-device");
 			add_lit(a, "virtio-rng-device");
