@@ -273,6 +273,9 @@ static void network_up(void)
 		agent_log("network: socket: %s", strerror(errno));
 		return;
 	}
+	/* IPv6 is not offered (the host drops it): no link-local address, no
+	 * router solicitations into the void */
+	write_text("/proc/sys/net/ipv6/conf/" VB_NET_IFNAME "/disable_ipv6", "1\n", 0644);
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", VB_NET_IFNAME);

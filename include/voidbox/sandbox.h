@@ -109,7 +109,8 @@ struct vb_net_stats {
 	uint64_t frames_out, frames_in;
 	uint64_t connections;             /* TCP connections the guest opened */
 	uint64_t denied;                  /* frames refused by the policy */
-	uint64_t malformed;               /* frames dropped as unparsable */
+	uint64_t malformed;               /* frames dropped unread: unparsable, IPv6,
+					   * other ethertypes */
 };
 
 #define VB_NET_MAX_PUBLISH 16u

@@ -41,7 +41,6 @@ struct vb_net {
 	void (*on_event)(void *opaque, const struct vb_net_event *ev);
 	void *event_opaque;
 	struct net_timer timers[MAX_TIMERS];
-	size_t poll_base; /* index of libslirp's first descriptor in the poll set */
 	unsigned published[VB_NET_MAX_PUBLISH];
 	double tokens;
 	int64_t tokens_ms;
@@ -197,7 +196,6 @@ static int get_revents(int idx, void *opaque)
 void vb_net_poll_fill(struct vb_net *n, struct vb_net_pollset *ps, int *timeout_ms)
 {
 	uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
-	n->poll_base = ps->n;
 	slirp_pollfds_fill(n->slirp, &t, add_poll, ps);
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < MAX_TIMERS; i++)
