@@ -173,6 +173,10 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_netfilter tests/fuzz/fuzz_netfilter.c src/net/filter.c src/net/frame.c \
 	    src/util/error.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_dns tests/fuzz/fuzz_dns.c src/net/dns.c src/net/domain.c src/util/error.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_sni tests/fuzz/fuzz_sni.c src/net/sni.c src/net/domain.c src/util/error.c
 
 bench: all kernel
 	@bench/boot.sh $(O)
