@@ -74,6 +74,10 @@ struct vb_run_options {
 				 * default 64 MiB */
 	uint64_t record_max;    /* bytes of the run record (events.jsonl and the
 				 * stage logs); default 1 GiB */
+	/* 1: the VMs with a network run in learn mode (struct vb_network.learn);
+	 * each stage's draft network_policy goes to (notices) and to
+	 * network_policy.yaml in its stage directory. */
+	int net_learn;
 };
 
 struct vb_run_stage {

@@ -132,6 +132,11 @@ struct vb_network {
 	size_t n_publish;
 	void (*on_event)(void *opaque, const struct vb_net_event *ev); /* may be NULL */
 	void *opaque;
+	/* Learn mode: what a policy could open (deny, allow, private ranges,
+	 * the host's loopback over TCP) is let through and recorded instead of
+	 * refused; what no policy opens (cloud metadata, ...) is still refused.
+	 * vb_sandbox_net_learned() drafts the network_policy. */
+	int learn;
 };
 
 struct vb_sandbox_config {
@@ -234,6 +239,11 @@ int64_t vb_sandbox_boot_ms(const vb_sandbox *sb); /* VMM start to authenticated 
 /* The network's counters so far (zeros without a network).  Safe from any
  * thread, like vb_sandbox_signal(). */
 void vb_sandbox_net_stats(vb_sandbox *sb, struct vb_net_stats *st);
+/* Learn mode's draft so far: a YAML block "network_policy:" indented by
+ * (indent) spaces that would let what the guest reached through, and
+ * nothing else.  Caller frees; NULL with (err) when the VM has no network
+ * in learn mode. */
+char *vb_sandbox_net_learned(vb_sandbox *sb, unsigned indent, vb_error *err);
 /* The host port the (i)th publish entry listens on (127.0.0.1), 0 if none. */
 unsigned vb_sandbox_published_port(const vb_sandbox *sb, size_t i);
 

@@ -136,11 +136,13 @@ int vb_cli_stop_run(const char *runs_dir, const char *id, int timeout_ms, vb_err
 /* ---- network options of exec and shell (netopts.c) -------------------- */
 
 #define VB_CLI_MAX_HOST_PORTS 64u
-enum { VB_CLI_OPT_NETWORK = 1000, VB_CLI_OPT_ALLOW_HOST_PORT, VB_CLI_OPT_PUBLISH };
+enum { VB_CLI_OPT_NETWORK = 1000, VB_CLI_OPT_ALLOW_HOST_PORT, VB_CLI_OPT_PUBLISH,
+       VB_CLI_OPT_NET_LEARN };
 #define VB_CLI_NET_LONGOPTS                                                                     \
 	{ "network", no_argument, NULL, VB_CLI_OPT_NETWORK },                                   \
 		{ "allow-host-port", required_argument, NULL, VB_CLI_OPT_ALLOW_HOST_PORT },     \
-		{ "publish", required_argument, NULL, VB_CLI_OPT_PUBLISH }
+		{ "publish", required_argument, NULL, VB_CLI_OPT_PUBLISH },                     \
+		{ "net-learn", no_argument, NULL, VB_CLI_OPT_NET_LEARN }
 #define VB_CLI_NET_HELP                                                                         \
 	"  --network             give the VM a network (user-mode, policy-filtered:\n"         \
 	"                        docs/network.md); the host is not reachable, nor\n"          \
@@ -149,10 +151,13 @@ enum { VB_CLI_OPT_NETWORK = 1000, VB_CLI_OPT_ALLOW_HOST_PORT, VB_CLI_OPT_PUBLISH
 	"                        at 10.0.2.2:PORT (repeatable; implies --network)\n"           \
 	"  --publish HOST:GUEST  serve the guest's TCP port GUEST on the host's\n"             \
 	"                        127.0.0.1:HOST (0 = a free port, printed on stderr;\n"       \
-	"                        repeatable; implies --network)\n"
+	"                        repeatable; implies --network)\n"                            \
+	"  --net-learn           learn mode: let through and record what a policy\n"          \
+	"                        could allow (not cloud metadata), and print a draft\n"       \
+	"                        network_policy on stderr at the end (implies --network)\n"
 
 struct vb_cli_net {
-	int network;
+	int network, learn;
 	unsigned host_ports[VB_CLI_MAX_HOST_PORTS];
 	size_t n_host_ports;
 	struct vb_net_publish publish[VB_NET_MAX_PUBLISH];
@@ -166,5 +171,7 @@ int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *
 void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg);
 /* Print the ports the VM's publish entries listen on. */
 void vb_cli_net_published(const struct vb_network *net, vb_sandbox *sb);
+/* Before teardown: learn mode's draft on stderr. */
+void vb_cli_net_learned(const struct vb_network *net, vb_sandbox *sb);
 
 #endif

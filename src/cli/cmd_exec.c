@@ -256,6 +256,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case VB_CLI_OPT_NETWORK:
 		case VB_CLI_OPT_ALLOW_HOST_PORT:
 		case VB_CLI_OPT_PUBLISH:
+		case VB_CLI_OPT_NET_LEARN:
 			if (vb_cli_net_option(&o->net, c, optarg, err) < 0)
 				return -1;
 			break;
@@ -571,6 +572,7 @@ int vb_cmd_exec(int argc, char **argv)
 		free(l.pend);
 	}
 teardown:
+	vb_cli_net_learned(&o.cfg.network, sb);
 	vb_sandbox_free(sb);
 	close(l.sfd);
 out:

@@ -47,6 +47,10 @@ static const char usage_text[] =
 	"                         the most the run's outputs may take in all (boxes'\n"
 	"                         outputs and carried stdout; default 256M, e.g. 1G);\n"
 	"                         a box that goes past it fails\n"
+	"      --net-learn        learn mode for the stages with network: true: what a\n"
+	"                         policy could allow is let through and recorded, and\n"
+	"                         each stage's draft network_policy is printed and\n"
+	"                         written to its stage directory (docs/network.md)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
@@ -67,7 +71,7 @@ static const char usage_text[] =
 
 struct opts {
 	const char *file, *input;
-	int json, quiet, follow;
+	int json, quiet, follow, net_learn;
 	unsigned max_parallel;
 	uint64_t output_budget;
 	enum vb_accel accel;
@@ -82,7 +86,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_NET_LEARN };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -91,6 +95,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "env", required_argument, NULL, 'e' },    { "mount", required_argument, NULL, 'v' },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "output-budget", required_argument, NULL, OPT_BUDGET },
+		{ "net-learn", no_argument, NULL, OPT_NET_LEARN },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -109,6 +114,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case OPT_FOLLOW:
 			o->follow = 1;
+			break;
+		case OPT_NET_LEARN:
+			o->net_learn = 1;
 			break;
 		case OPT_BUDGET: {
 			char shown[64];
@@ -312,6 +320,7 @@ int vb_cmd_run(int argc, char **argv)
 		.n_mounts = o.n_mounts,
 		.max_parallel = o.max_parallel,
 		.output_budget = o.output_budget,
+		.net_learn = o.net_learn,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,

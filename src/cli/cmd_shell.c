@@ -122,6 +122,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 	case VB_CLI_OPT_NETWORK:
 	case VB_CLI_OPT_ALLOW_HOST_PORT:
 	case VB_CLI_OPT_PUBLISH:
+	case VB_CLI_OPT_NET_LEARN:
 		return vb_cli_net_option(&o->net, c, arg, err);
 	case 'a':
 		if (o->n_args >= MAX_LIST - 1)
@@ -238,6 +239,7 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 				n->publish = spec_net.publish;
 				n->n_publish = spec_net.n_publish;
 			}
+			n->learn = o->net.learn || spec_net.learn;
 		}
 	}
 	vc->cfg.name = "shell";
@@ -328,6 +330,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 		vb_exec_free(s->ex);
 		s->ex = NULL;
 	}
+	vb_cli_net_learned(&vc->cfg.network, sb);
 	vb_sandbox_free(sb);
 out:
 	free(argv);

@@ -20,6 +20,9 @@ int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *
 	case VB_CLI_OPT_NETWORK:
 		n->network = 1;
 		return 0;
+	case VB_CLI_OPT_NET_LEARN:
+		n->network = n->learn = 1;
+		return 0;
 	case VB_CLI_OPT_ALLOW_HOST_PORT:
 		if (vb_cli_parse_uint(arg, 65535, &v) < 0 || v == 0)
 			return vb_error_set(err, VB_E_USAGE, "--allow-host-port: expected a port 1..65535");
@@ -83,7 +86,25 @@ void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg)
 		.n_publish = n->n_publish,
 		.on_event = on_event,
 		.opaque = n,
+		.learn = n->learn,
 	};
+}
+
+void vb_cli_net_learned(const struct vb_network *net, vb_sandbox *sb)
+{
+	if (!net->enabled || !net->learn || !sb)
+		return;
+	vb_error err = { 0 };
+	char *y = vb_sandbox_net_learned(sb, 2, &err);
+	if (!y) {
+		vb_cli_warn("network: no learned policy: %s", err.msg);
+		return;
+	}
+	/* names came through the host-name check and are quoted: safe to print */
+	size_t len = strlen(y);
+	fprintf(stderr, "voidbox: learned network policy (paste under sandbox:):\n%s%s", y,
+		len && y[len - 1] != '\n' ? "\n" : "");
+	free(y);
 }
 
 void vb_cli_net_published(const struct vb_network *net, vb_sandbox *sb)

@@ -47,6 +47,7 @@ struct vb_net_filter {
 	struct rule deny[MAX_RULES], allow[MAX_RULES];
 	size_t n_deny, n_allow;
 	int allow_set, allow_private;
+	int learn;
 	uint8_t host_port[65536 / 8];
 	unsigned max_conn, conn_per_sec;
 	struct flow *flows;
@@ -117,6 +118,7 @@ struct vb_net_filter *vb_net_filter_new(const struct vb_network *cfg, vb_error *
 	fl->conn_per_sec = cps;
 	fl->allow_private = cfg->allow_private;
 	fl->allow_set = cfg->allow_set;
+	fl->learn = cfg->learn;
 	fl->rate_sec = -1;
 	for (size_t i = 0; i < cfg->n_host_ports; i++)
 		if (cfg->host_ports[i] >= 1 && cfg->host_ports[i] <= 65535)
@@ -155,10 +157,35 @@ static int host_port_declared(const struct vb_net_filter *fl, unsigned port)
 	return port < 65536 && (fl->host_port[port / 8] >> (port % 8) & 1);
 }
 
+/* The rules a network_policy can open: learn mode lets them through. */
+static int policy_could_open(const char *rule, uint8_t proto, uint32_t dst)
+{
+	if (!strcmp(rule, "host-loopback"))
+		return dst == VB_NET_GATEWAY && proto == VB_IPPROTO_TCP;
+	return !strcmp(rule, "deny") || !strcmp(rule, "not-allowed") || !strcmp(rule, "private");
+}
+
+static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
+			 uint8_t icmp_type, int *host_port);
+
 /* NULL if (proto, dst, port) may be reached, else the refusing rule's name.
- * (port) < 0: not known (a fragment). */
+ * (port) < 0: not known (a fragment).  In learn mode (*learned) says that
+ * a rule a policy could open was overlooked. */
 static const char *policy(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
-			  uint8_t icmp_type, int *host_port)
+			  uint8_t icmp_type, int *host_port, int *learned)
+{
+	const char *rule = rules(fl, proto, dst, port, icmp_type, host_port);
+	*learned = 0;
+	if (rule && fl->learn && port > 0 && policy_could_open(rule, proto, dst)) {
+		*host_port = 0;
+		*learned = 1;
+		return NULL;
+	}
+	return rule;
+}
+
+static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
+			 uint8_t icmp_type, int *host_port)
 {
 	*host_port = 0;
 	int echo = proto == VB_IPPROTO_ICMP && icmp_type == 8;
@@ -290,8 +317,8 @@ static void decide_tcp(struct vb_net_filter *fl, const struct vb_frame *p, int64
 		flow_track(fl, f, p->tcp_flags, 1, now);
 		return;
 	}
-	int hp = 0;
-	const char *rule = policy(fl, VB_IPPROTO_TCP, p->dst, p->dport, 0, &hp);
+	int hp = 0, learned = 0;
+	const char *rule = policy(fl, VB_IPPROTO_TCP, p->dst, p->dport, 0, &hp, &learned);
 	int syn = (p->tcp_flags & (VB_TCP_SYN | VB_TCP_ACK | VB_TCP_RST)) == VB_TCP_SYN;
 	if (rule) {
 		d->host_port = hp;
@@ -319,6 +346,7 @@ static void decide_tcp(struct vb_net_filter *fl, const struct vb_frame *p, int64
 	}
 	fl->rate_count++;
 	d->new_conn = 1;
+	d->learned = learned;
 }
 
 static const char *proto_name(uint8_t proto)
@@ -369,9 +397,10 @@ void vb_net_filter_guest(struct vb_net_filter *fl, const uint8_t *frame, size_t 
 			d->reply_len = vb_frame_tcp_rst(&p, reply, reply_cap);
 		return;
 	}
-	int hp = 0;
+	int hp = 0, learned = 0;
 	const char *rule = policy(fl, p.proto, p.dst, p.have_ports ? (long)p.dport : -1,
-				  p.icmp_type, &hp);
+				  p.icmp_type, &hp, &learned);
+	d->learned = learned;
 	if (!rule && p.proto != VB_IPPROTO_UDP && p.proto != VB_IPPROTO_ICMP)
 		rule = "protocol"; /* libslirp carries nothing else anyway */
 	if (rule) {

@@ -36,6 +36,7 @@ struct vb_net_decision {
 	int host_port;     /* REFUSE: a port of the host's loopback that could be declared */
 	int report;        /* REFUSE: worth an event (not every packet of a refused flow is) */
 	int new_conn;      /* PASS: a TCP connection the guest opened */
+	int learned;       /* PASS in learn mode: a policy would have refused it */
 	size_t reply_len;  /* REFUSE: bytes of (reply) to send to the guest, 0 = none */
 };
 

@@ -8,6 +8,7 @@
 #include <ifaddrs.h>
 #include <libslirp.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "net/filter.h"
 #include "net/frame.h"
+#include "net/learn.h"
 #include "net/net.h"
 #include "util/util.h"
 
@@ -46,6 +48,8 @@ struct vb_net {
 	int64_t tokens_ms;
 	const char *seen_rules[MAX_SEEN_RULES]; /* reported once at least: static strings */
 	uint64_t suppressed;
+	struct vb_learn *learn; /* learn mode's recorder, or NULL */
+	pthread_mutex_t learn_mu; /* the loop records, the owner drafts */
 	uint64_t bytes_out, bytes_in, frames_out, frames_in, connections, denied, malformed;
 };
 
@@ -267,6 +271,28 @@ static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t no
 	n->on_event(n->event_opaque, &ev);
 }
 
+/* Learn mode: every flow the guest opened (and the refusals no policy
+ * could lift, which the draft names in comments). */
+static void learn(struct vb_net *n, const struct vb_net_decision *d, int64_t now)
+{
+	if (!n->learn || (d->verdict == VB_NET_PASS && !d->new_conn && strcmp(d->proto, "udp")))
+		return;
+	int proto = !strcmp(d->proto, "tcp") ? IPPROTO_TCP : !strcmp(d->proto, "udp") ? IPPROTO_UDP : 0;
+	if (!proto || !d->port || d->dst == VB_NET_DNS)
+		return;
+	if (d->verdict == VB_NET_REFUSE &&
+	    (!d->report || (strcmp(d->rule, "cloud-metadata") && strcmp(d->rule, "reserved") &&
+			    strcmp(d->rule, "multicast"))))
+		return;
+	uint32_t a = htonl(d->dst);
+	pthread_mutex_lock(&n->learn_mu);
+	if (d->dst == VB_NET_GATEWAY)
+		vb_learn_host_port(n->learn, proto, (uint16_t)d->port);
+	else
+		vb_learn_flow(n->learn, proto, AF_INET, (const uint8_t *)&a, (uint16_t)d->port, NULL, now);
+	pthread_mutex_unlock(&n->learn_mu);
+}
+
 void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
 {
 	if (len > VB_NET_MAX_FRAME) {
@@ -283,6 +309,7 @@ void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
 		count(&n->bytes_out, len);
 		if (d.new_conn)
 			count(&n->connections, 1);
+		learn(n, &d, now);
 		slirp_input(n->slirp, frame, (int)len);
 		return;
 	case VB_NET_DROP:
@@ -297,6 +324,7 @@ void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
 		}
 		if (d.report)
 			report(n, &d, now);
+		learn(n, &d, now);
 		return;
 	}
 }
@@ -377,7 +405,14 @@ struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *
 	n->event_opaque = cfg->opaque;
 	n->tokens = EVENT_BURST;
 	n->tokens_ms = mono_ms();
+	pthread_mutex_init(&n->learn_mu, NULL);
+	if (cfg->learn && !(n->learn = vb_learn_new())) {
+		free(n);
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		return NULL;
+	}
 	if (!(n->filter = vb_net_filter_new(cfg, err))) {
+		vb_learn_free(n->learn);
 		free(n);
 		return NULL;
 	}
@@ -401,6 +436,7 @@ struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *
 	n->slirp = slirp_new(&sc, &callbacks, n);
 	if (!n->slirp) {
 		vb_net_filter_free(n->filter);
+		vb_learn_free(n->learn);
 		free(n);
 		vb_error_set(err, VB_E_RUNTIME, "cannot start libslirp");
 		return NULL;
@@ -419,7 +455,21 @@ void vb_net_free(struct vb_net *n)
 	if (n->slirp)
 		slirp_cleanup(n->slirp);
 	vb_net_filter_free(n->filter);
+	vb_learn_free(n->learn);
+	pthread_mutex_destroy(&n->learn_mu);
 	free(n);
+}
+
+char *vb_net_learned(struct vb_net *n, unsigned indent, vb_error *err)
+{
+	if (!n || !n->learn) {
+		vb_error_set(err, VB_E_USAGE, "the VM's network is not in learn mode");
+		return NULL;
+	}
+	pthread_mutex_lock(&n->learn_mu);
+	char *y = vb_learn_yaml(n->learn, indent, err);
+	pthread_mutex_unlock(&n->learn_mu);
+	return y;
 }
 
 void vb_net_stats(const struct vb_net *n, struct vb_net_stats *st)

@@ -61,6 +61,9 @@ void vb_net_poll_dispatch(struct vb_net *n, const struct vb_net_pollset *ps, int
 void vb_net_stats(const struct vb_net *n, struct vb_net_stats *st);
 /* The host port of cfg->publish[i], 0 if none. */
 unsigned vb_net_published_port(const struct vb_net *n, size_t i);
+/* Learn mode's draft (net/learn.h; safe from any thread).  Caller frees;
+ * NULL with (err) when not in learn mode. */
+char *vb_net_learned(struct vb_net *n, unsigned indent, vb_error *err);
 
 /* ---- the QEMU stream adapter ------------------------------------------ */
 
@@ -74,5 +77,6 @@ struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, int *vmm
 void vb_net_stream_stop(struct vb_net_stream *s);
 void vb_net_stream_stats(const struct vb_net_stream *s, struct vb_net_stats *st);
 unsigned vb_net_stream_published_port(const struct vb_net_stream *s, size_t i);
+char *vb_net_stream_learned(struct vb_net_stream *s, unsigned indent, vb_error *err);
 
 #endif

@@ -195,6 +195,11 @@ void vb_net_stream_stats(const struct vb_net_stream *s, struct vb_net_stats *st)
 	vb_net_stats(s ? s->net : NULL, st);
 }
 
+char *vb_net_stream_learned(struct vb_net_stream *s, unsigned indent, vb_error *err)
+{
+	return vb_net_learned(s ? s->net : NULL, indent, err);
+}
+
 unsigned vb_net_stream_published_port(const struct vb_net_stream *s, size_t i)
 {
 	return s ? vb_net_published_port(s->net, i) : 0;

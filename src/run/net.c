@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "run/engine.h"
+#include "util/util.h"
 
 static void on_event(void *opaque, const struct vb_net_event *nev)
 {
@@ -26,14 +27,44 @@ static void on_event(void *opaque, const struct vb_net_event *nev)
 }
 
 void vb_run_net_prepare(struct vb_run_net *n, struct vb_run *r, const char *stage,
-			struct vb_sandbox_config *cfg)
+			const char *dir, struct vb_sandbox_config *cfg)
 {
 	n->r = r;
 	n->stage = stage;
+	n->dir = dir;
 	if (!cfg->network.enabled)
 		return;
 	cfg->network.on_event = on_event;
 	cfg->network.opaque = n;
+	cfg->network.learn = r->opts.net_learn;
+}
+
+/* Learn mode's draft: beside the stage's record, and on the notices. */
+static void learned(struct vb_run_net *n, vb_sandbox *sb)
+{
+	vb_error err = { 0 };
+	char *y = vb_sandbox_net_learned(sb, 2, &err);
+	_cleanup_free_ char *path = n->dir ? vb_strfmt("%s/network_policy.yaml", n->dir) : NULL;
+	int saved = 0;
+	const char *nl = y && y[0] && y[strlen(y) - 1] != '\n' ? "\n" : "";
+	if (y && path) {
+		FILE *f = fopen(path, "we");
+		saved = f && fputs(y, f) >= 0 && fputs(nl, f) >= 0;
+		if (f && fclose(f) != 0)
+			saved = 0;
+	}
+	FILE *out = n->r->opts.notices;
+	if (out) {
+		if (y)
+			fprintf(out, "voidbox: stage %s: learned network policy%s%s%s:\n%s%s",
+				n->stage ? n->stage : "?", saved ? " (" : "", saved ? path : "",
+				saved ? ")" : "", y, nl);
+		else
+			fprintf(out, "voidbox: stage %s: no learned network policy: %s\n",
+				n->stage ? n->stage : "?", err.msg);
+		fflush(out);
+	}
+	free(y);
 }
 
 void vb_run_net_booted(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg)
@@ -63,4 +94,6 @@ void vb_run_net_summary(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sa
 	};
 	struct vb_event ev = { .type = VB_EV_NET_SUMMARY, .stage = n->stage, .net = &net };
 	vb_run_emit(n->r, &ev);
+	if (cfg->network.learn)
+		learned(n, sb);
 }

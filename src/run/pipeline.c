@@ -293,7 +293,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		cfg.n_forwards = 1;
 	}
 	struct vb_run_net net;
-	vb_run_net_prepare(&net, r, u->name, &cfg);
+	vb_run_net_prepare(&net, r, u->name, u->dir, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)

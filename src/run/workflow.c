@@ -274,7 +274,7 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 	vb_error berr = { 0 };
 	/* the steps share the VM: its network is reported as the first's */
 	struct vb_run_net net;
-	vb_run_net_prepare(&net, r, first ? first->name : NULL, &cfg);
+	vb_run_net_prepare(&net, r, first ? first->name : NULL, first ? first->dir : NULL, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &berr);
 	if (!sb) {
 		if (berr.kind == VB_E_CANCELLED) {

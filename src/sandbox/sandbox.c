@@ -453,6 +453,11 @@ void vb_sandbox_net_stats(vb_sandbox *sb, struct vb_net_stats *st)
 	vb_net_stream_stats(sb ? sb->net : NULL, st);
 }
 
+char *vb_sandbox_net_learned(vb_sandbox *sb, unsigned indent, vb_error *err)
+{
+	return vb_net_stream_learned(sb ? sb->net : NULL, indent, err);
+}
+
 unsigned vb_sandbox_published_port(const vb_sandbox *sb, size_t i)
 {
 	return sb ? vb_net_stream_published_port(sb->net, i) : 0;
