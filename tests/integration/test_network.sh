@@ -257,4 +257,45 @@ test_malformed_flood_contained() {
     expect_clean
 }
 
+test_learn_mode_drafts_a_policy_that_runs() {
+    mkdir -p "$T/www"; echo "learned" >"$T/www/index.html"
+    serve "$T/www"
+    # no policy declares the port: learn mode lets it through and records it
+    cat >"$T/l.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: learn
+sandbox:
+  memory_mb: 256
+  network: true
+pipeline:
+  boxes:
+    - name: fetch
+      run:
+        program: sh
+        args: [-c, "wget -qO- http://10.0.2.2:$PORT/index.html; wget -qO- http://169.254.169.254/ || true"]
+EOF
+    vb run --net-learn "$T/l.yaml"
+    expect_rc 0
+    grep -q learned <<<"$out" || fail "learn mode refused the undeclared port: $err"
+    expect_err_has "stage fetch: learned network policy"
+    draft=$(ls "$XDG_STATE_HOME"/voidbox/runs/*/stages/fetch/network_policy.yaml)
+    grep -q "host_ports: \[$PORT\]" "$draft" || fail "draft: $(cat "$draft")"
+    # metadata stays refused in learn mode, and the draft says so in a comment
+    grep -q '"rule":"cloud-metadata"' "$(latest_events)" || fail "metadata was not refused"
+    grep -q "# refused whatever the policy: 169.254.169.254" "$draft" || fail "draft: $(cat "$draft")"
+    # pasted under sandbox:, the same stage runs without learn mode...
+    awk -v d="$draft" '{print} /^  network: true$/ {while ((getline l < d) > 0) print l}' \
+        "$T/l.yaml" >"$T/p.yaml"
+    vb run "$T/p.yaml"
+    expect_rc 0
+    grep -q learned <<<"$out" || fail "the pasted policy did not let the stage run: $err"
+    # ...and nothing else gets through
+    sed -i "s|wget -qO- http://169.254.169.254/|wget -qO- http://10.0.2.2:1/|" "$T/p.yaml"
+    vb run "$T/p.yaml"
+    expect_rc 0
+    grep '"event":"net.denied"' "$(latest_events)" | grep -q '"port":1,' ||
+        fail "an unlearned port was let through"
+}
+
 run_tests
