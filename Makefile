@@ -182,6 +182,7 @@ bench: all kernel
 	@bench/boot.sh $(O)
 	@bench/fanout.sh $(O)
 	@bench/gateway.sh $(O)
+	@bench/network.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
 # only a static library, so its own dependencies are in Libs.  Paths under
