@@ -7,6 +7,7 @@
  * dropped past a bound, like a full NIC queue would.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,15 @@ struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, int *vmm
 		goto fail;
 	}
 	s->sock = sv[0];
+	if (sv[1] < 3) { /* the VMM spec takes > 0 for "a network": never stdin's number */
+		int hi = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
+		if (hi < 0) {
+			vb_error_errno(err, errno, "cannot create the network's sockets");
+			goto fail;
+		}
+		close(sv[1]);
+		sv[1] = hi;
+	}
 	struct vb_net_io io = { .to_guest = to_guest, .opaque = s };
 	if (!(s->net = vb_net_new(cfg, &io, err)))
 		goto fail;

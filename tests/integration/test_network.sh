@@ -239,6 +239,11 @@ test_malformed_flood_contained() {
     [ -x "$VB_BUILD/tests/net_flood" ] || fail "no $VB_BUILD/tests/net_flood"
     mkdir -p "$T/www"; echo "still here" >"$T/www/index.html"
     serve "$T/www"
+    # another VM fetches all along: its network is its own
+    "$VB" exec --allow-host-port "$PORT" -- sh -c \
+        "i=0; while [ \$i -lt 8 ]; do wget -qO- http://10.0.2.2:$PORT/index.html || exit 1; sleep 0.5; i=\$((i+1)); done" \
+        >"$T/other.out" 2>"$T/other.err" </dev/null &
+    other=$!
     # 3 s of garbage as root (fragments, lying lengths, every protocol and
     # destination); then the same VM's network still works
     vb exec --user root --allow-host-port "$PORT" -v "$VB_BUILD/tests:/hostile:ro" -- sh -c "$(timed_def)
@@ -254,6 +259,8 @@ test_malformed_flood_contained() {
     n=$(grep -c 'network: refused' "$T/err")
     [ "$n" -le 60 ] || fail "$n refusal lines: not rate limited"
     grep -q 'more not shown' "$T/err" || fail "the suppressed refusals are not counted"
+    wait "$other" || fail "the other VM's fetches failed: $(cat "$T/other.err")"
+    [ "$(grep -c 'still here' "$T/other.out")" -eq 8 ] || fail "the other VM got: $(cat "$T/other.out")"
     expect_clean
 }
 
