@@ -172,7 +172,7 @@ fuzz:
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_netfilter tests/fuzz/fuzz_netfilter.c src/net/filter.c src/net/frame.c \
-	    src/util/error.c
+	    src/net/sni.c src/net/domain.c src/util/error.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_dns tests/fuzz/fuzz_dns.c src/net/dns.c src/net/domain.c src/util/error.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \

@@ -123,6 +123,12 @@ struct vb_network {
 	const struct vb_net_cidr *allow; /* with allow_set: default deny, these (and DNS) allowed */
 	size_t n_allow;
 	int allow_set;
+	/* Domain mode: names ("api.github.com", "*.pypi.org") the guest may
+	 * resolve and connect to (default-deny, as with allow); VoidBox answers
+	 * the guest's DNS itself, and a TLS connection must name an allowed
+	 * name that resolved to its address.  At most 1024. */
+	const char *const *allow_domains;
+	size_t n_allow_domains;
 	const unsigned *host_ports;      /* TCP ports of the host's loopback reachable at 10.0.2.2 */
 	size_t n_host_ports;
 	int allow_private;               /* RFC 1918 ranges reachable */

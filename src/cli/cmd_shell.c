@@ -228,6 +228,8 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 			n->allow = spec_net.allow;
 			n->n_allow = spec_net.n_allow;
 			n->allow_set = spec_net.allow_set;
+			n->allow_domains = spec_net.allow_domains;
+			n->n_allow_domains = spec_net.n_allow_domains;
 			n->allow_private = spec_net.allow_private;
 			n->max_connections = spec_net.max_connections;
 			n->connections_per_sec = spec_net.connections_per_sec;

@@ -18,6 +18,7 @@
 
 #include "net/filter.h"
 #include "net/frame.h"
+#include "net/sni.h"
 #include "util/util.h"
 
 #define DEFAULT_MAX_CONN 64u
@@ -36,10 +37,22 @@ struct rule {
 
 enum flow_state { FLOW_FREE = 0, FLOW_SYN, FLOW_OPEN, FLOW_CLOSING };
 
+/* The start of a connection held until its TLS server name is known. */
+struct hold {
+	uint8_t stream[VB_SNI_MAX_BYTES]; /* the guest's first bytes, in order */
+	size_t stream_len;
+	struct vb_net_held frames;       /* the frames that carried them */
+	size_t cap;
+};
+
 struct flow {
 	uint8_t state, inbound, fin_guest, fin_net;
+	uint8_t sni;                     /* 1: allowed by a name, server name not yet seen */
 	uint16_t gport, rport;
 	uint32_t raddr;
+	uint32_t data_seq;               /* sni: the sequence number of the next byte expected */
+	uint32_t first_seq;              /* sni: of the first data byte */
+	struct hold *hold;
 	int64_t last;
 };
 
@@ -56,6 +69,8 @@ struct vb_net_filter {
 	int64_t rate_sec;
 	unsigned rate_count;
 	int64_t last_sweep;
+	struct vb_net_names names;       /* domain mode when names.resolved */
+	struct hold *released;           /* handed out by the last RELEASE */
 };
 
 static uint32_t mask_of(unsigned prefix)
@@ -139,10 +154,20 @@ struct vb_net_filter *vb_net_filter_new(const struct vb_network *cfg, vb_error *
 	return fl;
 }
 
+static void hold_free(struct hold *h)
+{
+	if (h)
+		free(h->frames.data);
+	free(h);
+}
+
 void vb_net_filter_free(struct vb_net_filter *fl)
 {
 	if (!fl)
 		return;
+	for (size_t i = 0; i < fl->n_flows; i++)
+		hold_free(fl->flows[i].hold);
+	hold_free(fl->released);
 	free(fl->flows);
 	free(fl);
 }
@@ -150,6 +175,11 @@ void vb_net_filter_free(struct vb_net_filter *fl)
 int vb_net_filter_deny(struct vb_net_filter *fl, uint32_t addr, unsigned prefix, const char *rule)
 {
 	return add_rule(fl->deny, &fl->n_deny, addr, prefix, rule, 0);
+}
+
+void vb_net_filter_set_names(struct vb_net_filter *fl, const struct vb_net_names *names)
+{
+	fl->names = *names;
 }
 
 static int host_port_declared(const struct vb_net_filter *fl, unsigned port)
@@ -166,15 +196,16 @@ static int policy_could_open(const char *rule, uint8_t proto, uint32_t dst)
 }
 
 static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
-			 uint8_t icmp_type, int *host_port);
+			 uint8_t icmp_type, int *host_port, int *by_name, int64_t now);
 
 /* NULL if (proto, dst, port) may be reached, else the refusing rule's name.
  * (port) < 0: not known (a fragment).  In learn mode (*learned) says that
  * a rule a policy could open was overlooked. */
 static const char *policy(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
-			  uint8_t icmp_type, int *host_port, int *learned)
+			  uint8_t icmp_type, int *host_port, int *learned, int *by_name, int64_t now)
 {
-	const char *rule = rules(fl, proto, dst, port, icmp_type, host_port);
+	*by_name = 0;
+	const char *rule = rules(fl, proto, dst, port, icmp_type, host_port, by_name, now);
 	*learned = 0;
 	if (rule && fl->learn && port > 0 && policy_could_open(rule, proto, dst)) {
 		*host_port = 0;
@@ -185,7 +216,7 @@ static const char *policy(const struct vb_net_filter *fl, uint8_t proto, uint32_
 }
 
 static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t dst, long port,
-			 uint8_t icmp_type, int *host_port)
+			 uint8_t icmp_type, int *host_port, int *by_name, int64_t now)
 {
 	*host_port = 0;
 	int echo = proto == VB_IPPROTO_ICMP && icmp_type == 8;
@@ -199,7 +230,10 @@ static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t
 		return "host-loopback";
 	}
 	if (dst == VB_NET_DNS) {
-		if (echo || ((proto == VB_IPPROTO_UDP || proto == VB_IPPROTO_TCP) && port == 53))
+		/* in domain mode the caller answers UDP queries itself; TCP
+		 * would go around it to libslirp's forwarder */
+		if (echo || (proto == VB_IPPROTO_UDP && port == 53) ||
+		    (proto == VB_IPPROTO_TCP && port == 53 && !fl->names.resolved))
 			return NULL;
 		return "dns-only";
 	}
@@ -211,10 +245,14 @@ static const char *rules(const struct vb_net_filter *fl, uint8_t proto, uint32_t
 	for (size_t i = 0; i < fl->n_deny; i++)
 		if (in_rule(&fl->deny[i], dst))
 			return fl->deny[i].name;
-	if (fl->allow_set) {
+	if (fl->allow_set || fl->names.resolved) {
 		for (size_t i = 0; i < fl->n_allow; i++)
 			if (in_rule(&fl->allow[i], dst))
 				return NULL; /* listed: private or not, it was asked for */
+		if (fl->names.resolved && fl->names.resolved(fl->names.opaque, dst, now)) {
+			*by_name = 1;
+			return NULL;
+		}
 		return "not-allowed";
 	}
 	if (!fl->allow_private)
@@ -245,6 +283,11 @@ static void flow_set(struct vb_net_filter *fl, struct flow *f, enum flow_state s
 {
 	int was = flow_counts(f);
 	f->state = (uint8_t)st;
+	if (st == FLOW_FREE) {
+		hold_free(f->hold);
+		f->hold = NULL;
+		f->sni = 0;
+	}
 	int now = flow_counts(f);
 	unsigned *ctr = f->inbound ? &fl->open_in : &fl->open_out;
 	if (was && !now)
@@ -309,16 +352,85 @@ static void refuse(struct vb_net_decision *d, const char *rule, int report)
 	d->report = report;
 }
 
+/* A data segment of a connection allowed by a name: keep it until the
+ * ClientHello's server name is known. */
+static void sni_segment(struct vb_net_filter *fl, struct flow *f, const struct vb_frame *p,
+			int64_t now, struct vb_net_decision *d)
+{
+	d->verdict = VB_NET_HOLD;
+	if (p->seq != f->data_seq)
+		return; /* a retransmission or out of order: the guest sends it again */
+	struct hold *h = f->hold;
+	if (!h && !(h = f->hold = calloc(1, sizeof(*h)))) {
+		refuse(d, "sni", 1);
+		return;
+	}
+	const uint8_t *payload = p->eth + p->len - p->payload_len;
+	if (h->frames.n >= sizeof(h->frames.lens) / sizeof(h->frames.lens[0]) ||
+	    h->stream_len + p->payload_len > sizeof(h->stream)) {
+		refuse(d, "sni", 1); /* no ClientHello is that long */
+		return;
+	}
+	if (h->frames.len + p->len > h->cap) {
+		size_t cap = (h->frames.len + p->len) * 2;
+		uint8_t *nd = realloc(h->frames.data, cap);
+		if (!nd) {
+			refuse(d, "sni", 1);
+			return;
+		}
+		h->frames.data = nd;
+		h->cap = cap;
+	}
+	memcpy(h->frames.data + h->frames.len, p->eth, p->len);
+	h->frames.len += p->len;
+	h->frames.lens[h->frames.n++] = p->len;
+	memcpy(h->stream + h->stream_len, payload, p->payload_len);
+	h->stream_len += p->payload_len;
+	f->data_seq += (uint32_t)p->payload_len;
+	char name[VB_DOMAIN_MAX];
+	size_t need = 0;
+	switch (vb_sni_parse(h->stream, h->stream_len, name, &need)) {
+	case VB_SNI_NEED_MORE:
+		return;
+	case VB_SNI_NOT_TLS: /* a plain protocol to an address an allowed name has */
+		break;
+	case VB_SNI_FOUND:
+		if (fl->names.sni_ok(fl->names.opaque, name, f->raddr, now))
+			break;
+		/* fall through */
+	default:
+		refuse(d, "sni", 1);
+		return;
+	}
+	d->verdict = VB_NET_RELEASE;
+	hold_free(fl->released);
+	fl->released = h;
+	f->hold = NULL;
+	f->sni = 0;
+	d->held = &h->frames;
+}
+
 static void decide_tcp(struct vb_net_filter *fl, const struct vb_frame *p, int64_t now,
 		       struct vb_net_decision *d)
 {
 	struct flow *f = flow_find(fl, p->sport, p->dst, p->dport);
 	if (f) { /* an answer, a retransmitted SYN, a port-forward's reply */
+		if (f->sni && p->payload_len > 0 && !(p->tcp_flags & VB_TCP_RST)) {
+			sni_segment(fl, f, p, now, d);
+			if (d->verdict == VB_NET_REFUSE) {
+				/* libslirp has the connection open: end it there too */
+				d->net_reply_len = 1; /* built by the caller below */
+				d->rst_seq = f->first_seq;
+				flow_set(fl, f, FLOW_FREE);
+			}
+			return;
+		}
 		flow_track(fl, f, p->tcp_flags, 1, now);
 		return;
 	}
-	int hp = 0, learned = 0;
-	const char *rule = policy(fl, VB_IPPROTO_TCP, p->dst, p->dport, 0, &hp, &learned);
+	int hp = 0, learned = 0, by_name = 0;
+	const char *rule = policy(fl, VB_IPPROTO_TCP, p->dst, p->dport, 0, &hp, &learned, &by_name,
+				  now);
 	int syn = (p->tcp_flags & (VB_TCP_SYN | VB_TCP_ACK | VB_TCP_RST)) == VB_TCP_SYN;
 	if (rule) {
 		d->host_port = hp;
@@ -340,9 +452,14 @@ static void decide_tcp(struct vb_net_filter *fl, const struct vb_frame *p, int64
 		refuse(d, "connections_per_sec", 1);
 		return;
 	}
-	if (!flow_new(fl, p->sport, p->dst, p->dport, 0, now)) {
+	struct flow *nf = flow_new(fl, p->sport, p->dst, p->dport, 0, now);
+	if (!nf) {
 		refuse(d, "max_connections", 1);
 		return;
+	}
+	if (by_name) {
+		nf->sni = 1;
+		nf->first_seq = nf->data_seq = p->seq + 1;
 	}
 	fl->rate_count++;
 	d->new_conn = 1;
@@ -393,13 +510,18 @@ void vb_net_filter_guest(struct vb_net_filter *fl, const uint8_t *frame, size_t 
 	}
 	if (p.proto == VB_IPPROTO_TCP) {
 		decide_tcp(fl, &p, now_ms, d);
-		if (d->verdict == VB_NET_REFUSE)
-			d->reply_len = vb_frame_tcp_rst(&p, reply, reply_cap);
+		if (d->verdict == VB_NET_REFUSE) {
+			d->reply_len = vb_frame_tcp_rst(&p, reply, reply_cap > 128 ? 128 : reply_cap);
+			if (d->net_reply_len)
+				d->net_reply_len = reply_cap >= 192 ? vb_frame_tcp_rst_same_way(
+									      &p, d->rst_seq, reply + 128, 64)
+								    : 0;
+		}
 		return;
 	}
-	int hp = 0, learned = 0;
+	int hp = 0, learned = 0, by_name = 0;
 	const char *rule = policy(fl, p.proto, p.dst, p.have_ports ? (long)p.dport : -1,
-				  p.icmp_type, &hp, &learned);
+				  p.icmp_type, &hp, &learned, &by_name, now_ms);
 	d->learned = learned;
 	if (!rule && p.proto != VB_IPPROTO_UDP && p.proto != VB_IPPROTO_ICMP)
 		rule = "protocol"; /* libslirp carries nothing else anyway */

@@ -121,23 +121,57 @@ enum vb_frame_kind vb_frame_parse(const uint8_t *buf, size_t len, struct vb_fram
 	}
 }
 
-/* Ethernet + IPv4 header (20 bytes, no options) of a reply to (f), with
- * (payload) bytes after it.  The IPv4 checksum is filled. */
-static void reply_headers(const struct vb_frame *f, uint32_t src, uint32_t dst, uint8_t proto,
-			  size_t payload, uint8_t *out)
+/* Ethernet + IPv4 header (20 bytes, no options) of a reply to (f) (or,
+ * with (same_way), of another packet like it), with (payload) bytes after
+ * it.  The IPv4 checksum is filled. */
+static void headers(const struct vb_frame *f, int same_way, uint32_t src, uint32_t dst,
+		    uint8_t proto, size_t payload, uint8_t *out)
 {
-	memcpy(out, f->eth + 6, 6); /* to the sender */
-	memcpy(out + 6, f->eth, 6); /* from whom it addressed (the gateway) */
+	memcpy(out, f->eth + (same_way ? 0 : 6), 6);
+	memcpy(out + 6, f->eth + (same_way ? 6 : 0), 6);
 	wr16(out + 12, VB_ETH_P_IP);
 	uint8_t *ip = out + VB_ETH_HLEN;
 	memset(ip, 0, 20);
 	ip[0] = 0x45;
 	wr16(ip + 2, (uint16_t)(20 + payload));
+	ip[6] = 0x40; /* DF */
 	ip[8] = 64;
 	ip[9] = proto;
 	wr32(ip + 12, src);
 	wr32(ip + 16, dst);
 	wr16(ip + 10, vb_inet_csum(ip, 20, 0));
+}
+
+static void reply_headers(const struct vb_frame *f, uint32_t src, uint32_t dst, uint8_t proto,
+			  size_t payload, uint8_t *out)
+{
+	headers(f, 0, src, dst, proto, payload, out);
+}
+
+/* The checksum of a 20-byte TCP header from (src) to (dst). */
+static void tcp_csum(uint8_t *t, uint32_t src, uint32_t dst)
+{
+	uint32_t sum = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) +
+		       VB_IPPROTO_TCP + 20;
+	wr16(t + 16, 0);
+	wr16(t + 16, vb_inet_csum(t, 20, sum));
+}
+
+size_t vb_frame_tcp_rst_same_way(const struct vb_frame *f, uint32_t seq, uint8_t *out, size_t cap)
+{
+	const size_t len = VB_ETH_HLEN + 20 + 20;
+	if (f->kind != VB_FRAME_IPV4 || f->proto != VB_IPPROTO_TCP || !f->have_ports || cap < len)
+		return 0;
+	headers(f, 1, f->src, f->dst, VB_IPPROTO_TCP, 20, out);
+	uint8_t *t = out + VB_ETH_HLEN + 20;
+	memset(t, 0, 20);
+	wr16(t, f->sport);
+	wr16(t + 2, f->dport);
+	wr32(t + 4, seq);
+	t[12] = 5 << 4;
+	t[13] = VB_TCP_RST;
+	tcp_csum(t, f->src, f->dst);
+	return len;
 }
 
 size_t vb_frame_tcp_rst(const struct vb_frame *f, uint8_t *out, size_t cap)
@@ -163,10 +197,40 @@ size_t vb_frame_tcp_rst(const struct vb_frame *f, uint8_t *out, size_t cap)
 		t[13] = VB_TCP_RST | VB_TCP_ACK;
 	}
 	t[12] = 5 << 4;
-	/* pseudo-header: addresses, protocol, TCP length */
-	uint32_t sum = (f->dst >> 16) + (f->dst & 0xffff) + (f->src >> 16) + (f->src & 0xffff) +
-		       VB_IPPROTO_TCP + 20;
-	wr16(t + 16, vb_inet_csum(t, 20, sum));
+	tcp_csum(t, f->dst, f->src);
+	return len;
+}
+
+size_t vb_frame_udp(const uint8_t from_mac[6], const uint8_t to_mac[6], uint32_t src,
+		    uint16_t sport, uint32_t dst, uint16_t dport, const uint8_t *payload,
+		    size_t plen, uint8_t *out, size_t cap)
+{
+	size_t len = VB_ETH_HLEN + 20 + 8 + plen;
+	if (cap < len || plen > 65535 - 28)
+		return 0;
+	memcpy(out, to_mac, 6);
+	memcpy(out + 6, from_mac, 6);
+	wr16(out + 12, VB_ETH_P_IP);
+	uint8_t *ip = out + VB_ETH_HLEN;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wr16(ip + 2, (uint16_t)(28 + plen));
+	ip[6] = 0x40;
+	ip[8] = 64;
+	ip[9] = VB_IPPROTO_UDP;
+	wr32(ip + 12, src);
+	wr32(ip + 16, dst);
+	wr16(ip + 10, vb_inet_csum(ip, 20, 0));
+	uint8_t *u = ip + 20;
+	wr16(u, sport);
+	wr16(u + 2, dport);
+	wr16(u + 4, (uint16_t)(8 + plen));
+	wr16(u + 6, 0);
+	memcpy(u + 8, payload, plen);
+	uint32_t sum = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) +
+		       VB_IPPROTO_UDP + (uint32_t)(8 + plen);
+	uint16_t c = vb_inet_csum(u, 8 + plen, sum);
+	wr16(u + 6, c ? c : 0xffff); /* 0 would mean "no checksum" */
 	return len;
 }
 

@@ -69,6 +69,19 @@ uint16_t vb_inet_csum(const void *data, size_t len, uint32_t sum);
  * small (54 bytes suffice). */
 size_t vb_frame_tcp_rst(const struct vb_frame *f, uint8_t *out, size_t cap);
 
+/* An RST in (f)'s own direction (same addresses and ports) with sequence
+ * number (seq): what the guest would send to abort the connection, for
+ * libslirp's side of a connection the policy ends.  Returns 54 or 0 (not
+ * TCP, (cap) too small). */
+size_t vb_frame_tcp_rst_same_way(const struct vb_frame *f, uint32_t seq, uint8_t *out, size_t cap);
+
+/* A UDP datagram of (plen) bytes from (src):(sport) to (dst):(dport) (host
+ * order), in an Ethernet frame from (from_mac) to (to_mac), checksums
+ * filled.  Returns its length, or 0 when (cap) is too small. */
+size_t vb_frame_udp(const uint8_t from_mac[6], const uint8_t to_mac[6], uint32_t src,
+		    uint16_t sport, uint32_t dst, uint16_t dport, const uint8_t *payload,
+		    size_t plen, uint8_t *out, size_t cap);
+
 /* An ICMP destination unreachable (code, e.g. 13 = administratively
  * prohibited) from (from) (host order) about the IPv4 packet (f), carrying
  * its header and first 8 payload bytes.  Returns its length or 0 (not

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/dnsproxy.h"
 #include "net/filter.h"
 #include "net/frame.h"
 #include "net/learn.h"
@@ -49,6 +50,8 @@ struct vb_net {
 	const char *seen_rules[MAX_SEEN_RULES]; /* reported once at least: static strings */
 	uint64_t suppressed;
 	struct vb_learn *learn; /* learn mode's recorder, or NULL */
+	struct vb_dnsproxy *dns; /* domain mode's DNS, or NULL */
+	long dns_idx;           /* its socket's index in the poll set, -1 if not there */
 	pthread_mutex_t learn_mu; /* the loop records, the owner drafts */
 	uint64_t bytes_out, bytes_in, frames_out, frames_in, connections, denied, malformed;
 };
@@ -200,6 +203,7 @@ static int get_revents(int idx, void *opaque)
 void vb_net_poll_fill(struct vb_net *n, struct vb_net_pollset *ps, int *timeout_ms)
 {
 	uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
+	n->dns_idx = n->dns ? vb_net_pollset_add(ps, vb_dnsproxy_fd(n->dns), POLLIN) : -1;
 	slirp_pollfds_fill(n->slirp, &t, add_poll, ps);
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < MAX_TIMERS; i++)
@@ -212,8 +216,19 @@ void vb_net_poll_fill(struct vb_net *n, struct vb_net_pollset *ps, int *timeout_
 	*timeout_ms = t == UINT32_MAX ? -1 : t > INT32_MAX ? INT32_MAX : (int)t;
 }
 
+static void emit_to_guest(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct vb_net *n = opaque;
+	count(&n->frames_in, 1);
+	count(&n->bytes_in, len);
+	n->io.to_guest(n->io.opaque, frame, len);
+}
+
 void vb_net_poll_dispatch(struct vb_net *n, const struct vb_net_pollset *ps, int poll_failed)
 {
+	if (n->dns_idx >= 0 && !poll_failed && (size_t)n->dns_idx < ps->n &&
+	    (ps->fds[n->dns_idx].revents & POLLIN))
+		vb_dnsproxy_read(n->dns, mono_ms(), emit_to_guest, n);
 	slirp_pollfds_poll(n->slirp, poll_failed, get_revents, (void *)(uintptr_t)ps);
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < MAX_TIMERS; i++) {
@@ -227,7 +242,8 @@ void vb_net_poll_dispatch(struct vb_net *n, const struct vb_net_pollset *ps, int
 
 /* ---- the policy on the way in ----------------------------------------- */
 
-static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t now)
+static void report_to(struct vb_net *n, const char *proto, const char *dst, unsigned port,
+		      const char *rule, int host_port, int64_t now)
 {
 	if (!n->on_event)
 		return;
@@ -240,35 +256,63 @@ static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t no
 	int seen = 0;
 	size_t i = 0;
 	for (; i < MAX_SEEN_RULES && n->seen_rules[i]; i++)
-		seen |= n->seen_rules[i] == d->rule;
+		seen |= n->seen_rules[i] == rule;
 	if (!seen && i < MAX_SEEN_RULES)
-		n->seen_rules[i] = d->rule;
+		n->seen_rules[i] = rule;
 	if (seen && n->tokens < 1.0) {
 		n->suppressed++;
 		return;
 	}
 	if (n->tokens >= 1.0)
 		n->tokens -= 1.0;
-	char dst[INET_ADDRSTRLEN];
-	uint32_t a = htonl(d->dst);
-	inet_ntop(AF_INET, &a, dst, sizeof(dst));
 	char hint[160];
-	if (d->host_port)
+	if (host_port)
 		snprintf(hint, sizeof(hint),
 			 "the host's port %u is not declared: allow it with --allow-host-port %u "
 			 "or network_policy.host_ports: [%u]",
-			 d->port, d->port, d->port);
+			 port, port, port);
 	struct vb_net_event ev = {
 		.kind = VB_NET_EV_DENIED,
-		.proto = d->proto,
+		.proto = proto,
 		.dst = dst,
-		.port = d->port,
-		.rule = d->rule,
-		.hint = d->host_port ? hint : NULL,
+		.port = port,
+		.rule = rule,
+		.hint = host_port ? hint : NULL,
 		.suppressed = n->suppressed,
 	};
 	n->suppressed = 0;
 	n->on_event(n->event_opaque, &ev);
+}
+
+static void report(struct vb_net *n, const struct vb_net_decision *d, int64_t now)
+{
+	char dst[INET_ADDRSTRLEN];
+	uint32_t a = htonl(d->dst);
+	inet_ntop(AF_INET, &a, dst, sizeof(dst));
+	report_to(n, d->proto, dst, d->port, d->rule, d->host_port, now);
+}
+
+/* Domain mode: the guest's UDP queries to 10.0.2.3:53 are ours to answer.
+ * Returns 1 when (frame) was one. */
+static int dns_query(struct vb_net *n, const uint8_t *frame, size_t len, int64_t now)
+{
+	struct vb_frame f;
+	if (!n->dns || vb_frame_parse(frame, len, &f) != VB_FRAME_IPV4 || f.fragment ||
+	    f.proto != VB_IPPROTO_UDP || f.dst != VB_NET_DNS || f.dport != 53 ||
+	    f.src != VB_NET_GUEST)
+		return 0;
+	uint8_t out[VB_ETH_HLEN + 28 + 600];
+	char denied[VB_DOMAIN_MAX];
+	count(&n->frames_out, 1);
+	count(&n->bytes_out, len);
+	size_t olen = vb_dnsproxy_query(n->dns, &f, now, out, sizeof(out), denied);
+	if (denied[0]) {
+		count(&n->denied, 1);
+		report_to(n, "dns", denied, 53, "domain", 0, now);
+	}
+	if (olen)
+		emit_to_guest(n, out, olen);
+	return 1;
 }
 
 /* Learn mode: every flow the guest opened (and the refusals no policy
@@ -299,11 +343,25 @@ void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
 		count(&n->malformed, 1);
 		return;
 	}
-	uint8_t reply[128];
+	uint8_t reply[192];
 	struct vb_net_decision d;
 	int64_t now = mono_ms();
+	if (dns_query(n, frame, len, now))
+		return;
 	vb_net_filter_guest(n->filter, frame, len, now, reply, sizeof(reply), &d);
 	switch (d.verdict) {
+	case VB_NET_HOLD:
+		return;
+	case VB_NET_RELEASE: {
+		size_t off = 0;
+		for (size_t i = 0; i < d.held->n; i++) {
+			count(&n->frames_out, 1);
+			count(&n->bytes_out, d.held->lens[i]);
+			slirp_input(n->slirp, d.held->data + off, (int)d.held->lens[i]);
+			off += d.held->lens[i];
+		}
+		return;
+	}
 	case VB_NET_PASS:
 		count(&n->frames_out, 1);
 		count(&n->bytes_out, len);
@@ -322,6 +380,8 @@ void vb_net_from_guest(struct vb_net *n, const uint8_t *frame, size_t len)
 			count(&n->bytes_in, d.reply_len);
 			n->io.to_guest(n->io.opaque, reply, d.reply_len);
 		}
+		if (d.net_reply_len) /* libslirp closes its side too */
+			slirp_input(n->slirp, reply + 128, (int)d.net_reply_len);
 		if (d.report)
 			report(n, &d, now);
 		learn(n, &d, now);
@@ -417,6 +477,17 @@ struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *
 		return NULL;
 	}
 	deny_host_addresses(n->filter);
+	n->dns_idx = -1;
+	if (cfg->n_allow_domains) {
+		if (!(n->dns = vb_dnsproxy_new(cfg->allow_domains, cfg->n_allow_domains, err))) {
+			vb_net_filter_free(n->filter);
+			vb_learn_free(n->learn);
+			free(n);
+			return NULL;
+		}
+		struct vb_net_names names = { vb_dnsproxy_resolved, vb_dnsproxy_sni_ok, n->dns };
+		vb_net_filter_set_names(n->filter, &names);
+	}
 	SlirpConfig sc = {
 		.version = 4,
 		.in_enabled = true,
@@ -437,6 +508,7 @@ struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *
 	if (!n->slirp) {
 		vb_net_filter_free(n->filter);
 		vb_learn_free(n->learn);
+		vb_dnsproxy_free(n->dns);
 		free(n);
 		vb_error_set(err, VB_E_RUNTIME, "cannot start libslirp");
 		return NULL;
@@ -456,6 +528,7 @@ void vb_net_free(struct vb_net *n)
 		slirp_cleanup(n->slirp);
 	vb_net_filter_free(n->filter);
 	vb_learn_free(n->learn);
+	vb_dnsproxy_free(n->dns);
 	pthread_mutex_destroy(&n->learn_mu);
 	free(n);
 }

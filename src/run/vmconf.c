@@ -185,10 +185,6 @@ static int set_limits(struct vb_run_vmconf *c, const struct vb_spec_limits *lim)
 
 static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 {
-	if (vm->network && vm->network_policy && vm->network_policy->allow_domains.n)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "network_policy.allow_domains needs the DNS-aware policy, which "
-				    "this version does not have yet (use allow with CIDRs)");
 	if (!vm->network && vm->n_ports)
 		return vb_error_set(err, VB_E_USAGE, "sandbox.ports needs network: true");
 	if (vm->image)
@@ -269,6 +265,15 @@ static int set_network(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_
 	n->allow = c->net_cidrs ? c->net_cidrs + np->n_deny : NULL;
 	n->n_allow = np->n_allow;
 	n->allow_set = np->allow_set;
+	if (np->allow_domains.n) {
+		if (!(c->net_domains = calloc(np->allow_domains.n, sizeof(*c->net_domains))))
+			return oom(err);
+		for (size_t i = 0; i < np->allow_domains.n; i++)
+			if (!(c->net_domains[i] = copy(c, np->allow_domains.v[i].s)))
+				return oom(err);
+		n->allow_domains = (const char *const *)c->net_domains;
+		n->n_allow_domains = np->allow_domains.n;
+	}
 	for (size_t i = 0; i < np->n_host_ports; i++)
 		c->net_ports[i] = (unsigned)np->host_ports[i].v;
 	n->host_ports = c->net_ports;
@@ -369,5 +374,6 @@ void vb_run_vmconf_free(struct vb_run_vmconf *c)
 	free(c->net_cidrs);
 	free(c->net_ports);
 	free(c->net_publish);
+	free(c->net_domains);
 	memset(c, 0, sizeof(*c));
 }

@@ -37,6 +37,7 @@ struct vb_run_vmconf {
 	struct vb_net_cidr *net_cidrs; /* deny then allow */
 	unsigned *net_ports;
 	struct vb_net_publish *net_publish;
+	char **net_domains;      /* strings in strs */
 	char **strs;             /* every string we copied */
 	size_t n_strs, cap_strs;
 };
@@ -53,7 +54,7 @@ struct vb_run_vmconf {
  * network: true fills cfg.network from the policy and sandbox.ports (its
  * on_event is left for the caller).
  * Errors: VB_E_RUNTIME for what this version cannot honour
- * (network_policy.allow_domains, OCI image/guest_image, snapshots);
+ * (OCI image/guest_image, snapshots);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().

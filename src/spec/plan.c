@@ -167,7 +167,7 @@ static void print_vm(FILE *out, const char *ind, const struct vb_spec_vm *vm)
 			fprintf(out, "%s" LABEL "", ind, "domains:");
 			for (size_t i = 0; i < np->allow_domains.n; i++)
 				fprintf(out, "%s%s", i ? ", " : "", np->allow_domains.v[i].s);
-			fputs(" (not enforced by this version: the run is refused)\n", out);
+			fputs(" (and only what they resolve to)\n", out);
 		}
 	}
 	for (size_t i = 0; i < vm->n_ports; i++) {
