@@ -4,7 +4,10 @@
  * (src/net/frame.c, src/net/filter.c): the input is a stream of frames, each
  * behind a 2-byte length whose top bit says which way it goes (guest to
  * network, or network to guest), run through a filter with caps small
- * enough to be reached.  Every refusal reply must parse back as the packet
+ * enough to be reached; when the first byte says so, in domain mode, where
+ * 93.184.216.0/24 is "resolved" and the ClientHellos of TCP streams there
+ * are held and read (SNI): released frames must parse, the last being the
+ * one just given.  Every refusal reply must parse back as the packet
  * it claims to be, with valid IPv4 checksums; nothing may read past a frame
  * (ASAN) and the open-connection count stays within its cap.
  *
@@ -15,10 +18,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/domain.h"
 #include "net/filter.h"
 #include "net/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int resolved(void *opaque, uint32_t addr, int64_t now)
+{
+	(void)opaque;
+	(void)now;
+	return (addr >> 8) == (VB_NET_ADDR(93, 184, 216, 0) >> 8);
+}
+
+static int sni_ok(void *opaque, const char *name, uint32_t addr, int64_t now)
+{
+	(void)opaque;
+	if (!name[0] || strlen(name) >= VB_DOMAIN_MAX)
+		abort(); /* a found name is a host name */
+	return resolved(NULL, addr, now) && !strcmp(name, "ok.test");
+}
 
 static void check_reply(const uint8_t *r, size_t n)
 {
@@ -55,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vb_net_filter *fl = vb_net_filter_new(&cfg, NULL);
 	if (!fl)
 		return 0;
+	if (size > 0 && (data[0] & 2)) {
+		struct vb_net_names names = { resolved, sni_ok, NULL };
+		vb_net_filter_set_names(fl, &names);
+	}
 	int64_t now = 0;
 	size_t off = size > 0 ? 1 : 0;
 	while (size - off >= 2) {
@@ -73,13 +96,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (to_guest) {
 			vb_net_filter_to_guest(fl, frame, len, now);
 		} else {
-			uint8_t reply[128];
+			uint8_t reply[192];
 			struct vb_net_decision d;
 			vb_net_filter_guest(fl, frame, len, now, reply, sizeof(reply), &d);
 			if (d.verdict == VB_NET_REFUSE) {
-				if (!d.rule || d.reply_len > sizeof(reply))
+				if (!d.rule || d.reply_len > 128 || d.net_reply_len > 64)
 					abort();
 				check_reply(reply, d.reply_len);
+			}
+			if (d.verdict == VB_NET_RELEASE) {
+				size_t at = 0;
+				struct vb_frame hf;
+				if (!d.held || !d.held->n)
+					abort();
+				for (size_t i = 0; i < d.held->n; i++) {
+					if (vb_frame_parse(d.held->data + at, d.held->lens[i], &hf) !=
+					    VB_FRAME_IPV4)
+						abort();
+					at += d.held->lens[i];
+				}
+				size_t last = d.held->lens[d.held->n - 1];
+				if (at != d.held->len || last != len ||
+				    memcmp(d.held->data + at - last, frame, len) != 0)
+					abort();
 			}
 		}
 		free(frame);

@@ -39,7 +39,7 @@ static void save(const char *dir, const char *name)
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "tests/fuzz/corpus/netfilter";
-	uint8_t f[256];
+	uint8_t f[2048];
 	uint32_t web = VB_NET_ADDR(93, 184, 216, 34), g = VB_NET_GUEST;
 	/* a whole connection: SYN, SYN-ACK, ACK, FIN both ways */
 	buf[len++] = 0;
@@ -83,5 +83,29 @@ int main(int argc, char **argv)
 	add(f, n, 0);
 	add(f, 5, 0);
 	save(dir, "malformed");
+	/* domain mode (first byte & 2): a ClientHello in two segments */
+	FILE *hf = fopen("tests/fuzz/corpus/sni/python_tls13.bin", "rb");
+	uint8_t hello[2048];
+	size_t hn = hf ? fread(hello, 1, sizeof(hello), hf) : 0;
+	if (hf)
+		fclose(hf);
+	if (hn > 100) {
+		buf[len++] = 2;
+		add(f, tf_tcp(f, g, web, 40000, 443, VB_TCP_SYN, 99, 0), 0);
+		add(f, tf_tcp(f, web, g, 443, 40000, VB_TCP_SYN | VB_TCP_ACK, 7, 100), 1);
+		for (size_t part = 0; part < 2; part++) {
+			uint8_t t[1600] = { 0 };
+			size_t from = part ? hn / 2 : 0, n2 = part ? hn - hn / 2 : hn / 2;
+			tf_put16(t, 40000);
+			tf_put16(t + 2, 443);
+			tf_put32(t + 4, (uint32_t)(100 + from));
+			tf_put32(t + 8, 8);
+			t[12] = 5 << 4;
+			t[13] = VB_TCP_ACK;
+			memcpy(t + 20, hello + from, n2);
+			add(f, tf_ipv4(f, g, web, 6, t, 20 + n2), 0);
+		}
+		save(dir, "sni");
+	}
 	return 0;
 }

@@ -143,26 +143,94 @@ EOF
     grep -q "allow only \[198.51.100.0/24\], host ports \[$PORT\]" <<<"$out" || fail "inspect: $out"
 }
 
-test_allow_domains_refused_clearly() {
-    cat >"$T/dom.yaml" <<'EOF'
+# dns NAME=IP...: a DNS responder on the host's loopback answering those
+# names (tests/fake/fake_dns.py); sets DNSPORT; it ends with the test.
+dns() {
+    local py="$(dirname "$VB")/../tests/fake/fake_dns.py"
+    [ -f "$py" ] || py=tests/fake/fake_dns.py # run from the source tree
+    python3 -u "$py" "$@" >"$T/dns.port" 2>"$T/dns.log" &
+    echo $! >>"$T/srv.pid"
+    trap 'kill $(cat "$T/srv.pid") 2>/dev/null' EXIT
+    for _ in $(seq 100); do
+        DNSPORT=$(head -1 "$T/dns.port")
+        [ -n "$DNSPORT" ] && return 0
+        sleep 0.1
+    done
+    fail "the DNS responder did not start: $(cat "$T/dns.log")"
+}
+
+test_allow_domains() {
+    # allowed.test and shared.test share an address; only the first is allowed
+    dns allowed.test=198.51.100.7 shared.test=198.51.100.7 x.wild.test=198.51.100.9 wild.test=198.51.100.10
+    # ClientHellos as a TLS client writes them, naming each
+    mkdir -p "$T/hello"
+    python3 - "$T/hello" <<'EOF'
+import ssl, sys
+for name in ["allowed.test", "shared.test"]:
+    i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ssl.create_default_context().wrap_bio(i, o, server_hostname=name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    open(f"{sys.argv[1]}/{name}.bin", "wb").write(o.read())
+EOF
+    cat >"$T/d.yaml" <<EOF
 api_version: v1
 kind: pipeline
-name: dom
+name: domains
 sandbox:
+  memory_mb: 256
   network: true
   network_policy:
-    allow_domains: [api.github.com, "*.pypi.org"]
+    allow_domains: [allowed.test, "*.wild.test"]
 pipeline:
   boxes:
-    - name: b
-      run: {program: "true"}
+    - name: dom
+      run:
+        program: sh
+        args:
+          - -c
+          - |
+            $(timed_def)
+            echo -n 'allowed '; nslookup allowed.test | grep -c 198.51.100.7
+            echo -n 'wild '; nslookup x.wild.test | grep -c 198.51.100.9
+            echo -n 'apex '; timed sh -c 'nslookup wild.test >/dev/null 2>&1'
+            echo -n 'other '; timed sh -c 'nslookup shared.test >/dev/null 2>&1'
+            echo -n 'unresolved '; timed nc 198.51.100.8 80 </dev/null
+            echo -n 'resolved '; timed sh -c 'echo | timeout 3 nc 198.51.100.7 80 >/dev/null'
+            for n in allowed.test shared.test; do
+                echo -n "tls-\$n "; timed sh -c "timeout 5 nc 198.51.100.7 443 </h/\$n.bin | head -c1 | grep -q ."
+            done
 EOF
-    vb validate "$T/dom.yaml"
+    VOIDBOX_DNS_SERVER="127.0.0.1:$DNSPORT" vb run -v "$T/hello:/h:ro" "$T/d.yaml"
     expect_rc 0
-    vb run "$T/dom.yaml"
-    [ "$rc" -ne 0 ] || fail "a policy this version cannot enforce ran"
-    expect_err_has "allow_domains needs the DNS-aware policy"
-    expect_clean
+    grep -q '^allowed 1' <<<"$out" || fail "allowed.test did not resolve: $out"
+    grep -q '^wild 1' <<<"$out" || fail "x.wild.test did not resolve: $out"
+    # "*.wild.test" is strictly below wild.test; shared.test is not allowed: NXDOMAIN, fast
+    expect_fast_refusal apex
+    expect_fast_refusal other
+    ev=$(latest_events)
+    grep '"rule":"domain"' "$ev" | grep -q '"dst":"shared.test"' || fail "no domain refusal: $(grep net. "$ev")"
+    grep -q "query shared.test" "$T/dns.log" && fail "a name not allowed reached the resolver"
+    # an address no allowed name resolved to is refused; one that did is not
+    expect_fast_refusal unresolved
+    grep '"dst":"198.51.100.8"' "$ev" | grep -q '"rule":"not-allowed"' || fail "198.51.100.8 was not refused"
+    grep '"event":"net.denied"' "$ev" | grep '"dst":"198.51.100.7"' | grep -q '"port":80,' &&
+        fail "the resolved address was refused"
+    # the SNI check: shared.test on allowed.test's address is refused (no
+    # domain fronting), fast and in an event, whatever the network is
+    expect_fast_refusal tls-shared.test
+    grep '"dst":"198.51.100.7"' "$ev" | grep '"port":443' | grep -q '"rule":"sni"' ||
+        fail "no sni refusal: $(grep net. "$ev")"
+    [ "$(grep -c '"rule":"sni"' "$ev")" -eq 1 ] || fail "allowed.test's ClientHello was refused too"
+    # allowed.test's handshake got an answer only where 198.51.100.7:443
+    # answers at all (this host's network may have no route there)
+    if timeout 4 bash -c 'echo >/dev/tcp/198.51.100.7/443' 2>/dev/null; then
+        grep -q '^tls-allowed.test rc=0' <<<"$out" || fail "allowed.test's TLS got no answer: $out"
+    else
+        echo "  (198.51.100.7:443 unreachable from this host: the allowed handshake's answer not checked)" >&2
+    fi
 }
 
 test_max_connections_holds() {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 #define A VB_NET_ADDR
 
 static struct vb_net_decision d;
-static uint8_t reply[128];
+static uint8_t reply[192];
 
 static void tcp(struct vb_net_filter *fl, uint32_t dst, uint16_t sport, uint16_t dport,
 		uint8_t flags, int64_t now)
@@ -302,6 +303,178 @@ static void test_limits_and_describe(void **state)
 	vb_net_filter_free(fl);
 }
 
+/* ---- domain mode: the SNI check ---------------------------------------- */
+
+#define SHARED A(198, 51, 100, 7)
+
+static int fake_resolved(void *opaque, uint32_t addr, int64_t now)
+{
+	(void)opaque;
+	(void)now;
+	return addr == SHARED;
+}
+
+static int fake_sni_ok(void *opaque, const char *name, uint32_t addr, int64_t now)
+{
+	(void)now;
+	return addr == SHARED && !strcmp(name, (const char *)opaque);
+}
+
+/* A data segment (payload) from the guest on 40000 -> SHARED:443. */
+static size_t data_frame(uint8_t *f, uint32_t seq, const uint8_t *payload, size_t n)
+{
+	uint8_t t[1600];
+	memset(t, 0, 20);
+	tf_put16(t, 40000);
+	tf_put16(t + 2, 443);
+	tf_put32(t + 4, seq);
+	tf_put32(t + 8, 5000);
+	t[12] = 5 << 4;
+	t[13] = VB_TCP_ACK | 0x08;
+	memcpy(t + 20, payload, n);
+	return tf_ipv4(f, GUEST, SHARED, 6, t, 20 + n);
+}
+
+static uint8_t *read_hello(size_t *n)
+{
+	static uint8_t buf[4096];
+	FILE *fp = fopen(VB_SRCDIR "/tests/fuzz/corpus/sni/python_tls13.bin", "rb");
+	assert_non_null(fp);
+	*n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_true(*n > 100);
+	return buf;
+}
+
+static struct vb_net_filter *domain_filter(const char *allowed_name)
+{
+	struct vb_network cfg = { .enabled = 1 };
+	struct vb_net_filter *fl = filter(&cfg);
+	struct vb_net_names names = { fake_resolved, fake_sni_ok, (void *)(uintptr_t)allowed_name };
+	vb_net_filter_set_names(fl, &names);
+	return fl;
+}
+
+static void guest_frame(struct vb_net_filter *fl, const uint8_t *f, size_t n)
+{
+	vb_net_filter_guest(fl, f, n, 2000, reply, sizeof(reply), &d);
+}
+
+static void test_domain_mode_addresses(void **state)
+{
+	(void)state;
+	struct vb_net_filter *fl = domain_filter("files.pypi.org");
+	syn(fl, SHARED, 443); /* resolved from an allowed name */
+	passed();
+	syn(fl, A(198, 51, 100, 8), 443);
+	refused("not-allowed");
+	syn(fl, A(169, 254, 169, 254), 80); /* a name resolving there does not help */
+	refused("cloud-metadata");
+	/* the guest's resolver is VoidBox's, over UDP: TCP to 10.0.2.3 would go around it */
+	tcp(fl, VB_NET_DNS, 40001, 53, VB_TCP_SYN, 1000);
+	refused("dns-only");
+	vb_net_filter_free(fl);
+}
+
+static void test_sni_allowed_is_held_then_released(void **state)
+{
+	(void)state;
+	size_t hn;
+	uint8_t *hello = read_hello(&hn); /* names Files.PyPI.org */
+	struct vb_net_filter *fl = domain_filter("files.pypi.org");
+	uint8_t f[2048], f1[2048];
+	size_t n = tf_tcp(f, GUEST, SHARED, 40000, 443, VB_TCP_SYN, 99, 0);
+	guest_frame(fl, f, n);
+	passed();
+	/* the ClientHello in two segments: the first is held */
+	size_t cut = hn / 2;
+	size_t n1 = data_frame(f1, 100, hello, cut);
+	guest_frame(fl, f1, n1);
+	assert_int_equal(d.verdict, VB_NET_HOLD);
+	/* its retransmission is not kept twice */
+	guest_frame(fl, f1, n1);
+	assert_int_equal(d.verdict, VB_NET_HOLD);
+	/* a segment past a gap waits for the retransmission of the gap */
+	n = data_frame(f, (uint32_t)(100 + cut + 10), hello + cut, hn - cut);
+	guest_frame(fl, f, n);
+	assert_int_equal(d.verdict, VB_NET_HOLD);
+	n = data_frame(f, (uint32_t)(100 + cut), hello + cut, hn - cut);
+	guest_frame(fl, f, n);
+	assert_int_equal(d.verdict, VB_NET_RELEASE);
+	assert_int_equal(d.held->n, 2);
+	assert_int_equal(d.held->lens[0], n1);
+	assert_memory_equal(d.held->data, f1, n1);
+	assert_memory_equal(d.held->data + n1, f, n);
+	/* from then on the connection flows */
+	n = data_frame(f, (uint32_t)(100 + hn), (const uint8_t *)"x", 1);
+	guest_frame(fl, f, n);
+	passed();
+	vb_net_filter_free(fl);
+}
+
+static void test_sni_other_name_refused_both_ways(void **state)
+{
+	(void)state;
+	size_t hn;
+	uint8_t *hello = read_hello(&hn);
+	struct vb_net_filter *fl = domain_filter("api.github.com"); /* not the hello's name */
+	uint8_t f[2048];
+	size_t n = tf_tcp(f, GUEST, SHARED, 40000, 443, VB_TCP_SYN, 99, 0);
+	guest_frame(fl, f, n);
+	passed();
+	n = data_frame(f, 100, hello, hn);
+	guest_frame(fl, f, n);
+	refused("sni");
+	/* the guest gets an RST from the server's address... */
+	struct vb_frame r;
+	assert_int_equal(vb_frame_parse(reply, d.reply_len, &r), VB_FRAME_IPV4);
+	assert_int_equal(r.src, SHARED);
+	assert_true(r.tcp_flags & VB_TCP_RST);
+	assert_int_equal(r.seq, 5000);
+	/* ...and libslirp one from the guest at the first data byte */
+	assert_int_equal(d.net_reply_len, 54);
+	assert_int_equal(vb_frame_parse(reply + 128, d.net_reply_len, &r), VB_FRAME_IPV4);
+	assert_int_equal(r.src, GUEST);
+	assert_int_equal(r.dst, SHARED);
+	assert_int_equal(r.sport, 40000);
+	assert_int_equal(r.tcp_flags, VB_TCP_RST);
+	assert_int_equal(r.seq, 100);
+	assert_int_equal(vb_inet_csum(reply + 128 + 14, 20, 0), 0);
+	/* the flow is gone: nothing more of it passes */
+	assert_int_equal(vb_net_filter_open(fl), 0);
+	vb_net_filter_free(fl);
+}
+
+static void test_sni_plain_protocol_passes(void **state)
+{
+	(void)state;
+	struct vb_net_filter *fl = domain_filter("files.pypi.org");
+	uint8_t f[2048];
+	size_t n = tf_tcp(f, GUEST, SHARED, 40000, 443, VB_TCP_SYN, 99, 0);
+	guest_frame(fl, f, n);
+	static const char get[] = "GET / HTTP/1.1\r\nHost: files.pypi.org\r\n\r\n";
+	n = data_frame(f, 100, (const uint8_t *)get, sizeof(get) - 1);
+	guest_frame(fl, f, n);
+	assert_int_equal(d.verdict, VB_NET_RELEASE);
+	assert_int_equal(d.held->n, 1);
+	/* a TLS record that is no ClientHello with a name is refused */
+	n = tf_tcp(f, GUEST, SHARED, 40002, 443, VB_TCP_SYN, 99, 0);
+	vb_net_filter_guest(fl, f, n, 2000, reply, sizeof(reply), &d);
+	uint8_t t[1600];
+	memset(t, 0, 20);
+	tf_put16(t, 40002);
+	tf_put16(t + 2, 443);
+	tf_put32(t + 4, 100);
+	t[12] = 5 << 4;
+	t[13] = VB_TCP_ACK;
+	static const uint8_t bogus[] = { 0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00 };
+	memcpy(t + 20, bogus, sizeof(bogus));
+	n = tf_ipv4(f, GUEST, SHARED, 6, t, 20 + sizeof(bogus));
+	guest_frame(fl, f, n);
+	refused("sni");
+	vb_net_filter_free(fl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +482,10 @@ int main(void)
 		cmocka_unit_test(test_deny_allow_private),   cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_connections_per_sec),  cmocka_unit_test(test_forwarded_connection),
 		cmocka_unit_test(test_not_carried),          cmocka_unit_test(test_limits_and_describe),
+		cmocka_unit_test(test_domain_mode_addresses),
+		cmocka_unit_test(test_sni_allowed_is_held_then_released),
+		cmocka_unit_test(test_sni_other_name_refused_both_ways),
+		cmocka_unit_test(test_sni_plain_protocol_passes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
