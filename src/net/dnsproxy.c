@@ -33,7 +33,19 @@ struct vb_dnsproxy {
 	int fd;
 	struct pending pending[PENDING];
 	uint16_t next_id;
+	int any_name;
+	void (*on_answer)(void *opaque, const char *name, const struct vb_dns_addr *addrs, size_t n);
+	void *answer_opaque;
 };
+
+void vb_dnsproxy_on_answer(struct vb_dnsproxy *p,
+			   void (*cb)(void *opaque, const char *name, const struct vb_dns_addr *addrs,
+				      size_t n),
+			   void *opaque)
+{
+	p->on_answer = cb;
+	p->answer_opaque = opaque;
+}
 
 /* $VOIDBOX_DNS_SERVER, else resolv.conf's first IPv4 nameserver. */
 static int resolver(struct sockaddr_in *sa, vb_error *err)
@@ -69,7 +81,8 @@ static int resolver(struct sockaddr_in *sa, vb_error *err)
 				    "the guest's DNS to (set VOIDBOX_DNS_SERVER)");
 }
 
-struct vb_dnsproxy *vb_dnsproxy_new(const char *const *patterns, size_t n, vb_error *err)
+struct vb_dnsproxy *vb_dnsproxy_new(const char *const *patterns, size_t n, int any_name,
+				    vb_error *err)
 {
 	struct vb_dnsproxy *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -77,6 +90,7 @@ struct vb_dnsproxy *vb_dnsproxy_new(const char *const *patterns, size_t n, vb_er
 		return NULL;
 	}
 	p->fd = -1;
+	p->any_name = any_name;
 	for (size_t i = 0; i < n; i++)
 		if (vb_domain_list_add_str(&p->patterns, patterns[i], err) < 0) {
 			vb_error_prefix(err, "allow_domains");
@@ -140,7 +154,7 @@ size_t vb_dnsproxy_query(struct vb_dnsproxy *p, const struct vb_frame *f, int64_
 			return 0;
 		return to_guest(f->eth + 6, f->eth, f->sport, reply, (size_t)rlen, out, cap);
 	}
-	if (!vb_domain_list_match(&p->patterns, q.name)) {
+	if (!p->any_name && !vb_domain_list_match(&p->patterns, q.name)) {
 		snprintf(denied, VB_DOMAIN_MAX, "%s", q.name[0] ? q.name : ".");
 		rlen = vb_dns_build_reply(&q, VB_DNS_NXDOMAIN, reply, sizeof(reply));
 		return rlen < 0 ? 0 : to_guest(f->eth + 6, f->eth, f->sport, reply, (size_t)rlen, out, cap);
@@ -188,6 +202,8 @@ static void answer(struct vb_dnsproxy *p, struct pending *pd, uint8_t *msg, size
 		for (size_t i = 0; i < a.naddr; i++) /* only the asked, allowed name's */
 			vb_nametab_add(p->names, pd->q.name, a.addr[i].family, a.addr[i].addr,
 				       a.addr[i].ttl, now_ms);
+		if (p->on_answer && a.naddr)
+			p->on_answer(p->answer_opaque, pd->q.name, a.addr, a.naddr);
 		if (len > MAX_UDP_PAYLOAD) {
 			/* more than one frame: say "truncated" (TCP to 10.0.2.3 is
 			 * refused in domain mode, so the guest gets no more) */
@@ -241,6 +257,6 @@ int vb_dnsproxy_sni_ok(void *opaque, const char *name, uint32_t addr, int64_t no
 {
 	struct vb_dnsproxy *p = opaque;
 	uint32_t be = htonl(addr);
-	return vb_domain_list_match(&p->patterns, name) &&
+	return (p->any_name || vb_domain_list_match(&p->patterns, name)) &&
 	       vb_nametab_valid(p->names, name, AF_INET, (const uint8_t *)&be, now_ms);
 }

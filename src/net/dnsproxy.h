@@ -13,17 +13,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/dns.h"
 #include "net/domain.h"
 #include "net/frame.h"
 #include "voidbox/error.h"
 
 struct vb_dnsproxy;
 
-/* Patterns (allow_domains entries) copied.  The resolver is
+/* Patterns (allow_domains entries) copied; (any_name): every name is
+ * forwarded (learn mode, which records instead of refusing).  The resolver is
  * $VOIDBOX_DNS_SERVER (IP or IP:PORT) if set, else the first IPv4
  * nameserver of /etc/resolv.conf.  Errors: VB_E_USAGE for a bad pattern,
  * VB_E_RUNTIME (no resolver, no socket). */
-struct vb_dnsproxy *vb_dnsproxy_new(const char *const *patterns, size_t n, vb_error *err);
+struct vb_dnsproxy *vb_dnsproxy_new(const char *const *patterns, size_t n, int any_name,
+				    vb_error *err);
+/* Called with each answer's addresses for the asked name (learn mode). */
+void vb_dnsproxy_on_answer(struct vb_dnsproxy *p,
+			   void (*cb)(void *opaque, const char *name, const struct vb_dns_addr *addrs,
+				      size_t n),
+			   void *opaque);
 void vb_dnsproxy_free(struct vb_dnsproxy *p);
 /* The socket to poll for POLLIN. */
 int vb_dnsproxy_fd(const struct vb_dnsproxy *p);

@@ -315,6 +315,16 @@ static int dns_query(struct vb_net *n, const uint8_t *frame, size_t len, int64_t
 	return 1;
 }
 
+/* Learn mode: what the guest's resolver got (through the DNS proxy). */
+static void learned_answer(void *opaque, const char *name, const struct vb_dns_addr *addrs,
+			   size_t count_)
+{
+	struct vb_net *n = opaque;
+	pthread_mutex_lock(&n->learn_mu);
+	vb_learn_dns(n->learn, name, addrs, count_, mono_ms());
+	pthread_mutex_unlock(&n->learn_mu);
+}
+
 /* Learn mode: every flow the guest opened (and the refusals no policy
  * could lift, which the draft names in comments). */
 static void learn(struct vb_net *n, const struct vb_net_decision *d, int64_t now)
@@ -478,15 +488,25 @@ struct vb_net *vb_net_new(const struct vb_network *cfg, const struct vb_net_io *
 	}
 	deny_host_addresses(n->filter);
 	n->dns_idx = -1;
-	if (cfg->n_allow_domains) {
-		if (!(n->dns = vb_dnsproxy_new(cfg->allow_domains, cfg->n_allow_domains, err))) {
+	/* learn mode answers DNS too: the draft names what the guest resolved */
+	if (cfg->n_allow_domains || n->learn) {
+		vb_error derr = { 0 };
+		n->dns = vb_dnsproxy_new(cfg->allow_domains, cfg->n_allow_domains, n->learn != NULL,
+					 &derr);
+		/* learn mode without a resolver to forward to: addresses only */
+		if (!n->dns && cfg->n_allow_domains) {
+			if (err)
+				*err = derr;
 			vb_net_filter_free(n->filter);
 			vb_learn_free(n->learn);
 			free(n);
 			return NULL;
 		}
 		struct vb_net_names names = { vb_dnsproxy_resolved, vb_dnsproxy_sni_ok, n->dns };
-		vb_net_filter_set_names(n->filter, &names);
+		if (cfg->n_allow_domains && !n->learn)
+			vb_net_filter_set_names(n->filter, &names);
+		if (n->learn && n->dns)
+			vb_dnsproxy_on_answer(n->dns, learned_answer, n);
 	}
 	SlirpConfig sc = {
 		.version = 4,

@@ -335,7 +335,10 @@ test_malformed_flood_contained() {
 test_learn_mode_drafts_a_policy_that_runs() {
     mkdir -p "$T/www"; echo "learned" >"$T/www/index.html"
     serve "$T/www"
-    # no policy declares the port: learn mode lets it through and records it
+    dns allowed.test=198.51.100.7 other.test=198.51.100.7
+    export VOIDBOX_DNS_SERVER="127.0.0.1:$DNSPORT"
+    # no policy declares the port or the name: learn mode lets them through
+    # and records them (the guest's DNS is answered by VoidBox to learn names)
     cat >"$T/l.yaml" <<EOF
 api_version: v1
 kind: pipeline
@@ -348,7 +351,12 @@ pipeline:
     - name: fetch
       run:
         program: sh
-        args: [-c, "wget -qO- http://10.0.2.2:$PORT/index.html; wget -qO- http://169.254.169.254/ || true"]
+        args:
+          - -c
+          - |
+            wget -qO- http://10.0.2.2:$PORT/index.html
+            echo | timeout 3 nc allowed.test 80 >/dev/null
+            wget -qO- http://169.254.169.254/ || true
 EOF
     vb run --net-learn "$T/l.yaml"
     expect_rc 0
@@ -356,6 +364,7 @@ EOF
     expect_err_has "stage fetch: learned network policy"
     draft=$(ls "$XDG_STATE_HOME"/voidbox/runs/*/stages/fetch/network_policy.yaml)
     grep -q "host_ports: \[$PORT\]" "$draft" || fail "draft: $(cat "$draft")"
+    grep -q '"allowed.test"  # tcp/80' "$draft" || fail "draft: $(cat "$draft")"
     # metadata stays refused in learn mode, and the draft says so in a comment
     grep -q '"rule":"cloud-metadata"' "$(latest_events)" || fail "metadata was not refused"
     grep -q "# refused whatever the policy: 169.254.169.254" "$draft" || fail "draft: $(cat "$draft")"
@@ -365,12 +374,16 @@ EOF
     vb run "$T/p.yaml"
     expect_rc 0
     grep -q learned <<<"$out" || fail "the pasted policy did not let the stage run: $err"
-    # ...and nothing else gets through
-    sed -i "s|wget -qO- http://169.254.169.254/|wget -qO- http://10.0.2.2:1/|" "$T/p.yaml"
+    grep '"event":"net.denied"' "$(latest_events)" | grep -q '"dst":"198.51.100.7"' &&
+        fail "the learned name's address was refused"
+    # ...and nothing else gets through: another port, another name
+    sed -i "s|wget -qO- http://169.254.169.254/|wget -qO- http://10.0.2.2:1/ \|\| nslookup other.test|" "$T/p.yaml"
     vb run "$T/p.yaml"
     expect_rc 0
-    grep '"event":"net.denied"' "$(latest_events)" | grep -q '"port":1,' ||
-        fail "an unlearned port was let through"
+    ev=$(latest_events)
+    grep '"event":"net.denied"' "$ev" | grep -q '"port":1,' || fail "an unlearned port was let through"
+    grep '"event":"net.denied"' "$ev" | grep '"dst":"other.test"' | grep -q '"rule":"domain"' ||
+        fail "an unlearned name was resolved: $(grep net. "$ev")"
 }
 
 run_tests
