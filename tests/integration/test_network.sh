@@ -386,4 +386,18 @@ EOF
         fail "an unlearned name was resolved: $(grep net. "$ev")"
 }
 
+test_network_takes_one_mount_slot() {
+    # microvm's virtio-mmio transports are few: the network device takes
+    # one, so 4 mounts fit beside it, and a fifth is refused clearly
+    mkdir -p "$T/m"; echo hi >"$T/m/f"
+    vb exec --network -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -- \
+        sh -c 'cat /a/f /b/f /c/f /d/f; ls /sys/class/net | grep -c eth0'
+    expect_rc 0
+    expect_out $'hi\nhi\nhi\nhi\n1'
+    vb exec --network -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -v "$T/m:/e" -- true
+    expect_rc 2
+    expect_err_has "at most 4 mounts per VM on the qemu backend when the VM has a network"
+    expect_clean
+}
+
 run_tests
