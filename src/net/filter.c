@@ -28,6 +28,7 @@
 #define OPEN_IDLE_MS (2 * 3600 * 1000)
 #define CLOSING_MS 10000
 #define MAX_RULES 256u
+#define MAX_HOLDS 64u /* connections held for their server name at once (~36 KiB each) */
 
 struct rule {
 	uint32_t net, mask;
@@ -71,6 +72,7 @@ struct vb_net_filter {
 	int64_t last_sweep;
 	struct vb_net_names names;       /* domain mode when names.resolved */
 	struct hold *released;           /* handed out by the last RELEASE */
+	unsigned n_holds;
 };
 
 static uint32_t mask_of(unsigned prefix)
@@ -284,6 +286,8 @@ static void flow_set(struct vb_net_filter *fl, struct flow *f, enum flow_state s
 	int was = flow_counts(f);
 	f->state = (uint8_t)st;
 	if (st == FLOW_FREE) {
+		if (f->hold)
+			fl->n_holds--;
 		hold_free(f->hold);
 		f->hold = NULL;
 		f->sni = 0;
@@ -361,9 +365,12 @@ static void sni_segment(struct vb_net_filter *fl, struct flow *f, const struct v
 	if (p->seq != f->data_seq)
 		return; /* a retransmission or out of order: the guest sends it again */
 	struct hold *h = f->hold;
-	if (!h && !(h = f->hold = calloc(1, sizeof(*h)))) {
-		refuse(d, "sni", 1);
-		return;
+	if (!h) {
+		if (fl->n_holds >= MAX_HOLDS || !(h = f->hold = calloc(1, sizeof(*h)))) {
+			refuse(d, "sni", 1);
+			return;
+		}
+		fl->n_holds++;
 	}
 	const uint8_t *payload = p->eth + p->len - p->payload_len;
 	if (h->frames.n >= sizeof(h->frames.lens) / sizeof(h->frames.lens[0]) ||
@@ -406,6 +413,7 @@ static void sni_segment(struct vb_net_filter *fl, struct flow *f, const struct v
 	hold_free(fl->released);
 	fl->released = h;
 	f->hold = NULL;
+	fl->n_holds--;
 	f->sni = 0;
 	d->held = &h->frames;
 }
@@ -435,6 +443,14 @@ static void decide_tcp(struct vb_net_filter *fl, const struct vb_frame *p, int64
 	if (rule) {
 		d->host_port = hp;
 		refuse(d, rule, syn); /* the rest of a refused flow is noise */
+		return;
+	}
+	if (!syn && by_name) {
+		/* no flow we checked: whatever libslirp may still hold for this
+		 * connection must not get data past the server-name check */
+		refuse(d, "sni", 0);
+		d->net_reply_len = 1;
+		d->rst_seq = p->seq;
 		return;
 	}
 	if (!syn)

@@ -440,8 +440,13 @@ static void test_sni_other_name_refused_both_ways(void **state)
 	assert_int_equal(r.tcp_flags, VB_TCP_RST);
 	assert_int_equal(r.seq, 100);
 	assert_int_equal(vb_inet_csum(reply + 128 + 14, 20, 0), 0);
-	/* the flow is gone: nothing more of it passes */
+	/* the flow is gone: nothing more of it passes, not even statelessly
+	 * (libslirp must never get data past the check) */
 	assert_int_equal(vb_net_filter_open(fl), 0);
+	n = data_frame(f, 100 + (uint32_t)hn, (const uint8_t *)"GET /", 5);
+	guest_frame(fl, f, n);
+	refused("sni");
+	assert_int_equal(d.net_reply_len, 54);
 	vb_net_filter_free(fl);
 }
 
