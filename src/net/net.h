@@ -71,8 +71,11 @@ struct vb_net_stream;
 /* Start the network for (cfg) on its own thread.  (*vmm_fd) gets the VMM's
  * end of the frame socket (close-on-exec; the caller closes it once the VMM
  * has its copy).  Errors as vb_net_new(). */
-struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, int *vmm_fd,
-					  vb_error *err);
+/* (stats_path), if not NULL (copied), gets the counters as JSON
+ * ({"bytes_out":..,"bytes_in":..,"connections":..,"denied":..}) about once
+ * a second while they change, replaced whole (for `voidbox ps`). */
+struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, const char *stats_path,
+					  int *vmm_fd, vb_error *err);
 /* Stop the thread, close every socket of the network.  Safe with NULL. */
 void vb_net_stream_stop(struct vb_net_stream *s);
 void vb_net_stream_stats(const struct vb_net_stream *s, struct vb_net_stats *st);

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/net.h"
@@ -32,7 +34,48 @@ struct vb_net_stream {
 	uint8_t *out;
 	size_t out_off, out_len;
 	int broken; /* the socket failed or carried no frames: stop reading it */
+	char *stats_path; /* or NULL */
+	int64_t stats_at;
+	uint64_t stats_seen; /* frames counted at the last write */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The counters for `voidbox ps`, when they changed, at most once a second. */
+static void write_stats(struct vb_net_stream *s)
+{
+	int64_t t = now_ms();
+	if (!s->stats_path || t - s->stats_at < 1000)
+		return;
+	s->stats_at = t;
+	struct vb_net_stats st;
+	vb_net_stats(s->net, &st);
+	uint64_t seen = st.frames_out + st.frames_in + st.denied;
+	if (seen == s->stats_seen && seen)
+		return;
+	s->stats_seen = seen;
+	char text[256], tmp[4200];
+	int n = snprintf(text, sizeof(text),
+			 "{\"bytes_out\":%llu,\"bytes_in\":%llu,\"connections\":%llu,\"denied\":%llu}\n",
+			 (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+			 (unsigned long long)st.connections, (unsigned long long)st.denied);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", s->stats_path) >= (int)sizeof(tmp))
+		return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	int ok = write(fd, text, (size_t)n) == n;
+	ok &= close(fd) == 0;
+	if (!ok || rename(tmp, s->stats_path) < 0)
+		unlink(tmp);
+}
+
+
 
 static void flush_out(struct vb_net_stream *s)
 {
@@ -113,7 +156,7 @@ static void *loop(void *arg)
 		    vb_net_pollset_add(&ps, s->broken ? -1 : s->sock,
 				       (short)(POLLIN | (s->out_len > s->out_off ? POLLOUT : 0))) < 0)
 			break;
-		int timeout = -1;
+		int timeout = s->stats_path ? 1000 : -1;
 		vb_net_poll_fill(s->net, &ps, &timeout);
 		int r = poll(ps.fds, ps.n, timeout);
 		if (r < 0 && errno != EINTR)
@@ -128,6 +171,7 @@ static void *loop(void *arg)
 				read_frames(s);
 		}
 		vb_net_poll_dispatch(s->net, &ps, r < 0);
+		write_stats(s);
 	}
 	vb_net_pollset_free(&ps);
 	return NULL;
@@ -150,11 +194,12 @@ void vb_net_stream_stop(struct vb_net_stream *s)
 		close(s->stopfd);
 	free(s->in);
 	free(s->out);
+	free(s->stats_path);
 	free(s);
 }
 
-struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, int *vmm_fd,
-					  vb_error *err)
+struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, const char *stats_path,
+					  int *vmm_fd, vb_error *err)
 {
 	struct vb_net_stream *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -163,7 +208,8 @@ struct vb_net_stream *vb_net_stream_start(const struct vb_network *cfg, int *vmm
 	}
 	s->sock = s->stopfd = -1;
 	int sv[2] = { -1, -1 };
-	if (!(s->in = malloc(IN_CAP)) || !(s->out = malloc(OUT_CAP))) {
+	if (!(s->in = malloc(IN_CAP)) || !(s->out = malloc(OUT_CAP)) ||
+	    (stats_path && !(s->stats_path = strdup(stats_path)))) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto fail;
 	}

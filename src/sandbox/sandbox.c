@@ -236,8 +236,11 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		goto fail;
 	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
 		goto fail;
-	if (cfg->network.enabled && !(sb->net = vb_net_stream_start(&cfg->network, &net_fd, err)))
-		goto fail;
+	if (cfg->network.enabled) {
+		_cleanup_free_ char *stats = vb_strfmt("%s/net.json", sb->rundir);
+		if (!(sb->net = vb_net_stream_start(&cfg->network, stats, &net_fd, err)))
+			goto fail;
+	}
 
 	struct vb_vmm_spec spec = {
 		.accel = sb->accel.accel,

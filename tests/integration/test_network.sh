@@ -400,4 +400,30 @@ test_network_takes_one_mount_slot() {
     expect_clean
 }
 
+test_ps_shows_live_traffic() {
+    mkdir -p "$T/www"; head -c 100000 /dev/urandom >"$T/www/blob"
+    serve "$T/www"
+    "$VB" exec --allow-host-port "$PORT" -- sh -c \
+        "wget -qO /dev/null http://10.0.2.2:$PORT/blob; wget -qO- http://169.254.169.254/ 2>/dev/null; echo done; sleep 30" \
+        >"$T/out" 2>"$T/err" </dev/null &
+    pid=$!
+    for _ in $(seq 600); do grep -q done "$T/out" 2>/dev/null && break; sleep 0.1; done
+    sleep 2 # the counters are written once a second
+    vb ps -o json
+    expect_rc 0
+    python3 -c '
+import json, sys
+vms = [v for v in json.loads(sys.stdin.read()) if v.get("vm_id")]
+assert len(vms) == 1, vms
+net = vms[0]["net"]
+assert net["bytes_in"] > 100000 and net["connections"] == 1 and net["denied"] >= 1, net
+' <<<"$out" || fail "ps: $out"
+    vb ps
+    grep -qE "net [0-9.]+ [KMG]?i?B out, [0-9.]+ [KMG]?i?B in, 1 connection, [1-9][0-9]* refused" <<<"$out" ||
+        fail "ps: $out"
+    kill -INT "$pid"
+    wait "$pid"
+    expect_clean
+}
+
 run_tests
