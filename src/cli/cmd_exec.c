@@ -257,6 +257,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case VB_CLI_OPT_ALLOW_HOST_PORT:
 		case VB_CLI_OPT_PUBLISH:
 		case VB_CLI_OPT_NET_LEARN:
+		case VB_CLI_OPT_ALLOW_DOMAIN:
 			if (vb_cli_net_option(&o->net, c, optarg, err) < 0)
 				return -1;
 			break;

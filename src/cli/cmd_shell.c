@@ -50,8 +50,9 @@ static const char usage_text[] =
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
 	VB_CLI_NET_HELP
-	"                        (with a spec: --network turns it on; host ports and\n"
-	"                        publish entries given here replace the spec's)\n"
+	"                        (with a spec: --network turns it on; host ports,\n"
+	"                        publish entries and domains given here replace the\n"
+	"                        spec's)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help             this help\n"
 	"\n"
@@ -123,6 +124,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 	case VB_CLI_OPT_ALLOW_HOST_PORT:
 	case VB_CLI_OPT_PUBLISH:
 	case VB_CLI_OPT_NET_LEARN:
+	case VB_CLI_OPT_ALLOW_DOMAIN:
 		return vb_cli_net_option(&o->net, c, arg, err);
 	case 'a':
 		if (o->n_args >= MAX_LIST - 1)
@@ -228,8 +230,10 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 			n->allow = spec_net.allow;
 			n->n_allow = spec_net.n_allow;
 			n->allow_set = spec_net.allow_set;
-			n->allow_domains = spec_net.allow_domains;
-			n->n_allow_domains = spec_net.n_allow_domains;
+			if (!o->net.n_domains) {
+				n->allow_domains = spec_net.allow_domains;
+				n->n_allow_domains = spec_net.n_allow_domains;
+			}
 			n->allow_private = spec_net.allow_private;
 			n->max_connections = spec_net.max_connections;
 			n->connections_per_sec = spec_net.connections_per_sec;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "net/domain.h"
 #include "util/term.h"
 
 int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *err)
@@ -23,6 +24,20 @@ int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *
 	case VB_CLI_OPT_NET_LEARN:
 		n->network = n->learn = 1;
 		return 0;
+	case VB_CLI_OPT_ALLOW_DOMAIN: {
+		struct vb_domain_pattern pat;
+		char shown[80];
+		if (vb_domain_pattern_parse(arg, &pat, NULL) < 0)
+			return vb_error_set(err, VB_E_USAGE,
+					    "--allow-domain %s: expected a host name or *.name",
+					    vb_term_copy(shown, sizeof(shown), arg, 0));
+		if (n->n_domains >= VB_CLI_MAX_DOMAINS)
+			return vb_error_set(err, VB_E_USAGE, "--allow-domain: at most %u",
+					    VB_CLI_MAX_DOMAINS);
+		n->domains[n->n_domains++] = arg;
+		n->network = 1;
+		return 0;
+	}
 	case VB_CLI_OPT_ALLOW_HOST_PORT:
 		if (vb_cli_parse_uint(arg, 65535, &v) < 0 || v == 0)
 			return vb_error_set(err, VB_E_USAGE, "--allow-host-port: expected a port 1..65535");
@@ -84,6 +99,8 @@ void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg)
 		.n_host_ports = n->n_host_ports,
 		.publish = n->publish,
 		.n_publish = n->n_publish,
+		.allow_domains = n->n_domains ? n->domains : NULL,
+		.n_allow_domains = n->n_domains,
 		.on_event = on_event,
 		.opaque = n,
 		.learn = n->learn,

@@ -426,4 +426,19 @@ assert net["bytes_in"] > 100000 and net["connections"] == 1 and net["denied"] >=
     expect_clean
 }
 
+test_exec_allow_domain() {
+    dns allowed.test=198.51.100.7 other.test=198.51.100.8
+    VOIDBOX_DNS_SERVER="127.0.0.1:$DNSPORT" vb exec --allow-domain allowed.test -- sh -c \
+        'nslookup allowed.test | grep -c 198.51.100.7; nslookup other.test >/dev/null 2>&1; echo other=$?
+         nc 198.51.100.8 80 </dev/null; echo addr=$?'
+    expect_rc 0
+    expect_out $'1\nother=1\naddr=1'
+    expect_err_has "network: refused dns other.test:53 (domain)"
+    expect_err_has "network: refused tcp 198.51.100.8:80 (not-allowed)"
+    grep -q "query other.test" "$T/dns.log" && fail "a name not allowed reached the resolver"
+    vb exec --allow-domain '*' -- true
+    expect_rc 2
+    expect_err_has "--allow-domain *: expected a host name or *.name"
+}
+
 run_tests
