@@ -112,7 +112,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DVB_SRCDIR=\"$(CURDIR)\" $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS) -lcmocka
 
-$(O)/tests/%: tests/integration/%.c $(O)/libvoidbox.a
+$(O)/tests/%: tests/integration/%.c tests/integration/itest.h $(O)/libvoidbox.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvoidbox.a $(LDLIBS)
 
@@ -177,12 +177,16 @@ fuzz:
 	    -o $(O)/fuzz/fuzz_dns tests/fuzz/fuzz_dns.c src/net/dns.c src/net/domain.c src/util/error.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_sni tests/fuzz/fuzz_sni.c src/net/sni.c src/net/domain.c src/util/error.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_sse tests/fuzz/fuzz_sse.c src/builtin/stream.c src/util/term.c \
+	    src/util/error.c -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)
 	@bench/fanout.sh $(O)
 	@bench/gateway.sh $(O)
 	@bench/network.sh $(O)
+	@bench/agent_start.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
 # only a static library, so its own dependencies are in Libs.  Paths under

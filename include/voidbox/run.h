@@ -74,11 +74,33 @@ struct vb_run_options {
 				 * default 64 MiB */
 	uint64_t record_max;    /* bytes of the run record (events.jsonl and the
 				 * stage logs); default 1 GiB */
+	/* One LLM budget for the whole run (`voidbox run --budget`), shared by
+	 * every agent stage, fan-out boxes in parallel included, on top of
+	 * each stage's own llm.budget (docs/agents.md, "Budgets"); 0 = no
+	 * limit. */
+	struct vb_run_llm_budget {
+		uint64_t max_tokens;
+		double max_cost_usd;
+		uint64_t max_requests;
+	} llm_budget;
+	/* mode: interactive agent stages (docs/agents.md): start (p), a
+	 * program to run on a terminal (the caller adds pty, stdin, the
+	 * window size), in (sb), attach the caller's terminal to it until it
+	 * exits, and return its exit code; -1 with (err) on failure, kind
+	 * VB_E_CANCELLED when a teardown signal ended it.  Called on the
+	 * stage's thread.  NULL: such specs are refused before anything boots
+	 * ("needs a terminal"). */
+	int (*attach)(vb_sandbox *sb, const struct vb_exec_params *p, void *opaque,
+		      vb_error *err);
+	void *attach_opaque;
 	/* 1: the VMs with a network run in learn mode (struct vb_network.learn);
 	 * each stage's draft network_policy goes to (notices) and to
 	 * network_policy.yaml in its stage directory. */
 	int net_learn;
 };
+
+/* Which budget refused a stage a model request (and so failed it). */
+enum vb_run_budget_hit { VB_RUN_BUDGET_NONE = 0, VB_RUN_BUDGET_STAGE, VB_RUN_BUDGET_RUN };
 
 struct vb_run_stage {
 	char *name;            /* box or step */
@@ -100,6 +122,7 @@ struct vb_run_stage {
 	int is_agent;
 	uint64_t llm_requests, input_tokens, output_tokens;
 	double cost_usd;
+	enum vb_run_budget_hit budget_hit; /* its llm.budget or the run's stopped it */
 };
 
 struct vb_run_result {
@@ -127,8 +150,12 @@ struct vb_run_result {
 	char *scratch_dir;
 	/* Sums over the agent stages; has_agents is 0 when there are none. */
 	int has_agents;
-	uint64_t input_tokens, output_tokens;
+	uint64_t llm_requests, input_tokens, output_tokens;
 	double total_cost_usd;
+	/* The run's budget as given (all 0: none), and the first stage a
+	 * budget stopped, if any (index into stages, budget_hit says whose). */
+	struct vb_run_llm_budget llm_budget;
+	size_t budget_stage;   /* SIZE_MAX: no budget stopped a stage */
 };
 
 /* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run

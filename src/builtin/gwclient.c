@@ -21,6 +21,8 @@
 
 struct vb_builtin_gw {
 	struct vb_llm_gateway *gw;
+	int (*cancelled)(void *opaque);
+	void *opaque;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_t thread;
@@ -42,7 +44,8 @@ static void *accept_loop(void *arg)
 	}
 }
 
-struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, vb_error *err)
+struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, int (*cancelled)(void *),
+					 void *opaque, vb_error *err)
 {
 	_cleanup_free_ char *root = vb_runtime_root(err);
 	if (!root)
@@ -56,6 +59,8 @@ struct vb_builtin_gw *vb_builtin_gw_open(struct vb_llm_gateway *gw, vb_error *er
 		return NULL;
 	}
 	c->gw = gw;
+	c->cancelled = cancelled;
+	c->opaque = opaque;
 	int n = snprintf(c->path, sizeof(c->path), "%s/agent-%s.sock", root, hex);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
@@ -94,6 +99,9 @@ void vb_builtin_gw_close(struct vb_builtin_gw *c)
 }
 
 struct sink {
+	CURL *h;
+	struct vb_builtin_stream *st;
+	int mode;          /* 0: not known yet, 1: events to (st), 2: kept in (buf) */
 	char *buf;
 	size_t len, max;
 };
@@ -102,6 +110,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct sink *s = opaque;
 	size_t n = size * nmemb;
+	if (!s->mode) { /* the headers are in: a 200 of events streams */
+		long status = 0;
+		char *type = NULL;
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(s->h, CURLINFO_CONTENT_TYPE, &type);
+		s->mode = s->st && status == 200 && type && strstr(type, "text/event-stream") ? 1 : 2;
+	}
+	if (s->mode == 1)
+		return vb_builtin_stream_feed(s->st, data, n) < 0 ? 0 : n;
 	if (s->len + n > s->max)
 		return 0; /* too large: curl fails the transfer */
 	char *b = realloc(s->buf, s->len + n + 1);
@@ -114,9 +131,21 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *opaque)
 	return n;
 }
 
+/* libcurl asks about once a second, and as data comes: a cancelled run
+ * does not wait for the model to finish its answer. */
+static int on_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	struct vb_builtin_gw *c = opaque;
+	return c->cancelled && c->cancelled(c->opaque) ? 1 : 0;
+}
+
 int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *body,
-		     long timeout_ms, size_t max, long *status, char **resp, size_t *resp_len,
-		     vb_error *err)
+		     long timeout_ms, size_t max, struct vb_builtin_stream *st, long *status,
+		     char **resp, size_t *resp_len, vb_error *err)
 {
 	CURL *h = curl_easy_init();
 	if (!h)
@@ -126,7 +155,7 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 	struct curl_slist *hdrs = NULL;
 	const char *lines[] = { "content-type: application/json", "anthropic-version: 2023-06-01",
 				key };
-	struct sink s = { .max = max };
+	struct sink s = { .h = h, .st = st, .max = max };
 	int rc = 0;
 	for (size_t i = 0; url && key && i < sizeof(lines) / sizeof(lines[0]); i++) {
 		struct curl_slist *l = curl_slist_append(hdrs, lines[i]);
@@ -150,16 +179,28 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	if (timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	CURLcode cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (s.mode == 1 && (cc == CURLE_OK || vb_builtin_stream_error(st))) {
+		*resp = NULL; /* it went to (st), which says what was wrong */
+		*resp_len = 0;
+		goto out;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = vb_error_set(err, VB_E_CANCELLED, "cancelled");
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = vb_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? VB_E_TIMEOUT : VB_E_RUNTIME,
 				  "model request through the gateway failed: %s",
 				  curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	*resp = s.buf ? s.buf : strdup("");
 	*resp_len = s.len;
 	s.buf = NULL;

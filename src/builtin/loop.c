@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The builtin agent's loop: ask the model (Anthropic Messages, not
- * streamed: the loop needs each answer whole before it can act on it), run
- * the tools it calls in the guest, send their results back, until it
- * answers without a tool call.  Its final text is the stage's output.
+ * The builtin agent's loop: ask the model (Anthropic Messages, streamed,
+ * so that its text shows as it comes; the tools wait for the whole
+ * answer), run the tools it calls in the guest, send their results back,
+ * until it answers without a tool call.  Its final text is the stage's
+ * output.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -35,9 +36,14 @@ static void answer_error(const char *body, char *out, size_t size)
 	json_decref(j);
 }
 
+/* One model request, streamed: the answer's content blocks in *content
+ * (text handed to p->on_text as it arrives).  A provider that answers a
+ * 200 with one JSON body instead of events (it ignored "stream") is read
+ * the same. */
 static int ask(struct vb_builtin_gw *c, const struct vb_builtin_params *p, json_t *req,
-	       json_t **answer, vb_error *err)
+	       json_t **content, vb_error *err)
 {
+	*content = NULL;
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
 	if (!body)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -47,28 +53,47 @@ static int ask(struct vb_builtin_gw *c, const struct vb_builtin_params *p, json_
 		if (timeout <= 0)
 			return vb_error_set(err, VB_E_TIMEOUT, "timed out");
 	}
+	struct vb_builtin_stream *st = vb_builtin_stream_new(p->on_text, p->opaque);
+	if (!st)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	long status = 0;
 	_cleanup_free_ char *resp = NULL;
 	size_t len = 0;
-	if (vb_builtin_gw_post(c, "/v1/messages", body, timeout, MAX_ANSWER, &status, &resp, &len,
-			     err) < 0)
-		return -1;
+	int rc = vb_builtin_gw_post(c, "/v1/messages", body, timeout, MAX_ANSWER, st, &status,
+				    &resp, &len, err);
 	char why[600];
-	if (vb_llm_gateway_failure(p->gw, why, sizeof(why)))
-		return vb_error_set(err, VB_E_OK, "%s", why);
-	if (status != 200) {
+	if (rc < 0) {
+		/* the request itself failed (a timeout...): err says so */
+	} else if (vb_llm_gateway_failure(p->gw, why, sizeof(why))) {
+		rc = vb_error_set(err, VB_E_OK, "%s", why);
+	} else if (status != 200) {
 		char e[300];
-		answer_error(resp, e, sizeof(e));
-		return vb_error_set(err, VB_E_OK, "the model answered HTTP %ld (%s)", status, e);
+		answer_error(resp ? resp : "", e, sizeof(e));
+		rc = vb_error_set(err, VB_E_OK, "the model answered HTTP %ld (%s)", status, e);
+	} else if (!resp) { /* streamed */
+		*content = vb_builtin_stream_end(st, why, sizeof(why));
+		if (!*content)
+			rc = vb_error_set(err, VB_E_OK, "%s", why);
+	} else {
+		json_t *answer = json_loadb(resp, len, 0, NULL);
+		json_t *blocks = json_object_get(answer, "content");
+		if (json_is_array(blocks))
+			*content = json_incref(blocks);
+		else
+			rc = vb_error_set(err, VB_E_OK,
+					  "the model's answer is not a Messages response");
+		json_decref(answer);
+		/* not streamed: its text comes whole */
+		size_t i;
+		json_t *b;
+		json_array_foreach (*content, i, b) {
+			const char *t = json_string_value(json_object_get(b, "text"));
+			if (p->on_text && t && *t)
+				p->on_text(t, p->opaque);
+		}
 	}
-	json_error_t je;
-	*answer = json_loadb(resp, len, 0, &je);
-	if (!json_is_object(*answer) || !json_is_array(json_object_get(*answer, "content"))) {
-		json_decref(*answer);
-		*answer = NULL;
-		return vb_error_set(err, VB_E_OK, "the model's answer is not a Messages response");
-	}
-	return 0;
+	vb_builtin_stream_free(st);
+	return rc;
 }
 
 /* A string member of (o), or "" (never NULL). */
@@ -162,24 +187,24 @@ int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *er
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto out;
 	}
-	if (!(c = vb_builtin_gw_open(p->gw, err)))
+	if (!(c = vb_builtin_gw_open(p->gw, p->cancelled, p->opaque, err)))
 		goto out;
 	for (unsigned turn = 0; turn < max_turns; turn++) {
 		if (p->cancelled && p->cancelled(p->opaque)) {
 			vb_error_set(err, VB_E_CANCELLED, "cancelled");
 			goto out;
 		}
-		json_t *req = json_pack("{s:s,s:i,s:s,s:O,s:O}", "model",
+		json_t *req = json_pack("{s:s,s:i,s:s,s:O,s:O,s:b}", "model",
 					p->model ? p->model : VB_BUILTIN_DEFAULT_MODEL, "max_tokens",
 					VB_BUILTIN_MAX_TOKENS, "system", system, "tools", tools,
-					"messages", messages);
+					"messages", messages, "stream", 1);
 		json_t *answer = NULL;
 		int arc = req ? ask(c, p, req, &answer, err)
 			      : vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		json_decref(req);
 		if (arc < 0)
 			goto out;
-		json_t *content = json_object_get(answer, "content");
+		json_t *content = answer;
 		json_array_append_new(messages, json_pack("{s:s,s:O}", "role", "assistant",
 							  "content", content));
 		int failed = 0;
@@ -201,8 +226,16 @@ int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *er
 		json_decref(answer);
 		json_array_append_new(messages, results);
 	}
-	vb_error_set(err, VB_E_OK, "the agent did not finish within %u model requests (max_turns)",
-		     max_turns);
+	if (p->max_turns)
+		vb_error_set(err, VB_E_OK,
+			     "the agent did not finish within max_turns %u (model requests); raise "
+			     "agent.max_turns (a box's max_turns) if it needs more",
+			     max_turns);
+	else
+		vb_error_set(err, VB_E_OK,
+			     "the agent did not finish within %u model requests (the builtin "
+			     "agent's default; set agent.max_turns for another limit)",
+			     max_turns);
 out:
 	vb_builtin_gw_close(c);
 	json_decref(tools);

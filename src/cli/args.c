@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -412,4 +413,96 @@ int vb_cli_parse_memory(const char *verb, const char *s, unsigned *mib, vb_error
 				    verb, shown);
 	*mib = (unsigned)(b >> 20);
 	return 0;
+}
+
+/* ---- run --budget --------------------------------------------------------- */
+
+#define BUDGET_KEYS "max_tokens, max_cost_usd, max_requests"
+#define BUDGET_EXAMPLE "e.g. --budget max_tokens=200000,max_cost_usd=2.50"
+
+/* Digits only (so no sign, space, hex or exponent), at most one '.' when
+ * (dot) allows it. */
+static bool plain_number(const char *s, size_t n, bool dot)
+{
+	size_t digits = 0, dots = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			digits++;
+		else if (s[i] == '.' && dot)
+			dots++;
+		else
+			return false;
+	}
+	return digits > 0 && dots <= 1 && digits <= 18;
+}
+
+int vb_cli_parse_llm_budget(const char *arg, struct vb_run_llm_budget *b, vb_error *err)
+{
+	static const char *const keys[] = { "max_tokens", "max_cost_usd", "max_requests" };
+	char shown[96];
+	if (!*arg)
+		return vb_error_set(err, VB_E_USAGE,
+				    "--budget: expected KEY=VALUE[,KEY=VALUE...] with keys " BUDGET_KEYS
+				    " (" BUDGET_EXAMPLE ")");
+	for (const char *p = arg;;) {
+		size_t len = strcspn(p, ",");
+		const char *eq = memchr(p, '=', len);
+		if (!eq)
+			return vb_error_set(err, VB_E_USAGE,
+					    "--budget: '%s' is not KEY=VALUE (keys " BUDGET_KEYS
+					    "; " BUDGET_EXAMPLE ")",
+					    vb_term_copyn(shown, sizeof(shown), p, len, 0));
+		size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
+		const char *v = eq + 1;
+		int k = -1;
+		for (int i = 0; i < 3; i++)
+			if (strlen(keys[i]) == klen && !memcmp(p, keys[i], klen))
+				k = i;
+		if (k < 0) {
+			char key[40];
+			vb_term_copyn(key, sizeof(key), p, klen, 0);
+			const char *near = vb_cli_suggest(key, keys, 3);
+			if (near)
+				return vb_error_set(err, VB_E_USAGE,
+						    "--budget: unknown key '%s'; did you mean '%s'? "
+						    "(keys: " BUDGET_KEYS ")",
+						    key, near);
+			return vb_error_set(err, VB_E_USAGE,
+					    "--budget: unknown key '%s' (keys: " BUDGET_KEYS ")", key);
+		}
+		vb_term_copyn(shown, sizeof(shown), v, vlen, 0);
+		bool cost = k == 1;
+		bool set = cost ? b->max_cost_usd > 0 : (k == 0 ? b->max_tokens : b->max_requests) != 0;
+		if (set)
+			return vb_error_set(err, VB_E_USAGE, "--budget: %s is given twice", keys[k]);
+		char num[32];
+		bool ok = plain_number(v, vlen, cost) && vlen < sizeof(num);
+		double d = 0;
+		uint64_t u = 0;
+		if (ok) {
+			memcpy(num, v, vlen);
+			num[vlen] = '\0';
+			if (cost)
+				d = strtod(num, NULL);
+			else
+				u = strtoull(num, NULL, 10);
+			ok = cost ? d > 0 : u > 0;
+		}
+		if (!ok)
+			return vb_error_set(err, VB_E_USAGE,
+					    "--budget %s=%s: expected %s greater than 0 (leave the key "
+					    "out for no limit)",
+					    keys[k], shown,
+					    cost ? "an amount of US dollars such as 2.50" :
+						   "a whole number");
+		if (cost)
+			b->max_cost_usd = d;
+		else if (k == 0)
+			b->max_tokens = u;
+		else
+			b->max_requests = u;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
 }

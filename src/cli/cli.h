@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "voidbox/error.h"
+#include "voidbox/run.h"
 #include "voidbox/sandbox.h"
 #include "util/term.h"
 
@@ -127,6 +128,14 @@ const char *vb_cli_suggest(const char *word, const char *const *names, size_t n)
 int vb_cli_parse_size(const char *s, uint64_t unit, uint64_t *bytes);
 /* --memory: a plain number is MiB; 512M, 1G...; 64 MiB to 1 TiB, whole MiB. */
 int vb_cli_parse_memory(const char *verb, const char *s, unsigned *mib, vb_error *err);
+
+/* run --budget KEY=VALUE[,KEY=VALUE...] with keys max_tokens and
+ * max_requests (whole numbers > 0) and max_cost_usd (dollars > 0, e.g.
+ * 2.50); the keys given are set in (b), any others left alone.  A key
+ * already set (given twice, in one --budget or two) is an error, as is
+ * an unknown key (with a did-you-mean), a missing '=', 0, a negative or
+ * anything else. */
+int vb_cli_parse_llm_budget(const char *arg, struct vb_run_llm_budget *b, vb_error *err);
 
 /* Stop run (id) of (runs_dir) as `voidbox stop` does (cmd_stop.c), printing
  * what happened: 0 stopped or had ended, 1 still running after

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pty.h"
 #include "observe/observe.h"
 #include "util/term.h"
 #include "util/util.h"
@@ -47,6 +48,11 @@ static const char usage_text[] =
 	"                         the most the run's outputs may take in all (boxes'\n"
 	"                         outputs and carried stdout; default 256M, e.g. 1G);\n"
 	"                         a box that goes past it fails\n"
+	"      --budget max_tokens=N,max_cost_usd=X,max_requests=N\n"
+	"                         one LLM budget for all the run's agent stages together\n"
+	"                         (any of the keys; fan-out boxes share it), on top of\n"
+	"                         each stage's llm.budget: the model request that would\n"
+	"                         cross it is refused and its stage fails\n"
 	"      --net-learn        learn mode for the stages with network: true: what a\n"
 	"                         policy could allow is let through and recorded, and\n"
 	"                         each stage's draft network_policy is printed and\n"
@@ -74,6 +80,7 @@ struct opts {
 	int json, quiet, follow, net_learn;
 	unsigned max_parallel;
 	uint64_t output_budget;
+	struct vb_run_llm_budget llm_budget;
 	enum vb_accel accel;
 	int accel_set;
 	const char *env[MAX_EXTRA];
@@ -86,7 +93,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_NET_LEARN };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -95,6 +102,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "env", required_argument, NULL, 'e' },    { "mount", required_argument, NULL, 'v' },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "output-budget", required_argument, NULL, OPT_BUDGET },
+		{ "budget", required_argument, NULL, OPT_LLM_BUDGET },
 		{ "net-learn", no_argument, NULL, OPT_NET_LEARN },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -128,6 +136,10 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 						    vb_term_copy(shown, sizeof(shown), optarg, 0));
 			break;
 		}
+		case OPT_LLM_BUDGET:
+			if (vb_cli_parse_llm_budget(optarg, &o->llm_budget, err) < 0)
+				return -1;
+			break;
 		case 'f':
 			o->file = optarg;
 			break;
@@ -210,6 +222,7 @@ static char *read_input(const char *path, size_t *len, vb_error *err)
 
 struct sink {
 	struct vb_progress *progress;
+	int sfd; /* the teardown signals */
 };
 
 /* The run id is on the progress display's first line (plain) or header
@@ -273,6 +286,18 @@ static int print_result(const struct vb_run_result *res, int json)
 	return vb_run_exit_code(res);
 }
 
+/* mode: interactive (docs/agents.md): the terminal goes to the agent; the
+ * progress display holds still meanwhile (the run record keeps every
+ * event) and draws afresh below when it is back. */
+static int attach(vb_sandbox *sb, const struct vb_exec_params *p, void *opaque, vb_error *err)
+{
+	struct sink *s = opaque;
+	vb_progress_hold(s->progress, 1);
+	int code = vb_cli_pty_attach(sb, p, s->sfd, err);
+	vb_progress_hold(s->progress, 0);
+	return code;
+}
+
 int vb_cmd_run(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -298,7 +323,10 @@ int vb_cmd_run(int argc, char **argv)
 
 	/* Signals become a descriptor the engine watches: readable = cancel.
 	 * Every thread, and QEMU, inherits the block. */
-	int sfd = vb_cli_stop_signals(NULL, &err);
+	sigset_t winch; /* blocked in every thread: an interactive stage follows it */
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	int sfd = vb_cli_stop_signals(&winch, &err);
 	if (sfd < 0) {
 		vb_cli_arena_free(&o.arena);
 		return vb_cli_fail(&err);
@@ -306,7 +334,7 @@ int vb_cmd_run(int argc, char **argv)
 
 	int tty = isatty(2);
 	const char *no_color = getenv("NO_COLOR");
-	struct sink sink = { 0 };
+	struct sink sink = { .sfd = sfd };
 	if (!o.quiet) {
 		sink.progress = vb_progress_new(stderr, tty, tty && !(no_color && no_color[0]));
 		vb_progress_follow(sink.progress, o.follow);
@@ -320,6 +348,7 @@ int vb_cmd_run(int argc, char **argv)
 		.n_mounts = o.n_mounts,
 		.max_parallel = o.max_parallel,
 		.output_budget = o.output_budget,
+		.llm_budget = o.llm_budget,
 		.net_learn = o.net_learn,
 		.on_event = on_event,
 		.opaque = &sink,
@@ -327,6 +356,9 @@ int vb_cmd_run(int argc, char **argv)
 		.accel_set = o.accel_set,
 		.accel = o.accel,
 		.notices = o.quiet ? NULL : stderr,
+		/* interactive agent stages need the person's terminal */
+		.attach = isatty(0) && isatty(1) ? attach : NULL,
+		.attach_opaque = &sink,
 	};
 	struct vb_run_result *res = vb_run_file(o.file, &ro, &err);
 	vb_progress_free(sink.progress);

@@ -28,6 +28,13 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* A warning does not make the spec invalid: stderr, exit 0. */
+static void print_warning(const char *line, void *opaque)
+{
+	(void)opaque;
+	fprintf(stderr, "voidbox: warning: %s\n", line);
+}
+
 /* The verdict as one JSON object on stdout. */
 static void print_json(const char *file, const struct vb_spec *spec, const vb_error *err)
 {
@@ -116,6 +123,7 @@ int vb_cmd_validate(int argc, char **argv)
 		print_json(file, spec, &err);
 	if (!spec)
 		return vb_cli_fail(&err);
+	vb_spec_warnings(spec, print_warning, NULL);
 	if (!json) {
 		vb_term_puts(stdout, spec->file, 0);
 		printf(": valid (kind %s, api_version v1", vb_spec_kind_name(spec->kind));

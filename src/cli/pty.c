@@ -160,6 +160,7 @@ int vb_cli_pty_loop(struct vb_cli_pty_session *s, vb_error *err)
 			struct signalfd_siginfo si = { .ssi_signo = SIGTERM };
 			ssize_t n = read(s->sfd, &si, sizeof(si));
 			(void)n;
+			s->signalled = (int)si.ssi_signo;
 			return 128 + (int)si.ssi_signo; /* the caller tears the VM down */
 		}
 		if (p[2].revents & POLLIN)
@@ -167,4 +168,50 @@ int vb_cli_pty_loop(struct vb_cli_pty_session *s, vb_error *err)
 		if ((p[3].revents & (POLLIN | POLLHUP | POLLERR)) && pump_stdin(s, err) < 0)
 			return -1;
 	}
+}
+
+int vb_cli_pty_attach(vb_sandbox *sb, const struct vb_exec_params *p, int sfd, vb_error *err)
+{
+	size_t n = 0;
+	while (p->env && p->env[n])
+		n++;
+	_cleanup_free_ char *term = vb_cli_term_env();
+	_cleanup_free_ const char **env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	size_t k = 0;
+	if (term) /* before the given ones, which win */
+		env[k++] = term;
+	for (size_t i = 0; i < n; i++)
+		env[k++] = p->env[i];
+	struct vb_exec_params xp = *p;
+	xp.env = env;
+	xp.pty = 1;
+	xp.want_stdin = 1;
+	vb_cli_term_size(&xp.rows, &xp.cols);
+	sigset_t winch;
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	struct vb_cli_pty_session s = {
+		.sfd = sfd,
+		.wfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK),
+		.stdin_open = 1,
+	};
+	if (s.wfd < 0)
+		return vb_error_errno(err, errno, "signalfd");
+	int code = -1;
+	s.ex = vb_exec_start(sb, &xp, err);
+	if (s.ex) {
+		struct vb_cli_term t = { 0 };
+		if (!isatty(0) || vb_cli_term_raw(&t, err) == 0)
+			code = vb_cli_pty_loop(&s, err);
+		vb_cli_term_restore(&t); /* before any message */
+		vb_exec_free(s.ex);
+	}
+	close(s.wfd);
+	if (s.signalled) {
+		vb_error_clear(err);
+		return vb_error_set(err, VB_E_CANCELLED, "interrupted");
+	}
+	return code;
 }

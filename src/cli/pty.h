@@ -43,11 +43,20 @@ struct vb_cli_pty_session {
 	int out_broken;
 	int64_t host_deadline; /* 0 = none: guard behind the guest's own timeout */
 	int timed_out;         /* out: the guest stopped the program at its timeout */
+	int signalled;         /* out: the teardown signal that ended the loop, 0 if none */
 };
 
 /* Pump bytes until the program exits.  Returns its exit code (124 with
  * (timed_out) set for the guest's timeout; 128+N when teardown signal N
  * arrived, the caller then tears the VM down), or -1 with (err) set. */
 int vb_cli_pty_loop(struct vb_cli_pty_session *s, vb_error *err);
+
+/* Run (p) in (sb) on a guest terminal with this process's terminal
+ * attached (stdin in raw mode while it runs, the window size followed;
+ * TERM passed on), as `voidbox shell` does; (sfd) is the teardown signals'
+ * descriptor (vb_cli_stop_signals, with SIGWINCH blocked too).  Returns the
+ * program's exit code; -1 with (err), kind VB_E_CANCELLED when a teardown
+ * signal came (it is read from sfd). */
+int vb_cli_pty_attach(vb_sandbox *sb, const struct vb_exec_params *p, int sfd, vb_error *err);
 
 #endif

@@ -37,6 +37,7 @@ struct vb_llm_gateway {
 	struct MHD_Daemon *mhd;
 	struct vb_llm_provider *provider;
 	struct vb_llm_budget budget;
+	struct vb_llm_shared_budget *shared; /* borrowed; NULL: none */
 	vb_llm_request_fn on_request;
 	void *opaque;
 	int max_retries, retry_base_ms;
@@ -46,6 +47,7 @@ struct vb_llm_gateway {
 	pthread_mutex_t lock; /* the fields below */
 	struct vb_llm_totals totals;
 	char failure[1024];
+	enum vb_llm_budget_hit failure_budget; /* the failure was a budget's refusal */
 };
 
 /* One request on one connection, from its first byte to its last. */
@@ -62,6 +64,9 @@ struct req {
 	char model[128];
 	bool model_req;     /* counted and budgeted */
 	bool sse;
+	bool shared_taken;  /* admitted by the shared budget, not settled yet */
+	uint64_t need_tokens; /* the estimate it was admitted with */
+	double need_cost;
 
 	CURL *easy;
 	CURLM *multi;
@@ -198,45 +203,48 @@ static void emit(struct req *q, int status, uint64_t in, uint64_t out, double co
 
 /* The request that would cross a limit is refused: the requests it would
  * be, the tokens spent plus its input (estimated at 4 bytes a token), the
- * cost spent plus that input's price.  Admitted requests are counted now. */
+ * cost spent plus that input's price.  The stage's budget is asked first,
+ * then the run's (shared); admitted requests are counted in both now. */
 static bool admit(struct req *q, char *why, size_t n)
 {
 	struct vb_llm_gateway *gw = q->gw;
-	const struct vb_llm_budget *b = &gw->budget;
 	struct vb_llm_usage est = { .input_tokens = q->len / 4 };
 	double est_cost = vb_llm_provider_is_local(gw->provider) ?
 				  0 :
 				  vb_llm_cost_usd(q->model, &est, NULL);
-	bool ok = true;
+	enum vb_llm_budget_hit hit = VB_LLM_BUDGET_NONE;
 	pthread_mutex_lock(&gw->lock);
 	struct vb_llm_totals *t = &gw->totals;
-	uint64_t spent = t->input_tokens + t->output_tokens;
-	if (b->max_requests && t->requests + 1 > b->max_requests) {
-		snprintf(why, n, "budget exceeded (max_requests %llu: %llu made)",
-			 (unsigned long long)b->max_requests, (unsigned long long)t->requests);
-		ok = false;
-	} else if (b->max_tokens && spent + est.input_tokens > b->max_tokens) {
-		snprintf(why, n,
-			 "budget exceeded (max_tokens %llu: %llu used, this request needs ~%llu "
-			 "more)",
-			 (unsigned long long)b->max_tokens, (unsigned long long)spent,
-			 (unsigned long long)est.input_tokens);
-		ok = false;
-	} else if (b->max_cost_usd > 0 && t->cost_usd + est_cost > b->max_cost_usd) {
-		snprintf(why, n,
-			 "budget exceeded (max_cost_usd %.4f: $%.4f spent, this request needs "
-			 "~$%.4f more)",
-			 b->max_cost_usd, t->cost_usd, est_cost);
-		ok = false;
-	}
-	if (ok)
+	if (!vb_llm_budget_allows(&gw->budget, "", t->requests, t->input_tokens + t->output_tokens,
+				  t->cost_usd, est.input_tokens, est_cost, why, n))
+		hit = VB_LLM_BUDGET_STAGE;
+	else if (gw->shared &&
+		 !vb_llm_shared_budget_take(gw->shared, est.input_tokens, est_cost, why, n))
+		hit = VB_LLM_BUDGET_RUN;
+	if (!hit) {
 		t->requests++;
-	else
+		q->shared_taken = gw->shared != NULL;
+		q->need_tokens = est.input_tokens;
+		q->need_cost = est_cost;
+	} else {
 		t->refused++;
-	if (!ok && !gw->failure[0])
-		snprintf(gw->failure, sizeof(gw->failure), "%s", why);
+		if (!gw->failure[0]) {
+			snprintf(gw->failure, sizeof(gw->failure), "%s", why);
+			gw->failure_budget = hit;
+		}
+	}
 	pthread_mutex_unlock(&gw->lock);
-	return ok;
+	return !hit;
+}
+
+/* The shared budget's reservation becomes what the request took (nothing
+ * for one that failed before an answer). */
+static void settle_shared(struct req *q, uint64_t in, uint64_t out, double cost)
+{
+	if (!q->shared_taken)
+		return;
+	q->shared_taken = false;
+	vb_llm_shared_budget_settle(q->gw->shared, q->need_tokens, q->need_cost, in, out, cost);
 }
 
 /* ---- the upstream transfer ----------------------------------------------- */
@@ -336,7 +344,7 @@ static bool hop_by_hop(const char *name)
 	static const char *const skip[] = {
 		"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
 		"te", "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
-		"accept-encoding", "x-api-key", "authorization",
+		"accept-encoding", "x-api-key", "authorization", "chatgpt-account-id",
 	};
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (!strcasecmp(name, skip[i]))
@@ -529,6 +537,7 @@ static void account(struct req *q)
 		gw->totals.output_tokens += u->output_tokens;
 		gw->totals.cost_usd += cost;
 		pthread_mutex_unlock(&gw->lock);
+		settle_shared(q, in, u->output_tokens, cost);
 	}
 	const char *error = NULL;
 	char msg[256];
@@ -625,16 +634,27 @@ static enum MHD_Result fail_upstream(struct req *q, struct MHD_Connection *c, un
 	return answer_error(c, q->path, status, type, msg);
 }
 
-static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const char *method)
+static void free_headers(struct req *q)
 {
-	struct vb_llm_gateway *gw = q->gw;
-	struct vb_llm_provider *p = gw->provider;
-	const char *name = vb_llm_provider_name(p);
-	vb_error err = { 0 };
-	char msg[2048], up[300];
-	if (vb_llm_provider_auth_header(p, q->bearer, &q->auth, &err) < 0)
-		return fail_upstream(q, c, 401, "authentication_error", err.msg);
-	struct hdr_ctx h = { .q = q, .oauth = !strcmp(name, "claude-personal") };
+	/* curl_slist_append copied the credential's line */
+	for (struct curl_slist *l = q->hdrs; l; l = l->next)
+		vb_llm_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(q->hdrs);
+	q->hdrs = NULL;
+	vb_llm_wipe_free(q->auth);
+	q->auth = NULL;
+}
+
+/* The upstream request's headers: the agent's, less hop-by-hop ones and its
+ * placeholder, plus the real credential.  -1: the credential failed (err)
+ * or memory did (no message). */
+static int build_headers(struct req *q, struct MHD_Connection *c, vb_error *err)
+{
+	struct vb_llm_provider *p = q->gw->provider;
+	free_headers(q);
+	if (vb_llm_provider_auth_header(p, q->bearer, &q->auth, err) < 0)
+		return -1;
+	struct hdr_ctx h = { .q = q, .oauth = !strcmp(vb_llm_provider_name(p), "claude-personal") };
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
 	struct curl_slist *l = NULL;
 	if (!h.failed && h.oauth && !h.beta_seen)
@@ -645,9 +665,24 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 		h.failed = !(l = curl_slist_append(q->hdrs, "Expect:")) || !(q->hdrs = l);
 	if (!h.failed && q->auth)
 		h.failed = !(l = curl_slist_append(q->hdrs, q->auth)) || !(q->hdrs = l);
-	if (h.failed)
-		return MHD_NO;
-	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p), q->path);
+	_cleanup_free_ char *account = vb_llm_provider_account_header(p);
+	if (!h.failed && account)
+		h.failed = !(l = curl_slist_append(q->hdrs, account)) || !(q->hdrs = l);
+	return h.failed ? -1 : 0;
+}
+
+static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const char *method)
+{
+	struct vb_llm_gateway *gw = q->gw;
+	struct vb_llm_provider *p = gw->provider;
+	const char *name = vb_llm_provider_name(p);
+	vb_error err = { 0 };
+	char msg[2048], up[300];
+	bool reauthed = false;
+	if (build_headers(q, c, &err) < 0)
+		return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error", err.msg) : MHD_NO;
+	snprintf(q->url, sizeof(q->url), "%s%s", vb_llm_provider_base_url(p),
+		 vb_llm_provider_upstream_path(p, q->path));
 	char safe_url[600];
 	vb_term_copy(safe_url, sizeof(safe_url), q->url, 0);
 
@@ -674,6 +709,22 @@ static enum MHD_Result forward(struct req *q, struct MHD_Connection *c, const ch
 		if (!retryable && s != 401 && s != 403 && !model_unknown(q)) {
 			/* another 4xx: the agent's own mistake, passed on as it came */
 			return commit(q, c);
+		}
+		/* A login's token the provider no longer takes: refreshed on the
+		 * host, and the request sent once more. */
+		if (s == 401 && !reauthed) {
+			reauthed = true;
+			int r = vb_llm_provider_reauth(p, q->auth, &err);
+			if (r < 0)
+				return fail_upstream(q, c, 401, "authentication_error", err.msg);
+			if (r > 0) {
+				drop_transfer(q); /* it points at the old headers */
+				if (build_headers(q, c, &err) < 0)
+					return err.msg[0] ? fail_upstream(q, c, 401, "authentication_error",
+									  err.msg) :
+							    MHD_NO;
+				continue;
+			}
 		}
 		upstream_message(q, up, sizeof(up));
 		if (s == 401 || s == 403) {
@@ -805,14 +856,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 	if (q->committed)
 		account(q); /* no-op unless the agent went away mid-stream */
+	settle_shared(q, 0, 0, 0);
 	drop_transfer(q);
 	if (q->multi)
 		curl_multi_cleanup(q->multi);
-	/* curl_slist_append copied the credential's line */
-	for (struct curl_slist *l = q->hdrs; l; l = l->next)
-		vb_llm_wipe(l->data, strlen(l->data));
-	curl_slist_free_all(q->hdrs);
-	vb_llm_wipe_free(q->auth);
+	free_headers(q);
 	vb_llm_usage_free(&q->scan);
 	if (q->body)
 		vb_llm_wipe(q->body, q->len);
@@ -848,6 +896,7 @@ struct vb_llm_gateway *vb_llm_gateway_new(const struct vb_llm_gateway_cfg *cfg, 
 	}
 	gw->provider = cfg->provider;
 	gw->budget = cfg->budget;
+	gw->shared = cfg->shared;
 	gw->on_request = cfg->on_request;
 	gw->opaque = cfg->opaque;
 	gw->max_retries = cfg->max_retries > 0 ? cfg->max_retries : 3;
@@ -923,4 +972,12 @@ bool vb_llm_gateway_failure(struct vb_llm_gateway *gw, char *out, size_t size)
 	bool any = gw->failure[0] != '\0';
 	pthread_mutex_unlock(&gw->lock);
 	return any;
+}
+
+enum vb_llm_budget_hit vb_llm_gateway_budget_hit(struct vb_llm_gateway *gw)
+{
+	pthread_mutex_lock(&gw->lock);
+	enum vb_llm_budget_hit hit = gw->failure_budget;
+	pthread_mutex_unlock(&gw->lock);
+	return hit;
 }

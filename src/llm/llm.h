@@ -49,10 +49,26 @@ bool vb_llm_provider_is_local(const struct vb_llm_provider *p);
  * "Authorization: Bearer ..."), in a new string the caller wipes
  * (vb_llm_wipe_free); NULL with *hdr for a provider that needs none.
  * (sent_bearer): the agent sent its placeholder as a bearer token, which
- * decides the header for providers that take either.  claude-personal
- * re-reads its login file when the token has expired. */
+ * decides the header for providers that take either.  A login's token
+ * (claude-personal) is refreshed on the host first when it has expired or
+ * does within 5 minutes. */
 int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, char **hdr,
 				vb_error *err);
+
+/* The provider refused the credential in (hdr_used) (a 401): for a login
+ * that can be refreshed, refresh it (unless another request already did)
+ * and return 1, so that the request is sent once more with a new
+ * vb_llm_provider_auth_header; 0 for a credential that cannot be refreshed
+ * (an API key); -1 when the refresh failed, with the message to show. */
+int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_error *err);
+
+/* codex with a ChatGPT login: the "chatgpt-account-id: ID" header line its
+ * requests carry besides the bearer token (a new string), else NULL. */
+char *vb_llm_provider_account_header(struct vb_llm_provider *p);
+
+/* The path to ask the provider's root for, for the agent's (path): the same,
+ * except for codex's ChatGPT backend, whose paths have no "/v1" prefix. */
+const char *vb_llm_provider_upstream_path(const struct vb_llm_provider *p, const char *path);
 
 /* What a person should do about a failure of the given class, for messages. */
 enum vb_llm_fail { VB_LLM_FAIL_AUTH, VB_LLM_FAIL_UNREACHABLE, VB_LLM_FAIL_MODEL,
@@ -129,9 +145,46 @@ struct vb_llm_totals {
 	double cost_usd;
 };
 
+/* ---- a budget shared by gateways (budget.c) ------------------------------ */
+
+/* A run's budget (`voidbox run --budget`): one set of limits and totals
+ * that every stage's gateway charges on top of its own, under one lock,
+ * so that stages running in parallel (a fan-out) share it exactly. */
+struct vb_llm_shared_budget;
+
+/* NULL on allocation failure.  (limits) is copied. */
+struct vb_llm_shared_budget *vb_llm_shared_budget_new(const struct vb_llm_budget *limits);
+void vb_llm_shared_budget_free(struct vb_llm_shared_budget *sb); /* NULL: no-op */
+/* What every gateway charged so far (any thread). */
+void vb_llm_shared_budget_totals(struct vb_llm_shared_budget *sb, struct vb_llm_totals *out);
+
+/* Would one more request cross (b), given what is spent (requests made,
+ * tokens used, cost) and what the request is estimated to need?  True if
+ * it may go; else false with the reason in (why): "budget exceeded
+ * (PREFIXmax_requests 2: 2 made)" and the like, PREFIX being "" for a
+ * stage's budget and "run budget " for a shared one. */
+bool vb_llm_budget_allows(const struct vb_llm_budget *b, const char *prefix, uint64_t requests,
+			  uint64_t tokens, double cost, uint64_t need_tokens, double need_cost,
+			  char *why, size_t n);
+
+/* For the gateway: admit one request against (sb), reserving its estimate
+ * until vb_llm_shared_budget_settle() replaces it with what it took (so
+ * that requests in flight in parallel count too).  False with (why) when
+ * it would cross the budget. */
+bool vb_llm_shared_budget_take(struct vb_llm_shared_budget *sb, uint64_t need_tokens,
+			       double need_cost, char *why, size_t n);
+void vb_llm_shared_budget_settle(struct vb_llm_shared_budget *sb, uint64_t need_tokens,
+				 double need_cost, uint64_t in, uint64_t out, double cost);
+
+/* Which budget refused a request and so failed the stage. */
+enum vb_llm_budget_hit { VB_LLM_BUDGET_NONE = 0, VB_LLM_BUDGET_STAGE, VB_LLM_BUDGET_RUN };
+
 struct vb_llm_gateway_cfg {
 	struct vb_llm_provider *provider; /* owned by the gateway from then on */
 	struct vb_llm_budget budget;
+	/* the run's budget, charged too; NULL = none.  Borrowed: it must
+	 * outlive the gateway. */
+	struct vb_llm_shared_budget *shared;
 	vb_llm_request_fn on_request;
 	void *opaque;
 	int max_retries;   /* 429/5xx retries; 0 = the default (3) */
@@ -168,6 +221,8 @@ void vb_llm_gateway_totals(struct vb_llm_gateway *gw, struct vb_llm_totals *out)
  * an authentication failure, an unreachable provider...), copied into
  * (out); returns false and "" if none. */
 bool vb_llm_gateway_failure(struct vb_llm_gateway *gw, char *out, size_t size);
+/* Whether that failure was a budget's refusal, and whose. */
+enum vb_llm_budget_hit vb_llm_gateway_budget_hit(struct vb_llm_gateway *gw);
 
 /* ---- pure helpers (gateway.c; unit-tested) ------------------------------- */
 

@@ -5,6 +5,7 @@
  * one buffer per provider, never formatted into messages, and wiped when
  * freed.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,8 +13,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "llm/llm.h"
+#include "llm/oauth.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -77,7 +80,10 @@ struct vb_llm_provider {
 	pthread_mutex_t lock; /* secret, expires_ms: connections' threads share them */
 	char *base_url, *model, *key_env;
 	char *secret;       /* wiped on free; NULL = none */
-	int64_t expires_ms; /* claude-personal: when the token expires (0 = unknown) */
+	int64_t expires_ms; /* a login's token: when it expires (0 = unknown) */
+	char *login_path;   /* claude-personal, codex's ChatGPT login: the login file */
+	bool chatgpt;       /* codex with a ChatGPT login */
+	char *account;      /* its account id (the chatgpt-account-id header) */
 };
 
 void vb_llm_wipe(void *p, size_t len)
@@ -146,41 +152,47 @@ static void wipe_json_strings(json_t *j)
 	}
 }
 
-/* ~/.claude/.credentials.json (CLAUDE_CONFIG_DIR moves it), as claude-code
- * writes it: {"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt"
- * (ms since the epoch), ...}}. */
+/* A login refresh's error, with the provider and the fix when the login
+ * code did not name them (a file that does not parse, a lock...). */
+static int login_error(struct vb_llm_provider *p, const char *fix, vb_error *err)
+{
+	if (strncmp(err->msg, "llm provider ", 13)) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		vb_error_set(err, err->kind, "llm provider %s: %.700s; fix: %s", p->def->name, msg,
+			     fix);
+	}
+	return -1;
+}
+
+/* claude-code's login, ~/.claude/.credentials.json (CLAUDE_CONFIG_DIR moves
+ * it): its access token, refreshed on the host when it has expired or does
+ * soon, or when (stale) is the token a provider just refused (oauth.c). */
+static int claude_login(struct vb_llm_provider *p, const char *stale, vb_error *err)
+{
+	struct vb_oauth_token t;
+	if (vb_oauth_claude(p->login_path, stale, &t, err) < 0)
+		return login_error(p, "run `claude /login` on the host", err);
+	vb_llm_wipe_free(p->secret);
+	p->secret = t.access;
+	p->expires_ms = t.expires_ms;
+	t.access = NULL;
+	vb_oauth_token_clear(&t);
+	return 0;
+}
+
 static int read_claude_oauth(struct vb_llm_provider *p, vb_error *err)
 {
-	_cleanup_free_ char *path = home_path("CLAUDE_CONFIG_DIR", ".claude", ".credentials.json");
-	if (!path)
+	p->login_path = home_path("CLAUDE_CONFIG_DIR", ".claude", ".credentials.json");
+	if (!p->login_path)
 		return vb_error_set(err, VB_E_USAGE, "claude-personal: HOME is not set");
-	vb_error e2 = { 0 };
-	json_t *j = load_secret_json(path, &e2);
-	if (!j)
+	if (access(p->login_path, F_OK) < 0)
 		return vb_error_set(err, VB_E_USAGE,
 				    "llm provider claude-personal: no claude-code login on the host "
-				    "(%.600s); fix: run `claude` on the host and log in, or use "
+				    "(%.600s: %s); fix: run `claude` on the host and log in, or use "
 				    "provider claude with ANTHROPIC_API_KEY",
-				    e2.msg);
-	json_t *o = json_object_get(j, "claudeAiOauth");
-	const char *tok = json_string_value(json_object_get(o, "accessToken"));
-	json_t *exp = json_object_get(o, "expiresAt");
-	int rc = 0;
-	if (!tok || !*tok) {
-		rc = vb_error_set(err, VB_E_USAGE,
-				  "llm provider claude-personal: %.500s holds no "
-				  "claudeAiOauth.accessToken; fix: run `claude` on the host and log in",
-				  path);
-	} else {
-		vb_llm_wipe_free(p->secret);
-		p->secret = strdup(tok);
-		p->expires_ms = json_is_number(exp) ? (int64_t)json_number_value(exp) : 0;
-		if (!p->secret)
-			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	}
-	wipe_json_strings(j);
-	json_decref(j);
-	return rc;
+				    p->login_path, strerror(errno));
+	return claude_login(p, NULL, err);
 }
 
 static int64_t wall_ms(void)
@@ -190,32 +202,40 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The login has expired (or does within a minute).  Refreshing it needs
- * Anthropic's OAuth token endpoint, which the reference notes do not
- * document, so VoidBox re-reads the file (claude-code on the host refreshes
- * it) and otherwise fails, saying so. */
-static int claude_oauth_fresh(struct vb_llm_provider *p, vb_error *err)
+static int codex_login(struct vb_llm_provider *p, const char *stale, vb_error *err);
+
+/* Before each request: a token that has expired or does soon is refreshed
+ * (under the provider's lock, so concurrent requests wait for one refresh). */
+static int login_fresh(struct vb_llm_provider *p, vb_error *err)
 {
-	if (!p->expires_ms || p->expires_ms > wall_ms() + 60000)
+	if (!p->login_path || !p->expires_ms || p->expires_ms > wall_ms() + VB_OAUTH_MARGIN_MS)
 		return 0;
-	if (read_claude_oauth(p, err) < 0)
-		return -1;
-	if (!p->expires_ms || p->expires_ms > wall_ms() + 60000)
-		return 0;
-	time_t t = (time_t)(p->expires_ms / 1000);
-	struct tm tm;
-	char when[64];
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-	return vb_error_set(err, VB_E_USAGE,
-			    "llm provider claude-personal: the claude-code login expired at %s "
-			    "and VoidBox does not refresh it in this version; fix: run `claude` "
-			    "on the host once (it refreshes ~/.claude/.credentials.json)",
-			    when);
+	return p->chatgpt ? codex_login(p, NULL, err) : claude_login(p, NULL, err);
 }
 
-/* codex: OPENAI_API_KEY, else the API key saved by `codex login
- * --with-api-key` in $CODEX_HOME/auth.json (default ~/.codex). */
-static int read_codex(struct vb_llm_provider *p, vb_error *err)
+/* codex's ChatGPT login, $CODEX_HOME/auth.json: its access token and
+ * account id, refreshed on the host like claude-personal's (oauth.c). */
+static int codex_login(struct vb_llm_provider *p, const char *stale, vb_error *err)
+{
+	struct vb_oauth_token t;
+	if (vb_oauth_codex(p->login_path, stale, &t, err) < 0)
+		return login_error(p, "run `codex login` on the host", err);
+	vb_llm_wipe_free(p->secret);
+	free(p->account);
+	p->secret = t.access;
+	p->account = t.account;
+	p->expires_ms = t.expires_ms;
+	t.access = t.account = NULL;
+	vb_oauth_token_clear(&t);
+	return 0;
+}
+
+/* codex: OPENAI_API_KEY, else what `codex login` saved in
+ * $CODEX_HOME/auth.json (default ~/.codex): an API key, or a ChatGPT login,
+ * whose requests go to the ChatGPT backend (CODEX_CHATGPT_URL unless the
+ * spec names another root (base_set), without the /v1 prefix). */
+#define CODEX_CHATGPT_URL "https://chatgpt.com/backend-api/codex"
+static int read_codex(struct vb_llm_provider *p, bool base_set, vb_error *err)
 {
 	const char *env = env_nonempty("OPENAI_API_KEY");
 	if (env) {
@@ -229,7 +249,7 @@ static int read_codex(struct vb_llm_provider *p, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE,
 				    "llm provider codex: no OPENAI_API_KEY in the host's environment "
 				    "and no codex login (%.500s); fix: set OPENAI_API_KEY on the host "
-				    "or run `codex login --with-api-key` there",
+				    "or run `codex login` there",
 				    path ? e2.msg : "HOME is not set");
 	const char *key = json_string_value(json_object_get(j, "OPENAI_API_KEY"));
 	bool chatgpt = json_is_object(json_object_get(j, "tokens"));
@@ -238,21 +258,25 @@ static int read_codex(struct vb_llm_provider *p, vb_error *err)
 		p->secret = strdup(key);
 		if (!p->secret)
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	} else if (chatgpt) {
+	} else if (!chatgpt) {
 		rc = vb_error_set(err, VB_E_USAGE,
-				  "llm provider codex: %.400s holds a ChatGPT login, which the "
-				  "gateway cannot use in this version; fix: set OPENAI_API_KEY on "
-				  "the host or run `codex login --with-api-key` there",
-				  path);
-	} else {
-		rc = vb_error_set(err, VB_E_USAGE,
-				  "llm provider codex: %.400s holds no API key; fix: set "
-				  "OPENAI_API_KEY on the host or run `codex login --with-api-key` there",
+				  "llm provider codex: %.400s holds no API key and no ChatGPT login; "
+				  "fix: set OPENAI_API_KEY on the host or run `codex login` there",
 				  path);
 	}
 	wipe_json_strings(j);
 	json_decref(j);
-	return rc;
+	if (rc < 0 || !chatgpt || (key && *key))
+		return rc;
+	p->chatgpt = true;
+	p->login_path = path;
+	path = NULL;
+	if (!base_set) {
+		free(p->base_url);
+		if (!(p->base_url = strdup(CODEX_CHATGPT_URL)))
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
+	return codex_login(p, NULL, err);
 }
 
 static char *dup_trimmed_url(const char *url)
@@ -294,6 +318,7 @@ struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_
 			     vb_term_copy(safe, sizeof(safe), name, 0));
 		return NULL;
 	}
+	bool base_set = base != NULL;
 	if (!base)
 		base = def->base_url;
 	if (!base) {
@@ -331,10 +356,8 @@ struct vb_llm_provider *vb_llm_provider_new(const struct vb_llm_config *cfg, vb_
 	int rc = 0;
 	if (def->cred == CRED_CLAUDE_OAUTH) {
 		rc = read_claude_oauth(p, err);
-		if (rc == 0)
-			rc = claude_oauth_fresh(p, err);
 	} else if (def->cred == CRED_CODEX) {
-		rc = read_codex(p, err);
+		rc = read_codex(p, base_set, err);
 	} else if (def->cred == CRED_ENV && p->key_env) {
 		const char *v = env_nonempty(p->key_env);
 		char envname[128];
@@ -364,6 +387,8 @@ void vb_llm_provider_free(struct vb_llm_provider *p)
 	free(p->base_url);
 	free(p->model);
 	free(p->key_env);
+	free(p->login_path);
+	free(p->account);
 	free(p);
 }
 
@@ -408,8 +433,7 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
 	*hdr = NULL;
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
-	if (p->def->cred == CRED_CLAUDE_OAUTH)
-		rc = claude_oauth_fresh(p, err);
+	rc = login_fresh(p, err);
 	/* Local servers ignore the key but some insist on one being there. */
 	const char *secret = p->secret ? p->secret : p->def->local ? p->def->name : NULL;
 	if (rc == 0 && secret) {
@@ -422,4 +446,37 @@ int vb_llm_provider_auth_header(struct vb_llm_provider *p, bool sent_bearer, cha
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int vb_llm_provider_reauth(struct vb_llm_provider *p, const char *hdr_used, vb_error *err)
+{
+	if (!p->login_path)
+		return 0; /* an API key: nothing to refresh */
+	int rc = 1;
+	pthread_mutex_lock(&p->lock);
+	/* Another request may have refreshed it since (hdr_used) was made. */
+	_cleanup_free_ char *now = p->secret ? vb_strfmt("Authorization: Bearer %s", p->secret) : NULL;
+	bool same = !now || !hdr_used || !strcmp(now, hdr_used);
+	if (now)
+		vb_llm_wipe(now, strlen(now));
+	if (same && (p->chatgpt ? codex_login(p, p->secret, err) : claude_login(p, p->secret, err)) < 0)
+		rc = -1;
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+char *vb_llm_provider_account_header(struct vb_llm_provider *p)
+{
+	pthread_mutex_lock(&p->lock);
+	char *h = p->chatgpt && p->account ? vb_strfmt("chatgpt-account-id: %s", p->account) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	return h;
+}
+
+const char *vb_llm_provider_upstream_path(const struct vb_llm_provider *p, const char *path)
+{
+	/* The ChatGPT backend's paths have no /v1: /responses, /models. */
+	if (p->chatgpt && !strncmp(path, "/v1/", 4))
+		return path + 3;
+	return path;
 }

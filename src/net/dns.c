@@ -23,14 +23,15 @@ static void put16(uint8_t *p, uint16_t v)
 
 /*
  * Read the name at *off into (out) (lowercase, dotted, no trailing dot)
- * and move *off past it where it sits (after its first pointer, if any).
+ * and, if (asis) is not NULL, into (asis) in the case it was written; move
+ * *off past it where it sits (after its first pointer, if any).
  * Every pointer must point before where the labels it ends began (the
  * name's start, or the previous pointer's target), so each jump goes
  * strictly further back and no loop is possible; the jump count is a
  * second bound.
  */
 static int read_name(const uint8_t *msg, size_t len, size_t *off, char out[VB_DOMAIN_MAX],
-		     vb_error *err)
+		     char *asis, vb_error *err)
 {
 	size_t pos = *off, base = *off, o = 0, end = 0;
 	bool jumped = false;
@@ -72,18 +73,25 @@ static int read_name(const uint8_t *msg, size_t len, size_t *off, char out[VB_DO
 		if (msg[pos + 1] == '-' || msg[pos + b] == '-')
 			return vb_error_set(err, VB_E_USAGE, "name label starts or ends with '-' "
 					    "(offset %zu)", pos);
-		if (o)
+		if (o) {
+			if (asis)
+				asis[o] = '.';
 			out[o++] = '.';
+		}
 		for (size_t i = 0; i < b; i++) {
 			uint8_t c = msg[pos + 1 + i];
 			if (!vb_domain_char_ok(c))
 				return vb_error_set(err, VB_E_USAGE, "byte 0x%02x in a name label "
 						    "(offset %zu)", c, pos + 1 + i);
+			if (asis)
+				asis[o] = (char)c;
 			out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 		}
 		pos += 1 + b;
 	}
 	out[o] = '\0';
+	if (asis)
+		asis[o] = '\0';
 	*off = end;
 	return 0;
 }
@@ -111,9 +119,9 @@ int vb_dns_parse_query(const uint8_t *msg, size_t len, struct vb_dns_query *q, v
 		return vb_error_set(err, VB_E_USAGE, "DNS query with %u questions (expected 1)",
 				    qd);
 	size_t off = VB_DNS_HEADER;
-	if (read_name(msg, len, &off, q->name, err) < 0) {
+	if (read_name(msg, len, &off, q->name, q->asked, err) < 0) {
 		vb_error_prefix(err, "DNS query");
-		q->name[0] = '\0';
+		q->name[0] = q->asked[0] = '\0';
 		return -1;
 	}
 	if (off + 4 > len)
@@ -136,7 +144,7 @@ struct rr {
 /* Read the record at *off and move past it. */
 static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *r, vb_error *err)
 {
-	if (read_name(msg, len, off, r->owner, err) < 0)
+	if (read_name(msg, len, off, r->owner, NULL, err) < 0)
 		return -1;
 	if (*off + 10 > len)
 		return vb_error_set(err, VB_E_USAGE, "record cut after its name (offset %zu)", *off);
@@ -195,7 +203,7 @@ static int find_cname(const uint8_t *msg, size_t len, const struct rr *r, void *
 		return 0;
 	char target[VB_DOMAIN_MAX];
 	size_t off = r->rdata;
-	if (read_name(msg, r->rdata + r->rdlen, &off, target, err) < 0)
+	if (read_name(msg, r->rdata + r->rdlen, &off, target, NULL, err) < 0)
 		return -1;
 	if (off != r->rdata + r->rdlen)
 		return vb_error_set(err, VB_E_USAGE, "CNAME data longer than its name");
@@ -268,7 +276,7 @@ int vb_dns_parse_response(const uint8_t *msg, size_t len, const struct vb_dns_qu
 		return vb_error_set(err, VB_E_USAGE, "DNS response with %u questions (expected 1)",
 				    qd);
 	size_t off = VB_DNS_HEADER;
-	if (read_name(msg, len, &off, a->name, err) < 0) {
+	if (read_name(msg, len, &off, a->name, NULL, err) < 0) {
 		vb_error_prefix(err, "DNS response question");
 		return -1;
 	}
@@ -319,7 +327,9 @@ int vb_dns_build_reply(const struct vb_dns_query *q, int rcode, uint8_t *out, si
 	if (!q->has_question)
 		return (int)o;
 	put16(out + 4, 1);
-	const char *s = q->name;
+	/* the name as the guest wrote it: a resolver that randomises the case
+	 * of its queries (DNS 0x20) checks that the answer kept it */
+	const char *s = q->asked[0] ? q->asked : q->name;
 	while (*s) {
 		size_t n = strcspn(s, ".");
 		if (n == 0 || n > 63 || o + 1 + n > cap)

@@ -45,6 +45,7 @@ struct vb_dns_query {
 	uint16_t flags;            /* as sent; a reply copies the opcode and RD */
 	bool has_question;         /* false: only the header was usable */
 	char name[VB_DOMAIN_MAX];  /* the question's name; "" is the root */
+	char asked[VB_DOMAIN_MAX]; /* the same in the case it was sent (replies echo it) */
 	uint16_t qtype, qclass;
 	/* When parsing failed: the rcode to answer with (VB_DNS_FORMERR,
 	 * VB_DNS_NOTIMP), or -1 when nothing should be answered (shorter than

@@ -53,6 +53,10 @@ void vb_progress_event(const struct vb_event *ev, void *progress);
  * a failed stage's last stderr lines and the `voidbox logs` command that
  * shows it all are printed after the run's last line. */
 void vb_progress_follow(struct vb_progress *p, int on);
+/* (on) 1: draw nothing until called with 0 (another program has the
+ * terminal: an interactive stage); events are still taken in.  At 0 the
+ * display starts afresh below whatever is on the screen.  NULL: no-op. */
+void vb_progress_hold(struct vb_progress *p, int on);
 void vb_progress_free(struct vb_progress *p);
 
 #endif

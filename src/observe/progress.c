@@ -39,7 +39,7 @@ static void *ticker_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-		if (!p->stopping && !p->finished && (p->n_rows || p->run != PR_NONE)) {
+		if (!p->stopping && !p->finished && !p->held && (p->n_rows || p->run != PR_NONE)) {
 			p->tick++;
 			vb_progress_draw(p, vb_obs_wall_ms());
 		}
@@ -103,6 +103,20 @@ void vb_progress_free(struct vb_progress *p)
 	vb_progress_rows_free(p);
 	free(p->rows);
 	free(p);
+}
+
+void vb_progress_hold(struct vb_progress *p, int on)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->held = !!on;
+	if (!on && p->tty) {
+		p->drawn = 0; /* the old frame went with the other program's screen */
+		if (!p->finished)
+			vb_progress_draw(p, vb_obs_wall_ms());
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 void vb_progress_follow(struct vb_progress *p, int on)
@@ -226,9 +240,13 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 	case VB_EV_LOG_CHUNK:
 		vb_progress_chunk(p, find_row(p, ev->stage, 0, t), ev);
 		break;
+	case VB_EV_AGENT_MESSAGE:
+		r = find_row(p, ev->stage, 0, t);
+		if (p->follow) /* an agent's words, as they come, like its output */
+			vb_progress_says(p, r, ev->text);
+		break;
 	case VB_EV_LLM_REQUEST:
 	case VB_EV_AGENT_TOOL:
-	case VB_EV_AGENT_MESSAGE:
 	case VB_EV_AGENT_RESULT:
 	case VB_EV_NET_DENIED:
 	case VB_EV_NET_PUBLISHED:
@@ -258,11 +276,16 @@ void vb_progress_event(const struct vb_event *ev, void *progress)
 		const struct vb_prow *o = find_row(p, ev->stage, 0, t);
 		was_running = o && o->st == P_RUNNING && ev->vm_id && !strcmp(o->vm_id, ev->vm_id);
 	}
+	if (p->held) { /* taken in, shown when the terminal is back */
+		fold(p, ev, t, &row);
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	if (ev->type == VB_EV_STAGE_COMPLETED || ev->type == VB_EV_STAGE_FAILED)
 		vb_progress_flush(p, find_row(p, ev->stage, 0, t));
 	p->lines_printed = 0;
 	fold(p, ev, t, &row);
-	if (ev->type == VB_EV_LOG_CHUNK) {
+	if (ev->type == VB_EV_LOG_CHUNK || (ev->type == VB_EV_AGENT_MESSAGE && p->follow)) {
 		/* output changes no state: the frame comes back below new lines */
 		if (p->tty && p->lines_printed)
 			vb_progress_draw(p, vb_obs_wall_ms());

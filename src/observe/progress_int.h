@@ -57,6 +57,7 @@ struct vb_progress {
 	int ticker_on, stopping;
 	int follow;               /* print stage output as it comes */
 	int lines_printed;        /* followed lines went out since the last frame */
+	int held;                 /* another program has the terminal: draw nothing */
 };
 
 /* Redraw the whole frame in place (TTY mode); lock held. */
@@ -71,6 +72,8 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
  * the `voidbox logs` command to see it all; freeing rows' buffers. */
 void vb_progress_chunk(struct vb_progress *p, struct vb_prow *r, const struct vb_event *ev);
 void vb_progress_flush(struct vb_progress *p, struct vb_prow *r);
+/* --follow: an agent's text (agent.message), each line as "STAGE | line". */
+void vb_progress_says(struct vb_progress *p, struct vb_prow *r, const char *text);
 void vb_progress_failures(struct vb_progress *p);
 void vb_progress_rows_free(struct vb_progress *p);
 

@@ -93,6 +93,18 @@ void vb_progress_chunk(struct vb_progress *p, struct vb_prow *r, const struct vb
 		follow(p, r, k, ev->data, ev->len);
 }
 
+void vb_progress_says(struct vb_progress *p, struct vb_prow *r, const char *text)
+{
+	if (!r || !text)
+		return;
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+		print_line(p, r, text, n);
+		text += n + (text[n] == '\n');
+	}
+	fflush(p->out);
+}
+
 void vb_progress_flush(struct vb_progress *p, struct vb_prow *r)
 {
 	for (int k = 0; r && p->follow && k < 2; k++) {

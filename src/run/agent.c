@@ -171,6 +171,15 @@ static void on_request(const struct vb_llm_request *q, void *opaque)
 	vb_run_emit(c->r, &ev);
 }
 
+/* The builtin agent's text as it streams in, a line at a time. */
+static void on_text(const char *text, void *opaque)
+{
+	struct ctx *c = opaque;
+	struct vb_event ev = { .type = VB_EV_AGENT_MESSAGE, .stage = c->u->name, .text = text,
+			       .vm_id = c->u->vm_id };
+	vb_run_emit(c->r, &ev);
+}
+
 static int is_cancelled(void *opaque)
 {
 	struct ctx *c = opaque;
@@ -204,6 +213,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		.budget = { .max_tokens = b && b->max_tokens.set ? (uint64_t)b->max_tokens.v : 0,
 			    .max_requests = b && b->max_requests.set ? (uint64_t)b->max_requests.v : 0,
 			    .max_cost_usd = b ? b->max_cost_usd : 0 },
+		.shared = r->llm_budget,
 		.on_request = on_request,
 		.opaque = &c,
 	};
@@ -212,11 +222,27 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		return 1;
 	_cleanup_free_ char *system = skills_text(a->skills);
 	_cleanup_free_ char *prompt =
-		make_prompt(a->prompt, a->in_path, a->in_mem, a->in_len, a->in_has);
+		make_prompt(a->prompt ? a->prompt : "", a->in_path, a->in_mem, a->in_len, a->in_has);
 	char *final = NULL;
 	int rc;
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	} else if (a->mode == VB_SPEC_AGENT_INTERACTIVE) {
+		int bin = vb_run_agent_binary(a->llm);
+		/* claude-code's skills go before its first prompt, as in task mode */
+		_cleanup_free_ char *full = bin == VB_AGENTBIN_CLAUDE_CODE && *system ?
+			vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
+		struct vb_run_interactive_params p = {
+			.r = r, .sb = sb, .gw = gw, .agent = bin, .env = a->env,
+			.model = model_copy, .prompt = full,
+		};
+		vb_run_agent_link_set(a->link, gw);
+		rc = full ? vb_run_interactive(&p, err) : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		vb_run_agent_link_set(a->link, NULL);
+		if (rc == 0)
+			final = strdup("");
+		if (rc == 0 && !final)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	} else if (vb_run_agent_binary(a->llm) == VB_AGENTBIN_CLAUDE_CODE) {
 		/* claude-code has no system-prompt file of ours: the skills go
 		 * before the prompt */
@@ -224,7 +250,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			*system ? vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
 		struct vb_run_claude_params p = {
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
-			.prompt = full, .timeout_ms = a->timeout_ms,
+			.prompt = full, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
 		};
 		vb_run_agent_link_set(a->link, gw);
 		rc = full ? vb_run_claude(&p, &final, err)
@@ -241,8 +267,10 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
+			.max_turns = a->max_turns,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
-			.on_tool = on_tool, .cancelled = is_cancelled, .opaque = &c,
+			.on_tool = on_tool, .on_text = on_text, .cancelled = is_cancelled,
+			.opaque = &c,
 		};
 		rc = vb_builtin_run(&p, &final, err);
 	}
@@ -252,6 +280,10 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	if (rc < 0 && err->kind == VB_E_OK && vb_llm_gateway_failure(gw, gw_why, sizeof(gw_why))) {
 		vb_error_clear(err);
 		rc = vb_error_set(err, VB_E_OK, "%s", gw_why);
+		enum vb_llm_budget_hit hit = vb_llm_gateway_budget_hit(gw);
+		u->budget_hit = hit == VB_LLM_BUDGET_RUN     ? VB_RUN_BUDGET_RUN :
+				hit == VB_LLM_BUDGET_STAGE   ? VB_RUN_BUDGET_STAGE :
+							       VB_RUN_BUDGET_NONE;
 	}
 	struct vb_llm_totals t;
 	vb_llm_gateway_totals(gw, &t);

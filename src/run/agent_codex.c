@@ -3,9 +3,9 @@
  * A codex stage: the real `codex exec --json` runs in the box's VM as uid
  * 1000, its model provider pointed at the stage's LLM gateway through the
  * loopback forward (docs/agents.md, "codex stages").  Its JSONL goes to a
- * file as it streams (also as the stage's stdout log lines), and is read
- * back when it exits: tool calls become agent.tool events, its last agent
- * message the stage's answer, its turn's end the stage's verdict.
+ * file as it streams (also as the stage's stdout log lines) and is read as
+ * it comes: tool calls become agent.tool events as they finish, its last
+ * agent message the stage's answer, its turn's end the stage's verdict.
  *
  * Everything in that JSONL comes from the guest: lines are bounded, bad
  * JSON is skipped, and the text that reaches a message is made safe for a
@@ -133,43 +133,34 @@ static void line(const struct vb_run_codex_params *p, const char *text, size_t l
 	json_decref(j);
 }
 
-/* Read the JSONL back, line by line, in bounded memory. */
-static int read_jsonl(const struct vb_run_codex_params *p, int fd, struct seen *s, vb_error *err)
+/* codex's stdout, split into lines as it comes, in bounded memory: each
+ * whole line is read at once (events as they happen); a line longer than
+ * LINE_MAX_BYTES is skipped to its end. */
+struct lines {
+	const struct vb_run_codex_params *p;
+	struct seen *s;
+	char *buf;
+	size_t len;
+	int skipping;
+};
+
+static void on_stdout(const uint8_t *d, size_t n, void *opaque)
 {
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return vb_error_errno(err, errno, "cannot read codex's events");
-	_cleanup_free_ char *buf = malloc(LINE_MAX_BYTES);
-	if (!buf)
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	size_t len = 0;
-	int skipping = 0;
-	char chunk[64 << 10];
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
+	struct lines *l = opaque;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '\n') {
+			if (!l->skipping && l->len)
+				line(l->p, l->buf, l->len, l->s);
+			l->len = 0;
+			l->skipping = 0;
+		} else if (l->skipping) {
 			continue;
-		if (n < 0)
-			return vb_error_errno(err, errno, "cannot read codex's events");
-		if (n == 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n') {
-				if (!skipping && len)
-					line(p, buf, len, s);
-				len = 0;
-				skipping = 0;
-			} else if (skipping) {
-				continue;
-			} else if (len == LINE_MAX_BYTES) {
-				skipping = 1; /* too long to be codex's: dropped */
-			} else {
-				buf[len++] = chunk[i];
-			}
+		} else if (l->len == LINE_MAX_BYTES) {
+			l->skipping = 1; /* too long to be codex's: dropped */
+		} else {
+			l->buf[l->len++] = (char)d[i];
 		}
 	}
-	if (!skipping && len)
-		line(p, buf, len, s);
-	return 0;
 }
 
 /* (base) + the stage's own entries, in a new NULL-terminated array whose
@@ -260,25 +251,25 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	u->out_overflow = 0;
 	struct vb_exec_params ep = { .argv = argv, .env = env, .timeout_ms = p->timeout_ms };
 	int code = -1;
-	int rc = vb_run_exec(p->r, u, p->sb, &ep, -1, &code, err);
+	struct seen s = { 0 };
+	_cleanup_free_ char *linebuf = malloc(LINE_MAX_BYTES);
+	struct lines lines = { .p = p, .s = &s, .buf = linebuf };
+	struct vb_run_tap tap = { .stdout_fn = on_stdout, .opaque = &lines };
+	int rc = linebuf ? vb_run_exec_tap(p->r, u, p->sb, &ep, -1, &tap, &code, err)
+			 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (!lines.skipping && lines.len) /* a last line without its newline */
+		line(p, lines.buf, lines.len, &s);
 	vb_run_budget_give(p->r, u->out_len); /* the file is not the stage's output */
 	int overflow = u->out_overflow;
 	u->out_fd = saved_fd;
 	u->out_len = saved_len;
 	u->out_overflow = 0;
-	if (rc < 0) {
-		close(fd);
-		return -1;
-	}
-
-	struct seen s = { 0 };
-	rc = read_jsonl(p, fd, &s, err);
 	close(fd);
-	char why[512];
 	if (rc < 0) {
 		free(s.last_message);
 		return -1;
 	}
+	char why[512];
 	if (code == VB_RUN_TIMED_OUT) {
 		free(s.last_message);
 		return vb_error_set(err, VB_E_TIMEOUT, "codex timed out");

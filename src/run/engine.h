@@ -22,6 +22,7 @@
 #include "voidbox/sandbox.h"
 
 struct vb_llm_gateway;
+struct vb_llm_shared_budget;
 
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
@@ -65,6 +66,7 @@ struct vb_run_unit {
 	int is_agent;
 	uint64_t llm_requests, llm_input_tokens, llm_output_tokens;
 	double llm_cost_usd;
+	enum vb_run_budget_hit budget_hit;
 };
 
 struct vb_run {
@@ -92,6 +94,9 @@ struct vb_run {
 	char *error;                /* the first failure, naming its box or step */
 	enum vb_error_kind error_kind; /* as in struct vb_run_result */
 	pthread_mutex_t mu;         /* guards unit states read across threads */
+	/* opts.llm_budget, charged by every agent stage's gateway; NULL when
+	 * it sets no limit */
+	struct vb_llm_shared_budget *llm_budget;
 	atomic_int net_hinted;      /* the host-port hint was printed (once a run) */
 };
 
@@ -143,6 +148,15 @@ void vb_run_unit_fail_err(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *s
 #define VB_RUN_TIMED_OUT (-124)
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err);
+/* vb_run_exec, also handing every piece of the program's stdout, as it
+ * comes, to (tap) (on the calling thread; NULL: none). */
+struct vb_run_tap {
+	void (*stdout_fn)(const uint8_t *d, size_t n, void *opaque);
+	void *opaque;
+};
+int vb_run_exec_tap(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		    const struct vb_exec_params *p, int in_fd, const struct vb_run_tap *tap,
+		    int *code, vb_error *err);
 
 /* ---- outputs in files (carry.c) ---- */
 
@@ -236,6 +250,7 @@ struct vb_run_agent_box {
 	const struct vb_spec_skills *skills;
 	const struct vb_spec_llm_eff *llm;
 	unsigned timeout_ms;        /* 0: none */
+	unsigned max_turns;         /* agent.max_turns; 0: the agent's default */
 	/* the carried input, as in the pipeline's carry */
 	const char *in_path;
 	const uint8_t *in_mem;
@@ -243,6 +258,7 @@ struct vb_run_agent_box {
 	int in_has;
 	const char *const *env;       /* the VM's exec environment (agents in the VM) */
 	struct vb_run_agent_link *link; /* the VM's forward (agents in the VM) */
+	int mode;                     /* enum vb_spec_agent_mode */
 };
 /* Run the box's agent (builtin, or claude-code in the VM, which needs
  * (env) and (link), the forward its VM was started with) in (sb) to its
@@ -252,6 +268,28 @@ struct vb_run_agent_box {
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err);
+
+/* ---- mode: interactive (interactive.c) ---- */
+
+/* Can (llm)'s agent run interactively with (o) (an attach callback)?
+ * -1 with the reason: no terminal, or the builtin agent. */
+int vb_run_interactive_check(const struct vb_spec_llm_eff *llm, const struct vb_run_options *o,
+			     vb_error *err);
+
+struct vb_run_interactive_params {
+	struct vb_run *r;
+	vb_sandbox *sb;
+	struct vb_llm_gateway *gw;
+	int agent;                    /* enum vb_agentbin_kind */
+	const char *const *env;       /* the VM's exec environment */
+	const char *model;            /* NULL: the agent's default */
+	const char *prompt;           /* its first prompt; NULL or "" for none */
+};
+/* Run the agent's own terminal interface in the VM with the caller's
+ * terminal attached (r->opts.attach) until the person leaves it.  0 when it
+ * exited with 0; -1 with (err): kind VB_E_OK when it exited otherwise,
+ * VB_E_CANCELLED, or a VoidBox failure. */
+int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err);
 
 /* ---- claude-code in the VM (claude.c) ---- */
 

@@ -164,6 +164,12 @@ static int take_output(struct vb_run *r, struct vb_run_unit *u, size_t bi, vb_sa
 					    "%s is larger than %zu MiB, the most a box can carry "
 					    "(write it to a named output instead)",
 					    output_file, VB_RUN_MAX_OUTPUT >> 20);
+		/* a service's output is its output_file: nothing else stands in */
+		if (!len && b->agent_mode == VB_SPEC_AGENT_SERVICE)
+			return vb_error_set(err, VB_E_OK,
+					    "mode service: the agent ended without writing its "
+					    "output_file %s",
+					    output_file);
 		if (len) {
 			if (!stdout_wanted(&r->spec->pipeline, bi) && u->out_path) {
 				/* nobody reads this stdout: give its budget back */
@@ -238,8 +244,10 @@ static void run_agent_box(struct vb_run *r, size_t bi, struct vb_run_unit *u,
 	vb_error err = { 0 };
 	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &b->skills,
 				      .llm = &b->llm_eff, .timeout_ms = timeout_ms,
+				      .max_turns = b->max_turns.set ? (unsigned)b->max_turns.v : 0,
 				      .in_path = in->path, .in_mem = in->mem, .in_len = in->len,
-				      .in_has = in->has, .env = r->vmc[bi].env, .link = link };
+				      .in_has = in->has, .env = r->vmc[bi].env, .link = link,
+				      .mode = b->agent_mode };
 	int rc;
 	if (in->has && give_input(sb, in, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);

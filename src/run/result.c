@@ -62,6 +62,8 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 	if (r->error && !(res->error = strdup(r->error)))
 		goto oom;
 	res->duration_ms = vb_now_ms() - r->t0;
+	res->llm_budget = r->opts.llm_budget;
+	res->budget_stage = SIZE_MAX;
 	for (size_t k = 0; k < r->n_units; k++) {
 		const struct vb_run_unit *u = &r->units[k];
 		struct vb_run_stage *s = &res->stages[res->n_stages++];
@@ -83,6 +85,10 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 			s->input_tokens = u->llm_input_tokens;
 			s->output_tokens = u->llm_output_tokens;
 			s->cost_usd = u->llm_cost_usd;
+			s->budget_hit = u->budget_hit;
+			if (u->budget_hit && res->budget_stage == SIZE_MAX)
+				res->budget_stage = res->n_stages - 1;
+			res->llm_requests += u->llm_requests;
 			res->input_tokens += u->llm_input_tokens;
 			res->output_tokens += u->llm_output_tokens;
 			res->total_cost_usd += u->llm_cost_usd;
@@ -132,6 +138,24 @@ static json_t *jstr_or_null(const char *s)
 	return s ? jstr(s, strlen(s)) : json_null();
 }
 
+/* "run", "stage" or null: which budget refused a stage a request. */
+static json_t *budget_name(enum vb_run_budget_hit hit)
+{
+	return hit == VB_RUN_BUDGET_RUN	  ? json_string("run") :
+	       hit == VB_RUN_BUDGET_STAGE ? json_string("stage") :
+					    json_null();
+}
+
+/* The first stage a budget stopped: {budget, stage, error}, or null. */
+static json_t *budget_stop(const struct vb_run_result *r)
+{
+	if (r->budget_stage >= r->n_stages || !r->stages[r->budget_stage].budget_hit)
+		return json_null();
+	const struct vb_run_stage *s = &r->stages[r->budget_stage];
+	return json_pack("{s:o, s:o, s:o}", "budget", budget_name(s->budget_hit), "stage",
+			 jstr(s->name, strlen(s->name)), "error", jstr_or_null(s->error));
+}
+
 /* The SPEC-V1 result object plus what scripts need to tell what happened
  * (run id, errors, skips, exit codes).  Token and cost fields are on
  * agent stages only (a command box has none), and their sums on a run
@@ -155,7 +179,8 @@ char *vb_run_result_json(const struct vb_run_result *r)
 		     json_object_set_new(o, "output_tokens",
 					 json_integer((json_int_t)s->output_tokens)) ||
 		     json_object_set_new(o, "cost_usd", json_real(s->cost_usd)) ||
-		     json_object_set_new(o, "llm_requests", json_integer((json_int_t)s->llm_requests)))) {
+		     json_object_set_new(o, "llm_requests", json_integer((json_int_t)s->llm_requests)) ||
+		     json_object_set_new(o, "budget_exceeded", budget_name(s->budget_hit)))) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -178,9 +203,25 @@ char *vb_run_result_json(const struct vb_run_result *r)
 	if (o && r->has_agents &&
 	    (json_object_set_new(o, "total_cost_usd", json_real(r->total_cost_usd)) ||
 	     json_object_set_new(o, "input_tokens", json_integer((json_int_t)r->input_tokens)) ||
-	     json_object_set_new(o, "output_tokens", json_integer((json_int_t)r->output_tokens)))) {
+	     json_object_set_new(o, "output_tokens", json_integer((json_int_t)r->output_tokens)) ||
+	     json_object_set_new(o, "llm_requests", json_integer((json_int_t)r->llm_requests)) ||
+	     json_object_set_new(o, "budget_exceeded", budget_stop(r)))) {
 		json_decref(o);
 		o = NULL;
+	}
+	const struct vb_run_llm_budget *b = &r->llm_budget;
+	if (o && (b->max_tokens || b->max_requests || b->max_cost_usd > 0)) {
+		json_t *lim = json_object();
+		if (!lim || (b->max_tokens && json_object_set_new(lim, "max_tokens",
+								  json_integer((json_int_t)b->max_tokens))) ||
+		    (b->max_cost_usd > 0 &&
+		     json_object_set_new(lim, "max_cost_usd", json_real(b->max_cost_usd))) ||
+		    (b->max_requests && json_object_set_new(lim, "max_requests",
+							    json_integer((json_int_t)b->max_requests))) ||
+		    json_object_set_new(o, "budget", lim)) {
+			json_decref(o);
+			o = NULL;
+		}
 	}
 	if (!o)
 		return NULL;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llm/llm.h"
 #include "run/engine.h"
 #include "util/util.h"
 
@@ -46,7 +47,8 @@ int vb_run_add_extras(struct vb_run *r, struct vb_run_vmconf *vc, vb_error *err)
 /* What this version runs; agent boxes need the builtin agent or codex (checked
  * here, with their provider's credential, so that nothing boots when one
  * cannot run). */
-static int check_runnable(const struct vb_spec *spec, vb_error *err)
+static int check_runnable(const struct vb_spec *spec, const struct vb_run_options *o,
+			  vb_error *err)
 {
 	switch (spec->kind) {
 	case VB_SPEC_SANDBOX:
@@ -55,11 +57,11 @@ static int check_runnable(const struct vb_spec *spec, vb_error *err)
 				    "`voidbox shell %s`",
 				    spec->file, spec->file);
 	case VB_SPEC_AGENT:
-		if (spec->agent.mode != VB_SPEC_AGENT_TASK)
-			return vb_error_set(err, VB_E_RUNTIME,
-					    "%s: agent mode '%s' is not available in this version yet "
-					    "(mode: task is)",
-					    spec->file, spec->agent.mode_text.s);
+		if (spec->agent.mode == VB_SPEC_AGENT_INTERACTIVE &&
+		    vb_run_interactive_check(&spec->llm_eff, o, err) < 0) {
+			vb_error_prefix(err, "%s", spec->file);
+			return -1;
+		}
 		if (vb_run_agent_check(&spec->llm_eff, err) < 0) {
 			vb_error_prefix(err, "%s", spec->file);
 			return -1;
@@ -97,12 +99,18 @@ static const struct vb_spec *as_pipeline(const struct vb_spec *spec, struct agen
 	static char unnamed[] = "agent";
 	ap->box.name.s = spec->name.s ? spec->name.s : unnamed;
 	ap->box.prompt = spec->agent.prompt;
+	/* an interactive agent may have no first prompt: still an agent box */
+	static char no_prompt[] = "";
+	if (!ap->box.prompt.s)
+		ap->box.prompt.s = no_prompt;
 	ap->box.skills = spec->agent.skills;
 	ap->box.timeout_secs = spec->agent.timeout_secs;
+	ap->box.max_turns = spec->agent.max_turns;
 	ap->box.output_file = spec->agent.output_file;
 	ap->box.run.stdin_index = SIZE_MAX;
 	ap->box.vm = spec->vm;
 	ap->box.llm_eff = spec->llm_eff;
+	ap->box.agent_mode = (int)spec->agent.mode;
 	ap->stage.type = VB_SPEC_STAGE_BOX;
 	ap->stage.names.v = &ap->box.name;
 	ap->stage.names.n = 1;
@@ -140,6 +148,7 @@ static void run_free(struct vb_run *r)
 	free(r->error);
 	free(r->run_id);
 	free(r->run_dir);
+	vb_llm_shared_budget_free(r->llm_budget);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -203,6 +212,16 @@ static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_op
 	}
 	if (make_units(r, err) < 0)
 		goto fail;
+	const struct vb_run_llm_budget *b = &r->opts.llm_budget;
+	if (b->max_tokens || b->max_requests || b->max_cost_usd > 0) {
+		struct vb_llm_budget limits = { .max_tokens = b->max_tokens,
+						.max_cost_usd = b->max_cost_usd,
+						.max_requests = b->max_requests };
+		if (!(r->llm_budget = vb_llm_shared_budget_new(&limits))) {
+			vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+	}
 	int rc = spec->kind == VB_SPEC_PIPELINE ? vb_run_pipeline_prepare(r, err)
 						: vb_run_workflow_prepare(r, err);
 	if (rc < 0)
@@ -211,6 +230,11 @@ static struct vb_run *run_new(const struct vb_spec *spec, const struct vb_run_op
 fail:
 	run_free(r);
 	return NULL;
+}
+
+static void print_warning(const char *line, void *opaque)
+{
+	fprintf(opaque, "voidbox: warning: %s\n", line);
 }
 
 static int has_outputs(const struct vb_spec *spec)
@@ -226,8 +250,10 @@ static int has_outputs(const struct vb_spec *spec)
 struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_run_options *opts,
 				  vb_error *err)
 {
-	if (check_runnable(spec, err) < 0)
+	if (check_runnable(spec, opts, err) < 0)
 		return NULL;
+	if (opts && opts->notices)
+		vb_spec_warnings(spec, print_warning, opts->notices);
 	const char *kind = vb_spec_kind_name(spec->kind);
 	struct agent_pipeline ap;
 	spec = as_pipeline(spec, &ap);

@@ -252,7 +252,7 @@ static int feed(vb_exec *ex, struct feeder *f, vb_error *err)
 /* Returns 1 with *code when the program exited, 0 when no more events are
  * waiting, -1 on error. */
 static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exec *ex, int *code,
-		 vb_error *err)
+		 const struct vb_run_tap *tap, vb_error *err)
 {
 	struct vb_exec_event ev;
 	int n;
@@ -262,6 +262,8 @@ static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exe
 			if (collect(r, u, ev.data, ev.len) < 0)
 				return vb_error_errno(err, errno, "cannot save the output of '%s'",
 						      u->name);
+			if (tap && tap->stdout_fn)
+				tap->stdout_fn(ev.data, ev.len, tap->opaque);
 		} else if (ev.kind == VB_EXEC_STDERR) {
 			chunk(r, u, sb, "stderr", ev.data, ev.len);
 		} else {
@@ -274,6 +276,13 @@ static int drain(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb, vb_exe
 
 int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		const struct vb_exec_params *p, int in_fd, int *code, vb_error *err)
+{
+	return vb_run_exec_tap(r, u, sb, p, in_fd, NULL, code, err);
+}
+
+int vb_run_exec_tap(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		    const struct vb_exec_params *p, int in_fd, const struct vb_run_tap *tap,
+		    int *code, vb_error *err)
 {
 	struct vb_exec_params q = *p;
 	q.want_stdin = in_fd >= 0;
@@ -293,7 +302,7 @@ int vb_run_exec(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	for (;;) {
 		if (in && (rc = feed(ex, in, err)) < 0)
 			break;
-		rc = drain(r, u, sb, ex, code, err);
+		rc = drain(r, u, sb, ex, code, tap, err);
 		if (rc != 0)
 			break;
 		int64_t now = vb_now_ms();

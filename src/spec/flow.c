@@ -15,7 +15,7 @@
 static const char *const pipeline_fields[] = { "boxes", "stages", NULL };
 static const char *const box_fields[] = { "name", "prompt", "run", "skills", "llm",
 					  "timeout_secs", "sandbox", "outputs", "inputs",
-					  "output_file", NULL };
+					  "output_file", "max_turns", NULL };
 static const char *const run_fields[] = { "program", "args", "stdin_from", NULL };
 static const char *const output_fields[] = { "name", "guest", NULL };
 static const char *const input_fields[] = { "from", "guest", NULL };
@@ -285,6 +285,11 @@ static void parse_box(struct spec_ctx *c, const struct node *v, const char *path
 	where_of(w, sizeof(w), "the llm of box", &b->name);
 	spec_parse_llm(c, field(v, "llm", path, p), p, w, &b->llm);
 	spec_get_int(c, field(v, "timeout_secs", path, p), p, 1, MAX_SECS, &b->timeout_secs);
+	if (spec_get_int(c, field(v, "max_turns", path, p), p, 1, VB_SPEC_MAX_TURNS, &b->max_turns) >
+		    0 &&
+	    run && !prompt)
+		spec_diag(c, b->max_turns.pos, p,
+			  "max_turns is for agent boxes (with 'prompt'); box '%s' runs a command", who);
 	where_of(w, sizeof(w), "the sandbox of box", &b->name);
 	spec_parse_sandbox(c, field(v, "sandbox", path, p), p, w, true, &b->sandbox);
 	parse_outputs(c, field(v, "outputs", path, p), p, b);

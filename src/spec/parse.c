@@ -49,7 +49,7 @@ static const char *const agent_bin_names[] = { "claude-code", "codex", "builtin"
 static const char *const observe_fields[] = { "traces", "metrics", "logs", "otlp_endpoint",
 					      "service_name", "telemetry_buffer_size", NULL };
 static const char *const agent_fields[] = { "prompt", "skills", "timeout_secs", "output_file",
-					    "mode", "messaging", NULL };
+					    "mode", "messaging", "max_turns", NULL };
 static const char *const agent_modes[] = { "task", "service", "interactive", NULL };
 static const char *const messaging_fields[] = { "enabled", "provider_bridge", NULL };
 static const char *const skill_types[] = { "agent", "file", "remote", "cli", "mcp", NULL };
@@ -576,6 +576,7 @@ static void parse_agent(struct spec_ctx *c, const struct node *v, struct vb_spec
 		spec_diag(c, a->prompt.pos, p, "prompt is empty");
 	spec_parse_skills(c, field(v, "skills", "agent", p), p, &a->skills);
 	spec_get_int(c, field(v, "timeout_secs", "agent", p), p, 1, MAX_SECS, &a->timeout_secs);
+	spec_get_int(c, field(v, "max_turns", "agent", p), p, 1, VB_SPEC_MAX_TURNS, &a->max_turns);
 	if (spec_get_str(c, field(v, "output_file", "agent", p), p, &a->output_file) > 0)
 		spec_check_guest_path(c, &a->output_file, p);
 	const struct node *msg = field(v, "messaging", "agent", p);

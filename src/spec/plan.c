@@ -239,6 +239,8 @@ static void print_box(FILE *out, const char *ind, const struct vb_spec *spec, co
 	print_skills(out, ind, &b->skills);
 	print_vm(out, ind, &b->vm);
 	print_timeout(out, ind, &b->timeout_secs, "none");
+	if (b->max_turns.set)
+		fprintf(out, "%s" LABEL "%lld\n", ind, "max_turns:", (long long)b->max_turns.v);
 	fprintf(out, "%s" LABEL "%s\n", ind, "output_file:", b->output_file.s);
 	for (size_t i = 0; i < b->n_outputs; i++)
 		fprintf(out, "%s" LABEL "%s -> %s (rw)\n", ind, i ? "" : "outputs:", b->outputs[i].name.s,
@@ -335,6 +337,8 @@ static void print_agent(FILE *out, const struct vb_spec *spec)
 	print_skills(out, "  ", &a->skills);
 	print_vm(out, "  ", &spec->vm);
 	print_timeout(out, "  ", &a->timeout_secs, a->mode == VB_SPEC_AGENT_TASK ? "none" : "none (by mode)");
+	if (a->max_turns.set)
+		fprintf(out, "  " LABEL "%lld\n", "max_turns:", (long long)a->max_turns.v);
 	fprintf(out, "  " LABEL "%s\n", "output_file:", a->output_file.s);
 	if (a->messaging_enabled.set || a->provider_bridge.s)
 		fprintf(out, "  " LABEL "%s%s%s\n", "messaging:", a->messaging_enabled.v ? "enabled" : "disabled",

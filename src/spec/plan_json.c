@@ -146,10 +146,13 @@ static json_t *box_json(const struct vb_spec *spec, const struct vb_spec_box *b)
 	json_t *runs = b->prompt.s ? json_pack("{s:s, s:s}", "type", "agent", "prompt", b->prompt.s) :
 		       run_json(&b->run, b->run.stdin_index != SIZE_MAX ?
 						 spec->pipeline.boxes[b->run.stdin_index].name.s : NULL);
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "name", b->name.s, "runs", runs,
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "name", b->name.s, "runs", runs,
 			 "llm", b->prompt.s ? llm_json(&b->llm_eff) : json_null(), "skills", skills_json(&b->skills),
 			 "vm", vm_json(&b->vm), "timeout_secs", timeout_json(&b->timeout_secs),
 			 "output_file", b->output_file.s, "outputs", outs, "inputs", ins);
+	if (o && b->max_turns.set) /* an extension: only when written */
+		json_object_set_new(o, "max_turns", json_integer(b->max_turns.v));
+	return o;
 }
 
 void *vb_spec_plan_json(const struct vb_spec *spec)
@@ -190,10 +193,13 @@ void *vb_spec_plan_json(const struct vb_spec *spec)
 	} else if (spec->kind == VB_SPEC_AGENT) {
 		static const char *const modes[] = { "task", "service", "interactive" };
 		const struct vb_spec_agent *a = &spec->agent;
-		json_object_set_new(plan, "agent", json_pack(
+		json_t *ao = json_pack(
 			"{s:s, s:o, s:o, s:o, s:o, s:s}", "mode", modes[a->mode], "prompt", str_or_null(a->prompt.s),
 			"llm", llm_json(&spec->llm_eff), "skills", skills_json(&a->skills),
-			"timeout_secs", timeout_json(&a->timeout_secs), "output_file", a->output_file.s));
+			"timeout_secs", timeout_json(&a->timeout_secs), "output_file", a->output_file.s);
+		if (ao && a->max_turns.set) /* an extension: only when written */
+			json_object_set_new(ao, "max_turns", json_integer(a->max_turns.v));
+		json_object_set_new(plan, "agent", ao);
 		json_object_set_new(plan, "vm", vm_json(&spec->vm));
 	} else {
 		json_object_set_new(plan, "vm", vm_json(&spec->vm));

@@ -277,6 +277,9 @@ struct vb_spec_llm_eff {
 	const struct vb_spec_llm_budget *budget; /* the box's, else the top level's; never NULL */
 };
 
+/* agent.max_turns and a box's max_turns (extension): at most this many. */
+#define VB_SPEC_MAX_TURNS 10000
+
 /* The agent a provider runs when llm.agent is not set: claude family ->
  * claude-code, codex -> codex, the others -> builtin. */
 enum vb_spec_agent_bin vb_spec_default_agent(enum vb_spec_provider p);
@@ -289,6 +292,7 @@ struct vb_spec_box {
 	struct vb_spec_skills skills;
 	struct vb_spec_llm llm;
 	struct vb_spec_int timeout_secs;
+	struct vb_spec_int max_turns;   /* agent box; extension, as agent.max_turns */
 	struct vb_spec_sandbox sandbox;
 	struct vb_spec_output *outputs;
 	size_t n_outputs;
@@ -297,6 +301,8 @@ struct vb_spec_box {
 	struct vb_spec_str output_file; /* default /workspace/output.json */
 	struct vb_spec_vm vm;           /* resolved */
 	struct vb_spec_llm_eff llm_eff; /* resolved */
+	int agent_mode;                 /* enum vb_spec_agent_mode: a kind: agent
+					 * spec's one box (pipeline boxes: task) */
 };
 
 enum vb_spec_stage_type { VB_SPEC_STAGE_BOX = 0, VB_SPEC_STAGE_FAN_OUT };
@@ -324,6 +330,7 @@ struct vb_spec_agent {
 	struct vb_spec_str prompt;
 	struct vb_spec_skills skills;
 	struct vb_spec_int timeout_secs;
+	struct vb_spec_int max_turns;   /* extension: model requests of the agent's loop */
 	struct vb_spec_str output_file; /* default /workspace/output.json */
 	struct vb_spec_str mode_text;
 	enum vb_spec_agent_mode mode;
@@ -384,6 +391,12 @@ struct vb_spec {
  * order.
  */
 struct vb_spec *vb_spec_load(const char *path, vb_error *err);
+
+/* What a valid spec asks for that will not be done (warn.c), one line
+ * each, "FILE:LINE:COL: PATH: message", made safe for a terminal: today a
+ * max_turns on a codex stage, which codex has no way to apply. */
+typedef void (*vb_spec_warn_fn)(const char *line, void *opaque);
+void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaque);
 
 /* vb_spec_load_string() flags: one format, optionally VB_SPEC_LITERAL. */
 enum {

@@ -8,7 +8,8 @@
  *
  * prints the port it listens on (127.0.0.1) on a line of its own, and runs
  * until its stdin closes.  Every request is appended to LOG.jsonl first, as
- * {"method", "path", "headers": {lowercase name: value}, "body"}, so tests
+ * {"method", "path", "headers": {lowercase name: value}, "body", "time_ms"
+ * (wall clock, when the request was whole)}, so tests
  * can check what reached the provider.  The script:
  *
  *   {"models": ["m1", ...],           optional: other models get a 404
@@ -23,7 +24,15 @@
  *                                      turn's call), else a 400 saying so
  *              }, ...]}
  *
- * When the turns run out, the last one repeats.
+ * When the turns run out, the last one repeats.  Two more keys, for logins:
+ *
+ *   "require_auth": "Bearer TOKEN"    a model request whose Authorization
+ *                                     is not this gets a 401 (a login's
+ *                                     token that expired)
+ *   "oauth": {"status": 200,          POST /v1/oauth/token (claude-code) and
+ *             "access_token", "refresh_token", "expires_in",   /oauth/token
+ *             "id_token", "scope",    (codex): a refresh's answer, or for a
+ *             "error", "error_description"}   status >= 400 an OAuth error
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -168,9 +177,19 @@ static json_t *anthropic_events(json_t *turn, const char *model)
 		    json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type", "content_block_start", "index",
 			      idx, "content_block", "type", "tool_use", "id", id ? id : "toolu_fake1",
 			      "name", json_string_value(json_object_get(tool, "name")), "input"));
-		sse(ev, "content_block_delta",
-		    json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index", idx,
-			      "delta", "type", "input_json_delta", "partial_json", args));
+		/* in three pieces cut anywhere (on characters), as the real API
+		 * sends it, so a reader must put the JSON together */
+		size_t n = strlen(args), cut[4] = { 0, n / 3, 2 * n / 3, n };
+		for (int k = 1; k < 3; k++)
+			while (cut[k] < n && ((unsigned char)args[cut[k]] & 0xC0) == 0x80)
+				cut[k]++;
+		for (int k = 0; k < 3; k++) {
+			char *piece = strndup(args + cut[k], cut[k + 1] > cut[k] ? cut[k + 1] - cut[k] : 0);
+			sse(ev, "content_block_delta",
+			    json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta", "index",
+				      idx, "delta", "type", "input_json_delta", "partial_json", piece));
+			free(piece);
+		}
 		sse(ev, "content_block_stop",
 		    json_pack("{s:s,s:i}", "type", "content_block_stop", "index", idx));
 		free(args);
@@ -325,8 +344,36 @@ static bool model_known(const char *model)
 	return false;
 }
 
+/* An OAuth token endpoint's answer to a refresh. */
+static enum MHD_Result answer_oauth(struct MHD_Connection *c)
+{
+	json_t *o = json_object_get(script, "oauth");
+	json_int_t status = json_integer_value(json_object_get(o, "status"));
+	if (!status)
+		status = 200;
+	json_t *out = json_object();
+	static const char *const keys[] = { "access_token", "refresh_token", "expires_in",
+					    "id_token", "scope", "error", "error_description" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_get(o, keys[i]))
+			json_object_set(out, keys[i], json_object_get(o, keys[i]));
+	if (status == 200)
+		json_object_set_new(out, "token_type", json_string("Bearer"));
+	return send_json(c, (unsigned)status, out, NULL);
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, const char *path, struct req *q)
 {
+	if (!strcmp(path, "/v1/oauth/token") || !strcmp(path, "/oauth/token"))
+		return answer_oauth(c);
+	const char *need = json_string_value(json_object_get(script, "require_auth"));
+	const char *auth = json_string_value(json_object_get(q->headers, "authorization"));
+	if (need && (!auth || strcmp(auth, need)))
+		return send_json(c, 401,
+				 json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+					   "authentication_error", "message",
+					   "OAuth token has expired"),
+				 NULL);
 	bool openai = strstr(path, "/responses") != NULL;
 	bool messages = strstr(path, "/messages") != NULL;
 	json_t *body = json_loadb(q->body ? q->body : "", q->len, 0, NULL);
@@ -446,8 +493,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	const char *beta = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "beta");
 	char path[1024];
 	snprintf(path, sizeof(path), "%s%s%s", url, beta ? "?beta=" : "", beta ? beta : "");
-	json_t *line = json_pack("{s:s,s:s,s:O,s:o}", "method", method, "path", path, "headers",
-				 q->headers, "body", body);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	json_int_t ms = (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	json_t *line = json_pack("{s:s,s:s,s:O,s:o,s:I}", "method", method, "path", path, "headers",
+				 q->headers, "body", body, "time_ms", ms);
 	char *text = json_dumps(line, JSON_COMPACT);
 	json_decref(line);
 	pthread_mutex_lock(&lock);

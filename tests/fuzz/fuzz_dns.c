@@ -4,13 +4,14 @@
  * (src/net/dns.c): the input is read as a guest's query and as a resolver's
  * response.  Every name that comes out must be a valid host name (or the
  * root); a query that parses must give a reply that parses back as the
- * answer to it, with the same question.
+ * answer to it, with the same question (its case kept as sent).
  *
  *   make fuzz; build/fuzz/fuzz_dns -max_total_time=600 tests/fuzz/corpus/dns
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "net/dns.h"
@@ -45,6 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int qok = vb_dns_parse_query(data, size, &q, NULL) == 0;
 	check_name(q.name);
 	if (qok) {
+		if (strlen(q.asked) != strlen(q.name) || strcasecmp(q.asked, q.name) != 0)
+			abort();
 		int n = vb_dns_build_reply(&q, VB_DNS_NXDOMAIN, out, sizeof(out));
 		if (n < 0 || vb_dns_parse_response(out, (size_t)n, &q, &a, NULL) < 0)
 			abort();

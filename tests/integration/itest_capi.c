@@ -19,25 +19,10 @@
 #include "util/util.h"
 #include "voidbox/voidbox.h"
 
-static int failures;
+#define CHECK(cond, ...) CHECK_OR(goto out, cond, __VA_ARGS__)
+#include "itest.h"
+
 static char runtime_dir[64], state_dir[64];
-
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		if (!(cond)) {                                                                    \
-			fprintf(stderr, "  %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                             \
-			fprintf(stderr, "\n");                                                    \
-			goto out;                                                                 \
-		}                                                                                 \
-	} while (0)
-
-static void report(const char *name, int rc)
-{
-	printf("%s - %s\n", rc == 0 ? "ok" : "not ok", name);
-	fflush(stdout);
-	failures += rc != 0;
-}
 
 /* No VM directory left under our private runtime root. */
 static int runtime_clean(void)

@@ -24,24 +24,7 @@
 #include "vmm/vmm.h"
 #include "voidbox/voidbox.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		if (!(cond)) {                                                                    \
-			fprintf(stderr, "  %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                             \
-			fprintf(stderr, "\n");                                                    \
-			return -1;                                                                \
-		}                                                                                 \
-	} while (0)
-
-static void report(const char *name, int rc)
-{
-	printf("%s - %s\n", rc == 0 ? "ok" : "not ok", name);
-	fflush(stdout);
-	failures += rc != 0;
-}
+#include "itest.h"
 
 /* ---- a VM booted by hand, so the test knows its secret ------------------ */
 

@@ -30,30 +30,13 @@
 #include "llm/llm.h"
 #include "util/util.h"
 
-static int failures;
+#include "itest.h"
 
 static bool near(double a, double b)
 {
 	return a - b < 1e-9 && b - a < 1e-9;
 }
 static char fake_bin[PATH_MAX];
-
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		if (!(cond)) {                                                                    \
-			fprintf(stderr, "  %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                             \
-			fprintf(stderr, "\n");                                                    \
-			return -1;                                                                \
-		}                                                                                 \
-	} while (0)
-
-static void report(const char *name, int rc)
-{
-	printf("%s - %s\n", rc == 0 ? "ok" : "not ok", name);
-	fflush(stdout);
-	failures += rc != 0;
-}
 
 /* ---- the fake provider --------------------------------------------------- */
 

@@ -25,24 +25,7 @@
 #include "util/util.h"
 #include "voidbox/voidbox.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                          \
-	do {                                                                                      \
-		if (!(cond)) {                                                                    \
-			fprintf(stderr, "  %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                             \
-			fprintf(stderr, "\n");                                                    \
-			return -1;                                                                \
-		}                                                                                 \
-	} while (0)
-
-static void report(const char *name, int rc)
-{
-	printf("%s - %s\n", rc == 0 ? "ok" : "not ok", name);
-	fflush(stdout);
-	failures += rc != 0;
-}
+#include "itest.h"
 
 enum { PORT_ECHO = 7001, PORT_SLOW = 7002, PORT_CLOSER = 7003, PORT_WATCH = 7004 };
 

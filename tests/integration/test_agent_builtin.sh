@@ -190,8 +190,8 @@ llm: {provider: custom, base_url: "http://127.0.0.1:9", api_key_env: HOME, agent
 agent: {prompt: "hi", mode: interactive}
 EOF
     vb run "$T/a.yaml"
-    expect_rc 125
-    expect_err_has "agent mode 'interactive' is not available in this version yet"
+    expect_rc 2 # stdin is no terminal (test_agent_modes.sh runs it on one)
+    expect_err_has "agent mode 'interactive' attaches your terminal to the agent"
     expect_clean
 }
 

@@ -476,8 +476,8 @@ llm: {agent: builtin, provider: custom, base_url: "http://127.0.0.1:9", api_key_
 agent: {prompt: "summarise the input", mode: interactive}
 EOF
     vb run "$T/a.yaml"
-    expect_rc 125
-    expect_err_has "agent mode 'interactive' is not available in this version yet"
+    expect_rc 2 # stdin is no terminal (test_agent_modes.sh runs it on one)
+    expect_err_has "agent mode 'interactive' attaches your terminal to the agent"
     [ "$(wc -l <"$T/err")" -eq 1 ] || fail "expected one line: $err"
     spec b <<'EOF'
 api_version: v1

@@ -151,6 +151,63 @@ static void test_mounts(void **state)
 	vb_rm_rf(dir);
 }
 
+static void test_llm_budget(void **state)
+{
+	(void)state;
+	vb_error err = { 0 };
+	struct vb_run_llm_budget b = { 0 };
+	assert_int_equal(vb_cli_parse_llm_budget("max_tokens=5000,max_cost_usd=2.50", &b, &err), 0);
+	assert_true(b.max_tokens == 5000 && b.max_cost_usd == 2.5 && b.max_requests == 0);
+	/* a second --budget adds keys; a key twice is an error */
+	assert_int_equal(vb_cli_parse_llm_budget("max_requests=3", &b, &err), 0);
+	assert_true(b.max_requests == 3);
+	assert_int_equal(vb_cli_parse_llm_budget("max_requests=4", &b, &err), -1);
+	assert_string_equal(err.msg, "--budget: max_requests is given twice");
+	struct vb_run_llm_budget c = { 0 };
+	assert_int_equal(vb_cli_parse_llm_budget("max_cost_usd=.5", &c, &err), 0);
+	assert_true(c.max_cost_usd == 0.5);
+	static const struct {
+		const char *arg, *msg;
+	} bad[] = {
+		{ "max_token=5", "--budget: unknown key 'max_token'; did you mean 'max_tokens'? "
+				 "(keys: max_tokens, max_cost_usd, max_requests)" },
+		{ "tokens=5", "--budget: unknown key 'tokens' (keys: max_tokens, max_cost_usd, "
+			      "max_requests)" },
+		{ "max_tokens=-5", "--budget max_tokens=-5: expected a whole number greater than 0 "
+				   "(leave the key out for no limit)" },
+		{ "max_cost_usd=-1", "--budget max_cost_usd=-1: expected an amount of US dollars "
+				     "such as 2.50 greater than 0 (leave the key out for no limit)" },
+		{ "max_requests=0", "--budget max_requests=0: expected a whole number greater than 0 "
+				    "(leave the key out for no limit)" },
+		{ "max_tokens", "--budget: 'max_tokens' is not KEY=VALUE (keys max_tokens, "
+				"max_cost_usd, max_requests; e.g. --budget "
+				"max_tokens=200000,max_cost_usd=2.50)" },
+		{ "", NULL },
+		{ "max_tokens=1,", NULL },
+		{ "max_tokens=1e5", NULL },
+		{ "max_tokens=0x10", NULL },
+		{ "max_tokens= 5", NULL },
+		{ "max_tokens=5.0", NULL },
+		{ "max_tokens=99999999999999999999", NULL },
+		{ "max_cost_usd=nan", NULL },
+		{ "max_cost_usd=inf", NULL },
+		{ "max_cost_usd=1.2.3", NULL },
+		{ "max_cost_usd=.", NULL },
+		{ "max_requests=3;rm", NULL },
+		{ "\x1b[31m=1", "--budget: unknown key '?[31m' (keys: max_tokens, max_cost_usd, "
+				"max_requests)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vb_run_llm_budget d = { 0 };
+		err = (vb_error){ 0 };
+		assert_int_equal(vb_cli_parse_llm_budget(bad[i].arg, &d, &err), -1);
+		assert_int_equal(err.kind, VB_E_USAGE);
+		if (bad[i].msg)
+			assert_string_equal(err.msg, bad[i].msg);
+		assert_null(strchr(err.msg, '\x1b'));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_distance_and_suggestions),
 		cmocka_unit_test(test_error_wording),
 		cmocka_unit_test(test_mounts),
+		cmocka_unit_test(test_llm_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,7 +189,7 @@ static int setup_env(void **state)
 	setenv("HOME", home, 1);
 	const char *vars[] = { "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "CLAUDE_CONFIG_DIR",
 			       "CODEX_HOME", "VOIDBOX_LLM_PROVIDER", "VOIDBOX_LLM_MODEL",
-			       "VOIDBOX_LLM_BASE_URL", "MY_KEY" };
+			       "VOIDBOX_LLM_BASE_URL", "MY_KEY", "VOIDBOX_LLM_OAUTH_TOKEN_URL" };
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
 	return 0;
@@ -318,16 +318,33 @@ static void test_provider_codex(void **state)
 	struct vb_llm_config cfg = { .provider = "codex" };
 	assert_null(vb_llm_provider_new(&cfg, &err));
 	assert_non_null(strstr(err.msg, "no OPENAI_API_KEY"));
-	/* a ChatGPT login cannot be used: said so */
-	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null,\"tokens\":{\"access_token\":\"x\"}}");
+	/* a ChatGPT login: its token as a bearer, its account id, the ChatGPT
+	 * backend without /v1 (refreshing it: test_agent_modes.sh) */
+	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null,\"tokens\":{\"access_token\":"
+				       "\"x\",\"account_id\":\"acct-1\"}}");
+	struct vb_llm_provider *pc = vb_llm_provider_new(&cfg, &err);
+	assert_non_null(pc);
+	char *hc = header_of(pc, false);
+	assert_string_equal(hc, "Authorization: Bearer x");
+	vb_llm_wipe_free(hc);
+	hc = vb_llm_provider_account_header(pc);
+	assert_string_equal(hc, "chatgpt-account-id: acct-1");
+	free(hc);
+	assert_string_equal(vb_llm_provider_base_url(pc), "https://chatgpt.com/backend-api/codex");
+	assert_string_equal(vb_llm_provider_upstream_path(pc, "/v1/responses"), "/responses");
+	vb_llm_provider_free(pc);
+	/* neither a key nor a login: said so */
+	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":null}");
 	assert_null(vb_llm_provider_new(&cfg, &err));
-	assert_non_null(strstr(err.msg, "ChatGPT login"));
+	assert_non_null(strstr(err.msg, "no API key and no ChatGPT login"));
 	write_file(".codex/auth.json", "{\"OPENAI_API_KEY\":\"sk-from-file\"}");
 	struct vb_llm_provider *p = vb_llm_provider_new(&cfg, &err);
 	assert_non_null(p);
 	char *h = header_of(p, false);
 	assert_string_equal(h, "Authorization: Bearer sk-from-file");
 	vb_llm_wipe_free(h);
+	assert_null(vb_llm_provider_account_header(p));
+	assert_string_equal(vb_llm_provider_upstream_path(p, "/v1/responses"), "/v1/responses");
 	vb_llm_provider_free(p);
 	setenv("OPENAI_API_KEY", "sk-from-env", 1); /* the environment first */
 	p = vb_llm_provider_new(&cfg, &err);
@@ -358,14 +375,20 @@ static void test_provider_claude_personal(void **state)
 	char *h = header_of(p, false); /* OAuth: a bearer token */
 	assert_string_equal(h, "Authorization: Bearer sk-ant-oat01-x");
 	vb_llm_wipe_free(h);
-	/* expired since: re-read; still expired: a clear failure */
+	/* expired, and nothing to refresh it with: a clear failure (the
+	 * refresh itself: tests/integration/test_agent_modes.sh) */
 	write_file(".claude/.credentials.json",
-		   "{\"claudeAiOauth\":{\"accessToken\":\"old\",\"expiresAt\":1000}}");
+		   "{\"claudeAiOauth\":{\"accessToken\":\"tok-canary-9\",\"expiresAt\":1000}}");
 	vb_llm_provider_free(p);
 	assert_null(vb_llm_provider_new(&cfg, &err));
-	assert_non_null(strstr(err.msg, "login expired at 1970-01-01 00:00:01 UTC"));
-	assert_non_null(strstr(err.msg, "fix: run `claude` on the host"));
-	assert_null(strstr(err.msg, "old"));
+	assert_non_null(strstr(err.msg, "has expired and holds no refresh token"));
+	assert_non_null(strstr(err.msg, "fix: run `claude /login` on the host"));
+	assert_null(strstr(err.msg, "tok-canary-9"));
+	/* a file that is not JSON: named, with the fix */
+	write_file(".claude/.credentials.json", "{nope");
+	assert_null(vb_llm_provider_new(&cfg, &err));
+	assert_non_null(strstr(err.msg, "llm provider claude-personal: "));
+	assert_non_null(strstr(err.msg, "is not a JSON object"));
 }
 
 int main(void)

@@ -236,7 +236,9 @@ static void test_reply(void **state)
 	assert_int_equal(n, (int)m.n);
 	assert_int_equal(out[2], 0x81); /* QR, RD */
 	assert_int_equal(out[3], 0x83); /* RA, NXDOMAIN */
-	assert_memory_equal(out + 12, "\x04" "evil\x07" "example\x00\x00\x01\x00\x01", 18);
+	/* the question as asked, case included (DNS 0x20) */
+	assert_string_equal(q.asked, "Evil.Example");
+	assert_memory_equal(out + 12, "\x04" "Evil\x07" "Example\x00\x00\x01\x00\x01", 18);
 	assert_int_equal(vb_dns_parse_response(out, (size_t)n, &q, &a, &err), 0);
 	assert_int_equal(a.rcode, VB_DNS_NXDOMAIN);
 	assert_int_equal(a.naddr, 0);

@@ -409,6 +409,47 @@ static void test_progress_cancelled_says_no_more(void **state)
 	free(buf);
 }
 
+/* An interactive stage has the terminal: nothing is drawn while held (not
+ * even the ticker's redraws), the state is still taken in, and the frame
+ * comes back, whole, below when released. */
+static void test_progress_hold(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	struct vb_progress *p = vb_progress_new(out, 1, 0);
+	int64_t now = vb_obs_wall_ms();
+	struct vb_event ev = { .type = VB_EV_RUN_STARTED, .time_ms = now, .name = "chat",
+			       .kind = "agent" };
+	vb_progress_event(&ev, p);
+	ev = (struct vb_event){ .type = VB_EV_STAGE_STARTED, .time_ms = now, .stage = "chat" };
+	vb_progress_event(&ev, p);
+	fflush(out);
+	size_t before = len;
+	vb_progress_hold(p, 1);
+	ev = (struct vb_event){ .type = VB_EV_VM_BOOTED, .time_ms = now + 10, .stage = "chat",
+				.vm_id = "vm-held", .accel = "tcg" };
+	vb_progress_event(&ev, p);
+	usleep(700 * 1000); /* the ticker would have redrawn by now */
+	fflush(out);
+	assert_int_equal(len, before);
+	vb_progress_hold(p, 0);
+	fflush(out);
+	assert_true(len > before);
+	/* drawn afresh: no cursor-up over the other program's screen first */
+	for (int n = 1; n < 10; n++) {
+		char up[16];
+		snprintf(up, sizeof(up), "\033[%dA", n);
+		assert_null(strstr(buf + before, up));
+	}
+	assert_non_null(strstr(buf + before, "vm-held"));
+	vb_progress_hold(NULL, 1);
+	vb_progress_free(p);
+	fclose(out);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_progress_follow_and_shared_vm),
 		cmocka_unit_test(test_progress_cancelled_says_no_more),
 		cmocka_unit_test(test_progress_follow_on_a_terminal),
+		cmocka_unit_test(test_progress_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -487,12 +487,10 @@ static void test_refused_before_booting(void **state)
 		const char *yaml, *msg;
 		enum vb_error_kind kind;
 	} cases[] = {
+		/* interactive needs the caller's terminal (vb_run_options.attach) */
 		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: codex}\n"
-		  "agent: {prompt: hi, mode: service, output_file: /workspace/o.json}\n",
-		  "agent mode 'service' is not available in this version yet", VB_E_RUNTIME },
-		{ "api_version: v1\nkind: agent\nname: a\nllm: {agent: builtin}\n"
 		  "agent: {prompt: hi, mode: interactive}\n",
-		  "agent mode 'interactive' is not available in this version yet", VB_E_RUNTIME },
+		  "agent mode 'interactive' attaches your terminal to the agent", VB_E_USAGE },
 		{ "api_version: v1\nkind: agent\nname: a\n"
 		  "llm: {provider: custom, base_url: 'http://127.0.0.1:9', api_key_env: VB_NOPE_KEY}\n"
 		  "agent: {prompt: hi}\n",

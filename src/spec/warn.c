@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Warnings: what a valid spec asks for that the runtime will not do, said
+ * by `voidbox validate` and at the start of `voidbox run`, without making
+ * the spec invalid.
+ */
+#include <stdio.h>
+
+#include "spec/spec.h"
+#include "util/term.h"
+
+/* The agent a stage runs, as the spec says (VOIDBOX_LLM_PROVIDER can still
+ * change it at run time). */
+static enum vb_spec_agent_bin agent_of(const struct vb_spec_llm_eff *e)
+{
+	return e->agent_explicit ? e->agent : vb_spec_default_agent(e->provider);
+}
+
+static void max_turns(const struct vb_spec *spec, const struct vb_spec_int *mt,
+		      const struct vb_spec_llm_eff *e, const char *path, vb_spec_warn_fn fn,
+		      void *opaque)
+{
+	if (!mt->set || agent_of(e) != VB_SPEC_AGENT_CODEX)
+		return;
+	char line[600], file[256];
+	snprintf(line, sizeof(line),
+		 "%s:%u:%u: %s: codex has no limit on its turns: max_turns is not applied to "
+		 "codex (it is for the builtin agent and claude-code); timeout_secs and "
+		 "llm.budget do apply",
+		 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0), mt->pos.line,
+		 mt->pos.col, path);
+	fn(line, opaque);
+}
+
+void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaque)
+{
+	if (spec->kind == VB_SPEC_AGENT)
+		max_turns(spec, &spec->agent.max_turns, &spec->llm_eff, "agent.max_turns", fn,
+			  opaque);
+	if (spec->kind != VB_SPEC_PIPELINE)
+		return;
+	for (size_t i = 0; i < spec->pipeline.n_boxes; i++) {
+		const struct vb_spec_box *b = &spec->pipeline.boxes[i];
+		char path[64];
+		snprintf(path, sizeof(path), "pipeline.boxes[%zu].max_turns", i);
+		if (b->prompt.s)
+			max_turns(spec, &b->max_turns, &b->llm_eff, path, fn, opaque);
+	}
+}
