@@ -23,7 +23,10 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wcast-qual -Wwrite-strings \
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iproto -Isrc
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -fstack-protector-strong -fno-strict-aliasing -pthread
-LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread
+# libslirp (user-mode networking, src/net/): its pkg-config also names glib
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
+SLIRP_LIBS := $(shell pkg-config --libs slirp)
+LDLIBS := -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto $(SLIRP_LIBS) -pthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -44,7 +47,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(O)/tests/replay_%)
 
 .PHONY: all deps kernel image run check test unit fuzz bench clean install uninstall FORCE
-HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent
+HOSTILE_BINS := $(O)/tests/hostile_guest $(O)/tests/hostile_agent $(O)/tests/net_flood
 FAKE_BINS := $(O)/tests/fake_llm
 
 all: $(O)/voidbox $(UNIT_BINS) $(ITEST_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(HOSTILE_BINS) $(FAKE_BINS)
@@ -58,6 +61,11 @@ $(O)/voidbox-agent: $(AGENT_SRCS) $(wildcard guest/agent/*.h) proto/vb_proto.h
 # The hostile-guest suite (tests/integration/test_hostile.sh): a static tool
 # run inside a guest, and a stand-in "QEMU" that plays a hostile agent.
 $(O)/tests/hostile_guest: tests/hostile/hostile_guest.c
+	@mkdir -p $(@D)
+	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+# test_network.sh: a guest that floods its network with malformed packets
+$(O)/tests/net_flood: tests/hostile/net_flood.c
 	@mkdir -p $(@D)
 	$(MUSLCC) -static -Os -g0 $(WARN) -D_GNU_SOURCE -o $@ $<
 
@@ -78,6 +86,8 @@ $(O)/src/image/agent_blob.o: src/image/agent_blob.S $(O)/voidbox-agent
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/src/net/%.o: CPPFLAGS += $(SLIRP_CFLAGS)
 
 # The data directory's last fallback (see vb_datadir in src/util/util.h).
 $(O)/src/util/util.o: CPPFLAGS += -DVB_DATADIR=\"$(DATADIR)\"
@@ -161,6 +171,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_netfilter tests/fuzz/fuzz_netfilter.c src/net/filter.c src/net/frame.c \
+	    src/net/sni.c src/net/domain.c src/util/error.c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_dns tests/fuzz/fuzz_dns.c src/net/dns.c src/net/domain.c src/util/error.c
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_sni tests/fuzz/fuzz_sni.c src/net/sni.c src/net/domain.c src/util/error.c
@@ -172,6 +185,7 @@ bench: all kernel
 	@bench/boot.sh $(O)
 	@bench/fanout.sh $(O)
 	@bench/gateway.sh $(O)
+	@bench/network.sh $(O)
 	@bench/agent_start.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is

@@ -461,6 +461,8 @@ int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
 	}
 	if (boot->one_host)
 		vb_msg_put_u64(b, VB_TAG_ONE_HOST, 1);
+	if (boot->net)
+		vb_msg_put_u64(b, VB_TAG_NET, 1);
 	return vb_msg_end(b);
 }
 
@@ -621,6 +623,13 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 			if (vb_field_u64(&f, &v) < 0 || v > 1)
 				err = VB_ERR_INVAL;
 			boot->one_host = v == 1;
+			break;
+		}
+		case VB_TAG_NET: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v != 1)
+				err = VB_ERR_INVAL;
+			boot->net = v == 1;
 			break;
 		}
 		case VB_TAG_HOSTNAME:

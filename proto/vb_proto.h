@@ -159,6 +159,8 @@ enum vb_tag {
 	VB_TAG_ALLOW_SET = 73, /* 1: an allowlist is in force, even an empty one */
 	VB_TAG_ONE_HOST = 74,  /* 1: the host connects once; the agent forgets the
 				* secret after the first handshake */
+	VB_TAG_NET = 75,       /* BOOT: 1 = configure eth0 for the user-mode network
+				* (VB_NET_GUEST_ADDR etc.); absent = no network */
 	VB_TAG_PTY = 80,       /* EXEC: 1 = run on a pseudo-terminal; 0/absent = pipes */
 	VB_TAG_ROWS = 81,      /* EXEC, EXEC_RESIZE: terminal rows, 1..VB_TERM_MAX */
 	VB_TAG_COLS = 82,      /* EXEC, EXEC_RESIZE: terminal columns, 1..VB_TERM_MAX */
@@ -294,6 +296,14 @@ struct vb_boot_mount {
 	int ro;
 };
 
+/* The user-mode network's fixed addressing (docs/network.md): the guest
+ * configures it itself when the boot data carries VB_TAG_NET. */
+#define VB_NET_GUEST_ADDR "10.0.2.15"
+#define VB_NET_NETMASK "255.255.255.0"
+#define VB_NET_GATEWAY_ADDR "10.0.2.2"
+#define VB_NET_DNS_ADDR "10.0.2.3"
+#define VB_NET_IFNAME "eth0"
+
 /* The per-VM boot data, read by the agent from VB_BOOT_PATH. */
 struct vb_boot {
 	uint8_t secret[VB_SECRET_LEN];
@@ -306,6 +316,7 @@ struct vb_boot {
 	int one_host;   /* no reconnects: wipe the secret once it has been used */
 	struct vb_boot_forward *forwards; /* at most VB_MAX_FORWARDS, ports distinct */
 	size_t n_forwards;
+	int net;        /* bring up eth0 on the user-mode network */
 };
 /* Encode as a complete VB_MSG_BOOT frame (header included). */
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);

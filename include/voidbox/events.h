@@ -33,6 +33,22 @@ enum vb_event_type {
 				 * said, a text block of one of its turns */
 	VB_EV_AGENT_RESULT,     /* stage, agent_result: the final result an agent in
 				 * the VM reported (its own count of turns and cost) */
+	VB_EV_NET_DENIED,       /* stage, net (proto, dst, port, rule, hint, suppressed):
+				 * the network policy refused a connection (rate limited) */
+	VB_EV_NET_PUBLISHED,    /* stage, net (host_port, guest_port): a port forward
+				 * listens on the host's 127.0.0.1 */
+	VB_EV_NET_SUMMARY,      /* stage, net (bytes, frames, connections, denied): the
+				 * VM's network traffic, when it is torn down */
+};
+
+/* VB_EV_NET_* */
+struct vb_event_net {
+	const char *proto, *dst, *rule, *hint; /* DENIED */
+	unsigned port;                         /* DENIED */
+	uint64_t suppressed;                   /* DENIED: refusals not reported before it */
+	unsigned host_port, guest_port;        /* PUBLISHED */
+	uint64_t bytes_out, bytes_in, frames_out, frames_in; /* SUMMARY */
+	uint64_t connections, denied, malformed;             /* SUMMARY */
 };
 
 /* VB_EV_LLM_REQUEST */
@@ -96,6 +112,7 @@ struct vb_event {
 	const struct vb_event_tool *tool; /* AGENT_TOOL */
 	const char *text;                 /* AGENT_MESSAGE (from the guest) */
 	const struct vb_event_agent_result *agent_result; /* AGENT_RESULT */
+	const struct vb_event_net *net;   /* NET_* */
 };
 
 /* Sinks are called from any stage thread, concurrently: they lock

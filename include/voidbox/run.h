@@ -93,6 +93,10 @@ struct vb_run_options {
 	int (*attach)(vb_sandbox *sb, const struct vb_exec_params *p, void *opaque,
 		      vb_error *err);
 	void *attach_opaque;
+	/* 1: the VMs with a network run in learn mode (struct vb_network.learn);
+	 * each stage's draft network_policy goes to (notices) and to
+	 * network_policy.yaml in its stage directory. */
+	int net_learn;
 };
 
 /* Which budget refused a stage a model request (and so failed it). */

@@ -72,6 +72,79 @@ struct vb_forward {
 #define VB_SANDBOX_MAX_FORWARDS 16u
 #define VB_SANDBOX_MAX_STREAMS 16u
 
+/* ---- user-mode networking (docs/network.md) ---------------------------
+ *
+ * With (enabled), the VM gets one virtio-net interface (10.0.2.15/24,
+ * gateway 10.0.2.2, DNS 10.0.2.3) behind libslirp running in this process;
+ * every frame the guest sends passes the policy below before libslirp sees
+ * it.  IPv6 is not offered.  Without (enabled) the VM has no network device
+ * at all. */
+struct vb_net_cidr {
+	int family;        /* AF_INET (AF_INET6 entries are accepted and have no effect:
+			    * the guest has no IPv6) */
+	uint8_t addr[16];  /* network byte order */
+	unsigned prefix;
+};
+
+/* A host loopback listener forwarded to a guest TCP port. */
+struct vb_net_publish {
+	unsigned host_port;  /* 0 = a free port, picked at boot */
+	unsigned guest_port; /* 1..65535 */
+};
+
+/* What the policy did, as it happens; called on the network's own thread
+ * (concurrently with the caller's threads), pointers valid during the call. */
+struct vb_net_event {
+	enum { VB_NET_EV_DENIED = 1 } kind;
+	const char *proto;    /* "tcp", "udp", "icmp", "ip" */
+	const char *dst;      /* dotted IPv4 */
+	unsigned port;        /* 0 when the protocol has none */
+	const char *rule;     /* which rule refused it: "cloud-metadata", "host-loopback", ... */
+	const char *hint;     /* how to allow it, or NULL */
+	uint64_t suppressed;  /* refusals not reported since the last event (rate limit) */
+};
+
+struct vb_net_stats {
+	uint64_t bytes_out, bytes_in;     /* frame bytes guest -> network, network -> guest */
+	uint64_t frames_out, frames_in;
+	uint64_t connections;             /* TCP connections the guest opened */
+	uint64_t denied;                  /* frames refused by the policy */
+	uint64_t malformed;               /* frames dropped unread: unparsable, IPv6,
+					   * other ethertypes */
+};
+
+#define VB_NET_MAX_PUBLISH 16u
+#define VB_NET_MAX_CONNECTIONS 4096u
+
+struct vb_network {
+	int enabled;
+	const struct vb_net_cidr *deny;  /* added to the built-in denies */
+	size_t n_deny;
+	const struct vb_net_cidr *allow; /* with allow_set: default deny, these (and DNS) allowed */
+	size_t n_allow;
+	int allow_set;
+	/* Domain mode: names ("api.github.com", "*.pypi.org") the guest may
+	 * resolve and connect to (default-deny, as with allow); VoidBox answers
+	 * the guest's DNS itself, and a TLS connection must name an allowed
+	 * name that resolved to its address.  At most 1024. */
+	const char *const *allow_domains;
+	size_t n_allow_domains;
+	const unsigned *host_ports;      /* TCP ports of the host's loopback reachable at 10.0.2.2 */
+	size_t n_host_ports;
+	int allow_private;               /* RFC 1918 ranges reachable */
+	unsigned max_connections;        /* concurrent TCP connections; 0 = 64 */
+	unsigned connections_per_sec;    /* new TCP connections a second; 0 = 50 */
+	const struct vb_net_publish *publish; /* at most VB_NET_MAX_PUBLISH */
+	size_t n_publish;
+	void (*on_event)(void *opaque, const struct vb_net_event *ev); /* may be NULL */
+	void *opaque;
+	/* Learn mode: what a policy could open (deny, allow, private ranges,
+	 * the host's loopback over TCP) is let through and recorded instead of
+	 * refused; what no policy opens (cloud metadata, ...) is still refused.
+	 * vb_sandbox_net_learned() drafts the network_policy. */
+	int learn;
+};
+
 struct vb_sandbox_config {
 	enum vb_backend backend;
 	enum vb_accel accel;  /* AUTO: $VOIDBOX_ACCEL if set, else the proven choice */
@@ -89,6 +162,7 @@ struct vb_sandbox_config {
 	int cancel_fd; /* > 0: readable aborts the boot (VB_E_CANCELLED); 0 = none */
 	const struct vb_forward *forwards; /* copied; at most VB_SANDBOX_MAX_FORWARDS */
 	size_t n_forwards;
+	struct vb_network network; /* copied */
 };
 
 /* ---- accelerator -------------------------------------------------------- */
@@ -167,6 +241,17 @@ const struct vb_accel_info *vb_sandbox_accel_info(const vb_sandbox *sb);
 const char *vb_sandbox_kernel_release(const vb_sandbox *sb);
 const char *vb_sandbox_boot_id(const vb_sandbox *sb);
 int64_t vb_sandbox_boot_ms(const vb_sandbox *sb); /* VMM start to authenticated channel */
+
+/* The network's counters so far (zeros without a network).  Safe from any
+ * thread, like vb_sandbox_signal(). */
+void vb_sandbox_net_stats(vb_sandbox *sb, struct vb_net_stats *st);
+/* Learn mode's draft so far: a YAML block "network_policy:" indented by
+ * (indent) spaces that would let what the guest reached through, and
+ * nothing else.  Caller frees; NULL with (err) when the VM has no network
+ * in learn mode. */
+char *vb_sandbox_net_learned(vb_sandbox *sb, unsigned indent, vb_error *err);
+/* The host port the (i)th publish entry listens on (127.0.0.1), 0 if none. */
+unsigned vb_sandbox_published_port(const vb_sandbox *sb, size_t i);
 
 /* ---- exec -------------------------------------------------------------- */
 

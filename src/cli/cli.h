@@ -142,4 +142,52 @@ int vb_cli_parse_llm_budget(const char *arg, struct vb_run_llm_budget *b, vb_err
  * (timeout_ms), -1 (err) when it cannot be signalled. */
 int vb_cli_stop_run(const char *runs_dir, const char *id, int timeout_ms, vb_error *err);
 
+/* ---- network options of exec and shell (netopts.c) -------------------- */
+
+#define VB_CLI_MAX_HOST_PORTS 64u
+#define VB_CLI_MAX_DOMAINS 64u
+enum { VB_CLI_OPT_NETWORK = 1000, VB_CLI_OPT_ALLOW_HOST_PORT, VB_CLI_OPT_PUBLISH,
+       VB_CLI_OPT_NET_LEARN, VB_CLI_OPT_ALLOW_DOMAIN };
+#define VB_CLI_NET_LONGOPTS                                                                     \
+	{ "network", no_argument, NULL, VB_CLI_OPT_NETWORK },                                   \
+		{ "allow-host-port", required_argument, NULL, VB_CLI_OPT_ALLOW_HOST_PORT },     \
+		{ "publish", required_argument, NULL, VB_CLI_OPT_PUBLISH },                     \
+		{ "net-learn", no_argument, NULL, VB_CLI_OPT_NET_LEARN },                       \
+		{ "allow-domain", required_argument, NULL, VB_CLI_OPT_ALLOW_DOMAIN }
+#define VB_CLI_NET_HELP                                                                         \
+	"  --network             give the VM a network (user-mode, policy-filtered:\n"         \
+	"                        docs/network.md); the host is not reachable, nor\n"          \
+	"                        private ranges or cloud metadata\n"                            \
+	"  --allow-host-port PORT  let the guest reach the host's 127.0.0.1:PORT (TCP)\n"      \
+	"                        at 10.0.2.2:PORT (repeatable; implies --network)\n"           \
+	"  --publish HOST:GUEST  serve the guest's TCP port GUEST on the host's\n"             \
+	"                        127.0.0.1:HOST (0 = a free port, printed on stderr;\n"       \
+	"                        repeatable; implies --network)\n"                            \
+	"  --allow-domain NAME   only NAME (or *.NAME) and what it resolves to, TLS\n"    \
+	"                        checked by server name; VoidBox answers the DNS\n"          \
+	"                        (repeatable; default-deny; implies --network)\n"            \
+	"  --net-learn           learn mode: let through and record what a policy\n"          \
+	"                        could allow (not cloud metadata), and print a draft\n"       \
+	"                        network_policy on stderr at the end (implies --network)\n"
+
+struct vb_cli_net {
+	int network, learn;
+	unsigned host_ports[VB_CLI_MAX_HOST_PORTS];
+	size_t n_host_ports;
+	struct vb_net_publish publish[VB_NET_MAX_PUBLISH];
+	size_t n_publish;
+	const char *domains[VB_CLI_MAX_DOMAINS];
+	size_t n_domains;
+	int hinted; /* the host-port hint was printed */
+};
+/* Take one of the VB_CLI_OPT_* options. */
+int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *err);
+/* Set cfg->network from (n) (which must outlive the sandbox: its events
+ * are printed through it). */
+void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg);
+/* Print the ports the VM's publish entries listen on. */
+void vb_cli_net_published(const struct vb_network *net, vb_sandbox *sb);
+/* Before teardown: learn mode's draft on stderr. */
+void vb_cli_net_learned(const struct vb_network *net, vb_sandbox *sb);
+
 #endif

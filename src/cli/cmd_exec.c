@@ -63,6 +63,7 @@ static const char usage_text[] =
 	"                        first if not cached: `voidbox agent pull`) with what\n"
 	"                        it needs (musl loader, /bin/bash); its program\n"
 	"                        (claude, codex) is on PATH (repeatable)\n"
+	VB_CLI_NET_HELP
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
@@ -82,6 +83,7 @@ struct opts {
 	struct vb_agentbin_attach attach[VB_AGENTBIN_N];
 	char *agent_path;
 	struct vb_cli_arena arena;
+	struct vb_cli_net net;
 };
 
 /* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
@@ -172,6 +174,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		VB_CLI_NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
@@ -250,6 +253,14 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->agents |= 1u << k;
 			break;
 		}
+		case VB_CLI_OPT_NETWORK:
+		case VB_CLI_OPT_ALLOW_HOST_PORT:
+		case VB_CLI_OPT_PUBLISH:
+		case VB_CLI_OPT_NET_LEARN:
+		case VB_CLI_OPT_ALLOW_DOMAIN:
+			if (vb_cli_net_option(&o->net, c, optarg, err) < 0)
+				return -1;
+			break;
 		case 'h':
 			return 0;
 		default:
@@ -265,6 +276,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		o->cfg.n_allow = o->n_allow;
 	}
 	o->cfg.mounts = o->mounts;
+	vb_cli_net_apply(&o->net, &o->cfg);
 	return optind;
 }
 
@@ -526,8 +538,10 @@ int vb_cmd_exec(int argc, char **argv)
 	l.stdin_open = 1;
 
 	vb_sandbox *sb = vb_sandbox_start(&o.cfg, &err);
-	if (sb)
+	if (sb) {
 		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
+		vb_cli_net_published(&o.cfg.network, sb);
+	}
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };
@@ -559,6 +573,7 @@ int vb_cmd_exec(int argc, char **argv)
 		free(l.pend);
 	}
 teardown:
+	vb_cli_net_learned(&o.cfg.network, sb);
 	vb_sandbox_free(sb);
 	close(l.sfd);
 out:

@@ -128,6 +128,14 @@ static json_t *vm_json(const struct ps_vm *v, int standalone)
 	if (!rc) {
 		rc |= json_object_set_new(o, "accel", str(v->vm.accel));
 		rc |= json_object_set_new(o, "isolation", str(v->vm.isolation));
+		rc |= json_object_set_new(
+			o, "net",
+			v->vm.has_net ? json_pack("{s:I, s:I, s:I, s:I}", "bytes_out",
+						  (json_int_t)v->vm.net_bytes_out, "bytes_in",
+						  (json_int_t)v->vm.net_bytes_in, "connections",
+						  (json_int_t)v->vm.net_connections, "denied",
+						  (json_int_t)v->vm.net_denied)
+				      : json_null());
 	}
 	if (rc) {
 		json_decref(o);
@@ -190,13 +198,28 @@ static int print_json(const struct ps_row *rows, size_t n, const struct vb_run_i
 	return 0;
 }
 
+/* "  net 1.2 MiB out, 3.4 MiB in, 5 connections, 2 refused", or "". */
+static void net_desc(const struct vb_vm_live *vm, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (!vm->has_net)
+		return;
+	char out[32], in[32];
+	vb_obs_fmt_bytes(vm->net_bytes_out, out, sizeof(out));
+	vb_obs_fmt_bytes(vm->net_bytes_in, in, sizeof(in));
+	snprintf(buf, size, "  net %s out, %s in, %llu connection%s, %llu refused", out, in,
+		 (unsigned long long)vm->net_connections, vm->net_connections == 1 ? "" : "s",
+		 (unsigned long long)vm->net_denied);
+}
+
 static void print_vm_line(const struct ps_vm *v)
 {
-	char name[80], accel[40];
+	char name[80], accel[40], net[160];
 	vb_term_copy(name, sizeof(name), v->vm.name[0] ? v->vm.name : "-", 0);
 	snprintf(accel, sizeof(accel), "%s%s%s", v->vm.accel, v->vm.isolation[0] ? ", " : "",
 		 v->vm.isolation);
-	printf("%-22s    vm %s  stage %s  %s\n", "", v->vm.vm_id, name, accel);
+	net_desc(&v->vm, net, sizeof(net));
+	printf("%-22s    vm %s  stage %s  %s%s\n", "", v->vm.vm_id, name, accel, net);
 }
 
 static void print_table(const struct ps_row *rows, size_t n, const struct vb_run_info *runs,
@@ -238,8 +261,10 @@ static void print_table(const struct ps_row *rows, size_t n, const struct vb_run
 		vb_obs_fmt_duration(ms > 0 ? ms : 0, dur, sizeof(dur));
 		printf("%-22s  %-*.*s  %-*.*s  %-9s  %-19s  %s\n", v->vm.vm_id, name_w, name_w, name,
 		       kind_w, kind_w, v->kind, "running", when, dur);
-		printf("%-22s    pid %ld  %s%s%s  %s\n", "", v->vm.pid, v->vm.accel,
-		       v->vm.isolation[0] ? ", " : "", v->vm.isolation, cmd);
+		char net[160];
+		net_desc(&v->vm, net, sizeof(net));
+		printf("%-22s    pid %ld  %s%s%s%s  %s\n", "", v->vm.pid, v->vm.accel,
+		       v->vm.isolation[0] ? ", " : "", v->vm.isolation, net, cmd);
 	}
 }
 

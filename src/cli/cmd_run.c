@@ -53,6 +53,10 @@ static const char usage_text[] =
 	"                         (any of the keys; fan-out boxes share it), on top of\n"
 	"                         each stage's llm.budget: the model request that would\n"
 	"                         cross it is refused and its stage fails\n"
+	"      --net-learn        learn mode for the stages with network: true: what a\n"
+	"                         policy could allow is let through and recorded, and\n"
+	"                         each stage's draft network_policy is printed and\n"
+	"                         written to its stage directory (docs/network.md)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
@@ -73,7 +77,7 @@ static const char usage_text[] =
 
 struct opts {
 	const char *file, *input;
-	int json, quiet, follow;
+	int json, quiet, follow, net_learn;
 	unsigned max_parallel;
 	uint64_t output_budget;
 	struct vb_run_llm_budget llm_budget;
@@ -89,7 +93,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -99,6 +103,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "output-budget", required_argument, NULL, OPT_BUDGET },
 		{ "budget", required_argument, NULL, OPT_LLM_BUDGET },
+		{ "net-learn", no_argument, NULL, OPT_NET_LEARN },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -117,6 +122,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case OPT_FOLLOW:
 			o->follow = 1;
+			break;
+		case OPT_NET_LEARN:
+			o->net_learn = 1;
 			break;
 		case OPT_BUDGET: {
 			char shown[64];
@@ -341,6 +349,7 @@ int vb_cmd_run(int argc, char **argv)
 		.max_parallel = o.max_parallel,
 		.output_budget = o.output_budget,
 		.llm_budget = o.llm_budget,
+		.net_learn = o.net_learn,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,

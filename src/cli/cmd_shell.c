@@ -49,6 +49,10 @@ static const char usage_text[] =
 	"  -u, --user sandbox|root  run as uid 1000 'sandbox' (default) or root\n"
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
+	VB_CLI_NET_HELP
+	"                        (with a spec: --network turns it on; host ports,\n"
+	"                        publish entries and domains given here replace the\n"
+	"                        spec's)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help             this help\n"
 	"\n"
@@ -70,6 +74,7 @@ struct opts {
 	const char *env[MAX_LIST];
 	size_t n_env;
 	struct vb_cli_arena arena;
+	struct vb_cli_net net;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -115,6 +120,12 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 			return vb_error_set(err, VB_E_USAGE, "--program: expected a program");
 		o->program = arg;
 		return 0;
+	case VB_CLI_OPT_NETWORK:
+	case VB_CLI_OPT_ALLOW_HOST_PORT:
+	case VB_CLI_OPT_PUBLISH:
+	case VB_CLI_OPT_NET_LEARN:
+	case VB_CLI_OPT_ALLOW_DOMAIN:
+		return vb_cli_net_option(&o->net, c, arg, err);
 	case 'a':
 		if (o->n_args >= MAX_LIST - 1)
 			return vb_error_set(err, VB_E_USAGE, "too many --args");
@@ -137,6 +148,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "working-dir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
 		{ "program", required_argument, NULL, 'p' }, { "args", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, 'A' },
+		VB_CLI_NET_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	optind = 1;
@@ -176,7 +188,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 
 /* Fill (vc) from the spec (if any), then the options on top.  (vc) is
  * zeroed first and safe to free whatever happens. */
-static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
+static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 {
 	memset(vc, 0, sizeof(*vc));
 	if (o->file) {
@@ -206,6 +218,36 @@ static int configure(const struct opts *o, struct vb_run_vmconf *vc, vb_error *e
 		if (vb_run_vmconf_add_mount(vc, o->mounts[i].host, o->mounts[i].guest, o->mounts[i].rw,
 					    err) < 0)
 			return -1;
+	/* the network: the spec's, the options' on top; refusals on stderr */
+	struct vb_network spec_net = vc->cfg.network;
+	if (o->net.network || spec_net.enabled) {
+		o->net.network = 1;
+		vb_cli_net_apply(&o->net, &vc->cfg);
+		struct vb_network *n = &vc->cfg.network;
+		if (spec_net.enabled) {
+			n->deny = spec_net.deny;
+			n->n_deny = spec_net.n_deny;
+			n->allow = spec_net.allow;
+			n->n_allow = spec_net.n_allow;
+			n->allow_set = spec_net.allow_set;
+			if (!o->net.n_domains) {
+				n->allow_domains = spec_net.allow_domains;
+				n->n_allow_domains = spec_net.n_allow_domains;
+			}
+			n->allow_private = spec_net.allow_private;
+			n->max_connections = spec_net.max_connections;
+			n->connections_per_sec = spec_net.connections_per_sec;
+			if (!o->net.n_host_ports) {
+				n->host_ports = spec_net.host_ports;
+				n->n_host_ports = spec_net.n_host_ports;
+			}
+			if (!o->net.n_publish) {
+				n->publish = spec_net.publish;
+				n->n_publish = spec_net.n_publish;
+			}
+			n->learn = o->net.learn || spec_net.learn;
+		}
+	}
 	vc->cfg.name = "shell";
 	return 0;
 }
@@ -255,8 +297,10 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 
 	vc->cfg.cancel_fd = s->sfd;
 	vb_sandbox *sb = vb_sandbox_start(&vc->cfg, err);
-	if (sb)
+	if (sb) {
 		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
+		vb_cli_net_published(&vc->cfg.network, sb);
+	}
 	if (!sb) {
 		if (err->kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };
@@ -292,6 +336,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 		vb_exec_free(s->ex);
 		s->ex = NULL;
 	}
+	vb_cli_net_learned(&vc->cfg.network, sb);
 	vb_sandbox_free(sb);
 out:
 	free(argv);

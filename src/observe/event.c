@@ -21,6 +21,9 @@ const char *vb_event_name(enum vb_event_type type)
 	case VB_EV_AGENT_TOOL: return "agent.tool";
 	case VB_EV_AGENT_MESSAGE: return "agent.message";
 	case VB_EV_AGENT_RESULT: return "agent.result";
+	case VB_EV_NET_DENIED: return "net.denied";
+	case VB_EV_NET_PUBLISHED: return "net.published";
+	case VB_EV_NET_SUMMARY: return "net.summary";
 	}
 	return NULL;
 }
@@ -151,6 +154,35 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set(o, "output_tokens", json_integer((json_int_t)a->output_tokens));
 			rc |= set(o, "cost_usd", json_real(a->cost_usd));
 			rc |= set_str(o, "result", a->text);
+		}
+		break;
+	case VB_EV_NET_DENIED:
+		if (ev->net) {
+			rc |= set_str(o, "proto", ev->net->proto);
+			rc |= set_str(o, "dst", ev->net->dst);
+			rc |= set(o, "port", json_integer(ev->net->port));
+			rc |= set_str(o, "rule", ev->net->rule);
+			if (ev->net->hint)
+				rc |= set_str(o, "hint", ev->net->hint);
+			if (ev->net->suppressed)
+				rc |= set(o, "suppressed", json_integer((json_int_t)ev->net->suppressed));
+		}
+		break;
+	case VB_EV_NET_PUBLISHED:
+		if (ev->net) {
+			rc |= set(o, "host_port", json_integer(ev->net->host_port));
+			rc |= set(o, "guest_port", json_integer(ev->net->guest_port));
+		}
+		break;
+	case VB_EV_NET_SUMMARY:
+		if (ev->net) {
+			rc |= set(o, "bytes_out", json_integer((json_int_t)ev->net->bytes_out));
+			rc |= set(o, "bytes_in", json_integer((json_int_t)ev->net->bytes_in));
+			rc |= set(o, "frames_out", json_integer((json_int_t)ev->net->frames_out));
+			rc |= set(o, "frames_in", json_integer((json_int_t)ev->net->frames_in));
+			rc |= set(o, "connections", json_integer((json_int_t)ev->net->connections));
+			rc |= set(o, "denied", json_integer((json_int_t)ev->net->denied));
+			rc |= set(o, "malformed", json_integer((json_int_t)ev->net->malformed));
 		}
 		break;
 	}

@@ -423,6 +423,22 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 			fprintf(p->out, "[%s] stage %s: %s result: %s\n", at, r->name, agent, sub);
 		}
 		break;
+	case VB_EV_NET_DENIED:
+		if (r && ev->net) {
+			char port[16] = "";
+			if (ev->net->port)
+				snprintf(port, sizeof(port), ":%u", ev->net->port);
+			fprintf(p->out, "[%s] stage %s: network refused %s %s%s (%s)\n", at, r->name,
+				ev->net->proto, ev->net->dst, port, ev->net->rule);
+		}
+		break;
+	case VB_EV_NET_PUBLISHED:
+		if (r && ev->net)
+			fprintf(p->out, "[%s] stage %s: published 127.0.0.1:%u -> guest port %u\n", at,
+				r->name, ev->net->host_port, ev->net->guest_port);
+		break;
+	case VB_EV_NET_SUMMARY:
+		break;
 	}
 	fflush(p->out);
 }

@@ -97,7 +97,26 @@ struct vb_run {
 	/* opts.llm_budget, charged by every agent stage's gateway; NULL when
 	 * it sets no limit */
 	struct vb_llm_shared_budget *llm_budget;
+	atomic_int net_hinted;      /* the host-port hint was printed (once a run) */
 };
+
+/* ---- net.c: a VM's network in the run's events ------------------------- */
+
+struct vb_run_net {
+	struct vb_run *r;
+	const char *stage;
+	const char *dir; /* the stage's directory, for learn mode's draft */
+};
+/* When (cfg) has the network on: its refusals become net.denied events of
+ * (stage) (the first refused host port also a notice on opts.notices).
+ * (n) must outlive the sandbox. */
+void vb_run_net_prepare(struct vb_run_net *n, struct vb_run *r, const char *stage,
+			const char *dir, struct vb_sandbox_config *cfg);
+/* After boot: a net.published event per port forward. */
+void vb_run_net_booted(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
+/* Before teardown: the net.summary event (bytes, connections, refusals);
+ * in learn mode the draft policy, on opts.notices and in (dir). */
+void vb_run_net_summary(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
 
 /* Fill in time and run id, then hand (ev) to the record and the caller. */
 void vb_run_emit(struct vb_run *r, struct vb_event *ev);

@@ -300,6 +300,8 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		cfg.forwards = &fw;
 		cfg.n_forwards = 1;
 	}
+	struct vb_run_net net;
+	vb_run_net_prepare(&net, r, u->name, u->dir, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
@@ -309,9 +311,11 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		return;
 	}
 	vb_run_unit_booted(r, u, sb);
+	vb_run_net_booted(&net, sb, &cfg);
 	vb_quota *q = NULL;
 	if (vb_quota_start(r, bi, sb, &q, &err) < 0) {
 		vb_run_unit_fail_err(r, u, sb, &err);
+		vb_run_net_summary(&net, sb, &cfg);
 		vb_sandbox_free(sb);
 		return;
 	}
@@ -376,6 +380,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		close(stdin_fd);
 	free(argv);
 	vb_quota_free(q);
+	vb_run_net_summary(&net, sb, &cfg);
 	vb_sandbox_free(sb);
 }
 

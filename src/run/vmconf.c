@@ -185,10 +185,8 @@ static int set_limits(struct vb_run_vmconf *c, const struct vb_spec_limits *lim)
 
 static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 {
-	if (vm->network)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "network: true needs user-mode networking, which this version "
-				    "does not have yet");
+	if (!vm->network && vm->n_ports)
+		return vb_error_set(err, VB_E_USAGE, "sandbox.ports needs network: true");
 	if (vm->image)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.image (an OCI root filesystem) is not supported by this "
@@ -225,6 +223,68 @@ static int set_accel(struct vb_run_vmconf *c, const struct vb_spec_vm *vm,
 	return 0;
 }
 
+static void to_cidr(const struct vb_spec_cidr *in, struct vb_net_cidr *out)
+{
+	out->family = in->family;
+	memcpy(out->addr, in->addr, sizeof(out->addr));
+	out->prefix = in->prefix;
+}
+
+/* cfg.network from network_policy (NULL: the defaults) and sandbox.ports. */
+static int set_network(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err)
+{
+	if (!vm->network)
+		return 0;
+	const struct vb_spec_netpolicy *np = vm->network_policy;
+	struct vb_network *n = &c->cfg.network;
+	n->enabled = 1;
+	if (vm->n_ports) {
+		if (vm->n_ports > VB_NET_MAX_PUBLISH)
+			return vb_error_set(err, VB_E_USAGE, "sandbox.ports: at most %u",
+					    VB_NET_MAX_PUBLISH);
+		if (!(c->net_publish = calloc(vm->n_ports, sizeof(*c->net_publish))))
+			return oom(err);
+		for (size_t i = 0; i < vm->n_ports; i++)
+			c->net_publish[i] = (struct vb_net_publish){ (unsigned)vm->ports[i].host.v,
+								     (unsigned)vm->ports[i].guest.v };
+		n->publish = c->net_publish;
+		n->n_publish = vm->n_ports;
+	}
+	if (!np)
+		return 0;
+	size_t nc = np->n_deny + np->n_allow;
+	if ((nc && !(c->net_cidrs = calloc(nc, sizeof(*c->net_cidrs)))) ||
+	    (np->n_host_ports && !(c->net_ports = calloc(np->n_host_ports, sizeof(unsigned)))))
+		return oom(err);
+	for (size_t i = 0; i < np->n_deny; i++)
+		to_cidr(&np->deny[i], &c->net_cidrs[i]);
+	for (size_t i = 0; i < np->n_allow; i++)
+		to_cidr(&np->allow[i], &c->net_cidrs[np->n_deny + i]);
+	n->deny = c->net_cidrs;
+	n->n_deny = np->n_deny;
+	n->allow = c->net_cidrs ? c->net_cidrs + np->n_deny : NULL;
+	n->n_allow = np->n_allow;
+	n->allow_set = np->allow_set;
+	if (np->allow_domains.n) {
+		if (!(c->net_domains = calloc(np->allow_domains.n, sizeof(*c->net_domains))))
+			return oom(err);
+		for (size_t i = 0; i < np->allow_domains.n; i++)
+			if (!(c->net_domains[i] = copy(c, np->allow_domains.v[i].s)))
+				return oom(err);
+		n->allow_domains = (const char *const *)c->net_domains;
+		n->n_allow_domains = np->allow_domains.n;
+	}
+	for (size_t i = 0; i < np->n_host_ports; i++)
+		c->net_ports[i] = (unsigned)np->host_ports[i].v;
+	n->host_ports = c->net_ports;
+	n->n_host_ports = np->n_host_ports;
+	n->allow_private = np->allow_private.set && np->allow_private.v;
+	n->max_connections = np->max_connections.set ? (unsigned)np->max_connections.v : 0;
+	n->connections_per_sec =
+		np->connections_per_sec.set ? (unsigned)np->connections_per_sec.v : 0;
+	return 0;
+}
+
 int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 		     struct vb_run_vmconf *out, vb_error *err)
 {
@@ -243,7 +303,8 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 	for (size_t i = 0; i < vm->n_mounts; i++)
 		if (add_spec_mount(out, vm->mounts[i], err) < 0)
 			return -1;
-	if (set_allow(out, vm->allowed_commands, err) < 0 || set_env(out, vm, err) < 0)
+	if (set_allow(out, vm->allowed_commands, err) < 0 || set_env(out, vm, err) < 0 ||
+	    set_network(out, vm, err) < 0)
 		return -1;
 	return set_limits(out, vm->limits);
 }
@@ -310,5 +371,9 @@ void vb_run_vmconf_free(struct vb_run_vmconf *c)
 	free(c->mounts_v);
 	free(c->allow_v);
 	free(c->env_v);
+	free(c->net_cidrs);
+	free(c->net_ports);
+	free(c->net_publish);
+	free(c->net_domains);
 	memset(c, 0, sizeof(*c));
 }

@@ -34,6 +34,10 @@ struct vb_run_vmconf {
 	size_t n_mounts, cap_mounts;
 	char **allow_v;
 	char **env_v;
+	struct vb_net_cidr *net_cidrs; /* deny then allow */
+	unsigned *net_ports;
+	struct vb_net_publish *net_publish;
+	char **net_domains;      /* strings in strs */
 	char **strs;             /* every string we copied */
 	size_t n_strs, cap_strs;
 };
@@ -47,8 +51,10 @@ struct vb_run_vmconf {
  * the host has none); provider credentials are never passed into the guest.
  * (*accel), when (accel) is not NULL, overrides the spec's backend (else
  * $VOIDBOX_ACCEL does, if set).
- * Errors: VB_E_RUNTIME for what this version cannot honour (network: true,
- * OCI image/guest_image, snapshots);
+ * network: true fills cfg.network from the policy and sandbox.ports (its
+ * on_event is left for the caller).
+ * Errors: VB_E_RUNTIME for what this version cannot honour
+ * (OCI image/guest_image, snapshots);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().

@@ -272,6 +272,9 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 		pthread_mutex_unlock(&r->mu);
 	}
 	vb_error berr = { 0 };
+	/* the steps share the VM: its network is reported as the first's */
+	struct vb_run_net net;
+	vb_run_net_prepare(&net, r, first ? first->name : NULL, first ? first->dir : NULL, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &berr);
 	if (!sb) {
 		if (berr.kind == VB_E_CANCELLED) {
@@ -290,6 +293,7 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 		return 0;
 	}
 
+	vb_run_net_booted(&net, sb, &cfg);
 	/* --input: there for every step that wants it, as in a pipeline */
 	if (r->opts.input && vb_file_write(sb, "/workspace/input.json", r->opts.input,
 					   r->opts.input_len, 0644, 0, &berr) < 0) {
@@ -299,6 +303,7 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 			vb_run_unit_fail(r, first, sb, berr.kind == VB_E_VMDIED ? VB_E_VMDIED : VB_E_RUNTIME,
 					 "cannot write its input: %s", berr.msg);
 		skip_all(r, "the workflow's input could not be written");
+		vb_run_net_summary(&net, sb, &cfg);
 		vb_sandbox_free(sb);
 		return 0;
 	}
@@ -315,6 +320,7 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 			pthread_join(jobs[i].tid, NULL);
 	pthread_cond_destroy(&w.cv);
 	free(jobs);
+	vb_run_net_summary(&net, sb, &cfg);
 	vb_sandbox_free(sb);
 
 	for (size_t i = 0; i < wf->n_steps && !r->error; i++) {

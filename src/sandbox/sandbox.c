@@ -156,6 +156,10 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 				return vb_error_set(err, VB_E_USAGE,
 						    "guest port %u is forwarded twice", f->guest_port);
 	}
+	if (cfg->network.enabled && cfg->network.n_publish > VB_NET_MAX_PUBLISH)
+		return vb_error_set(err, VB_E_USAGE, "at most %u published ports", VB_NET_MAX_PUBLISH);
+	if (!cfg->network.enabled && cfg->network.n_publish)
+		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -196,7 +200,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		free(sb);
 		return NULL;
 	}
-	int initrd = -1, lfd = -1, cfd = -1;
+	int initrd = -1, lfd = -1, cfd = -1, net_fd = -1;
 	struct vb_boot boot = {
 		.allow = (char **)(uintptr_t)cfg->allow,
 		.n_allow = cfg->allow ? cfg->n_allow : 0,
@@ -205,6 +209,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.rlimit_fsize = cfg->rlimit_fsize,
 		.hostname = (char *)(uintptr_t)"voidbox",
 		.one_host = 1, /* we connect once, so the agent may forget the secret */
+		.net = cfg->network.enabled,
 	};
 	struct vb_boot_mount bm[VB_MAX_MOUNTS];
 	char tags[VB_MAX_MOUNTS][24];
@@ -231,6 +236,11 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		goto fail;
 	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
 		goto fail;
+	if (cfg->network.enabled) {
+		_cleanup_free_ char *stats = vb_strfmt("%s/net.json", sb->rundir);
+		if (!(sb->net = vb_net_stream_start(&cfg->network, stats, &net_fd, err)))
+			goto fail;
+	}
 
 	struct vb_vmm_spec spec = {
 		.accel = sb->accel.accel,
@@ -242,11 +252,16 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.ctl_socket = sb->ctl_path,
 		.mounts = cfg->mounts,
 		.n_mounts = cfg->n_mounts,
+		.net_fd = net_fd,
 	};
 	int64_t t0 = vb_now_ms();
 	sb->vm = ops->start(&spec, err);
 	close(initrd); /* QEMU has its own copy of the descriptor */
 	initrd = -1;
+	if (net_fd >= 0) {
+		close(net_fd);
+		net_fd = -1;
+	}
 	if (!sb->vm)
 		goto fail;
 	vb_sandbox_write_info(sb);
@@ -281,6 +296,8 @@ fail:
 	explicit_bzero(boot.secret, sizeof(boot.secret));
 	if (initrd >= 0)
 		close(initrd);
+	if (net_fd >= 0)
+		close(net_fd);
 	if (lfd >= 0)
 		close(lfd);
 	vb_sandbox_free(sb);
@@ -376,6 +393,7 @@ void vb_sandbox_free(vb_sandbox *sb)
 	}
 	vb_chan_close(sb->ch);
 	vb_vmm_destroy(sb->vm);
+	vb_net_stream_stop(sb->net); /* after the VMM: nothing writes frames any more */
 	if (sb->rundir)
 		vb_rm_rf(sb->rundir);
 	free(sb->rundir);
@@ -431,6 +449,21 @@ int vb_sandbox_vmm_written(vb_sandbox *sb, uint64_t *bytes, vb_error *err)
 		return vb_error_set(err, VB_E_RUNTIME, "%s has no wchar", path);
 	*bytes = v;
 	return 0;
+}
+
+void vb_sandbox_net_stats(vb_sandbox *sb, struct vb_net_stats *st)
+{
+	vb_net_stream_stats(sb ? sb->net : NULL, st);
+}
+
+char *vb_sandbox_net_learned(vb_sandbox *sb, unsigned indent, vb_error *err)
+{
+	return vb_net_stream_learned(sb ? sb->net : NULL, indent, err);
+}
+
+unsigned vb_sandbox_published_port(const vb_sandbox *sb, size_t i)
+{
+	return sb ? vb_net_stream_published_port(sb->net, i) : 0;
 }
 
 const char *vb_sandbox_id(const vb_sandbox *sb)

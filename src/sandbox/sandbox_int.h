@@ -4,6 +4,7 @@
 #define VB_SANDBOX_INT_H
 
 #include "channel/channel.h"
+#include "net/net.h"
 #include "vmm/vmm.h"
 #include "voidbox/sandbox.h"
 
@@ -19,6 +20,7 @@ struct vb_sandbox {
 	struct vb_accel_info accel; /* how the VM's CPU runs, and why */
 	char kept_log[512]; /* console log kept for the user after a failure */
 	struct vb_fwd_set *fwd; /* the loopback forwards' streams, or NULL */
+	struct vb_net_stream *net; /* the user-mode network, or NULL */
 };
 
 /* ---- forward.c: guest-opened streams of the loopback forwards --------- */

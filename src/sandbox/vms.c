@@ -105,6 +105,23 @@ static int plain(const char *s)
 	return 1;
 }
 
+/* The network's counters (net.json, written by the VM's network thread). */
+static void load_net(const char *root, const char *name, struct vb_vm_live *vm)
+{
+	_cleanup_free_ char *path = vb_strfmt("%s/%s/net.json", root, name);
+	size_t len;
+	_cleanup_free_ char *text = path ? vb_read_file(path, INFO_MAX, &len, NULL) : NULL;
+	json_t *o = text ? json_loadb(text, len, 0, NULL) : NULL;
+	if (json_is_object(o)) {
+		vm->has_net = 1;
+		vm->net_bytes_out = (uint64_t)json_integer_value(json_object_get(o, "bytes_out"));
+		vm->net_bytes_in = (uint64_t)json_integer_value(json_object_get(o, "bytes_in"));
+		vm->net_connections = (uint64_t)json_integer_value(json_object_get(o, "connections"));
+		vm->net_denied = (uint64_t)json_integer_value(json_object_get(o, "denied"));
+	}
+	json_decref(o);
+}
+
 /* Parse (root)/(name)/info.json into (vm); 0 if it is a live VM. */
 static int load_one(const char *root, const char *name, long pid, struct vb_vm_live *vm)
 {
@@ -130,6 +147,8 @@ static int load_one(const char *root, const char *name, long pid, struct vb_vm_l
 			rc = 0;
 	}
 	json_decref(o);
+	if (rc == 0)
+		load_net(root, name, vm);
 	return rc;
 }
 

@@ -23,6 +23,8 @@ struct vb_vm_live {
 	long long pid_start; /* its start time (clock ticks since boot), -1 if unknown */
 	long vmm_pid;        /* the VMM (QEMU) process */
 	int64_t started_ms;  /* wall clock, ms since the epoch */
+	int has_net;         /* the VM has a network: the counters below, as of the last second */
+	uint64_t net_bytes_out, net_bytes_in, net_connections, net_denied;
 };
 
 /* The VMs in this user's runtime root whose owner is alive, oldest first,

@@ -20,19 +20,21 @@ static const char *const kind_names[] = { "agent", "pipeline", "workflow", "sand
 
 static const char *const sandbox_fields[] = {
 	"mode", "backend", "kernel", "initramfs", "memory_mb", "vcpus", "network",
-	"network_policy", "env", "mounts", "image", "guest_image", "snapshot", "limits",
+	"network_policy", "ports", "env", "mounts", "image", "guest_image", "snapshot", "limits",
 	"allowed_commands", NULL
 };
 /* A box override is the same minus mode, which holds for the whole spec. */
 static const char *const box_sandbox_fields[] = {
 	"backend", "kernel", "initramfs", "memory_mb", "vcpus", "network",
-	"network_policy", "env", "mounts", "image", "guest_image", "snapshot", "limits",
+	"network_policy", "ports", "env", "mounts", "image", "guest_image", "snapshot", "limits",
 	"allowed_commands", NULL
 };
 static const char *const mode_names[] = { "auto", "local", "mock", NULL };
 static const char *const backend_names[] = { "auto", "qemu", "kvm", "tcg", NULL };
-static const char *const netpol_fields[] = { "deny", "allow", "host_ports", "allow_private",
-					     "max_connections", "connections_per_sec", NULL };
+static const char *const netpol_fields[] = { "deny", "allow", "allow_domains", "host_ports",
+					     "allow_private", "max_connections",
+					     "connections_per_sec", NULL };
+static const char *const port_fields[] = { "host", "guest", NULL };
 static const char *const limits_fields[] = { "nofile", "nproc", "fsize_mb", "timeout_secs",
 					      "outputs_mb", NULL };
 static const char *const mount_fields[] = { "host", "guest", "mode", NULL };
@@ -162,7 +164,22 @@ static void parse_netpolicy(struct spec_ctx *c, const struct node *v, const char
 		}
 	}
 	spec_get_bool(c, field(v, "allow_private", path, p), p, &np->allow_private);
-	spec_get_int(c, field(v, "max_connections", path, p), p, 1, 65535, &np->max_connections);
+	spec_get_strlist(c, field(v, "allow_domains", path, p), p, &np->allow_domains);
+	for (size_t i = 0; i < np->allow_domains.n; i++) {
+		char pi[SPEC_PATH_MAX], clip[64];
+		const char *d = np->allow_domains.v[i].s;
+		spec_path_index(pi, p, i);
+		/* a name, or "*." and a name: letters, digits, '-', '.' */
+		const char *name = strncmp(d, "*.", 2) == 0 ? d + 2 : d;
+		int ok = name[0] && strlen(name) <= 253 && name[0] != '.' &&
+			 strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") ==
+				 strlen(name);
+		if (!ok)
+			spec_diag(c, np->allow_domains.v[i].pos, pi,
+				  "'%s' is not a domain name (or *.name)", spec_clip(d, clip, sizeof(clip)));
+	}
+	/* the flow table's size (net/filter.c) */
+	spec_get_int(c, field(v, "max_connections", path, p), p, 1, 4096, &np->max_connections);
 	spec_get_int(c, field(v, "connections_per_sec", path, p), p, 1, 100000,
 		     &np->connections_per_sec);
 }
@@ -224,6 +241,43 @@ static void parse_mounts(struct spec_ctx *c, const struct node *v, const char *p
 	}
 }
 
+static void parse_ports(struct spec_ctx *c, const struct node *v, const char *path,
+			struct vb_spec_sandbox *sb)
+{
+	if (spec_get_seq(c, v, path) <= 0)
+		return;
+	sb->ports_set = true;
+	if (!v->n)
+		return;
+	if (!(sb->ports = calloc(v->n, sizeof(*sb->ports)))) {
+		spec_oom(c);
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		char p[SPEC_PATH_MAX], pf[SPEC_PATH_MAX];
+		const struct node *m = v->items[i];
+		struct vb_spec_port *pt = &sb->ports[sb->n_ports];
+		spec_path_index(p, path, i);
+		if (spec_is_null(m)) {
+			spec_diag(c, m->pos, p, "expected a map {host, guest}, found null");
+			continue;
+		}
+		if (spec_get_map(c, m, p) <= 0)
+			continue;
+		pt->pos = m->pos;
+		sb->n_ports++;
+		spec_check_fields(c, m, p, "in a port", port_fields);
+		if (spec_require(c, m, p, "in a port", "host"))
+			spec_get_int(c, field(m, "host", p, pf), pf, 0, 65535, &pt->host);
+		if (spec_require(c, m, p, "in a port", "guest"))
+			spec_get_int(c, field(m, "guest", p, pf), pf, 1, 65535, &pt->guest);
+		for (size_t j = 0; j + 1 < sb->n_ports && pt->host.set && pt->host.v; j++)
+			if (sb->ports[j].host.set && sb->ports[j].host.v == pt->host.v)
+				spec_diag(c, m->pos, p, "host port %lld is published twice",
+					  (long long)pt->host.v);
+	}
+}
+
 static void parse_basenames(struct spec_ctx *c, const struct node *v, const char *path,
 			    struct vb_spec_strlist *l)
 {
@@ -273,6 +327,7 @@ void spec_parse_sandbox(struct spec_ctx *c, const struct node *v, const char *pa
 	spec_get_int(c, field(v, "vcpus", path, p), p, 1, 256, &sb->vcpus);
 	spec_get_bool(c, field(v, "network", path, p), p, &sb->network);
 	parse_netpolicy(c, field(v, "network_policy", path, p), p, &sb->network_policy);
+	parse_ports(c, field(v, "ports", path, p), p, sb);
 	spec_get_env(c, field(v, "env", path, p), p, &sb->env);
 	parse_mounts(c, field(v, "mounts", path, p), p, sb);
 	spec_get_str(c, field(v, "image", path, p), p, &sb->image);

@@ -163,6 +163,21 @@ static void print_vm(FILE *out, const char *ind, const struct vb_spec_vm *vm)
 			np && np->allow_private.v ? "allowed" : "denied",
 			np && np->max_connections.set ? (long long)np->max_connections.v : 64LL,
 			np && np->connections_per_sec.set ? (long long)np->connections_per_sec.v : 50LL);
+		if (np && np->allow_domains.n) {
+			fprintf(out, "%s" LABEL "", ind, "domains:");
+			for (size_t i = 0; i < np->allow_domains.n; i++)
+				fprintf(out, "%s%s", i ? ", " : "", np->allow_domains.v[i].s);
+			fputs(" (and only what they resolve to)\n", out);
+		}
+	}
+	for (size_t i = 0; i < vm->n_ports; i++) {
+		if (vm->ports[i].host.v)
+			fprintf(out, "%s" LABEL "127.0.0.1:%lld -> guest port %lld\n", ind,
+				i ? "" : "ports:", (long long)vm->ports[i].host.v,
+				(long long)vm->ports[i].guest.v);
+		else
+			fprintf(out, "%s" LABEL "127.0.0.1:(a free port) -> guest port %lld\n", ind,
+				i ? "" : "ports:", (long long)vm->ports[i].guest.v);
 	}
 	if (!vm->n_env)
 		fprintf(out, "%s" LABEL "none\n", ind, "env:");

@@ -38,6 +38,10 @@ static json_t *vm_json(const struct vb_spec_vm *vm)
 	const struct vb_spec_netpolicy *np = vm->network_policy;
 	const struct vb_spec_limits *l = vm->limits;
 	json_t *env = json_array(), *mounts = json_array(), *ports = json_array();
+	json_t *fwd = json_array();
+	for (size_t i = 0; i < vm->n_ports; i++)
+		json_array_append_new(fwd, json_pack("{s:I, s:I}", "host", (json_int_t)vm->ports[i].host.v,
+						     "guest", (json_int_t)vm->ports[i].guest.v));
 	for (size_t i = 0; i < vm->n_env; i++)
 		json_array_append_new(env, json_pack("{s:s, s:b, s:b}", "name", vm->env[i]->key.s,
 						     "from_host", vm->env[i]->from_host, "host_only",
@@ -49,7 +53,12 @@ static json_t *vm_json(const struct vb_spec_vm *vm)
 							"exists", vm->mounts[i]->host.exists));
 	for (size_t i = 0; np && i < np->n_host_ports; i++)
 		json_array_append_new(ports, json_integer(np->host_ports[i].v));
-	json_t *policy = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I}",
+	json_t *builtin = json_pack("[s, s, s, s, s]", "169.254.0.0/16", "100.100.100.200/32",
+				    "127.0.0.0/8 and the host's own addresses",
+				    "10.0.2.2 except host_ports", "multicast and reserved ranges");
+	json_t *policy = json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:I}",
+				   "builtin_deny", builtin,
+				   "allow_domains", np && np->allow_domains.set ? strlist(&np->allow_domains) : json_null(),
 				   "deny", np ? cidrs(np->deny, np->n_deny) : json_array(),
 				   "allow", np && np->allow_set ? cidrs(np->allow, np->n_allow) : json_null(),
 				   "host_ports", ports,
@@ -63,13 +72,13 @@ static json_t *vm_json(const struct vb_spec_vm *vm)
 				   "fsize_mb", (json_int_t)(l && l->fsize_mb.set ? l->fsize_mb.v : 100),
 				   "timeout_secs", l && l->timeout_secs.set ? json_integer(l->timeout_secs.v) : json_null(),
 				   "outputs_mb", (json_int_t)(l && l->outputs_mb.set ? l->outputs_mb.v : 1024));
-	return json_pack("{s:I, s:I, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:I, s:I, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "memory_mb", (json_int_t)vm->memory_mb, "vcpus", (json_int_t)vm->vcpus,
 			 "network", vm->network, "backend", vb_spec_backend_name(vm->backend),
 			 "mock_requested", vm->mock_requested,
 			 "kernel", str_or_null(vm->kernel), "initramfs", str_or_null(vm->initramfs),
 			 "image", str_or_null(vm->image), "guest_image", str_or_null(vm->guest_image),
-			 "snapshot", str_or_null(vm->snapshot), "network_policy", policy,
+			 "snapshot", str_or_null(vm->snapshot), "network_policy", policy, "ports", fwd,
 			 "env", env, "mounts", mounts, "limits", limits,
 			 "allowed_commands", vm->allowed_commands ? strlist(vm->allowed_commands) : json_null());
 }

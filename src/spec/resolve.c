@@ -185,6 +185,8 @@ static int resolve_vm(struct vb_spec_vm *vm, const struct vb_spec_sandbox *top,
 	vm->vcpus = (uint32_t)PICKV(vcpus, 1);
 	vm->network = PICKV(network, false);
 	vm->network_policy = PICK(network_policy);
+	vm->ports = box->ports_set ? box->ports : top->ports;
+	vm->n_ports = box->ports_set ? box->n_ports : top->n_ports;
 	vm->limits = PICK(limits);
 	vm->allowed_commands = PICK(allowed_commands);
 	vm->kernel = box->kernel.abs ? box->kernel.abs : top->kernel.abs;
@@ -343,6 +345,8 @@ void spec_free_sandbox(struct vb_spec_sandbox *sb)
 		free(sb->network_policy.allow[i].text.s);
 	free(sb->network_policy.allow);
 	free(sb->network_policy.host_ports);
+	spec_free_strlist(&sb->network_policy.allow_domains);
+	free(sb->ports);
 	spec_free_env(&sb->env);
 	for (size_t i = 0; i < sb->n_mounts; i++) {
 		free_path(&sb->mounts[i].host);

@@ -98,8 +98,16 @@ struct vb_spec_netpolicy {
 	struct vb_spec_int *host_ports;
 	size_t n_host_ports;
 	struct vb_spec_bool allow_private;
+	struct vb_spec_strlist allow_domains;   /* parsed; not enforced by this version */
 	struct vb_spec_int max_connections;     /* default 64 */
 	struct vb_spec_int connections_per_sec; /* default 50 */
+};
+
+/* sandbox.ports entry: a host loopback port forwarded to a guest port. */
+struct vb_spec_port {
+	struct vb_spec_int host;  /* 0 = a free port */
+	struct vb_spec_int guest;
+	struct vb_spec_pos pos;
 };
 
 struct vb_spec_limits {
@@ -135,6 +143,9 @@ struct vb_spec_sandbox {
 	struct vb_spec_mount *mounts;
 	size_t n_mounts;
 	bool mounts_set;
+	struct vb_spec_port *ports;
+	size_t n_ports;
+	bool ports_set;
 	struct vb_spec_str image, guest_image, snapshot;
 	struct vb_spec_limits limits;
 	struct vb_spec_strlist allowed_commands; /* !set = all allowed */
@@ -246,6 +257,8 @@ struct vb_spec_vm {
 	const char *kernel, *initramfs;  /* absolute; NULL = built-in image */
 	const char *image, *guest_image, *snapshot; /* NULL = none */
 	const struct vb_spec_netpolicy *network_policy; /* NULL = defaults */
+	const struct vb_spec_port *ports;               /* box's if it has any, else top's */
+	size_t n_ports;
 	const struct vb_spec_limits *limits;            /* NULL = defaults */
 	const struct vb_spec_strlist *allowed_commands; /* NULL = all */
 	const struct vb_spec_kv **env; /* box keys win over top-level keys */

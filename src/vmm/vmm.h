@@ -25,6 +25,10 @@ struct vb_vmm_spec {
 				  * NULL = no control port (the accelerator probe) */
 	const struct vb_mount *mounts; /* exported with tags "vbm0", "vbm1", ... */
 	size_t n_mounts;
+	/* > 0: a stream socket carrying the guest's Ethernet frames, each behind
+	 * a 4-byte big-endian length (net/net.h); the VM gets a virtio-net
+	 * device on it.  0 = no network device at all. */
+	int net_fd;
 };
 
 struct vb_vmm {

@@ -3,7 +3,9 @@
  * The `qemu` backend: qemu-system-x86_64 -M microvm, accelerated by KVM or
  * emulated by TCG, as the caller decided (vmm/accel.c proves KVM first).  Devices are virtio-mmio: a
  * virtio-serial port for the control channel, virtio-9p per host mount,
- * virtio-rng.  The guest console goes to a log file, never to the user.
+ * virtio-rng, virtio-net when the VM has a network (its frames go to
+ * VoidBox's own user-mode network, net/net.h, never to QEMU's).  The guest
+ * console goes to a log file, never to the user.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,7 +135,16 @@ static void argv_free(struct argv_builder *a)
 		free(a->argv[i]);
 }
 
-#define QEMU_MAX_MOUNTS 5u
+/* microvm without ACPI has 8 virtio-mmio transports; one is lost to the
+ * RTC's IRQ (build_argv), the control port and rng take two, the network
+ * one more. */
+#define QEMU_TRANSPORTS 8u
+#define QEMU_NET_FD 5 /* the frame socket's number in QEMU */
+
+static size_t max_mounts(const struct vb_vmm_spec *s)
+{
+	return QEMU_TRANSPORTS - 1 - (s->ctl_socket ? 2 : 1) - (s->net_fd > 0);
+}
 
 static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 {
@@ -179,12 +190,22 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	add_lit(a, "-device");
 	add_lit(a, "virtio-rng-device");
 	size_t devices = s->ctl_socket ? 2 : 1; /* virtio-mmio ones so far */
+	if (s->net_fd > 0) {
+		/* no vnet header, no offloads: plain Ethernet frames of at most
+		 * the MTU, which is what the policy parses */
+		add_lit(a, "-netdev");
+		add(a, vb_strfmt("stream,id=vbnet,server=off,addr.type=fd,addr.str=%d", QEMU_NET_FD));
+		add_lit(a, "-device");
+		add_lit(a, "virtio-net-device,netdev=vbnet,mac=52:54:00:12:34:56");
+		devices++;
+	}
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		/* microvm without ACPI has 8 virtio-mmio transports on IRQs
 		 * 5-12, handed out from the top in -device order, and the RTC
-		 * holds IRQ 8: the fifth device there (the third mount) would
-		 * find its IRQ taken and its mount missing in the guest.  A
-		 * placeholder takes that transport instead. */
+		 * holds IRQ 8: the fifth device there (the third mount, or the
+		 * second with a network) would find its IRQ taken and its mount
+		 * missing in the guest.  A placeholder takes that transport
+		 * instead. */
 		if (devices + i == 4) {
 			add_lit(a, "-device");
 			add_lit(a, "virtio-rng-device");
@@ -211,9 +232,9 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 
 /* In the child, between fork and exec: only async-signal-safe calls.
  * fds: 0 /dev/null, 1 and 2 the VMM's stderr pipe, 3 the initrd, 4 the
- * console pipe. */
+ * console pipe, 5 the network's frame socket (if any). */
 static void child_exec(const struct argv_builder *a, int initrd_fd, const int log_fd[VB_LOG_N],
-		       pid_t parent)
+		       int net_fd, pid_t parent)
 {
 	setpgid(0, 0); /* the terminal's ^C is ours to handle, not QEMU's */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -226,15 +247,16 @@ static void child_exec(const struct argv_builder *a, int initrd_fd, const int lo
 	/* Lift every source above the targets first: a source that already
 	 * sits on its target (e.g. the initrd on fd 3) would keep O_CLOEXEC
 	 * through dup2, and one on another target would be overwritten. */
-	int src[5] = { open("/dev/null", O_RDONLY | O_CLOEXEC), log_fd[VB_LOG_VMM],
-		       log_fd[VB_LOG_VMM], initrd_fd, log_fd[VB_LOG_CONSOLE] };
-	for (int i = 0; i < 5; i++)
+	int src[6] = { open("/dev/null", O_RDONLY | O_CLOEXEC), log_fd[VB_LOG_VMM],
+		       log_fd[VB_LOG_VMM], initrd_fd, log_fd[VB_LOG_CONSOLE], net_fd };
+	int nfd = net_fd > 0 ? 6 : 5;
+	for (int i = 0; i < nfd; i++)
 		if (src[i] < 0 || (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			_exit(127);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < nfd; i++)
 		if (dup2(src[i], i) < 0)
 			_exit(127);
-	syscall(SYS_close_range, 5u, ~0u, 0u);
+	syscall(SYS_close_range, (unsigned)nfd, ~0u, 0u);
 	execvp(a->argv[0], a->argv);
 	/* reported by the diagnosis, which looks for QEMU's own "qemu-system" lines */
 	static const char msg[] = "qemu-system-x86_64: voidbox could not execute the VMM binary\n";
@@ -249,11 +271,12 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 		vb_error_set(err, VB_E_RUNTIME, "no accelerator chosen for the VM");
 		return NULL;
 	}
-	/* 8 virtio-mmio transports: control port, rng, the placeholder on
-	 * IRQ 8 (build_argv) and the mounts */
-	if (s->n_mounts > QEMU_MAX_MOUNTS) {
-		vb_error_set(err, VB_E_USAGE, "at most %u mounts per VM on the qemu backend (%zu asked)",
-			     QEMU_MAX_MOUNTS, s->n_mounts);
+	/* 8 virtio-mmio transports: control port, rng, network, the
+	 * placeholder on IRQ 8 (build_argv) and the mounts */
+	if (s->n_mounts > max_mounts(s)) {
+		vb_error_set(err, VB_E_USAGE, "at most %zu mounts per VM on the qemu backend%s (%zu asked)",
+			     max_mounts(s), s->net_fd > 0 ? " when the VM has a network" : "",
+			     s->n_mounts);
 		return NULL;
 	}
 	if (probe(NULL, 0, err) < 0)
@@ -281,7 +304,7 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	pid_t parent = getpid();
 	vm->pid = fork();
 	if (vm->pid == 0)
-		child_exec(&a, s->initrd_fd, vm->logs.wfd, parent);
+		child_exec(&a, s->initrd_fd, vm->logs.wfd, s->net_fd, parent);
 	argv_free(&a);
 	if (vm->pid < 0) {
 		vb_error_errno(err, errno, "cannot start QEMU");

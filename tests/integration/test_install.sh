@@ -59,7 +59,7 @@ test_install_puts_everything_under_prefix_and_uninstall_removes_it() {
     done
     cmp -s "$ROOT/guest/kernel/voidbox.fragment" "$p/share/voidbox/guest/kernel/voidbox.fragment" ||
         fail "the fragment differs from the source"
-    grep -qx 'Libs: -L${libdir} -lvoidbox -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread' "$p/lib/pkgconfig/voidbox.pc" ||
+    grep -qx 'Libs: -L${libdir} -lvoidbox -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -lslirp -lglib-2.0 -pthread' "$p/lib/pkgconfig/voidbox.pc" ||
         fail "voidbox.pc: $(cat "$p/lib/pkgconfig/voidbox.pc")"
     install_tree uninstall
     local left
@@ -143,7 +143,7 @@ test_the_c_api_through_pkg_config_builds_and_runs_the_examples() {
     mv "$T/dest$(build_prefix)" "$T/moved"
     local flags
     flags=$(PKG_CONFIG_PATH=$T/moved/lib/pkgconfig pkg-config --define-prefix --cflags --libs voidbox)
-    [ "$(echo $flags)" = "-I$T/moved/include -L$T/moved/lib -lvoidbox -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -pthread" ] ||
+    [ "$(echo $flags)" = "-I$T/moved/include -L$T/moved/lib -lvoidbox -lyaml -ljansson -lmicrohttpd -lcurl -larchive -lcrypto -lslirp -lglib-2.0 -pthread" ] ||
         fail "pkg-config: '$flags'"
 
     cp "$ROOT/examples/pipeline.c" "$T/pipeline.c"

@@ -118,7 +118,7 @@ static void test_vmconf_refusals(void **state)
 {
 	(void)state;
 	static const char *const cases[][2] = {
-		{ "network: true", "network: true needs user-mode networking" },
+		{ "ports: [{host: 0, guest: 80}]", "sandbox.ports needs network: true" },
 		{ "image: alpine:3", "sandbox.image" },
 		{ "snapshot: abc123", "sandbox.snapshot" },
 		{ "mounts: [{host: /nonexistent/vb-unit, guest: /x}]", "/nonexistent/vb-unit" },
@@ -137,6 +137,49 @@ static void test_vmconf_refusals(void **state)
 		vb_spec_free(s);
 		free(yaml);
 	}
+}
+
+/* network: true: the policy and the ports reach the VM's config, copied. */
+static void test_vmconf_network(void **state)
+{
+	(void)state;
+	struct vb_spec *s = load("api_version: v1\nkind: workflow\nname: w\n"
+				 "sandbox:\n  network: true\n  ports: [{host: 0, guest: 80}]\n"
+				 "  network_policy:\n    deny: [203.0.113.0/24]\n    allow: [198.51.100.0/24]\n"
+				 "    allow_domains: [api.github.com]\n    host_ports: [8080]\n"
+				 "    allow_private: true\n    max_connections: 7\n"
+				 "workflow:\n  steps:\n    - {name: a, run: {program: sh}}\n");
+	struct vb_run_vmconf c;
+	vb_error err = { 0 };
+	assert_int_equal(vb_run_vm_config(&s->vm, NULL, &c, &err), 0);
+	vb_spec_free(s); /* the config owns copies */
+	const struct vb_network *n = &c.cfg.network;
+	assert_true(n->enabled);
+	assert_int_equal(n->n_deny, 1);
+	assert_int_equal(n->deny[0].prefix, 24);
+	assert_int_equal(n->deny[0].addr[0], 203);
+	assert_int_equal(n->n_allow, 1);
+	assert_true(n->allow_set);
+	assert_int_equal(n->allow[0].addr[2], 100);
+	assert_int_equal(n->n_allow_domains, 1);
+	assert_string_equal(n->allow_domains[0], "api.github.com");
+	assert_int_equal(n->n_host_ports, 1);
+	assert_int_equal(n->host_ports[0], 8080);
+	assert_true(n->allow_private);
+	assert_int_equal(n->max_connections, 7);
+	assert_int_equal(n->connections_per_sec, 0);
+	assert_int_equal(n->n_publish, 1);
+	assert_int_equal(n->publish[0].host_port, 0);
+	assert_int_equal(n->publish[0].guest_port, 80);
+	vb_run_vmconf_free(&c);
+	/* network off: no device, whatever the policy says */
+	s = load("api_version: v1\nkind: workflow\nname: w\n"
+		 "sandbox: {network_policy: {host_ports: [1]}}\n"
+		 "workflow:\n  steps:\n    - {name: a, run: {program: sh}}\n");
+	assert_int_equal(vb_run_vm_config(&s->vm, NULL, &c, &err), 0);
+	assert_false(c.cfg.network.enabled);
+	vb_run_vmconf_free(&c);
+	vb_spec_free(s);
 }
 
 /* --accel over $VOIDBOX_ACCEL over sandbox.backend. */
@@ -473,6 +516,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmconf),
 		cmocka_unit_test(test_vmconf_refusals),
+		cmocka_unit_test(test_vmconf_network),
 		cmocka_unit_test(test_vmconf_accel),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_result_json_and_exit_codes),
