@@ -21,6 +21,7 @@ const char *vb_event_name(enum vb_event_type type)
 	case VB_EV_AGENT_TOOL: return "agent.tool";
 	case VB_EV_AGENT_MESSAGE: return "agent.message";
 	case VB_EV_AGENT_RESULT: return "agent.result";
+	case VB_EV_SKILL_PROVISIONED: return "skill.provisioned";
 	}
 	return NULL;
 }
@@ -151,6 +152,19 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set(o, "output_tokens", json_integer((json_int_t)a->output_tokens));
 			rc |= set(o, "cost_usd", json_real(a->cost_usd));
 			rc |= set_str(o, "result", a->text);
+		}
+		break;
+	case VB_EV_SKILL_PROVISIONED:
+		if (ev->skill) {
+			const struct vb_event_skill *k = ev->skill;
+			rc |= set_str(o, "type", k->type);
+			rc |= set_str(o, "name", k->name);
+			rc |= set_str(o, "source", k->source);
+			rc |= set_str(o, "sha256", k->sha256);
+			if (k->path)
+				rc |= set_str(o, "path", k->path);
+			rc |= set(o, "size", json_integer((json_int_t)k->size));
+			rc |= set(o, "files", json_integer((json_int_t)k->files));
 		}
 		break;
 	}

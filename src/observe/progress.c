@@ -248,6 +248,7 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 	case VB_EV_LLM_REQUEST:
 	case VB_EV_AGENT_TOOL:
 	case VB_EV_AGENT_RESULT:
+	case VB_EV_SKILL_PROVISIONED:
 		r = find_row(p, ev->stage, 0, t); /* shown as a line, no state */
 		break;
 	}
