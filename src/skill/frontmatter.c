@@ -108,9 +108,12 @@ int vb_skill_frontmatter(const char *text, size_t len, const char *label, char *
 	yaml_parser_set_input_string(&parser, (const unsigned char *)body, (size_t)(close - body));
 	if (!yaml_parser_load(&parser, &doc)) {
 		size_t l = parser.problem_mark.line + 2, c = parser.problem_mark.column + 1;
-		char why[200];
-		snprintf(why, sizeof(why), "%s%s%s", parser.problem ? parser.problem : "not YAML",
-			 parser.context ? " " : "", parser.context ? parser.context : "");
+		char why[300], ctx[160] = "";
+		if (parser.context)
+			snprintf(ctx, sizeof(ctx), " (%s that starts at line %zu, column %zu)",
+				 parser.context, (size_t)parser.context_mark.line + 2,
+				 (size_t)parser.context_mark.column + 1);
+		snprintf(why, sizeof(why), "%s%s", parser.problem ? parser.problem : "not YAML", ctx);
 		yaml_parser_delete(&parser);
 		return fail_at(err, label, l, c, "%s", why);
 	}
