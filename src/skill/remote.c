@@ -7,6 +7,7 @@
  * once fetched is not asked for again; deleting cache_dir/skills (or the
  * url- file) fetches it anew (docs/skills.md).
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,14 +23,28 @@
 
 #define FETCH_TIMEOUT_S 60L
 
-/* http: only to the host itself: a test's server, a local mirror. */
+/* http: only to the host itself (a test's server, a local mirror): the
+ * URL's host is 127.x.y.z, [::1] or localhost, nothing more. */
 static int loopback_http(const char *url)
 {
-	const char *h = url + strlen("http://");
-	if (!strncmp(h, "127.", 4) || !strncmp(h, "[::1]", 5))
-		return 1;
-	size_t n = strlen("localhost");
-	return !strncmp(h, "localhost", n) && (h[n] == 0 || h[n] == ':' || h[n] == '/');
+	if (strncmp(url, "http://", 7))
+		return 0;
+	const char *h = url + 7;
+	size_t n = strcspn(h, "/?#");
+	char host[64];
+	if (n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = 0;
+	if (!strncmp(host, "[::1]", 5))
+		return host[5] == 0 || host[5] == ':';
+	char *colon = strchr(host, ':');
+	if (colon)
+		*colon = 0;
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127;
+	return !strcmp(host, "localhost");
 }
 
 int vb_skill_remote_base(char **base, vb_error *err)
@@ -37,7 +52,7 @@ int vb_skill_remote_base(char **base, vb_error *err)
 	const char *env = getenv("VOIDBOX_SKILLS_BASE_URL");
 	const char *b = env && *env ? env : VB_SKILL_DEFAULT_BASE;
 	char s[200];
-	int ok = !strncmp(b, "https://", 8) || (!strncmp(b, "http://", 7) && loopback_http(b));
+	int ok = !strncmp(b, "https://", 8) || loopback_http(b);
 	if (!ok)
 		return vb_error_set(err, VB_E_USAGE,
 				    "VOIDBOX_SKILLS_BASE_URL '%s' must be an https:// URL (http:// "
