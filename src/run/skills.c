@@ -33,15 +33,52 @@ static void roots(int agent, const char **home_dir, const char **skills)
 	}
 }
 
-static int put_skill(vb_sandbox *sb, const char *dir, const struct vb_skill *s, vb_error *err)
+/* A SKILL.md without frontmatter, as claude-code and codex need one (codex
+ * skips a skill without): its name, and its first non-empty line (without
+ * a heading's '#') as the description, double-quoted for YAML.  NULL when
+ * it has one (the resolver took its description) or out of memory. */
+static char *frontmatter_for(const struct vb_skill *s)
+{
+	if (s->description)
+		return NULL;
+	const char *t = (const char *)s->files[0].data, *end = t + s->files[0].len;
+	while (t < end && (*t == '\n' || *t == '\r' || *t == ' ' || *t == '\t' || *t == '#'))
+		t++;
+	char desc[204];
+	size_t n = 0;
+	for (; t < end && *t != '\n' && n < 200; t++) {
+		unsigned char c = (unsigned char)*t;
+		if (c == '"' || c == '\\')
+			desc[n++] = '\\';
+		desc[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	desc[n] = 0;
+	return vb_strfmt("---\nname: %s\ndescription: \"%s\"\n---\n", s->name,
+			 n ? desc : s->name);
+}
+
+static int put_skill(vb_sandbox *sb, const char *dir, const struct vb_skill *s, int agent,
+		     vb_error *err)
 {
 	if (vb_file_mkdir(sb, dir, 0755, 0, err) < 0)
 		return -1;
+	_cleanup_free_ char *fm = agent >= 0 ? frontmatter_for(s) : NULL;
 	for (size_t i = 0; i < s->n_files; i++) {
 		const struct vb_skill_file *f = &s->files[i];
 		_cleanup_free_ char *path = vb_strfmt("%s/%s", dir, f->rel);
 		if (!path)
 			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		if (i == 0 && fm) {
+			size_t fl = strlen(fm);
+			_cleanup_free_ char *md = malloc(fl + f->len + 1);
+			if (!md)
+				return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+			memcpy(md, fm, fl);
+			memcpy(md + fl, f->data, f->len);
+			if (vb_file_write(sb, path, md, fl + f->len, f->mode, 0, err) < 0)
+				return -1;
+			continue;
+		}
 		char *slash = strrchr(path, '/');
 		if (slash - path > (ptrdiff_t)strlen(dir)) { /* in a subdirectory */
 			*slash = 0;
@@ -71,7 +108,7 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
 		_cleanup_free_ char *dir = vb_strfmt("%s/%s", skills, s->name);
 		if (!dir)
 			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		if (put_skill(sb, dir, s, err) < 0) {
+		if (put_skill(sb, dir, s, agent, err) < 0) {
 			vb_error_prefix(err, "skill '%s'", s->name);
 			return -1;
 		}

@@ -145,7 +145,7 @@ test_codex_discovers_its_skills() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     make_sources x
     fake '{"turns": [
-      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "cat ~/.codex/skills/tools/SKILL.md; sh ~/.codex/skills/tools/scripts/run.sh"}},
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "cat ~/.codex/skills/tools/SKILL.md ~/.codex/skills/plain/SKILL.md; sh ~/.codex/skills/tools/scripts/run.sh"}},
        "usage": {"input_tokens": 10, "output_tokens": 5}},
       {"expect": "tools-body-7302", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
     spec a <<EOF
@@ -157,16 +157,22 @@ llm: $(llm_yaml codex)
 agent:
   prompt: "use your skills"
   timeout_secs: 300
-  skills: [file:$T/src/tools]
+  skills: [file:$T/src/tools, {name: plain, content: "# Plain \\"rule\\" 7305\\nplain-body-7305"}]
 EOF
     vb run --output json "$T/a.yaml"
     expect_rc 0
     jqx '.output == "done"'
-    sed -n 2p "$T/fake.log" | jq -e '.body | tostring | contains("tools-body-7302") and contains("script-ran-42")' >/dev/null ||
+    sed -n 2p "$T/fake.log" | jq -e '.body | tostring | contains("tools-body-7302") and contains("script-ran-42") and contains("plain-body-7305")' >/dev/null ||
         fail "the skill did not come back from the guest: $(sed -n 2p "$T/fake.log" | head -c 900)"
     # codex found it itself: its description is in codex's first request
     sed -n 1p "$T/fake.log" | jq -e '.body | tostring | contains("tools-desc-x")' >/dev/null ||
         fail "codex did not list the skill to the model: $(sed -n 1p "$T/fake.log" | head -c 900)"
+    # a SKILL.md without frontmatter gets one (codex skips a skill without):
+    # its name, its first line as the description
+    sed -n 2p "$T/fake.log" | jq -e '.body | tostring | contains("name: plain\\ndescription: \\\"Plain \\\\\\\"rule\\\\\\\" 7305\\\"\\n---\\n# Plain")' >/dev/null ||
+        fail "no frontmatter was added: $(sed -n 2p "$T/fake.log" | head -c 1500)"
+    sed -n 1p "$T/fake.log" | jq -e '.body | tostring | contains("Plain \\\"rule\\\" 7305")' >/dev/null ||
+        fail "codex did not list the skill without frontmatter"
     expect_clean
 }
 
@@ -205,10 +211,14 @@ EOF
     local a b
     a=$(jq -c 'select(.body | tostring | contains("A-sees"))' "$T/fake.log" | head -1)
     b=$(jq -c 'select(.body | tostring | contains("B-sees"))' "$T/fake.log" | head -1)
-    jq -e '.body.messages[-1] | tostring | contains("alpha-only") and (contains("beta-only") | not) and contains("/home/sandbox/.claude/skills") and contains("No such file")' >/dev/null <<<"$a" ||
-        fail "box a saw: $(jq -c '.body.messages[-1]' <<<"$a" | head -c 600)"
-    jq -e '.body.messages[-1] | tostring | contains("beta-only") and (contains("alpha-only") | not) and contains("No such file")' >/dev/null <<<"$b" ||
-        fail "box b saw: $(jq -c '.body.messages[-1]' <<<"$b" | head -c 600)"
+    # what each box's ls printed: its tool_result
+    local tr='[.body.messages[] | .content | arrays | .[] | select(.type == "tool_result")] | tostring'
+    jq -e "$tr"' | contains("alpha-only") and (contains("beta-only") | not) and contains("/home/sandbox/.claude/skills") and contains("No such file")' >/dev/null <<<"$a" ||
+        fail "box a saw: $(jq -c "$tr" <<<"$a" | head -c 600)"
+    jq -e "$tr"' | contains("beta-only") and (contains("alpha-only") | not) and contains("/home/sandbox/.agents/skills") and contains("No such file")' >/dev/null <<<"$b" ||
+        fail "box b saw: $(jq -c "$tr" <<<"$b" | head -c 600)"
+    # and nothing of box a reached box b's model at all
+    ! grep -q "alpha-only" <<<"$b" || fail "box b's request mentions box a's skill"
     events | jq -se '[.[] | select(.event == "skill.provisioned") | [.stage, .name]] == [["a", "alpha-only"], ["b", "beta-only"]]' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned)"
     expect_clean
