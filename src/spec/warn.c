@@ -86,7 +86,16 @@ void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaq
 		if (b->prompt.s)
 			max_turns(spec, &b->max_turns, &b->llm_eff, path, fn, opaque);
 		snprintf(path, sizeof(path), "pipeline.boxes[%zu]", i);
-		if (b->prompt.s)
+		if (b->prompt.s) {
 			agent_skills(spec, &b->skills, &b->llm_eff, path, fn, opaque);
+		} else if (b->skills.n) {
+			char line[600], file[256];
+			snprintf(line, sizeof(line),
+				 "%s:%u:%u: %s.skills: a command box (run:) has no agent: its skills "
+				 "are not put into its VM",
+				 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0),
+				 b->skills.v[0].pos.line, b->skills.v[0].pos.col, path);
+			fn(line, opaque);
+		}
 	}
 }

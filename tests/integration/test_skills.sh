@@ -285,6 +285,11 @@ test_malformed_skills_are_refused_by_validate() {
     vb validate "$T/v.yaml"
     expect_rc 0
     expect_err_has "v.yaml:7:12: agent.skills[0]: 'agent:codex' is informational: the stage runs builtin"
+    # a command box has no agent to give skills to
+    printf 'api_version: v1\nkind: pipeline\nname: v\npipeline:\n  boxes:\n    - {name: c, run: {program: "true"}, skills: [file:s/out]}\n' >"$T/v.yaml"
+    vb validate "$T/v.yaml"
+    expect_rc 0
+    expect_err_has "pipeline.boxes[0].skills: a command box (run:) has no agent: its skills are not put into its VM"
 }
 
 test_example_specs_validate() {
