@@ -299,4 +299,27 @@ test_example_specs_validate() {
     expect_rc 0
 }
 
+# examples/skills.yaml as a user runs it, its remote skill from a loopback
+# mirror of the base URL's layout: every skill is in the VM.
+test_example_skills_runs_against_an_anthropic_compatible_endpoint() {
+    serve
+    mkdir -p "$T/www/anthropics/skills/main/skills/skill-creator"
+    printf -- '---\nname: skill-creator\ndescription: creates skills\n---\ncreator-body-7306\n' \
+        >"$T/www/anthropics/skills/main/skills/skill-creator/SKILL.md"
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu", "input": {"command": "cd ~/.agents/skills && ls -d * && cat release-notes/templates/notes.md"}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "### Fixed", "text": "notes", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    AGENT_BASE_URL="http://127.0.0.1:$port" AGENT_API_KEY=sk-example AGENT_MODEL=fake-model \
+        vb run --output json "$ROOT/examples/skills.yaml"
+    expect_rc 0
+    jqx '.output == "notes"'
+    sed -n 2p "$T/fake.log" | jq -e '.body | tostring | contains("no-emoji\\nplain-words\\nrelease-notes\\nskill-creator\\n")' >/dev/null ||
+        fail "the skills in the VM: $(sed -n 2p "$T/fake.log" | head -c 900)"
+    sed -n 1p "$T/fake.log" | jq -e '.body.system | tostring | contains("creator-body-7306") and contains("## Skill: plain-words")' >/dev/null ||
+        fail "the system prompt lacks the skills"
+    unserve "$VOIDBOX_SKILLS_BASE_URL/anthropics/skills/main/skills/skill-creator/SKILL.md"
+    expect_clean
+}
+
 run_tests
