@@ -180,6 +180,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_sse tests/fuzz/fuzz_sse.c src/builtin/stream.c src/util/term.c \
 	    src/util/error.c -ljansson
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_skillmd tests/fuzz/fuzz_skillmd.c src/skill/frontmatter.c \
+	    src/util/term.c src/util/error.c -lyaml
 
 bench: all kernel
 	@bench/boot.sh $(O)

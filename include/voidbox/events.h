@@ -33,6 +33,8 @@ enum vb_event_type {
 				 * said, a text block of one of its turns */
 	VB_EV_AGENT_RESULT,     /* stage, agent_result: the final result an agent in
 				 * the VM reported (its own count of turns and cost) */
+	VB_EV_SKILL_PROVISIONED, /* stage, skill: a skill put where the stage's agent
+				  * looks for it, before the agent started */
 	VB_EV_NET_DENIED,       /* stage, net (proto, dst, port, rule, hint, suppressed):
 				 * the network policy refused a connection (rate limited) */
 	VB_EV_NET_PUBLISHED,    /* stage, net (host_port, guest_port): a port forward
@@ -70,6 +72,18 @@ struct vb_event_agent_result {
 	uint64_t input_tokens, output_tokens;
 	double cost_usd;      /* as the agent priced it (the gateway's count is
 			       * the llm.request events') */
+};
+
+/* VB_EV_SKILL_PROVISIONED */
+struct vb_event_skill {
+	const char *type;     /* "file", "inline", "remote" */
+	const char *name;
+	const char *source;   /* the host path, the URL, or "inline" */
+	const char *sha256;   /* of its SKILL.md */
+	const char *path;     /* its directory in the guest; NULL for the builtin
+			       * agent's system prompt only */
+	uint64_t size;        /* bytes of all its files */
+	uint64_t files;
 };
 
 /* VB_EV_AGENT_TOOL (input and result may come from the model or the guest) */
@@ -112,6 +126,7 @@ struct vb_event {
 	const struct vb_event_tool *tool; /* AGENT_TOOL */
 	const char *text;                 /* AGENT_MESSAGE (from the guest) */
 	const struct vb_event_agent_result *agent_result; /* AGENT_RESULT */
+	const struct vb_event_skill *skill; /* SKILL_PROVISIONED */
 	const struct vb_event_net *net;   /* NET_* */
 };
 

@@ -226,6 +226,13 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 jget(ev, "subtype") ? jget(ev, "subtype") : "?", jint(ev, "num_turns"),
 			 jint(ev, "input_tokens"), jint(ev, "output_tokens"),
 			 json_is_number(cost) ? json_number_value(cost) : 0.0, res ? res : "");
+	} else if (!strcmp(type, "skill.provisioned")) {
+		const char *sha = jget(ev, "sha256");
+		snprintf(buf, size, "%s %s, %lld bytes in %lld file%s, sha256 %.12s, from %.200s to %.200s",
+			 jget(ev, "type") ? jget(ev, "type") : "?", jget(ev, "name") ? jget(ev, "name") : "?",
+			 jint(ev, "size"), jint(ev, "files"), jint(ev, "files") == 1 ? "" : "s",
+			 sha ? sha : "?", jget(ev, "source") ? jget(ev, "source") : "?",
+			 jget(ev, "path") ? jget(ev, "path") : "the system prompt");
 	} else if (!strcmp(type, "record.truncated")) {
 		const char *stream = jget(ev, "stream");
 		snprintf(buf, size, "%s%s%s", stream ? stream : "", stream ? ": " : "",

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "observe/observe_int.h"
+#include "skill/skill.h"
 #include "spec/spec.h"
 
 static void usage(FILE *out)
@@ -119,6 +120,12 @@ int vb_cmd_validate(int argc, char **argv)
 		return 2;
 	}
 	struct vb_spec *spec = vb_spec_load(file, &err);
+	/* skills are read now (remote: ones only checked): what validate says
+	 * is valid is what run can provision */
+	if (spec && vb_skill_check_spec(spec, &err) < 0) {
+		vb_spec_free(spec);
+		spec = NULL;
+	}
 	if (json)
 		print_json(file, spec, &err);
 	if (!spec)

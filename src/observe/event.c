@@ -24,6 +24,7 @@ const char *vb_event_name(enum vb_event_type type)
 	case VB_EV_NET_DENIED: return "net.denied";
 	case VB_EV_NET_PUBLISHED: return "net.published";
 	case VB_EV_NET_SUMMARY: return "net.summary";
+	case VB_EV_SKILL_PROVISIONED: return "skill.provisioned";
 	}
 	return NULL;
 }
@@ -183,6 +184,19 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set(o, "connections", json_integer((json_int_t)ev->net->connections));
 			rc |= set(o, "denied", json_integer((json_int_t)ev->net->denied));
 			rc |= set(o, "malformed", json_integer((json_int_t)ev->net->malformed));
+		}
+		break;
+	case VB_EV_SKILL_PROVISIONED:
+		if (ev->skill) {
+			const struct vb_event_skill *k = ev->skill;
+			rc |= set_str(o, "type", k->type);
+			rc |= set_str(o, "name", k->name);
+			rc |= set_str(o, "source", k->source);
+			rc |= set_str(o, "sha256", k->sha256);
+			if (k->path)
+				rc |= set_str(o, "path", k->path);
+			rc |= set(o, "size", json_integer((json_int_t)k->size));
+			rc |= set(o, "files", json_integer((json_int_t)k->files));
 		}
 		break;
 	}

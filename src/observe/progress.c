@@ -251,6 +251,7 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 	case VB_EV_NET_DENIED:
 	case VB_EV_NET_PUBLISHED:
 	case VB_EV_NET_SUMMARY:
+	case VB_EV_SKILL_PROVISIONED:
 		r = find_row(p, ev->stage, 0, t); /* shown as a line, no state */
 		break;
 	}

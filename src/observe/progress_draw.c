@@ -439,6 +439,17 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 		break;
 	case VB_EV_NET_SUMMARY:
 		break;
+	case VB_EV_SKILL_PROVISIONED:
+		if (r && ev->skill) {
+			char name[80], type[16], where[200];
+			vb_term_copy(name, sizeof(name), ev->skill->name, 0);
+			vb_term_copy(type, sizeof(type), ev->skill->type, 0);
+			vb_term_copy(where, sizeof(where),
+				     ev->skill->path ? ev->skill->path : "the system prompt", 0);
+			fprintf(p->out, "[%s] stage %s: skill %s (%s, %llu bytes) in %s\n", at,
+				r->name, name, type, (unsigned long long)ev->skill->size, where);
+		}
+		break;
 	}
 	fflush(p->out);
 }

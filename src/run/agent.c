@@ -23,8 +23,6 @@
 /* How much of the carried input the prompt holds inline (SPEC-V1: the rest
  * is in /workspace/input.json, which the prompt points to). */
 #define PROMPT_INPUT_MAX ((size_t)16 << 10)
-/* Skills text taken into the system prompt, per skill file. */
-#define SKILL_FILE_MAX ((size_t)64 << 10)
 
 static const char *provider_name(enum vb_spec_provider p)
 {
@@ -88,38 +86,6 @@ int vb_run_agent_binary(const struct vb_spec_llm_eff *e)
 	return agent == VB_SPEC_AGENT_CLAUDE_CODE ? VB_AGENTBIN_CLAUDE_CODE
 	       : agent == VB_SPEC_AGENT_CODEX	  ? VB_AGENTBIN_CODEX
 						  : -1;
-}
-
-/* The skills' text for the system prompt: inline skills' content and
- * file: skills that name a file (their SKILL.md when a directory). */
-static char *skills_text(const struct vb_spec_skills *sk)
-{
-	char *out = strdup("");
-	for (size_t i = 0; out && i < sk->n; i++) {
-		const struct vb_spec_skill *s = &sk->v[i];
-		_cleanup_free_ char *body = NULL;
-		const char *name = NULL;
-		if (s->type == VB_SPEC_SKILL_INLINE && s->content.s) {
-			body = strdup(s->content.s);
-			name = s->name.s;
-		} else if (s->type == VB_SPEC_SKILL_FILE && s->path.abs) {
-			vb_error e = { 0 };
-			size_t len;
-			body = vb_read_file(s->path.abs, SKILL_FILE_MAX, &len, &e);
-			if (!body) {
-				_cleanup_free_ char *md = vb_strfmt("%s/SKILL.md", s->path.abs);
-				vb_error_clear(&e);
-				body = md ? vb_read_file(md, SKILL_FILE_MAX, &len, &e) : NULL;
-			}
-			name = s->path.text.s;
-		}
-		if (!body)
-			continue;
-		char *n = vb_strfmt("%s\n## Skill: %s\n\n%s\n", out, name ? name : "skill", body);
-		free(out);
-		out = n;
-	}
-	return out;
 }
 
 /* The prompt with the carried input inline (cut at PROMPT_INPUT_MAX on a
@@ -199,6 +165,9 @@ static void on_tool(const struct vb_builtin_tool_call *call, void *opaque)
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err)
 {
+	/* the stage's skills, where its agent looks, before it starts */
+	if (vb_run_skills_provision(r, u, sb, a->skills, vb_run_agent_binary(a->llm), err) < 0)
+		return -1;
 	struct vb_llm_provider *prov = provider_of(a->llm, err); /* checked before the run */
 	if (!prov) {
 		err->kind = VB_E_OK;
@@ -220,7 +189,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	struct vb_llm_gateway *gw = vb_llm_gateway_new(&gc, err);
 	if (!gw)
 		return 1;
-	_cleanup_free_ char *system = skills_text(a->skills);
+	_cleanup_free_ char *system = vb_run_skills_text(a->skills);
 	_cleanup_free_ char *prompt =
 		make_prompt(a->prompt ? a->prompt : "", a->in_path, a->in_mem, a->in_len, a->in_has);
 	char *final = NULL;
@@ -228,33 +197,26 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	if (!system || !prompt) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	} else if (a->mode == VB_SPEC_AGENT_INTERACTIVE) {
-		int bin = vb_run_agent_binary(a->llm);
-		/* claude-code's skills go before its first prompt, as in task mode */
-		_cleanup_free_ char *full = bin == VB_AGENTBIN_CLAUDE_CODE && *system ?
-			vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
+		/* claude-code and codex read their skills from their skills
+		 * directories themselves */
 		struct vb_run_interactive_params p = {
-			.r = r, .sb = sb, .gw = gw, .agent = bin, .env = a->env,
-			.model = model_copy, .prompt = full,
+			.r = r, .sb = sb, .gw = gw, .agent = vb_run_agent_binary(a->llm), .env = a->env,
+			.model = model_copy, .prompt = prompt,
 		};
 		vb_run_agent_link_set(a->link, gw);
-		rc = full ? vb_run_interactive(&p, err) : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		rc = vb_run_interactive(&p, err);
 		vb_run_agent_link_set(a->link, NULL);
 		if (rc == 0)
 			final = strdup("");
 		if (rc == 0 && !final)
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	} else if (vb_run_agent_binary(a->llm) == VB_AGENTBIN_CLAUDE_CODE) {
-		/* claude-code has no system-prompt file of ours: the skills go
-		 * before the prompt */
-		_cleanup_free_ char *full =
-			*system ? vb_strfmt("%s\n\n%s", system, prompt) : strdup(prompt);
 		struct vb_run_claude_params p = {
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
-			.prompt = full, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
+			.prompt = prompt, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
 		};
 		vb_run_agent_link_set(a->link, gw);
-		rc = full ? vb_run_claude(&p, &final, err)
-			  : vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		rc = vb_run_claude(&p, &final, err);
 		vb_run_agent_link_set(a->link, NULL);
 	} else if (agent_of(a->llm) == VB_SPEC_AGENT_CODEX) {
 		struct vb_run_codex_params p = {

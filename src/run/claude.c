@@ -126,7 +126,7 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 	env[k++] = url;
 	env[k++] = key;
 	/* the prompt goes in on stdin, from a file: with the carried input
-	 * and the skills it may be longer than one argument may be (128 KiB) */
+	 * it may be longer than one argument may be (128 KiB) */
 	if (vb_file_write(p->sb, PROMPT_FILE, p->prompt, strlen(p->prompt), 0600, 0, err) < 0) {
 		vb_error_prefix(err, "cannot give claude-code its prompt");
 		return -1;

@@ -23,6 +23,7 @@
 
 struct vb_llm_gateway;
 struct vb_llm_shared_budget;
+struct vb_skill_set;
 
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
@@ -98,6 +99,8 @@ struct vb_run {
 	 * it sets no limit */
 	struct vb_llm_shared_budget *llm_budget;
 	atomic_int net_hinted;      /* the host-port hint was printed (once a run) */
+	/* pipeline: each box's skills, resolved before anything boots */
+	struct vb_skill_set *skills;
 };
 
 /* ---- net.c: a VM's network in the run's events ------------------------- */
@@ -248,7 +251,7 @@ void vb_run_agent_link_set(struct vb_run_agent_link *l, struct vb_llm_gateway *g
 
 struct vb_run_agent_box {
 	const char *prompt;
-	const struct vb_spec_skills *skills;
+	const struct vb_skill_set *skills; /* resolved (src/skill) */
 	const struct vb_spec_llm_eff *llm;
 	unsigned timeout_ms;        /* 0: none */
 	unsigned max_turns;         /* agent.max_turns; 0: the agent's default */
@@ -269,6 +272,19 @@ struct vb_run_agent_box {
  * failure, a timeout...), -1 on a VoidBox failure. */
 int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		 const struct vb_run_agent_box *a, vb_error *err);
+
+/* ---- skills in the VM (skills.c) ---- */
+
+/* Write (set)'s skills where (agent) (an enum vb_agentbin_kind, or -1 for
+ * the builtin agent) looks for them in (sb) — claude-code
+ * ~/.claude/skills/NAME/, codex ~/.codex/skills/NAME/, the builtin agent
+ * ~/.agents/skills/NAME/ — owned by the sandbox user, and emit a
+ * skill.provisioned event for each. */
+int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+			    const struct vb_skill_set *set, int agent, vb_error *err);
+/* The builtin agent's system prompt: every skill's SKILL.md, with where its
+ * files are.  A new string ("" for none), NULL when out of memory. */
+char *vb_run_skills_text(const struct vb_skill_set *set);
 
 /* ---- mode: interactive (interactive.c) ---- */
 

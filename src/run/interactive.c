@@ -85,7 +85,7 @@ int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err)
 	const char *prompt = p->prompt && *p->prompt ? p->prompt : NULL;
 	if (prompt && strlen(prompt) > PROMPT_ARG_MAX)
 		return vb_error_set(err, VB_E_OK,
-				    "the prompt (with its skills and carried input) is %zu bytes; an "
+				    "the prompt (with its carried input) is %zu bytes; an "
 				    "interactive agent takes at most %zu as its first prompt",
 				    strlen(prompt), PROMPT_ARG_MAX);
 	bool claude = p->agent == VB_AGENTBIN_CLAUDE_CODE;

@@ -20,6 +20,7 @@
 
 #include "agentbin/agentbin.h"
 #include "run/engine.h"
+#include "skill/skill.h"
 #include "run/quota.h"
 #include "util/util.h"
 
@@ -242,7 +243,7 @@ static void run_agent_box(struct vb_run *r, size_t bi, struct vb_run_unit *u,
 {
 	const struct vb_spec_box *b = &r->spec->pipeline.boxes[bi];
 	vb_error err = { 0 };
-	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &b->skills,
+	struct vb_run_agent_box a = { .prompt = b->prompt.s, .skills = &r->skills[bi],
 				      .llm = &b->llm_eff, .timeout_ms = timeout_ms,
 				      .max_turns = b->max_turns.set ? (unsigned)b->max_turns.v : 0,
 				      .in_path = in->path, .in_mem = in->mem, .in_len = in->len,

@@ -13,6 +13,7 @@
 
 #include "llm/llm.h"
 #include "run/engine.h"
+#include "skill/skill.h"
 #include "util/util.h"
 
 #define DEFAULT_MAX_PARALLEL 4
@@ -141,6 +142,10 @@ static void run_free(struct vb_run *r)
 		vb_run_vmconf_free(&r->vmc[i]);
 	free(r->vmc);
 	free(r->box_unit);
+	if (r->skills)
+		for (size_t i = 0; i < r->spec->pipeline.n_boxes; i++)
+			vb_skill_set_free(&r->skills[i]);
+	free(r->skills);
 	free(r->final_path);
 	if (r->work_tmp && r->work_dir) /* no result took it */
 		vb_rm_rf(r->work_dir);
@@ -183,6 +188,27 @@ static int make_units(struct vb_run *r, vb_error *err)
 	for (size_t i = 0; i < r->n_units; i++) {
 		r->units[i].exit_code = -1;
 		r->units[i].out_fd = -1;
+	}
+	return 0;
+}
+
+/* Every box's skills, read (remote ones fetched) before anything boots:
+ * a skill that cannot be had fails the run naming the box and the skill. */
+static int resolve_skills(struct vb_run *r, vb_error *err)
+{
+	const struct vb_spec *spec = r->spec;
+	if (spec->kind != VB_SPEC_PIPELINE)
+		return 0;
+	r->skills = calloc(spec->pipeline.n_boxes, sizeof(*r->skills));
+	if (!r->skills)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	for (size_t i = 0; i < spec->pipeline.n_boxes; i++) {
+		const struct vb_spec_box *b = &spec->pipeline.boxes[i];
+		if (vb_skill_resolve(&b->skills, spec->file, 0, &r->skills[i], err) < 0) {
+			if (strcmp(r->kind, "agent"))
+				vb_error_prefix(err, "box '%s'", b->name.s);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -261,6 +287,10 @@ struct vb_run_result *vb_run_spec(const struct vb_spec *spec, const struct vb_ru
 	if (!r)
 		return NULL;
 	r->kind = kind;
+	if (resolve_skills(r, err) < 0) {
+		run_free(r);
+		return NULL;
+	}
 	const char *name = spec->name.s ? spec->name.s : "";
 	if (!r->opts.no_record) {
 		r->rec = vb_record_open(r->run_id, name, kind, err);

@@ -5,6 +5,7 @@
  * the spec invalid.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "spec/spec.h"
 #include "util/term.h"
@@ -32,11 +33,50 @@ static void max_turns(const struct vb_spec *spec, const struct vb_spec_int *mt,
 	fn(line, opaque);
 }
 
+static const char *agent_word(enum vb_spec_agent_bin a)
+{
+	return a == VB_SPEC_AGENT_CODEX	    ? "codex" :
+	       a == VB_SPEC_AGENT_BUILTIN ? "builtin" :
+					    "claude-code";
+}
+
+/* `agent:` skills are informational: one that names another agent than
+ * the stage's llm runs is most likely a mistake. */
+static void agent_skills(const struct vb_spec *spec, const struct vb_spec_skills *sk,
+			 const struct vb_spec_llm_eff *e, const char *path, vb_spec_warn_fn fn,
+			 void *opaque)
+{
+	const char *runs = agent_word(agent_of(e));
+	for (size_t i = 0; i < sk->n; i++) {
+		const struct vb_spec_skill *s = &sk->v[i];
+		if (s->type != VB_SPEC_SKILL_AGENT || !s->value || !strcmp(s->value, runs))
+			continue;
+		char line[700], file[256], val[80];
+		vb_term_copy(val, sizeof(val), s->value, 0);
+		if (strcmp(s->value, "claude-code") && strcmp(s->value, "codex") &&
+		    strcmp(s->value, "builtin"))
+			snprintf(line, sizeof(line),
+				 "%s:%u:%u: %s.skills[%zu]: 'agent:%s' is not an agent VoidBox knows "
+				 "(claude-code, codex, builtin); the stage runs %s",
+				 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0),
+				 s->pos.line, s->pos.col, path, i, val, runs);
+		else
+			snprintf(line, sizeof(line),
+				 "%s:%u:%u: %s.skills[%zu]: 'agent:%s' is informational: the stage "
+				 "runs %s (llm decides; set llm.agent: %s to run it)",
+				 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0),
+				 s->pos.line, s->pos.col, path, i, val, runs, val);
+		fn(line, opaque);
+	}
+}
+
 void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaque)
 {
-	if (spec->kind == VB_SPEC_AGENT)
+	if (spec->kind == VB_SPEC_AGENT) {
 		max_turns(spec, &spec->agent.max_turns, &spec->llm_eff, "agent.max_turns", fn,
 			  opaque);
+		agent_skills(spec, &spec->agent.skills, &spec->llm_eff, "agent", fn, opaque);
+	}
 	if (spec->kind != VB_SPEC_PIPELINE)
 		return;
 	for (size_t i = 0; i < spec->pipeline.n_boxes; i++) {
@@ -45,5 +85,17 @@ void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaq
 		snprintf(path, sizeof(path), "pipeline.boxes[%zu].max_turns", i);
 		if (b->prompt.s)
 			max_turns(spec, &b->max_turns, &b->llm_eff, path, fn, opaque);
+		snprintf(path, sizeof(path), "pipeline.boxes[%zu]", i);
+		if (b->prompt.s) {
+			agent_skills(spec, &b->skills, &b->llm_eff, path, fn, opaque);
+		} else if (b->skills.n) {
+			char line[600], file[256];
+			snprintf(line, sizeof(line),
+				 "%s:%u:%u: %s.skills: a command box (run:) has no agent: its skills "
+				 "are not put into its VM",
+				 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0),
+				 b->skills.v[0].pos.line, b->skills.v[0].pos.col, path);
+			fn(line, opaque);
+		}
 	}
 }

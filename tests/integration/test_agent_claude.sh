@@ -124,15 +124,15 @@ EOF
     expect_clean
 }
 
-# (and a prompt longer than one argument may be: a skill of 150 KB)
+# (and a prompt longer than one argument may be: 150 KB)
 test_output_file_wins_and_carries_to_the_next_box() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [
-      {"expect": "SKILL-END-MARK", "tool_use": {"name": "Bash", "id": "toolu_w", "input": {"command": "echo from-the-file-7 > /workspace/output.json"}}},
+      {"expect": "PROMPT-END-MARK", "tool_use": {"name": "Bash", "id": "toolu_w", "input": {"command": "echo from-the-file-7 > /workspace/output.json"}}},
       {"expect": "toolu_w", "text": "I wrote it"}]}'
     local big
     big=$(head -c 150000 /dev/zero | tr '\0' a)
-    [ ${#big} -eq 150000 ] || fail "the test's skill text"
+    [ ${#big} -eq 150000 ] || fail "the test's prompt text"
     spec p <<EOF
 api_version: v1
 kind: pipeline
@@ -142,18 +142,17 @@ llm: $(llm_yaml)
 pipeline:
   boxes:
     - name: write
-      prompt: "write your answer to /workspace/output.json"
+      prompt: "write your answer to /workspace/output.json $big PROMPT-END-MARK"
       timeout_secs: 300
-      skills: [{name: big, content: "$big SKILL-END-MARK"}]
     - {name: read, sandbox: {memory_mb: 256}, run: {program: cat, args: [/workspace/input.json]}}
 EOF
     vb run --output json "$T/p.yaml"
     expect_rc 0
     jqx '.stages[0].output == "from-the-file-7\n" and .output == "from-the-file-7\n"'
     jqx '.stages[0].llm_requests == 2 and (.stages[1] | has("llm_requests") | not)'
-    printf '%s SKILL-END-MARK' "$big" >"$T/skill.txt"
-    requests | sed -n 1p | jq -r '.body.messages | tostring' | grep -qFf "$T/skill.txt" ||
-        fail "the whole skill text is not in the first request"
+    printf '%s PROMPT-END-MARK' "$big" >"$T/prompt.txt"
+    requests | sed -n 1p | jq -r '.body.messages | tostring' | grep -qFf "$T/prompt.txt" ||
+        fail "the whole prompt is not in the first request"
     expect_clean
 }
 
