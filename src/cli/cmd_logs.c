@@ -233,6 +233,21 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 jint(ev, "size"), jint(ev, "files"), jint(ev, "files") == 1 ? "" : "s",
 			 sha ? sha : "?", jget(ev, "source") ? jget(ev, "source") : "?",
 			 jget(ev, "path") ? jget(ev, "path") : "the system prompt");
+	} else if (!strcmp(type, "net.denied")) {
+		char port[16] = "";
+		if (jint(ev, "port") > 0)
+			snprintf(port, sizeof(port), ":%lld", jint(ev, "port"));
+		snprintf(buf, size, "%s %s%s refused (%s)%s%.200s",
+			 jget(ev, "proto") ? jget(ev, "proto") : "?", jget(ev, "dst") ? jget(ev, "dst") : "?",
+			 port, jget(ev, "rule") ? jget(ev, "rule") : "?", jget(ev, "hint") ? ": " : "",
+			 jget(ev, "hint") ? jget(ev, "hint") : "");
+	} else if (!strcmp(type, "net.published")) {
+		snprintf(buf, size, "127.0.0.1:%lld -> guest port %lld", jint(ev, "host_port"),
+			 jint(ev, "guest_port"));
+	} else if (!strcmp(type, "net.summary")) {
+		snprintf(buf, size, "%lld bytes out, %lld in, %lld connections, %lld refused",
+			 jint(ev, "bytes_out"), jint(ev, "bytes_in"), jint(ev, "connections"),
+			 jint(ev, "denied"));
 	} else if (!strcmp(type, "record.truncated")) {
 		const char *stream = jget(ev, "stream");
 		snprintf(buf, size, "%s%s%s", stream ? stream : "", stream ? ": " : "",

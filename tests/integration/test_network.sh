@@ -128,6 +128,12 @@ EOF
     grep '"event":"net.summary"' "$ev" | grep -q '"connections":1,' ||
         fail "net.summary does not count the one connection: $(grep net.summary "$ev")"
     grep '"event":"net.summary"' "$ev" | grep -q '"denied":[1-9]' || fail "net.summary counts no refusal"
+    # voidbox logs says them in words
+    vb logs "$(basename "$(dirname "$ev")")"
+    expect_rc 0
+    grep -q "net.denied.*tcp 203.0.113.5:80 refused (deny)" "$T/out" ||
+        fail "voidbox logs lacks the refusal: $(grep net "$T/out" | head -c 600)"
+    grep -q "net.summary.*1 connections" "$T/out" || fail "voidbox logs lacks the summary: $(grep net "$T/out" | head -c 600)"
     # allow: default-deny, only the listed ranges (and DNS)
     sed -i 's|deny: \[203.0.113.0/24\]|allow: [198.51.100.0/24]|' "$T/net.yaml"
     sed -i 's|http://203.0.113.5/|http://93.184.216.34/|' "$T/net.yaml"
