@@ -56,7 +56,14 @@ run_tests() {
         mkdir -p "$T/run" "$T/state"
         (
             export XDG_RUNTIME_DIR="$T/run" XDG_STATE_HOME="$T/state" T
-            timeout -k 5 "$TEST_TIMEOUT" bash -c "$(declare -f); $(declare -p VB T 2>/dev/null); set -u; $t" 2>"$T/test.log"
+            # timeout leads a process group of its own: whatever the test
+            # left running (a failed test's background servers, stand-ins)
+            # goes with it, or it would hold this script's output open
+            timeout -k 5 "$TEST_TIMEOUT" bash -c "$(declare -f); $(declare -p VB T 2>/dev/null); set -u; $t" 2>"$T/test.log" &
+            local tpid=$! st
+            wait "$tpid"; st=$?
+            kill -KILL -- "-$tpid" 2>/dev/null
+            exit "$st"
         )
         status=$?
         if [ $status -eq 0 ]; then

@@ -247,7 +247,7 @@ test_ps_lists_vms_of_every_kind() {
           and .accel == "tcg" and (.command | startswith("/usr/bin/voidbox exec"))' <<<"$out" >/dev/null ||
         fail "exec VM json: $out"
     jq -e '[.[] | select(.run_id == "20240501-120304-a00001")][0].vms
-        == [{"vm_id":"vm-aaaabbbbcccc","stage":"nap","accel":"tcg","isolation":"emulated"}]' <<<"$out" >/dev/null ||
+        == [{"vm_id":"vm-aaaabbbbcccc","stage":"nap","accel":"tcg","isolation":"emulated","net":null}]' <<<"$out" >/dev/null ||
         fail "run VM json: $out"
     jq -e 'length == 4' <<<"$out" >/dev/null || fail "entries: $out"
     kill "$exec_owner" "$lib_owner" "$owner"
