@@ -280,7 +280,9 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
  * the builtin agent) looks for them in (sb) — claude-code
  * ~/.claude/skills/NAME/, codex ~/.codex/skills/NAME/, the builtin agent
  * ~/.agents/skills/NAME/ — owned by the sandbox user, and emit a
- * skill.provisioned event for each. */
+ * skill.provisioned event for each.  A cli: skill goes on PATH instead
+ * (vb_run_skills_cli); one that does not start is a VB_E_OK error (the
+ * stage fails, not VoidBox). */
 int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			    const struct vb_skill_set *set, int agent, vb_error *err);
 /* A cli: skill (src/skill/cli.c) into (sb): its files, a launcher on

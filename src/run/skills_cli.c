@@ -43,11 +43,17 @@ static int check_start(vb_sandbox *sb, const struct vb_skill *s, vb_error *err)
 	}
 	int bad = res.timed_out || res.exit_code == 126 || res.exit_code == 127 || res.signal;
 	if (bad) {
-		char why[600];
+		char why[600], st[64];
 		vb_term_copy(why, sizeof(why), res.errout ? (const char *)res.errout : "", 0);
-		vb_error_set(err, VB_E_RUNTIME, "does not start in the guest (%s --version: %s%d): %s",
-			     s->name, res.timed_out ? "timed out, exit " : "exit ", res.exit_code,
-			     *why ? why : "no output on stderr");
+		for (size_t n = strlen(why); n && (why[n - 1] == ' ' || why[n - 1] == '\n'); n--)
+			why[n - 1] = 0;
+		if (res.timed_out)
+			snprintf(st, sizeof(st), "timed out after %u s", CLI_CHECK_MS / 1000);
+		else
+			snprintf(st, sizeof(st), "exit %d", res.exit_code);
+		/* VB_E_OK: the stage fails (exit 1), VoidBox did its part */
+		vb_error_set(err, VB_E_OK, "does not start in the guest (%s --version: %s): %s",
+			     s->name, st, *why ? why : "no output on stderr");
 	}
 	vb_exec_result_free(&res);
 	return bad ? -1 : 0;

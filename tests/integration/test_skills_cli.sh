@@ -153,4 +153,67 @@ EOF
     expect_clean
 }
 
+test_codex_runs_jq_through_its_shell_tool() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "echo \u0027{\"a\":41}\u0027 | jq \u0027.a+1\u0027"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "42", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: cx
+sandbox: {memory_mb: 1024}
+llm: $(llm_yaml codex)
+agent:
+  prompt: "use jq"
+  timeout_secs: 300
+  skills: [cli:jq]
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "done"'
+    events | jq -se 'map(select(.event == "skill.provisioned")) | length == 1 and .[0].type == "cli"' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned)"
+    expect_clean
+}
+
+# A static program is copied as it is; a program that cannot start in the
+# guest (here: one that says so with exit 127) fails the stage before the
+# agent runs, naming the tool and what it printed.
+test_static_tool_runs_and_a_tool_that_cannot_start_fails_the_stage() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    mkdir -p "$T/bin"
+    printf '#include <stdio.h>\n#include <string.h>\nint main(int c, char **v) { if (c > 1 && !strcmp(v[1], "--version")) { fputs("cannot-start-5150\\n", stderr); return BAD; } puts("static-ran-5151"); return 0; }\n' >"$T/s.c"
+    cc -static -O1 -DBAD=0 -o "$T/bin/vbstatic" "$T/s.c" 2>"$T/cc.err" || fail "cc -static: $(cat "$T/cc.err")"
+    cc -static -O1 -DBAD=127 -o "$T/bin/vbbroken" "$T/s.c" 2>"$T/cc.err" || fail "cc -static: $(cat "$T/cc.err")"
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1", "input": {"command": "vbstatic"}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "static-ran-5151", "text": "ok", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: st
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml builtin)
+agent:
+  prompt: "x"
+  skills: [cli:vbstatic]
+EOF
+    PATH="$T/bin:$PATH" vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "ok"'
+    events | jq -se --arg src "$T/bin/vbstatic" 'map(select(.event == "skill.provisioned")) | .[0].files == 1 and .[0].source == $src and .[0].path == "/home/sandbox/.voidbox/cli/bin/vbstatic"' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned)"
+    local n
+    n=$(wc -l <"$T/fake.log")
+    sed -i 's/cli:vbstatic/cli:vbbroken/' "$T/a.yaml"
+    PATH="$T/bin:$PATH" vb run --output json "$T/a.yaml"
+    expect_rc 1
+    expect_err_has "cli tool 'vbbroken': does not start in the guest (vbbroken --version: exit 127): cannot-start-5150"
+    [ "$(wc -l <"$T/fake.log")" -eq "$n" ] || fail "the agent ran although its tool could not start"
+    expect_clean
+}
+
 run_tests
