@@ -27,9 +27,11 @@ static char *launcher(const struct vb_skill *s, const char *dir)
 {
 	if (s->n_files < 2)
 		return NULL;
-	return vb_strfmt("#!/bin/sh\n# cli:%s, from the host's %s (VoidBox)\n"
+	/* only safe names go into the script (the host path could hold
+	 * anything) */
+	return vb_strfmt("#!/bin/sh\n# cli:%s (VoidBox)\n"
 			 "exec %s/%s --library-path %s/lib --argv0 %s %s/%s \"$@\"\n",
-			 s->name, s->source, dir, s->files[1].rel, dir, s->name, dir, s->name);
+			 s->name, dir, s->files[1].rel, dir, s->name, dir, s->name);
 }
 
 static int check_start(vb_sandbox *sb, const struct vb_skill *s, vb_error *err)
