@@ -48,6 +48,9 @@ EOF
     events | jq -se --arg sha "$sha" --arg src "$(command -v jq)" 'map(select(.event == "skill.provisioned")) | length == 1 and .[0].type == "cli" and .[0].name == "jq" and .[0].sha256 == $sha and .[0].source == $src and .[0].files >= 3 and .[0].size > 100000 and .[0].path == "/home/sandbox/.voidbox/cli/jq"' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
     grep -q "stage cj: skill jq (cli, " "$T/err" || fail "the progress does not show the tool: $(head -c 900 "$T/err")"
+    vb logs "$(jq -r .run_id <"$T/out")"
+    grep -q "skill.provisioned .* cli jq, [0-9]* bytes in [0-9]* files, sha256 ${sha:0:12}, from $(command -v jq) to /home/sandbox/.voidbox/cli/jq" "$T/out" ||
+        fail "voidbox logs lacks the tool: $(grep skill "$T/out" | head -c 600)"
     expect_clean
 }
 
