@@ -167,7 +167,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 {
 	/* the stage's skills, where its agent looks, before it starts */
 	if (vb_run_skills_provision(r, u, sb, a->skills, vb_run_agent_binary(a->llm), err) < 0)
-		return -1;
+		return err->kind == VB_E_OK ? 1 : -1; /* VB_E_OK: the stage's own tool failed */
 	struct vb_llm_provider *prov = provider_of(a->llm, err); /* checked before the run */
 	if (!prov) {
 		err->kind = VB_E_OK;

@@ -24,6 +24,7 @@
 struct vb_llm_gateway;
 struct vb_llm_shared_budget;
 struct vb_skill_set;
+struct vb_skill;
 
 /* The most a box or step may carry forward (stdout or output_file). */
 #define VB_RUN_MAX_OUTPUT ((size_t)32 << 20)
@@ -279,9 +280,15 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
  * the builtin agent) looks for them in (sb) — claude-code
  * ~/.claude/skills/NAME/, codex ~/.codex/skills/NAME/, the builtin agent
  * ~/.agents/skills/NAME/ — owned by the sandbox user, and emit a
- * skill.provisioned event for each. */
+ * skill.provisioned event for each.  A cli: skill goes on PATH instead
+ * (vb_run_skills_cli); one that does not start is a VB_E_OK error (the
+ * stage fails, not VoidBox). */
 int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			    const struct vb_skill_set *set, int agent, vb_error *err);
+/* A cli: skill (src/skill/cli.c) into (sb): its files, a launcher on
+ * PATH, and a start check (src/run/skills_cli.c). */
+int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		      const struct vb_skill *s, vb_error *err);
 /* The builtin agent's system prompt: every skill's SKILL.md, with where its
  * files are.  A new string ("" for none), NULL when out of memory. */
 char *vb_run_skills_text(const struct vb_skill_set *set);

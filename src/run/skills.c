@@ -105,6 +105,13 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
 		return -1;
 	for (size_t i = 0; i < set->n; i++) {
 		const struct vb_skill *s = &set->v[i];
+		if (!strcmp(s->type, "cli")) { /* a tool on PATH, not a skill directory */
+			if (vb_run_skills_cli(r, u, sb, s, err) < 0) {
+				vb_error_prefix(err, "cli tool '%s'", s->name);
+				return -1;
+			}
+			continue;
+		}
 		_cleanup_free_ char *dir = vb_strfmt("%s/%s", skills, s->name);
 		if (!dir)
 			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -129,6 +136,8 @@ char *vb_run_skills_text(const struct vb_skill_set *set)
 	roots(-1, &home_dir, &skills);
 	for (size_t i = 0; out && set && i < set->n; i++) {
 		const struct vb_skill *s = &set->v[i];
+		if (!strcmp(s->type, "cli"))
+			continue; /* on PATH; not a SKILL.md */
 		const struct vb_skill_file *md = &s->files[0];
 		char *n = vb_strfmt("%s\n## Skill: %s\n\n(Its files are in %s/%s/ in your "
 				    "environment.)\n\n%.*s\n",

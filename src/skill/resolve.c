@@ -382,7 +382,6 @@ static const char *unavailable(enum vb_spec_skill_type t)
 {
 	switch (t) {
 	case VB_SPEC_SKILL_MCP: return "mcp";
-	case VB_SPEC_SKILL_CLI: return "cli";
 	case VB_SPEC_SKILL_OCI: return "image (OCI)";
 	default: return NULL;
 	}
@@ -427,7 +426,8 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 		if (in->type == VB_SPEC_SKILL_AGENT)
 			continue; /* informational (vb_spec_warnings) */
 		struct vb_skill *s = &out->v[out->n++];
-		int rc = in->type == VB_SPEC_SKILL_FILE	  ? resolve_file(in, s, err)
+		int rc = in->type == VB_SPEC_SKILL_CLI	  ? vb_skill_cli_resolve(in->value, s, err)
+			 : in->type == VB_SPEC_SKILL_FILE	  ? resolve_file(in, s, err)
 			 : in->type == VB_SPEC_SKILL_INLINE ? resolve_inline(in, s, err)
 							    : resolve_remote(in, flags, s, err);
 		if (rc < 0) {

@@ -35,7 +35,7 @@ struct vb_skill_file {
 };
 
 struct vb_skill {
-	const char *type;   /* "file", "inline", "remote" (static) */
+	const char *type;   /* "file", "inline", "remote", "cli" (static) */
 	char *name;         /* a safe path component */
 	char *description;  /* the frontmatter's, or NULL */
 	char *source;       /* the path, the URL, or "inline" */
@@ -54,9 +54,9 @@ enum {
 	VB_SKILL_NO_FETCH = 1, /* remote: skills checked, not fetched (validate) */
 };
 
-/* Resolve the materializable skills of (sk) (file, inline, remote) into
+/* Resolve the materializable skills of (sk) (file, inline, remote, cli) into
  * (out), which the caller frees with vb_skill_set_free; `agent:` skills are
- * informational and skipped; mcp, cli and image skills are refused as not
+ * informational and skipped; mcp and image skills are refused as not
  * available in this version.  (spec_file) positions errors.  Names must be
  * unique in (sk).  Errors (VB_E_USAGE) name the skill and why. */
 int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, unsigned flags,
@@ -88,6 +88,15 @@ int vb_skill_remote_base(char **base, vb_error *err);
  * buffer of at most VB_SKILL_MD_MAX bytes.  A failure names the URL and
  * the HTTP status. */
 int vb_skill_fetch(const char *url, uint8_t **data, size_t *len, vb_error *err);
+
+/* cli:NAME — the host's program NAME (on its PATH) into (s): type "cli",
+ * source its path, files[0] the program (rel NAME); a dynamic program's
+ * files[1] is its loader (rel "lib/<loader>") and the rest its libraries
+ * ("lib/<soname>"), at most VB_SKILL_CLI_FILES_MAX files and
+ * VB_SKILL_CLI_BYTES_MAX bytes.  Errors name the program and why. */
+#define VB_SKILL_CLI_FILES_MAX 64
+#define VB_SKILL_CLI_BYTES_MAX ((size_t)64 << 20)
+int vb_skill_cli_resolve(const char *name, struct vb_skill *s, vb_error *err);
 
 /* Lowercase hex SHA-256 of (data) into (out). */
 void vb_skill_sha256(const void *data, size_t len, char out[65]);
