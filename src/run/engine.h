@@ -286,6 +286,24 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
  * files are.  A new string ("" for none), NULL when out of memory. */
 char *vb_run_skills_text(const struct vb_skill_set *set);
 
+/* ---- MCP servers in the VM (mcp.c) ---- */
+
+struct vb_run_mcp;
+/* Start (set)'s MCP servers in (sb) as the sandbox user, initialize each
+ * and list its tools (a skill.provisioned event each); one that does not
+ * answer fails, named, with its stderr's tail.  (*out) is NULL without
+ * servers. */
+int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
+void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
+/* The servers' tools as Anthropic tools named mcp__SERVER__TOOL (a new
+ * json_t array), NULL out of memory. */
+void *vb_run_mcp_tools_json(const struct vb_run_mcp *m);
+/* A model's call of (name): 1 when it is a server's tool (its content
+ * text, at most (max) bytes, in (*out)), 0 when it is none. */
+int vb_run_mcp_call(struct vb_run_mcp *m, const char *name, void *input, int64_t deadline_ms,
+		    size_t max, char **out, int *is_error, vb_error *err);
+
 /* ---- mode: interactive (interactive.c) ---- */
 
 /* Can (llm)'s agent run interactively with (o) (an attach callback)?

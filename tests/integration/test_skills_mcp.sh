@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# mcp: skills as a user declares them (docs/skills.md): an MCP server over
+# stdio, started in the stage's VM (TCG here) before the builtin agent; its
+# tools offered to the scripted fake model (tests/fake/fake_llm.c), whose
+# call reaches the server and whose result comes back in the next request.
+# A server that does not answer, or answers garbage, fails the stage by
+# name.  The test's server is a busybox sh script delivered as a file:
+# skill directory.
+TEST_TIMEOUT=${TEST_TIMEOUT:-400}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/lib_agent.sh"
+
+llm_yaml() {
+    printf '{provider: custom, agent: builtin, base_url: "http://127.0.0.1:%s", api_key_env: VB_TEST_KEY, model: fake-model}' "$port"
+}
+
+export SRV=/home/sandbox/.agents/skills/srv/srv.sh
+
+# $T/srv: a skill directory whose srv.sh is a tiny MCP server (one tool,
+# echo) reading JSON-RPC lines on stdin; it answers by the method's name
+# and takes the id and the text with sed (VoidBox writes compact JSON).
+make_server() {
+    mkdir -p "$T/srv"
+    printf -- '---\nname: srv\ndescription: holds the test MCP server\n---\nsrv\n' >"$T/srv/SKILL.md"
+    cat >"$T/srv/srv.sh" <<'EOF'
+#!/bin/sh
+echo "srv starting" >&2
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+  case "$line" in
+  *'"method":"initialize"'*)
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"srv","version":"1"}}}';;
+  *'"method":"tools/list"'*)
+    echo '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}'
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"tools":[{"name":"echo","description":"Echo the text back","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]}}';;
+  *'"method":"tools/call"'*)
+    text=$(printf '%s' "$line" | sed -n 's/.*"text":"\([^"]*\)".*/\1/p')
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"content":[{"type":"text","text":"echo '"$text"' as uid '"$(id -u)"'"}]}}';;
+  esac
+done
+EOF
+    chmod 755 "$T/srv/srv.sh"
+}
+
+test_builtin_calls_a_tool_of_an_mcp_server_in_its_vm() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    make_server
+    fake '{"turns": [
+      {"tool_use": {"name": "mcp__srv__echo", "id": "tu_1", "input": {"text": "hi-4242"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "echo hi-4242 as uid 1000", "text": "echoed", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: mc
+sandbox: {memory_mb: 256}
+llm: $(llm_yaml)
+agent:
+  prompt: "use the echo tool"
+  skills:
+    - file:$T/srv
+    - mcp:$SRV
+EOF
+    vb validate "$T/a.yaml"
+    expect_rc 0
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "echoed"'
+    # the first request offers the server's tool, with its inputSchema
+    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .name == "mcp__srv__echo" and .description == "Echo the text back" and .input_schema.required == ["text"]) and any(.[]; .name == "bash")' >/dev/null ||
+        fail "the tools offered: $(sed -n 1p "$T/fake.log" | jq -c '[.body.tools[].name]')"
+    # the call's result (from the server, run as the sandbox user) came back
+    sed -n 2p "$T/fake.log" | jq -e '.body.messages[-1].content[0] | .type == "tool_result" and .tool_use_id == "tu_1" and (.content | tostring | contains("echo hi-4242 as uid 1000")) and .is_error == false' >/dev/null ||
+        fail "the tool result: $(sed -n 2p "$T/fake.log" | jq -c '.body.messages[-1]' | head -c 900)"
+    events | jq -se 'map(select(.event == "skill.provisioned" and .type == "mcp")) | length == 1 and .[0].name == "srv" and .[0].tools == ["echo"] and .[0].source == "'"$SRV"'"' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
+    grep -q "stage mc: MCP server srv started, 1 tools: echo" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
+    vb logs "$(jq -r .run_id <"$T/out")"
+    grep -q "skill.provisioned.*mcp srv, $SRV, tools: echo" "$T/out" || fail "voidbox logs lacks the server: $(grep skill "$T/out" | head -c 600)"
+    expect_clean
+}
+
+test_an_mcp_server_that_does_not_answer_fails_the_stage_by_name() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"text": "never asked", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: mute
+llm: $(llm_yaml)
+agent:
+  prompt: x
+  skills:
+    - {name: mute, command: sh, args: ["-c", "echo mute-is-thinking-8811 >&2; exec sleep 1000"]}
+EOF
+    vb run "$T/a.yaml"
+    expect_rc 1
+    expect_err_has "MCP server 'mute': did not answer initialize within 20 s; its stderr ends: mute-is-thinking-8811"
+    [ ! -s "$T/fake.log" ] || fail "the model was asked: $(head -c 300 "$T/fake.log")"
+    expect_clean
+}
+
+test_an_mcp_server_that_prints_garbage_fails_the_stage_clearly() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [{"text": "never asked", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: junk
+llm: $(llm_yaml)
+agent:
+  prompt: x
+  skills:
+    - {name: junk, command: sh, args: ["-c", 'printf "hello \033[31mworld\n"; exec sleep 1000']}
+EOF
+    vb run "$T/a.yaml"
+    expect_rc 1
+    expect_err_has "MCP server 'junk': not a JSON-RPC 2.0 message: 'hello "
+    grep -q $'\033' "$T/err" && fail "a raw escape reached the terminal: $(od -c "$T/err" | head)"
+    [ ! -s "$T/fake.log" ] || fail "the model was asked"
+    expect_clean
+}
+
+test_mcp_skills_are_validated_with_positions() {
+    check() { # SKILLS EXPECTED
+        printf 'api_version: v1\nkind: agent\nname: v\nllm: {provider: custom, agent: builtin, base_url: "http://127.0.0.1:9", api_key_env: HOME}\nagent:\n  prompt: x\n  skills: %s\n' "$1" >"$T/v.yaml"
+        vb validate "$T/v.yaml"
+        expect_rc 2
+        expect_err_has "$2"
+    }
+    # the string form's name is its program's basename: two "node"s clash
+    check '["mcp:node a.js", "mcp:/usr/bin/node b.js"]' "v.yaml:7:29: skill 'mcp:/usr/bin/node b.js': another MCP server of this stage is also named 'node'"
+    check '[{name: "9lives", command: x}]' "is not a usable MCP server name"
+    check "[\"mcp:'unclosed\"]" "skill 'mcp:'unclosed': unterminated ' quote"
+    check '[{name: s, args: [a]}]' "a skill object needs 'image' (OCI image), 'command' (MCP server) or 'content'"
+    # claude-code and codex are not given MCP servers in this version: the
+    # spec is valid, the run says so
+    printf 'api_version: v1\nkind: agent\nname: v\nllm: {provider: custom, agent: builtin, base_url: "http://127.0.0.1:9", api_key_env: HOME}\nagent:\n  prompt: x\n  skills: ["mcp:my-server --stdio", {name: fs, command: npx, args: [-y, server], env: {A: b}}]\n' >"$T/v.yaml"
+    vb validate "$T/v.yaml"
+    expect_rc 0
+}
+
+run_tests
