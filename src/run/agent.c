@@ -127,6 +127,10 @@ struct ctx {
 	struct vb_run_mcp *mcp; /* the stage's MCP servers (builtin agent) */
 };
 
+/* claude-code's MCP servers: its own directory, private to the sandbox user */
+#define VB_RUN_CLAUDE_MCP_DIR "/home/sandbox/.claude"
+#define VB_RUN_CLAUDE_MCP_CONFIG VB_RUN_CLAUDE_MCP_DIR "/voidbox-mcp.json"
+
 /* The builtin agent's call of an MCP server's tool. */
 static int mcp_tool(const char *name, void *input, int64_t deadline_ms, char **out,
 		    int *is_error, void *opaque, vb_error *err)
@@ -223,6 +227,7 @@ static int run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		struct vb_run_claude_params p = {
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
 			.prompt = prompt, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
+			.mcp_config = a->skills && a->skills->n_mcp ? VB_RUN_CLAUDE_MCP_CONFIG : NULL,
 		};
 		vb_run_agent_link_set(a->link, gw);
 		rc = vb_run_claude(&p, &final, err);
@@ -303,17 +308,28 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	/* MCP servers: the builtin agent's loop speaks to them itself; the
 	 * other agents are not given them yet (docs/skills.md) */
 	struct vb_run_mcp *mcp = NULL;
+	int bin = vb_run_agent_binary(a->llm);
 	if (a->skills && a->skills->n_mcp) {
-		if (vb_run_agent_binary(a->llm) >= 0 || a->mode == VB_SPEC_AGENT_INTERACTIVE) {
+		if ((bin >= 0 && bin != VB_AGENTBIN_CLAUDE_CODE) ||
+		    a->mode == VB_SPEC_AGENT_INTERACTIVE) {
 			vb_error_set(err, VB_E_OK,
-				     "MCP servers (mcp: skills) are given only to the builtin agent, "
-				     "and not in interactive mode, in this version");
+				     "MCP servers (mcp: skills) are given only to the builtin agent and "
+				     "claude-code, and not in interactive mode, in this version");
 			return 1;
 		}
+		/* each server answers once before the agent starts; claude-code
+		 * then starts its own from its --mcp-config */
 		if (vb_run_mcp_start(r, u, sb, a->skills, &mcp, err) < 0) {
 			if (err->kind != VB_E_VMDIED && err->kind != VB_E_CANCELLED)
 				err->kind = VB_E_OK; /* the server's failure: the stage's */
 			return err->kind == VB_E_OK ? 1 : -1;
+		}
+		if (bin == VB_AGENTBIN_CLAUDE_CODE) {
+			vb_run_mcp_free(mcp);
+			mcp = NULL;
+			if (vb_file_mkdir(sb, VB_RUN_CLAUDE_MCP_DIR, 0700, 0, err) < 0 ||
+			    vb_run_mcp_config_write(sb, a->skills, VB_RUN_CLAUDE_MCP_CONFIG, err) < 0)
+				return -1;
 		}
 	}
 	int rc = run_agent(r, u, sb, a, mcp, err);

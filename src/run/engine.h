@@ -296,6 +296,10 @@ struct vb_run_mcp;
 int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
 void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
+/* claude-code's --mcp-config file for (set)'s servers, written to (path)
+ * in (sb): {"mcpServers": {NAME: {type: stdio, command, args, env}}}. */
+int vb_run_mcp_config_write(vb_sandbox *sb, const struct vb_skill_set *set, const char *path,
+			    vb_error *err);
 /* The servers' tools as Anthropic tools named mcp__SERVER__TOOL (a new
  * json_t array), NULL out of memory. */
 void *vb_run_mcp_tools_json(const struct vb_run_mcp *m);
@@ -338,6 +342,7 @@ struct vb_run_claude_params {
 	const char *prompt;
 	unsigned max_turns;           /* 0: claude's default */
 	unsigned timeout_ms;          /* 0: none */
+	const char *mcp_config;       /* a guest path: --mcp-config it --strict-mcp-config */
 };
 /* Run `claude -p` headless as uid 1000 to its result; agent.tool events on
  * the way.  0 with its result text in *final; -1 with (err): kind VB_E_OK

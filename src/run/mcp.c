@@ -315,3 +315,32 @@ int vb_run_mcp_call(struct vb_run_mcp *m, const char *name, void *input, int64_t
 	}
 	return 0;
 }
+
+int vb_run_mcp_config_write(vb_sandbox *sb, const struct vb_skill_set *set, const char *path,
+			    vb_error *err)
+{
+	json_t *servers = json_object(), *doc = json_pack("{s:o}", "mcpServers", servers);
+	for (size_t i = 0; doc && i < set->n_mcp; i++) {
+		const struct vb_skill_mcp *m = &set->mcp[i];
+		json_t *args = json_array(), *env = json_object();
+		for (size_t j = 1; m->argv[j]; j++)
+			json_array_append_new(args, json_string(m->argv[j]));
+		for (size_t j = 0; m->env && m->env[j]; j++) {
+			const char *eq = strchr(m->env[j], '=');
+			_cleanup_free_ char *k = eq ? strndup(m->env[j], (size_t)(eq - m->env[j])) : NULL;
+			if (k)
+				json_object_set_new(env, k, json_string(eq + 1));
+		}
+		if (json_object_set_new(servers, m->name,
+					json_pack("{s:s,s:s,s:o,s:o}", "type", "stdio", "command",
+						  m->argv[0], "args", args, "env", env)) < 0) {
+			json_decref(doc);
+			doc = NULL;
+		}
+	}
+	_cleanup_free_ char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	if (!text)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	return vb_file_write(sb, path, text, strlen(text), 0600, 0, err);
+}

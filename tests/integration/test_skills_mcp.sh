@@ -37,6 +37,8 @@ while IFS= read -r line; do
   *'"method":"tools/call"'*)
     text=$(printf '%s' "$line" | sed -n 's/.*"text":"\([^"]*\)".*/\1/p')
     echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"content":[{"type":"text","text":"echo '"$text"' as uid '"$(id -u)"'"}]}}';;
+  *)
+    [ -z "$id" ] || echo '{"jsonrpc":"2.0","id":'"$id"',"error":{"code":-32601,"message":"no such method"}}';;
   esac
 done
 EOF
@@ -78,6 +80,44 @@ EOF
     grep -q "stage mc: MCP server srv started, 1 tools: echo" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
     vb logs "$(jq -r .run_id <"$T/out")"
     grep -q "skill.provisioned.*mcp srv, $SRV, tools: echo" "$T/out" || fail "voidbox logs lacks the server: $(grep skill "$T/out" | head -c 600)"
+    expect_clean
+}
+
+test_claude_code_connects_to_an_mcp_server_and_calls_its_tool() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    make_server
+    local srv=/home/sandbox/.claude/skills/srv/srv.sh
+    fake '{"turns": [
+      {"tool_use": {"name": "mcp__srv__echo", "id": "toolu_1", "input": {"text": "hi-5151"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "echo hi-5151 as uid 1000", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: cc
+sandbox: {memory_mb: 1024}
+llm: {provider: custom, agent: claude-code, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent:
+  prompt: "use the echo tool"
+  timeout_secs: 300
+  skills:
+    - file:$T/srv
+    - {name: srv, command: $srv}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "done"'
+    local req1
+    req1=$(jq -c 'select(.path | startswith("/v1/messages"))' "$T/fake.log" | sed -n 1p)
+    # claude-code 2.1 defers MCP tools behind its ToolSearch: the first
+    # request names the tool (its schema comes when the model searches)
+    jq -e '.body | tostring | contains("mcp__srv__echo")' >/dev/null <<<"$req1" ||
+        fail "claude-code did not offer the server's tool: $(jq -c '[.body.tools[]?.name]' <<<"$req1")"
+    events | jq -se 'any(.[]; .event == "skill.provisioned" and .type == "mcp" and .name == "srv" and .tools == ["echo"])' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
+    vb logs "$(jq -r .run_id <"$T/out")" --stage cc
+    grep '"subtype":"init"' "$T/out" | jq -e '.mcp_servers | any(.[]; .name == "srv" and .status == "connected")' >/dev/null ||
+        fail "claude-code's init line: $(grep '"subtype":"init"' "$T/out" | jq -c .mcp_servers)"
     expect_clean
 }
 
