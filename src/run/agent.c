@@ -237,9 +237,19 @@ static int run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
 			.prompt = prompt, .timeout_ms = a->timeout_ms,
 		};
-		vb_run_agent_link_set(a->link, gw);
-		rc = vb_run_codex(&p, &final, err);
-		vb_run_agent_link_set(a->link, NULL);
+		char **over = a->skills && a->skills->n_mcp ? vb_run_mcp_codex_overrides(a->skills)
+							     : NULL;
+		p.mcp = (const char *const *)over;
+		if (a->skills && a->skills->n_mcp && !over) {
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		} else {
+			vb_run_agent_link_set(a->link, gw);
+			rc = vb_run_codex(&p, &final, err);
+			vb_run_agent_link_set(a->link, NULL);
+		}
+		for (size_t i = 0; over && over[i]; i++)
+			free(over[i]);
+		free(over);
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
@@ -310,11 +320,10 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	struct vb_run_mcp *mcp = NULL;
 	int bin = vb_run_agent_binary(a->llm);
 	if (a->skills && a->skills->n_mcp) {
-		if ((bin >= 0 && bin != VB_AGENTBIN_CLAUDE_CODE) ||
-		    a->mode == VB_SPEC_AGENT_INTERACTIVE) {
+		if (a->mode == VB_SPEC_AGENT_INTERACTIVE) {
 			vb_error_set(err, VB_E_OK,
-				     "MCP servers (mcp: skills) are given only to the builtin agent and "
-				     "claude-code, and not in interactive mode, in this version");
+				     "MCP servers (mcp: skills) are not given to an interactive agent "
+				     "in this version");
 			return 1;
 		}
 		/* each server answers once before the agent starts; claude-code
@@ -324,9 +333,11 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 				err->kind = VB_E_OK; /* the server's failure: the stage's */
 			return err->kind == VB_E_OK ? 1 : -1;
 		}
-		if (bin == VB_AGENTBIN_CLAUDE_CODE) {
+		if (bin >= 0) { /* claude-code and codex start their own */
 			vb_run_mcp_free(mcp);
 			mcp = NULL;
+		}
+		if (bin == VB_AGENTBIN_CLAUDE_CODE) {
 			if (vb_file_mkdir(sb, VB_RUN_CLAUDE_MCP_DIR, 0700, 0, err) < 0 ||
 			    vb_run_mcp_config_write(sb, a->skills, VB_RUN_CLAUDE_MCP_CONFIG, err) < 0)
 				return -1;

@@ -296,6 +296,10 @@ struct vb_run_mcp;
 int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
 void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
+/* codex's -c overrides for (set)'s servers, one a server:
+ * mcp_servers.NAME={command="...",args=[...],env={K="V"}} (TOML); a new
+ * NULL-terminated list (free each and it), NULL out of memory. */
+char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set);
 /* claude-code's --mcp-config file for (set)'s servers, written to (path)
  * in (sb): {"mcpServers": {NAME: {type: stdio, command, args, env}}}. */
 int vb_run_mcp_config_write(vb_sandbox *sb, const struct vb_skill_set *set, const char *path,
@@ -361,6 +365,7 @@ struct vb_run_codex_params {
 	const char *model;            /* NULL: codex's default */
 	const char *prompt;
 	unsigned timeout_ms;          /* 0: none */
+	const char *const *mcp;       /* "mcp_servers.NAME={...}" -c overrides; NULL: none */
 };
 /* Run `codex exec --json` as uid 1000 to the end of its turn; its JSONL
  * (kept as u->dir/codex.jsonl) becomes agent.tool events.  0 with its last

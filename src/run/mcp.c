@@ -344,3 +344,57 @@ int vb_run_mcp_config_write(vb_sandbox *sb, const struct vb_skill_set *set, cons
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	return vb_file_write(sb, path, text, strlen(text), 0600, 0, err);
 }
+
+/* (s) as a TOML basic string onto (b). */
+static char *toml_str(char *b, const char *s)
+{
+	for (; b && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char *n = c == '"' || c == '\\' ? vb_strfmt("%s\\%c", b, c)
+			  : c < 0x20 || c == 0x7f ? vb_strfmt("%s\\u%04x", b, c)
+						  : vb_strfmt("%s%c", b, c);
+		free(b);
+		b = n;
+	}
+	return b;
+}
+
+static char *cat(char *b, const char *s)
+{
+	char *n = b ? vb_strfmt("%s%s", b, s) : NULL;
+	free(b);
+	return n;
+}
+
+char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set)
+{
+	char **v = calloc(set->n_mcp + 1, sizeof(*v));
+	for (size_t i = 0; v && i < set->n_mcp; i++) {
+		const struct vb_skill_mcp *m = &set->mcp[i];
+		/* the name is an identifier (vb_mcp_name_ok): a bare TOML key */
+		char *b = vb_strfmt("mcp_servers.%s={command=\"", m->name);
+		b = cat(toml_str(b, m->argv[0]), "\",args=[");
+		for (size_t j = 1; m->argv[j]; j++)
+			b = cat(toml_str(cat(b, j > 1 ? ",\"" : "\""), m->argv[j]), "\"");
+		b = cat(b, "],env={");
+		for (size_t j = 0; m->env && m->env[j]; j++) {
+			const char *eq = strchr(m->env[j], '=');
+			_cleanup_free_ char *k = strndup(m->env[j], (size_t)(eq - m->env[j]));
+			if (!k) {
+				free(b);
+				b = NULL;
+			}
+			b = toml_str(cat(b, j ? ",\"" : "\""), k ? k : "");
+			b = cat(toml_str(cat(b, "\"=\""), eq + 1), "\"");
+		}
+		b = cat(b, "}}");
+		if (!b) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return NULL;
+		}
+		v[i] = b;
+	}
+	return v;
+}

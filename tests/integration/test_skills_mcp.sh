@@ -36,7 +36,8 @@ while IFS= read -r line; do
     echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"tools":[{"name":"echo","description":"Echo the text back","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]}}';;
   *'"method":"tools/call"'*)
     text=$(printf '%s' "$line" | sed -n 's/.*"text":"\([^"]*\)".*/\1/p')
-    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"content":[{"type":"text","text":"echo '"$text"' as uid '"$(id -u)"'"}]}}';;
+    mode=$(printf '%s' "${SRV_MODE:-none}" | tr -cd 'a-z ')
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"content":[{"type":"text","text":"echo '"$text"' as uid '"$(id -u)"' mode '"$mode"'"}]}}';;
   *)
     [ -z "$id" ] || echo '{"jsonrpc":"2.0","id":'"$id"',"error":{"code":-32601,"message":"no such method"}}';;
   esac
@@ -51,7 +52,7 @@ test_builtin_calls_a_tool_of_an_mcp_server_in_its_vm() {
     fake '{"turns": [
       {"tool_use": {"name": "mcp__srv__echo", "id": "tu_1", "input": {"text": "hi-4242"}},
        "usage": {"input_tokens": 10, "output_tokens": 5}},
-      {"expect": "echo hi-4242 as uid 1000", "text": "echoed", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+      {"expect": "echo hi-4242 as uid 1000 mode none", "text": "echoed", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
     spec a <<EOF
 api_version: v1
 kind: agent
@@ -118,6 +119,38 @@ EOF
     vb logs "$(jq -r .run_id <"$T/out")" --stage cc
     grep '"subtype":"init"' "$T/out" | jq -e '.mcp_servers | any(.[]; .name == "srv" and .status == "connected")' >/dev/null ||
         fail "claude-code's init line: $(grep '"subtype":"init"' "$T/out" | jq -c .mcp_servers)"
+    expect_clean
+}
+
+test_codex_connects_to_an_mcp_server_and_calls_its_tool() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    make_server
+    local srv=/home/sandbox/.codex/skills/srv/srv.sh
+    fake '{"turns": [
+      {"tool_use": {"namespace": "mcp__srv", "name": "echo", "id": "call_1", "input": {"text": "hi-6161"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "echo hi-6161 as uid 1000 mode a quoted value", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: cx
+sandbox: {memory_mb: 1024}
+llm: {provider: custom, agent: codex, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent:
+  prompt: "use the echo tool"
+  timeout_secs: 300
+  skills:
+    - file:$T/srv
+    - {name: srv, command: $srv, env: {SRV_MODE: "a \"quoted\" value"}}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "done"'
+    # codex 0.171 offers a server's tools as a namespace, mcp__SERVER
+    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .type == "namespace" and .name == "mcp__srv" and any(.tools[]; .name == "echo" and .description == "Echo the text back"))' >/dev/null ||
+        fail "codex did not offer the server's tool: $(sed -n 1p "$T/fake.log" | jq -c '[.body.tools[]? | .name // .type]')"
+    events | jq -se 'any(.[]; .event == "skill.provisioned" and .type == "mcp" and .name == "srv" and .tools == ["echo"])' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
     expect_clean
 }
 
