@@ -78,7 +78,7 @@ EOF
         fail "the tool result: $(sed -n 2p "$T/fake.log" | jq -c '.body.messages[-1]' | head -c 900)"
     events | jq -se 'map(select(.event == "skill.provisioned" and .type == "mcp")) | length == 1 and .[0].name == "srv" and .[0].tools == ["echo"] and .[0].source == "'"$SRV"'"' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
-    grep -q "stage mc: MCP server srv started, 1 tools: echo" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
+    grep -q "stage mc: MCP server srv started, 1 tool: echo" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
     vb logs "$(jq -r .run_id <"$T/out")"
     grep -q "skill.provisioned.*mcp srv, $SRV, tools: echo" "$T/out" || fail "voidbox logs lacks the server: $(grep skill "$T/out" | head -c 600)"
     expect_clean
