@@ -154,6 +154,48 @@ EOF
     expect_clean
 }
 
+# Not declared, not present: the server of box a is not box b's (its
+# model is not offered its tools, no such process runs in b's VM).
+test_a_pipeline_box_gets_only_its_own_mcp_servers() {
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    make_server
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1", "input": {"command": "echo A-sees; ps -ef | grep -c [s]rv.sh"}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "A-sees\\n1\\n", "text": "a done", "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"tool_use": {"name": "bash", "id": "tu_2", "input": {"command": "echo B-sees; ps -ef | grep -c [s]rv.sh; ls ~/.agents/skills 2>&1"}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "B-sees", "text": "b done", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: two
+pipeline:
+  boxes:
+    - name: a
+      prompt: "look"
+      llm: $(llm_yaml)
+      skills: [file:$T/srv, mcp:$SRV]
+    - name: b
+      prompt: "look"
+      llm: $(llm_yaml)
+  stages: [{type: box, name: a}, {type: box, name: b}]
+EOF
+    vb run --output json "$T/p.yaml"
+    expect_rc 0
+    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .name == "mcp__srv__echo")' >/dev/null ||
+        fail "box a was not offered its server's tool"
+    local b
+    b=$(sed -n 4p "$T/fake.log")
+    jq -e '[.body.tools[].name] | all(startswith("mcp__") | not)' >/dev/null <<<"$b" ||
+        fail "box b was offered: $(jq -c '[.body.tools[].name]' <<<"$b")"
+    jq -e '.body.messages[-1].content[0].content | tostring | contains("B-sees\n0\nNo such file") or contains("B-sees\n0\nls: ")' >/dev/null <<<"$b" ||
+        fail "box b saw: $(jq -c '.body.messages[-1].content[0].content' <<<"$b" | head -c 600)"
+    events | jq -se '[.[] | select(.event == "skill.provisioned" and .type == "mcp") | .stage] == ["a"]' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned)"
+    expect_clean
+}
+
 test_an_mcp_server_that_does_not_answer_fails_the_stage_by_name() {
     export VB_TEST_KEY="sk-test-$RANDOM"
     fake '{"turns": [{"text": "never asked", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
