@@ -256,4 +256,31 @@ test_mcp_skills_are_validated_with_positions() {
     expect_rc 0
 }
 
+# examples/skills.yaml as a user runs it: its MCP server (changes.sh of
+# its release-notes skill) answers the model's call.  Its remote: skill
+# comes from a loopback mirror of the base URL's layout.
+test_example_skills_mcp_server_answers() {
+    mkdir -p "$T/www/anthropics/skills/main/skills/skill-creator"
+    printf -- '---\nname: skill-creator\ndescription: creates skills\n---\nbody\n' \
+        >"$T/www/anthropics/skills/main/skills/skill-creator/SKILL.md"
+    python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" >"$T/www.out" 2>"$T/www.log" &
+    local www=$!
+    for _ in $(seq 100); do grep -q 'port' "$T/www.out" 2>/dev/null && break; sleep 0.05; done
+    local wport; wport=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/www.out" | head -1)
+    fake '{"turns": [
+      {"tool_use": {"name": "mcp__changes__list_changes", "id": "tu", "input": {}},
+       "usage": {"input_tokens": 1, "output_tokens": 1}},
+      {"expect": "fix a crash when the spec file is empty", "text": "notes", "usage": {"input_tokens": 1, "output_tokens": 1}}]}'
+    VOIDBOX_SKILLS_BASE_URL="http://127.0.0.1:$wport" AGENT_BASE_URL="http://127.0.0.1:$port" \
+        AGENT_API_KEY=sk-example AGENT_MODEL=fake-model vb run --output json "$ROOT/examples/skills.yaml"
+    kill "$www"
+    # the remote skill's cache entry of this test's URL
+    local c=${XDG_CACHE_HOME:-$HOME/.cache}/voidbox/skills k
+    k=$(printf '%s' "http://127.0.0.1:$wport/anthropics/skills/main/skills/skill-creator/SKILL.md" | sha256sum | cut -c1-64)
+    [ -f "$c/url-$k" ] && rm -f "$c/sha256-$(cut -c1-64 "$c/url-$k")" "$c/url-$k"
+    expect_rc 0
+    jqx '.output == "notes"'
+    expect_clean
+}
+
 run_tests
