@@ -230,7 +230,18 @@ void vb_run_mcp_free(struct vb_run_mcp *m)
 	free(m);
 }
 
-/* "mcp__SERVER__TOOL": what the model calls a server's tool. */
+/* Whether (a), a tool name the model used, is (tool) with each '.' as '_'
+ * (an Anthropic tool name has no '.'). */
+static int same_tool(const char *a, const char *tool)
+{
+	for (; *a && *tool; a++, tool++)
+		if (*a != (*tool == '.' ? '_' : *tool))
+			return 0;
+	return !*a && !*tool;
+}
+
+/* "mcp__SERVER__TOOL" ('.' in TOOL as '_'): what the model calls a
+ * server's tool. */
 void *vb_run_mcp_tools_json(const struct vb_run_mcp *m)
 {
 	json_t *a = json_array();
@@ -238,6 +249,8 @@ void *vb_run_mcp_tools_json(const struct vb_run_mcp *m)
 		for (size_t j = 0; j < m->v[i].n_tools; j++) {
 			const struct vb_mcp_tool *t = &m->v[i].tools[j];
 			_cleanup_free_ char *name = vb_strfmt("mcp__%s__%s", m->v[i].m->name, t->name);
+			for (char *d = name ? strchr(name, '.') : NULL; d; d = strchr(d, '.'))
+				*d = '_';
 			json_t *o = name ? json_pack("{s:s,s:s,s:O}", "name", name, "description",
 						     t->description ? t->description : t->name,
 						     "input_schema", t->schema)
@@ -287,7 +300,7 @@ int vb_run_mcp_call(struct vb_run_mcp *m, const char *name, void *input, int64_t
 			continue;
 		const char *tool = name + 5 + nl + 2;
 		for (size_t j = 0; j < s->n_tools; j++) {
-			if (strcmp(s->tools[j].name, tool))
+			if (!same_tool(tool, s->tools[j].name))
 				continue;
 			int64_t left = deadline_ms ? deadline_ms - vb_now_ms() : 120000;
 			if (left > 120000)
@@ -298,7 +311,8 @@ int vb_run_mcp_call(struct vb_run_mcp *m, const char *name, void *input, int64_t
 			vb_error e = { 0 };
 			if (left <= 0 ||
 			    request(s, "tools/call",
-				    json_pack("{s:s,s:o}", "name", tool, "arguments", args), (int)left,
+				    json_pack("{s:s,s:o}", "name", s->tools[j].name, "arguments", args),
+				    (int)left,
 				    &res, &e) < 0) {
 				fail(s, &e);
 				*out = strdup(left <= 0 ? "the stage's time is up" : e.msg);

@@ -275,6 +275,16 @@ static int tool_name_ok(const char *s)
 	return 1;
 }
 
+/* (a) and (b) the same once '.' is '_' (as the builtin agent names them
+ * to the model). */
+static int same_name(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if ((*a == '.' ? '_' : *a) != (*b == '.' ? '_' : *b))
+			return 0;
+	return !*a && !*b;
+}
+
 void vb_mcp_tools_free(struct vb_mcp_tool *tools, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -314,7 +324,7 @@ int vb_mcp_tools(json_t *result, struct vb_mcp_tool **tools, size_t *n, vb_error
 			goto fail;
 		}
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(v[j].name, name)) {
+			if (same_name(v[j].name, name)) {
 				vb_error_set(err, VB_E_RUNTIME, "tools/list: two tools named '%s'", name);
 				goto fail;
 			}

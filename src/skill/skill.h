@@ -143,7 +143,7 @@ struct vb_mcp_tool {
 	struct json_t *schema; /* its inputSchema: an object */
 };
 /* The tools of a tools/list result: at most VB_MCP_TOOLS_MAX, each named
- * safely and uniquely.  Free with vb_mcp_tools_free. */
+ * safely and uniquely (also with '.' read as '_').  Free with vb_mcp_tools_free. */
 int vb_mcp_tools(struct json_t *result, struct vb_mcp_tool **tools, size_t *n, vb_error *err);
 void vb_mcp_tools_free(struct vb_mcp_tool *tools, size_t n);
 

@@ -33,7 +33,11 @@ while IFS= read -r line; do
     echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"srv","version":"1"}}}';;
   *'"method":"tools/list"'*)
     echo '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}'
-    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"tools":[{"name":"echo","description":"Echo the text back","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]}}';;
+    more=
+    [ -z "$SRV_DOTS" ] || more=',{"name":"say.hi","description":"Say hi"}'
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"tools":[{"name":"echo","description":"Echo the text back","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}'"$more"']}}';;
+  *'"method":"tools/call"'*'"name":"say.hi"'*)
+    echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"content":[{"type":"text","text":"hi from say.hi"}]}}';;
   *'"method":"tools/call"'*)
     text=$(printf '%s' "$line" | sed -n 's/.*"text":"\([^"]*\)".*/\1/p')
     mode=$(printf '%s' "${SRV_MODE:-none}" | tr -cd 'a-z ')
@@ -52,7 +56,9 @@ test_builtin_calls_a_tool_of_an_mcp_server_in_its_vm() {
     fake '{"turns": [
       {"tool_use": {"name": "mcp__srv__echo", "id": "tu_1", "input": {"text": "hi-4242"}},
        "usage": {"input_tokens": 10, "output_tokens": 5}},
-      {"expect": "echo hi-4242 as uid 1000 mode none", "text": "echoed", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+      {"expect": "echo hi-4242 as uid 1000 mode none", "tool_use": {"name": "mcp__srv__say_hi", "id": "tu_2", "input": {}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "hi from say.hi", "text": "echoed", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
     spec a <<EOF
 api_version: v1
 kind: agent
@@ -63,7 +69,7 @@ agent:
   prompt: "use the echo tool"
   skills:
     - file:$T/srv
-    - mcp:$SRV
+    - {name: srv, command: $SRV, env: {SRV_DOTS: "1"}}
 EOF
     vb validate "$T/a.yaml"
     expect_rc 0
@@ -71,16 +77,18 @@ EOF
     expect_rc 0
     jqx '.output == "echoed"'
     # the first request offers the server's tool, with its inputSchema
-    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .name == "mcp__srv__echo" and .description == "Echo the text back" and .input_schema.required == ["text"]) and any(.[]; .name == "bash")' >/dev/null ||
+    # (a '.' in a tool's name is '_' to the model, which has no '.' in names;
+    # a tool without an inputSchema takes an object)
+    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .name == "mcp__srv__echo" and .description == "Echo the text back" and .input_schema.required == ["text"]) and any(.[]; .name == "mcp__srv__say_hi" and .input_schema == {"type": "object"}) and any(.[]; .name == "bash")' >/dev/null ||
         fail "the tools offered: $(sed -n 1p "$T/fake.log" | jq -c '[.body.tools[].name]')"
     # the call's result (from the server, run as the sandbox user) came back
     sed -n 2p "$T/fake.log" | jq -e '.body.messages[-1].content[0] | .type == "tool_result" and .tool_use_id == "tu_1" and (.content | tostring | contains("echo hi-4242 as uid 1000")) and .is_error == false' >/dev/null ||
         fail "the tool result: $(sed -n 2p "$T/fake.log" | jq -c '.body.messages[-1]' | head -c 900)"
-    events | jq -se 'map(select(.event == "skill.provisioned" and .type == "mcp")) | length == 1 and .[0].name == "srv" and .[0].tools == ["echo"] and .[0].source == "'"$SRV"'"' >/dev/null ||
+    events | jq -se 'map(select(.event == "skill.provisioned" and .type == "mcp")) | length == 1 and .[0].name == "srv" and .[0].tools == ["echo", "say.hi"] and .[0].source == "'"$SRV"'"' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
-    grep -q "stage mc: MCP server srv started, 1 tool: echo" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
+    grep -q "stage mc: MCP server srv started, 2 tools: echo say.hi" "$T/err" || fail "the progress does not show the server: $(head -c 900 "$T/err")"
     vb logs "$(jq -r .run_id <"$T/out")"
-    grep -q "skill.provisioned.*mcp srv, $SRV, tools: echo" "$T/out" || fail "voidbox logs lacks the server: $(grep skill "$T/out" | head -c 600)"
+    grep -q "skill.provisioned.*mcp srv, $SRV, tools: echo say.hi" "$T/out" || fail "voidbox logs lacks the server: $(grep skill "$T/out" | head -c 600)"
     expect_clean
 }
 

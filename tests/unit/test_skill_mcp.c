@@ -114,6 +114,10 @@ static void test_response_and_tools(void **state)
 	assert_int_equal(vb_mcp_tools(bad, &t, &n, &err), -1);
 	assert_non_null(strstr(err.msg, "two tools named 'x'"));
 	json_decref(bad);
+	bad = json_pack("{s:[{s:s},{s:s}]}", "tools", "name", "a.b", "name", "a_b");
+	assert_int_equal(vb_mcp_tools(bad, &t, &n, &err), -1);
+	assert_non_null(strstr(err.msg, "two tools named 'a_b'"));
+	json_decref(bad);
 	bad = json_pack("{s:[]}", "tools");
 	for (int i = 0; i <= VB_MCP_TOOLS_MAX; i++)
 		json_array_append_new(json_object_get(bad, "tools"), json_pack("{s:s}", "name", "t"));
