@@ -183,6 +183,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_skillmd tests/fuzz/fuzz_skillmd.c src/skill/frontmatter.c \
 	    src/util/term.c src/util/error.c -lyaml
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_mcp tests/fuzz/fuzz_mcp.c src/skill/mcp.c src/util/term.c \
+	    src/util/error.c src/util/util.c -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)

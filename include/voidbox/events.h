@@ -76,7 +76,7 @@ struct vb_event_agent_result {
 
 /* VB_EV_SKILL_PROVISIONED */
 struct vb_event_skill {
-	const char *type;     /* "file", "inline", "remote" */
+	const char *type;     /* "file", "inline", "remote", "mcp" */
 	const char *name;
 	const char *source;   /* the host path, the URL, or "inline" */
 	const char *sha256;   /* of its SKILL.md */
@@ -84,6 +84,10 @@ struct vb_event_skill {
 			       * agent's system prompt only */
 	uint64_t size;        /* bytes of all its files */
 	uint64_t files;
+	/* type "mcp": the server's tools (NULL-terminated), sha256 and path
+	 * NULL, size and files 0 */
+	const char *const *tools;
+	size_t n_tools;
 };
 
 /* VB_EV_AGENT_TOOL (input and result may come from the model or the guest) */

@@ -51,6 +51,13 @@ struct vb_builtin_params {
 	vb_builtin_text_fn on_text;   /* the answers' text as it streams in; NULL: none */
 	int (*cancelled)(void *opaque); /* checked before each model request; NULL: never */
 	void *opaque;
+	/* More tools (the stage's MCP servers'): a json_t array of Anthropic
+	 * tool definitions offered after the built-in ones, and what runs a call
+	 * of one: 1 with its result in (*out), 0 when (name) is none of them,
+	 * -1 on a VoidBox failure.  NULL: none. */
+	void *extra_tools;
+	int (*extra_tool)(const char *name, void *input, int64_t deadline_ms, char **out,
+			  int *is_error, void *opaque, vb_error *err);
 };
 
 /* Run the loop to the model's final answer: its text in *final (new

@@ -145,7 +145,11 @@ static json_t *run_tools(const struct vb_builtin_params *p, json_t *content, int
 		char *out = NULL;
 		int is_error = 0;
 		int64_t t0 = vb_now_ms();
-		if (vb_builtin_tool_run(p->sb, name, input, p->deadline_ms, &out, &is_error, err) < 0) {
+		int ext = p->extra_tool ? p->extra_tool(name, input, p->deadline_ms, &out, &is_error,
+							p->opaque, err)
+					: 0;
+		if (ext < 0 || (!ext && vb_builtin_tool_run(p->sb, name, input, p->deadline_ms, &out,
+							   &is_error, err) < 0)) {
 			*failed = 1;
 			json_decref(results);
 			return NULL;
@@ -179,6 +183,10 @@ int vb_builtin_run(const struct vb_builtin_params *p, char **final, vb_error *er
 		p->system && *p->system ? vb_strfmt("%s\n\n%s", base_system, p->system)
 					: strdup(base_system);
 	json_t *tools = vb_builtin_tools_json();
+	if (tools && p->extra_tools && json_array_extend(tools, p->extra_tools) < 0) {
+		json_decref(tools);
+		tools = NULL;
+	}
 	json_t *messages =
 		json_pack("[{s:s,s:s}]", "role", "user", "content", p->prompt ? p->prompt : "");
 	struct vb_builtin_gw *c = NULL;

@@ -226,6 +226,18 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 jget(ev, "subtype") ? jget(ev, "subtype") : "?", jint(ev, "num_turns"),
 			 jint(ev, "input_tokens"), jint(ev, "output_tokens"),
 			 json_is_number(cost) ? json_number_value(cost) : 0.0, res ? res : "");
+	} else if (!strcmp(type, "skill.provisioned") && json_is_array(json_object_get(ev, "tools"))) {
+		/* an MCP server: its command and tools */
+		json_t *tools = json_object_get(ev, "tools"), *t;
+		size_t i;
+		int o = snprintf(buf, size, "mcp %s, %.200s, tools:", jget(ev, "name") ? jget(ev, "name") : "?",
+				 jget(ev, "source") ? jget(ev, "source") : "?");
+		json_array_foreach(tools, i, t) {
+			if (o < 0 || (size_t)o >= size)
+				break;
+			o += snprintf(buf + o, size - (size_t)o, " %.64s",
+				      json_is_string(t) ? json_string_value(t) : "?");
+		}
 	} else if (!strcmp(type, "skill.provisioned")) {
 		const char *sha = jget(ev, "sha256");
 		snprintf(buf, size, "%s %s, %lld bytes in %lld file%s, sha256 %.12s, from %.200s to %.200s",

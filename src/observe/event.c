@@ -192,7 +192,14 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set_str(o, "type", k->type);
 			rc |= set_str(o, "name", k->name);
 			rc |= set_str(o, "source", k->source);
-			rc |= set_str(o, "sha256", k->sha256);
+			if (k->sha256)
+				rc |= set_str(o, "sha256", k->sha256);
+			if (k->tools) {
+				json_t *t = json_array();
+				for (size_t i = 0; t && i < k->n_tools; i++)
+					json_array_append_new(t, vb_obs_jstr(k->tools[i], VB_REC_STR_MAX));
+				rc |= set(o, "tools", t);
+			}
 			if (k->path)
 				rc |= set_str(o, "path", k->path);
 			rc |= set(o, "size", json_integer((json_int_t)k->size));

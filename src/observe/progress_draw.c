@@ -446,6 +446,15 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 			vb_term_copy(type, sizeof(type), ev->skill->type, 0);
 			vb_term_copy(where, sizeof(where),
 				     ev->skill->path ? ev->skill->path : "the system prompt", 0);
+			if (ev->skill->tools) { /* names checked by src/skill/mcp.c */
+				fprintf(p->out, "[%s] stage %s: MCP server %s started, %zu tool%s:", at,
+					r->name, name, ev->skill->n_tools,
+					ev->skill->n_tools == 1 ? "" : "s");
+				for (size_t i = 0; i < ev->skill->n_tools; i++)
+					fprintf(p->out, " %s", ev->skill->tools[i]);
+				fputc('\n', p->out);
+				break;
+			}
 			fprintf(p->out, "[%s] stage %s: skill %s (%s, %llu bytes) in %s\n", at,
 				r->name, name, type, (unsigned long long)ev->skill->size, where);
 		}

@@ -8,6 +8,7 @@
  * reaching the same gateway through a loopback forward (agent_link.c).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "builtin/builtin.h"
 #include "llm/llm.h"
 #include "run/engine.h"
+#include "skill/skill.h"
 #include "util/util.h"
 
 /* How much of the carried input the prompt holds inline (SPEC-V1: the rest
@@ -122,7 +124,21 @@ static char *make_prompt(const char *prompt, const char *in_path, const uint8_t 
 struct ctx {
 	struct vb_run *r;
 	struct vb_run_unit *u;
+	struct vb_run_mcp *mcp; /* the stage's MCP servers (builtin agent) */
 };
+
+/* claude-code's MCP servers: its own directory, private to the sandbox user */
+#define VB_RUN_CLAUDE_MCP_DIR "/home/sandbox/.claude"
+#define VB_RUN_CLAUDE_MCP_CONFIG VB_RUN_CLAUDE_MCP_DIR "/voidbox-mcp.json"
+
+/* The builtin agent's call of an MCP server's tool. */
+static int mcp_tool(const char *name, void *input, int64_t deadline_ms, char **out,
+		    int *is_error, void *opaque, vb_error *err)
+{
+	struct ctx *c = opaque;
+	return vb_run_mcp_call(c->mcp, name, input, deadline_ms, VB_BUILTIN_TOOL_OUTPUT, out,
+			       is_error, err);
+}
 
 static void on_request(const struct vb_llm_request *q, void *opaque)
 {
@@ -162,12 +178,9 @@ static void on_tool(const struct vb_builtin_tool_call *call, void *opaque)
 	vb_run_emit(c->r, &ev);
 }
 
-int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
-		 const struct vb_run_agent_box *a, vb_error *err)
+static int run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		     const struct vb_run_agent_box *a, struct vb_run_mcp *mcp, vb_error *err)
 {
-	/* the stage's skills, where its agent looks, before it starts */
-	if (vb_run_skills_provision(r, u, sb, a->skills, vb_run_agent_binary(a->llm), err) < 0)
-		return err->kind == VB_E_OK ? 1 : -1; /* VB_E_OK: the stage's own tool failed */
 	struct vb_llm_provider *prov = provider_of(a->llm, err); /* checked before the run */
 	if (!prov) {
 		err->kind = VB_E_OK;
@@ -175,7 +188,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	}
 	const char *model = vb_llm_provider_model(prov);
 	_cleanup_free_ char *model_copy = model ? strdup(model) : NULL;
-	struct ctx c = { .r = r, .u = u };
+	struct ctx c = { .r = r, .u = u, .mcp = mcp };
 	const struct vb_spec_llm_budget *b = a->llm->budget;
 	struct vb_llm_gateway_cfg gc = {
 		.provider = prov,
@@ -214,6 +227,7 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		struct vb_run_claude_params p = {
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
 			.prompt = prompt, .timeout_ms = a->timeout_ms, .max_turns = a->max_turns,
+			.mcp_config = a->skills && a->skills->n_mcp ? VB_RUN_CLAUDE_MCP_CONFIG : NULL,
 		};
 		vb_run_agent_link_set(a->link, gw);
 		rc = vb_run_claude(&p, &final, err);
@@ -223,18 +237,33 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			.r = r, .u = u, .sb = sb, .gw = gw, .env = a->env, .model = model_copy,
 			.prompt = prompt, .timeout_ms = a->timeout_ms,
 		};
-		vb_run_agent_link_set(a->link, gw);
-		rc = vb_run_codex(&p, &final, err);
-		vb_run_agent_link_set(a->link, NULL);
+		char **over = a->skills && a->skills->n_mcp ? vb_run_mcp_codex_overrides(a->skills)
+							     : NULL;
+		p.mcp = (const char *const *)over;
+		if (a->skills && a->skills->n_mcp && !over) {
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		} else {
+			vb_run_agent_link_set(a->link, gw);
+			rc = vb_run_codex(&p, &final, err);
+			vb_run_agent_link_set(a->link, NULL);
+		}
+		for (size_t i = 0; over && over[i]; i++)
+			free(over[i]);
+		free(over);
 	} else {
 		struct vb_builtin_params p = {
 			.sb = sb, .gw = gw, .model = model_copy, .system = system, .prompt = prompt,
 			.max_turns = a->max_turns,
 			.deadline_ms = a->timeout_ms ? vb_now_ms() + a->timeout_ms : 0,
 			.on_tool = on_tool, .on_text = on_text, .cancelled = is_cancelled,
-			.opaque = &c,
+			.opaque = &c, .extra_tools = mcp ? vb_run_mcp_tools_json(mcp) : NULL,
+			.extra_tool = mcp ? mcp_tool : NULL,
 		};
-		rc = vb_builtin_run(&p, &final, err);
+		if (mcp && !p.extra_tools)
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		else
+			rc = vb_builtin_run(&p, &final, err);
+		json_decref(p.extra_tools);
 	}
 	/* the agent failed after the gateway refused or failed a request (a
 	 * budget, the provider's 401...): that is why, whatever it said */
@@ -278,4 +307,43 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 	u->out_len = len;
 	u->exit_code = 0;
 	return 0;
+}
+
+int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		 const struct vb_run_agent_box *a, vb_error *err)
+{
+	/* the stage's skills, where its agent looks, before it starts */
+	if (vb_run_skills_provision(r, u, sb, a->skills, vb_run_agent_binary(a->llm), err) < 0)
+		return err->kind == VB_E_OK ? 1 : -1; /* VB_E_OK: the stage's own tool failed */
+	/* MCP servers: the builtin agent's loop speaks to them itself; the
+	 * other agents are not given them yet (docs/skills.md) */
+	struct vb_run_mcp *mcp = NULL;
+	int bin = vb_run_agent_binary(a->llm);
+	if (a->skills && a->skills->n_mcp) {
+		if (a->mode == VB_SPEC_AGENT_INTERACTIVE) {
+			vb_error_set(err, VB_E_OK,
+				     "MCP servers (mcp: skills) are not given to an interactive agent "
+				     "in this version");
+			return 1;
+		}
+		/* each server answers once before the agent starts; claude-code
+		 * then starts its own from its --mcp-config */
+		if (vb_run_mcp_start(r, u, sb, a->skills, &mcp, err) < 0) {
+			if (err->kind != VB_E_VMDIED && err->kind != VB_E_CANCELLED)
+				err->kind = VB_E_OK; /* the server's failure: the stage's */
+			return err->kind == VB_E_OK ? 1 : -1;
+		}
+		if (bin >= 0) { /* claude-code and codex start their own */
+			vb_run_mcp_free(mcp);
+			mcp = NULL;
+		}
+		if (bin == VB_AGENTBIN_CLAUDE_CODE) {
+			if (vb_file_mkdir(sb, VB_RUN_CLAUDE_MCP_DIR, 0700, 0, err) < 0 ||
+			    vb_run_mcp_config_write(sb, a->skills, VB_RUN_CLAUDE_MCP_CONFIG, err) < 0)
+				return -1;
+		}
+	}
+	int rc = run_agent(r, u, sb, a, mcp, err);
+	vb_run_mcp_free(mcp);
+	return rc;
 }

@@ -217,7 +217,12 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	 * sandbox is off (the VM is the sandbox: its Landlock sandbox would
 	 * need the guest kernel's support), it never asks for approval, and
 	 * nothing of its own goes online (update check, analytics, plugins). */
-	const char *argv[32];
+	size_t n_mcp = 0;
+	while (p->mcp && p->mcp[n_mcp])
+		n_mcp++;
+	_cleanup_free_ const char **argv = calloc(32 + 2 * n_mcp, sizeof(*argv));
+	if (!argv)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	size_t a = 0;
 	argv[a++] = "codex";
 	argv[a++] = "exec";
@@ -247,6 +252,10 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	if (model) {
 		argv[a++] = "--model";
 		argv[a++] = model;
+	}
+	for (size_t i = 0; i < n_mcp; i++) { /* the spec's MCP servers */
+		argv[a++] = "-c";
+		argv[a++] = p->mcp[i];
 	}
 	argv[a++] = "--"; /* a prompt that starts with '-' stays the prompt */
 	argv[a++] = p->prompt;

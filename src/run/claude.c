@@ -152,6 +152,11 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 		argv[a++] = "--max-turns";
 		argv[a++] = turns;
 	}
+	if (p->mcp_config) { /* the spec's MCP servers, and no others */
+		argv[a++] = "--mcp-config";
+		argv[a++] = p->mcp_config;
+		argv[a++] = "--strict-mcp-config";
+	}
 	argv[a] = NULL;
 	struct vb_exec_params xp = { .argv = argv, .env = env, .timeout_ms = p->timeout_ms };
 	struct ctx c = { .r = p->r, .sb = p->sb };

@@ -293,6 +293,32 @@ int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
  * files are.  A new string ("" for none), NULL when out of memory. */
 char *vb_run_skills_text(const struct vb_skill_set *set);
 
+/* ---- MCP servers in the VM (mcp.c) ---- */
+
+struct vb_run_mcp;
+/* Start (set)'s MCP servers in (sb) as the sandbox user, initialize each
+ * and list its tools (a skill.provisioned event each); one that does not
+ * answer fails, named, with its stderr's tail.  (*out) is NULL without
+ * servers. */
+int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
+void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
+/* codex's -c overrides for (set)'s servers, one a server:
+ * mcp_servers.NAME={command="...",args=[...],env={K="V"}} (TOML); a new
+ * NULL-terminated list (free each and it), NULL out of memory. */
+char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set);
+/* claude-code's --mcp-config file for (set)'s servers, written to (path)
+ * in (sb): {"mcpServers": {NAME: {type: stdio, command, args, env}}}. */
+int vb_run_mcp_config_write(vb_sandbox *sb, const struct vb_skill_set *set, const char *path,
+			    vb_error *err);
+/* The servers' tools as Anthropic tools named mcp__SERVER__TOOL (a new
+ * json_t array), NULL out of memory. */
+void *vb_run_mcp_tools_json(const struct vb_run_mcp *m);
+/* A model's call of (name): 1 when it is a server's tool (its content
+ * text, at most (max) bytes, in (*out)), 0 when it is none. */
+int vb_run_mcp_call(struct vb_run_mcp *m, const char *name, void *input, int64_t deadline_ms,
+		    size_t max, char **out, int *is_error, vb_error *err);
+
 /* ---- mode: interactive (interactive.c) ---- */
 
 /* Can (llm)'s agent run interactively with (o) (an attach callback)?
@@ -327,6 +353,7 @@ struct vb_run_claude_params {
 	const char *prompt;
 	unsigned max_turns;           /* 0: claude's default */
 	unsigned timeout_ms;          /* 0: none */
+	const char *mcp_config;       /* a guest path: --mcp-config it --strict-mcp-config */
 };
 /* Run `claude -p` headless as uid 1000 to its result; agent.tool events on
  * the way.  0 with its result text in *final; -1 with (err): kind VB_E_OK
@@ -345,6 +372,7 @@ struct vb_run_codex_params {
 	const char *model;            /* NULL: codex's default */
 	const char *prompt;
 	unsigned timeout_ms;          /* 0: none */
+	const char *const *mcp;       /* "mcp_servers.NAME={...}" -c overrides; NULL: none */
 };
 /* Run `codex exec --json` as uid 1000 to the end of its turn; its JSONL
  * (kept as u->dir/codex.jsonl) becomes agent.tool events.  0 with its last

@@ -49,6 +49,11 @@ void vb_skill_set_free(struct vb_skill_set *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;
+	for (size_t i = 0; i < s->n_mcp; i++)
+		vb_skill_mcp_free(&s->mcp[i]);
+	free(s->mcp);
+	s->mcp = NULL;
+	s->n_mcp = 0;
 }
 
 static int add_file(struct vb_skill *s, const char *rel, uint8_t *data, size_t len,
@@ -381,10 +386,26 @@ static int resolve_remote(const struct vb_spec_skill *sk, unsigned flags, struct
 static const char *unavailable(enum vb_spec_skill_type t)
 {
 	switch (t) {
-	case VB_SPEC_SKILL_MCP: return "mcp";
 	case VB_SPEC_SKILL_OCI: return "image (OCI)";
 	default: return NULL;
 	}
+}
+
+/* An MCP server (src/skill/mcp.c), its name unique among the stage's. */
+static int resolve_mcp(const struct vb_spec_skill *in, struct vb_skill_set *out, vb_error *err)
+{
+	struct vb_skill_mcp *m = &out->mcp[out->n_mcp];
+	if (vb_skill_mcp_resolve(in, m, err) < 0)
+		return -1;
+	out->n_mcp++;
+	for (size_t j = 0; j + 1 < out->n_mcp; j++)
+		if (!strcmp(out->mcp[j].name, m->name))
+			return vb_error_set(err, VB_E_USAGE,
+					    "another MCP server of this stage is also named '%s': "
+					    "server names are unique per stage (name one with "
+					    "{name: ..., command: ...})",
+					    m->name);
+	return 0;
 }
 
 /* How the spec wrote (sk), for errors. */
@@ -409,7 +430,8 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 	if (!sk || !sk->n)
 		return 0;
 	out->v = calloc(sk->n, sizeof(*out->v));
-	if (!out->v)
+	out->mcp = calloc(sk->n, sizeof(*out->mcp));
+	if (!out->v || !out->mcp)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	char file[256], what[300];
 	safe(file, sizeof(file), spec_file ? spec_file : "");
@@ -425,6 +447,14 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 		}
 		if (in->type == VB_SPEC_SKILL_AGENT)
 			continue; /* informational (vb_spec_warnings) */
+		if (in->type == VB_SPEC_SKILL_MCP) {
+			if (resolve_mcp(in, out, err) < 0) {
+				vb_error_prefix(err, "%s:%u:%u: %s", file, in->pos.line, in->pos.col,
+						what);
+				goto fail;
+			}
+			continue;
+		}
 		struct vb_skill *s = &out->v[out->n++];
 		int rc = in->type == VB_SPEC_SKILL_CLI	  ? vb_skill_cli_resolve(in->value, s, err)
 			 : in->type == VB_SPEC_SKILL_FILE	  ? resolve_file(in, s, err)

@@ -45,9 +45,19 @@ struct vb_skill {
 	size_t n_files;
 };
 
+/* An MCP server (src/skill/mcp.c): started in the stage's VM over stdio. */
+struct vb_skill_mcp {
+	char *name;         /* a safe identifier (vb_mcp_name_ok) */
+	char **argv;        /* the command, then its args; NULL-terminated */
+	char **env;         /* "K=V", NULL-terminated */
+	char *source;       /* the command as written (for events and errors) */
+};
+
 struct vb_skill_set {
 	struct vb_skill *v;
 	size_t n;
+	struct vb_skill_mcp *mcp; /* mcp: skills, in spec order */
+	size_t n_mcp;
 };
 
 enum {
@@ -97,6 +107,54 @@ int vb_skill_fetch(const char *url, uint8_t **data, size_t *len, vb_error *err);
 #define VB_SKILL_CLI_FILES_MAX 64
 #define VB_SKILL_CLI_BYTES_MAX ((size_t)64 << 20)
 int vb_skill_cli_resolve(const char *name, struct vb_skill *s, vb_error *err);
+
+/* ---- mcp: (mcp.c) ---- */
+
+#define VB_MCP_NAME_MAX 32         /* a server's name */
+#define VB_MCP_TOOL_NAME_MAX 64    /* a tool's name, as the server gives it */
+#define VB_MCP_TOOLS_MAX 128       /* tools per server */
+#define VB_MCP_LINE_MAX ((size_t)1 << 20) /* one JSON-RPC message */
+
+/* A server's name: 1..VB_MCP_NAME_MAX letters, digits, '_' or '-',
+ * starting with a letter. */
+int vb_mcp_name_ok(const char *name);
+/* (in), an mcp: skill of the spec, into (out) (freed with
+ * vb_skill_mcp_free).  Errors say why, without the spec's position. */
+int vb_skill_mcp_resolve(const struct vb_spec_skill *in, struct vb_skill_mcp *out,
+			 vb_error *err);
+void vb_skill_mcp_free(struct vb_skill_mcp *m);
+
+/* Newline-delimited JSON-RPC from a server's stdout, bounded: bytes are
+ * fed as they come, whole lines taken out. */
+struct vb_mcp_reader {
+	char *buf;
+	size_t len, cap;
+};
+/* -1 (VB_E_RUNTIME) when a line grows past VB_MCP_LINE_MAX. */
+int vb_mcp_reader_feed(struct vb_mcp_reader *r, const void *data, size_t n, vb_error *err);
+/* 1 with a new NUL-terminated line (without its newline) in (*line), 0
+ * when no whole line is buffered, -1 out of memory. */
+int vb_mcp_reader_line(struct vb_mcp_reader *r, char **line, size_t *len);
+void vb_mcp_reader_free(struct vb_mcp_reader *r);
+
+/* One line read while waiting for the response to request (id): 1 with
+ * (*result) (a new reference) when it is that response, 0 when it is
+ * something else (a notification, a request of the server's, another id:
+ * ignored), -1 when it is not JSON-RPC 2.0 or is the error response to
+ * (id) (the error's message, terminal-safe, in err). */
+struct json_t;
+int vb_mcp_response(const char *line, size_t len, long long id, struct json_t **result,
+		    vb_error *err);
+
+struct vb_mcp_tool {
+	char *name;         /* the server's, checked: [A-Za-z0-9_.-], 1..64 */
+	char *description;  /* terminal-safe, or NULL */
+	struct json_t *schema; /* its inputSchema: an object */
+};
+/* The tools of a tools/list result: at most VB_MCP_TOOLS_MAX, each named
+ * safely and uniquely (also with '.' read as '_').  Free with vb_mcp_tools_free. */
+int vb_mcp_tools(struct json_t *result, struct vb_mcp_tool **tools, size_t *n, vb_error *err);
+void vb_mcp_tools_free(struct vb_mcp_tool *tools, size_t n);
 
 /* Lowercase hex SHA-256 of (data) into (out). */
 void vb_skill_sha256(const void *data, size_t len, char out[65]);

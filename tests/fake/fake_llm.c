@@ -16,6 +16,7 @@
  *    "turns": [{"status": 200,        one per model request, in order
  *               "text": "...",         a text block
  *               "tool_use": {"name", "input", "id"},   a tool call
+ *                             (Responses: "namespace" too, optional)
  *               "usage": {"input_tokens", "output_tokens"},
  *               "delay_ms": 0,         between SSE events
  *               "error_type", "error", "retry_after"   for status >= 400
@@ -228,11 +229,15 @@ static json_t *openai_output(json_t *turn)
 		const char *id = json_string_value(json_object_get(tool, "id"));
 		json_t *input = json_object_get(tool, "input");
 		char *args = json_dumps(input ? input : json_object(), JSON_COMPACT);
-		json_array_append_new(output,
-				      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "function_call",
-						"id", "fc_fake", "call_id", id ? id : "call_fake1",
-						"name", json_string_value(json_object_get(tool, "name")),
-						"arguments", args, "status", "completed"));
+		json_t *fc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "function_call", "id",
+				       "fc_fake", "call_id", id ? id : "call_fake1", "name",
+				       json_string_value(json_object_get(tool, "name")), "arguments",
+				       args, "status", "completed");
+		/* a tool of a namespace (codex's MCP servers: mcp__SERVER) */
+		json_t *ns = json_object_get(tool, "namespace");
+		if (fc && json_is_string(ns))
+			json_object_set(fc, "namespace", ns);
+		json_array_append_new(output, fc);
 		free(args);
 	}
 	return output;

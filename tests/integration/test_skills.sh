@@ -272,7 +272,6 @@ test_malformed_skills_are_refused_by_validate() {
     check "file:s/big" "$T/s/big/SKILL.md is 100.0 MiB: the limit is 256.0 KiB"
     check "file:s/trav" "$T/s/trav/SKILL.md:2:7: frontmatter: name '../../etc' is not a safe skill name"
     check "{name: ok, content: \"---\\nname: other\\ndescription: d\\n---\\n\"}" "its frontmatter names it 'other', but the spec names it 'ok'"
-    check "mcp:my-server" "skill 'mcp:my-server': skill type mcp is not available in this version yet"
     check "cli:no-such-tool" "skill 'cli:no-such-tool': program no-such-tool not found on this host's PATH"
     # the same name twice in one stage
     printf 'api_version: v1\nkind: agent\nname: v\nllm: {provider: custom, agent: builtin, base_url: "http://127.0.0.1:9", api_key_env: HOME}\nagent:\n  prompt: x\n  skills: [file:s/out/SKILL.md, {name: out, content: y}]\n' >"$T/v.yaml"

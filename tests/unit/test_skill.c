@@ -191,12 +191,18 @@ static void test_resolve(void **state)
 	assert_int_equal(err.kind, VB_E_USAGE);
 	vb_error_clear(&err);
 
-	/* mcp and cli: not yet, positioned */
+	/* mcp: an MCP server, not a skill directory; errors positioned */
 	struct vb_spec_skill m = { .type = VB_SPEC_SKILL_MCP, .value = (char[]){ "srv" },
 				   .pos = { .line = 4, .col = 7 } };
 	struct vb_spec_skills ml = { .v = &m, .n = 1 };
+	assert_int_equal(vb_skill_resolve(&ml, "s.yaml", 0, &set, &err), 0);
+	assert_int_equal(set.n, 0);
+	assert_int_equal(set.n_mcp, 1);
+	assert_string_equal(set.mcp[0].name, "srv");
+	vb_skill_set_free(&set);
+	m.value = (char[]){ "'srv" };
 	assert_int_equal(vb_skill_resolve(&ml, "s.yaml", 0, &set, &err), -1);
-	assert_string_equal(err.msg, "s.yaml:4:7: skill 'mcp:srv': skill type mcp is not available in this version yet");
+	assert_string_equal(err.msg, "s.yaml:4:7: skill 'mcp:'srv': unterminated ' quote");
 	vb_error_clear(&err);
 
 	/* remote: without fetching (validate): the id's parts are checked */
