@@ -30,9 +30,6 @@
 /* How much of a tool's input and result an event keeps. */
 #define TOOL_TEXT_MAX ((size_t)16 << 10)
 
-/* VB_RUN_CODEX_GATEWAY_PORT as text (it is an unsigned literal) */
-#define GATEWAY_URL "http://127.0.0.1:4381"
-_Static_assert(VB_RUN_CODEX_GATEWAY_PORT == 4381, "GATEWAY_URL names the forward's port");
 
 struct seen {
 	char *last_message;  /* the last agent_message's text */
@@ -177,24 +174,6 @@ static void on_stdout(const uint8_t *d, size_t n, void *opaque)
 	}
 }
 
-/* (base) + the stage's own entries, in a new NULL-terminated array whose
- * strings (owned) are in (own). */
-#define N_OWN 4
-static const char **make_env(const char *const *base, const char *const own[N_OWN])
-{
-	size_t n = 0;
-	while (base && base[n])
-		n++;
-	const char **env = calloc(n + N_OWN + 1, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		env[i] = base[i];
-	for (size_t i = 0; i < N_OWN; i++)
-		env[n + i] = own[i];
-	return env;
-}
-
 int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *err)
 {
 	struct vb_run_unit *u = p->u;
@@ -209,46 +188,26 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	 * prints.  Its state goes to the sandbox user's ~/.codex (CODEX_HOME
 	 * must exist already; ~/.codex codex makes itself). */
 	_cleanup_free_ char *key = vb_strfmt("OPENAI_API_KEY=%s", vb_llm_gateway_token(p->gw));
-	const char *own[N_OWN] = { "OPENAI_BASE_URL=" GATEWAY_URL "/v1", key,
-				   "NO_COLOR=1", "RUST_LOG=error" };
+	const char *own[] = { vb_run_codex_base_url(), key, "NO_COLOR=1", "RUST_LOG=error" };
 	_cleanup_free_ char *model = p->model ? vb_strfmt("%s", p->model) : NULL;
-	_cleanup_free_ const char **env = key ? make_env(p->env, own) : NULL;
-	/* The provider: ours, speaking Responses at the gateway.  Codex's own
-	 * sandbox is off (the VM is the sandbox: its Landlock sandbox would
-	 * need the guest kernel's support), it never asks for approval, and
-	 * nothing of its own goes online (update check, analytics, plugins). */
+	_cleanup_free_ const char **env =
+		key ? vb_run_env_join(p->env, own, sizeof(own) / sizeof(own[0])) : NULL;
 	size_t n_mcp = 0;
 	while (p->mcp && p->mcp[n_mcp])
 		n_mcp++;
-	_cleanup_free_ const char **argv = calloc(32 + 2 * n_mcp, sizeof(*argv));
-	if (!argv)
+	_cleanup_free_ const char **argv =
+		calloc(10 + VB_RUN_CODEX_SETTINGS_N + 2 * n_mcp, sizeof(*argv));
+	if (!argv) {
+		close(fd);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	}
 	size_t a = 0;
 	argv[a++] = "codex";
 	argv[a++] = "exec";
 	argv[a++] = "--json";
 	argv[a++] = "--skip-git-repo-check";
 	argv[a++] = "--ephemeral";
-	argv[a++] = "--sandbox";
-	argv[a++] = "danger-full-access";
-	argv[a++] = "-c";
-	argv[a++] = "approval_policy=\"never\"";
-	argv[a++] = "-c";
-	argv[a++] = "model_provider=\"voidbox\"";
-	argv[a++] = "-c";
-	argv[a++] = "model_providers.voidbox={name=\"VoidBox gateway\",base_url=\"" GATEWAY_URL
-		    "/v1\",env_key=\"OPENAI_API_KEY\",wire_api=\"responses\"}";
-	argv[a++] = "-c";
-	argv[a++] = "check_for_update_on_startup=false";
-	argv[a++] = "-c";
-	argv[a++] = "analytics.enabled=false";
-	/* plugins and apps look things up on api.github.com and chatgpt.com */
-	argv[a++] = "--disable";
-	argv[a++] = "plugins";
-	argv[a++] = "--disable";
-	argv[a++] = "apps";
-	argv[a++] = "--disable";
-	argv[a++] = "remote_plugin";
+	a = vb_run_codex_settings(argv, a); /* as in interactive mode */
 	if (model) {
 		argv[a++] = "--model";
 		argv[a++] = model;

@@ -105,26 +105,15 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 	snprintf(key, sizeof(key), "ANTHROPIC_API_KEY=%s", vb_llm_gateway_token(p->gw));
 	snprintf(turns, sizeof(turns), "%u", p->max_turns);
 	/* the spec's env first, ours after it: the later value of a key wins */
-	size_t n_env = 0;
-	while (p->env && p->env[n_env])
-		n_env++;
-	static const char *const ours[] = {
-		/* nothing but model requests leaves the guest (there is no
-		 * network anyway: these keep it from waiting on one) */
-		"DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1", "DISABLE_ERROR_REPORTING=1",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-	};
-	size_t n_ours = sizeof(ours) / sizeof(ours[0]);
-	_cleanup_free_ const char **env = calloc(n_env + n_ours + 3, sizeof(*env));
+	const char *ours[VB_RUN_CLAUDE_QUIET_N + 2];
+	size_t n_ours = 0;
+	for (size_t i = 0; i < VB_RUN_CLAUDE_QUIET_N; i++)
+		ours[n_ours++] = vb_run_claude_quiet_env[i];
+	ours[n_ours++] = url;
+	ours[n_ours++] = key;
+	_cleanup_free_ const char **env = vb_run_env_join(p->env, ours, n_ours);
 	if (!env)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	size_t k = 0;
-	for (size_t i = 0; i < n_env; i++)
-		env[k++] = p->env[i];
-	for (size_t i = 0; i < n_ours; i++)
-		env[k++] = ours[i];
-	env[k++] = url;
-	env[k++] = key;
 	/* the prompt goes in on stdin, from a file: with the carried input
 	 * it may be longer than one argument may be (128 KiB) */
 	if (vb_file_write(p->sb, PROMPT_FILE, p->prompt, strlen(p->prompt), 0600, 0, err) < 0) {

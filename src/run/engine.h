@@ -238,6 +238,23 @@ int vb_run_agent_binary(const struct vb_spec_llm_eff *e);
 #define VB_RUN_GATEWAY_PORT 4380u
 #define VB_RUN_CODEX_GATEWAY_PORT 4381u
 
+/* ---- what claude-code and codex get in the VM (agent_env.c) ---- */
+
+/* (base), then (ours): a new NULL-terminated array (the strings are the
+ * callers'; a later value of a key wins).  NULL: out of memory. */
+const char **vb_run_env_join(const char *const *base, const char *const *ours, size_t n_ours);
+/* claude-code's switches for the traffic of its own (update checks,
+ * telemetry, error reports), as KEY=VALUE. */
+#define VB_RUN_CLAUDE_QUIET_N 4
+extern const char *const vb_run_claude_quiet_env[VB_RUN_CLAUDE_QUIET_N];
+/* codex's settings in every mode (the gateway as its provider, its own
+ * sandbox and approvals off, nothing of its own online): appended to
+ * argv[a..], VB_RUN_CODEX_SETTINGS_N entries; returns the new count. */
+#define VB_RUN_CODEX_SETTINGS_N 18
+size_t vb_run_codex_settings(const char **argv, size_t a);
+/* "OPENAI_BASE_URL=..." for codex: the gateway's forward in the guest. */
+const char *vb_run_codex_base_url(void);
+
 /* Between the VM's forward, which exists from the boot on, and the stage's
  * gateway, which exists while the agent runs: a connection at any other
  * time is closed at once. */

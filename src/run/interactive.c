@@ -35,22 +35,6 @@ int vb_run_interactive_check(const struct vb_spec_llm_eff *llm, const struct vb_
 	return 0; /* the provider and its credential: vb_run_agent_check */
 }
 
-/* The VM's environment, then ours (a later value of a key wins). */
-static const char **make_env(const char *const *vm, const char *const *ours, size_t n_ours)
-{
-	size_t n = 0;
-	while (vm && vm[n])
-		n++;
-	const char **env = calloc(n + n_ours + 1, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		env[i] = vm[i];
-	for (size_t i = 0; i < n_ours; i++)
-		env[n + i] = ours[i];
-	return env;
-}
-
 /* claude-code's first start asks about its theme, the folder's trust, the
  * API key and the permission mode: answered ahead, as the person would,
  * in the sandbox user's own files (the key approved is the gateway's
@@ -101,41 +85,20 @@ int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err)
 		snprintf(url, sizeof(url), "ANTHROPIC_BASE_URL=http://127.0.0.1:%u%s",
 			 VB_RUN_GATEWAY_PORT, vb_llm_base_path(VB_LLM_WIRE_ANTHROPIC));
 		key = vb_strfmt("ANTHROPIC_API_KEY=%s", vb_llm_gateway_token(p->gw));
-		ours[k++] = "DISABLE_AUTOUPDATER=1";
-		ours[k++] = "DISABLE_TELEMETRY=1";
-		ours[k++] = "DISABLE_ERROR_REPORTING=1";
-		ours[k++] = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1";
+		for (size_t i = 0; i < VB_RUN_CLAUDE_QUIET_N; i++) /* as in task mode */
+			ours[k++] = vb_run_claude_quiet_env[i];
 		argv[a++] = "claude";
 		argv[a++] = "--dangerously-skip-permissions";
 	} else {
-		snprintf(url, sizeof(url), "OPENAI_BASE_URL=http://127.0.0.1:%u/v1",
-			 VB_RUN_CODEX_GATEWAY_PORT);
+		snprintf(url, sizeof(url), "%s", vb_run_codex_base_url());
 		key = vb_strfmt("OPENAI_API_KEY=%s", vb_llm_gateway_token(p->gw));
 		ours[k++] = "RUST_LOG=error";
 		/* as `codex exec` runs in task mode (agent_codex.c), plus the
 		 * folder's trust, which its TUI would ask about first */
 		argv[a++] = "codex";
-		argv[a++] = "--sandbox";
-		argv[a++] = "danger-full-access";
-		argv[a++] = "-c";
-		argv[a++] = "approval_policy=\"never\"";
-		argv[a++] = "-c";
-		argv[a++] = "model_provider=\"voidbox\"";
-		argv[a++] = "-c";
-		argv[a++] = "model_providers.voidbox={name=\"VoidBox gateway\",base_url=\"http://"
-			    "127.0.0.1:4381/v1\",env_key=\"OPENAI_API_KEY\",wire_api=\"responses\"}";
+		a = vb_run_codex_settings(argv, a);
 		argv[a++] = "-c";
 		argv[a++] = "projects.\"/workspace\".trust_level=\"trusted\"";
-		argv[a++] = "-c";
-		argv[a++] = "check_for_update_on_startup=false";
-		argv[a++] = "-c";
-		argv[a++] = "analytics.enabled=false";
-		argv[a++] = "--disable";
-		argv[a++] = "plugins";
-		argv[a++] = "--disable";
-		argv[a++] = "apps";
-		argv[a++] = "--disable";
-		argv[a++] = "remote_plugin";
 	}
 	if (!key)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -150,7 +113,7 @@ int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err)
 		argv[a++] = prompt;
 	}
 	argv[a] = NULL;
-	_cleanup_free_ const char **env = make_env(p->env, ours, k);
+	_cleanup_free_ const char **env = vb_run_env_join(p->env, ours, k);
 	if (!env)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	struct vb_exec_params xp = { .argv = argv, .env = env };
