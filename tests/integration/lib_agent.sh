@@ -23,3 +23,25 @@ fake() {
 
 # The run's events.jsonl.
 events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
+
+# interrupt_after_first_request SETTLE MAX: `voidbox run $T/a.yaml` in the
+# background, ^C (SIGINT) once its first model request reached the fake and
+# SETTLE more seconds passed; it must end cancelled (130) within MAX s.
+interrupt_after_first_request() {
+    "$VB" run "$T/a.yaml" >"$T/out" 2>"$T/err" </dev/null &
+    local pid=$! i t0
+    for i in $(seq 1 300); do
+        [ -s "$T/fake.log" ] && break
+        sleep 0.2
+    done
+    [ -s "$T/fake.log" ] || fail "no request reached the fake: $(head -c 600 "$T/err")"
+    sleep "$1"
+    kill -INT $pid
+    t0=$SECONDS
+    wait $pid
+    rc=$?
+    check_sanitizers
+    expect_rc 130
+    [ $((SECONDS - t0)) -lt "$2" ] || fail "the cancel took $((SECONDS - t0)) s (limit $2 s)"
+    expect_err_has "voidbox: cancelled"
+}

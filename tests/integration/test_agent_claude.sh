@@ -226,23 +226,8 @@ sandbox: {memory_mb: 1024}
 llm: $(llm_yaml)
 agent: {prompt: "wait"}
 EOF
-    "$VB" run "$T/a.yaml" >"$T/out" 2>"$T/err" </dev/null &
-    local pid=$! i
-    # wait until its tool runs: the model's first answer went back
-    for i in $(seq 1 300); do
-        [ -s "$T/fake.log" ] && break
-        sleep 0.2
-    done
-    [ -s "$T/fake.log" ] || fail "claude made no request: $(head -c 600 "$T/err")"
-    sleep 2
-    kill -INT $pid
-    local t0=$SECONDS
-    wait $pid
-    rc=$?
-    check_sanitizers
-    expect_rc 130
-    [ $((SECONDS - t0)) -lt 15 ] || fail "teardown took $((SECONDS - t0)) s"
-    expect_err_has "voidbox: cancelled"
+    # once its tool runs (the model's first answer went back)
+    interrupt_after_first_request 2 15
     expect_clean
 }
 
