@@ -31,6 +31,19 @@
 
 /* ---- decompression --------------------------------------------------- */
 
+/* The compressions a kernel payload or an initramfs comes in (those Linux
+ * itself unpacks, minus lzo), by libarchive's own code: never a filter
+ * that would run an external program. */
+static void support_filters(struct archive *a)
+{
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_lzma(a);
+	archive_read_support_filter_lz4(a);
+	archive_read_support_filter_zstd(a);
+}
+
 /* (data) inflated by whichever filter libarchive recognises, at most (max)
  * bytes.  (*complete) says whether the stream ended cleanly: a kernel
  * payload often carries trailing bytes (the size bzImage appends) that make
@@ -45,7 +58,7 @@ static unsigned char *inflate_any(const void *data, size_t len, size_t max, size
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		return NULL;
 	}
-	archive_read_support_filter_all(a);
+	support_filters(a);
 	archive_read_support_format_raw(a);
 	struct archive_entry *e;
 	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
@@ -328,10 +341,14 @@ static const char *root_name(const char *name)
 	return strchr(name, '/') ? NULL : name;
 }
 
-/* Copy the current member's data to (path), at most (max) bytes. */
-static int copy_member(struct archive *a, const char *path, uint64_t max, const char *what,
-		       vb_error *err)
+/* Copy the current member (e)'s data to (path), at most (max) bytes. */
+static int copy_member(struct archive *a, struct archive_entry *e, const char *path, uint64_t max,
+		       const char *what, vb_error *err)
 {
+	int64_t size = archive_entry_size(e);
+	if (size < 0 || (uint64_t)size > max)
+		return vb_error_set(err, VB_E_USAGE, "%s is larger than %llu MiB", what,
+				    (unsigned long long)(max >> 20));
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 				      0644);
 	if (fd < 0)
@@ -353,7 +370,7 @@ static int copy_member(struct archive *a, const char *path, uint64_t max, const 
 	}
 	if (r != ARCHIVE_EOF)
 		return vb_error_set(err, VB_E_USAGE, "reading %s: %s", what, archive_error_string(a));
-	if (ftruncate(fd, (off_t)total) < 0 && errno != EINVAL) /* a sparse tail */
+	if (total < (uint64_t)size && ftruncate(fd, (off_t)size) < 0) /* a sparse tail */
 		return vb_error_errno(err, errno, "writing %s", path);
 	return 0;
 }
@@ -388,7 +405,8 @@ static int scan_layer(size_t idx, const char *blob, const char *media_type, cons
 					  idx + 1, mt, archive_filter_name(a, 0));
 			goto done;
 		}
-		if ((uint64_t)archive_filter_bytes(a, 0) > VB_GUESTIMG_MAX_LAYER_DATA) {
+		if ((uint64_t)archive_filter_bytes(a, 0) > VB_GUESTIMG_MAX_LAYER_DATA ||
+		    (uint64_t)archive_entry_size(e) > VB_GUESTIMG_MAX_LAYER_DATA) {
 			rc = vb_error_set(err, VB_E_USAGE, "layer %zu holds more than %llu GiB",
 					  idx + 1,
 					  (unsigned long long)(VB_GUESTIMG_MAX_LAYER_DATA >> 30));
@@ -425,7 +443,7 @@ static int scan_layer(size_t idx, const char *blob, const char *media_type, cons
 			}
 			uint64_t max = slots[s].kind == KERNEL ? VB_GUESTIMG_MAX_KERNEL
 							       : VB_GUESTIMG_MAX_INITRAMFS;
-			if ((rc = copy_member(a, path, max, what, err)) < 0)
+			if ((rc = copy_member(a, e, path, max, what, err)) < 0)
 				goto done;
 			have[s] = 1;
 			break;
@@ -446,18 +464,26 @@ static int check_initramfs(const char *path, const char *shown, vb_error *err)
 	struct archive *a = archive_read_new();
 	if (!a)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	archive_read_support_filter_all(a);
+	support_filters(a);
 	archive_read_support_format_cpio(a);
 	struct archive_entry *e;
 	int r = archive_read_open_filename(a, path, 1 << 16);
 	size_t n = 0;
-	while (r == ARCHIVE_OK && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+	while (r == ARCHIVE_OK && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		int f = archive_format(a); /* the kernel reads "newc" only */
+		if (f != ARCHIVE_FORMAT_CPIO_SVR4_NOCRC && f != ARCHIVE_FORMAT_CPIO_SVR4_CRC) {
+			r = ARCHIVE_FATAL;
+			archive_set_error(a, EINVAL, "not the \"newc\" cpio format the kernel reads");
+			break;
+		}
 		n++;
+	}
 	int rc = 0;
+	const char *why = r != ARCHIVE_EOF ? archive_error_string(a) : "it is empty";
 	if (r != ARCHIVE_EOF || n == 0)
 		rc = vb_error_set(err, VB_E_USAGE, "the guest image's initramfs /%s is not a cpio "
-				  "archive VoidBox can read%s%s", shown, n ? ": " : "",
-				  n ? archive_error_string(a) : "");
+				  "archive VoidBox can read%s%s", shown, why ? ": " : "",
+				  why ? why : "");
 	archive_read_free(a);
 	return rc;
 }

@@ -126,6 +126,26 @@ test_missing_kernel_or_initramfs_is_named() {
     gi prepare "$T/cache" "$T/badinit.tgz=$OCI_GZIP"
     expect_rc 2
     expect_err_has "initramfs /rootfs.cpio.gz is not a cpio archive"
+    # a cpio the kernel cannot read ("odc" instead of "newc")
+    (cd "$T/img" && echo vmlinuz | cpio -o -H odc 2>/dev/null | gzip) >"$T/img/rootfs.cpio.gz"
+    tar -C "$T/img" -czf "$T/odc.tgz" vmlinuz rootfs.cpio.gz
+    gi prepare "$T/cache" "$T/odc.tgz=$OCI_GZIP"
+    expect_rc 2
+    expect_err_has "not the \"newc\" cpio format"
+}
+
+test_oversized_kernel_is_refused() {
+    # 200 MiB claimed by a few-KiB sparse member: refused by its size,
+    # before anything is decompressed into the cache
+    mkdir -p "$T/img"
+    truncate -s 200M "$T/img/vmlinuz"
+    echo x | gzip >"$T/img/rootfs.cpio.gz"
+    tar -C "$T/img" --sparse -czf "$T/big.tgz" vmlinuz rootfs.cpio.gz
+    [ "$(stat -c %s "$T/big.tgz")" -lt 100000 ] || fail "the test layer is not small"
+    gi prepare "$T/cache" "$T/big.tgz=$OCI_GZIP"
+    expect_rc 2
+    expect_err_has "layer 1: /vmlinuz is larger than 128 MiB"
+    [ -z "$(ls -A "$T/cache")" ] || fail "left in the cache: $(ls -A "$T/cache")"
 }
 
 test_hostile_layer_writes_nothing_outside_the_cache() {
