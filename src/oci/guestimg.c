@@ -566,7 +566,7 @@ int vb_guestimg_prepare(const char *const *layer_paths, const char *const *media
 		_cleanup_free_ char *ipath = rc ? NULL : vb_strfmt("%s/%zu", stage, pick[INITRAMFS]);
 		if (rc == 0 && (!kpath || !ipath))
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
-		_cleanup_free_ char *kshown = vb_strfmt("/%s", slots[pick[KERNEL]].name);
+		_cleanup_free_ char *kshown = rc ? NULL : vb_strfmt("/%s", slots[pick[KERNEL]].name);
 		if (rc == 0 && check_kernel(kpath, kshown ? kshown : "", 0, err) < 0) {
 			vb_error_prefix(err, "the guest image");
 			rc = -1;
