@@ -192,6 +192,24 @@ static const struct kreq kreqs[] = {
 	  VB_GUESTIMG_NEED_DISK },
 };
 
+/* The compressions an initramfs may come in, by their magic, and how to
+ * tell the kernel unpacks them: its config, else a message only the
+ * decompressor carries (none known for the last three: those count as
+ * unsupported without a config). */
+static const struct {
+	const unsigned char magic[6];
+	size_t magic_len;
+	const char *option, *needle;
+} rd_formats[] = {
+	{ { 0x1f, 0x8b }, 2, "CONFIG_RD_GZIP", "Not a gzip file" },
+	{ { 0xfd, '7', 'z', 'X', 'Z', 0 }, 6, "CONFIG_RD_XZ", "XZ-compressed data is corrupt" },
+	{ { 0x28, 0xb5, 0x2f, 0xfd }, 4, "CONFIG_RD_ZSTD", "ZSTD-compressed data is corrupt" },
+	{ { 'B', 'Z', 'h' }, 3, "CONFIG_RD_BZIP2", NULL },
+	{ { 0x5d, 0, 0 }, 3, "CONFIG_RD_LZMA", NULL },
+	{ { 0x02, 0x21, 0x4c, 0x18 }, 4, "CONFIG_RD_LZ4", NULL },
+};
+#define N_RD (sizeof(rd_formats) / sizeof(rd_formats[0]))
+
 /* The kernel's own config, when built with CONFIG_IKCONFIG (a gzip stream
  * between "IKCFG_ST" and "IKCFG_ED"); NULL when absent or unreadable. */
 static char *ikconfig(const unsigned char *v, size_t len)
@@ -223,8 +241,10 @@ static int config_has(const char *cfg, const char *option)
 }
 
 /* (shown) names the kernel in messages (the staging file's name is of no
- * use to the user). */
-static int check_kernel(const char *path, const char *shown, unsigned need, vb_error *err)
+ * use to the user).  (*rd), when not NULL, gets a bit per rd_formats[]
+ * entry the kernel is known to unpack. */
+static int check_kernel(const char *path, const char *shown, unsigned need, unsigned *rd,
+			vb_error *err)
 {
 	size_t klen;
 	_cleanup_free_ unsigned char *k =
@@ -276,6 +296,11 @@ static int check_kernel(const char *path, const char *shown, unsigned need, vb_e
 			used += (size_t)w;
 		n_missing++;
 	}
+	for (size_t i = 0; rd && i < N_RD; i++)
+		if (cfg ? config_has(cfg, rd_formats[i].option)
+			: rd_formats[i].needle && memmem(v, vlen, rd_formats[i].needle,
+							 strlen(rd_formats[i].needle)))
+			*rd |= 1u << i;
 	if (n_missing)
 		return vb_error_set(err, VB_E_USAGE,
 				    "guest kernel %s lacks what VoidBox needs built in (%s): %s%s", shown,
@@ -289,7 +314,7 @@ static int check_kernel(const char *path, const char *shown, unsigned need, vb_e
 
 int vb_guestimg_check_kernel(const char *path, unsigned need, vb_error *err)
 {
-	return check_kernel(path, path, need, err);
+	return check_kernel(path, path, need, NULL, err);
 }
 
 /* ---- the layers -------------------------------------------------------- */
@@ -488,6 +513,48 @@ static int check_initramfs(const char *path, const char *shown, vb_error *err)
 	return rc;
 }
 
+/* The initramfs at (path) as the kernel will get it: left as it is when
+ * plain cpio or compressed in a way the kernel is known to unpack (rd);
+ * else decompressed here into (plain), so the kernel needs no decompressor
+ * (a kernel that cannot unpack the guest's archive would boot VoidBox's
+ * agent without the guest image's files).  Sets (*use) to the file to
+ * install. */
+static int kernel_readable(const char *path, const char *plain, unsigned rd, const char **use,
+			   vb_error *err)
+{
+	*use = path;
+	unsigned char head[6] = { 0 };
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || vb_read_full(fd, head, sizeof(head)) < 0)
+		return vb_error_errno(err, errno, "cannot read %s", path);
+	size_t f = N_RD;
+	for (size_t i = 0; i < N_RD && f == N_RD; i++)
+		if (!memcmp(head, rd_formats[i].magic, rd_formats[i].magic_len))
+			f = i;
+	if (f == N_RD || (rd & (1u << f)))
+		return 0;
+	struct archive *a = archive_read_new();
+	if (!a)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	support_filters(a);
+	archive_read_support_format_raw(a);
+	struct archive_entry *e;
+	int rc = 0;
+	if (lseek(fd, 0, SEEK_SET) != 0 || archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
+		rc = vb_error_set(err, VB_E_USAGE, "cannot decompress the guest image's initramfs: %s",
+				  archive_error_string(a));
+	} else {
+		archive_entry_set_size(e, 0); /* copy_member()'s bound is the data's */
+		rc = copy_member(a, e, plain, VB_GUESTIMG_MAX_INITRAMFS,
+				 "the guest image's initramfs (decompressed)", err);
+	}
+	archive_read_free(a);
+	if (rc == 0)
+		*use = plain;
+	return rc;
+}
+
 static char *cached(const char *cache_dir, const char *name)
 {
 	return vb_strfmt("%s/%s", cache_dir, name);
@@ -508,16 +575,14 @@ static int reusable(const char *cache_dir)
 	       access(k, R_OK) == 0 && access(i, R_OK) == 0;
 }
 
-static int install(const char *stage, const char *cache_dir, size_t kslot, size_t islot,
+static int install(const char *stage, const char *cache_dir, const char *ks, const char *is,
 		   vb_error *err)
 {
-	_cleanup_free_ char *ks = vb_strfmt("%s/%zu", stage, kslot);
-	_cleanup_free_ char *is = vb_strfmt("%s/%zu", stage, islot);
 	_cleanup_free_ char *ms = vb_strfmt("%s/marker", stage);
 	_cleanup_free_ char *kd = cached(cache_dir, "vmlinuz");
 	_cleanup_free_ char *id = cached(cache_dir, "initramfs");
 	_cleanup_free_ char *md = cached(cache_dir, MARKER_NAME);
-	if (!ks || !is || !ms || !kd || !id || !md)
+	if (!ms || !kd || !id || !md)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	_cleanup_close_ int fd = open(ms, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 || vb_write_full(fd, MARKER_TEXT, strlen(MARKER_TEXT)) < 0)
@@ -567,14 +632,19 @@ int vb_guestimg_prepare(const char *const *layer_paths, const char *const *media
 		if (rc == 0 && (!kpath || !ipath))
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		_cleanup_free_ char *kshown = rc ? NULL : vb_strfmt("/%s", slots[pick[KERNEL]].name);
-		if (rc == 0 && check_kernel(kpath, kshown ? kshown : "", 0, err) < 0) {
+		unsigned rd = 0;
+		if (rc == 0 && check_kernel(kpath, kshown ? kshown : "", 0, &rd, err) < 0) {
 			vb_error_prefix(err, "the guest image");
 			rc = -1;
 		}
 		if (rc == 0)
 			rc = check_initramfs(ipath, slots[pick[INITRAMFS]].name, err);
+		_cleanup_free_ char *plain = rc ? NULL : vb_strfmt("%s/plain", stage);
+		const char *use = ipath;
+		if (rc == 0 && (!plain || kernel_readable(ipath, plain, rd, &use, err) < 0))
+			rc = plain ? -1 : vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		if (rc == 0)
-			rc = install(stage, cache_dir, pick[KERNEL], pick[INITRAMFS], err);
+			rc = install(stage, cache_dir, kpath, use, err);
 		vb_rm_rf(stage);
 		if (rc < 0)
 			return -1;

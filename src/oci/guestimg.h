@@ -29,8 +29,10 @@
  * `rootfs.cpio`, `initramfs.cpio`); a later layer replaces an earlier one's
  * file, a root whiteout (`.wh.vmlinuz`) removes it.  Nothing else of the
  * layers is written anywhere.  The kernel is checked with
- * vb_guestimg_check_kernel(path, 0) and the initramfs must read as a cpio
- * archive before anything lands in (cache_dir); the files are renamed into
+ * vb_guestimg_check_kernel(path, 0) and the initramfs must read as a "newc"
+ * cpio archive before anything lands in (cache_dir); an initramfs in a
+ * compression the kernel is not known to unpack is cached decompressed
+ * (docs/oci.md says how that is known); the files are renamed into
  * place and a marker written last, so a cache dir with the marker is reused
  * without reading the layers again.  (*kernel) and (*initramfs) are
  * malloc'd paths the caller frees.  VB_E_USAGE when the image is not a
