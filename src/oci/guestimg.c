@@ -171,11 +171,13 @@ struct kreq {
 	unsigned need;      /* 0: always; else a VB_GUESTIMG_NEED_* bit */
 };
 #define NEEDLE(s) s, sizeof(s) - 1
-/* The needles are driver and cache names (what /sys and /proc/slabinfo
- * show), ending in their NUL so a longer name does not match; a driver
+/* The needles are driver, cache and parameter names (what /sys,
+ * /proc/slabinfo and the command line know), ending in their NUL so a
+ * longer name does not match, and stable across kernel versions; a driver
  * built as a module leaves none of them in the kernel image. */
 static const struct kreq kreqs[] = {
-	{ "initramfs support", "CONFIG_BLK_DEV_INITRD", NEEDLE("Unpacking initramfs"), 0 },
+	/* a boot parameter init/initramfs.c has had since 2.6 */
+	{ "initramfs support", "CONFIG_BLK_DEV_INITRD", NEEDLE("retain_initrd\0"), 0 },
 	{ "virtio-mmio", "CONFIG_VIRTIO_MMIO", NEEDLE("virtio-mmio\0"), 0 },
 	{ "virtio-mmio devices from the command line", "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES",
 	  NEEDLE("virtio_mmio.device\0"), 0 },
