@@ -252,6 +252,30 @@ test_initramfs_the_kernel_may_not_unpack_is_decompressed() {
     expect_cache_only "$T/cache-n"
 }
 
+test_elf_vmlinux_and_plain_cpio_boot() {
+    make_guest_files
+    # the ELF inside the cached bzImage (it has the PVH entry note), named
+    # /vmlinux, and an uncompressed /rootfs.cpio
+    local k setup po pl
+    k=$(cached_kernel)
+    setup=$(od -An -tu1 -j $((0x1f1)) -N1 "$k" | tr -d ' ')
+    [ "$setup" -eq 0 ] && setup=4
+    po=$(od -An -tu4 -j $((0x248)) -N4 "$k" | tr -d ' ')
+    pl=$(od -An -tu4 -j $((0x24c)) -N4 "$k" | tr -d ' ')
+    tail -c +$(((setup + 1) * 512 + po + 1)) "$k" | head -c "$pl" | gzip -dc >"$T/img/vmlinux" 2>/dev/null
+    [ "$(head -c 4 "$T/img/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] ||
+        fail "the cached kernel's payload is not gzip (guest/kernel/voidbox.fragment says gzip)"
+    gzip -dc "$T/img/rootfs.cpio.gz" >"$T/img/rootfs.cpio"
+    tar -C "$T/img" -cf "$T/layer.tar" vmlinux rootfs.cpio
+    gi prepare "$T/cache" "$T/layer.tar=$OCI_TAR"
+    expect_rc 0
+    cmp -s "$T/cache/vmlinuz" "$T/img/vmlinux" || fail "the kernel is not the layer's vmlinux"
+    gi boot "$T/cache/vmlinuz" "$T/cache/initramfs" cat /etc/guest-image-marker
+    expect_rc 0
+    expect_out "from the guest image"
+    expect_clean
+}
+
 test_not_a_kernel() {
     echo "#!/bin/sh" >"$T/k"
     gi check "$T/k"
