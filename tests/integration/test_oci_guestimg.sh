@@ -2,7 +2,7 @@
 # Guest images (src/oci/guestimg.c, docs/oci.md "Guest images"): layers
 # built here from VoidBox's own cached kernel and a busybox initramfs of the
 # test's, prepared by vb_guestimg_prepare() and booted through the library
-# with VoidBox's agent merged in as PID 1 (tests/integration/itest_guestimg.c
+# with VoidBox's agent merged in as PID 1 (tests/integration/guestimg_driver.c
 # drives the library until the spec names guest images).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -11,7 +11,7 @@ export OCI_GZIP=application/vnd.oci.image.layer.v1.tar+gzip
 export OCI_ZSTD=application/vnd.oci.image.layer.v1.tar+zstd
 export OCI_TAR=application/vnd.oci.image.layer.v1.tar
 
-gi() { "${VB_BUILD:-$(dirname "$VB")}/tests/itest_guestimg" "$@" >"$T/out" 2>"$T/err" </dev/null
+gi() { "${VB_BUILD:-$(dirname "$VB")}/tests/guestimg_driver" "$@" >"$T/out" 2>"$T/err" </dev/null
        rc=$?; out=$(cat "$T/out"); err=$(cat "$T/err"); check_sanitizers; }
 
 # VoidBox's own kernel, as `voidbox image build` cached it.

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A driver for tests/integration/test_oci_guestimg.sh, until the spec and
+ * A driver for tests/integration/test_oci_guestimg.sh (not an itest_*:
+ * tests/run.sh runs those bare), until the spec and
  * CLI name guest images (sandbox.guest_image):
  *
- *   itest_guestimg prepare CACHE_DIR BLOB[=MEDIA_TYPE]...
+ *   guestimg_driver prepare CACHE_DIR BLOB[=MEDIA_TYPE]...
  *       vb_guestimg_prepare(); prints "kernel PATH" and "initramfs PATH"
- *   itest_guestimg check KERNEL [net|disk]...
+ *   guestimg_driver check KERNEL [net|disk]...
  *       vb_guestimg_check_kernel(); prints "ok"
- *   itest_guestimg boot KERNEL GUEST_INITRAMFS PROGRAM ARGS...
+ *   guestimg_driver boot KERNEL GUEST_INITRAMFS PROGRAM ARGS...
  *       boots the kernel with the guest initramfs under VoidBox's own
  *       (vb_sandbox_config.guest_initramfs), runs PROGRAM as root and
  *       passes on its stdout, stderr and exit code
@@ -108,8 +109,8 @@ int main(int argc, char **argv)
 		return check(argc - 2, argv + 2);
 	if (argc >= 5 && !strcmp(argv[1], "boot"))
 		return boot(argv + 2);
-	fprintf(stderr, "usage: itest_guestimg prepare CACHE_DIR BLOB[=MEDIA_TYPE]... |\n"
-			"       itest_guestimg check KERNEL [net|disk]... |\n"
-			"       itest_guestimg boot KERNEL GUEST_INITRAMFS PROGRAM ARGS...\n");
+	fprintf(stderr, "usage: guestimg_driver prepare CACHE_DIR BLOB[=MEDIA_TYPE]... |\n"
+			"       guestimg_driver check KERNEL [net|disk]... |\n"
+			"       guestimg_driver boot KERNEL GUEST_INITRAMFS PROGRAM ARGS...\n");
 	return 2;
 }
