@@ -589,8 +589,10 @@ static int install(const char *stage, const char *cache_dir, const char *ks, con
 	_cleanup_close_ int fd = open(ms, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 || vb_write_full(fd, MARKER_TEXT, strlen(MARKER_TEXT)) < 0)
 		return vb_error_errno(err, errno, "cannot write %s", ms);
-	/* the files first, the marker last: a crash in between leaves no marker */
-	if (rename(ks, kd) < 0 || rename(is, id) < 0 || rename(ms, md) < 0)
+	/* an older marker off, the files, the marker last: a crash or a failure
+	 * in between leaves no marker, and the next prepare starts over */
+	if ((unlink(md) < 0 && errno != ENOENT) || rename(ks, kd) < 0 || rename(is, id) < 0 ||
+	    rename(ms, md) < 0)
 		return vb_error_errno(err, errno, "cannot install the guest image in %s", cache_dir);
 	return 0;
 }
