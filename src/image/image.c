@@ -306,7 +306,7 @@ static int append_file(int fd, const char *path, int pad, vb_error *err)
 	if (in < 0)
 		return vb_error_errno(err, errno, "cannot open %s", path);
 	struct stat st;
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || (!pad && st.st_size % 4))
+	if (fstat(in, &st) < 0 || (pad ? !S_ISREG(st.st_mode) : st.st_size % 4 != 0))
 		return vb_error_set(err, VB_E_RUNTIME, "%s is not a valid initramfs", path);
 	off_t off = 0;
 	while (off < st.st_size) {
