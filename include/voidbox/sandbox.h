@@ -152,6 +152,11 @@ struct vb_sandbox_config {
 	unsigned vcpus;      /* 0 = 1 */
 	const char *kernel;    /* NULL = the built guest kernel from the cache */
 	const char *initramfs; /* NULL = the built initramfs from the cache */
+	/* A guest image's own initramfs (sandbox.guest_image, src/oci/guestimg.h),
+	 * or NULL: unpacked first, then (initramfs) and the per-VM boot data
+	 * over it, so VoidBox's agent is /init (PID 1) and VoidBox's files
+	 * replace the guest image's at the same paths.  Meant with (kernel). */
+	const char *guest_initramfs;
 	const struct vb_mount *mounts;
 	size_t n_mounts;
 	const char *const *allow; /* program basenames; NULL = all allowed */

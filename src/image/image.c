@@ -297,25 +297,44 @@ int vb_image_boot_segment(struct vb_buf *out, const struct vb_boot *boot, vb_err
 }
 
 
-int vb_image_make_initrd(const char *shared, const struct vb_boot *boot, vb_error *err)
+/* Append the file (path) to (fd), then zeros up to a multiple of 4 bytes:
+ * the kernel looks for the next archive's magic at a 4-byte aligned offset
+ * and skips zeros in between. */
+static int append_file(int fd, const char *path, int pad, vb_error *err)
 {
-	_cleanup_close_ int in = open(shared, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return vb_error_errno(err, errno, "cannot open %s", shared);
+		return vb_error_errno(err, errno, "cannot open %s", path);
 	struct stat st;
-	if (fstat(in, &st) < 0 || st.st_size % 4)
-		return vb_error_set(err, VB_E_RUNTIME, "%s is not a valid initramfs", shared);
-	int fd = memfd_create("voidbox-initrd", MFD_CLOEXEC);
-	if (fd < 0)
-		return vb_error_errno(err, errno, "memfd_create");
+	if (fstat(in, &st) < 0 || (pad ? !S_ISREG(st.st_mode) : st.st_size % 4 != 0))
+		return vb_error_set(err, VB_E_RUNTIME, "%s is not a valid initramfs", path);
 	off_t off = 0;
 	while (off < st.st_size) {
 		ssize_t n = sendfile(fd, in, &off, (size_t)(st.st_size - off));
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			close(fd);
-			return vb_error_errno(err, e, "copying %s", shared);
-		}
+		if (n <= 0)
+			return vb_error_errno(err, n < 0 ? errno : EIO, "copying %s", path);
+	}
+	static const char zeros[4];
+	size_t tail = (size_t)(st.st_size % 4);
+	if (pad && tail && vb_write_full(fd, zeros, 4 - tail) < 0)
+		return vb_error_errno(err, errno, "copying %s", path);
+	return 0;
+}
+
+int vb_image_make_initrd(const char *shared, const struct vb_boot *boot, vb_error *err)
+{
+	return vb_image_make_initrd_over(NULL, shared, boot, err);
+}
+
+int vb_image_make_initrd_over(const char *first, const char *shared, const struct vb_boot *boot,
+			      vb_error *err)
+{
+	int fd = memfd_create("voidbox-initrd", MFD_CLOEXEC);
+	if (fd < 0)
+		return vb_error_errno(err, errno, "memfd_create");
+	if ((first && append_file(fd, first, 1, err) < 0) || append_file(fd, shared, 0, err) < 0) {
+		close(fd);
+		return -1;
 	}
 	struct vb_buf seg = { 0 };
 	int rc = vb_image_boot_segment(&seg, boot, err);

@@ -44,6 +44,13 @@ int vb_image_boot_segment(struct vb_buf *out, const struct vb_boot *boot, vb_err
 /* A copy of (shared) followed by the boot segment, in a memfd
  * (the secret never touches a disk).  Returns the fd (O_CLOEXEC) or -1. */
 int vb_image_make_initrd(const char *shared, const struct vb_boot *boot, vb_error *err);
+/* The same with the archive (first) before (shared), padded with zeros to
+ * 4 bytes: a guest image's own initramfs (any compression its kernel
+ * unpacks), then VoidBox's, whose entries (the agent as /init, busybox in
+ * /bin) replace the first one's at the same paths when the kernel unpacks
+ * them in order.  (first) NULL is vb_image_make_initrd(). */
+int vb_image_make_initrd_over(const char *first, const char *shared, const struct vb_boot *boot,
+			      vb_error *err);
 
 /* ---- cpio "newc" writer ------------------------------------------------ */
 

@@ -232,7 +232,7 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 
 	if (make_rundir(sb, err) < 0 || vb_random(boot.secret, sizeof(boot.secret), err) < 0)
 		goto fail;
-	if ((initrd = vb_image_make_initrd(initramfs, &boot, err)) < 0)
+	if ((initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
 	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
 		goto fail;
