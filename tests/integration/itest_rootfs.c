@@ -100,7 +100,8 @@ static int run(vb_sandbox *sb, const struct vb_exec_params *tmpl, const char *sc
 		return -1;
 	}
 	size_t n = r.out_len < len - 1 ? r.out_len : len - 1;
-	memcpy(out, r.out, n);
+	if (n)
+		memcpy(out, r.out, n);
 	out[n] = '\0';
 	while (n > 0 && out[n - 1] == '\n')
 		out[--n] = '\0';
@@ -288,8 +289,9 @@ static int test_bad_images(void)
 	 * the agent said (not a boot timeout) */
 	struct vb_sandbox_config bad = { .rootfs = corrupt, .name = "itest-corrupt" };
 	CHECK(!(sb = boot(&bad, &err)) && err.kind == VB_E_VMDIED &&
-		      strstr(err.msg, "root image: cannot mount"),
+		      strstr(err.msg, "the guest agent failed (voidbox-agent: fatal: root image: cannot mount"),
 	      "corrupt: %s", err.msg);
+	fprintf(stderr, "  # corrupt image: %s\n", err.msg);
 	/* the image's User must exist */
 	struct vb_sandbox_config nouser = { .rootfs = rootfs, .root_user = "ghost" };
 	CHECK(!(sb = boot(&nouser, &err)) && strstr(err.msg, "user 'ghost' is not in /etc/passwd"),
