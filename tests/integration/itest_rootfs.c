@@ -139,6 +139,7 @@ static int test_image_root(void)
 		.mounts = &m,
 		.n_mounts = 1,
 		.name = "itest-rootfs",
+		.network = { .enabled = 1 },
 	};
 	vb_sandbox *sb = boot(&cfg, &err);
 	CHECK(sb, "boot: %s", err.msg);
@@ -195,6 +196,15 @@ static int test_image_root(void)
 			      0 &&
 		      !strcmp(out, "shared"),
 	      "9p: %s", out);
+	/* the network comes up in the image root (eth0, its resolv.conf) */
+	CHECK(run(sb, &def, "cat /etc/resolv.conf /proc/net/route", out, sizeof(out)) == 0 &&
+		      strstr(out, "nameserver 10.0.2.3") && strstr(out, "eth0\t00000000\t0202000A"),
+	      "network: %s", out);
+	/* a terminal: /dev moved along */
+	struct vb_exec_params pty = { .pty = 1 };
+	CHECK(run(sb, &pty, "test -t 0 && echo on-a-tty", out, sizeof(out)) == 0 &&
+		      strstr(out, "on-a-tty"),
+	      "pty: %s", out);
 	/* the file requests work in the image root */
 	CHECK(vb_file_write(sb, "/home/sandbox/skill.md", "hi", 2, 0, 0, &err) == 0, "file write: %s",
 	      err.msg);
