@@ -205,6 +205,13 @@ static int test_image_root(void)
 	CHECK(run(sb, &pty, "test -t 0 && echo on-a-tty", out, sizeof(out)) == 0 &&
 		      strstr(out, "on-a-tty"),
 	      "pty: %s", out);
+	/* the initramfs's busybox, read-only; the agent binaries' loader link */
+	CHECK(run(sb, &root,
+		  "/.voidbox/bin/busybox echo bb; /.voidbox/bin/busybox readlink "
+		  "/lib/ld-musl-x86_64.so.1; echo x >> /.voidbox/bin/busybox || echo ro",
+		  out, sizeof(out)) == 0 &&
+		      !strcmp(out, "bb\n/opt/voidbox/support/ld-musl-x86_64.so.1\nro"),
+	      "busybox, loader: %s", out);
 	/* the file requests work in the image root */
 	CHECK(vb_file_write(sb, "/home/sandbox/skill.md", "hi", 2, 0, 0, &err) == 0, "file write: %s",
 	      err.msg);
