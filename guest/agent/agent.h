@@ -108,6 +108,10 @@ void boot_apply(const struct vb_boot *boot);
  * defaults, plus every mount path of the boot data.  Returns 0 or -1. */
 int boot_set_roots(const char *spec);
 
+/* Who owns the places VoidBox prepares for the stage to write (/workspace,
+ * the roots of rw 9p mounts, a created working directory): the image's
+ * user when it has a non-root one, else the sandbox user. */
+void boot_work_owner(uid_t *uid, gid_t *gid);
 /* mkdir -p of root-owned directories (PID 1, before anything else runs). */
 int boot_mkdir_p(const char *path, mode_t mode);
 /* /root, /home/sandbox and /workspace with their owners. */

@@ -175,12 +175,22 @@ void boot_system(void)
 	boot_user_dirs();
 }
 
+void boot_work_owner(uid_t *uid, gid_t *gid)
+{
+	int image = g_agent.has_def_user && g_agent.def_user.uid != 0;
+	*uid = image ? g_agent.def_user.uid : AGENT_SANDBOX_UID;
+	*gid = image ? g_agent.def_user.gid : AGENT_SANDBOX_GID;
+}
+
 void boot_user_dirs(void)
 {
+	uid_t uid;
+	gid_t gid;
+	boot_work_owner(&uid, &gid);
 	make_dir("/root", 0700, 0, 0);
 	make_dir("/home", 0755, 0, 0);
 	make_dir("/home/sandbox", 0700, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID);
-	make_dir("/workspace", 0755, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID);
+	make_dir("/workspace", 0755, uid, gid);
 }
 
 /* ---- boot data ----------------------------------------------------------- */
@@ -362,10 +372,12 @@ static void mount_9p(const struct vb_boot_mount *m)
 		 * sandbox user owns the mount in the guest, the host user keeps
 		 * owning the files on the host. */
 		struct stat st;
-		if (stat(m->path, &st) == 0 &&
-		    (st.st_uid != AGENT_SANDBOX_UID || st.st_gid != AGENT_SANDBOX_GID) &&
-		    chown(m->path, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID) < 0)
-			agent_log("mount %s: cannot give %s to the sandbox user: %s", m->tag, m->path,
+		uid_t uid;
+		gid_t gid;
+		boot_work_owner(&uid, &gid);
+		if (stat(m->path, &st) == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+		    chown(m->path, uid, gid) < 0)
+			agent_log("mount %s: cannot give %s to the stage's user: %s", m->tag, m->path,
 				  strerror(errno));
 	}
 }

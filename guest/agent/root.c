@@ -327,20 +327,20 @@ void root_setup(const struct vb_boot *boot)
 		if (symlink(links[i][0], links[i][1]) < 0)
 			agent_log("symlink %s: %s", links[i][1], strerror(errno));
 	}
-	boot_user_dirs();
-
 	if (boot->root_user) {
 		char why[160];
 		if (user_resolve(boot->root_user, &g_agent.def_user, why, sizeof(why)) < 0)
 			agent_fatal("the image's user: %s", why);
 		g_agent.has_def_user = 1;
 	}
+	boot_user_dirs(); /* /workspace for the stage's user: after resolving it */
 	if (boot->root_workdir && boot->root_workdir[1]) {
-		uid_t uid = g_agent.has_def_user ? g_agent.def_user.uid : AGENT_SANDBOX_UID;
-		gid_t gid = g_agent.has_def_user ? g_agent.def_user.gid : AGENT_SANDBOX_GID;
+		uid_t uid;
+		gid_t gid;
+		boot_work_owner(&uid, &gid);
 		struct stat wd;
-		/* created for the user who works there; an existing one is
-		 * left as the image has it */
+		/* created for the stage's user; an existing one is left as
+		 * the image has it */
 		if (stat(boot->root_workdir, &wd) < 0 &&
 		    (boot_mkdir_p(boot->root_workdir, 0755) < 0 ||
 		     chown(boot->root_workdir, uid, gid) < 0))

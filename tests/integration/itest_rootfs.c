@@ -192,10 +192,15 @@ static int test_image_root(void)
 	CHECK(run(sb, &root, "touch /skills/tool/x", out, sizeof(out)) != 0,
 	      "root wrote to the read-only disk");
 	/* a 9p mount inside the image root, both ways */
-	CHECK(run(sb, &sbx, "cat /mnt/share/hello && echo back > /mnt/share/back", out, sizeof(out)) ==
+	CHECK(run(sb, &def, "cat /mnt/share/hello && echo back > /mnt/share/back", out, sizeof(out)) ==
 			      0 &&
 		      !strcmp(out, "shared"),
 	      "9p: %s", out);
+	/* the places VoidBox prepares for writing belong to the image's user */
+	CHECK(run(sb, &def, "stat -c %U /workspace /mnt/share /app && touch /workspace/w", out,
+		  sizeof(out)) == 0 &&
+		      !strcmp(out, "app\napp\napp"),
+	      "work owner: %s", out);
 	/* the network comes up in the image root (eth0, its resolv.conf) */
 	CHECK(run(sb, &def, "cat /etc/resolv.conf /proc/net/route", out, sizeof(out)) == 0 &&
 		      strstr(out, "nameserver 10.0.2.3") && strstr(out, "eth0\t00000000\t0202000A"),
