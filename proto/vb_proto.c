@@ -289,6 +289,10 @@ int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *
 		vb_msg_put_u64(b, VB_TAG_ROWS, r->rows);
 	if (r->cols)
 		vb_msg_put_u64(b, VB_TAG_COLS, r->cols);
+	if (r->user)
+		vb_msg_put_str(b, VB_TAG_USER, r->user);
+	if (r->default_user)
+		vb_msg_put_u64(b, VB_TAG_DEFAULT_USER, 1);
 	return vb_msg_end(b);
 }
 
@@ -297,6 +301,7 @@ void vb_exec_req_free(struct vb_exec_req *r)
 	strv_free(r->argv, r->argc);
 	strv_free(r->envp, r->envc);
 	free(r->cwd);
+	free(r->user);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -304,6 +309,21 @@ static int valid_env(const char *s)
 {
 	const char *eq = strchr(s, '=');
 	return eq && eq != s;
+}
+
+/* A user spec: "name", "uid" or "uid:gid"; printable, no spaces, at most
+ * one ':' (what a passwd line or an image's User can hold). */
+static int valid_user(const char *s)
+{
+	int colons = 0;
+	if (!s[0])
+		return 0;
+	for (const char *c = s; *c; c++) {
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+			return 0;
+		colons += *c == ':';
+	}
+	return colons <= 1 && s[0] != ':' && s[strlen(s) - 1] != ':';
 }
 
 int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r)
@@ -380,6 +400,19 @@ int vb_exec_req_decode(const void *payload, size_t len, struct vb_exec_req *r)
 				r->rows = (uint32_t)v;
 			else
 				r->cols = (uint32_t)v;
+			break;
+		}
+		case VB_TAG_USER:
+			free(r->user);
+			r->user = NULL;
+			if (vb_field_strdup(&f, VB_MAX_USER, &r->user) < 0 || !valid_user(r->user))
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_DEFAULT_USER: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v > 1)
+				err = VB_ERR_INVAL;
+			r->default_user = (int)v;
 			break;
 		}
 		default:
@@ -463,6 +496,20 @@ int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
 		vb_msg_put_u64(b, VB_TAG_ONE_HOST, 1);
 	if (boot->net)
 		vb_msg_put_u64(b, VB_TAG_NET, 1);
+	if (boot->has_root)
+		vb_msg_put_u64(b, VB_TAG_ROOT_DISK, boot->root_disk);
+	for (size_t i = 0; i < boot->n_root_env; i++)
+		vb_msg_put_str(b, VB_TAG_ROOT_ENV, boot->root_env[i]);
+	if (boot->root_workdir)
+		vb_msg_put_str(b, VB_TAG_ROOT_WORKDIR, boot->root_workdir);
+	if (boot->root_user)
+		vb_msg_put_str(b, VB_TAG_ROOT_USER, boot->root_user);
+	for (size_t i = 0; i < boot->n_disks; i++) {
+		long off = vb_msg_nest_begin(b, VB_TAG_DISK);
+		vb_msg_put_u64(b, VB_TAG_DISK_INDEX, boot->disks[i].index);
+		vb_msg_put_str(b, VB_TAG_DISK_PATH, boot->disks[i].path);
+		vb_msg_nest_end(b, off);
+	}
 	return vb_msg_end(b);
 }
 
@@ -476,6 +523,12 @@ void vb_boot_free(struct vb_boot *boot)
 	free(boot->mounts);
 	free(boot->forwards);
 	free(boot->hostname);
+	strv_free(boot->root_env, boot->n_root_env);
+	free(boot->root_workdir);
+	free(boot->root_user);
+	for (size_t i = 0; boot->disks && i < boot->n_disks; i++)
+		free(boot->disks[i].path);
+	free(boot->disks);
 	/* the secret must not linger in freed memory */
 	volatile uint8_t *s = boot->secret;
 	for (size_t i = 0; i < VB_SECRET_LEN; i++)
@@ -531,6 +584,47 @@ static int decode_forward(const struct vb_field *outer, struct vb_boot_forward *
 	return 0;
 }
 
+/* An absolute guest path below "/" without "." or ".." components. */
+static int valid_guest_path(const char *p)
+{
+	if (p[0] != '/' || p[1] == '\0')
+		return 0;
+	for (const char *c = p; *c;) {
+		while (*c == '/')
+			c++;
+		const char *e = strchr(c, '/');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		c += n;
+	}
+	return 1;
+}
+
+static int decode_disk(const struct vb_field *outer, struct vb_boot_disk *d)
+{
+	struct vb_reader r;
+	struct vb_field f;
+	uint64_t index = 0;
+	int rc, have_index = 0;
+	vb_reader_init(&r, outer->data, outer->len);
+	while ((rc = vb_reader_next(&r, &f)) > 0) {
+		if (f.tag == VB_TAG_DISK_INDEX) {
+			if (vb_field_u64(&f, &index) < 0)
+				return -1;
+			have_index = 1;
+		} else if (f.tag == VB_TAG_DISK_PATH && !d->path) {
+			if (vb_field_strdup(&f, VB_MAX_PATH, &d->path) < 0)
+				return -1;
+		}
+	}
+	if (rc < 0 || !have_index || index >= VB_MAX_DISKS || !d->path ||
+	    !valid_guest_path(d->path))
+		return -1;
+	d->index = (uint32_t)index;
+	return 0;
+}
+
 int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 {
 	struct vb_hdr h;
@@ -543,10 +637,12 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 	long nmounts = count_tag(payload, h.len, VB_TAG_MOUNT);
 	long allow_set = count_tag(payload, h.len, VB_TAG_ALLOW_SET);
 	long nfwd = count_tag(payload, h.len, VB_TAG_FORWARD);
-	if (nallow < 0 || nmounts < 0 || allow_set < 0 || nfwd < 0)
+	long nrenv = count_tag(payload, h.len, VB_TAG_ROOT_ENV);
+	long ndisks = count_tag(payload, h.len, VB_TAG_DISK);
+	if (nallow < 0 || nmounts < 0 || allow_set < 0 || nfwd < 0 || nrenv < 0 || ndisks < 0)
 		return VB_ERR_PROTO;
 	if (nallow > (long)VB_MAX_ALLOW || nmounts > (long)VB_MAX_MOUNTS ||
-	    nfwd > (long)VB_MAX_FORWARDS)
+	    nfwd > (long)VB_MAX_FORWARDS || nrenv > (long)VB_MAX_ENV || ndisks > (long)VB_MAX_DISKS)
 		return VB_ERR_INVAL;
 	/* ALLOW entries imply a list; ALLOW_SET alone means an empty one */
 	if ((nallow > 0 || allow_set > 0) &&
@@ -557,6 +653,11 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 		return VB_ERR_INTERNAL;
 	}
 	if (nfwd > 0 && !(boot->forwards = calloc((size_t)nfwd, sizeof(*boot->forwards)))) {
+		vb_boot_free(boot);
+		return VB_ERR_INTERNAL;
+	}
+	if ((nrenv > 0 && !(boot->root_env = calloc((size_t)nrenv + 1, sizeof(char *)))) ||
+	    (ndisks > 0 && !(boot->disks = calloc((size_t)ndisks, sizeof(*boot->disks))))) {
 		vb_boot_free(boot);
 		return VB_ERR_INTERNAL;
 	}
@@ -632,6 +733,49 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 			boot->net = v == 1;
 			break;
 		}
+		case VB_TAG_ROOT_DISK: {
+			uint64_t v = 0;
+			if (vb_field_u64(&f, &v) < 0 || v >= VB_MAX_DISKS || boot->has_root)
+				err = VB_ERR_INVAL;
+			boot->root_disk = (uint32_t)v;
+			boot->has_root = 1;
+			break;
+		}
+		case VB_TAG_ROOT_ENV: {
+			char **e = &boot->root_env[boot->n_root_env];
+			if (vb_field_strdup(&f, VB_MAX_STR, e) < 0)
+				err = VB_ERR_INVAL;
+			else if (!valid_env(*e))
+				err = VB_ERR_INVAL;
+			boot->n_root_env += *e != NULL;
+			break;
+		}
+		case VB_TAG_ROOT_WORKDIR:
+			free(boot->root_workdir);
+			boot->root_workdir = NULL;
+			if (vb_field_strdup(&f, VB_MAX_PATH, &boot->root_workdir) < 0 ||
+			    boot->root_workdir[0] != '/' ||
+			    (boot->root_workdir[1] && !valid_guest_path(boot->root_workdir)))
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_ROOT_USER:
+			free(boot->root_user);
+			boot->root_user = NULL;
+			if (vb_field_strdup(&f, VB_MAX_USER, &boot->root_user) < 0 ||
+			    !valid_user(boot->root_user))
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_DISK: {
+			struct vb_boot_disk *d = &boot->disks[boot->n_disks];
+			if (decode_disk(&f, d) < 0)
+				err = VB_ERR_INVAL;
+			for (size_t i = 0; err == VB_ERR_NONE && i < boot->n_disks; i++)
+				if (boot->disks[i].index == d->index ||
+				    !strcmp(boot->disks[i].path, d->path))
+					err = VB_ERR_INVAL; /* one disk, one place */
+			boot->n_disks++;
+			break;
+		}
 		case VB_TAG_HOSTNAME:
 			free(boot->hostname);
 			boot->hostname = NULL;
@@ -644,6 +788,10 @@ int vb_boot_decode(const void *frame, size_t len, struct vb_boot *boot)
 	}
 	if (err == VB_ERR_NONE && (!have_secret || version != VB_PROTO_VERSION))
 		err = VB_ERR_INVAL;
+	/* the root disk is not also mounted elsewhere */
+	for (size_t i = 0; err == VB_ERR_NONE && boot->has_root && i < boot->n_disks; i++)
+		if (boot->disks[i].index == boot->root_disk)
+			err = VB_ERR_INVAL;
 	if (err != VB_ERR_NONE)
 		vb_boot_free(boot);
 	return err;

@@ -69,6 +69,9 @@
 #define VB_STREAM_FRAME_OVERHEAD (VB_FRAME_HDR_LEN + VB_FIELD_HDR_LEN) /* DATA field */
 #define VB_MAX_STREAMS 16u  /* guest-opened streams open at once */
 #define VB_MAX_FORWARDS 16u /* loopback forwards in the boot data */
+#define VB_MAX_DISKS 4u     /* read-only virtio-blk disks (root disk included) */
+#define VB_MAX_USER 256u    /* a user spec: name, uid or uid:gid */
+#define VB_DISK_SERIAL "vbd" /* disk i carries the virtio-blk serial "vbd<i>" */
 
 enum vb_msg_type {
 	/* handshake: the host's first frame must be HELLO with the secret */
@@ -79,7 +82,7 @@ enum vb_msg_type {
 	VB_MSG_ERROR = 4, /* G->H: CODE (enum vb_err), MESSAGE */
 	/* processes */
 	VB_MSG_EXEC = 16,           /* H->G: ARG+, ENV*, CWD, UID, GID, TIMEOUT_MS, STDIN,
-				     * PTY, ROWS, COLS */
+				     * PTY, ROWS, COLS, USER, DEFAULT_USER */
 	VB_MSG_EXEC_STARTED = 17,   /* G->H: PID */
 	VB_MSG_EXEC_STDIN = 18,     /* H->G: DATA; VB_FLAG_EOF closes stdin (PTY: types VEOF) */
 	VB_MSG_EXEC_OUTPUT = 19,    /* G->H: STREAM, DATA (PTY: STREAM 1 only) */
@@ -105,7 +108,8 @@ enum vb_msg_type {
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
-			   * FORWARD* */
+			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,
+			   * ROOT_USER, DISK* */
 };
 
 enum vb_flag {
@@ -167,6 +171,18 @@ enum vb_tag {
 	VB_TAG_KIND = 90,      /* STREAM_OPEN, FORWARD: what the stream is for */
 	VB_TAG_FORWARD = 91,   /* BOOT: repeated; nested FWD_PORT, KIND */
 	VB_TAG_FWD_PORT = 92,  /* guest TCP port on 127.0.0.1, 1..65535 */
+	/* the image root (docs/oci.md, "In the VM") */
+	VB_TAG_ROOT_DISK = 93,    /* BOOT: index of the disk that is the root, < VB_MAX_DISKS */
+	VB_TAG_ROOT_ENV = 94,     /* BOOT: repeated "K=V": the image's Env, under every exec's */
+	VB_TAG_ROOT_WORKDIR = 95, /* BOOT: absolute; the default cwd of execs */
+	VB_TAG_ROOT_USER = 96,    /* BOOT: the default user of execs (name, uid, uid:gid) */
+	VB_TAG_DISK = 97,         /* BOOT: repeated; nested DISK_INDEX, DISK_PATH */
+	VB_TAG_DISK_INDEX = 98,   /* < VB_MAX_DISKS */
+	VB_TAG_DISK_PATH = 99,    /* absolute guest path, not "/" */
+	VB_TAG_USER = 100,        /* EXEC: run as this user of the root's /etc/passwd
+				   * (name, uid, uid:gid); replaces UID/GID */
+	VB_TAG_DEFAULT_USER = 101, /* EXEC: 1 = the VM's default user (ROOT_USER) if it has
+				    * one, else UID/GID */
 };
 
 /* Error codes carried in ERROR frames: portable, not errno values. */
@@ -269,6 +285,8 @@ struct vb_exec_req {
 	int want_stdin;
 	int pty;             /* run on a pseudo-terminal: one output stream (1) */
 	uint32_t rows, cols; /* initial terminal size; 0 = absent (agent default) */
+	char *user;          /* NULL = UID/GID; else resolved by the agent */
+	int default_user;    /* the caller did not choose: the VM's default user */
 };
 int vb_exec_req_encode(struct vb_buf *b, uint32_t id, const struct vb_exec_req *r);
 /* Returns 0 or a VB_ERR_* (> 0) describing why the request is invalid. */
@@ -296,6 +314,12 @@ struct vb_boot_mount {
 	int ro;
 };
 
+/* A read-only disk mounted at (path) (ext4). */
+struct vb_boot_disk {
+	uint32_t index; /* the disk's serial is VB_DISK_SERIAL<index> */
+	char *path;
+};
+
 /* The user-mode network's fixed addressing (docs/network.md): the guest
  * configures it itself when the boot data carries VB_TAG_NET. */
 #define VB_NET_GUEST_ADDR "10.0.2.15"
@@ -317,6 +341,16 @@ struct vb_boot {
 	struct vb_boot_forward *forwards; /* at most VB_MAX_FORWARDS, ports distinct */
 	size_t n_forwards;
 	int net;        /* bring up eth0 on the user-mode network */
+	/* The image root: with has_root, disk (root_disk) becomes / (read-only
+	 * ext4 under a tmpfs overlay); the rest are defaults of every exec. */
+	int has_root;
+	uint32_t root_disk;
+	char **root_env; /* "K=V", at most VB_MAX_ENV */
+	size_t n_root_env;
+	char *root_workdir; /* may be NULL */
+	char *root_user;    /* may be NULL */
+	struct vb_boot_disk *disks; /* at most VB_MAX_DISKS, indexes and paths distinct */
+	size_t n_disks;
 };
 /* Encode as a complete VB_MSG_BOOT frame (header included). */
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot);

@@ -38,6 +38,17 @@
 #define AGENT_DRAIN_MS 2000u                /* output drain after exit, see exec.c */
 #define AGENT_HUP_GRACE_MS 1000u            /* a reconnect's port-open event, see conn.c */
 #define AGENT_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+/* Where the host mounts the agent binaries' support files: the same as
+ * src/image/image.h's VB_IMAGE_AGENT_SUPPORT. */
+#define AGENT_SUPPORT_DIR "/opt/voidbox/support"
+
+/* A user of the root's /etc/passwd, resolved. */
+struct agent_user {
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+	char home[256];
+};
 
 /* ---- global state (set up once at start, read-only afterwards) ---------- */
 
@@ -48,6 +59,9 @@ struct agent {
 	atomic_int secret_gone; /* boot.one_host: wiped after the first handshake */
 	char **roots;        /* allowed roots of file operations, canonical */
 	size_t n_roots;      /* roots[0] is also the default cwd of an exec */
+	int has_def_user;    /* the image's User, resolved at boot (root.c) */
+	struct agent_user def_user;
+	char *disk_path;     /* ":dir:dir": the disks' bin dirs, appended to PATH; or NULL */
 };
 extern struct agent g_agent;
 
@@ -93,6 +107,33 @@ void boot_apply(const struct vb_boot *boot);
 /* Set g_agent.roots: from (spec) (colon-separated, process mode) or the
  * defaults, plus every mount path of the boot data.  Returns 0 or -1. */
 int boot_set_roots(const char *spec);
+
+/* Who owns the places VoidBox prepares for the stage to write (/workspace,
+ * the roots of rw 9p mounts, a created working directory): the image's
+ * user when it has a non-root one, else the sandbox user. */
+void boot_work_owner(uid_t *uid, gid_t *gid);
+/* mkdir -p of root-owned directories (PID 1, before anything else runs). */
+int boot_mkdir_p(const char *path, mode_t mode);
+/* /root, /home/sandbox and /workspace with their owners. */
+void boot_user_dirs(void);
+
+/* ---- root.c -------------------------------------------------------------- */
+
+/* PID 1, boot data with ROOT_DISK: make the disk (ext4, read-only) under a
+ * tmpfs overlay the root, moving /dev, /proc, /sys, /tmp and /run into it.
+ * Fatal on failure (the host reports the agent's line). */
+void root_switch(const struct vb_boot *boot);
+/* PID 1, after root_switch: users and directories VoidBox needs in the
+ * image's root, the links agent binaries need, the default user (fatal if
+ * the image's User is not found) and working directory. */
+void root_setup(const struct vb_boot *boot);
+/* PID 1: mount every DISK read-only at its path; note their bin dirs. */
+void root_disks(const struct vb_boot *boot);
+/* Resolve (spec) ("name", "uid", "uid:gid", "name:group") in /etc/passwd
+ * and /etc/group.  Returns 0, or -1 with (why) filled. */
+int user_resolve(const char *spec, struct agent_user *u, char *why, size_t len);
+/* Name and home of (uid) for the environment. */
+void user_describe(uid_t uid, gid_t gid, struct agent_user *u);
 
 /* ---- reaper.c ------------------------------------------------------------ */
 

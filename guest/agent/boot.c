@@ -41,7 +41,7 @@ static const char *const p9_options[] = {
 
 /* mkdir -p for paths we own (root-owned components, created by PID 1 before
  * anything else runs, so no symlink games are possible yet). */
-static int mkdir_p(const char *path, mode_t mode)
+int boot_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
@@ -64,7 +64,7 @@ static int mkdir_p(const char *path, mode_t mode)
 static int do_mount(const char *src, const char *target, const char *type, unsigned long flags,
 		    const char *data)
 {
-	if (mkdir_p(target, 0755) < 0) {
+	if (boot_mkdir_p(target, 0755) < 0) {
 		agent_log("mkdir %s: %s", target, strerror(errno));
 		return -1;
 	}
@@ -90,7 +90,7 @@ static void write_text(const char *path, const char *text, mode_t mode)
 
 static void make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
-	if (mkdir_p(path, mode) < 0 || chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
+	if (boot_mkdir_p(path, mode) < 0 || chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
 		agent_log("cannot create %s: %s", path, strerror(errno));
 }
 
@@ -172,10 +172,25 @@ void boot_system(void)
 		   "sandbox:x:1000:1000:sandbox:/home/sandbox:/bin/sh\n",
 		   0644);
 	write_text("/etc/group", "root:x:0:\ntty:x:5:\nsandbox:x:1000:\n", 0644);
+	boot_user_dirs();
+}
+
+void boot_work_owner(uid_t *uid, gid_t *gid)
+{
+	int image = g_agent.has_def_user && g_agent.def_user.uid != 0;
+	*uid = image ? g_agent.def_user.uid : AGENT_SANDBOX_UID;
+	*gid = image ? g_agent.def_user.gid : AGENT_SANDBOX_GID;
+}
+
+void boot_user_dirs(void)
+{
+	uid_t uid;
+	gid_t gid;
+	boot_work_owner(&uid, &gid);
 	make_dir("/root", 0700, 0, 0);
 	make_dir("/home", 0755, 0, 0);
 	make_dir("/home/sandbox", 0700, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID);
-	make_dir("/workspace", 0755, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID);
+	make_dir("/workspace", 0755, uid, gid);
 }
 
 /* ---- boot data ----------------------------------------------------------- */
@@ -335,7 +350,7 @@ static void mount_9p(const struct vb_boot_mount *m)
 {
 	if (!sane_mount_path(m->path))
 		agent_fatal("mount %s: invalid guest path '%.256s'", m->tag, m->path);
-	if (mkdir_p(m->path, 0755) < 0)
+	if (boot_mkdir_p(m->path, 0755) < 0)
 		agent_fatal("mount %s: mkdir %s: %s", m->tag, m->path, strerror(errno));
 	unsigned long flags = MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0);
 	int err = 0;
@@ -357,10 +372,12 @@ static void mount_9p(const struct vb_boot_mount *m)
 		 * sandbox user owns the mount in the guest, the host user keeps
 		 * owning the files on the host. */
 		struct stat st;
-		if (stat(m->path, &st) == 0 &&
-		    (st.st_uid != AGENT_SANDBOX_UID || st.st_gid != AGENT_SANDBOX_GID) &&
-		    chown(m->path, AGENT_SANDBOX_UID, AGENT_SANDBOX_GID) < 0)
-			agent_log("mount %s: cannot give %s to the sandbox user: %s", m->tag, m->path,
+		uid_t uid;
+		gid_t gid;
+		boot_work_owner(&uid, &gid);
+		if (stat(m->path, &st) == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+		    chown(m->path, uid, gid) < 0)
+			agent_log("mount %s: cannot give %s to the stage's user: %s", m->tag, m->path,
 				  strerror(errno));
 	}
 }
@@ -431,5 +448,12 @@ int boot_set_roots(const char *spec)
 		if (sane_mount_path(g_agent.boot.mounts[i].path) &&
 		    add_root(g_agent.boot.mounts[i].path, !g_agent.pid1) < 0)
 			return -1;
+	/* the disks (read-only) and the image's working directory */
+	for (size_t i = 0; i < g_agent.boot.n_disks; i++)
+		if (add_root(g_agent.boot.disks[i].path, !g_agent.pid1) < 0)
+			return -1;
+	if (g_agent.boot.root_workdir && sane_mount_path(g_agent.boot.root_workdir) &&
+	    add_root(g_agent.boot.root_workdir, !g_agent.pid1) < 0)
+		return -1;
 	return g_agent.n_roots ? 0 : -1;
 }

@@ -62,6 +62,7 @@ struct exec {
 	int efd; /* eventfd: wakes the exec thread */
 	struct reap_entry reap;
 	struct vb_exec_req req;
+	struct agent_user who; /* req.uid/gid as resolved: name and home */
 
 	pthread_mutex_t lock; /* everything below */
 	pid_t pid;            /* 0 until forked */
@@ -249,50 +250,73 @@ static int same_key(const char *a, const char *b)
 	return n == key_len(b) && !memcmp(a, b, n);
 }
 
-/* The environment: a minimal default (the agent's own environment is never
- * inherited), overridden by the request's entries (the last one of a key
- * wins).  Strings point into (req) or (own); returns NULL on OOM. */
-static char **build_env(const struct vb_exec_req *req, char own[5][96])
+/* The environment, from weakest to strongest: the image's Env (boot data),
+ * a minimal default of our own (the agent's own environment is never
+ * inherited; the image's PATH replaces ours), the request's entries (the
+ * last one of a key wins).  The disks' bin dirs join whatever PATH won.
+ * Strings point into (req), (own), the boot data or *path (caller frees);
+ * returns NULL on OOM. */
+static char **build_env(const struct vb_exec_req *req, const struct agent_user *who,
+			char own[5][320], char **path)
 {
-	const char *user, *home;
-	char num[24];
-	if (req->uid == 0) {
-		user = "root";
-		home = "/root";
-	} else if (req->uid == AGENT_SANDBOX_UID) {
-		user = "sandbox";
-		home = "/home/sandbox";
-	} else {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)req->uid);
-		user = num;
-		home = "/";
-	}
-	snprintf(own[0], sizeof(own[0]), "HOME=%s", home);
-	snprintf(own[1], sizeof(own[1]), "USER=%s", user);
-	snprintf(own[2], sizeof(own[2]), "LOGNAME=%s", user);
-	snprintf(own[3], sizeof(own[3]), "PATH=%s", AGENT_DEFAULT_PATH);
-	snprintf(own[4], sizeof(own[4]), "TERM=%s", req->pty ? "xterm-256color" : "dumb");
+	const struct vb_boot *bt = &g_agent.boot;
+	int image_path = 0;
+	for (size_t i = 0; i < bt->n_root_env; i++)
+		image_path |= !strncmp(bt->root_env[i], "PATH=", 5);
+	snprintf(own[0], sizeof(own[0]), "HOME=%s", who->home);
+	snprintf(own[1], sizeof(own[1]), "USER=%s", who->name);
+	snprintf(own[2], sizeof(own[2]), "LOGNAME=%s", who->name);
+	snprintf(own[3], sizeof(own[3]), "TERM=%s", req->pty ? "xterm-256color" : "dumb");
+	snprintf(own[4], sizeof(own[4]), "PATH=%s", AGENT_DEFAULT_PATH);
 
-	char **env = calloc(5 + req->envc + 1, sizeof(char *));
-	if (!env)
+	size_t ncand = bt->n_root_env + 5 + req->envc, n = 0;
+	char **cand = calloc(ncand, sizeof(char *));
+	char **env = calloc(ncand + 2, sizeof(char *));
+	if (!cand || !env) {
+		free(cand);
+		free(env);
 		return NULL;
-	size_t n = 0;
-	for (int i = 0; i < 5; i++) {
-		int overridden = 0;
-		for (size_t j = 0; j < req->envc && !overridden; j++)
-			overridden = same_key(own[i], req->envp[j]);
-		if (!overridden)
-			env[n++] = own[i];
 	}
-	for (size_t j = 0; j < req->envc; j++) {
+	size_t k = 0;
+	for (size_t i = 0; i < bt->n_root_env; i++)
+		cand[k++] = bt->root_env[i];
+	for (int i = 0; i < 5 - image_path; i++)
+		cand[k++] = own[i];
+	for (size_t i = 0; i < req->envc; i++)
+		cand[k++] = req->envp[i];
+	for (size_t j = 0; j < k; j++) {
 		int later = 0;
-		for (size_t k = j + 1; k < req->envc && !later; k++)
-			later = same_key(req->envp[j], req->envp[k]);
+		for (size_t l = j + 1; l < k && !later; l++)
+			later = same_key(cand[j], cand[l]);
 		if (!later)
-			env[n++] = req->envp[j];
+			env[n++] = cand[j];
+	}
+	free(cand);
+	if (g_agent.disk_path) {
+		size_t at = n;
+		for (size_t i = 0; i < n; i++)
+			if (!strncmp(env[i], "PATH=", 5))
+				at = i;
+		const char *base = at < n ? env[at] : "PATH=" AGENT_DEFAULT_PATH;
+		if (!(*path = malloc(strlen(base) + strlen(g_agent.disk_path) + 1))) {
+			free(env);
+			return NULL;
+		}
+		strcpy(*path, base);
+		strcat(*path, g_agent.disk_path);
+		env[at] = *path;
+		n += at == n;
 	}
 	env[n] = NULL;
 	return env;
+}
+
+/* The working directory when the request names none: the image's, else
+ * the first root (/workspace). */
+static const char *default_cwd(void)
+{
+	const char *wd = g_agent.boot.root_workdir;
+	return wd ? wd : g_agent.roots[0];
 }
 
 static void free_cands(char **c, size_t n)
@@ -438,7 +462,7 @@ static void report_spawn_error(struct exec *e, const struct child_report *r)
 	int err = r->err;
 	if (r->stage == STAGE_CHDIR) {
 		conn_send_error(e->c, e->id, VB_ERR_NOENT, "cannot change directory to '%.512s': %s",
-				e->req.cwd ? e->req.cwd : g_agent.roots[0], strerror(err));
+				e->req.cwd ? e->req.cwd : default_cwd(), strerror(err));
 	} else if (r->stage == STAGE_EXEC) {
 		switch (err) {
 		case ENOENT:
@@ -517,18 +541,18 @@ static pid_t spawn(struct exec *e, struct pipes *pp)
 	const struct vb_exec_req *req = &e->req;
 	struct spawn sp;
 	memset(&sp, 0, sizeof(sp));
-	char own[5][96];
+	char own[5][320], *path = NULL;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 };
 	pid_t pid = -1;
 
 	sp.argv = req->argv;
-	sp.envp = build_env(req, own);
+	sp.envp = build_env(req, &e->who, own, &path);
 	sp.cands = sp.envp ? build_cands(req->argv[0], sp.envp, &sp.ncands) : NULL;
 	if (!sp.cands) {
 		conn_send_error(e->c, e->id, VB_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	sp.cwd = req->cwd ? req->cwd : g_agent.roots[0];
+	sp.cwd = req->cwd ? req->cwd : default_cwd();
 	sp.drop = g_agent.is_root && req->uid != 0;
 	sp.caps = g_agent.is_root;
 	sp.uid = (uid_t)req->uid;
@@ -614,6 +638,7 @@ out:
 	}
 	free_cands(sp.cands, sp.ncands);
 	free(sp.envp);
+	free(path);
 	return pid;
 }
 
@@ -894,6 +919,22 @@ int exec_start(struct conn *c, uint32_t id, const uint8_t *payload, size_t len)
 		exec_free(e);
 		return -1;
 	}
+	/* who runs it: a named user, the VM's default (the image's User), or
+	 * the request's uid/gid */
+	char why[160];
+	if (e->req.user) {
+		if (user_resolve(e->req.user, &e->who, why, sizeof(why)) < 0) {
+			conn_send_error(c, id, VB_ERR_INVAL, "%s", why);
+			exec_free(e);
+			return -1;
+		}
+	} else if (e->req.default_user && g_agent.has_def_user) {
+		e->who = g_agent.def_user;
+	} else {
+		user_describe((uid_t)e->req.uid, (gid_t)e->req.gid, &e->who);
+	}
+	e->req.uid = e->who.uid;
+	e->req.gid = e->who.gid;
 	e->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->efd < 0) {
 		conn_send_error(c, id, VB_ERR_INTERNAL, "eventfd: %s", strerror(errno));

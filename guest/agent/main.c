@@ -165,6 +165,11 @@ static _Noreturn void pid1_main(void)
 	boot_system();
 	if (boot_load(VB_BOOT_PATH, 1, &g_agent.boot) < 0)
 		agent_fatal("cannot start without valid boot data");
+	if (g_agent.boot.has_root) {
+		root_switch(&g_agent.boot);
+		root_setup(&g_agent.boot);
+	}
+	root_disks(&g_agent.boot); /* before the 9p mounts: either may nest in the other */
 	boot_apply(&g_agent.boot);
 	if (boot_set_roots(NULL) < 0)
 		agent_fatal("out of memory");

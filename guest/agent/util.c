@@ -75,6 +75,15 @@ static void vlog(int wait_ms, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&log_lock);
 }
 
+__attribute__((format(printf, 1, 2)))
+static void log_wait(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(1000, fmt, ap);
+	va_end(ap);
+}
+
 void agent_log(const char *fmt, ...)
 {
 	va_list ap;
@@ -108,13 +117,17 @@ _Noreturn void agent_poweroff(void)
 
 _Noreturn void agent_fatal(const char *fmt, ...)
 {
+	char msg[480];
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(1000, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* "fatal: " + the reason on one line: the host quotes the last such
+	 * line when the VM powers off (src/sandbox/sandbox.c) */
+	log_wait("fatal: %s", msg);
 	if (!g_agent.pid1)
 		exit(70);
-	agent_log("fatal error: powering off");
+	agent_log("powering off after a fatal error");
 	agent_poweroff();
 }
 

@@ -145,6 +145,17 @@ struct vb_network {
 	int learn;
 };
 
+/* A read-only ext4 disk image mounted at (path) in the guest (an OCI
+ * skill): its /bin, /usr/bin and /usr/local/bin (those that exist) join
+ * every exec's PATH. */
+struct vb_disk_mount {
+	const char *image; /* existing host file: an ext4 image */
+	const char *path;  /* absolute guest path, not "/" */
+};
+/* Disks of one VM, the root disk included (each takes a virtio transport,
+ * as a mount does). */
+#define VB_SANDBOX_MAX_DISKS 4u
+
 struct vb_sandbox_config {
 	enum vb_backend backend;
 	enum vb_accel accel;  /* AUTO: $VOIDBOX_ACCEL if set, else the proven choice */
@@ -168,6 +179,20 @@ struct vb_sandbox_config {
 	const struct vb_forward *forwards; /* copied; at most VB_SANDBOX_MAX_FORWARDS */
 	size_t n_forwards;
 	struct vb_network network; /* copied */
+	/* The image root (docs/oci.md, "In the VM").  (rootfs): NULL = the
+	 * initramfs is the root; else a read-only ext4 image that becomes the
+	 * guest's / under a tmpfs overlay (writes anywhere succeed and vanish
+	 * with the VM; the image file is never written), the agent still PID 1
+	 * from the initramfs.  The root_* defaults need (rootfs). */
+	const char *rootfs;
+	const char *const *root_env; /* "K=V" under every exec's own (image Env) */
+	size_t n_root_env;
+	const char *root_workdir;    /* absolute; default cwd of execs (image WorkingDir) */
+	const char *root_user;       /* default user of execs (image User): name, uid or
+				      * uid:gid, looked up in the image's /etc/passwd */
+	const struct vb_disk_mount *disk_mounts; /* read-only; with rootfs at most
+						  * VB_SANDBOX_MAX_DISKS - 1 */
+	size_t n_disk_mounts;
 };
 
 /* ---- accelerator -------------------------------------------------------- */
@@ -264,7 +289,12 @@ struct vb_exec_params {
 	const char *const *argv; /* NULL-terminated; argv[0] found via PATH */
 	const char *const *env;  /* NULL-terminated "K=V", added to the guest default */
 	const char *cwd;         /* NULL = /workspace */
-	int as_root;             /* 0 = uid/gid 1000 "sandbox" */
+	int as_root;             /* 1 = root, whatever (user) and the VM's default say */
+	/* NULL = the VM's default user: the image's User (root_user) when the
+	 * sandbox has one, else uid/gid 1000 "sandbox".  Else a name, uid or
+	 * uid:gid, looked up in the guest's /etc/passwd ("sandbox" is always
+	 * there). */
+	const char *user;
 	unsigned timeout_ms;     /* 0 = none; the whole process group is killed */
 	int want_stdin;          /* 0 = /dev/null (with pty: input ends at once) */
 	/* Run on a pseudo-terminal in the guest: the program is a session

@@ -159,6 +159,9 @@ vb_exec *vb_exec_start(vb_sandbox *sb, const struct vb_exec_params *p, vb_error 
 		.pty = ex->pty,
 		.rows = ex->pty ? p->rows : 0,
 		.cols = ex->pty ? p->cols : 0,
+		/* a name is resolved in the guest: only it sees the root's passwd */
+		.user = p->as_root ? NULL : (char *)(uintptr_t)p->user,
+		.default_user = !p->as_root && !p->user && sb->root_user,
 	};
 	struct vb_buf b = { 0 };
 	struct vb_chan_frame *f = NULL;

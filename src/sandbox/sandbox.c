@@ -160,6 +160,8 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "at most %u published ports", VB_NET_MAX_PUBLISH);
 	if (!cfg->network.enabled && cfg->network.n_publish)
 		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
+	if (vb_sandbox_root_check(cfg, err) < 0)
+		return -1;
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -228,6 +230,10 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 						  .kind = i };
 	boot.forwards = bf;
 	boot.n_forwards = cfg->n_forwards;
+	const char *disks[VB_SANDBOX_MAX_DISKS];
+	struct vb_boot_disk bd[VB_SANDBOX_MAX_DISKS];
+	size_t n_disks = vb_sandbox_root_disks(cfg, disks, &boot, bd);
+	sb->root_user = cfg->root_user != NULL;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 
 	if (make_rundir(sb, err) < 0 || vb_random(boot.secret, sizeof(boot.secret), err) < 0)
@@ -253,6 +259,8 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.mounts = cfg->mounts,
 		.n_mounts = cfg->n_mounts,
 		.net_fd = net_fd,
+		.disks = disks,
+		.n_disks = n_disks,
 	};
 	int64_t t0 = vb_now_ms();
 	sb->vm = ops->start(&spec, err);

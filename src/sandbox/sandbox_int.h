@@ -21,6 +21,7 @@ struct vb_sandbox {
 	char kept_log[512]; /* console log kept for the user after a failure */
 	struct vb_fwd_set *fwd; /* the loopback forwards' streams, or NULL */
 	struct vb_net_stream *net; /* the user-mode network, or NULL */
+	int root_user; /* the VM has a default user (vb_sandbox_config.root_user) */
 };
 
 /* ---- forward.c: guest-opened streams of the loopback forwards --------- */
@@ -44,6 +45,18 @@ int vb_sandbox_died(vb_sandbox *sb, vb_error *err);
 /* Write (rundir)/info.json (0600) for `voidbox ps` (src/sandbox/vms.h):
  * id, name, owner pid, accel, start time.  Best effort. */
 void vb_sandbox_write_info(const vb_sandbox *sb);
+
+/* ---- rootfs.c: the image root and read-only disks --------------------- */
+
+/* Check the rootfs, root_* and disk_mounts fields of (cfg): files that are
+ * ext4 images, sane absolute paths, bounded counts.  VB_E_USAGE if not. */
+int vb_sandbox_root_check(const struct vb_sandbox_config *cfg, vb_error *err);
+/* The VM's disks in order (the root image first) into (disks), and the
+ * boot data's ROOT_* and DISK fields into (boot), pointing into (cfg) and
+ * (bd).  Returns the number of disks. */
+size_t vb_sandbox_root_disks(const struct vb_sandbox_config *cfg,
+			     const char *disks[VB_SANDBOX_MAX_DISKS], struct vb_boot *boot,
+			     struct vb_boot_disk bd[VB_SANDBOX_MAX_DISKS]);
 
 /* Default reply timeout for short requests. */
 #define VB_CALL_TIMEOUT_MS 30000

@@ -29,6 +29,10 @@ struct vb_vmm_spec {
 	 * a 4-byte big-endian length (net/net.h); the VM gets a virtio-net
 	 * device on it.  0 = no network device at all. */
 	int net_fd;
+	/* Read-only raw disk images (virtio-blk); disk i carries the serial
+	 * VB_DISK_SERIAL"<i>", by which the guest finds it. */
+	const char *const *disks;
+	size_t n_disks;
 };
 
 struct vb_vmm {

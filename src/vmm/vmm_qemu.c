@@ -143,7 +143,8 @@ static void argv_free(struct argv_builder *a)
 
 static size_t max_mounts(const struct vb_vmm_spec *s)
 {
-	return QEMU_TRANSPORTS - 1 - (s->ctl_socket ? 2 : 1) - (s->net_fd > 0);
+	size_t used = 1 + (s->ctl_socket ? 2 : 1) + (s->net_fd > 0) + s->n_disks;
+	return used >= QEMU_TRANSPORTS ? 0 : QEMU_TRANSPORTS - used;
 }
 
 static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
@@ -199,16 +200,32 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 		add_lit(a, "virtio-net-device,netdev=vbnet,mac=52:54:00:12:34:56");
 		devices++;
 	}
-	for (size_t i = 0; i < s->n_mounts; i++) {
-		/* microvm without ACPI has 8 virtio-mmio transports on IRQs
-		 * 5-12, handed out from the top in -device order, and the RTC
-		 * holds IRQ 8: the fifth device there (the third mount, or the
-		 * second with a network) would find its IRQ taken and its mount
-		 * missing in the guest.  A placeholder takes that transport
-		 * instead. */
-		if (devices + i == 4) {
+	/* microvm without ACPI has 8 virtio-mmio transports on IRQs 5-12,
+	 * handed out from the top in -device order, and the RTC holds IRQ 8:
+	 * the fifth device there (a disk or a mount) would find its IRQ taken
+	 * and be missing in the guest.  A placeholder takes that transport
+	 * instead. */
+	for (size_t i = 0; i < s->n_disks; i++) {
+		if (devices++ == 4) {
 			add_lit(a, "-device");
 			add_lit(a, "virtio-rng-device");
+			devices++;
+		}
+		_cleanup_free_ char *file = escape(s->disks[i]);
+		if (!file)
+			return -1;
+		/* read-only to QEMU itself: the guest cannot write the image
+		 * whatever it does (it also mounts it read-only) */
+		add_lit(a, "-drive");
+		add(a, vb_strfmt("file=%s,format=raw,readonly=on,if=none,id=vbd%zu", file, i));
+		add_lit(a, "-device");
+		add(a, vb_strfmt("virtio-blk-device,drive=vbd%zu,serial=%s%zu", i, VB_DISK_SERIAL, i));
+	}
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		if (devices++ == 4) {
+			add_lit(a, "-device");
+			add_lit(a, "virtio-rng-device");
+			devices++;
 		}
 		_cleanup_free_ char *host = escape(s->mounts[i].host);
 		if (!host)
@@ -274,9 +291,9 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	/* 8 virtio-mmio transports: control port, rng, network, the
 	 * placeholder on IRQ 8 (build_argv) and the mounts */
 	if (s->n_mounts > max_mounts(s)) {
-		vb_error_set(err, VB_E_USAGE, "at most %zu mounts per VM on the qemu backend%s (%zu asked)",
+		vb_error_set(err, VB_E_USAGE, "at most %zu mounts per VM on the qemu backend%s%s (%zu asked)",
 			     max_mounts(s), s->net_fd > 0 ? " when the VM has a network" : "",
-			     s->n_mounts);
+			     s->n_disks ? " and these disks" : "", s->n_mounts);
 		return NULL;
 	}
 	if (probe(NULL, 0, err) < 0)

@@ -281,6 +281,30 @@ static void check_boot_invariants(const struct vb_boot *bt)
 		for (size_t j = 0; j < i; j++)
 			CHECK(bt->forwards[j].port != bt->forwards[i].port);
 	}
+	CHECK(!bt->has_root || bt->root_disk < VB_MAX_DISKS);
+	CHECK(bt->n_root_env <= VB_MAX_ENV);
+	CHECK((bt->root_env == NULL) == (bt->n_root_env == 0));
+	for (size_t i = 0; i < bt->n_root_env; i++)
+		CHECK(strchr(bt->root_env[i], '=') && bt->root_env[i][0] != '=');
+	CHECK(!bt->root_workdir || bt->root_workdir[0] == '/');
+	CHECK(!bt->root_user || (bt->root_user[0] && strlen(bt->root_user) <= VB_MAX_USER &&
+				 !strchr(bt->root_user, ' ')));
+	CHECK(bt->n_disks <= VB_MAX_DISKS);
+	CHECK((bt->disks == NULL) == (bt->n_disks == 0));
+	for (size_t i = 0; i < bt->n_disks; i++) {
+		CHECK(bt->disks[i].index < VB_MAX_DISKS);
+		CHECK(bt->disks[i].path[0] == '/' && bt->disks[i].path[1] != '\0');
+		CHECK(!strstr(bt->disks[i].path, "/../"));
+		CHECK(!bt->has_root || bt->disks[i].index != bt->root_disk);
+		for (size_t j = 0; j < i; j++)
+			CHECK(bt->disks[j].index != bt->disks[i].index &&
+			      strcmp(bt->disks[j].path, bt->disks[i].path) != 0);
+	}
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
 static int boot_equal(const struct vb_boot *a, const struct vb_boot *b)
@@ -303,6 +327,17 @@ static int boot_equal(const struct vb_boot *a, const struct vb_boot *b)
 	for (size_t i = 0; i < a->n_forwards; i++)
 		if (a->forwards[i].port != b->forwards[i].port ||
 		    a->forwards[i].kind != b->forwards[i].kind)
+			return 0;
+	if (a->has_root != b->has_root || a->root_disk != b->root_disk ||
+	    a->n_root_env != b->n_root_env || a->n_disks != b->n_disks ||
+	    !str_eq(a->root_workdir, b->root_workdir) || !str_eq(a->root_user, b->root_user))
+		return 0;
+	for (size_t i = 0; i < a->n_root_env; i++)
+		if (strcmp(a->root_env[i], b->root_env[i]) != 0)
+			return 0;
+	for (size_t i = 0; i < a->n_disks; i++)
+		if (a->disks[i].index != b->disks[i].index ||
+		    strcmp(a->disks[i].path, b->disks[i].path) != 0)
 			return 0;
 	if (!a->hostname != !b->hostname)
 		return 0;

@@ -169,6 +169,19 @@ static void boot_forwards(struct vb_buf *b)
 		die("vb_boot_encode failed");
 }
 
+static void boot_root(struct vb_buf *b)
+{
+	char e0[] = "PATH=/usr/local/bin:/usr/bin:/bin", e1[] = "LANG=C.UTF-8";
+	char *env[] = { e0, e1 };
+	char wd[] = "/app", user[] = "app", p0[] = "/skills/tool";
+	struct vb_boot_disk disks[] = { { 1, p0 } };
+	struct vb_boot boot = { .has_root = 1, .root_disk = 0, .root_env = env, .n_root_env = 2,
+		                .root_workdir = wd, .root_user = user, .disks = disks, .n_disks = 1 };
+	secret(boot.secret);
+	if (vb_boot_encode(b, &boot) < 0)
+		die("vb_boot_encode failed");
+}
+
 int main(int argc, char **argv)
 {
 	struct vb_buf b = { 0 }, s = { 0 };
@@ -183,6 +196,8 @@ int main(int argc, char **argv)
 
 	boot_forwards(&b);
 	write_buf("boot_forwards.bin", &b);
+	boot_root(&b);
+	write_buf("boot_root.bin", &b);
 
 	vb_msg_begin(&b, VB_MSG_STREAM_OPEN, 0, VB_GUEST_ID_BIT | 1);
 	vb_msg_put_u64(&b, VB_TAG_KIND, 0);

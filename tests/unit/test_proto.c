@@ -1715,6 +1715,139 @@ static void test_boot_forwards(void **state)
 	assert_true(VB_MSG_STREAM_END < 64);
 }
 
+static void put_disk(struct vb_buf *b, uint64_t index, const char *path)
+{
+	long off = vb_msg_nest_begin(b, VB_TAG_DISK);
+	assert_true(off >= 0);
+	assert_int_equal(vb_msg_put_u64(b, VB_TAG_DISK_INDEX, index), 0);
+	if (path)
+		assert_int_equal(vb_msg_put_str(b, VB_TAG_DISK_PATH, path), 0);
+	assert_int_equal(vb_msg_nest_end(b, off), 0);
+}
+
+/* The image root: ROOT_* and DISK round-trip; a disk index out of range, a
+ * relative or ".." path, a disk twice (index or path), the root disk also
+ * mounted, a bad env entry or user, more than VB_MAX_DISKS are refused. */
+static void test_boot_root(void **state)
+{
+	(void)state;
+	struct vb_buf b = { 0 };
+	struct vb_boot in = { 0 }, out;
+	char e0[] = "PATH=/usr/bin:/bin", e1[] = "A=", wd[] = "/app", user[] = "1234:0";
+	char p1[] = "/skills/a", p2[] = "/skills/b";
+	char *env[] = { e0, e1 };
+	struct vb_boot_disk disks[] = { { 1, p1 }, { 3, p2 } };
+	fill_secret(in.secret, 4);
+	in.has_root = 1;
+	in.root_disk = 0;
+	in.root_env = env;
+	in.n_root_env = 2;
+	in.root_workdir = wd;
+	in.root_user = user;
+	in.disks = disks;
+	in.n_disks = 2;
+	assert_int_equal(vb_boot_encode(&b, &in), 0);
+	assert_int_equal(vb_boot_decode(b.data, b.len, &out), VB_ERR_NONE);
+	assert_true(out.has_root);
+	assert_int_equal(out.root_disk, 0);
+	assert_int_equal(out.n_root_env, 2);
+	assert_string_equal(out.root_env[0], e0);
+	assert_string_equal(out.root_env[1], e1);
+	assert_string_equal(out.root_workdir, "/app");
+	assert_string_equal(out.root_user, "1234:0");
+	assert_int_equal(out.n_disks, 2);
+	assert_int_equal(out.disks[1].index, 3);
+	assert_string_equal(out.disks[1].path, "/skills/b");
+	vb_boot_free(&out);
+
+	/* no root: none of it */
+	boot_begin(&b);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_NONE);
+	assert_false(out.has_root);
+	assert_null(out.root_env);
+	assert_null(out.disks);
+	vb_boot_free(&out);
+
+	static const char *const bad_paths[] = { "rel", "/", "/a/../b", "/a/./b", "/..", "" };
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		boot_begin(&b);
+		put_disk(&b, 1, bad_paths[i]);
+		assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+		assert_boot_empty(&out);
+	}
+	boot_begin(&b);
+	put_disk(&b, VB_MAX_DISKS, "/x");
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	boot_begin(&b);
+	put_disk(&b, 1, NULL);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	boot_begin(&b);
+	put_disk(&b, 1, "/x");
+	put_disk(&b, 1, "/y");
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	boot_begin(&b);
+	put_disk(&b, 1, "/x");
+	put_disk(&b, 2, "/x");
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	boot_begin(&b);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROOT_DISK, 1), 0);
+	put_disk(&b, 1, "/x");
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_boot_empty(&out);
+	boot_begin(&b);
+	for (unsigned i = 0; i <= VB_MAX_DISKS; i++) {
+		char p[16];
+		snprintf(p, sizeof(p), "/d%u", i);
+		put_disk(&b, i % VB_MAX_DISKS, p);
+	}
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	boot_begin(&b);
+	assert_int_equal(vb_msg_put_u64(&b, VB_TAG_ROOT_DISK, VB_MAX_DISKS), 0);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+
+	static const char *const bad_env[] = { "NOEQUALS", "=v", "" };
+	for (size_t i = 0; i < sizeof(bad_env) / sizeof(bad_env[0]); i++) {
+		boot_begin(&b);
+		assert_int_equal(vb_msg_put_str(&b, VB_TAG_ROOT_ENV, bad_env[i]), 0);
+		assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+		assert_null(out.root_env);
+	}
+	static const char *const bad_user[] = { "", "a b", ":1", "1:", "1:2:3", "a\x1b[0m" };
+	for (size_t i = 0; i < sizeof(bad_user) / sizeof(bad_user[0]); i++) {
+		boot_begin(&b);
+		assert_int_equal(vb_msg_put_str(&b, VB_TAG_ROOT_USER, bad_user[i]), 0);
+		assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+		assert_null(out.root_user);
+	}
+	boot_begin(&b);
+	assert_int_equal(vb_msg_put_str(&b, VB_TAG_ROOT_WORKDIR, "app"), 0);
+	assert_int_equal(boot_decode_buf(&b, &out), VB_ERR_INVAL);
+	vb_buf_free(&b);
+}
+
+/* EXEC's USER and DEFAULT_USER. */
+static void test_exec_user(void **state)
+{
+	(void)state;
+	struct vb_buf b = { 0 };
+	char a0[] = "id", user[] = "app:staff";
+	char *argv[] = { a0, NULL };
+	struct vb_exec_req in = { .argv = argv, .argc = 1, .user = user, .default_user = 1 }, out;
+	assert_int_equal(vb_exec_req_encode(&b, 7, &in), 0);
+	assert_int_equal(vb_exec_req_decode(b.data + VB_FRAME_HDR_LEN, b.len - VB_FRAME_HDR_LEN, &out),
+			 VB_ERR_NONE);
+	assert_string_equal(out.user, "app:staff");
+	assert_int_equal(out.default_user, 1);
+	vb_exec_req_free(&out);
+	char bad[] = "a b";
+	in.user = bad;
+	assert_int_equal(vb_exec_req_encode(&b, 7, &in), 0);
+	assert_int_equal(vb_exec_req_decode(b.data + VB_FRAME_HDR_LEN, b.len - VB_FRAME_HDR_LEN, &out),
+			 VB_ERR_INVAL);
+	assert_null(out.user);
+	vb_buf_free(&b);
+}
+
 static void test_boot_reject_scalars(void **state)
 {
 	(void)state;
@@ -1925,6 +2058,8 @@ int main(void)
 		cmocka_unit_test(test_boot_limits),
 		cmocka_unit_test(test_boot_forwards),
 		cmocka_unit_test(test_boot_reject_scalars),
+		cmocka_unit_test(test_boot_root),
+		cmocka_unit_test(test_exec_user),
 		cmocka_unit_test(test_boot_free_idempotent),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_policy_decoded),
