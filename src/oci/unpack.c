@@ -474,13 +474,13 @@ static int apply_entry(struct ctx *c, struct archive_entry *e)
 		break;
 	case AE_IFCHR:
 	case AE_IFBLK:
-		notice_skip(c, raw, "device node");
+		notice_skip(c, path, "device node");
 		return 0;
 	case AE_IFIFO:
-		notice_skip(c, raw, "FIFO");
+		notice_skip(c, path, "FIFO");
 		return 0;
 	case AE_IFSOCK:
-		notice_skip(c, raw, "socket");
+		notice_skip(c, path, "socket");
 		return 0;
 	default:
 		return refuse(c, raw, "an entry of unknown type");
