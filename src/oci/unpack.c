@@ -524,19 +524,45 @@ int vb_rootfs_tree_apply(struct vb_rootfs_tree *t, struct archive *a, unsigned l
 {
 	struct ctx c = { .t = t, .layer = layer, .label = label, .progress = progress, .err = err };
 	struct archive_entry *e = NULL;
+	char *sink = malloc(64 * 1024);
+	if (!sink)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	for (;; c.entry++) {
 		int r = archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
 			char lab[256];
+			free(sink);
 			return vb_error_set(err, VB_E_RUNTIME, "layer %u (%s): not a readable tar: %s", layer + 1,
 					    vb_term_copy(lab, sizeof(lab), label, 0),
 					    archive_error_string(a) ? archive_error_string(a) : "unknown error");
 		}
-		if (apply_entry(&c, e) < 0)
+		if (apply_entry(&c, e) < 0) {
+			free(sink);
 			return -1;
+		}
+		/* read a file's bytes now, so that a layer that does not hold what
+		 * its headers claim is refused here, not half-way through the image */
+		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+			continue;
+		int64_t claim = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0, got = 0;
+		for (la_ssize_t r2; (r2 = archive_read_data(a, sink, 64 * 1024)) != 0; got += r2)
+			if (r2 < 0 || got + r2 > claim) {
+				got = -1;
+				break;
+			}
+		if (got != claim) {
+			char lab[256], safe[512];
+			free(sink);
+			return vb_error_set(err, VB_E_RUNTIME, "layer %u (%s): entry '%s': %s", layer + 1,
+					    vb_term_copy(lab, sizeof(lab), label, 0),
+					    vb_term_copy(safe, sizeof(safe), archive_entry_pathname(e), 0),
+					    got < 0 && archive_error_string(a) ? archive_error_string(a)
+									 : "its bytes do not match its size");
+		}
 	}
+	free(sink);
 	if (progress && c.skipped)
 		fprintf(progress, "rootfs: layer %u: %u device node(s), FIFO(s) or socket(s) skipped\n", layer + 1,
 			c.skipped);
