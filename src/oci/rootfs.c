@@ -31,15 +31,22 @@ extern char **environ;
 
 /* libarchive's writer callback: into the socket genext2fs reads from.
  * MSG_NOSIGNAL: a genext2fs that died must be an error, not our SIGPIPE. */
-static la_ssize_t to_sock(struct archive *a, void *fdp, const void *buf, size_t n)
+struct sink {
+	int fd;
+	int broken; /* genext2fs stopped reading: its message says why */
+};
+
+static la_ssize_t to_sock(struct archive *a, void *sp, const void *buf, size_t n)
 {
-	int fd = *(int *)fdp;
+	struct sink *sk = sp;
+	int fd = sk->fd;
 	size_t done = 0;
 	while (done < n) {
 		ssize_t w = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
+			sk->broken = 1;
 			archive_set_error(a, errno, "genext2fs stopped reading: %s", strerror(errno));
 			return -1;
 		}
@@ -97,9 +104,10 @@ static int write_image(struct vb_rootfs_tree *t, const struct vb_rootfs_layer *l
 	close(vb_steal_fd(rd));
 
 	int rc = 0;
+	struct sink sk = { .fd = wr };
 	struct archive *out = archive_write_new();
 	if (!out || archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
-	    archive_write_open(out, &wr, NULL, to_sock, NULL) != ARCHIVE_OK) {
+	    archive_write_open(out, &sk, NULL, to_sock, NULL) != ARCHIVE_OK) {
 		rc = vb_error_set(err, VB_E_RUNTIME, "cannot start the root's tar: %s",
 				  out ? archive_error_string(out) : "out of memory");
 	} else {
@@ -114,7 +122,7 @@ static int write_image(struct vb_rootfs_tree *t, const struct vb_rootfs_layer *l
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+	if ((rc == 0 || sk.broken) && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		char why[512];
 		last_line(errfd, why, sizeof(why));
 		rc = vb_error_set(err, VB_E_RUNTIME, "genext2fs failed (%s %d): %s",
