@@ -40,6 +40,8 @@ struct node {
 	struct node *hnext;			   /* hash chain: (parent, name) */
 	struct ino *ino;
 	unsigned layer; /* the highest layer that put or passed through this path */
+	unsigned born;	/* the layer that made this node: nothing below it is older */
+	unsigned opaque; /* 1 + the layer whose opaque marker last applied here */
 };
 
 struct vb_rootfs_tree {
@@ -118,7 +120,7 @@ static struct node *child_add(struct vb_rootfs_tree *t, struct node *parent, con
 	c->parent = parent;
 	c->ino = ino;
 	ino->refs++;
-	c->layer = layer;
+	c->layer = c->born = layer;
 	c->next = parent->first;
 	if (parent->first)
 		parent->first->prev = c;
@@ -161,6 +163,8 @@ static void hide_lower(struct vb_rootfs_tree *t, struct node *n, unsigned layer)
 		node_remove(t, n);
 		return;
 	}
+	if (n->born == layer)
+		return; /* made by this layer: nothing older below (keeps this linear) */
 	for (struct node *c = n->first, *next; c; c = next) {
 		next = c->next;
 		hide_lower(t, c, layer);
@@ -415,6 +419,9 @@ static int apply_entry(struct ctx *c, struct archive_entry *e)
 					free(i);
 				dir->layer = c->layer;
 			}
+			if (dir->opaque == c->layer + 1)
+				return 0; /* a second marker for this directory in this layer */
+			dir->opaque = c->layer + 1;
 			for (struct node *ch = dir->first, *next; ch; ch = next) {
 				next = ch->next;
 				hide_lower(c->t, ch, c->layer);
