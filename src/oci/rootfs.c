@@ -119,9 +119,11 @@ static int write_image(struct vb_rootfs_tree *t, const struct vb_rootfs_layer *l
 	archive_write_free(out);
 	close(vb_steal_fd(wr)); /* EOF, or (on error) genext2fs stops on a cut tar */
 
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	int status = 0, w;
+	while ((w = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (w < 0 && rc == 0) /* a caller ignoring SIGCHLD: the outcome is unknown */
+		return vb_error_errno(err, errno, "waiting for genext2fs");
 	if ((rc == 0 || sk.broken) && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		char why[512];
 		last_line(errfd, why, sizeof(why));

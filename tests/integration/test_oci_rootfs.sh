@@ -48,7 +48,7 @@ expect_absent() {
 make_layers() {
     local r="$T/r1"
     mkdir -p "$r/etc" "$r/opt/sub" "$r/usr/bin" "$r/home/u"
-    echo a >"$r/etc/a"; echo b >"$r/etc/b"; echo motd >"$r/etc/motd"
+    echo a >"$r/etc/a"; echo b >"$r/etc/b"; echo motd >"$r/etc/motd"; echo u8 >"$r/etc/café"
     echo x >"$r/opt/x"; echo y >"$r/opt/sub/y"
     echo su >"$r/usr/bin/su"; chmod 4755 "$r/usr/bin/su"
     ln "$r/usr/bin/su" "$r/usr/bin/su2"
@@ -77,6 +77,7 @@ test_layers_make_the_root_as_they_say() {
     expect_absent "$img" /opt/x
     expect_absent "$img" /opt/sub
     expect_stat "$img" /opt/new 'Type: regular'
+    expect_stat "$img" /etc/café 'Type: regular'
     [ "$("$DEBUGFS" -R 'cat /etc/b' "$img" 2>/dev/null)" = b3 ] || fail "/etc/b is not the top layer's"
     # owners and modes, though nobody built it
     expect_stat "$img" /usr/bin/su 'Mode: +04755'

@@ -139,8 +139,14 @@ static void test_whiteouts(void **state)
 	/* a whiteout in the same layer as its file does not hide it */
 	assert_int_equal(APPLY(t, 2, { 'f', "same", 0, 0, 0, "s" }, { 'f', ".wh.same" }), 0);
 	assert_true(has(t, "same"));
+	/* markers repeated, and nested under an opaque directory */
+	assert_int_equal(APPLY(t, 3, { 'f', "etc/.wh..wh..opq" }, { 'f', "etc/c", 0, 0, 0, "c" },
+			       { 'f', "etc/.wh..wh..opq" }, { 'f', "etc/sub/.wh..wh..opq" }),
+			 0);
+	assert_false(has(t, "etc/b"));
+	assert_true(has(t, "etc/c") && has(t, "etc/sub"));
 	/* a whiteout of a directory hides all of it */
-	assert_int_equal(APPLY(t, 3, { 'f', ".wh.opt" }), 0);
+	assert_int_equal(APPLY(t, 4, { 'f', ".wh.opt" }), 0);
 	assert_false(has(t, "opt") || has(t, "opt/sub/z"));
 	vb_rootfs_tree_free(t);
 }
