@@ -244,6 +244,26 @@ static void test_bounds(void **state)
 	vb_rootfs_tree_free(t);
 }
 
+/* A layer cut inside a file's bytes is refused while it is read. */
+static void test_cut_short(void **state)
+{
+	(void)state;
+	static struct layer l;
+	static char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	const struct ent e[] = { { 'f', "first", 0644, 0, 0, "1" }, { 'f', "cut", 0644, 0, 0, big } };
+	make_layer(&l, e, 2);
+	vb_error err = { 0 };
+	struct vb_rootfs_tree *t = vb_rootfs_tree_new(0, 0);
+	struct archive *a = vb_rootfs_layer_open_memory(l.buf, 512 * 4 + 1000, NULL, &err);
+	assert_non_null(a);
+	assert_int_equal(vb_rootfs_tree_apply(t, a, 0, "L", NULL, &err), -1);
+	if (!strstr(err.msg, "layer 1 (L): entry 'cut': "))
+		fail_msg("message: %s", err.msg);
+	archive_read_free(a);
+	vb_rootfs_tree_free(t);
+}
+
 static void test_media_types(void **state)
 {
 	(void)state;
@@ -282,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_links_owners_modes),
 		cmocka_unit_test(test_malicious),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_cut_short),
 		cmocka_unit_test(test_media_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
