@@ -467,8 +467,10 @@ static int apply_entry(struct ctx *c, struct archive_entry *e)
 		}
 		if (!n)
 			return refuse(c, raw, "a hard link to a path that is not in the layers");
-		if (!S_ISREG(n->ino->mode))
-			return refuse(c, raw, "a hard link to something other than a regular file");
+		/* a hard link to a symlink (`ln` of a symlink makes one) becomes a
+		 * symlink of its own in the image, with the same target */
+		if (!S_ISREG(n->ino->mode) && !S_ISLNK(n->ino->mode))
+			return refuse(c, raw, "a hard link to a directory");
 		n->ino->refs++;
 		return place(c, raw, path, n->ino);
 	}
@@ -672,14 +674,15 @@ static uint64_t blocks_of(uint64_t bytes)
 static void count(struct node *n, unsigned mark, struct vb_rootfs_totals *tot)
 {
 	struct ino *i = n->ino;
-	if (i->mark != mark) {
+	if (S_ISLNK(i->mode)) { /* one inode per name in the image */
+		tot->inodes++;
+		tot->blocks += strlen(i->link) > 59;
+	} else if (i->mark != mark) {
 		i->mark = mark;
 		tot->inodes++;
 		if (S_ISREG(i->mode)) {
 			tot->blocks += blocks_of(i->size);
 			tot->bytes += i->size;
-		} else if (S_ISLNK(i->mode) && strlen(i->link) > 59) {
-			tot->blocks++;
 		}
 	}
 	if (S_ISDIR(i->mode)) {

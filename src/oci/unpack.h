@@ -7,8 +7,8 @@
  * be streamed out by reading the layers a second time (src/oci/rootfs.c).
  *
  * Refused, with "layer N (LABEL): entry 'NAME': why": absolute names and
- * '..' components, hard links to paths outside the tree or to anything but
- * a regular file, entries whose parent is a symlink (a write through it)
+ * '..' components, hard links to paths outside the tree or to a directory,
+ * entries whose parent is a symlink (a write through it)
  * or a file, and stacks claiming more bytes or entries than the bounds.
  * Kept: files, directories, symlinks (any target: nothing follows them on
  * the host), hard links.  Skipped with a notice: device nodes, FIFOs,

@@ -177,15 +177,20 @@ static void test_links_owners_modes(void **state)
 	assert_int_equal(st.gid, 1000);
 	assert_int_equal(st.mode, S_IFREG | 0600);
 	assert_false(has(t, "dev/null") || has(t, "fifo")); /* skipped */
+	/* a hard link to a symlink: a symlink with the same target */
+	assert_int_equal(APPLY(t, 1, { 'h', "bin2", 0, 0, 0, "bin" }), 0);
+	assert_int_equal(vb_rootfs_tree_stat(t, "bin2", &st), 0);
+	assert_true(S_ISLNK(st.mode));
+	assert_string_equal(st.link, "usr/bin");
 	/* replacing one name of a hard link leaves the other */
-	assert_int_equal(APPLY(t, 1, { 'f', "usr/bin/su", 0755, 0, 0, "new" }), 0);
+	assert_int_equal(APPLY(t, 2, { 'f', "usr/bin/su", 0755, 0, 0, "new" }), 0);
 	assert_int_equal(vb_rootfs_tree_stat(t, "usr/bin/su2", &su2), 0);
 	assert_int_equal(su2.mode, S_IFREG | 04755);
 	assert_int_equal(su2.layer, 0);
 	struct vb_rootfs_totals tot;
 	vb_rootfs_tree_totals(t, &tot);
-	/* root, usr, usr/bin, su, su2 (old), bin, abs, home, home/u, f */
-	assert_int_equal(tot.inodes, 10);
+	/* root, usr, usr/bin, su, su2 (old), bin, bin2, abs, home, home/u, f */
+	assert_int_equal(tot.inodes, 11);
 	vb_rootfs_tree_free(t);
 }
 
@@ -224,7 +229,7 @@ static void test_malicious(void **state)
 	REFUSED("hl", "absolute", { 'h', "hl", 0, 0, 0, "/etc/shadow" });
 	REFUSED("hl", "not in the layers", { 'h', "hl", 0, 0, 0, "etc/shadow" });
 	REFUSED("hl", "symlink", { 'h', "hl", 0, 0, 0, "evil/shadow" });
-	REFUSED("hl", "other than a regular file", { 'h', "hl", 0, 0, 0, "etc" });
+	REFUSED("hl", "a hard link to a directory", { 'h', "hl", 0, 0, 0, "etc" });
 	REFUSED("big", "bound", { 'f', "big", 0, 0, 0, NULL, 10LL << 30 });
 }
 
