@@ -53,6 +53,7 @@ make_layers() {
     echo su >"$r/usr/bin/su"; chmod 4755 "$r/usr/bin/su"
     ln "$r/usr/bin/su" "$r/usr/bin/su2"
     ln -s usr/bin "$r/bin"
+    ln -P "$r/bin" "$r/bin2"   # a hard link to a symlink
     echo u >"$r/home/u/f"
     tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$T/l/1.tar" --exclude=./home/u/f .
     tar --numeric-owner --owner=1000 --group=1000 -C "$r" -rf "$T/l/1.tar" ./home/u/f
@@ -93,6 +94,7 @@ test_layers_make_the_root_as_they_say() {
     expect_stat "$img" /usr/bin/su 'Links: 2'
     expect_stat "$img" /bin 'Type: symlink'
     expect_stat "$img" /bin 'Fast link dest: "usr/bin"'
+    expect_stat "$img" /bin2 'Fast link dest: "usr/bin"'
     # nothing else left in the output directory
     [ "$(ls "$T/w")" = root.img ] || fail "left in the output dir: $(ls "$T/w")"
 }
