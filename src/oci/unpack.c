@@ -621,6 +621,8 @@ static struct archive *reader(const char *media_type, vb_error *err)
 		return NULL;
 	}
 	int r = archive_read_support_format_tar(a);
+	if (r == ARCHIVE_OK) /* a layer of no bytes at all: an empty layer, not an error */
+		r = archive_read_support_format_empty(a);
 	if (r == ARCHIVE_OK && f == F_GZIP)
 		r = archive_read_support_filter_gzip(a);
 	else if (r == ARCHIVE_OK && f == F_ZSTD)

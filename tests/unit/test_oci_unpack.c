@@ -295,6 +295,15 @@ static void test_media_types(void **state)
 		archive_read_free(a);
 		vb_rootfs_tree_free(t);
 	}
+	/* a layer of no bytes is an empty layer */
+	{
+		struct vb_rootfs_tree *t = vb_rootfs_tree_new(0, 0);
+		struct archive *a = vb_rootfs_layer_open_memory("", 0, "application/vnd.oci.image.layer.v1.tar", &err);
+		assert_non_null(a);
+		assert_int_equal(vb_rootfs_tree_apply(t, a, 0, "L", NULL, &err), 0);
+		archive_read_free(a);
+		vb_rootfs_tree_free(t);
+	}
 	/* a layer that is not what its type says: a clear error */
 	assert_null(vb_rootfs_layer_open_memory("garbage", 7, "application/vnd.oci.image.layer.v1.tar+gzip", &err));
 	assert_non_null(strstr(err.msg, "cannot read layer"));
