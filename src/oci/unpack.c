@@ -642,9 +642,10 @@ struct archive *vb_rootfs_layer_open(const struct vb_rootfs_layer *l, vb_error *
 	if (!a)
 		return NULL;
 	if (archive_read_open_filename(a, l->path, 64 * 1024) != ARCHIVE_OK) {
-		char safe[512];
-		vb_error_set(err, VB_E_RUNTIME, "cannot read layer %s: %s",
-			     vb_term_copy(safe, sizeof(safe), l->path, 0), archive_error_string(a));
+		char safe[512], mt[256];
+		vb_error_set(err, VB_E_RUNTIME, "cannot read %s as %s: %s",
+			     vb_term_copy(safe, sizeof(safe), l->path, 0),
+			     vb_term_copy(mt, sizeof(mt), l->media_type, 0), archive_error_string(a));
 		archive_read_free(a);
 		return NULL;
 	}
@@ -656,7 +657,8 @@ struct archive *vb_rootfs_layer_open_memory(const void *buf, size_t len, const c
 {
 	struct archive *a = reader(media_type, err);
 	if (a && archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {
-		vb_error_set(err, VB_E_RUNTIME, "cannot read layer: %s", archive_error_string(a));
+		vb_error_set(err, VB_E_RUNTIME, "cannot read the layer as %s: %s",
+			     media_type ? media_type : "tar", archive_error_string(a));
 		archive_read_free(a);
 		return NULL;
 	}

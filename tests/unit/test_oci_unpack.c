@@ -306,7 +306,7 @@ static void test_media_types(void **state)
 	}
 	/* a layer that is not what its type says: a clear error */
 	assert_null(vb_rootfs_layer_open_memory("garbage", 7, "application/vnd.oci.image.layer.v1.tar+gzip", &err));
-	assert_non_null(strstr(err.msg, "cannot read layer"));
+	assert_non_null(strstr(err.msg, "cannot read the layer as application/vnd.oci.image.layer.v1.tar+gzip"));
 }
 
 int main(void)
