@@ -96,9 +96,23 @@ static int write_image(struct vb_rootfs_tree *t, const struct vb_rootfs_layer *l
 	posix_spawn_file_actions_adddup2(&fa, rd, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	/* the caller's blocked or ignored signals (a signalfd loop) are not
+	 * genext2fs's: ^C and a closed pipe must stop it */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dflt);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	pid_t pid = -1;
-	int r = posix_spawnp(&pid, "genext2fs", &fa, NULL, argv, environ);
+	int r = posix_spawnp(&pid, "genext2fs", &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	if (r != 0)
 		return vb_error_errno(err, r, "cannot run genext2fs (Debian package genext2fs; scripts/deps.sh)");
 	close(vb_steal_fd(rd));

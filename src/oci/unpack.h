@@ -58,7 +58,7 @@ int vb_rootfs_tree_stat(const struct vb_rootfs_tree *t, const char *path, struct
 
 /* Totals, for sizing the image. */
 struct vb_rootfs_totals {
-	uint64_t inodes;     /* live files, directories and symlinks (hard links once) */
+	uint64_t inodes;     /* files (a hard-linked one once), directories, symlinks */
 	uint64_t blocks;     /* 4 KiB blocks the data, directories, long symlinks and
 			      * indirect blocks need */
 	uint64_t bytes;      /* regular files' bytes */
