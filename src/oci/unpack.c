@@ -846,7 +846,7 @@ int vb_rootfs_tree_emit(struct vb_rootfs_tree *t, const struct vb_rootfs_layer *
 	int rc = header(&m, ".", t->root->ino, NULL);
 	if (rc == 0)
 		rc = walk_emit(&m, t->root, 0, 1);
-	if (rc == 0)
+	if (rc == 0 && m.nregs) /* qsort of NULL, 0 is undefined */
 		qsort(m.regs, m.nregs, sizeof(*m.regs), by_source);
 	for (size_t k = 0; rc == 0 && k < m.nregs;) {
 		unsigned li = m.regs[k]->layer;
