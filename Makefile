@@ -189,6 +189,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_guestimg tests/fuzz/fuzz_guestimg.c src/oci/guestimg.c \
 	    src/util/term.c src/util/error.c src/util/util.c -larchive
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_oci_layer tests/fuzz/fuzz_oci_layer.c src/oci/unpack.c src/util/term.c \
+	    src/util/error.c -larchive
 
 bench: all kernel
 	@bench/boot.sh $(O)
