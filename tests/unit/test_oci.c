@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OCI without a registry: references as users type them, manifests,
+ * indexes and configs as registries send them, and the store's index.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "oci/oci.h"
+#include "util/util.h"
+
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void expect_ref(const char *in, const char *norm, const char *registry, const char *repo)
+{
+	struct vb_oci_ref r;
+	vb_error err = { 0 };
+	if (vb_oci_ref_parse(in, &r, &err) < 0)
+		fail_msg("%s: %s", in, err.msg);
+	char *s = vb_oci_ref_string(&r);
+	assert_string_equal(s, norm);
+	assert_string_equal(r.registry, registry);
+	assert_string_equal(r.repo, repo);
+	free(s);
+	vb_oci_ref_clear(&r);
+}
+
+static void expect_bad_ref(const char *in, const char *says)
+{
+	struct vb_oci_ref r;
+	vb_error err = { 0 };
+	assert_int_equal(vb_oci_ref_parse(in, &r, &err), -1);
+	assert_int_equal(err.kind, VB_E_USAGE);
+	if (!strstr(err.msg, says))
+		fail_msg("%s: '%s' lacks '%s'", in, err.msg, says);
+}
+
+static void test_ref(void **state)
+{
+	(void)state;
+	expect_ref("python:3.12", "docker.io/library/python:3.12", "docker.io", "library/python");
+	expect_ref("python", "docker.io/library/python:latest", "docker.io", "library/python");
+	expect_ref("user/tool", "docker.io/user/tool:latest", "docker.io", "user/tool");
+	expect_ref("index.docker.io/library/busybox:1", "docker.io/library/busybox:1", "docker.io",
+		   "library/busybox");
+	expect_ref("ghcr.io/org/sub/img:v1.2_x", "ghcr.io/org/sub/img:v1.2_x", "ghcr.io", "org/sub/img");
+	expect_ref("localhost/img", "localhost/img:latest", "localhost", "img");
+	expect_ref("127.0.0.1:5000/a/b@sha256:" H64, "127.0.0.1:5000/a/b@sha256:" H64,
+		   "127.0.0.1:5000", "a/b");
+	expect_ref("reg.example:443/a_b__c-d.e:t@sha256:" H64,
+		   "reg.example:443/a_b__c-d.e:t@sha256:" H64, "reg.example:443", "a_b__c-d.e");
+	expect_ref("[::1]:5000/x", "[::1]:5000/x:latest", "[::1]:5000", "x");
+
+	struct vb_oci_ref r;
+	vb_error err = { 0 };
+	assert_int_equal(vb_oci_ref_parse("python@sha256:" H64, &r, &err), 0);
+	assert_null(r.tag);
+	assert_string_equal(r.digest, "sha256:" H64);
+	assert_string_equal(vb_oci_ref_api_host(&r), "registry-1.docker.io");
+	vb_oci_ref_clear(&r);
+
+	expect_bad_ref("", "empty");
+	expect_bad_ref("Python:3", "repository name");
+	expect_bad_ref("a//b", "repository name");
+	expect_bad_ref("a/b/", "repository name");
+	expect_bad_ref("img:", "tag");
+	expect_bad_ref("img:-x", "tag");
+	expect_bad_ref("img@sha256:abc", "digest");
+	expect_bad_ref("img@md5:" H64, "digest");
+	expect_bad_ref("reg.io:99999/x", "registry host");
+	expect_bad_ref("reg.io:/x", "registry host");
+	expect_bad_ref("img:a b", "tag");
+	expect_bad_ref("img\x1b[31m", "repository name");
+}
+
+static void test_loopback(void **state)
+{
+	(void)state;
+	assert_true(vb_oci_host_loopback("127.0.0.1:5000"));
+	assert_true(vb_oci_host_loopback("localhost"));
+	assert_true(vb_oci_host_loopback("[::1]:80"));
+	assert_true(vb_oci_host_loopback("127.1.2.3"));
+	assert_false(vb_oci_host_loopback("127.0.0.1.evil.com"));
+	assert_false(vb_oci_host_loopback("localhost.evil.com"));
+	assert_false(vb_oci_host_loopback("ghcr.io"));
+	assert_false(vb_oci_host_loopback("[::1]x"));
+	assert_true(vb_oci_digest_valid("sha256:" H64));
+	assert_false(vb_oci_digest_valid("sha256:" H64 "0"));
+	assert_false(vb_oci_digest_valid("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+}
+
+static int parse(const char *json, const char *ct, struct vb_oci_manifest *m, vb_error *err)
+{
+	return vb_oci_manifest_parse(json, strlen(json), ct, m, err);
+}
+
+static void test_manifest(void **state)
+{
+	(void)state;
+	struct vb_oci_manifest m;
+	vb_error err = { 0 };
+	const char *oci = "{\"schemaVersion\":2,\"mediaType\":\"" VB_OCI_MT_MANIFEST "\","
+			  "\"config\":{\"mediaType\":\"" VB_OCI_MT_CONFIG "\",\"digest\":\"sha256:" H64 "\",\"size\":7},"
+			  "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\","
+			  "\"digest\":\"sha256:" H64 "\",\"size\":12345}]}";
+	assert_int_equal(parse(oci, NULL, &m, &err), 0);
+	assert_false(m.is_index);
+	assert_int_equal(m.n_layers, 1);
+	assert_int_equal(m.layers[0].size, 12345);
+	assert_int_equal(m.config.size, 7);
+	assert_string_equal(m.layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+	vb_oci_manifest_clear(&m);
+
+	const char *idx = "{\"schemaVersion\":2,\"manifests\":["
+			  "{\"mediaType\":\"" VB_OCI_MT_MANIFEST "\",\"digest\":\"sha256:" H64 "\",\"size\":1,"
+			  "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+			  "{\"mediaType\":\"" VB_OCI_MT_MANIFEST "\",\"digest\":\"sha256:" H64 "\",\"size\":1,"
+			  "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+			  "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}},"
+			  "{\"mediaType\":\"" VB_OCI_MT_MANIFEST "\",\"digest\":\"sha256:" H64 "\",\"size\":1,"
+			  "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
+	assert_int_equal(parse(idx, VB_OCI_MT_INDEX, &m, &err), 0);
+	assert_true(m.is_index);
+	assert_int_equal(m.n_layers, 3);
+	assert_true(m.layers[1].attestation);
+	assert_int_equal(vb_oci_index_select(&m, "linux", "amd64", &err), 2);
+	assert_int_equal(vb_oci_index_select(&m, "linux", "s390x", &err), -1);
+	assert_non_null(strstr(err.msg, "linux/arm64"));
+	assert_null(strstr(err.msg, "unknown"));
+	vb_oci_manifest_clear(&m);
+
+	/* refused */
+	static const char *const bad[] = {
+		"[]", "{\"schemaVersion\":1}", "not json",
+		"{\"schemaVersion\":2,\"mediaType\":\"" VB_OCI_MT_MANIFEST "\",\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:abc\",\"size\":1},\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\",\"size\":-1},\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\"},\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:" H64 "\",\"size\":1},\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\",\"size\":1},\"layers\":{}}",
+		"{\"schemaVersion\":2,\"mediaType\":\"text/plain\",\"layers\":[]}",
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\",\"size\":99999999999999999},\"layers\":[]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err.msg[0] = '\0';
+		if (parse(bad[i], NULL, &m, &err) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(strstr(err.msg, "manifest"));
+	}
+	/* too many layers */
+	size_t cap = 300 * 200 + 200;
+	char *big = malloc(cap);
+	size_t k = (size_t)snprintf(big, cap, "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\",\"size\":1},\"layers\":[");
+	for (int i = 0; i < 300; i++)
+		k += (size_t)snprintf(big + k, cap - k, "%s{\"mediaType\":\"x\",\"digest\":\"sha256:" H64 "\",\"size\":1}", i ? "," : "");
+	snprintf(big + k, cap - k, "]}");
+	assert_int_equal(parse(big, NULL, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "300 layers"));
+	free(big);
+}
+
+static void test_config(void **state)
+{
+	(void)state;
+	const char *c = "{\"config\":{\"Env\":[\"PATH=/bin\",\"X=1\"],\"Cmd\":[\"sh\",\"-c\",\"x\"],"
+			"\"WorkingDir\":\"/w\",\"User\":\"1000\"}}";
+	struct vb_oci_image *img = calloc(1, sizeof(*img));
+	vb_error err = { 0 };
+	assert_int_equal(vb_oci_config_parse(c, strlen(c), img, &err), 0);
+	assert_int_equal(img->n_env, 2);
+	assert_string_equal(img->env[1], "X=1");
+	assert_int_equal(img->n_cmd, 3);
+	assert_int_equal(img->n_entrypoint, 0);
+	assert_string_equal(img->working_dir, "/w");
+	assert_string_equal(img->user, "1000");
+	vb_oci_image_free(img);
+	img = calloc(1, sizeof(*img));
+	const char *bad = "{\"config\":{\"Env\":[\"NOEQUALS\"]}}";
+	assert_int_equal(vb_oci_config_parse(bad, strlen(bad), img, &err), -1);
+	vb_oci_image_free(img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ref),
+		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_manifest),
+		cmocka_unit_test(test_config),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
