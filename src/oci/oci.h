@@ -176,12 +176,14 @@ int vb_oci_store_get(const char *oci, const char *reference, int touch, struct v
 /* Remove (reference) and the blobs and root disks only it used.  1 if it
  * was not there. (*freed) gets the bytes freed. */
 int vb_oci_store_remove(const char *oci, const char *reference, uint64_t *freed, vb_error *err);
-/* Delete blobs no reference uses (and stale partials), root disks of
- * manifests no reference uses, then least recently used references until
- * the store is at most (max_bytes) (0: no bound).  (keep) (may be NULL) is
- * never evicted.  (*freed) gets the bytes freed. */
-int vb_oci_store_gc(const char *oci, uint64_t max_bytes, const char *keep, uint64_t *freed,
-		    vb_error *err);
+/* Delete blobs no reference uses (and partials untouched for an hour),
+ * root disks of manifests no reference uses, then least recently used
+ * references until the store is at most (max_bytes) (0: no bound).  (keep)
+ * (may be NULL) is never evicted.  Without (wait), returns 1 at once when
+ * a pull is under way (it holds the GC lock shared).  (*freed) gets the
+ * bytes freed. */
+int vb_oci_store_gc(const char *oci, uint64_t max_bytes, const char *keep, int wait,
+		    uint64_t *freed, vb_error *err);
 /* The bound of the automatic GC after a pull: $VOIDBOX_OCI_MAX_BYTES
  * (bytes, or with K/M/G suffix), default 20 GiB; 0 = unbounded. */
 uint64_t vb_oci_store_bound(void);
