@@ -25,16 +25,21 @@
 #   layer 3 (tar+gzip): /data/.wh.old.txt (whiteout), /opq/.wh..wh..opq
 #            (opaque), /opq/c ("c")
 
-OCI_BUSYBOX=${OCI_BUSYBOX:-/bin/busybox}
-OCI_CURL=(curl -sS --fail-with-body --max-time 60)
-MT_OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
-MT_OCI_INDEX=application/vnd.oci.image.index.v1+json
-MT_OCI_CONFIG=application/vnd.oci.image.config.v1+json
-MT_OCI_GZIP=application/vnd.oci.image.layer.v1.tar+gzip
-MT_OCI_ZSTD=application/vnd.oci.image.layer.v1.tar+zstd
-MT_DOCKER_MANIFEST=application/vnd.docker.distribution.manifest.v2+json
-MT_DOCKER_CONFIG=application/vnd.docker.container.image.v1+json
-MT_DOCKER_GZIP=application/vnd.docker.image.rootfs.diff.tar.gzip
+# Tests run as functions in a fresh bash (lib.sh), so what they need from
+# here is exported or a function.
+export OCI_BUSYBOX=${OCI_BUSYBOX:-/bin/busybox}
+OCI_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export OCI_LIB_DIR
+export MT_OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
+export MT_OCI_INDEX=application/vnd.oci.image.index.v1+json
+export MT_OCI_CONFIG=application/vnd.oci.image.config.v1+json
+export MT_OCI_GZIP=application/vnd.oci.image.layer.v1.tar+gzip
+export MT_OCI_ZSTD=application/vnd.oci.image.layer.v1.tar+zstd
+export MT_DOCKER_MANIFEST=application/vnd.docker.distribution.manifest.v2+json
+export MT_DOCKER_CONFIG=application/vnd.docker.container.image.v1+json
+export MT_DOCKER_GZIP=application/vnd.docker.image.rootfs.diff.tar.gzip
+
+oci_curl() { curl -sS --fail-with-body --max-time 60 "${REG_AUTH[@]}" "$@"; }
 
 oci_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -83,21 +88,21 @@ oci_sha() { sha256sum "$1" | cut -d' ' -f1; }
 oci_push_blob() {
     local repo=$1 file=$2 d loc
     d=sha256:$(oci_sha "$file")
-    if "${OCI_CURL[@]}" "${REG_AUTH[@]}" -o /dev/null -I "$REG_URL/v2/$repo/blobs/$d" 2>/dev/null; then
+    if oci_curl -o /dev/null -I "$REG_URL/v2/$repo/blobs/$d" 2>/dev/null; then
         return 0
     fi
-    loc=$("${OCI_CURL[@]}" "${REG_AUTH[@]}" -o /dev/null -D - -X POST "$REG_URL/v2/$repo/blobs/uploads/" |
+    loc=$(oci_curl -o /dev/null -D - -X POST "$REG_URL/v2/$repo/blobs/uploads/" |
           tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
     [ -n "$loc" ] || fail "no upload location for $repo"
     case $loc in http*) ;; *) loc=$REG_URL$loc ;; esac
     case $loc in *\?*) loc="$loc&digest=$d" ;; *) loc="$loc?digest=$d" ;; esac
-    "${OCI_CURL[@]}" "${REG_AUTH[@]}" -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
+    oci_curl -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
         --data-binary "@$file" "$loc" || fail "pushing blob $d to $repo"
 }
 
 # oci_push_manifest REPO REF FILE MEDIATYPE
 oci_push_manifest() {
-    "${OCI_CURL[@]}" "${REG_AUTH[@]}" -o /dev/null -X PUT -H "Content-Type: $4" \
+    oci_curl -o /dev/null -X PUT -H "Content-Type: $4" \
         --data-binary "@$3" "$REG_URL/v2/$1/manifests/$2" || fail "pushing manifest $1:$2"
 }
 
@@ -204,4 +209,26 @@ oci_image_docker() {
     OCI_DIGEST=sha256:$(oci_sha "$d/manifest-docker.json")
     OCI_AMD64=$OCI_DIGEST
     OCI_LAYERS="sha256:$(oci_sha "$d/l1.tar.gz")"
+}
+
+# proxy_start [--bearer]: tests/integration/oci_proxy.py in front of the
+# registry (registry_start first); sets PROXY (127.0.0.1:PORT); its log is
+# $T/proxy.log, its mode file $T/proxy.mode (see the script).
+proxy_start() {
+    rm -f "$T/proxy.port"
+    : >"$T/proxy.log"
+    python3 "$OCI_LIB_DIR/oci_proxy.py" "$REG_URL" "$T/proxy.port" "$T/proxy.log" \
+        "$T/proxy.mode" "$@" 2>"$T/proxy.err" &
+    PROXY_PID=$!
+    trap 'proxy_stop; registry_stop' EXIT
+    for _ in $(seq 100); do [ -s "$T/proxy.port" ] && break; sleep 0.05; done
+    [ -s "$T/proxy.port" ] || { cat "$T/proxy.err" >&2; fail "the registry proxy did not start"; }
+    PROXY=127.0.0.1:$(cat "$T/proxy.port")
+}
+
+proxy_stop() {
+    [ -n "${PROXY_PID:-}" ] || return 0
+    kill "$PROXY_PID" 2>/dev/null
+    wait "$PROXY_PID" 2>/dev/null
+    PROXY_PID=
 }
