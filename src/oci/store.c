@@ -408,7 +408,6 @@ int vb_oci_store_gc(const char *oci, uint64_t max_bytes, const char *keep, int w
 				e[n - 1] = t;
 				if (first == n - 1)
 					break;
-				keep = NULL;
 				continue;
 			}
 			free(e[first].reference);

@@ -224,4 +224,35 @@ test_concurrent_pulls() {
     [ "$(jq length <<<"$out")" = 1 ] || fail "images: $out"
 }
 
+test_gc_bound_and_prune() {
+    oci_env; registry_start
+    oci_image_busybox test/a v1
+    local a_digest=$OCI_DIGEST a_zstd
+    a_zstd=$(echo "$OCI_LAYERS" | cut -d' ' -f2)
+    oci_image_docker test/b v1
+    vb pull -q "$REG/test/a:v1"; expect_rc 0
+    local stale fresh orphan
+    stale=$STORE/blobs/sha256/$(printf f%.0s $(seq 64)).partial
+    fresh=$STORE/blobs/sha256/$(printf e%.0s $(seq 64)).partial
+    orphan=$STORE/rootfs/$(printf d%.0s $(seq 64)).ext4
+    echo x >"$stale"; touch -d '2 hours ago' "$stale"
+    echo x >"$fresh"; echo x >"$orphan"
+    # over the bound: the least recently used image goes, the new one stays
+    VOIDBOX_OCI_MAX_BYTES=1 vb pull -q "$REG/test/b:v1"
+    expect_rc 0
+    vb images -o json
+    [ "$(jq -r '.[].reference' <<<"$out")" = "$REG/test/b:v1" ] || fail "images: $out"
+    expect_no_blob "$a_digest"
+    expect_no_blob "$a_zstd"
+    expect_blob "$OCI_LAYERS"   # shared with b
+    [ ! -e "$stale" ] || fail "a stale partial stayed"
+    [ ! -e "$orphan" ] || fail "a root disk of no image stayed"
+    [ -e "$fresh" ] || fail "a recent partial (a pull to resume) was deleted"
+    vb images --prune
+    expect_rc 0
+    expect_out "freed 0 B"
+    vb images -o json
+    [ "$(jq length <<<"$out")" = 1 ] || fail "--prune within the bound dropped an image: $out"
+}
+
 run_tests
