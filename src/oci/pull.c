@@ -62,7 +62,7 @@ static void human(uint64_t b, char *out, size_t n)
 /* Under p->lock. */
 static void draw(struct prog *p, int force)
 {
-	if (!p->out || !p->tty)
+	if (!p->out || !p->tty || !p->n)
 		return;
 	int64_t now = vb_now_ms();
 	if (!force && now - p->last_ms < 100)

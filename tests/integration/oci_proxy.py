@@ -9,7 +9,8 @@ real registry (docker-registry on loopback) and can misbehave on the way.
 hands out that token.  The mode file (read at each request) says what
 happens to blob GETs: "normal", "corrupt" (a byte flipped), "toolong"
 (bytes appended beyond the descriptor's size) or "slow" (the first 64 KiB,
-then a stall).  Each request is logged as one line:
+then a stall); and to every /v2/NAME/ request: "flaky" (the first request
+of each path answered 503, then 429, then served) or "down" (always 503).  Each request is logged as one line:
 "METHOD PATH range=... auth=...".
 """
 import http.server
@@ -22,6 +23,7 @@ import urllib.request
 UPSTREAM, PORT_FILE, LOG, MODE_FILE = sys.argv[1:5]
 BEARER = "--bearer" in sys.argv[5:]
 TOKEN = "tok-123"
+SEEN = {}
 
 
 def mode():
@@ -66,6 +68,14 @@ class H(http.server.BaseHTTPRequestHandler):
             ch = 'Bearer realm="http://127.0.0.1:%d/token",service="fake-registry"' % port
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}',
                               [("WWW-Authenticate", ch), ("Content-Type", "application/json")])
+        m = mode()
+        if self.path.startswith("/v2/") and self.path != "/v2/":
+            n = SEEN.get(self.path, 0)
+            SEEN[self.path] = n + 1
+            if m == "down" or (m == "flaky" and n == 0):
+                return self.reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}')
+            if m == "flaky" and n == 1:
+                return self.reply(429, b"", [("Retry-After", "0")])
         req = urllib.request.Request(UPSTREAM + self.path, method=self.command)
         for k in ("Accept", "Range"):
             if self.headers.get(k):
@@ -77,7 +87,6 @@ class H(http.server.BaseHTTPRequestHandler):
             code, body, hdrs = e.code, e.read(), e.headers
         keep = [(k, hdrs[k]) for k in ("Content-Type", "Docker-Content-Digest", "Content-Range")
                 if hdrs.get(k)]
-        m = mode()
         blob = "/blobs/" in self.path and code in (200, 206) and self.command == "GET"
         if blob and m == "corrupt" and body:
             body = bytes([body[0] ^ 0xFF]) + body[1:]

@@ -135,6 +135,25 @@ test_corrupt_blob_refused() {
     expect_rc 0
 }
 
+test_429_and_5xx_retried() {
+    oci_env; registry_start
+    oci_image_busybox test/flaky v1
+    proxy_start
+    echo flaky >"$T/proxy.mode"
+    vb pull -q "$PROXY/test/flaky:v1"
+    expect_rc 0
+    expect_out "$PROXY/test/flaky:v1 $OCI_DIGEST"
+    [ "$(grep -c "^GET /v2/test/flaky/manifests/v1 " "$T/proxy.log")" = 3 ] ||
+        fail "manifest not asked 3 times: $(cat "$T/proxy.log")"
+    # a registry that stays down: a bounded number of tries, then its status
+    echo down >"$T/proxy.mode"
+    vb pull -q "$PROXY/test/flaky:v2"
+    expect_rc 125
+    expect_err_has "$PROXY/test/flaky:v2: GET http://$PROXY/v2/test/flaky/manifests/v2: HTTP 503 Service Unavailable (UNAVAILABLE: try later)"
+    [ "$(grep -c "^GET /v2/test/flaky/manifests/v2 " "$T/proxy.log")" = 4 ] ||
+        fail "not 4 tries: $(cat "$T/proxy.log")"
+}
+
 test_interrupted_pull_resumes() {
     oci_env; registry_start
     oci_image_busybox test/big v1
