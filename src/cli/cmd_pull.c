@@ -55,13 +55,13 @@ int vb_cmd_pull(int argc, char **argv)
 	}
 	struct vb_oci_pull_opts o = { .progress = quiet ? NULL : stderr };
 	struct vb_oci_image *img = NULL;
-	if (vb_oci_pull(ref, &o, &img, &err) < 0) {
-		if (err.kind == VB_E_NOTFOUND) {
-			vb_cli_fail(&err);
-			return 1;
-		}
-		return vb_cli_fail(&err);
+	int rc = vb_oci_pull(ref, &o, &img, &err);
+	if (rc == VB_OCI_ENOENT) {
+		vb_cli_fail(&err);
+		return 1;
 	}
+	if (rc < 0)
+		return vb_cli_fail(&err);
 	printf("%s %s\n", img->reference, img->manifest_digest);
 	vb_oci_image_free(img);
 	return 0;

@@ -46,9 +46,16 @@ struct vb_oci_pull_opts {
 	 * loopback registries may always use plain HTTP */
 };
 
+/* What vb_oci_pull (and the registry calls) return, with (err) set, when
+ * the image does not exist: the registry answered 404 for it or one of its
+ * blobs, or (cached_only) it is not in the store.  Other failures are -1. */
+#define VB_OCI_ENOENT (-2)
+
 /* Pull (or find in the store) (ref) for linux/amd64.  Fills *out (free with
  * vb_oci_image_free).  A tag is resolved again on every call unless
- * (o->cached_only); a digest reference already in the store is not. */
+ * (o->cached_only); a digest reference already in the store is not.
+ * Returns 0, VB_OCI_ENOENT or -1; (err)'s kind is VB_E_USAGE for a
+ * malformed reference, else VB_E_RUNTIME. */
 int vb_oci_pull(const char *ref, const struct vb_oci_pull_opts *o, struct vb_oci_image **out,
 		vb_error *err);
 void vb_oci_image_free(struct vb_oci_image *img);

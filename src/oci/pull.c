@@ -43,7 +43,7 @@ struct prog {
 	/* the workers' shared state */
 	struct vb_oci_reg *reg;
 	const char *blobs;
-	int failed;
+	int failed; /* the first failure's return code */
 	vb_error err;
 };
 
@@ -128,7 +128,7 @@ static void *worker(void *arg)
 		if (rc == 0)
 			j->got = j->size;
 		if (rc < 0 && !p->failed) {
-			p->failed = 1;
+			p->failed = rc;
 			p->err = e;
 		}
 		draw(p, 1);
@@ -333,7 +333,7 @@ static int fetch(const struct vb_oci_ref *r, const char *refstr, const char *oci
 			pthread_join(th[i], NULL);
 		if (p.failed) {
 			*err = p.err;
-			rc = -1;
+			rc = p.failed;
 		}
 	}
 	pthread_mutex_destroy(&p.lock);
@@ -379,9 +379,11 @@ int vb_oci_pull(const char *ref, const struct vb_oci_pull_opts *o, struct vb_oci
 		}
 		if (rc <= 0 || (o && o->cached_only)) {
 			if (rc > 0)
-				rc = vb_error_set(err, VB_E_NOTFOUND,
-						  "%s is not in the store (pull it first: voidbox pull %s)",
-						  refstr, refstr);
+				rc = VB_OCI_ENOENT;
+			if (rc == VB_OCI_ENOENT)
+				vb_error_set(err, VB_E_RUNTIME,
+					     "%s is not in the store (pull it first: voidbox pull %s)",
+					     refstr, refstr);
 			close(gc);
 			goto done;
 		}
@@ -405,5 +407,5 @@ done:
 		vb_oci_image_free(*out);
 		*out = NULL;
 	}
-	return rc < 0 ? -1 : 0;
+	return rc == VB_OCI_ENOENT ? rc : rc < 0 ? -1 : 0;
 }

@@ -559,8 +559,8 @@ static int status_fail(struct vb_oci_reg *g, const char *url, const struct resp 
 	if (r->status == 401)
 		hint = g->basic ? " (the credentials in the docker config were refused)"
 				: " (no credentials for this registry: add them to the docker config's auths)";
-	return vb_error_set(err, r->status == 404 ? VB_E_NOTFOUND : VB_E_RUNTIME, "%s: GET %s: %s%s",
-			    refname, url, st, hint);
+	vb_error_set(err, VB_E_RUNTIME, "%s: GET %s: %s%s", refname, url, st, hint);
+	return r->status == 404 ? VB_OCI_ENOENT : -1;
 }
 
 /* ---- the session ------------------------------------------------------------ */
@@ -828,8 +828,11 @@ int vb_oci_reg_blob(struct vb_oci_reg *g, const char *digest, uint64_t size, con
 		unlink(partial);
 		return -1;
 	}
+	struct stat st;
+	if (rc < 0 && fstat(fd, &st) == 0 && st.st_size == 0)
+		unlink(partial); /* nothing to resume */
 	if (rc < 0)
-		return -1; /* the partial stays, to be resumed */
+		return rc; /* the partial stays, to be resumed */
 	if (fsync(fd) < 0 || fchmod(fd, 0444) < 0 || rename(partial, final) < 0) {
 		int e = errno;
 		unlink(partial);

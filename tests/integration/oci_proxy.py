@@ -7,9 +7,9 @@ real registry (docker-registry on loopback) and can misbehave on the way.
 --bearer: every /v2/ request without "Authorization: Bearer tok-123" gets
 401 with a Bearer challenge whose realm is this server's /token, which
 hands out that token.  The mode file (read at each request) says what
-happens to blob GETs: "normal", "corrupt" (a byte flipped), "toolong"
-(bytes appended beyond the descriptor's size) or "slow" (the first 64 KiB,
-then a stall); and to every /v2/NAME/ request: "flaky" (the first request
+happens to GETs of blobs over 4 KiB (layers, not configs): "normal",
+"corrupt" (a byte flipped), "toolong" (bytes appended beyond the
+descriptor's size) or "slow" (the first 64 KiB, then a stall); and to every /v2/NAME/ request: "flaky" (the first request
 of each path answered 503, then 429, then served) or "down" (always 503).  Each request is logged as one line:
 "METHOD PATH range=... auth=...".
 """
@@ -87,7 +87,8 @@ class H(http.server.BaseHTTPRequestHandler):
             code, body, hdrs = e.code, e.read(), e.headers
         keep = [(k, hdrs[k]) for k in ("Content-Type", "Docker-Content-Digest", "Content-Range")
                 if hdrs.get(k)]
-        blob = "/blobs/" in self.path and code in (200, 206) and self.command == "GET"
+        blob = ("/blobs/" in self.path and code in (200, 206) and self.command == "GET"
+                and len(body) > 4096)
         if blob and m == "corrupt" and body:
             body = bytes([body[0] ^ 0xFF]) + body[1:]
         elif blob and m == "toolong":

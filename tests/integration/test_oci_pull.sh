@@ -25,7 +25,7 @@ expect_blob() {
 expect_no_blob() { [ ! -e "$STORE/blobs/sha256/${1#sha256:}" ] || fail "blob $1 is in the store"; }
 expect_no_partial() {
     local left
-    left=$(find "$STORE/blobs" -name '*.partial' -size +0 2>/dev/null)
+    left=$(find "$STORE/blobs" -name '*.partial' 2>/dev/null)
     [ -z "$left" ] || fail "partial downloads left: $left"
 }
 
@@ -116,10 +116,9 @@ test_corrupt_blob_refused() {
     echo corrupt >"$T/proxy.mode"
     vb pull "$PROXY/test/bad:v1"
     expect_rc 125
-    expect_err_has "does not match its digest"
-    expect_err_has "$PROXY/test/bad:v1: GET http://$PROXY/v2/test/bad/blobs/sha256:"
-    local l
-    for l in $OCI_LAYERS; do expect_no_blob "$l"; done
+    local big=${OCI_LAYERS%% *}
+    expect_err_has "$PROXY/test/bad:v1: GET http://$PROXY/v2/test/bad/blobs/$big: the blob's content does not match its digest $big (it is sha256:"
+    expect_no_blob "$big"
     expect_no_partial
     vb images -o json
     [ "$(jq length <<<"$out")" = 0 ] || fail "a refused image is listed: $out"
@@ -127,8 +126,8 @@ test_corrupt_blob_refused() {
     echo toolong >"$T/proxy.mode"
     vb pull "$PROXY/test/bad:v1"
     expect_rc 125
-    expect_err_has "more bytes than the"
-    for l in $OCI_LAYERS; do expect_no_blob "$l"; done
+    expect_err_has "GET http://$PROXY/v2/test/bad/blobs/$big: more bytes than the"
+    expect_no_blob "$big"
     expect_no_partial
     echo normal >"$T/proxy.mode"
     vb pull "$PROXY/test/bad:v1"
