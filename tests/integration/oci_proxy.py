@@ -9,7 +9,9 @@ real registry (docker-registry on loopback) and can misbehave on the way.
 hands out that token.  The mode file (read at each request) says what
 happens to GETs of blobs over 4 KiB (layers, not configs): "normal",
 "corrupt" (a byte flipped), "toolong" (bytes appended beyond the
-descriptor's size) or "slow" (the first 64 KiB, then a stall); and to every /v2/NAME/ request: "flaky" (the first request
+descriptor's size) or "slow" (the first 64 KiB, then a stall) or "redirect" (a 307 to this server under another host
+name, localhost, at /redirected/..., served without auth: the log shows
+whether the client still sent its Authorization); and to every /v2/NAME/ request: "flaky" (the first request
 of each path answered 503, then 429, then served) or "down" (always 503).  Each request is logged as one line:
 "METHOD PATH range=... auth=...".
 """
@@ -64,11 +66,16 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/token"):
             return self.reply(200, b'{"token":"%s","expires_in":300}' % TOKEN.encode(),
                               [("Content-Type", "application/json")])
-        if BEARER and self.headers.get("Authorization") != "Bearer " + TOKEN:
+        path = self.path
+        if path.startswith("/redirected/"):
+            path = path[len("/redirected"):]
+        elif BEARER and self.headers.get("Authorization") != "Bearer " + TOKEN:
             ch = 'Bearer realm="http://127.0.0.1:%d/token",service="fake-registry"' % port
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}',
                               [("WWW-Authenticate", ch), ("Content-Type", "application/json")])
         m = mode()
+        if m == "redirect" and "/blobs/" in path and path == self.path:
+            return self.reply(307, b"", [("Location", "http://localhost:%d/redirected%s" % (port, path))])
         if self.path.startswith("/v2/") and self.path != "/v2/":
             n = SEEN.get(self.path, 0)
             SEEN[self.path] = n + 1
@@ -76,7 +83,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 return self.reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}')
             if m == "flaky" and n == 1:
                 return self.reply(429, b"", [("Retry-After", "0")])
-        req = urllib.request.Request(UPSTREAM + self.path, method=self.command)
+        req = urllib.request.Request(UPSTREAM + path, method=self.command)
         for k in ("Accept", "Range"):
             if self.headers.get(k):
                 req.add_header(k, self.headers[k])
@@ -87,7 +94,7 @@ class H(http.server.BaseHTTPRequestHandler):
             code, body, hdrs = e.code, e.read(), e.headers
         keep = [(k, hdrs[k]) for k in ("Content-Type", "Docker-Content-Digest", "Content-Range")
                 if hdrs.get(k)]
-        blob = ("/blobs/" in self.path and code in (200, 206) and self.command == "GET"
+        blob = ("/blobs/" in path and code in (200, 206) and self.command == "GET"
                 and len(body) > 4096)
         if blob and m == "corrupt" and body:
             body = bytes([body[0] ^ 0xFF]) + body[1:]

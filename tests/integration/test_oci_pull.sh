@@ -105,6 +105,14 @@ test_bearer_token_flow() {
     grep -q '^GET /token?scope=repository%3Ateam%2Ftool%3Apull&service=fake-registry ' "$T/proxy.log" ||
         fail "no token request with scope and service: $(cat "$T/proxy.log")"
     grep -q "^GET /v2/team/tool/blobs/.* auth=Bearer" "$T/proxy.log" || fail "blobs fetched without the token"
+    # a blob redirected to another host (object storage) gets no token
+    vb rmi "$PROXY/team/tool:v3"; expect_rc 0
+    echo redirect >"$T/proxy.mode"
+    : >"$T/proxy.log"
+    vb pull -q "$PROXY/team/tool:v3"
+    expect_rc 0
+    grep -q "^GET /redirected/v2/team/tool/blobs/.* auth=-$" "$T/proxy.log" || fail "no redirected blob: $(cat "$T/proxy.log")"
+    ! grep -q "^GET /redirected/.* auth=Bearer" "$T/proxy.log" || fail "the token followed a redirect to another host"
     ! grep "^GET /v2/team/tool/manifests/v3 .*auth=-" "$T/proxy.log" | grep -q . ||
         fail "a manifest request without the token was answered"
 }
@@ -225,6 +233,9 @@ test_errors_name_reference_url_status() {
     VOIDBOX_INSECURE_REGISTRIES=other.invalid:1 vb pull "registry.invalid:5000/x:y"
     expect_rc 125
     expect_err_has "GET https://registry.invalid:5000/v2/"
+    VOIDBOX_INSECURE_REGISTRIES=other.invalid,registry.invalid:5000 vb pull "registry.invalid:5000/x:y"
+    expect_rc 125
+    expect_err_has "GET http://registry.invalid:5000/v2/"
 }
 
 test_concurrent_pulls() {
