@@ -327,15 +327,10 @@ static int auths_key_matches(const char *key, const char *registry)
 	return 0;
 }
 
-static char *docker_basic(const char *registry)
+/* The credentials for (registry) in a docker-style auth file, as an
+ * Authorization value, or NULL. */
+static char *basic_from(const char *path, const char *registry)
 {
-	const char *dir = getenv("DOCKER_CONFIG");
-	const char *home = getenv("HOME");
-	_cleanup_free_ char *path = dir && dir[0] ? vb_strfmt("%s/config.json", dir)
-				    : home && home[0] ? vb_strfmt("%s/.docker/config.json", home)
-						      : NULL;
-	if (!path)
-		return NULL;
 	vb_error ignore = { 0 };
 	size_t len = 0;
 	_cleanup_free_ char *text = vb_read_file(path, 1u << 20, &len, &ignore);
@@ -364,6 +359,24 @@ static char *docker_basic(const char *registry)
 		break;
 	}
 	json_decref(doc);
+	return out;
+}
+
+/* $DOCKER_CONFIG/config.json or ~/.docker/config.json, then podman's and
+ * skopeo's ${XDG_RUNTIME_DIR}/containers/auth.json (the same format). */
+static char *docker_basic(const char *registry)
+{
+	const char *dir = getenv("DOCKER_CONFIG");
+	const char *home = getenv("HOME");
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	_cleanup_free_ char *docker = dir && dir[0] ? vb_strfmt("%s/config.json", dir)
+				      : home && home[0] ? vb_strfmt("%s/.docker/config.json", home)
+							: NULL;
+	_cleanup_free_ char *containers = run && run[0] ? vb_strfmt("%s/containers/auth.json", run)
+							: NULL;
+	char *out = docker ? basic_from(docker, registry) : NULL;
+	if (!out && containers)
+		out = basic_from(containers, registry);
 	return out;
 }
 

@@ -86,6 +86,13 @@ test_basic_auth_from_docker_config() {
     DOCKER_CONFIG=$T/dockercfg vb pull "$REG/private/img:v1"
     expect_rc 0
     expect_out "$REG/private/img:v1 $OCI_DIGEST"
+    # podman's and skopeo's auth file
+    vb rmi "$REG/private/img:v1"
+    mkdir -p "$XDG_RUNTIME_DIR/containers"
+    cp "$T/dockercfg/config.json" "$XDG_RUNTIME_DIR/containers/auth.json"
+    vb pull -q "$REG/private/img:v1"
+    expect_rc 0
+    rm "$XDG_RUNTIME_DIR/containers/auth.json"
     # ~/.docker/config.json, username/password form, wrong password
     mkdir -p "$HOME/.docker"
     printf '{"auths":{"http://%s/v2/":{"username":"alice","password":"wrong"}}}' "$REG" >"$HOME/.docker/config.json"
