@@ -188,6 +188,131 @@ static void test_config(void **state)
 	vb_oci_image_free(img);
 }
 
+/* ---- the store ---------------------------------------------------------- */
+
+static char *store_dir(void)
+{
+	char *d = strdup("/tmp/vb-unit-oci-XXXXXX");
+	assert_non_null(mkdtemp(d));
+	char *p = vb_strfmt("%s/blobs/sha256", d);
+	vb_error err = { 0 };
+	assert_int_equal(vb_mkdir_p(p, 0755, &err), 0);
+	free(p);
+	p = vb_strfmt("%s/rootfs", d);
+	assert_int_equal(vb_mkdir_p(p, 0755, &err), 0);
+	free(p);
+	return d;
+}
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char *p = vb_strfmt("%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(p);
+}
+
+static int exists(const char *dir, const char *name)
+{
+	char *p = vb_strfmt("%s/%s", dir, name);
+	int r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
+#define D(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+#define HEX(c) (D(c) + 7)
+
+/* manifest (m) naming config (c) and layers (l1), (l2) */
+static void put_manifest(const char *oci, const char *m, const char *c, const char *l1,
+			 const char *l2)
+{
+	char *blobs = vb_strfmt("%s/blobs/sha256", oci);
+	char *text = vb_strfmt("{\"schemaVersion\":2,\"mediaType\":\"" VB_OCI_MT_MANIFEST "\","
+			       "\"config\":{\"mediaType\":\"x\",\"digest\":\"%s\",\"size\":2},"
+			       "\"layers\":[{\"mediaType\":\"x\",\"digest\":\"%s\",\"size\":2},"
+			       "{\"mediaType\":\"x\",\"digest\":\"%s\",\"size\":2}]}", c, l1, l2);
+	put_file(blobs, m + 7, text);
+	put_file(blobs, c + 7, "{}");
+	put_file(blobs, l1 + 7, "l1");
+	put_file(blobs, l2 + 7, "l2");
+	free(text);
+	free(blobs);
+}
+
+static void test_store(void **state)
+{
+	(void)state;
+	char *oci = store_dir();
+	char *blobs = vb_strfmt("%s/blobs/sha256", oci);
+	char *rootfs = vb_strfmt("%s/rootfs", oci);
+	vb_error err = { 0 };
+	/* a: manifest 1, config 2, layers 3 4; b: manifest 5, config 6, layers 3 7 */
+	put_manifest(oci, D("1"), D("2"), D("3"), D("4"));
+	put_manifest(oci, D("5"), D("6"), D("3"), D("7"));
+	put_file(rootfs, "1111111111111111111111111111111111111111111111111111111111111111.ext4", "disk");
+	put_file(blobs, "8888888888888888888888888888888888888888888888888888888888888888", "orphan");
+	char ra[] = "r/a:1", rb[] = "r/b:1";
+	struct vb_oci_entry a = { .reference = ra, .digest = D("1"), .manifest = D("1"),
+				  .size = 10, .last_used = 100 };
+	struct vb_oci_entry b = { .reference = rb, .digest = D("5"), .manifest = D("5"),
+				  .size = 10, .last_used = 200 };
+	assert_int_equal(vb_oci_store_put(oci, &a, &err), 0);
+	assert_int_equal(vb_oci_store_put(oci, &b, &err), 0);
+	a.size = 11; /* replaces, does not add */
+	assert_int_equal(vb_oci_store_put(oci, &a, &err), 0);
+	struct vb_oci_entry *e;
+	size_t n;
+	assert_int_equal(vb_oci_store_list(oci, &e, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].reference, "r/a:1");
+	assert_int_equal(e[0].size, 11);
+	vb_oci_entries_free(e, n);
+	struct vb_oci_entry got;
+	assert_int_equal(vb_oci_store_get(oci, "r/none:1", 0, &got, &err), 1);
+	assert_int_equal(vb_oci_store_get(oci, "r/a:1", 0, &got, &err), 0);
+	assert_string_equal(got.manifest, D("1"));
+	assert_int_equal(got.last_used, 100);
+	free(got.reference);
+
+	/* GC without a bound: only the orphan goes */
+	uint64_t freed = 0;
+	assert_int_equal(vb_oci_store_gc(oci, 0, NULL, 1, &freed, &err), 0);
+	assert_int_equal(freed, 6);
+	assert_false(exists(blobs, HEX("8")));
+	assert_true(exists(blobs, HEX("4")));
+
+	/* rmi a: its own blobs and root disk go, the shared layer stays */
+	assert_int_equal(vb_oci_store_remove(oci, "r/a:1", &freed, &err), 0);
+	assert_int_equal(vb_oci_store_remove(oci, "r/a:1", &freed, &err), 1);
+	assert_false(exists(blobs, HEX("1")));
+	assert_false(exists(blobs, HEX("2")));
+	assert_false(exists(blobs, HEX("4")));
+	assert_false(exists(rootfs, "1111111111111111111111111111111111111111111111111111111111111111.ext4"));
+	assert_true(exists(blobs, HEX("3")));
+	assert_true(exists(blobs, HEX("5")));
+
+	/* a bound: the least recently used goes first, never (keep) */
+	put_manifest(oci, D("1"), D("2"), D("3"), D("4"));
+	a.last_used = 300; /* a is now the newer one */
+	assert_int_equal(vb_oci_store_put(oci, &a, &err), 0);
+	assert_int_equal(vb_oci_store_gc(oci, 1, "r/b:1", 1, &freed, &err), 0);
+	assert_int_equal(vb_oci_store_list(oci, &e, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].reference, "r/b:1");
+	vb_oci_entries_free(e, n);
+	assert_false(exists(blobs, HEX("1")));
+	assert_true(exists(blobs, HEX("7")));
+
+	vb_rm_rf(oci);
+	free(blobs);
+	free(rootfs);
+	free(oci);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_loopback),
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
