@@ -2,7 +2,9 @@
 # free loopback port with its storage in the test's $T, and images built
 # and pushed with tar, gzip/zstd, sha256sum and curl -- no docker, no
 # network.  Every function works inside one test (a subshell with its own
-# $T); registry_start arranges for the registry to stop when the test ends.
+# $T); registry_start arranges for the registry to stop when the test ends
+# (it sets the test's EXIT trap: a test with its own should call
+# registry_stop and proxy_stop from it).  Needs lib.sh (fail) and $T.
 #
 #   registry_start [USER:PASS]   start it (htpasswd basic auth when given);
 #                                sets REG (127.0.0.1:PORT), REG_URL, REG_PID
