@@ -192,6 +192,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_oci_layer tests/fuzz/fuzz_oci_layer.c src/oci/unpack.c src/util/term.c \
 	    src/util/error.c -larchive
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_oci_manifest tests/fuzz/fuzz_oci_manifest.c src/oci/manifest.c \
+	    src/oci/ref.c src/util/term.c src/util/error.c src/util/util.c -ljansson
 
 bench: all kernel
 	@bench/boot.sh $(O)
