@@ -325,7 +325,7 @@ int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
 void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
 /* codex's -c overrides for (set)'s servers, one a server:
- * mcp_servers.NAME={command="...",args=[...],env={K="V"},startup_timeout_sec=60}
+ * mcp_servers.NAME={command="...",args=[...],env={K="V"},startup_timeout_sec=60,required=true}
  * (TOML); a new
  * NULL-terminated list (free each and it), NULL out of memory. */
 char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set);

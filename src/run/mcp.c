@@ -400,9 +400,13 @@ char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set)
 			b = toml_str(cat(b, j ? ",\"" : "\""), k ? k : "");
 			b = cat(toml_str(cat(b, "\"=\""), eq + 1), "\"");
 		}
-		/* codex gives a server 10 s to start by default */
+		/* required: codex waits for the server before its first request
+		 * (else it does not: under TCG a node server is not up before
+		 * codex asks the model, which is not offered its tools); and
+		 * as long as our own check, not its default 10 s */
 		char start[48];
-		snprintf(start, sizeof(start), "},startup_timeout_sec=%d}", VB_RUN_MCP_START_MS / 1000);
+		snprintf(start, sizeof(start), "},startup_timeout_sec=%d,required=true}",
+			 VB_RUN_MCP_START_MS / 1000);
 		b = cat(b, start);
 		if (!b) {
 			for (size_t j = 0; j < i; j++)

@@ -5,8 +5,9 @@
 # a read-only mount and run there by the host's node given as cli:node.
 # Its handshake passes before the agent starts (its tools in the events),
 # and the model's call of its read_text_file tool reads a file the agent
-# wrote in the guest — for the builtin agent and for the real claude-code
-# binary (whose init line lists the server as connected).  Under TCG.
+# wrote in the guest — for the builtin agent, for the real claude-code
+# binary (whose init line lists the server as connected) and for codex.
+# Under TCG.
 #
 # The package is fetched from the npm registry once (pinned, with npm, as
 # a user would) into ${XDG_CACHE_HOME:-~/.cache}/voidbox/tests/npm/; later
@@ -108,6 +109,30 @@ test_claude_code_connects_to_the_npm_filesystem_server_and_reads_a_file() {
     vb logs "$(jq -r .run_id <"$T/out")" --stage mcp-npm
     grep '"subtype":"init"' "$T/out" | jq -e '.mcp_servers | any(.[]; .name == "fs" and .status == "connected")' >/dev/null ||
         fail "claude-code's init line: $(grep '"subtype":"init"' "$T/out" | jq -c .mcp_servers)"
+    expect_clean
+}
+
+# codex too: it starts its own copy of the server, marked required (else
+# codex 0.171 does not wait for it: its first requests go out before node
+# is up under TCG, without the server's tools) with 60 s to start
+test_codex_reads_a_guest_file_through_the_npm_filesystem_server() {
+    npm_fs
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    local tok="npm-cx-$RANDOM$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "exec_command", "id": "call_1", "input": {"cmd": "echo '"$tok"' > /workspace/notes.txt && echo written"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "written", "tool_use": {"namespace": "mcp__fs", "name": "read_text_file", "id": "call_2", "input": {"path": "/workspace/notes.txt"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "'"$tok"'", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    run_example codex 1024
+    expect_rc 0
+    jqx '.output == "done"'
+    sed -n 1p "$T/fake.log" | jq -e '.body.tools | any(.[]; .type == "namespace" and .name == "mcp__fs" and any(.tools[]; .name == "read_text_file"))' >/dev/null ||
+        fail "codex did not offer the server's tool: $(sed -n 1p "$T/fake.log" | jq -c '[.body.tools[]? | .name // .type]')"
+    # the call's output (from the server codex started) holds the file
+    sed -n 3p "$T/fake.log" | jq -e --arg t "$tok" '.body.input | any(.[]; .type == "function_call_output" and .call_id == "call_2" and (.output | contains($t)))' >/dev/null ||
+        fail "the tool result did not come back: $(sed -n 3p "$T/fake.log" | jq -c '.body.input[-1]' | head -c 900)"
     expect_clean
 }
 

@@ -127,8 +127,8 @@ static void test_response_and_tools(void **state)
 	json_decref(bad);
 }
 
-/* codex's -c override: the server's command, args and env as TOML, and
- * as long to start as VoidBox's own check (codex's default is 10 s) */
+/* codex's -c override: the server's command, args and env as TOML,
+ * required (codex waits for it) and as long to start as VoidBox's check */
 static void test_codex_override(void **state)
 {
 	(void)state;
@@ -140,7 +140,7 @@ static void test_codex_override(void **state)
 	char **v = vb_run_mcp_codex_overrides(&set);
 	assert_non_null(v);
 	assert_string_equal(v[0], "mcp_servers.fs={command=\"node\",args=[\"/opt/mcp/a \\\"b\\\".js\","
-				  "\"/workspace\"],env={\"K\"=\"v\\\\w\"},startup_timeout_sec=60}");
+				  "\"/workspace\"],env={\"K\"=\"v\\\\w\"},startup_timeout_sec=60,required=true}");
 	assert_null(v[1]);
 	free(v[0]);
 	free(v);
