@@ -13,7 +13,7 @@
 # a user would) into ${XDG_CACHE_HOME:-~/.cache}/voidbox/tests/npm/; later
 # runs use that copy.  A fetch that fails fails the test: like claude-code's
 # binary (test_agent_claude.sh), it is a download the suite needs.
-TEST_TIMEOUT=${TEST_TIMEOUT:-600}
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/lib_agent.sh"
@@ -30,7 +30,8 @@ npm_fs() {
     mkdir -p "$(dirname "$FS")"
     local tmp="$FS.tmp.$$"
     rm -rf "$tmp"
-    # the lockfile and the whole tree stay, so later runs are the same files
+    # installed beside and moved into place: no half-installed tree is
+    # ever taken for the cache
     npm install --prefix "$tmp" --no-audit --no-fund --no-update-notifier \
         "$FS_PKG@$FS_VERSION" >"$T/npm.log" 2>&1 ||
         { rm -rf "$tmp"; fail "npm could not fetch $FS_PKG@$FS_VERSION: $(tail -c 600 "$T/npm.log")"; }
@@ -69,6 +70,9 @@ test_builtin_reads_a_guest_file_through_the_npm_filesystem_server() {
     # its result: the file the agent's bash wrote in the VM
     sed -n 3p "$T/fake.log" | jq -e --arg t "$tok" '.body.messages[-1].content[0] | .type == "tool_result" and .tool_use_id == "tu_2" and (.content | tostring | contains($t)) and .is_error == false' >/dev/null ||
         fail "the tool result: $(sed -n 3p "$T/fake.log" | jq -c '.body.messages[-1]' | head -c 900)"
+    # the directory it was given (its argument in the spec) is its only one
+    sed -n 4p "$T/fake.log" | jq -e '.body.messages[-1].content[0] | .tool_use_id == "tu_3" and (.content | tostring | test("Allowed directories:\\s*/workspace"))' >/dev/null ||
+        fail "list_allowed_directories: $(sed -n 4p "$T/fake.log" | jq -c '.body.messages[-1]' | head -c 900)"
     events | jq -se 'map(select(.event == "skill.provisioned" and .type == "mcp")) | length == 1 and .[0].name == "fs" and (.[0].tools | index("read_text_file") and index("list_directory") and index("write_file"))' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1500)"
     events | jq -se 'any(.[]; .event == "skill.provisioned" and .type == "cli" and .name == "node")' >/dev/null ||
