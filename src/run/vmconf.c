@@ -65,6 +65,22 @@ int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const cha
 	return 0;
 }
 
+int vb_run_vmconf_add_disk(struct vb_run_vmconf *c, const char *image, const char *guest,
+			   vb_error *err)
+{
+	struct vb_disk_mount *v = realloc(c->disks_v, (c->n_disks + 1) * sizeof(*v));
+	if (!v)
+		return oom(err);
+	c->disks_v = v;
+	char *i = copy(c, image), *g = i ? copy(c, guest) : NULL;
+	if (!g)
+		return oom(err);
+	v[c->n_disks++] = (struct vb_disk_mount){ .image = i, .path = g };
+	c->cfg.disk_mounts = c->disks_v;
+	c->cfg.n_disk_mounts = c->n_disks;
+	return 0;
+}
+
 int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, const char *guest,
 				 int rw, vb_error *err)
 {
@@ -369,6 +385,7 @@ void vb_run_vmconf_free(struct vb_run_vmconf *c)
 		free(c->strs[i]);
 	free(c->strs);
 	free(c->mounts_v);
+	free(c->disks_v);
 	free(c->allow_v);
 	free(c->env_v);
 	free(c->net_cidrs);

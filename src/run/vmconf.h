@@ -38,6 +38,8 @@ struct vb_run_vmconf {
 	unsigned *net_ports;
 	struct vb_net_publish *net_publish;
 	char **net_domains;      /* strings in strs */
+	struct vb_disk_mount *disks_v; /* cfg.disk_mounts (image skills) */
+	size_t n_disks;
 	char **strs;             /* every string we copied */
 	size_t n_strs, cap_strs;
 };
@@ -66,6 +68,11 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
  * (cfg.mounts) is updated. */
 int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const char *guest, int rw,
 			    vb_error *err);
+
+/* Add a read-only disk image mounted at (guest) (an image skill; strings
+ * copied).  (cfg.disk_mounts) is updated. */
+int vb_run_vmconf_add_disk(struct vb_run_vmconf *c, const char *image, const char *guest,
+			   vb_error *err);
 
 /* The same for a user's host directory: a missing rw one is created, a
  * missing ro one is an error (VB_E_USAGE), as for spec mounts. */

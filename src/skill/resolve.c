@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "skill/skill.h"
+#include "voidbox/sandbox.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -54,6 +55,11 @@ void vb_skill_set_free(struct vb_skill_set *s)
 	free(s->mcp);
 	s->mcp = NULL;
 	s->n_mcp = 0;
+	for (size_t i = 0; i < s->n_oci; i++)
+		vb_skill_oci_free(&s->oci[i]);
+	free(s->oci);
+	s->oci = NULL;
+	s->n_oci = 0;
 }
 
 static int add_file(struct vb_skill *s, const char *rel, uint8_t *data, size_t len,
@@ -383,14 +389,6 @@ static int resolve_remote(const struct vb_spec_skill *sk, unsigned flags, struct
 	return take_meta(s, s->source, NULL, fallback, err);
 }
 
-static const char *unavailable(enum vb_spec_skill_type t)
-{
-	switch (t) {
-	case VB_SPEC_SKILL_OCI: return "image (OCI)";
-	default: return NULL;
-	}
-}
-
 /* An MCP server (src/skill/mcp.c), its name unique among the stage's. */
 static int resolve_mcp(const struct vb_spec_skill *in, struct vb_skill_set *out, vb_error *err)
 {
@@ -431,19 +429,33 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 		return 0;
 	out->v = calloc(sk->n, sizeof(*out->v));
 	out->mcp = calloc(sk->n, sizeof(*out->mcp));
-	if (!out->v || !out->mcp)
+	out->oci = calloc(sk->n, sizeof(*out->oci));
+	if (!out->v || !out->mcp || !out->oci)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	char file[256], what[300];
 	safe(file, sizeof(file), spec_file ? spec_file : "");
 	for (size_t i = 0; i < sk->n; i++) {
 		const struct vb_spec_skill *in = &sk->v[i];
 		describe(in, what, sizeof(what));
-		const char *no = unavailable(in->type);
-		if (no) {
-			vb_error_set(err, VB_E_USAGE,
-				     "%s:%u:%u: %s: skill type %s is not available in this version yet",
-				     file, in->pos.line, in->pos.col, what, no);
-			goto fail;
+		if (in->type == VB_SPEC_SKILL_OCI) {
+			/* each is a disk of the VM, and a VM has few */
+			if (out->n_oci == VB_SKILL_OCI_MAX) {
+				vb_error_set(err, VB_E_USAGE,
+					     "%s:%u:%u: %s: a stage may have at most %d image skills "
+					     "(each is one of the VM's %u disks)",
+					     file, in->pos.line, in->pos.col, what, VB_SKILL_OCI_MAX,
+					     VB_SANDBOX_MAX_DISKS);
+				goto fail;
+			}
+			if (vb_skill_oci_check(in, out->oci, out->n_oci, &out->oci[out->n_oci],
+					       err) < 0) {
+				vb_skill_oci_free(&out->oci[out->n_oci]);
+				vb_error_prefix(err, "%s:%u:%u: %s", file, in->pos.line, in->pos.col,
+						what);
+				goto fail;
+			}
+			out->n_oci++;
+			continue;
 		}
 		if (in->type == VB_SPEC_SKILL_AGENT)
 			continue; /* informational (vb_spec_warnings) */
