@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/guestimg.h"
 #include "oci/oci.h"
 #include "oci/root.h"
 #include "run/engine.h"
@@ -26,6 +27,12 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 	const char *file = r->spec->file ? r->spec->file : "";
 	char f[256], a[200], b[200];
 	vb_term_copy(f, sizeof(f), file, 0);
+	/* a guest image's kernel must mount them (virtio-blk, ext4) */
+	if (vc->cfg.guest_initramfs &&
+	    vb_guestimg_check_kernel(vc->cfg.kernel, VB_GUESTIMG_NEED_DISK, err) < 0) {
+		vb_error_prefix(err, "%s: image skills on sandbox.guest_image", f);
+		return -1;
+	}
 	size_t room = VB_SANDBOX_MAX_DISKS - (vc->cfg.rootfs ? 1 : 0) - vc->n_disks;
 	for (size_t i = 0; i < set->n_oci; i++) {
 		struct vb_skill_oci *o = &set->oci[i];

@@ -35,6 +35,11 @@ static char *keep(struct vb_run_vmconf *c, char *s)
 	return s;
 }
 
+char *vb_run_vmconf_keep(struct vb_run_vmconf *c, char *s)
+{
+	return keep(c, s);
+}
+
 static char *copy(struct vb_run_vmconf *c, const char *s)
 {
 	return keep(c, strdup(s));
@@ -207,10 +212,6 @@ static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.image (an OCI root filesystem) is not supported by this "
 				    "version");
-	if (vm->guest_image)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "sandbox.guest_image (an OCI kernel image) is not supported by this "
-				    "version");
 	if (vm->snapshot)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.snapshot is not supported by this version");
@@ -316,6 +317,8 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 	if ((vm->kernel && !(out->cfg.kernel = copy(out, vm->kernel))) ||
 	    (vm->initramfs && !(out->cfg.initramfs = copy(out, vm->initramfs))))
 		return oom(err);
+	if (vb_run_guest_image(out, vm, err) < 0)
+		return -1;
 	for (size_t i = 0; i < vm->n_mounts; i++)
 		if (add_spec_mount(out, vm->mounts[i], err) < 0)
 			return -1;
