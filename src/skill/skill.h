@@ -72,12 +72,17 @@ struct vb_skill_set {
 	size_t n;
 	struct vb_skill_oci *oci; /* image skills, in spec order */
 	size_t n_oci;
+	int root_image;           /* the stage runs on an OCI root (VB_SKILL_IMAGES) */
 	struct vb_skill_mcp *mcp; /* mcp: skills, in spec order */
 	size_t n_mcp;
 };
 
 enum {
 	VB_SKILL_NO_FETCH = 1, /* remote: skills checked, not fetched (validate) */
+	/* the stage has a root image (sandbox.image): a cli: tool may come from
+	 * it, so one missing on the host is looked for in the guest (as when
+	 * the stage has image skills) */
+	VB_SKILL_IMAGES = 2,
 };
 
 /* Resolve the materializable skills of (sk) (file, inline, remote, cli) into
@@ -88,6 +93,13 @@ enum {
 int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, unsigned flags,
 		     struct vb_skill_set *out, vb_error *err);
 void vb_skill_set_free(struct vb_skill_set *s);
+
+/* A cli: skill the host does not have, kept for the stage's images to
+ * provide (no files, no source): with VB_SKILL_IMAGES or image skills. */
+static inline int vb_skill_cli_deferred(const struct vb_skill *s)
+{
+	return s->n_files == 0;
+}
 
 /* Every agent stage's skills of (spec), resolved and dropped: what
  * `voidbox validate` checks (remote: skills not fetched). */

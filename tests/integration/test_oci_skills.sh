@@ -8,10 +8,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/oci_lib.sh"
+. "$here/lib_agent.sh"
 TEST_TIMEOUT=${OCI_TEST_TIMEOUT:-400}
-
-spec() { cat >"$T/$1.yaml"; }
-events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
 
 # A private OCI store; the guest kernel and initramfs still come from the
 # user's cache (everything of it but oci/ linked in).
@@ -148,6 +146,53 @@ EOF
     expect_err_has "HTTP 404"
     # nothing booted
     events 2>/dev/null | grep -q stage.started && fail "a stage started"
+    expect_clean
+}
+
+
+# cli:NAME with images in the stage: the image's tool when its PATH has
+# NAME (nothing copied), the host's otherwise; the events say which.
+test_cli_from_the_image_else_the_host() {
+    oci_env; registry_start
+    oci_image_tool test/tool v1
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1", "input": {"command": "hello-skill; command -v hello-skill; ls /home/sandbox/.voidbox/cli"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "hello from the skill image", "text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: ci
+sandbox: {memory_mb: 256}
+llm: {provider: custom, agent: builtin, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent:
+  prompt: "use the tools"
+  skills:
+    - cli:hello-skill
+    - cli:jq
+    - {image: "$REG/test/tool:v1", mount: /opt/tool}
+EOF
+    # hello-skill is on no host PATH: validate leaves it to the image
+    command -v hello-skill >/dev/null && fail "the host has a hello-skill"
+    vb validate "$T/a.yaml"
+    expect_rc 0
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "done"'
+    # the image's tool ran by name; only jq was copied from the host
+    local tr='[.body.messages[] | .content | arrays | .[] | select(.type == "tool_result")] | tostring'
+    sed -n 2p "$T/fake.log" | jq -e "$tr"' | contains("hello from the skill image\\n/opt/tool/bin/hello-skill\\nbin\\njq\\n")' >/dev/null ||
+        fail "the tool's result: $(sed -n 2p "$T/fake.log" | jq -c "$tr" | head -c 900)"
+    events | jq -se 'map(select(.event == "skill.provisioned" and .type == "cli")) |
+        (map(select(.name == "hello-skill"))[0] | .from == "image" and .path == "/opt/tool/bin/hello-skill") and
+        (map(select(.name == "jq"))[0] | .from == "host" and .path == "/home/sandbox/.voidbox/cli/jq")' >/dev/null ||
+        fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 1200)"
+    # without the image skill, hello-skill is found nowhere: validate says so
+    sed -i '/mount: \/opt\/tool/d' "$T/a.yaml"
+    vb validate "$T/a.yaml"
+    expect_rc 2
+    expect_err_has "skill 'cli:hello-skill': program hello-skill not found on this host's PATH"
     expect_clean
 }
 
