@@ -67,7 +67,10 @@ int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_
 				    "sandbox.guest_image brings its own kernel and initramfs: drop "
 				    "sandbox.kernel and sandbox.initramfs, or the guest image");
 	struct vb_oci_image *img = NULL;
-	if (pull(vm->guest_image, &img, err) < 0) {
+	int prc = pull(vm->guest_image, &img, err);
+	if (prc == VB_OCI_ENOENT) /* the spec names an image that is not there */
+		err->kind = VB_E_USAGE;
+	if (prc < 0) {
 		vb_error_prefix(err, "sandbox.guest_image");
 		return -1;
 	}

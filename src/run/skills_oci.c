@@ -64,6 +64,8 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 			o->size = root.disk_size;
 		}
 		vb_oci_root_clear(&root);
+		if (rc == VB_OCI_ENOENT) /* the spec names an image that is not there */
+			err->kind = VB_E_USAGE;
 		if (rc < 0) {
 			/* the message already names the reference */
 			vb_error_prefix(err, "%s:%u:%u: skill image", f, o->pos.line, o->pos.col);

@@ -102,7 +102,7 @@ EOF
     # an unknown guest image is named with the registry's answer
     sed -i "s|test/nokernel:v1|test/nothing:v1|" "$T/g.yaml"
     vb run "$T/g.yaml"
-    [ "$rc" -ne 0 ] || fail "a missing guest image ran"
+    expect_rc 2
     expect_err_has "sandbox.guest_image: $REG/test/nothing:v1"
     expect_err_has "HTTP 404"
     # a spec's own kernel and a guest image are one too many

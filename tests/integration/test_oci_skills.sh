@@ -141,7 +141,7 @@ pipeline:
       run: {program: "true"}
 EOF
     vb run "$T/p.yaml"
-    [ "$rc" -ne 0 ] || fail "a run with a missing skill image succeeded"
+    expect_rc 2
     expect_err_has "p.yaml:8:16: skill image: $REG/test/nothing:v9"
     expect_err_has "HTTP 404"
     # nothing booted
@@ -193,6 +193,31 @@ EOF
     vb validate "$T/a.yaml"
     expect_rc 2
     expect_err_has "skill 'cli:hello-skill': program hello-skill not found on this host's PATH"
+    expect_clean
+}
+
+# examples/oci-skill.yaml as a user runs it, its image from the loopback
+# registry (IMAGE=...): a stand-in yq (a script at /usr/bin/yq, where the
+# real image has its static binary) in the first box only.
+test_example_oci_skill_runs() {
+    oci_env; registry_start
+    local d=$T/yq
+    mkdir -p "$d/root/usr/bin"
+    printf '#!/bin/sh\necho "{\\"name\\": \\"yq\\", \\"from\\": \\"an image skill\\"}"\n' >"$d/root/usr/bin/yq"
+    chmod 755 "$d/root/usr/bin/yq"
+    oci_tar "$d/root" "$d/l.tar" && gzip -n -1 -c "$d/l.tar" >"$d/l.tar.gz"
+    oci_config "$d/config.json" amd64
+    oci_push_blob test/yq "$d/config.json"
+    oci_push_blob test/yq "$d/l.tar.gz"
+    oci_manifest "$d/manifest.json" "$MT_OCI_MANIFEST" "$MT_OCI_CONFIG" "$d/config.json" \
+        "$MT_OCI_GZIP:$d/l.tar.gz"
+    oci_push_manifest test/yq 4 "$d/manifest.json" "$MT_OCI_MANIFEST"
+    IMAGE=$REG/test/yq:4 vb validate "$ROOT/examples/oci-skill.yaml"
+    expect_rc 0
+    export IMAGE=$REG/test/yq:4
+    vb run "$ROOT/examples/oci-skill.yaml"
+    expect_rc 0
+    expect_out $'query said: {"name": "yq", "from": "an image skill"}\nno yq in this box'
     expect_clean
 }
 
