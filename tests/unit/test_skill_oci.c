@@ -100,7 +100,7 @@ static void test_resolve_bound(void **state)
 {
 	(void)state;
 	struct vb_spec_skill v[5];
-	char img[5][16], mnt[5][16];
+	char img[5][32], mnt[5][32];
 	for (int i = 0; i < 5; i++) {
 		snprintf(img[i], sizeof(img[i]), "t%d:1", i);
 		snprintf(mnt[i], sizeof(mnt[i]), "/opt/t%d", i);
