@@ -46,11 +46,13 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 					    room == 1 ? "" : "s");
 		for (size_t m = 0; m < vc->n_mounts; m++)
 			if (vb_skill_paths_overlap(o->mount, vc->mounts_v[m].guest)) {
+				char mp[200];
 				vb_term_copy(b, sizeof(b), vc->mounts_v[m].guest, 0);
+				vb_term_copy(mp, sizeof(mp), o->mount, 0);
 				return vb_error_set(err, VB_E_USAGE,
 						    "%s:%u:%u: skill image '%s': its mount %s clashes "
 						    "with the directory mounted at %s",
-						    f, o->pos.line, o->pos.col, a, o->mount, b);
+						    f, o->pos.line, o->pos.col, a, mp, b);
 			}
 		struct vb_oci_root_opts ro = { .progress = r->opts.notices,
 					       .pull = VB_OCI_PULL_MISSING };
