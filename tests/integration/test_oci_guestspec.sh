@@ -113,4 +113,37 @@ EOF
     expect_clean
 }
 
+# An image skill on a guest image: its kernel is checked for the disk
+# drivers (VoidBox's own kernel has them) and the disk is mounted.
+test_guest_image_with_an_image_skill() {
+    oci_env; registry_start
+    oci_guest_image test/guest v1
+    local d=$T/tool
+    mkdir -p "$d/root/bin"
+    printf '#!/bin/sh\necho tool on the guest image\n' >"$d/root/bin/gi-tool"
+    chmod 755 "$d/root/bin/gi-tool"
+    oci_tar "$d/root" "$d/l.tar" && gzip -n -1 -c "$d/l.tar" >"$d/l.tar.gz"
+    oci_config "$d/config.json" amd64
+    oci_push_blob test/tool "$d/config.json"
+    oci_push_blob test/tool "$d/l.tar.gz"
+    oci_manifest "$d/manifest.json" "$MT_OCI_MANIFEST" "$MT_OCI_CONFIG" "$d/config.json" \
+        "$MT_OCI_GZIP:$d/l.tar.gz"
+    oci_push_manifest test/tool v1 "$d/manifest.json" "$MT_OCI_MANIFEST"
+    spec g <<EOF
+api_version: v1
+kind: pipeline
+name: gi
+sandbox: {memory_mb: 256, guest_image: "$REG/test/guest:v1"}
+pipeline:
+  boxes:
+    - name: g
+      skills: [{image: "$REG/test/tool:v1", mount: /opt/tool}]
+      run: {program: sh, args: ["-c", "cat /etc/guest-image-marker; gi-tool"]}
+EOF
+    vb run "$T/g.yaml"
+    expect_rc 0
+    expect_out $'from the guest image\ntool on the guest image'
+    expect_clean
+}
+
 run_tests
