@@ -75,6 +75,14 @@ EOF
          .[0].type == "oci" and .[0].name == $ref and .[0].digest == $dg and
          .[0].path == "/opt/tool" and .[0].size > 0' >/dev/null ||
         fail "skill.provisioned events: $(events | grep skill.provisioned | head -c 800)"
+    # shown by the progress display and by voidbox logs
+    grep -q "stage with: skill $REG/test/tool:v1 (oci, [0-9]* bytes) in /opt/tool" "$T/err" ||
+        fail "the progress does not show the skill: $(head -c 900 "$T/err")"
+    local run
+    run=$(basename "$(dirname "$(find "$T/state" -name events.jsonl | head -1)")")
+    vb logs "$run"
+    grep -q "skill.provisioned .*oci $REG/test/tool:v1, sha256:[0-9a-f]\{12\}, [0-9]* bytes, at /opt/tool" "$T/out" ||
+        fail "voidbox logs lacks the skill: $(grep skill "$T/out" | head -c 600)"
     # the disk was built once, in the store, by manifest
     [ -f "$STORE/rootfs/${OCI_DIGEST#sha256:}.ext4" ] || fail "no root disk in the store"
     # a second run uses the store: no registry needed
