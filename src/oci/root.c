@@ -85,6 +85,15 @@ int vb_oci_root_prepare(const char *ref, const struct vb_oci_root_opts *o, struc
 	}
 	if (rc < 0)
 		return rc;
+	if (img->artifact_type) {
+		/* a guest image or another artifact: its layers are not a root */
+		vb_error_set(err, VB_E_RUNTIME,
+			     "%s is not a container image (its type is %.100s), it cannot be a root "
+			     "filesystem",
+			     img->reference, img->artifact_type);
+		vb_oci_image_free(img);
+		return -1;
+	}
 	_cleanup_free_ char *oci = vb_oci_dir(err);
 	int gc = oci ? vb_oci_store_lock(oci, 0, err) : -1;
 	if (gc < 0) {
