@@ -135,4 +135,133 @@ test_exec_image_entrypoint_cmd() {
 /work"
 }
 
+spec() { cat >"$T/$1.yaml"; }
+events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
+
+test_pipeline_boxes_on_their_own_images() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    local d1=$OCI_DIGEST
+    # a second image: the same layers, User 1000, so another manifest
+    OCI_USER=1000 oci_image_busybox test/bb1000 v1
+    local d2=$OCI_DIGEST
+    [ "$d1" != "$d2" ] || fail "the two images have one manifest"
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: two-roots
+sandbox: {memory_mb: 256}
+pipeline:
+  boxes:
+    - {name: first, sandbox: {image: "$REG/test/bb:v1"}, run: {program: sh, args: ["-c", "cat /etc/zstd-layer; id -u; pwd; echo \$OCI_TEST"]}}
+    - name: second
+      sandbox: {image: "$REG/test/bb1000:v1"}
+      run: {program: sh, args: ["-c", "cat /workspace/input.json; id -u; ls /opq"]}
+    - name: plain
+      run: {program: sh, args: ["-c", "cat /workspace/input.json; ls /etc/zstd-layer 2>&1 || echo no-image-here"]}
+  stages:
+    - {type: box, name: first}
+    - {type: box, name: second}
+    - {type: box, name: plain}
+EOF
+    vb run "$T/p.yaml"
+    expect_rc 0
+    grep -q "no-image-here" <<<"$out" || fail "the third box ran on an image: $out"
+    grep -q "^zstd" <<<"$out" || fail "output: $out"
+    grep -q "^1000$" <<<"$out" || fail "the second box did not run as its image's User: $out"
+    # each VM says which image it booted
+    events | jq -se --arg r "$REG/test/bb:v1" --arg d "$d1" \
+        'any(.[]; .event == "vm.booted" and .stage == "first" and .image == $r and .image_digest == $d)' >/dev/null ||
+        fail "vm.booted of first: $(events | grep vm.booted)"
+    events | jq -se --arg r "$REG/test/bb1000:v1" --arg d "$d2" \
+        'any(.[]; .event == "vm.booted" and .stage == "second" and .image == $r and .image_digest == $d)' >/dev/null ||
+        fail "vm.booted of second: $(events | grep vm.booted)"
+    events | jq -se 'any(.[]; .event == "vm.booted" and .stage == "plain" and (has("image") | not))' >/dev/null ||
+        fail "vm.booted of plain: $(events | grep vm.booted)"
+    expect_clean
+}
+
+test_run_spec_image_missing_fails_its_stage() {
+    oci_env; registry_start
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: missing
+sandbox: {memory_mb: 256}
+pipeline:
+  boxes:
+    - {name: ok, run: {program: echo, args: [fine]}}
+    - {name: gone, sandbox: {image: "$REG/test/gone:v1"}, run: {program: "true"}}
+  stages:
+    - {type: box, name: ok}
+    - {type: box, name: gone}
+EOF
+    vb run -o json "$T/p.yaml"
+    expect_rc 125
+    jq -e '.stages[0].success and (.stages[1].success | not)' <<<"$out" >/dev/null || fail "result: $out"
+    jq -e --arg u "http://$REG/v2/test/gone/manifests/v1" \
+        '.stages[1].error | (contains("sandbox.image") and contains($u) and contains("404"))' <<<"$out" >/dev/null ||
+        fail "the stage's error: $(jq .stages[1].error <<<"$out")"
+    # --pull never: not in the store, no registry asked
+    vb run --pull never -o json "$T/p.yaml"
+    expect_rc 125
+    jq -e '.stages[1].error | contains("is not in the store")' <<<"$out" >/dev/null || fail "result: $out"
+    vb run --pull sometimes "$T/p.yaml"
+    expect_rc 2
+    expect_err_has "--pull: expected missing, always or never"
+}
+
+test_workflow_on_an_image() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    spec w <<EOF
+api_version: v1
+kind: workflow
+name: wf-image
+sandbox: {memory_mb: 256, image: "$REG/test/bb:v1", env: {OCI_TEST: from-spec}}
+workflow:
+  steps:
+    - {name: write, run: {program: sh, args: ["-c", "echo shared >/data/new"]}}
+    - name: read
+      depends_on: [write]
+      run: {program: sh, args: ["-c", "cat /data/new /etc/zstd-layer; echo \$OCI_TEST; pwd"]}
+  output_step: read
+EOF
+    vb run "$T/w.yaml"
+    expect_rc 0
+    expect_out "shared
+zstd
+from-spec
+/work"
+    [ "$(events | jq -c 'select(.event == "vm.booted" and .image != null)' | wc -l)" -eq 2 ] ||
+        fail "vm.booted events: $(events | grep vm.booted)"
+    expect_clean
+}
+
+test_validate_image_reference() {
+    oci_env
+    spec v <<'EOF'
+api_version: v1
+kind: pipeline
+name: bad-ref
+sandbox:
+  image: "Python:3.12"
+pipeline:
+  boxes:
+    - name: a
+      sandbox: {image: "ok/name:v1@sha256:1234"}
+      run: {program: "true"}
+  stages:
+    - {type: box, name: a}
+EOF
+    vb validate "$T/v.yaml"
+    expect_rc 2
+    expect_err_has "$T/v.yaml:5:10: sandbox.image: image reference 'Python:3.12'"
+    expect_err_has "$T/v.yaml:9:24: pipeline.boxes[0].sandbox.image: "
+    # a good one validates without any registry
+    sed -i 's|"Python:3.12"|"python:3.12-slim"|; s|@sha256:1234||' "$T/v.yaml"
+    vb validate "$T/v.yaml"
+    expect_rc 0
+}
+
 run_tests
