@@ -7,6 +7,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/oci_lib.sh"
+. "$here/lib_agent.sh"   # spec, events, the fake model provider
 TEST_TIMEOUT=${OCI_TEST_TIMEOUT:-300}
 # the guest kernel stays where `voidbox image build` put it; the store is
 # the test's own
@@ -135,8 +136,6 @@ test_exec_image_entrypoint_cmd() {
 /work"
 }
 
-spec() { cat >"$T/$1.yaml"; }
-events() { cat "$(find "$T/state" -name events.jsonl | head -1)"; }
 
 test_pipeline_boxes_on_their_own_images() {
     oci_env; registry_start
@@ -262,6 +261,40 @@ EOF
     sed -i 's|"Python:3.12"|"python:3.12-slim"|; s|@sha256:1234||' "$T/v.yaml"
     vb validate "$T/v.yaml"
     expect_rc 0
+}
+
+# The builtin agent on an image whose User is root: its tools run as the
+# sandbox user (its files are the sandbox user's), in the image's root.
+test_builtin_agent_on_an_image() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "bash", "id": "tu_1",
+                    "input": {"command": "echo uid=$(id -u); cat /etc/zstd-layer; echo made >/workspace/f"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "uid=1000",
+       "tool_use": {"name": "read_file", "id": "tu_2", "input": {"path": "/workspace/f"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "made", "text": "done on the image", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: on-image
+sandbox: {memory_mb: 256, image: "$REG/test/bb:v1"}
+llm: {provider: custom, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model, agent: builtin}
+agent: {prompt: "look around"}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "done on the image" and .success'
+    sed -n 2p "$T/fake.log" | jq -e '.body | tostring | (contains("uid=1000") and contains("zstd"))' >/dev/null ||
+        fail "the tool did not run as the sandbox user on the image: $(sed -n 2p "$T/fake.log" | head -c 600)"
+    events | jq -se --arg r "$REG/test/bb:v1" 'any(.[]; .event == "vm.booted" and .image == $r)' >/dev/null ||
+        fail "vm.booted lacks the image"
+    vb logs "$(jq -r .run_id <"$T/out")"
+    grep -q "image $REG/test/bb:v1 (sha256:" "$T/out" || fail "voidbox logs does not name the image: $(head -c 600 "$T/out")"
+    expect_clean
 }
 
 run_tests
