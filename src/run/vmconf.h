@@ -54,7 +54,7 @@ struct vb_run_vmconf {
  * network: true fills cfg.network from the policy and sandbox.ports (its
  * on_event is left for the caller).
  * Errors: VB_E_RUNTIME for what this version cannot honour
- * (OCI image/guest_image, snapshots);
+ * (guest_image, snapshots; sandbox.image is the engine's, src/run/image.h);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().
