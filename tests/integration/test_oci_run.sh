@@ -297,4 +297,29 @@ EOF
     expect_clean
 }
 
+test_shell_on_an_image() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    vb shell --image "$REG/test/bb:v1" -- sh -c 'cat /etc/zstd-layer; id -u; pwd'
+    expect_rc 0
+    [ "$(tr -d '\r' <<<"$out")" = "zstd
+0
+/work" ] || fail "shell --image: $out"
+    # a kind: sandbox spec's image, -u sandbox over the image's User
+    spec s <<EOF
+api_version: v1
+kind: sandbox
+name: sb
+sandbox: {memory_mb: 256, image: "$REG/test/bb:v1"}
+EOF
+    vb shell "$T/s.yaml" -u sandbox -- sh -c 'ls /opq; id -u'
+    expect_rc 0
+    [ "$(tr -d '\r' <<<"$out")" = "c
+1000" ] || fail "shell on the spec's image: $out"
+    vb shell --pull never -- true
+    expect_rc 2
+    expect_err_has "--pull needs --image"
+    expect_clean
+}
+
 run_tests
