@@ -516,11 +516,11 @@ name: net
 pipeline:
   boxes:
     - {name: first, run: {program: "true"}}
-    - {name: online, sandbox: {image: "alpine:3"}, run: {program: "true"}}
+    - {name: online, sandbox: {snapshot: "abc123"}, run: {program: "true"}}
 EOF
     vb run "$T/n.yaml"
     expect_rc 125
-    expect_err_has "box 'online': sandbox.image (an OCI root filesystem) is not supported"
+    expect_err_has "box 'online': sandbox.snapshot is not supported"
     ! grep -q booting "$T/err" || fail "something booted"
 }
 
