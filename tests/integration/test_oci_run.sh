@@ -11,7 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 TEST_TIMEOUT=${OCI_TEST_TIMEOUT:-300}
 # the guest kernel stays where `voidbox image build` put it; the store is
 # the test's own
-export REAL_KERNEL="${VOIDBOX_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/voidbox/kernel-current/bzImage}"
+export REAL_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}"
+export REAL_KERNEL="${VOIDBOX_KERNEL:-$REAL_CACHE/voidbox/kernel-current/bzImage}"
 
 oci_env() {
     export XDG_CACHE_HOME=$T/cache HOME=$T/home VOIDBOX_KERNEL=$REAL_KERNEL VOIDBOX_OCI_RETRY_MS=10
@@ -319,6 +320,41 @@ EOF
     vb shell --pull never -- true
     expect_rc 2
     expect_err_has "--pull needs --image"
+    expect_clean
+}
+
+# claude-code on an image whose User is root: it runs as the sandbox user
+# (its settings and skills live in /home/sandbox), with the image's files.
+# Needs the real claude-code binary in the user's cache (as test_agent_claude.sh).
+test_claude_code_on_an_image() {
+    local real=${REAL_CACHE}/voidbox/agents
+    if ! "$VB" agent list -o json | jq -e '.[] | select(.agent == "claude-code") | .cached' >/dev/null; then
+        echo "  skipped: claude-code is not in the cache (voidbox agent pull claude-code)" >&2
+        return 0
+    fi
+    oci_env; registry_start
+    mkdir -p "$XDG_CACHE_HOME/voidbox" && ln -s "$real" "$XDG_CACHE_HOME/voidbox/agents"
+    oci_image_busybox test/bb v1
+    export VB_TEST_KEY="sk-test-$RANDOM"
+    fake '{"turns": [
+      {"tool_use": {"name": "Bash", "id": "toolu_1",
+                    "input": {"command": "echo uid=$(id -u); cat /etc/zstd-layer; ls /opq", "description": "look"}},
+       "usage": {"input_tokens": 10, "output_tokens": 5}},
+      {"expect": "uid=1000", "text": "claude on the image", "usage": {"input_tokens": 10, "output_tokens": 5}}]}'
+    spec a <<EOF
+api_version: v1
+kind: agent
+name: cc-image
+sandbox: {memory_mb: 1024, image: "$REG/test/bb:v1"}
+llm: {provider: custom, agent: claude-code, base_url: "http://127.0.0.1:$port", api_key_env: VB_TEST_KEY, model: fake-model}
+agent: {prompt: "look around", timeout_secs: 300}
+EOF
+    vb run --output json "$T/a.yaml"
+    expect_rc 0
+    jqx '.output == "claude on the image" and .success'
+    jq -c 'select(.path | startswith("/v1/messages?"))' "$T/fake.log" | sed -n 2p |
+        jq -e '.body | tostring | (contains("uid=1000\\nzstd\\nc"))' >/dev/null ||
+        fail "claude's Bash did not run as the sandbox user on the image: $(sed -n 2p "$T/fake.log" | head -c 900)"
     expect_clean
 }
 
