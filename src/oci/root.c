@@ -33,7 +33,7 @@ static int root_disk(const char *oci, const struct vb_oci_image *img, FILE *prog
 	for (size_t i = 0; i < img->n_layers; i++)
 		l[i] = (struct vb_rootfs_layer){ img->layers[i].path, img->layers[i].media_type };
 	if (progress)
-		fprintf(progress, "building the root disk of %s (%zu layer%s)\n", img->reference,
+		fprintf(progress, "voidbox: building the root disk of %s (%zu layer%s)\n", img->reference,
 			img->n_layers, img->n_layers == 1 ? "" : "s");
 	struct vb_rootfs_opts ro = { .progress = progress };
 	int rc = vb_rootfs_build(l, img->n_layers, out->disk, &ro, err);

@@ -358,4 +358,28 @@ EOF
     expect_clean
 }
 
+# a fan-out whose boxes share an image not yet pulled: both pull and build
+# at once (the store's locks), both run on it
+test_fan_out_on_one_new_image() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    spec f <<EOF
+api_version: v1
+kind: pipeline
+name: fan-image
+sandbox: {memory_mb: 256, image: "$REG/test/bb:v1"}
+pipeline:
+  boxes:
+    - {name: a, run: {program: sh, args: ["-c", "cat /etc/zstd-layer"]}}
+    - {name: b, run: {program: sh, args: ["-c", "ls /opq"]}}
+  stages:
+    - {type: fan_out, boxes: [a, b]}
+EOF
+    vb run --max-parallel 2 "$T/f.yaml"
+    expect_rc 0
+    expect_out '["zstd\n","c\n"]'
+    [ "$(ls "$STORE/rootfs")" = "${OCI_DIGEST#sha256:}.ext4" ] || fail "rootfs/: $(ls "$STORE/rootfs")"
+    expect_clean
+}
+
 run_tests
