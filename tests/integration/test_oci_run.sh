@@ -382,4 +382,39 @@ EOF
     expect_clean
 }
 
+# examples/oci-python.yaml on a stand-in for python:3.12-slim (Docker Hub is
+# not reachable offline): the host's python3 with its libraries and
+# standard library as a one-layer image on the loopback registry.
+test_example_oci_python_on_a_python_image() {
+    local py
+    py=$(readlink -f /usr/bin/python3 2>/dev/null)
+    if [ ! -x "$py" ] || ! ldd "$py" >/dev/null 2>&1 || [ ! -d "/usr/lib/$(basename "$py")" ]; then
+        echo "  skipped: no Debian python3 on this host to build an image from" >&2
+        return 0
+    fi
+    oci_env; registry_start
+    local r=$T/py lib
+    mkdir -p "$r/usr/bin" "$r/usr/lib" "$r/bin" "$r/tmp"
+    cp "$py" "$r/usr/bin/" && ln -s "$(basename "$py")" "$r/usr/bin/python3"
+    for lib in $(ldd "$py" | grep -o '/[^ ]*'); do
+        mkdir -p "$r$(dirname "$lib")" && cp -L "$lib" "$r$lib"
+    done
+    tar -C /usr/lib --exclude=test --exclude=__pycache__ --exclude=idlelib --exclude=tkinter \
+        -cf - "$(basename "$py")" | tar -C "$r/usr/lib" -xf -
+    cp "$OCI_BUSYBOX" "$r/bin/busybox" && ln -s busybox "$r/bin/sh"
+    chmod 1777 "$r/tmp"
+    oci_tar "$r" "$T/py.tar" && gzip -n -1 "$T/py.tar"
+    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/bin:/usr/bin:/bin","PYTHON_VERSION=3.test","LANG=C.UTF-8"],"Cmd":["python3"]},"rootfs":{"type":"layers","diff_ids":[]}}' >"$T/pycfg.json"
+    oci_push_blob test/python "$T/pycfg.json"; oci_push_blob test/python "$T/py.tar.gz"
+    oci_manifest "$T/pym.json" "$MT_OCI_MANIFEST" "$MT_OCI_CONFIG" "$T/pycfg.json" "$MT_OCI_GZIP:$T/py.tar.gz"
+    oci_push_manifest test/python slim "$T/pym.json" "$MT_OCI_MANIFEST"
+    grep -q '^  image: python:3.12-slim$' "$ROOT/examples/oci-python.yaml" || fail "the example's image line changed"
+    sed "s|^  image: python:3.12-slim$|  image: $REG/test/python:slim|" "$ROOT/examples/oci-python.yaml" >"$T/ex.yaml"
+    vb run -q "$T/ex.yaml"
+    expect_rc 0
+    jq -e '.python == "3.test" and .machine == "x86_64" and .uid == 1000 and .primes_below_100 == 25 and .largest == 97' \
+        <<<"$out" >/dev/null || fail "the example's output: $out"
+    expect_clean
+}
+
 run_tests
