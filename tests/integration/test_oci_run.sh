@@ -417,4 +417,23 @@ test_example_oci_python_on_a_python_image() {
     expect_clean
 }
 
+# the root disk takes one of the VM's transports: one mount fewer, said
+# before anything boots
+test_exec_image_transport_budget() {
+    oci_env; registry_start
+    oci_image_busybox test/bb v1
+    mkdir -p "$T/m"
+    on_image -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -v "$T/m:/e" -- true
+    expect_rc 2
+    expect_err_has "at most 4 mounts per VM"
+    on_image --network -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -- true
+    expect_rc 2
+    expect_err_has "at most 3 mounts per VM"
+    on_image -v "$T/m:/a" -v "$T/m:/b" -v "$T/m:/c" -v "$T/m:/d" -- ls -d /a /d
+    expect_rc 0
+    expect_out "/a
+/d"
+    expect_clean
+}
+
 run_tests
