@@ -128,6 +128,10 @@ struct vb_run_stage {
 	uint64_t llm_requests, input_tokens, output_tokens;
 	double cost_usd;
 	enum vb_run_budget_hit budget_hit; /* its llm.budget or the run's stopped it */
+	/* sandbox.image: the normalized reference and the platform manifest's
+	 * digest its VM ran on; NULL on the initramfs root (or when its image
+	 * could not be had) */
+	char *image, *image_digest;
 };
 
 struct vb_run_result {

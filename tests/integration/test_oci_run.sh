@@ -198,7 +198,7 @@ pipeline:
 EOF
     vb run -o json "$T/p.yaml"
     expect_rc 125
-    jq -e '.stages[0].success and (.stages[1].success | not)' <<<"$out" >/dev/null || fail "result: $out"
+    jq -e '.stages[0].success and (.stages[1].success | not) and (.stages | all(has("image") | not))' <<<"$out" >/dev/null || fail "result: $out"
     jq -e --arg u "http://$REG/v2/test/gone/manifests/v1" \
         '.stages[1].error | (contains("sandbox.image") and contains($u) and contains("404"))' <<<"$out" >/dev/null ||
         fail "the stage's error: $(jq .stages[1].error <<<"$out")"
@@ -289,6 +289,8 @@ EOF
     vb run --output json "$T/a.yaml"
     expect_rc 0
     jqx '.output == "done on the image" and .success'
+    jq -e --arg r "$REG/test/bb:v1" --arg d "$OCI_DIGEST" '.stages[0].image == {"reference": $r, "digest": $d}' <<<"$out" >/dev/null ||
+        fail "the result's stage lacks its image: $(jq -c .stages[0] <<<"$out")"
     sed -n 2p "$T/fake.log" | jq -e '.body | tostring | (contains("uid=1000") and contains("zstd"))' >/dev/null ||
         fail "the tool did not run as the sandbox user on the image: $(sed -n 2p "$T/fake.log" | head -c 600)"
     events | jq -se --arg r "$REG/test/bb:v1" 'any(.[]; .event == "vm.booted" and .image == $r)' >/dev/null ||
