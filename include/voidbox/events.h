@@ -16,7 +16,7 @@ enum vb_event_type {
 	VB_EV_STAGE_QUEUED,     /* stage */
 	VB_EV_STAGE_STARTED,    /* stage: its VM is being booted */
 	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms,
-				 * accel_reason */
+				 * accel_reason, image, image_digest */
 	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len: every
 				 * chunk reaches a callback; the record coalesces them */
 	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output (preview),
@@ -115,6 +115,9 @@ struct vb_event {
 	const char *accel_reason; /* VM_BOOTED: why not KVM, when it was not ruled out
 				   * by the user (no /dev/kvm, KVM cannot run the guest) */
 	const char *kernel, *boot_id;
+	/* VM_BOOTED: the OCI image that is the VM's root (sandbox.image):
+	 * its normalized reference and manifest digest; NULL without one */
+	const char *image, *image_digest;
 	int64_t boot_ms;
 	const char *stream;   /* LOG_CHUNK */
 	const uint8_t *data;  /* LOG_CHUNK: not NUL-terminated */

@@ -97,6 +97,11 @@ struct vb_run_options {
 	 * each stage's draft network_policy goes to (notices) and to
 	 * network_policy.yaml in its stage directory. */
 	int net_learn;
+	/* sandbox.image (docs/oci.md, "Running on an image"): 0 = pull an
+	 * image only when it is not in the store (docker's default), 1 =
+	 * resolve its tag at the registry for every VM, 2 = never touch the
+	 * network (an image not in the store fails its stage). */
+	int pull;
 };
 
 /* Which budget refused a stage a model request (and so failed it). */
@@ -123,6 +128,10 @@ struct vb_run_stage {
 	uint64_t llm_requests, input_tokens, output_tokens;
 	double cost_usd;
 	enum vb_run_budget_hit budget_hit; /* its llm.budget or the run's stopped it */
+	/* sandbox.image: the normalized reference and the platform manifest's
+	 * digest its VM ran on; NULL on the initramfs root (or when its image
+	 * could not be had) */
+	char *image, *image_digest;
 };
 
 struct vb_run_result {

@@ -92,7 +92,9 @@ static int tool_bash(vb_sandbox *sb, json_t *in, int64_t deadline_ms, char **out
 			t = left > 1000 ? left : 1000;
 	}
 	const char *argv[] = { "sh", "-c", cmd, NULL };
-	struct vb_exec_params p = { .argv = argv, .timeout_ms = (unsigned)t };
+	/* the sandbox user, whatever an image's User says: the agent's files
+	 * (written by file requests) are the sandbox user's (docs/oci.md) */
+	struct vb_exec_params p = { .argv = argv, .user = "sandbox", .timeout_ms = (unsigned)t };
 	struct vb_exec_result res = { 0 };
 	if (vb_exec_run(sb, &p, NULL, 0, VB_BUILTIN_TOOL_OUTPUT + 1, &res, err) < 0) {
 		if (err->kind == VB_E_NOTFOUND || err->kind == VB_E_NOEXEC) {
@@ -171,7 +173,7 @@ static int tool_list(vb_sandbox *sb, json_t *in, char **out, int *is_error, vb_e
 	}
 	/* ls in the guest: the exec request is the one way to list there */
 	const char *argv[] = { "ls", "-la", "--", path, NULL };
-	struct vb_exec_params p = { .argv = argv, .timeout_ms = 30000 };
+	struct vb_exec_params p = { .argv = argv, .user = "sandbox", .timeout_ms = 30000 };
 	struct vb_exec_result res = { 0 };
 	if (vb_exec_run(sb, &p, NULL, 0, VB_BUILTIN_TOOL_OUTPUT + 1, &res, err) < 0)
 		return -1;

@@ -19,6 +19,8 @@
 #include "agentbin/agentbin.h"
 #include "cli/cli.h"
 #include "cli/pty.h"
+#include "oci/oci.h"
+#include "run/image.h"
 #include "util/util.h"
 #include "voidbox/sandbox.h"
 
@@ -28,6 +30,7 @@
 
 static const char usage_text[] =
 	"usage: voidbox exec [OPTIONS] [--] PROG [ARGS...]\n"
+	"       voidbox exec --image REF [OPTIONS] [-- PROG [ARGS...]]\n"
 	"\n"
 	"Boot a fresh micro-VM, run PROG in it, and tear the VM down. stdout and\n"
 	"stderr stream live, stdin is passed through, and the exit code is PROG's.\n"
@@ -45,7 +48,17 @@ static const char usage_text[] =
 	"                        (default 1024 MiB, as a spec's sandbox.memory_mb)\n"
 	"  --cpus N              vCPUs (default 1)\n"
 	"  -u, --user sandbox|root  run as uid 1000 'sandbox' (default) or root\n"
-	"                        (1000 and 0 work too)\n"
+	"                        (1000 and 0 work too); with --image, also a user of\n"
+	"                        the image (NAME, UID or UID:GID), and the default is\n"
+	"                        the image's User if it names one\n"
+	"  --image REF           run on an OCI image as the VM's root filesystem\n"
+	"                        (python:3.12-slim, ghcr.io/org/img:tag): pulled when\n"
+	"                        not in the store; its Env, WorkingDir and User are\n"
+	"                        the defaults; writes land in memory and vanish with\n"
+	"                        the VM. Without PROG, the image's Entrypoint + Cmd\n"
+	"  --pull missing|always|never  with --image: pull only when not in the\n"
+	"                        store (default), resolve the tag again, or never\n"
+	"                        touch the network\n"
 	"  -t, --tty             run PROG on a terminal in the guest, as `voidbox\n"
 	"                        shell` does: a terminal on stdin is put in raw mode\n"
 	"                        (^C goes to PROG), its size follows resizes, and\n"
@@ -68,7 +81,8 @@ static const char usage_text[] =
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
 	"\n"
-	"exit codes: PROG's own; 124 timeout; 125 VoidBox failed; 126 not executable\n"
+	"exit codes: PROG's own; 124 timeout; 125 VoidBox failed (an image that\n"
+	"cannot be pulled too); 126 not executable\n"
 	"or not allowed; 127 not found; 128+N killed by signal N; 2 bad usage.\n";
 
 struct opts {
@@ -84,6 +98,11 @@ struct opts {
 	char *agent_path;
 	struct vb_cli_arena arena;
 	struct vb_cli_net net;
+	const char *image;    /* --image */
+	int pull, pull_set;   /* --pull (an enum vb_oci_pull_policy) */
+	const char *user;     /* -u as given, resolved once --image is known */
+	struct vb_run_image im;
+	const char **image_argv; /* Entrypoint + Cmd when no PROG was given */
 };
 
 /* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
@@ -153,11 +172,61 @@ static int attach_agents(struct opts *o, vb_error *err)
 	return 0;
 }
 
+/* -u: sandbox or root everywhere; with --image also a user of the image
+ * (the guest looks it up in the image's /etc/passwd). */
+static int set_user(struct opts *o, const char *u, vb_error *err)
+{
+	if (!strcmp(u, "root") || !strcmp(u, "0")) {
+		o->ex.as_root = 1;
+		return 0;
+	}
+	if (!strcmp(u, "sandbox") || !strcmp(u, "1000")) {
+		/* named: with an image, its User would be the default */
+		o->ex.user = "sandbox";
+		return 0;
+	}
+	int ok = o->image && u[0] && strlen(u) <= 64;
+	for (const char *c = u; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		     (*c >= '0' && *c <= '9') || strchr("_-.:", *c);
+	if (!ok)
+		return vb_error_set(err, VB_E_USAGE,
+				    o->image ? "--user: expected sandbox, root, or a NAME, UID or "
+					       "UID:GID of the image"
+					 : "--user: expected sandbox (1000) or root (0)");
+	o->ex.user = u;
+	return 0;
+}
+
+/* --image: the root disk and defaults into the config; without PROG the
+ * image's Entrypoint + Cmd, as `docker run IMAGE` does. */
+static int prepare_image(struct opts *o, vb_error *err)
+{
+	if (vb_run_image_prepare(o->image, o->pull, stderr, &o->im, &o->cfg, err) < 0)
+		return -1;
+	if (o->ex.argv)
+		return 0;
+	const struct vb_oci_root *r = &o->im.root;
+	size_t n = r->n_entrypoint + r->n_cmd;
+	if (!n)
+		return vb_error_set(err, VB_E_USAGE,
+				    "exec: no program given, and %s has no Entrypoint or Cmd",
+				    r->reference);
+	if (!(o->image_argv = calloc(n + 1, sizeof(char *))))
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	for (size_t i = 0; i < r->n_entrypoint; i++)
+		o->image_argv[i] = r->entrypoint[i];
+	for (size_t i = 0; i < r->n_cmd; i++)
+		o->image_argv[r->n_entrypoint + i] = r->cmd[i];
+	o->ex.argv = o->image_argv;
+	return 0;
+}
+
 /* Returns the index of PROG in argv, or -1 with (err) set; 0 for --help. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
 	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL,
-	       OPT_AGENT };
+	       OPT_AGENT, OPT_IMAGE, OPT_PULL };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -171,6 +240,8 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
 		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "pull", required_argument, NULL, OPT_PULL },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -207,13 +278,18 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			o->ex.timeout_ms = (unsigned)(v * 1000 > UINT_MAX ? UINT_MAX : v * 1000);
 			break;
 		case 'u':
-			if (!strcmp(optarg, "root") || !strcmp(optarg, "0"))
-				o->ex.as_root = 1;
-			else if (!strcmp(optarg, "sandbox") || !strcmp(optarg, "1000"))
-				o->ex.as_root = 0;
-			else
+			o->user = optarg;
+			break;
+		case OPT_IMAGE:
+			if (!optarg[0])
+				return vb_error_set(err, VB_E_USAGE, "--image: expected a reference");
+			o->image = optarg;
+			break;
+		case OPT_PULL:
+			if (vb_run_image_pull_parse(optarg, &o->pull) < 0)
 				return vb_error_set(err, VB_E_USAGE,
-						    "--user: expected sandbox (1000) or root (0)");
+						    "--pull: expected missing, always or never");
+			o->pull_set = 1;
 			break;
 		case 't':
 			o->tty = 1;
@@ -267,7 +343,19 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			return vb_cli_getopt_fail("exec", c, argv, longopts, err);
 		}
 	}
-	if (optind >= argc)
+	if (o->user && set_user(o, o->user, err) < 0)
+		return -1;
+	if (o->pull_set && !o->image)
+		return vb_error_set(err, VB_E_USAGE, "--pull needs --image");
+	if (o->image) {
+		struct vb_oci_ref ref;
+		if (vb_oci_ref_parse(o->image, &ref, err) < 0) {
+			vb_error_prefix(err, "--image");
+			return -1;
+		}
+		vb_oci_ref_clear(&ref);
+	}
+	if (optind >= argc && !o->image)
 		return vb_error_set(err, VB_E_USAGE, "exec: no program given (usage: voidbox exec [OPTIONS] [--] PROG [ARGS...])");
 	o->env[o->n_env] = NULL;
 	o->ex.env = o->env;
@@ -515,8 +603,9 @@ int vb_cmd_exec(int argc, char **argv)
 		code = vb_cli_fail(&err);
 		goto out;
 	}
-	o.ex.argv = (const char *const *)(argv + first);
-	if (attach_agents(&o, &err) < 0) {
+	if (first < argc)
+		o.ex.argv = (const char *const *)(argv + first);
+	if (attach_agents(&o, &err) < 0 || (o.image && prepare_image(&o, &err) < 0)) {
 		code = vb_cli_fail(&err);
 		goto out;
 	}
@@ -581,5 +670,7 @@ out:
 	for (int k = 0; k < VB_AGENTBIN_N; k++)
 		vb_agentbin_attach_free(&o.attach[k]);
 	free(o.agent_path);
+	free(o.image_argv);
+	vb_run_image_free(&o.im);
 	return code;
 }

@@ -184,6 +184,10 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			 jget(ev, "vm_id") ? jget(ev, "vm_id") : "?", jget(ev, "accel") ? jget(ev, "accel") : "?",
 			 jget(ev, "isolation") ? jget(ev, "isolation") : "?", jint(ev, "boot_ms"),
 			 jget(ev, "kernel") ? jget(ev, "kernel") : "?", jget(ev, "boot_id") ? jget(ev, "boot_id") : "?");
+		const char *img = jget(ev, "image"), *dg = jget(ev, "image_digest");
+		size_t used = strlen(buf);
+		if (img && used < size) /* sandbox.image: the root it ran on */
+			snprintf(buf + used, size - used, ", image %s (%.19s)", img, dg ? dg : "?");
 	} else if (!strcmp(type, "log.chunk")) {
 		chunk_details(ev, buf, size);
 	} else if (!strcmp(type, "stage.completed")) {

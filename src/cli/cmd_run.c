@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "cli/pty.h"
 #include "observe/observe.h"
+#include "run/image.h"
 #include "util/term.h"
 #include "util/util.h"
 #include "voidbox/run.h"
@@ -57,6 +58,10 @@ static const char usage_text[] =
 	"                         policy could allow is let through and recorded, and\n"
 	"                         each stage's draft network_policy is printed and\n"
 	"                         written to its stage directory (docs/network.md)\n"
+	"      --pull missing|always|never  when to pull the images of sandbox.image:\n"
+	"                         only those not in the store (default), all of them\n"
+	"                         again, or none (an image not in the store fails its\n"
+	"                         stage)\n"
 	"  -q, --quiet            no progress, run id or notices on stderr (errors only)\n"
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
@@ -77,7 +82,7 @@ static const char usage_text[] =
 
 struct opts {
 	const char *file, *input;
-	int json, quiet, follow, net_learn;
+	int json, quiet, follow, net_learn, pull;
 	unsigned max_parallel;
 	uint64_t output_budget;
 	struct vb_run_llm_budget llm_budget;
@@ -93,7 +98,7 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN, OPT_PULL };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -104,6 +109,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "output-budget", required_argument, NULL, OPT_BUDGET },
 		{ "budget", required_argument, NULL, OPT_LLM_BUDGET },
 		{ "net-learn", no_argument, NULL, OPT_NET_LEARN },
+		{ "pull", required_argument, NULL, OPT_PULL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -125,6 +131,11 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case OPT_NET_LEARN:
 			o->net_learn = 1;
+			break;
+		case OPT_PULL:
+			if (vb_run_image_pull_parse(optarg, &o->pull) < 0)
+				return vb_error_set(err, VB_E_USAGE,
+						    "--pull: expected missing, always or never");
 			break;
 		case OPT_BUDGET: {
 			char shown[64];
@@ -350,6 +361,7 @@ int vb_cmd_run(int argc, char **argv)
 		.output_budget = o.output_budget,
 		.llm_budget = o.llm_budget,
 		.net_learn = o.net_learn,
+		.pull = o.pull,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,

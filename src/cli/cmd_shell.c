@@ -19,6 +19,8 @@
 
 #include "cli/cli.h"
 #include "cli/pty.h"
+#include "oci/oci.h"
+#include "run/image.h"
 #include "run/vmconf.h"
 #include "spec/spec.h"
 #include "util/util.h"
@@ -47,6 +49,10 @@ static const char usage_text[] =
 	"  -e, --env K=V          set a variable (repeatable; K alone copies the host's)\n"
 	"  -w, --workdir DIR      working directory in the guest (also --working-dir)\n"
 	"  -u, --user sandbox|root  run as uid 1000 'sandbox' (default) or root\n"
+	"                         (on an image: its User by default)\n"
+	"  --image REF            an OCI image as the VM's root filesystem (over the\n"
+	"                         spec's sandbox.image); pulled when not in the store\n"
+	"  --pull missing|always|never  when to pull it (default missing)\n"
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
 	VB_CLI_NET_HELP
@@ -75,6 +81,10 @@ struct opts {
 	size_t n_env;
 	struct vb_cli_arena arena;
 	struct vb_cli_net net;
+	const char *image; /* --image, else the spec's sandbox.image */
+	int pull, pull_set;
+	const char *user;  /* -u sandbox: named, so an image's User does not win */
+	struct vb_run_image im;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -111,7 +121,7 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 		if (!strcmp(arg, "root") || !strcmp(arg, "0"))
 			o->as_root = 1;
 		else if (!strcmp(arg, "sandbox") || !strcmp(arg, "1000"))
-			o->as_root = 0;
+			o->user = "sandbox";
 		else
 			return vb_error_set(err, VB_E_USAGE, "--user: expected sandbox (1000) or root (0)");
 		return 0;
@@ -126,6 +136,21 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 	case VB_CLI_OPT_NET_LEARN:
 	case VB_CLI_OPT_ALLOW_DOMAIN:
 		return vb_cli_net_option(&o->net, c, arg, err);
+	case 'I': {
+		struct vb_oci_ref r;
+		if (vb_oci_ref_parse(arg, &r, err) < 0) {
+			vb_error_prefix(err, "--image");
+			return -1;
+		}
+		vb_oci_ref_clear(&r);
+		o->image = arg;
+		return 0;
+	}
+	case 'P':
+		if (vb_run_image_pull_parse(arg, &o->pull) < 0)
+			return vb_error_set(err, VB_E_USAGE, "--pull: expected missing, always or never");
+		o->pull_set = 1;
+		return 0;
 	case 'a':
 		if (o->n_args >= MAX_LIST - 1)
 			return vb_error_set(err, VB_E_USAGE, "too many --args");
@@ -148,6 +173,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "working-dir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
 		{ "program", required_argument, NULL, 'p' }, { "args", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, 'A' },
+		{ "image", required_argument, NULL, 'I' },   { "pull", required_argument, NULL, 'P' },
 		VB_CLI_NET_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
@@ -203,6 +229,9 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 					  o->file, vb_spec_kind_name(spec->kind));
 		else if (vb_run_vm_config(&spec->vm, o->accel_set ? &o->accel : NULL, vc, err) < 0)
 			rc = -1;
+		else if (!o->image && spec->vm.image &&
+			 !(o->image = vb_cli_keep(&o->arena, strdup(spec->vm.image))))
+			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		vb_spec_free(spec); /* vc owns copies of all it needs */
 		if (rc < 0)
 			return -1;
@@ -249,7 +278,9 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 		}
 	}
 	vc->cfg.name = "shell";
-	return 0;
+	if (o->pull_set && !o->image)
+		return vb_error_set(err, VB_E_USAGE, "--pull needs --image (or a spec's sandbox.image)");
+	return o->image ? vb_run_image_prepare(o->image, o->pull, stderr, &o->im, &vc->cfg, err) : 0;
 }
 
 /* argv and env of the program.  env: the local TERM (as ssh does), then
@@ -315,6 +346,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 		.env = env,
 		.cwd = o->cwd,
 		.as_root = o->as_root,
+		.user = o->user,
 		.timeout_ms = vc->timeout_ms,
 		.want_stdin = 1,
 		.pty = 1,
@@ -387,6 +419,7 @@ int vb_cmd_shell(int argc, char **argv)
 		close(s.wfd);
 done:
 	vb_run_vmconf_free(&vc);
+	vb_run_image_free(&o.im);
 	vb_cli_arena_free(&o.arena);
 	return code;
 }

@@ -87,6 +87,10 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 		rc |= set(o, "boot_ms", json_integer(ev->boot_ms));
 		if (ev->accel_reason && ev->accel_reason[0])
 			rc |= set_str(o, "accel_reason", ev->accel_reason);
+		if (ev->image) {
+			rc |= set_str(o, "image", ev->image);
+			rc |= set_str(o, "image_digest", ev->image_digest);
+		}
 		break;
 	case VB_EV_LOG_CHUNK:
 		rc |= set_str(o, "stream", ev->stream);

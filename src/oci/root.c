@@ -33,7 +33,7 @@ static int root_disk(const char *oci, const struct vb_oci_image *img, FILE *prog
 	for (size_t i = 0; i < img->n_layers; i++)
 		l[i] = (struct vb_rootfs_layer){ img->layers[i].path, img->layers[i].media_type };
 	if (progress)
-		fprintf(progress, "building the root disk of %s (%zu layer%s)\n", img->reference,
+		fprintf(progress, "voidbox: building the root disk of %s (%zu layer%s)\n", img->reference,
 			img->n_layers, img->n_layers == 1 ? "" : "s");
 	struct vb_rootfs_opts ro = { .progress = progress };
 	int rc = vb_rootfs_build(l, img->n_layers, out->disk, &ro, err);
@@ -85,6 +85,15 @@ int vb_oci_root_prepare(const char *ref, const struct vb_oci_root_opts *o, struc
 	}
 	if (rc < 0)
 		return rc;
+	if (img->artifact_type) {
+		/* a guest image or another artifact: its layers are not a root */
+		vb_error_set(err, VB_E_RUNTIME,
+			     "%s is not a container image (its type is %.100s), it cannot be a root "
+			     "filesystem",
+			     img->reference, img->artifact_type);
+		vb_oci_image_free(img);
+		return -1;
+	}
 	_cleanup_free_ char *oci = vb_oci_dir(err);
 	int gc = oci ? vb_oci_store_lock(oci, 0, err) : -1;
 	if (gc < 0) {

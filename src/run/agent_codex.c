@@ -231,7 +231,9 @@ int vb_run_codex(const struct vb_run_codex_params *p, char **final, vb_error *er
 	u->out_fd = fd;
 	u->out_len = 0;
 	u->out_overflow = 0;
-	struct vb_exec_params ep = { .argv = argv, .env = env, .timeout_ms = p->timeout_ms };
+	/* the sandbox user, whatever an image's User says (as claude.c) */
+	struct vb_exec_params ep = { .argv = argv, .env = env, .user = "sandbox",
+				     .timeout_ms = p->timeout_ms };
 	int code = -1;
 	struct seen s = { 0 };
 	_cleanup_free_ char *linebuf = malloc(LINE_MAX_BYTES);

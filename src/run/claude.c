@@ -157,7 +157,10 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 		argv[a++] = "--strict-mcp-config";
 	}
 	argv[a] = NULL;
-	struct vb_exec_params xp = { .argv = argv, .env = env, .timeout_ms = p->timeout_ms };
+	/* as the sandbox user whatever an image's User says: its skills and
+	 * settings are in /home/sandbox (docs/oci.md) */
+	struct vb_exec_params xp = { .argv = argv, .env = env, .user = "sandbox",
+				     .timeout_ms = p->timeout_ms };
 	struct ctx c = { .r = p->r, .sb = p->sb };
 	c.parse = vb_claude_parse_new(emit, &c, p->u->name, p->u->vm_id);
 	if (!c.parse)

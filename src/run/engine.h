@@ -63,6 +63,9 @@ struct vb_run_unit {
 	int64_t started_ms, duration_ms;
 	int boot_announced;         /* workflow: STAGE_STARTED said while its VM booted */
 	char *vm_id;
+	/* sandbox.image: its normalized reference and manifest digest, for
+	 * VM_BOOTED (NULL: the initramfs is the root) */
+	char *image, *image_digest;
 	char *error;
 	/* agent boxes: what its gateway counted */
 	int is_agent;
@@ -121,6 +124,15 @@ void vb_run_net_booted(struct vb_run_net *n, vb_sandbox *sb, const struct vb_san
 /* Before teardown: the net.summary event (bytes, connections, refusals);
  * in learn mode the draft policy, on opts.notices and in (dir). */
 void vb_run_net_summary(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
+
+/* ---- image.c: sandbox.image at boot time ---- */
+
+struct vb_run_image;
+/* (ref) ready as (cfg)'s root (src/run/image.h), its pull's progress on
+ * opts.notices, (u)'s image facts set for VM_BOOTED.  -1 with (err) naming
+ * the reference (the unit is the caller's to fail). */
+int vb_run_unit_image(struct vb_run *r, struct vb_run_unit *u, const char *ref,
+		      struct vb_run_image *im, struct vb_sandbox_config *cfg, vb_error *err);
 
 /* Fill in time and run id, then hand (ev) to the record and the caller. */
 void vb_run_emit(struct vb_run *r, struct vb_event *ev);

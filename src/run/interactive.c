@@ -116,7 +116,7 @@ int vb_run_interactive(const struct vb_run_interactive_params *p, vb_error *err)
 	_cleanup_free_ const char **env = vb_run_env_join(p->env, ours, k);
 	if (!env)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	struct vb_exec_params xp = { .argv = argv, .env = env };
+	struct vb_exec_params xp = { .argv = argv, .env = env, .user = "sandbox" }; /* as claude.c */
 	const struct vb_run_options *o = &p->r->opts;
 	int code = o->attach(p->sb, &xp, o->attach_opaque, err);
 	if (code < 0 && err->kind == VB_E_CANCELLED)

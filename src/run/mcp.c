@@ -144,6 +144,7 @@ static int start_one(vb_sandbox *sb, struct mcp_server *s, vb_error *err)
 {
 	struct vb_exec_params p = { .argv = (const char *const *)s->m->argv,
 				    .env = (const char *const *)s->m->env,
+				    .user = "sandbox", /* as the agent, on any image */
 				    .want_stdin = 1 };
 	s->ex = vb_exec_start(sb, &p, err);
 	if (!s->ex)

@@ -20,6 +20,7 @@
 
 #include "agentbin/agentbin.h"
 #include "run/engine.h"
+#include "run/image.h"
 #include "skill/skill.h"
 #include "run/quota.h"
 #include "util/util.h"
@@ -290,6 +291,13 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_sandbox_config cfg = vc->cfg;
 	cfg.name = b->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
+	/* pulled (if need be) per boot: a missing image fails this box only */
+	struct vb_run_image im = { 0 };
+	if (b->vm.image && vb_run_unit_image(r, u, b->vm.image, &im, &cfg, &err) < 0) {
+		vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "%s", err.msg);
+		vb_run_image_free(&im);
+		return;
+	}
 	/* an agent in the VM reaches its gateway through a loopback forward;
 	 * (link) outlives the VM (vb_sandbox_free waits for the forwards) */
 	struct vb_run_agent_link link = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -304,6 +312,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_run_net net;
 	vb_run_net_prepare(&net, r, u->name, u->dir, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	vb_run_image_free(&im); /* the sandbox took copies; QEMU holds the disk open */
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
 			vb_run_unit_fail(r, u, NULL, VB_E_CANCELLED, "cancelled while booting");

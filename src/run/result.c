@@ -78,6 +78,8 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 		s->output_path = dupz(u->output_path);
 		s->duration_ms = u->duration_ms;
 		s->vm_id = dupz(u->vm_id);
+		s->image = dupz(u->vm_id ? u->image : NULL); /* only once it booted on it */
+		s->image_digest = dupz(u->vm_id ? u->image_digest : NULL);
 		s->error = dupz(u->error);
 		if (u->is_agent) {
 			s->is_agent = res->has_agents = 1;
@@ -94,6 +96,8 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 			res->total_cost_usd += u->llm_cost_usd;
 		}
 		if (!s->name || !s->output || (u->vm_id && !s->vm_id) || (u->error && !s->error) ||
+		    (u->vm_id && u->image && !s->image) ||
+		    (u->vm_id && u->image_digest && !s->image_digest) ||
 		    (u->output_path && !s->output_path))
 			goto oom;
 	}
@@ -184,6 +188,13 @@ char *vb_run_result_json(const struct vb_run_result *r)
 			json_decref(o);
 			o = NULL;
 		}
+		if (o && s->image &&
+		    json_object_set_new(o, "image",
+					json_pack("{s:o, s:o}", "reference", jstr_or_null(s->image),
+						  "digest", jstr_or_null(s->image_digest)))) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(stages, o) < 0) {
 			json_decref(stages);
 			stages = NULL;
@@ -240,6 +251,8 @@ void vb_run_result_free(struct vb_run_result *r)
 		free(s->output);
 		free(s->output_path);
 		free(s->vm_id);
+		free(s->image);
+		free(s->image_digest);
 		free(s->error);
 	}
 	free(r->stages);

@@ -135,6 +135,8 @@ static void run_free(struct vb_run *r)
 		free(u->output_path);
 		free(u->preview);
 		free(u->vm_id);
+		free(u->image);
+		free(u->image_digest);
 		free(u->error);
 	}
 	free(r->units);

@@ -39,7 +39,7 @@ static char *launcher(const struct vb_skill *s, const char *dir)
 static int check_start(vb_sandbox *sb, const struct vb_skill *s, vb_error *err)
 {
 	const char *argv[] = { s->name, "--version", NULL };
-	struct vb_exec_params p = { .argv = argv, .timeout_ms = CLI_CHECK_MS };
+	struct vb_exec_params p = { .argv = argv, .user = "sandbox", .timeout_ms = CLI_CHECK_MS };
 	struct vb_exec_result res = { 0 };
 	if (vb_exec_run(sb, &p, NULL, 0, 4096, &res, err) < 0) {
 		vb_error_prefix(err, "does not start in the guest");

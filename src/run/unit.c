@@ -97,6 +97,8 @@ void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 		.boot_id = vb_sandbox_boot_id(sb),
 		.boot_ms = vb_sandbox_boot_ms(sb),
 		.accel_reason = vb_sandbox_accel_info(sb)->reason,
+		.image = u->image,
+		.image_digest = u->image_digest,
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);

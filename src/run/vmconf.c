@@ -208,10 +208,6 @@ static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 {
 	if (!vm->network && vm->n_ports)
 		return vb_error_set(err, VB_E_USAGE, "sandbox.ports needs network: true");
-	if (vm->image)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "sandbox.image (an OCI root filesystem) is not supported by this "
-				    "version");
 	if (vm->snapshot)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.snapshot is not supported by this version");

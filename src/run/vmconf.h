@@ -58,7 +58,7 @@ struct vb_run_vmconf {
  * sandbox.guest_image is pulled when missing and prepared
  * (vb_run_guest_image).
  * Errors: VB_E_RUNTIME for what this version cannot honour
- * (snapshots);
+ * (snapshots; sandbox.image is the engine's, src/run/image.h);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().

@@ -330,7 +330,8 @@ void spec_parse_sandbox(struct spec_ctx *c, const struct node *v, const char *pa
 	parse_ports(c, field(v, "ports", path, p), p, sb);
 	spec_get_env(c, field(v, "env", path, p), p, &sb->env);
 	parse_mounts(c, field(v, "mounts", path, p), p, sb);
-	spec_get_str(c, field(v, "image", path, p), p, &sb->image);
+	if (spec_get_str(c, field(v, "image", path, p), p, &sb->image) > 0)
+		spec_check_image_ref(c, &sb->image, p);
 	spec_get_str(c, field(v, "guest_image", path, p), p, &sb->guest_image);
 	spec_get_str(c, field(v, "snapshot", path, p), p, &sb->snapshot);
 	parse_limits(c, field(v, "limits", path, p), p, &sb->limits);

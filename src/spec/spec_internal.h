@@ -71,6 +71,10 @@ struct vb_spec_pos spec_pos_at(const char *text, size_t len, size_t offset);
 /* json.c */
 int spec_parse_json(struct spec_ctx *c, const char *text, size_t len, struct node **out);
 
+/* imageref.c: (s), when set, is an OCI reference (vb_oci_ref_parse's
+ * syntax); else a problem at its position. */
+void spec_check_image_ref(struct spec_ctx *c, const struct vb_spec_str *s, const char *path);
+
 /* diag.c */
 void spec_diag(struct spec_ctx *c, struct vb_spec_pos pos, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
