@@ -202,6 +202,7 @@ bench: all kernel
 	@bench/gateway.sh $(O)
 	@bench/network.sh $(O)
 	@bench/agent_start.sh $(O)
+	@bench/oci.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
 # only a static library, so its own dependencies are in Libs.  Paths under
