@@ -35,8 +35,8 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 	}
 	/* the root image is prepared later, when the VM is about to boot, but
 	 * it takes its disk all the same */
-	int root = vc->cfg.rootfs || set->root_image;
-	size_t room = VB_SANDBOX_MAX_DISKS - (root ? 1 : 0) - vc->n_disks;
+	int has_root = vc->cfg.rootfs || set->root_image;
+	size_t room = VB_SANDBOX_MAX_DISKS - (has_root ? 1 : 0) - vc->n_disks;
 	for (size_t i = 0; i < set->n_oci; i++) {
 		struct vb_skill_oci *o = &set->oci[i];
 		vb_term_copy(a, sizeof(a), o->image, 0);
