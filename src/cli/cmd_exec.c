@@ -64,6 +64,10 @@ static const char usage_text[] =
 	"                        it needs (musl loader, /bin/bash); its program\n"
 	"                        (claude, codex) is on PATH (repeatable)\n"
 	VB_CLI_NET_HELP
+	"  --snapshot ID|NAME    start from a stored snapshot (`voidbox snapshot\n"
+	"                        list`) instead of booting: checked first, refused\n"
+	"                        if damaged or taken with another kernel, initramfs\n"
+	"                        or VM configuration (docs/snapshots.md)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
@@ -84,6 +88,7 @@ struct opts {
 	char *agent_path;
 	struct vb_cli_arena arena;
 	struct vb_cli_net net;
+	const char *snapshot; /* --snapshot */
 };
 
 /* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
@@ -157,7 +162,7 @@ static int attach_agents(struct opts *o, vb_error *err)
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
 	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL,
-	       OPT_AGENT };
+	       OPT_AGENT, OPT_SNAPSHOT };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -171,6 +176,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
 		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -244,6 +250,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case OPT_ACCEL:
 			if (vb_cli_parse_accel(optarg, &o->cfg.accel, err) < 0)
 				return -1;
+			break;
+		case OPT_SNAPSHOT:
+			o->snapshot = optarg;
 			break;
 		case OPT_AGENT: {
 			enum vb_agentbin_kind k;
@@ -537,7 +546,11 @@ int vb_cmd_exec(int argc, char **argv)
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
 
-	vb_sandbox *sb = vb_sandbox_start(&o.cfg, &err);
+	vb_sandbox *sb = o.snapshot ? vb_sandbox_restore(&o.cfg, o.snapshot, &err)
+				    : vb_sandbox_start(&o.cfg, &err);
+	if (sb && o.snapshot)
+		vb_cli_warn("boot: restored from %.12s in %lld ms", vb_sandbox_snapshot_id(sb),
+			    (long long)vb_sandbox_boot_ms(sb));
 	if (sb) {
 		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 		vb_cli_net_published(&o.cfg.network, sb);
