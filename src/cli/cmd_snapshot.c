@@ -38,6 +38,16 @@ static const char usage_text[] =
 	"exit codes: 0 done; 1 no such snapshot; 2 bad usage; 125 the VM or the\n"
 	"save failed, or SETUP-CMD did not exit 0.\n";
 
+/* A snapshot that is not there is exit 1, as an image rmi cannot find; not
+ * 127, which means a program not found. */
+static int fail(const vb_error *err)
+{
+	if (err->kind != VB_E_NOTFOUND)
+		return vb_cli_fail(err);
+	vb_cli_warn("%s", err->msg);
+	return 1;
+}
+
 static void print_human_size(char *buf, size_t len, uint64_t b)
 {
 	if (b >= (1ull << 20))
@@ -193,7 +203,7 @@ static int inspect(const char *ref)
 	struct vb_snap s;
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(ref, &s, &dir, &err) < 0 || vb_snap_verify(&s, dir, &err) < 0)
-		return vb_cli_fail(&err);
+		return fail(&err);
 	_cleanup_free_ char *text = vb_snap_format(&s);
 	if (!text) {
 		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
@@ -214,7 +224,7 @@ static int delete(int argc, char **argv)
 		if (vb_snap_open(argv[i], &s, &dir, &err) < 0) {
 			/* a damaged snapshot is still deleted by its full id */
 			if (strlen(argv[i]) != 64 || err.kind == VB_E_NOTFOUND) {
-				code = vb_cli_fail(&err);
+				code = fail(&err);
 				continue;
 			}
 			snprintf(s.id, sizeof(s.id), "%s", argv[i]);

@@ -96,8 +96,11 @@ vb_sandbox *vb_sandbox_restore_unkeyed(const struct vb_sandbox_config *cfg, cons
 	}
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
-	if (vb_snap_open(ref, &snap, &dir, err) < 0)
+	if (vb_snap_open(ref, &snap, &dir, err) < 0) {
+		if (err && err->kind == VB_E_NOTFOUND)
+			err->kind = VB_E_USAGE; /* NOTFOUND is a program not found (127) */
 		return NULL;
+	}
 	/* everything checked before anything runs: never half-restored */
 	if (vb_snap_verify(&snap, dir, err) < 0)
 		return NULL;

@@ -36,8 +36,8 @@ struct vb_snap_source {
 struct vb_snap_file {
 	char name[16]; /* "state", "ram", "secret" */
 	uint64_t size;
-	uint64_t data; /* bytes that are data, not holes (what restore reads) */
-	char sha256[VB_SNAP_HEX]; /* of the data extents and where they lie (vb_snap_digest) */
+	uint64_t data; /* bytes in 64 KiB chunks that are not all zero */
+	char sha256[VB_SNAP_HEX]; /* vb_snap_digest */
 };
 
 struct vb_snap {
@@ -56,10 +56,12 @@ char *vb_snap_root(vb_error *err);
  * failure). */
 char *vb_snap_staging(vb_error *err);
 
-/* The sha256 over a file's data extents (SEEK_DATA/SEEK_HOLE), each as
- * its offset and length (u64 LE) followed by its bytes: a hole that became
- * data, data that became a hole, or a changed byte changes it; the file's
- * holes cost nothing to check.  Fills (size) and (data) too. */
+/* The file's digest: sha256 over its size (u64 LE), then each 64 KiB chunk
+ * that is not all zeros as its index (u64 LE) and its bytes.  Only chunks
+ * with data extents are read (SEEK_DATA/SEEK_HOLE): a sparse RAM file of
+ * 1 GiB whose guest touched 50 MB costs 50 MB of reading, and how a copy
+ * laid out its holes does not matter; any changed byte does.  Fills
+ * (size) and (data) too. */
 int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err);
 
 /* The sources of a VM: digests of (kernel), (initramfs) and (config_text). */

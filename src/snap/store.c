@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,14 @@ static void put_le64(EVP_MD_CTX *c, uint64_t v)
 	EVP_DigestUpdate(c, b, 8);
 }
 
+#define CHUNK (64u * 1024u)
+
+static int all_zero(const unsigned char *b, size_t n)
+{
+	static const unsigned char zero[CHUNK];
+	return memcmp(b, zero, n) == 0;
+}
+
 int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -41,40 +50,43 @@ int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err)
 	if (!S_ISREG(st.st_mode))
 		return vb_error_set(err, VB_E_RUNTIME, "%s is not a regular file", path);
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	_cleanup_free_ unsigned char *buf = malloc(1u << 20);
+	_cleanup_free_ unsigned char *buf = malloc(CHUNK);
 	if (!c || !buf || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(c);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	uint64_t size = (uint64_t)st.st_size, data = 0;
-	off_t off = 0;
+	uint64_t size = (uint64_t)st.st_size, data = 0, next = 0; /* next chunk to look at */
 	int rc = 0;
-	while ((uint64_t)off < size) {
-		off_t start = lseek(fd, off, SEEK_DATA);
+	put_le64(c, size);
+	while (next * CHUNK < size) {
+		/* only chunks that hold some of the file's data extents are
+		 * read: a hole reads as zeros, so the layout of holes (a copy
+		 * may have more or fewer) does not change the digest */
+		off_t start = lseek(fd, (off_t)(next * CHUNK), SEEK_DATA);
 		if (start < 0 && errno == ENXIO)
-			break; /* a hole to the end */
+			break;
 		off_t end = start < 0 ? -1 : lseek(fd, start, SEEK_HOLE);
-		if (start < 0 || end < 0 || lseek(fd, start, SEEK_SET) < 0) {
+		if (start < 0 || end < 0) {
 			rc = vb_error_errno(err, errno, "%s", path);
 			break;
 		}
-		put_le64(c, (uint64_t)start);
-		put_le64(c, (uint64_t)(end - start));
-		for (off_t at = start; at < end;) {
-			size_t want = (size_t)(end - at) < (1u << 20) ? (size_t)(end - at) : (1u << 20);
-			ssize_t n = vb_read_full(fd, buf, want);
-			if (n <= 0) {
+		for (uint64_t k = (uint64_t)start / CHUNK; k * CHUNK < (uint64_t)end; k++) {
+			size_t want = size - k * CHUNK < CHUNK ? (size_t)(size - k * CHUNK) : CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)(k * CHUNK));
+			if (n != (ssize_t)want) {
 				rc = n < 0 ? vb_error_errno(err, errno, "%s", path)
 					   : vb_error_set(err, VB_E_RUNTIME, "%s: shorter than it was", path);
 				break;
 			}
-			EVP_DigestUpdate(c, buf, (size_t)n);
-			at += n;
+			if (all_zero(buf, want))
+				continue;
+			put_le64(c, k);
+			EVP_DigestUpdate(c, buf, want);
+			data += want;
 		}
 		if (rc < 0)
 			break;
-		data += (uint64_t)(end - start);
-		off = end;
+		next = ((uint64_t)end + CHUNK - 1) / CHUNK;
 	}
 	unsigned char md[32];
 	unsigned mdlen = 0;
@@ -131,12 +143,34 @@ char *vb_snap_root(vb_error *err)
 	return root;
 }
 
+/* Staging directories of creates that died (killed, the machine went
+ * down) hold a RAM file each: remove those whose owner is gone. */
+static void sweep_staging(const char *root)
+{
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid = 0;
+		if (sscanf(e->d_name, ".tmp-%d-", &pid) != 1 || pid <= 0)
+			continue;
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			continue;
+		_cleanup_free_ char *p = vb_strfmt("%s/%s", root, e->d_name);
+		if (p)
+			vb_rm_rf(p);
+	}
+	closedir(d);
+}
+
 char *vb_snap_staging(vb_error *err)
 {
 	_cleanup_free_ char *root = vb_snap_root(err);
 	char rnd[17];
 	if (!root || vb_random_hex(rnd, 8, err) < 0)
 		return NULL;
+	sweep_staging(root);
 	/* the owner's pid lets a later run tell an abandoned one */
 	char *d = vb_strfmt("%s/.tmp-%d-%s", root, (int)getpid(), rnd);
 	if (!d || mkdir(d, 0700) < 0) {
