@@ -227,7 +227,7 @@ static int delete(int argc, char **argv)
 				code = fail(&err);
 				continue;
 			}
-			snprintf(s.id, sizeof(s.id), "%s", argv[i]);
+			snprintf(s.id, sizeof(s.id), "%.64s", argv[i]);
 		}
 		if (vb_snap_delete(&s, &err) < 0)
 			code = vb_cli_fail(&err);

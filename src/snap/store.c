@@ -444,7 +444,7 @@ int vb_snap_open(const char *ref, struct vb_snap *out, char **dir, vb_error *err
 			continue;
 		if (is_hex && strncmp(e->d_name, ref, rl) == 0) {
 			matches++;
-			snprintf(found, sizeof(found), "%s", e->d_name);
+			snprintf(found, sizeof(found), "%.64s", e->d_name);
 			continue;
 		}
 		if (!is_hex || !matches) { /* by name: the manifest says it */
@@ -453,7 +453,7 @@ int vb_snap_open(const char *ref, struct vb_snap *out, char **dir, vb_error *err
 			vb_error ign;
 			if (p && load_dir(p, &s, &ign) == 0 && strcmp(s.name, ref) == 0 && !is_hex) {
 				matches++;
-				snprintf(found, sizeof(found), "%s", e->d_name);
+				snprintf(found, sizeof(found), "%.64s", e->d_name);
 			}
 		}
 	}
