@@ -460,6 +460,88 @@ int vb_resize_decode(const void *payload, size_t len, uint32_t *rows, uint32_t *
 	return VB_ERR_NONE;
 }
 
+/* ---- rekey ------------------------------------------------------------- */
+
+int vb_rekey_encode(struct vb_buf *b, uint32_t id, const struct vb_rekey *rk)
+{
+	size_t n = rk->n_entropy < VB_REKEY_ENTROPY_MAX ? rk->n_entropy : VB_REKEY_ENTROPY_MAX;
+	vb_msg_begin(b, VB_MSG_REKEY, 0, id);
+	vb_msg_put_bytes(b, VB_TAG_SECRET, rk->secret, VB_SECRET_LEN);
+	vb_msg_put_bytes(b, VB_TAG_ENTROPY, rk->entropy, n);
+	if (rk->time_ns)
+		vb_msg_put_u64(b, VB_TAG_TIME_NS, rk->time_ns);
+	if (rk->hostname[0])
+		vb_msg_put_bytes(b, VB_TAG_HOSTNAME, rk->hostname,
+				 strnlen(rk->hostname, VB_HOSTNAME_MAX));
+	if (rk->one_host)
+		vb_msg_put_u64(b, VB_TAG_ONE_HOST, 1);
+	return vb_msg_end(b);
+}
+
+static int hostname_ok(const uint8_t *p, size_t n)
+{
+	if (n < 1 || n > VB_HOSTNAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+int vb_rekey_decode(const void *payload, size_t len, struct vb_rekey *rk)
+{
+	struct vb_reader rd;
+	struct vb_field f, secret = { 0 }, entropy = { 0 }, host = { 0 };
+	uint64_t time_ns = 0, one_host = 0;
+	int rc, err = VB_ERR_NONE, have_time = 0, have_one = 0;
+	vb_reader_init(&rd, payload, len);
+	while ((rc = vb_reader_next(&rd, &f)) > 0) {
+		switch (f.tag) {
+		case VB_TAG_SECRET:
+			if (secret.data || f.len != VB_SECRET_LEN)
+				err = VB_ERR_INVAL;
+			secret = f;
+			break;
+		case VB_TAG_ENTROPY:
+			if (entropy.data || f.len < VB_REKEY_ENTROPY_MIN || f.len > VB_REKEY_ENTROPY_MAX)
+				err = VB_ERR_INVAL;
+			entropy = f;
+			break;
+		case VB_TAG_TIME_NS:
+			if (have_time++ || vb_field_u64(&f, &time_ns) < 0)
+				err = VB_ERR_INVAL;
+			break;
+		case VB_TAG_HOSTNAME:
+			if (host.data || !hostname_ok(f.data, f.len))
+				err = VB_ERR_INVAL;
+			host = f;
+			break;
+		case VB_TAG_ONE_HOST:
+			if (have_one++ || vb_field_u64(&f, &one_host) < 0 || one_host > 1)
+				err = VB_ERR_INVAL;
+			break;
+		default: /* unknown tags are skipped, like everywhere */
+			break;
+		}
+	}
+	if (rc < 0)
+		return VB_ERR_PROTO;
+	if (err != VB_ERR_NONE || !secret.data || !entropy.data)
+		return VB_ERR_INVAL;
+	memset(rk, 0, sizeof(*rk));
+	memcpy(rk->secret, secret.data, VB_SECRET_LEN);
+	memcpy(rk->entropy, entropy.data, entropy.len);
+	rk->n_entropy = entropy.len;
+	rk->time_ns = time_ns;
+	if (host.data)
+		memcpy(rk->hostname, host.data, host.len);
+	rk->one_host = (int)one_host;
+	return VB_ERR_NONE;
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
@@ -847,6 +929,7 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_STREAM_END: return "STREAM_END";
 	case VB_MSG_SAMPLE: return "SAMPLE";
 	case VB_MSG_SHUTDOWN: return "SHUTDOWN";
+	case VB_MSG_REKEY: return "REKEY";
 	case VB_MSG_BOOT: return "BOOT";
 	default: return "?";
 	}

@@ -106,6 +106,8 @@ enum vb_msg_type {
 	/* machine */
 	VB_MSG_SAMPLE = 48,   /* H->G -> OK: CPU_*, MEM_*, UPTIME_MS, NPROCS */
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
+	VB_MSG_REKEY = 50,    /* H->G: SECRET, ENTROPY, TIME_NS, HOSTNAME, ONE_HOST
+			       * -> OK: ENTROPY_BITS (a fresh identity, struct vb_rekey) */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
 			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,
@@ -183,6 +185,10 @@ enum vb_tag {
 				   * (name, uid, uid:gid); replaces UID/GID */
 	VB_TAG_DEFAULT_USER = 101, /* EXEC: 1 = the VM's default user (ROOT_USER) if it has
 				    * one, else UID/GID */
+	VB_TAG_ENTROPY = 102,      /* REKEY: host randomness for the guest's kernel RNG */
+	VB_TAG_TIME_NS = 103,      /* REKEY: the host's CLOCK_REALTIME, ns since the epoch */
+	VB_TAG_ENTROPY_BITS = 104, /* REKEY's OK: bits credited to the guest's RNG (0 in
+				    * process mode, which shares its host's kernel) */
 };
 
 /* Error codes carried in ERROR frames: portable, not errno values. */
@@ -300,6 +306,28 @@ void vb_exec_req_free(struct vb_exec_req *r);
  * success). */
 int vb_resize_encode(struct vb_buf *b, uint32_t id, uint32_t rows, uint32_t cols);
 int vb_resize_decode(const void *payload, size_t len, uint32_t *rows, uint32_t *cols);
+
+/* REKEY: a fresh identity for a VM that already runs (after a snapshot
+ * restore: docs/protocol.md, "Re-keying").  Fixed-size, nothing allocated. */
+#define VB_REKEY_ENTROPY_MIN 32u  /* bytes */
+#define VB_REKEY_ENTROPY_MAX 512u
+#define VB_HOSTNAME_MAX 64u
+struct vb_rekey {
+	uint8_t secret[VB_SECRET_LEN]; /* the new session secret (required) */
+	uint8_t entropy[VB_REKEY_ENTROPY_MAX];
+	size_t n_entropy;              /* VB_REKEY_ENTROPY_MIN..MAX (required) */
+	uint64_t time_ns;              /* CLOCK_REALTIME to set; 0 = leave the clock */
+	char hostname[VB_HOSTNAME_MAX + 1]; /* "" = keep; else [A-Za-z0-9.-] */
+	int one_host;                  /* 1: no reconnects from now on (the new secret
+					* is forgotten at once); 0 keeps the mode */
+};
+/* Encode checks nothing but the sizes it copies (n_entropy is clamped).
+ * Decode returns 0, VB_ERR_PROTO for a malformed payload, or VB_ERR_INVAL
+ * for a missing or repeated SECRET/ENTROPY, a wrong size, a bad hostname or
+ * ONE_HOST other than 0/1; (rk) is filled only on success.  The caller
+ * wipes (rk) and the frame with explicit_bzero once used. */
+int vb_rekey_encode(struct vb_buf *b, uint32_t id, const struct vb_rekey *rk);
+int vb_rekey_decode(const void *payload, size_t len, struct vb_rekey *rk);
 
 /* A loopback forward: the agent listens on 127.0.0.1:port in the guest and
  * opens a stream of (kind) for every connection. */

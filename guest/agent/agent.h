@@ -57,6 +57,9 @@ struct agent {
 	int is_root;         /* euid 0: may switch users and chown */
 	struct vb_boot boot; /* decoded boot data; holds the session secret */
 	atomic_int secret_gone; /* boot.one_host: wiped after the first handshake */
+	/* boot.secret, boot.one_host and secret_gone change after start (the
+	 * one-host handshake, REKEY): read and write them only in conn.c,
+	 * under its secret lock */
 	char **roots;        /* allowed roots of file operations, canonical */
 	size_t n_roots;      /* roots[0] is also the default cwd of an exec */
 	int has_def_user;    /* the image's User, resolved at boot (root.c) */
@@ -204,6 +207,18 @@ void conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...
 	__attribute__((format(printf, 4, 5)));
 /* A request finished: release its in-flight slot and (bytes). */
 void conn_request_done(struct conn *c, size_t bytes);
+/* REKEY: make (secret) the session secret, the old one wiped, in one step
+ * against every handshake and hunt; with (one_host) (or a one-host boot)
+ * the new one is wiped too and no HELLO authenticates any more. */
+void conn_secret_replace(const uint8_t secret[VB_SECRET_LEN], int one_host);
+
+/* ---- rekey.c ------------------------------------------------------------- */
+
+/* Handle REKEY on the reader thread of an authenticated session (so no
+ * later frame is served under the old identity): entropy, clock, hostname,
+ * then the secret, then OK (ENTROPY_BITS); or ERROR, the secret unchanged.
+ * (payload) stays the caller's; it wipes it. */
+void rekey_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
 
 /* ---- exec.c -------------------------------------------------------------- */
 

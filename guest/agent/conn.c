@@ -285,11 +285,50 @@ static int read_frame(struct chan *ch, struct vb_hdr *h, uint8_t **payload, uint
 	return READ_OK;
 }
 
+/* The secret changes after start (one-host handshake, REKEY) while vsock
+ * sessions authenticate on their own threads and the serial port hunts. */
+static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* True if (s) is the session secret, which is never true once it has been
  * forgotten (its zeroed bytes must not match anything). */
 static int secret_ok(const uint8_t *s)
 {
-	return !g_agent.secret_gone && vb_secret_equal(s, g_agent.boot.secret);
+	pthread_mutex_lock(&secret_lock);
+	int ok = !g_agent.secret_gone && vb_secret_equal(s, g_agent.boot.secret);
+	pthread_mutex_unlock(&secret_lock);
+	return ok;
+}
+
+/* A handshake proved (s): in one-host mode it claims the secret, which is
+ * forgotten before HELLO_OK, so that exactly one handshake succeeds (a
+ * second connection racing this one, or coming right after, finds it
+ * gone).  Returns 1 if (s) authenticates this handshake. */
+static int secret_claim(const uint8_t *s)
+{
+	pthread_mutex_lock(&secret_lock);
+	int ok = !g_agent.secret_gone && vb_secret_equal(s, g_agent.boot.secret);
+	if (ok && g_agent.boot.one_host) {
+		atomic_store(&g_agent.secret_gone, 1);
+		explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
+	}
+	pthread_mutex_unlock(&secret_lock);
+	return ok;
+}
+
+void conn_secret_replace(const uint8_t secret[VB_SECRET_LEN], int one_host)
+{
+	pthread_mutex_lock(&secret_lock);
+	explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
+	if (one_host)
+		g_agent.boot.one_host = 1;
+	if (g_agent.boot.one_host) {
+		/* the host never reconnects: nothing authenticates any more */
+		atomic_store(&g_agent.secret_gone, 1);
+	} else {
+		memcpy(g_agent.boot.secret, secret, VB_SECRET_LEN);
+		atomic_store(&g_agent.secret_gone, 0);
+	}
+	pthread_mutex_unlock(&secret_lock);
 }
 
 /* True if (payload) carries the session secret. */
@@ -424,22 +463,12 @@ static int authenticate(struct conn *c, const struct vb_hdr *h, const uint8_t *p
 			  (unsigned long long)version);
 		return -1;
 	}
-	if (!secret || !secret_ok(secret)) {
+	/* one-host: the secret is forgotten before HELLO_OK; nothing can
+	 * steal what is gone */
+	if (!secret || !secret_claim(secret)) {
 		conn_send_error(c, 0, VB_ERR_ACCESS, "authentication failed");
-		agent_log("handshake refused: wrong secret");
+		agent_log("handshake refused: wrong secret (or one already used)");
 		return -1;
-	}
-	if (g_agent.boot.one_host) {
-		/* The host never reconnects: forget the secret before saying
-		 * HELLO_OK, and let exactly one handshake claim it (a second
-		 * connection racing this one, or coming right after, finds it
-		 * gone).  Nothing can steal what is gone. */
-		if (atomic_exchange(&g_agent.secret_gone, 1)) {
-			conn_send_error(c, 0, VB_ERR_ACCESS, "authentication failed");
-			agent_log("handshake refused: the secret was already used");
-			return -1;
-		}
-		explicit_bzero(g_agent.boot.secret, sizeof(g_agent.boot.secret));
 	}
 	return send_hello_ok(c);
 }
@@ -541,6 +570,11 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 	case VB_MSG_MKDIR:
 	case VB_MSG_SAMPLE:
 		start_job(c, h, payload);
+		return 0;
+	case VB_MSG_REKEY:
+		rekey_handle(c, h, payload);
+		explicit_bzero(payload, h->len);
+		free(payload);
 		return 0;
 	case VB_MSG_SHUTDOWN: {
 		struct vb_buf b = { 0 };

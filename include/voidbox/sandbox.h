@@ -273,6 +273,21 @@ const char *vb_sandbox_snapshot_id(const vb_sandbox *sb);
  * that does not return blocks it. */
 void vb_sandbox_free(vb_sandbox *sb);
 
+/* Give the running VM a fresh identity (docs/protocol.md, "Re-keying"):
+ * what a snapshot restore calls before anything runs in the copy.  One
+ * REKEY request inside the authenticated session carries a new secret and
+ * 64 bytes of fresh host entropy (getrandom), credited to the guest
+ * kernel's RNG, and the host's wall-clock time, which becomes the guest's
+ * CLOCK_REALTIME; it also puts the agent in one-host mode, so after the
+ * acknowledgement no HELLO authenticates any more — neither the old secret
+ * (which anyone holding a snapshot knows) nor the new one, which both
+ * sides wipe (the host keeps no secret of a running VM).  Execs, files and
+ * streams of the session go on.  The sandbox's id (vb_sandbox_id, events,
+ * `voidbox ps`) is not changed: a restored VM is a new vb_sandbox with its
+ * own id.  On failure the channel is shut down (nothing more runs in this
+ * VM, which may still hold the old identity): free the sandbox. */
+int vb_sandbox_rekey(vb_sandbox *sb, vb_error *err);
+
 /* Ask the guest to power off, wait up to (timeout_ms) for the VMM to exit. */
 int vb_sandbox_shutdown(vb_sandbox *sb, unsigned timeout_ms, vb_error *err);
 

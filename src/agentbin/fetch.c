@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "util/curl.h"
 #include "util/util.h"
 #include "voidbox/voidbox.h"
 
@@ -84,36 +84,16 @@ char *vb_agentbin_registry(void)
 
 /* ---- libcurl ------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static CURL *new_handle(const char *url, char *errbuf, vb_error *err)
 {
-	pthread_once(&curl_once, curl_init);
-	CURL *c = curl_init_rc == CURLE_OK ? curl_easy_init() : NULL;
-	if (!c) {
-		vb_error_set(err, VB_E_RUNTIME, "cannot initialise libcurl");
+	CURL *c = vb_curl_easy(err);
+	if (!c)
 		return NULL;
-	}
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "voidbox/" VOIDBOX_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* a stalled transfer ends instead of hanging: < 1 KB/s for a minute */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	vb_curl_download_defaults(c);
 	return c;
 }
 

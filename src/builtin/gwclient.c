@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "builtin/builtin.h"
+#include "util/curl.h"
 #include "util/util.h"
 
 struct vb_builtin_gw {
@@ -147,9 +148,9 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 		     long timeout_ms, size_t max, struct vb_builtin_stream *st, long *status,
 		     char **resp, size_t *resp_len, vb_error *err)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = vb_curl_easy(err);
 	if (!h)
-		return vb_error_set(err, VB_E_RUNTIME, "cannot start libcurl");
+		return -1;
 	_cleanup_free_ char *url = vb_strfmt("http://voidbox-gateway%s", path);
 	_cleanup_free_ char *key = vb_strfmt("x-api-key: %s", vb_llm_gateway_token(c->gw));
 	struct curl_slist *hdrs = NULL;
@@ -177,7 +178,6 @@ int vb_builtin_gw_post(struct vb_builtin_gw *c, const char *path, const char *bo
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);

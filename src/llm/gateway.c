@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "llm/llm.h"
+#include "util/curl.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -871,12 +872,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void quiet_log(void *cls, const char *fmt, va_list ap)
 {
 	/* MHD warns that TCP_NODELAY does not apply to AF_UNIX; nothing else it
@@ -910,7 +905,8 @@ struct vb_llm_gateway *vb_llm_gateway_new(const struct vb_llm_gateway_cfg *cfg, 
 	if (vb_random_hex(hex, 24, err) < 0)
 		goto fail;
 	snprintf(gw->token, sizeof(gw->token), TOKEN_PREFIX "%s", hex);
-	pthread_once(&curl_once, curl_init_once);
+	if (vb_curl_global(err) < 0)
+		goto fail;
 	gw->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_NO_LISTEN_SOCKET |
 					   MHD_USE_ITC,
 				   0, NULL, NULL, on_request, gw, MHD_OPTION_NOTIFY_COMPLETED,

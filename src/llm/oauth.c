@@ -33,6 +33,7 @@
 
 #include "llm/llm.h"
 #include "llm/oauth.h"
+#include "util/curl.h"
 #include "util/term.h"
 #include "util/util.h"
 #include "voidbox/voidbox.h"
@@ -351,9 +352,9 @@ static int token_url(const char *def, char *out, size_t n, vb_error *err)
 static int post_json(const char *url, const char *body, long *status, struct answer *a,
 		     vb_error *err)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = vb_curl_easy(err);
 	if (!e)
-		return vb_error_set(err, VB_E_RUNTIME, "curl_easy_init failed");
+		return -1;
 	struct curl_slist *h = NULL, *t;
 	if ((t = curl_slist_append(h, "Content-Type: application/json")))
 		h = t;
@@ -361,14 +362,10 @@ static int post_json(const char *url, const char *body, long *status, struct ans
 		h = t;
 	if ((t = curl_slist_append(h, "Expect:")))
 		h = t;
-	char ua[64];
-	snprintf(ua, sizeof(ua), "voidbox/%s", VOIDBOX_VERSION);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: the caller wipes it */
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));

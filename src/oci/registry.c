@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "oci/oci.h"
+#include "util/curl.h"
 #include "util/term.h"
 #include "util/util.h"
 #include "voidbox/voidbox.h"
@@ -41,14 +42,6 @@ struct vb_oci_reg {
 };
 
 /* ---- libcurl ------------------------------------------------------------- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* What one request brings back.  The body goes to (sink) only for a 2xx
  * answer; other answers' bodies are kept (bounded) for the message. */
@@ -215,13 +208,10 @@ static void backoff(int attempt, long retry_after)
 static int perform(const char *url, const char *auth, const char *accept, struct resp *r,
 		   int (*before)(struct resp *r, CURL *c, vb_error *err), vb_error *err)
 {
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK)
-		return vb_error_set(err, VB_E_RUNTIME, "cannot initialise libcurl");
 	for (int attempt = 0;; attempt++) {
-		CURL *c = curl_easy_init();
+		CURL *c = vb_curl_easy(err);
 		if (!c)
-			return vb_error_set(err, VB_E_RUNTIME, "cannot initialise libcurl");
+			return -1;
 		char errbuf[CURL_ERROR_SIZE] = "";
 		struct curl_slist *h = NULL, *t;
 		_cleanup_free_ char *authh = auth ? vb_strfmt("Authorization: %s", auth) : NULL;
@@ -237,15 +227,7 @@ static int perform(const char *url, const char *auth, const char *accept, struct
 		/* a redirect to object storage: followed, and libcurl drops our
 		 * Authorization header when the host changes (no
 		 * CURLOPT_UNRESTRICTED_AUTH) */
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c, CURLOPT_USERAGENT, "voidbox/" VOIDBOX_VERSION);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+		vb_curl_download_defaults(c);
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -457,7 +439,8 @@ static int fetch_token(struct vb_oci_reg *g, const char *challenge, const char *
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "%s: the token service %s is not https (plain http only for loopback or $VOIDBOX_INSECURE_REGISTRIES)",
 				    refname, shown);
-	CURL *esc = curl_easy_init();
+	vb_error ignore = { 0 };
+	CURL *esc = vb_curl_easy(&ignore);
 	_cleanup_free_ char *scope = vb_strfmt("repository:%s:pull", g->ref->repo);
 	char *s_scope = esc && scope ? curl_easy_escape(esc, scope, 0) : NULL;
 	char *s_service = esc && service ? curl_easy_escape(esc, service, 0) : NULL;

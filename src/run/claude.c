@@ -105,12 +105,22 @@ int vb_run_claude(const struct vb_run_claude_params *p, char **final, vb_error *
 	snprintf(key, sizeof(key), "ANTHROPIC_API_KEY=%s", vb_llm_gateway_token(p->gw));
 	snprintf(turns, sizeof(turns), "%u", p->max_turns);
 	/* the spec's env first, ours after it: the later value of a key wins */
-	const char *ours[VB_RUN_CLAUDE_QUIET_N + 2];
+	const char *ours[VB_RUN_CLAUDE_QUIET_N + 3];
 	size_t n_ours = 0;
 	for (size_t i = 0; i < VB_RUN_CLAUDE_QUIET_N; i++)
 		ours[n_ours++] = vb_run_claude_quiet_env[i];
 	ours[n_ours++] = url;
 	ours[n_ours++] = key;
+	/* claude-code gives an MCP server 30 s to connect: under TCG a node
+	 * server takes a third of that idle, so as long as our own check,
+	 * unless the spec's env says otherwise */
+	char mcp_timeout[40];
+	snprintf(mcp_timeout, sizeof(mcp_timeout), "MCP_TIMEOUT=%d", VB_RUN_MCP_START_MS);
+	int spec_timeout = 0;
+	for (size_t i = 0; p->env && p->env[i]; i++)
+		spec_timeout |= !strncmp(p->env[i], "MCP_TIMEOUT=", 12);
+	if (p->mcp_config && !spec_timeout)
+		ours[n_ours++] = mcp_timeout;
 	_cleanup_free_ const char **env = vb_run_env_join(p->env, ours, n_ours);
 	if (!env)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");

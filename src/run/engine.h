@@ -313,6 +313,10 @@ char *vb_run_skills_text(const struct vb_skill_set *set);
 /* ---- MCP servers in the VM (mcp.c) ---- */
 
 struct vb_run_mcp;
+/* How long a server may take to answer initialize: ours, claude-code's
+ * (MCP_TIMEOUT) and codex's (startup_timeout_sec) alike.  Under TCG a node
+ * server from npm answers after 9-12 s on an idle 2-core host. */
+#define VB_RUN_MCP_START_MS 60000
 /* Start (set)'s MCP servers in (sb) as the sandbox user, initialize each
  * and list its tools (a skill.provisioned event each); one that does not
  * answer fails, named, with its stderr's tail.  (*out) is NULL without
@@ -321,7 +325,8 @@ int vb_run_mcp_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		     const struct vb_skill_set *set, struct vb_run_mcp **out, vb_error *err);
 void vb_run_mcp_free(struct vb_run_mcp *m); /* NULL: no-op */
 /* codex's -c overrides for (set)'s servers, one a server:
- * mcp_servers.NAME={command="...",args=[...],env={K="V"}} (TOML); a new
+ * mcp_servers.NAME={command="...",args=[...],env={K="V"},startup_timeout_sec=60,required=true}
+ * (TOML); a new
  * NULL-terminated list (free each and it), NULL out of memory. */
 char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set);
 /* claude-code's --mcp-config file for (set)'s servers, written to (path)

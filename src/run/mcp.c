@@ -21,7 +21,6 @@
 #include "util/util.h"
 
 #define MCP_PROTOCOL "2025-06-18"
-#define MCP_START_MS 20000 /* initialize, the server starting under TCG */
 #define MCP_LIST_MS 10000
 #define MCP_ERRTAIL 600    /* stderr bytes kept for an error */
 
@@ -154,7 +153,7 @@ static int start_one(vb_sandbox *sb, struct mcp_server *s, vb_error *err)
 				 "capabilities", "clientInfo", "name", "voidbox", "version", "1");
 	if (!init)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	if (request(s, "initialize", init, MCP_START_MS, &res, err) < 0)
+	if (request(s, "initialize", init, VB_RUN_MCP_START_MS, &res, err) < 0)
 		return -1;
 	int ok = json_is_object(res);
 	json_decref(res);
@@ -401,7 +400,14 @@ char **vb_run_mcp_codex_overrides(const struct vb_skill_set *set)
 			b = toml_str(cat(b, j ? ",\"" : "\""), k ? k : "");
 			b = cat(toml_str(cat(b, "\"=\""), eq + 1), "\"");
 		}
-		b = cat(b, "}}");
+		/* required: codex waits for the server before its first request
+		 * (else it does not: under TCG a node server is not up before
+		 * codex asks the model, which is not offered its tools); and
+		 * as long as our own check, not its default 10 s */
+		char start[48];
+		snprintf(start, sizeof(start), "},startup_timeout_sec=%d,required=true}",
+			 VB_RUN_MCP_START_MS / 1000);
+		b = cat(b, start);
 		if (!b) {
 			for (size_t j = 0; j < i; j++)
 				free(v[j]);

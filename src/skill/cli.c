@@ -187,6 +187,23 @@ static int loader_list(const char *interp, const char *path, char **out, vb_erro
 	return 0;
 }
 
+/* A library's file name: one path component of letters, digits, '-',
+ * '_', '.' and '+' (libstdc++.so.6), not "." or "..".  Libraries' names
+ * never reach the launcher script (only the loader's does). */
+static int lib_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || n > VB_SKILL_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.' || c == '+'))
+			return 0;
+	}
+	return 1;
+}
+
 /* Each library of the loader's listing: "\tNAME => PATH (0x...)"; the
  * vDSO ("linux-vdso.so.1 (0x...)") and the loader ("/lib64/ld-... (0x...)")
  * are skipped, a "NAME => not found" refused. */
@@ -207,7 +224,7 @@ static int add_listed(struct vb_skill *s, char *list, vb_error *err)
 					    safe(l, sizeof(l), line));
 		*end = 0;
 		const char *base = strrchr(line, '/') ? strrchr(line, '/') + 1 : line;
-		if (!vb_skill_name_ok(base))
+		if (!lib_name_ok(base))
 			return vb_error_set(err, VB_E_USAGE, "library name %s refused",
 					    safe(l, sizeof(l), line));
 		_cleanup_free_ char *rel = vb_strfmt("lib/%s", base);

@@ -11,13 +11,13 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "skill/skill.h"
+#include "util/curl.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -107,29 +107,20 @@ static size_t on_data(char *p, size_t size, size_t n, void *opaque)
 	return add;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int get(const char *url, uint8_t **data, size_t *len, vb_error *err)
 {
 	char u[400];
 	vb_term_copy(u, sizeof(u), url, 0);
-	pthread_once(&curl_once, curl_init);
-	CURL *c = curl_easy_init();
+	CURL *c = vb_curl_easy(err);
 	if (!c)
-		return vb_error_set(err, VB_E_RUNTIME, "cannot start a transfer");
+		return -1;
 	struct sink s = { 0 };
 	char ebuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, loopback_http(url) ? "http" : "https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "voidbox");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);

@@ -105,7 +105,7 @@ int vb_skill_fetch(const char *url, uint8_t **data, size_t *len, vb_error *err);
  * ("lib/<soname>"), at most VB_SKILL_CLI_FILES_MAX files and
  * VB_SKILL_CLI_BYTES_MAX bytes.  Errors name the program and why. */
 #define VB_SKILL_CLI_FILES_MAX 64
-#define VB_SKILL_CLI_BYTES_MAX ((size_t)64 << 20)
+#define VB_SKILL_CLI_BYTES_MAX ((size_t)256 << 20)
 int vb_skill_cli_resolve(const char *name, struct vb_skill *s, vb_error *err);
 
 /* ---- mcp: (mcp.c) ---- */

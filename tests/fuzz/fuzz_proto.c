@@ -5,7 +5,7 @@
  * The input is treated the way a receiver treats its byte stream: a frame
  * header is decoded and bound-checked, then the payload is given to every
  * decoder (the field reader, nested walks, find/u64, the exec request
- * decoder, the EXEC_RESIZE decoder).  The whole input is also decoded as a
+ * decoder, the EXEC_RESIZE and REKEY decoders).  The whole input is also decoded as a
  * boot segment.  Decoded
  * exec requests and boot data are re-encoded and decoded again, and the
  * two must agree (a differential check); payloads are rebuilt from their
@@ -255,6 +255,47 @@ static void fuzz_resize(const uint8_t *p, size_t len, uint32_t id, int well_form
 	vb_buf_free(&b);
 }
 
+/* ---- rekey ------------------------------------------------------------- */
+
+static void fuzz_rekey(const uint8_t *p, size_t len, uint32_t id, int well_formed)
+{
+	struct vb_rekey rk, rk2;
+	memset(&rk, 0x5a, sizeof(rk));
+	struct vb_rekey untouched = rk;
+	int err = vb_rekey_decode(p, len, &rk);
+	CHECK(well_formed ? err != VB_ERR_PROTO : err == VB_ERR_PROTO);
+	if (err != VB_ERR_NONE) {
+		CHECK(err == VB_ERR_PROTO || err == VB_ERR_INVAL);
+		CHECK(memcmp(&rk, &untouched, sizeof(rk)) == 0);
+		return;
+	}
+	CHECK(rk.n_entropy >= VB_REKEY_ENTROPY_MIN && rk.n_entropy <= VB_REKEY_ENTROPY_MAX);
+	CHECK(rk.one_host == 0 || rk.one_host == 1);
+	size_t hl = strnlen(rk.hostname, sizeof(rk.hostname));
+	CHECK(hl <= VB_HOSTNAME_MAX);
+	for (size_t i = 0; i < hl; i++)
+		CHECK(rk.hostname[i] == '-' || rk.hostname[i] == '.' ||
+		      (rk.hostname[i] >= '0' && rk.hostname[i] <= '9') ||
+		      (rk.hostname[i] >= 'a' && rk.hostname[i] <= 'z') ||
+		      (rk.hostname[i] >= 'A' && rk.hostname[i] <= 'Z'));
+	/* the secret and entropy are the payload's own fields */
+	struct vb_field f;
+	CHECK(vb_payload_find(p, len, VB_TAG_SECRET, &f) == 0 && f.data && f.len == VB_SECRET_LEN);
+	CHECK(memcmp(f.data, rk.secret, VB_SECRET_LEN) == 0);
+	CHECK(vb_payload_find(p, len, VB_TAG_ENTROPY, &f) == 0 && f.data && f.len == rk.n_entropy);
+	CHECK(memcmp(f.data, rk.entropy, rk.n_entropy) == 0);
+	/* differential: decode(encode(x)) == x */
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	CHECK(vb_rekey_encode(&b, id, &rk) == 0);
+	CHECK(vb_hdr_decode(b.data, &h) == 0 && h.type == VB_MSG_REKEY && h.id == id);
+	CHECK(vb_rekey_decode(b.data + VB_FRAME_HDR_LEN, h.len, &rk2) == VB_ERR_NONE);
+	CHECK(memcmp(rk.secret, rk2.secret, VB_SECRET_LEN) == 0 && rk.n_entropy == rk2.n_entropy &&
+	      memcmp(rk.entropy, rk2.entropy, rk.n_entropy) == 0 && rk.time_ns == rk2.time_ns &&
+	      strcmp(rk.hostname, rk2.hostname) == 0 && rk.one_host == rk2.one_host);
+	vb_buf_free(&b);
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 static void check_boot_invariants(const struct vb_boot *bt)
@@ -400,6 +441,7 @@ static void fuzz_payload(const struct vb_hdr *h, const uint8_t *p, size_t len)
 	find_tags(p, len, well_formed);
 	fuzz_exec(p, len, h->id, well_formed);
 	fuzz_resize(p, len, h->id, well_formed);
+	fuzz_rekey(p, len, h->id, well_formed);
 
 	uint64_t code = 0;
 	if (vb_payload_u64(p, len, VB_TAG_CODE, &code) == 0)
@@ -449,6 +491,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = walk(copy, size, 0);
 		fuzz_exec(copy, size, 0, rc == 0);
 		fuzz_resize(copy, size, 0, rc == 0);
+		fuzz_rekey(copy, size, 0, rc == 0);
 	}
 	free(copy);
 	return 0;

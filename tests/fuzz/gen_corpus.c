@@ -236,6 +236,30 @@ int main(int argc, char **argv)
 		die("vb_resize_encode failed");
 	write_buf("exec_resize.bin", &b);
 
+	struct vb_rekey rk = { .n_entropy = 64, .time_ns = 1764556800123456789ull,
+			       .hostname = "vm-restored", .one_host = 1 };
+	for (size_t i = 0; i < VB_SECRET_LEN; i++)
+		rk.secret[i] = (uint8_t)(0xa0 + i);
+	for (size_t i = 0; i < rk.n_entropy; i++)
+		rk.entropy[i] = (uint8_t)(i * 7);
+	if (vb_rekey_encode(&b, 5, &rk) < 0)
+		die("vb_rekey_encode failed");
+	write_buf("rekey.bin", &b);
+	/* too little entropy, and a secret one byte short */
+	vb_msg_begin(&b, VB_MSG_REKEY, 0, 5);
+	vb_msg_put_bytes(&b, VB_TAG_SECRET, rk.secret, VB_SECRET_LEN - 1);
+	vb_msg_put_bytes(&b, VB_TAG_ENTROPY, rk.entropy, VB_REKEY_ENTROPY_MIN - 1);
+	end(&b);
+	write_buf("rekey_short.bin", &b);
+	/* a hostname with a control character, ONE_HOST 2 */
+	vb_msg_begin(&b, VB_MSG_REKEY, 0, 5);
+	vb_msg_put_bytes(&b, VB_TAG_SECRET, rk.secret, VB_SECRET_LEN);
+	vb_msg_put_bytes(&b, VB_TAG_ENTROPY, rk.entropy, VB_REKEY_ENTROPY_MIN);
+	vb_msg_put_bytes(&b, VB_TAG_HOSTNAME, "a\x1b[2Jb", 6);
+	vb_msg_put_u64(&b, VB_TAG_ONE_HOST, 2);
+	end(&b);
+	write_buf("rekey_bad_fields.bin", &b);
+
 	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
 	vb_msg_put_bytes(&b, VB_TAG_DATA, NULL, 0);
 	end(&b);

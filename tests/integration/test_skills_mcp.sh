@@ -219,7 +219,7 @@ agent:
 EOF
     vb run "$T/a.yaml"
     expect_rc 1
-    expect_err_has "MCP server 'mute': did not answer initialize within 20 s; its stderr ends: mute-is-thinking-8811"
+    expect_err_has "MCP server 'mute': did not answer initialize within 60 s; its stderr ends: mute-is-thinking-8811"
     [ ! -s "$T/fake.log" ] || fail "the model was asked: $(head -c 300 "$T/fake.log")"
     expect_clean
 }

@@ -126,6 +126,35 @@ static void test_handshake_id(void **state)
 	expect_violation(p->ch, "for the handshake's id");
 }
 
+/* REKEY is host->guest only: a guest that sends one (to make the host
+ * re-key, or as a reply) breaks the protocol, on a live request's id and
+ * on the handshake's. */
+static void test_guest_rekey_for_a_request(void **state)
+{
+	struct pair *p = *state;
+	struct vb_chan_slot s = { .efd = -1 };
+	vb_error err;
+	assert_int_equal(vb_chan_register(p->ch, &s, &err), 0);
+	struct vb_rekey rk = { .n_entropy = VB_REKEY_ENTROPY_MIN };
+	struct vb_buf b = { 0 };
+	assert_int_equal(vb_rekey_encode(&b, s.id, &rk), 0);
+	assert_int_equal(write(p->guest, b.data, b.len), (ssize_t)b.len);
+	vb_buf_free(&b);
+	expect_violation(p->ch, "unexpected REKEY frame for request 1");
+	vb_chan_unregister(p->ch, &s);
+}
+
+static void test_guest_rekey_unsolicited(void **state)
+{
+	struct pair *p = *state;
+	struct vb_rekey rk = { .n_entropy = VB_REKEY_ENTROPY_MIN };
+	struct vb_buf b = { 0 };
+	assert_int_equal(vb_rekey_encode(&b, 0, &rk), 0);
+	assert_int_equal(write(p->guest, b.data, b.len), (ssize_t)b.len);
+	vb_buf_free(&b);
+	expect_violation(p->ch, "REKEY frame for the handshake's id");
+}
+
 static void test_reply_after_the_last_frame(void **state)
 {
 	struct pair *p = *state;
@@ -530,6 +559,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_type_for_a_live_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_id_never_made, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_rekey_for_a_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_rekey_unsolicited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_after_the_last_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_already_ended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_reply_of_an_abandoned_request, setup,

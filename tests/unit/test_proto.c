@@ -1003,6 +1003,124 @@ static void test_exec_reject_pty(void **state)
 	vb_buf_free(&b);
 }
 
+/* REKEY: one new identity, every field bounded; a refused payload leaves
+ * the output untouched. */
+static int rekey_decode_buf(struct vb_buf *b, struct vb_rekey *rk)
+{
+	size_t len;
+	assert_int_equal(vb_msg_end(b), 0);
+	const uint8_t *p = payload_of(b, &len);
+	return vb_rekey_decode(p, len, rk);
+}
+
+static void rekey_begin(struct vb_buf *b, size_t secret_len, size_t entropy_len)
+{
+	static const uint8_t bytes[VB_REKEY_ENTROPY_MAX + 1] = { 1, 2, 3 };
+	assert_int_equal(vb_msg_begin(b, VB_MSG_REKEY, 0, 9), 0);
+	assert_int_equal(vb_msg_put_bytes(b, VB_TAG_SECRET, bytes, secret_len), 0);
+	assert_int_equal(vb_msg_put_bytes(b, VB_TAG_ENTROPY, bytes, entropy_len), 0);
+}
+
+static void test_rekey(void **state)
+{
+	(void)state;
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	size_t len;
+	struct vb_rekey in = { .n_entropy = 64, .time_ns = 1764556800123456789ull,
+			       .hostname = "vm-1.example", .one_host = 1 }, out;
+	for (size_t i = 0; i < VB_SECRET_LEN; i++)
+		in.secret[i] = (uint8_t)(i + 1);
+	for (size_t i = 0; i < in.n_entropy; i++)
+		in.entropy[i] = (uint8_t)(255 - i);
+	assert_int_equal(vb_rekey_encode(&b, 77, &in), 0);
+	assert_int_equal(vb_hdr_decode(b.data, &h), 0);
+	assert_int_equal(h.type, VB_MSG_REKEY);
+	assert_int_equal(h.id, 77);
+	assert_string_equal(vb_msg_name(VB_MSG_REKEY), "REKEY");
+	const uint8_t *p = payload_of(&b, &len);
+	assert_int_equal(vb_rekey_decode(p, len, &out), 0);
+	assert_memory_equal(out.secret, in.secret, VB_SECRET_LEN);
+	assert_int_equal(out.n_entropy, 64);
+	assert_memory_equal(out.entropy, in.entropy, 64);
+	assert_true(out.time_ns == in.time_ns);
+	assert_string_equal(out.hostname, "vm-1.example");
+	assert_int_equal(out.one_host, 1);
+
+	/* the minimum: SECRET and ENTROPY; the rest absent means "leave it" */
+	struct vb_rekey min = { .n_entropy = VB_REKEY_ENTROPY_MIN };
+	assert_int_equal(vb_rekey_encode(&b, 1, &min), 0);
+	p = payload_of(&b, &len);
+	assert_int_equal(vb_rekey_decode(p, len, &out), 0);
+	assert_true(out.time_ns == 0);
+	assert_string_equal(out.hostname, "");
+	assert_int_equal(out.one_host, 0);
+	/* entropy at its largest; unknown tags skipped */
+	rekey_begin(&b, VB_SECRET_LEN, VB_REKEY_ENTROPY_MAX);
+	assert_int_equal(vb_msg_put_u64(&b, 9999, 1), 0);
+	assert_int_equal(rekey_decode_buf(&b, &out), 0);
+	assert_int_equal(out.n_entropy, VB_REKEY_ENTROPY_MAX);
+
+	/* INVAL, the output untouched */
+	struct {
+		size_t secret, entropy;
+		uint16_t tag;
+		const char *str;
+		uint64_t u;
+	} bad[] = {
+		{ VB_SECRET_LEN - 1, 64, 0, NULL, 0 },           /* short secret */
+		{ VB_SECRET_LEN + 1, 64, 0, NULL, 0 },           /* long secret */
+		{ VB_SECRET_LEN, VB_REKEY_ENTROPY_MIN - 1, 0, NULL, 0 },
+		{ VB_SECRET_LEN, VB_REKEY_ENTROPY_MAX + 1, 0, NULL, 0 },
+		{ VB_SECRET_LEN, 64, VB_TAG_SECRET, NULL, 0 },   /* a second secret */
+		{ VB_SECRET_LEN, 64, VB_TAG_ENTROPY, NULL, 0 },  /* a second entropy */
+		{ VB_SECRET_LEN, 64, VB_TAG_HOSTNAME, "a b", 0 },
+		{ VB_SECRET_LEN, 64, VB_TAG_HOSTNAME, "a\x1b[2J", 0 },
+		{ VB_SECRET_LEN, 64, VB_TAG_HOSTNAME, "", 0 },
+		{ VB_SECRET_LEN, 64, VB_TAG_HOSTNAME,
+		  "x123456789x123456789x123456789x123456789x123456789x123456789xxxxx", 0 },
+		{ VB_SECRET_LEN, 64, VB_TAG_ONE_HOST, NULL, 2 },
+		{ VB_SECRET_LEN, 64, VB_TAG_TIME_NS, "1234", 0 }, /* not a u64 */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		static const uint8_t zeros[VB_SECRET_LEN];
+		rekey_begin(&b, bad[i].secret, bad[i].entropy);
+		if (bad[i].tag == VB_TAG_SECRET)
+			assert_int_equal(vb_msg_put_bytes(&b, VB_TAG_SECRET, zeros, VB_SECRET_LEN), 0);
+		else if (bad[i].tag == VB_TAG_ENTROPY)
+			assert_int_equal(vb_msg_put_bytes(&b, VB_TAG_ENTROPY, zeros, 32), 0);
+		else if (bad[i].str)
+			assert_int_equal(vb_msg_put_bytes(&b, bad[i].tag, bad[i].str, strlen(bad[i].str)),
+					 0);
+		else if (bad[i].tag)
+			assert_int_equal(vb_msg_put_u64(&b, bad[i].tag, bad[i].u), 0);
+		memset(&out, 0x5a, sizeof(out));
+		struct vb_rekey before = out;
+		if (rekey_decode_buf(&b, &out) != VB_ERR_INVAL)
+			fail_msg("bad REKEY %zu was not refused", i);
+		assert_memory_equal(&out, &before, sizeof(out));
+	}
+	/* missing SECRET, missing ENTROPY */
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_REKEY, 0, 1), 0);
+	assert_int_equal(vb_msg_put_bytes(&b, VB_TAG_ENTROPY, in.entropy, 64), 0);
+	assert_int_equal(rekey_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_int_equal(vb_msg_begin(&b, VB_MSG_REKEY, 0, 1), 0);
+	assert_int_equal(vb_msg_put_bytes(&b, VB_TAG_SECRET, in.secret, VB_SECRET_LEN), 0);
+	assert_int_equal(rekey_decode_buf(&b, &out), VB_ERR_INVAL);
+	assert_int_equal(vb_rekey_decode(NULL, 0, &out), VB_ERR_INVAL);
+	/* a field running past the end: PROTO */
+	assert_int_equal(vb_rekey_encode(&b, 1, &in), 0);
+	p = payload_of(&b, &len);
+	assert_int_equal(vb_rekey_decode(p, len - 1, &out), VB_ERR_PROTO);
+	/* the encoder clamps what it copies */
+	in.n_entropy = VB_REKEY_ENTROPY_MAX + 100;
+	assert_int_equal(vb_rekey_encode(&b, 1, &in), 0);
+	p = payload_of(&b, &len);
+	assert_int_equal(vb_rekey_decode(p, len, &out), 0);
+	assert_int_equal(out.n_entropy, VB_REKEY_ENTROPY_MAX);
+	vb_buf_free(&b);
+}
+
 static int resize_decode_buf(struct vb_buf *b, uint32_t *rows, uint32_t *cols)
 {
 	size_t len;
@@ -2017,6 +2135,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdr_roundtrip),
+		cmocka_unit_test(test_rekey),
 		cmocka_unit_test(test_hdr_len_limit),
 		cmocka_unit_test(test_reader_empty),
 		cmocka_unit_test(test_reader_truncated_header),

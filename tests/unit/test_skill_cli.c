@@ -97,11 +97,11 @@ static void test_refused(void **state)
 	f = fopen(p, "w");
 	assert_non_null(f);
 	fclose(f);
-	assert_int_equal(truncate(p, (off_t)65 << 20), 0);
+	assert_int_equal(truncate(p, (off_t)257 << 20), 0);
 	assert_int_equal(chmod(p, 0755), 0);
 	vb_error_clear(&err);
 	assert_int_equal(resolve("huge", &set, &err), -1);
-	assert_non_null(strstr(err.msg, "more than 64 MiB with its libraries"));
+	assert_non_null(strstr(err.msg, "more than 256 MiB with its libraries"));
 	vb_skill_set_free(&set);
 
 	snprintf(p, sizeof(p), "%s/adir", dir);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/engine.h"
 #include "skill/skill.h"
 
 static void test_names(void **state)
@@ -126,6 +127,25 @@ static void test_response_and_tools(void **state)
 	json_decref(bad);
 }
 
+/* codex's -c override: the server's command, args and env as TOML,
+ * required (codex waits for it) and as long to start as VoidBox's check */
+static void test_codex_override(void **state)
+{
+	(void)state;
+	char a0[] = "node", a1[] = "/opt/mcp/a \"b\".js", a2[] = "/workspace", e0[] = "K=v\\w",
+	     name[] = "fs";
+	char *argv[] = { a0, a1, a2, NULL }, *env[] = { e0, NULL };
+	struct vb_skill_mcp m = { .name = name, .argv = argv, .env = env };
+	struct vb_skill_set set = { .mcp = &m, .n_mcp = 1 };
+	char **v = vb_run_mcp_codex_overrides(&set);
+	assert_non_null(v);
+	assert_string_equal(v[0], "mcp_servers.fs={command=\"node\",args=[\"/opt/mcp/a \\\"b\\\".js\","
+				  "\"/workspace\"],env={\"K\"=\"v\\\\w\"},startup_timeout_sec=60,required=true}");
+	assert_null(v[1]);
+	free(v[0]);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_string_form),
 		cmocka_unit_test(test_reader),
 		cmocka_unit_test(test_response_and_tools),
+		cmocka_unit_test(test_codex_override),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

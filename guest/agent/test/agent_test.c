@@ -1420,6 +1420,113 @@ static void test_one_host(const char *agent, const char *dir, const char *roots)
 	waitpid(pid, NULL, 0);
 }
 
+/* REKEY in process mode, on real second connections (--listen): in
+ * reconnect mode the new secret authenticates a new connection and the old
+ * one does not; ONE_HOST in the REKEY (or a one-host boot) leaves no secret
+ * at all.  Process mode touches neither the RNG nor the clock: ENTROPY_BITS
+ * is 0.  A malformed REKEY is refused and changes nothing. */
+static struct frame *rekey(struct client *cl, const uint8_t secret[VB_SECRET_LEN], int one_host,
+			   size_t n_entropy)
+{
+	struct vb_rekey rk = { .n_entropy = n_entropy, .one_host = one_host };
+	memcpy(rk.secret, secret, VB_SECRET_LEN);
+	struct vb_buf b = { 0 };
+	vb_rekey_encode(&b, 0, &rk);
+	return call(cl, &b);
+}
+
+static int hello_type(const char *sock, const uint8_t secret[VB_SECRET_LEN], uint64_t *code)
+{
+	struct client cl;
+	if (cl_connect(&cl, sock) < 0)
+		return -1;
+	struct frame *f = cl_hello(&cl, secret, VB_PROTO_VERSION);
+	int t = f ? f->h.type : -1;
+	*code = f ? err_code(f) : 0;
+	frame_free(f);
+	cl_close(&cl);
+	return t;
+}
+
+static void test_rekey_modes(const char *agent, const char *dir, const char *roots, int one_host)
+{
+	char boot[1024], secret_path[1024], sock[1024];
+	uint8_t old[VB_SECRET_LEN], fresh[VB_SECRET_LEN], fresh2[VB_SECRET_LEN];
+	snprintf(boot, sizeof(boot), "%s/boot-rk%d", dir, one_host);
+	snprintf(secret_path, sizeof(secret_path), "%s/secret-rk%d", dir, one_host);
+	snprintf(sock, sizeof(sock), "%s/sock-rk%d", dir, one_host);
+	int fd = -1;
+	CHECK(write_boot(boot, secret_path, NULL, 0, one_host, 0) == 0 &&
+		      (fd = open(secret_path, O_RDONLY)) >= 0 &&
+		      read(fd, old, VB_SECRET_LEN) == VB_SECRET_LEN &&
+		      getrandom(fresh, VB_SECRET_LEN, 0) == VB_SECRET_LEN &&
+		      getrandom(fresh2, VB_SECRET_LEN, 0) == VB_SECRET_LEN,
+	      "rekey: boot data");
+	if (fd >= 0)
+		close(fd);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("VB_AGENT_ROOTS", roots, 1);
+		execl(agent, agent, "--boot", boot, "--listen", sock, (char *)NULL);
+		_exit(127);
+	}
+	struct client cl;
+	int up = 0;
+	for (int i = 0; i < 200 && !up; i++) {
+		up = cl_connect(&cl, sock) == 0;
+		if (!up)
+			usleep(10000);
+	}
+	CHECK(up, "rekey: connect");
+	if (!up)
+		goto out;
+	struct frame *f = cl_hello(&cl, old, VB_PROTO_VERSION);
+	CHECK(f && f->h.type == VB_MSG_HELLO_OK, "rekey: the first handshake works");
+	frame_free(f);
+	/* malformed: too little entropy; nothing changes */
+	f = rekey(&cl, fresh, 0, VB_REKEY_ENTROPY_MIN - 1);
+	CHECK(f->h.type == VB_MSG_ERROR && err_code(f) == VB_ERR_INVAL,
+	      "rekey: too little entropy is refused (%s)", vb_msg_name(f->h.type));
+	frame_free(f);
+	if (!one_host) {
+		uint64_t code = 0;
+		CHECK(hello_type(sock, old, &code) == VB_MSG_HELLO_OK,
+		      "rekey: a refused REKEY leaves the old secret");
+	}
+	f = rekey(&cl, fresh, 0, 64);
+	uint64_t bits = 99;
+	CHECK(f->h.type == VB_MSG_OK && frame_u64(f, VB_TAG_ENTROPY_BITS, &bits) == 0 && bits == 0,
+	      "rekey: OK, no entropy credited in process mode (%s, %llu)", vb_msg_name(f->h.type),
+	      (unsigned long long)bits);
+	frame_free(f);
+	uint64_t code = 0;
+	CHECK(hello_type(sock, old, &code) == VB_MSG_ERROR && code == VB_ERR_ACCESS,
+	      "rekey (one_host %d): the old secret is refused on a new connection", one_host);
+	int t = hello_type(sock, fresh, &code);
+	if (one_host)
+		CHECK(t == VB_MSG_ERROR && code == VB_ERR_ACCESS,
+		      "rekey (one host): the new secret is forgotten too");
+	else
+		CHECK(t == VB_MSG_HELLO_OK, "rekey: the new secret authenticates a new connection");
+	/* the first session goes on; ONE_HOST in a REKEY ends reconnects */
+	struct xres x;
+	sh(&cl, 0, "echo alive", &x);
+	CHECK(x.exited && x.out.len == 6 && memcmp(x.out.p, "alive\n", 6) == 0,
+	      "rekey: the session goes on");
+	xres_free(&x);
+	f = rekey(&cl, fresh2, 1, 64);
+	CHECK(f->h.type == VB_MSG_OK, "rekey with ONE_HOST: OK");
+	frame_free(f);
+	CHECK(hello_type(sock, fresh2, &code) == VB_MSG_ERROR && code == VB_ERR_ACCESS,
+	      "rekey with ONE_HOST: no secret authenticates any more");
+	CHECK(hello_type(sock, fresh, &code) == VB_MSG_ERROR && code == VB_ERR_ACCESS,
+	      "rekey with ONE_HOST: nor the one before");
+	cl_close(&cl);
+out:
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* ---- loopback forwards ---------------------------------------------------- */
 
 static int tcp_connect(uint16_t port)
@@ -1742,6 +1849,8 @@ int main(int argc, char **argv)
 		}
 		run_all(1, NULL, 0);
 		test_one_host(argv[2], dir, roots);
+		test_rekey_modes(argv[2], dir, roots, 0);
+		test_rekey_modes(argv[2], dir, roots, 1);
 		test_forward(argv[2], dir, roots);
 		int st = 0;
 		uint64_t t0 = now_ms();
