@@ -3,17 +3,14 @@
 # `true` run in a VM restored from a snapshot of a booted VM, against a bare
 # QEMU boot to init-and-reboot, all in this run; the restore/cold ratio, the
 # snapshot's sizes, and the host memory of 4 restored VMs against 4 cold
-# ones.  The restored runs go through build/tests/snapshot_driver (restore
-# without rekey) until `voidbox exec --snapshot` can hand the VM out.
-# Not a test.
+# ones.  Not a test.
 #
 # usage: bench/snapshot.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
 build=${1:-build}
 runs=${2:-5}
 vb="$build/voidbox"
-drv="$build/tests/snapshot_driver"
-[ -x "$vb" ] && [ -x "$drv" ] || { echo "build first: make" >&2; exit 1; }
+[ -x "$vb" ] || { echo "build first: make" >&2; exit 1; }
 paths=$("$vb" image build 2>/dev/null)
 kernel=$(sed -n 's/^kernel: *//p' <<<"$paths")
 initramfs=$(sed -n 's/^initramfs: *//p' <<<"$paths")
@@ -22,7 +19,9 @@ cpu=max; [ "$accel" = kvm ] && cpu=host
 
 tmp=$(mktemp -d)
 # a store of its own: the bench's snapshot never meets the user's
-export VOIDBOX_KERNEL=$kernel VOIDBOX_INITRAMFS=$initramfs XDG_CACHE_HOME=$tmp/cache
+export VOIDBOX_KERNEL=$kernel VOIDBOX_INITRAMFS=$initramfs XDG_CACHE_HOME=$tmp/cache \
+    XDG_RUNTIME_DIR=$tmp/run
+mkdir -p "$XDG_RUNTIME_DIR"
 trap 'rm -rf "$tmp"' EXIT
 ms() { date +%s%N | cut -c1-13; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -38,18 +37,19 @@ bare() {
 echo "accelerator: $accel   memory: 1024 MiB   runs: $runs"
 t0=$(ms); id=$("$vb" snapshot create --name bench -- true); t1=$(ms)
 echo "snapshot create (boot + save + digests): $((t1 - t0)) ms"
-bare; "$vb" exec -- true; "$drv" bench true 2>/dev/null # warm the page cache
+bare; "$vb" exec -- true; "$vb" exec --snapshot bench -- true 2>/dev/null # warm the page cache
 for i in $(seq "$runs"); do
     t0=$(ms); bare; t1=$(ms); echo $((t1 - t0)) >>"$tmp/bare"
     t0=$(ms); "$vb" exec -- true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/cold"
-    t0=$(ms); "$drv" bench true 2>"$tmp/drv.err"; t1=$(ms); echo $((t1 - t0)) >>"$tmp/warm"
-    sed -n 's/^restored in \([0-9]*\) ms.*/\1/p' "$tmp/drv.err" >>"$tmp/restore"
+    t0=$(ms); "$vb" exec --snapshot bench -- true 2>"$tmp/warm.err"; t1=$(ms)
+    echo $((t1 - t0)) >>"$tmp/warm"
+    sed -n 's/^voidbox: boot: restored from [0-9a-f]* in \([0-9]*\) ms$/\1/p' "$tmp/warm.err" >>"$tmp/restore"
 done
 b=$(median <"$tmp/bare"); c=$(median <"$tmp/cold"); w=$(median <"$tmp/warm"); r=$(median <"$tmp/restore")
 printf '%-44s %8s ms\n' "bare QEMU boot to init+reboot" "$b"
 printf '%-44s %8s ms\n' "voidbox exec true (cold)" "$c"
-printf '%-44s %8s ms\n' "restored: exec true, whole process" "$w"
-printf '%-44s %8s ms\n' "restored: restore call to authenticated" "$r"
+printf '%-44s %8s ms\n' "exec --snapshot true (restored)" "$w"
+printf '%-44s %8s ms\n' "  of which the restore (checks..re-key)" "$r"
 awk -v w="$w" -v c="$c" 'BEGIN {printf "%-44s %8.3fx  (goal <= 0.1x)\n", "restore/cold ratio", w / c}'
 
 d="$XDG_CACHE_HOME/voidbox/snapshots/$id"
@@ -71,10 +71,10 @@ four() { # cold|warm
     local i pids
     for i in 1 2 3 4; do
         if [ "$1" = cold ]; then "$vb" exec -- sleep 8 >/dev/null 2>&1 &
-        else "$drv" bench sleep 8 >/dev/null 2>&1 & fi
+        else "$vb" exec --snapshot bench -- sleep 8 >/dev/null 2>&1 & fi
     done
     sleep 6
-    pids=$(pgrep -f "qemu-system.*$([ "$1" = cold ] && echo '-initrd' || echo 'memory-backend-file.*snapshots')" || true)
+    pids=$(pgrep -f "qemu-system.*$tmp/run" || true)
     printf '%-44s %8s MiB (%s QEMUs)\n' "4 $1 VMs: QEMU Pss, summed" "$(pss $pids)" "$(wc -w <<<"$pids")"
     wait
 }

@@ -260,7 +260,9 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
  * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs),
  * then a fresh identity given to the guest (vb_sandbox_rekey) before this
  * returns.  (cfg) must ask for what a snapshot can hold (no mounts,
- * network, disks or forwards; memory and vCPUs as saved). */
+ * network, disks or forwards; memory and vCPUs as saved).
+ * vb_sandbox_boot_ms() is then the whole restore: checks, QEMU loading
+ * the state, the channel and the re-key. */
 vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
 			       vb_error *err);
 /* The snapshot a sandbox was restored from (its full id), or NULL. */

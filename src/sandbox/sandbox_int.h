@@ -28,6 +28,7 @@ struct vb_sandbox {
 	struct vb_sandbox_config conf; /* memory_mib and vcpus only, with save_dir */
 	uint8_t save_secret[32];     /* the secret the agent keeps, for the snapshot */
 	char snapshot_id[65];        /* restored from this snapshot, or "" */
+	int64_t restore_t0;          /* when vb_sandbox_restore() began */
 	const struct vb_vmm_ops *ops;
 };
 
@@ -46,10 +47,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
  * besides kernel and initramfs, as text (snapshot.c). */
 int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,
 			   const struct vb_vmm_ops *ops, char *buf, size_t len, vb_error *err);
-/* vb_sandbox_restore() without the new identity: for tests of the restore
- * itself only (tests/integration/itest_snapshot.c); never for a stage. */
-vb_sandbox *vb_sandbox_restore_unkeyed(const struct vb_sandbox_config *cfg, const char *ref,
-				       vb_error *err);
+
 
 /* ---- forward.c: guest-opened streams of the loopback forwards --------- */
 

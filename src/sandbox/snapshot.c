@@ -84,9 +84,11 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	return 0;
 }
 
-vb_sandbox *vb_sandbox_restore_unkeyed(const struct vb_sandbox_config *cfg, const char *ref,
-				       vb_error *err)
+/* Checks, then the restore itself: the copy keeps the snapshot's identity. */
+static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const char *ref,
+				   vb_error *err)
 {
+	int64_t t0 = vb_now_ms();
 	if (cfg->save_dir || cfg->n_mounts || cfg->network.enabled || cfg->rootfs ||
 	    cfg->n_disk_mounts || cfg->n_forwards || cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
@@ -142,30 +144,24 @@ vb_sandbox *vb_sandbox_restore_unkeyed(const struct vb_sandbox_config *cfg, cons
 		return NULL;
 	}
 	snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", snap.id);
+	sb->restore_t0 = t0;
 	return sb;
-}
-
-/* The restored VM still holds the snapshot's session secret, the RNG state
- * and the clock of the moment it was saved: every restore of one snapshot
- * would be the same machine.  vb_sandbox_rekey() (a new secret inside the
- * authenticated session, fresh guest entropy, the clock set) is another
- * part of issue 12; until it exists no restored VM is handed out. */
-static int rekey(vb_sandbox *sb, vb_error *err)
-{
-	(void)sb;
-	return vb_error_set(err, VB_E_RUNTIME,
-			    "restoring a snapshot needs rekey (a fresh session secret, guest "
-			    "entropy and clock), which this build does not have yet");
 }
 
 vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
 			       vb_error *err)
 {
-	vb_sandbox *sb = vb_sandbox_restore_unkeyed(cfg, ref, err);
-	if (sb && rekey(sb, err) < 0) {
+	/* The copy still holds the snapshot's session secret, RNG state and
+	 * clock: every restore of one snapshot would be the same machine
+	 * until the re-key, so nothing runs in it before that. */
+	vb_sandbox *sb = restore_unkeyed(cfg, ref, err);
+	if (sb && vb_sandbox_rekey(sb, err) < 0) {
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
 		vb_sandbox_free(sb);
 		return NULL;
 	}
+	if (sb) /* "boot" covers the restore and the re-key: the VM is usable */
+		sb->boot_ms = vb_now_ms() - sb->restore_t0;
 	return sb;
 }
 

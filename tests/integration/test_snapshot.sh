@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # Snapshots (docs/snapshots.md): create from a setup command, restore, the
 # store's checks (damaged, truncated, another kernel or configuration),
-# delete; nothing left running.  Real VMs under whatever accelerator
-# voidbox picks (TCG here).  Restores that run a program go through
-# build/tests/snapshot_driver (the restore without rekey) until
-# vb_sandbox_rekey() lets `voidbox exec --snapshot` hand the VM out;
-# `exec --snapshot` itself is checked to refuse meanwhile.
+# delete; every restore a new identity (its own random numbers, the
+# host's clock); nothing left running.  Real VMs under whatever
+# accelerator voidbox picks (TCG here).
 . "$(dirname "$0")/lib.sh"
 
 # Each test gets a store of its own ($T/cache), and the real kernel and
@@ -19,9 +17,6 @@ snap_setup() {
     [ -f "$VOIDBOX_KERNEL" ] && [ -f "$VOIDBOX_INITRAMFS" ] || fail "no kernel/initramfs: $paths"
     export VOIDBOX_KERNEL VOIDBOX_INITRAMFS XDG_CACHE_HOME=$T/cache
     mkdir -p "$XDG_CACHE_HOME"
-    # the driver of the same build as $VB (tests run with only VB and T)
-    DRIVER=$(dirname "$VB")/tests/snapshot_driver
-    [ -x "$DRIVER" ] || fail "no $DRIVER (make all)"
 }
 
 # create NAME [SETUP...]: a snapshot; $id is its id.
@@ -35,12 +30,10 @@ create() {
 
 snapdir() { echo "$XDG_CACHE_HOME/voidbox/snapshots/$1"; }
 
-# drive REF PROG...: restore without rekey and run PROG as root
+# drive REF PROG...: restore REF and run PROG in it as root
 drive() {
-    "$DRIVER" "$@" >"$T/out" 2>"$T/err" </dev/null
-    rc=$?
-    out=$(cat "$T/out"); err=$(cat "$T/err")
-    check_sanitizers
+    local ref=$1; shift
+    vb exec --snapshot "$ref" -u root -- "$@"
 }
 
 setup_script() { echo 'echo from-setup > /home/sandbox/setup.txt
@@ -64,7 +57,8 @@ test_create_restore_keeps_setup() {
         expect_rc 0
         [ "$out" = "from-setup
 sleep 1000 " ] || fail "restore $i: '$out' (stderr: $err)"
-        expect_err_has "restored in"
+        grep -q "^voidbox: boot: restored from ${id:0:12} in [0-9]* ms$" "$T/err" ||
+            fail "no restore line: $err"
     done
     # the snapshot is unchanged by what the restores did (private mapping)
     vb snapshot inspect "${id:0:8}"
@@ -72,15 +66,29 @@ sleep 1000 " ] || fail "restore $i: '$out' (stderr: $err)"
     expect_clean
 }
 
-test_exec_snapshot_needs_rekey() {
+test_each_restore_a_new_identity() {
     snap_setup
     create base true
+    sleep 5 # the saved guest clock falls behind the host's
+    drive base sh -c 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n"; echo; date +%s'
+    expect_rc 0
+    local r1 t1 now
+    r1=$(head -1 <<<"$out"); t1=$(tail -1 <<<"$out"); now=$(date +%s)
+    [ "${#r1}" = 32 ] || fail "urandom: '$out'"
+    # the re-key set the guest clock from the host's
+    [ $((now - t1)) -le 3 ] && [ $((t1 - now)) -le 3 ] || fail "guest clock $t1, host $now"
+    drive base sh -c 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n"; echo'
+    expect_rc 0
+    [ "$out" != "$r1" ] || fail "two restores gave the same random bytes: $r1"
+    # each restored VM has an id of its own
     vb exec --snapshot base -- true
-    expect_rc 125
-    expect_err_has "needs rekey"
+    expect_rc 0
     vb exec --snapshot nosuch -- true
     expect_rc 2
     expect_err_has "no snapshot 'nosuch'"
+    vb exec --snapshot base -v "$T:/mnt" -- true
+    expect_rc 2
+    expect_err_has "no mounts, network"
     expect_clean
 }
 
