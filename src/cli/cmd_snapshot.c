@@ -202,7 +202,7 @@ static int inspect(const char *ref)
 	vb_error err = { 0 };
 	struct vb_snap s;
 	_cleanup_free_ char *dir = NULL;
-	if (vb_snap_open(ref, &s, &dir, &err) < 0 || vb_snap_verify(&s, dir, &err) < 0)
+	if (vb_snap_open(ref, &s, &dir, &err) < 0 || vb_snap_verify(&s, dir, VB_SNAP_VERIFY_FULL, &err) < 0)
 		return fail(&err);
 	_cleanup_free_ char *text = vb_snap_format(&s);
 	if (!text) {

@@ -104,7 +104,7 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 		return NULL;
 	}
 	/* everything checked before anything runs: never half-restored */
-	if (vb_snap_verify(&snap, dir, err) < 0)
+	if (vb_snap_verify(&snap, dir, 0, err) < 0)
 		return NULL;
 	const struct vb_vmm_ops *ops = vb_vmm_pick(cfg->backend, err);
 	_cleanup_free_ char *kernel = !ops ? NULL : cfg->kernel ? strdup(cfg->kernel) : vb_image_kernel(err);

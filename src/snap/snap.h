@@ -7,6 +7,7 @@
  *   ram       the guest's RAM, sparse (only pages the guest touched)
  *   secret    the control channel's secret at save time (0600)
  *   manifest.json
+ *   verified  when the files were last checked in full (vb_snap_verify)
  *
  * The id is the sha256 of what the snapshot is: its files' digests, the
  * sources it came from and its config.  Files are checked against the
@@ -85,9 +86,14 @@ void vb_snap_compute_id(const struct vb_snap *s, char id[VB_SNAP_HEX]);
 /* Find (ref): a name, a full id or a unique id prefix (at least 4 hex
  * digits).  VB_E_NOTFOUND if none.  Fills (out) and (dir) (caller frees). */
 int vb_snap_open(const char *ref, struct vb_snap *out, char **dir, vb_error *err);
-/* Check every file of (s) in (dir) against the manifest: sizes, data
- * extents, digests.  VB_E_RUNTIME "snapshot ID is damaged: ..." if not. */
-int vb_snap_verify(const struct vb_snap *s, const char *dir, vb_error *err);
+/* Check every file of (s) in (dir) against the manifest: sizes and
+ * digests.  VB_E_RUNTIME "snapshot ID is damaged: ..." if not.  A full
+ * check leaves a stamp (dir/verified: each file's device, inode, size,
+ * mtime and ctime); while the files still match it, later checks skip the
+ * digests (a write through the file system moves the ctime, a copy the
+ * inode), unless (flags) has VB_SNAP_VERIFY_FULL. */
+#define VB_SNAP_VERIFY_FULL 1u
+int vb_snap_verify(const struct vb_snap *s, const char *dir, unsigned flags, vb_error *err);
 /* (now) against what (s) came from: VB_E_USAGE naming what differs. */
 int vb_snap_check_sources(const struct vb_snap *s, const struct vb_snap_source *now,
 			  vb_error *err);

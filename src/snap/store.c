@@ -298,6 +298,9 @@ int vb_snap_parse(const char *text, size_t len, struct vb_snap *out, vb_error *e
 	return 0;
 }
 
+static int stamp_of(const struct vb_snap *s, const char *dir, char *out, size_t len);
+static void write_stamp(const struct vb_snap *s, const char *dir, const char *before);
+
 static int write_manifest(const char *dir, const struct vb_snap *s, vb_error *err)
 {
 	_cleanup_free_ char *text = vb_snap_format(s);
@@ -345,9 +348,16 @@ int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_s
 	for (int i = 0; i < VB_SNAP_FILES; i++) {
 		_cleanup_free_ char *p = vb_strfmt("%s/%s", staging, file_names[i]);
 		snprintf(out->files[i].name, sizeof(out->files[i].name), "%s", file_names[i]);
+		if (!p)
+			return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		chmod(p, 0400); /* a snapshot is never written again; before the stamp */
+	}
+	char before[1024];
+	int stamped = stamp_of(out, staging, before, sizeof(before)) == 0;
+	for (int i = 0; i < VB_SNAP_FILES; i++) {
+		_cleanup_free_ char *p = vb_strfmt("%s/%s", staging, file_names[i]);
 		if (!p || vb_snap_digest(p, &out->files[i], err) < 0)
 			return -1;
-		chmod(p, 0400); /* a snapshot is never written again */
 	}
 	vb_snap_compute_id(out, out->id);
 	if (write_manifest(staging, out, err) < 0)
@@ -361,6 +371,13 @@ int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_s
 			return vb_error_set(err, VB_E_USAGE, "the same snapshot exists already: %.12s",
 					    out->id);
 		return vb_error_errno(err, errno, "cannot store the snapshot");
+	}
+	/* the stamp names the id, which was not known before the digests */
+	if (stamped) {
+		size_t nl = strcspn(before, "\n");
+		_cleanup_free_ char *b = vb_strfmt("%s%s", out->id, before + nl);
+		if (b)
+			write_stamp(out, dst, b);
 	}
 	return 0;
 }
@@ -475,7 +492,47 @@ int vb_snap_open(const char *ref, struct vb_snap *out, char **dir, vb_error *err
 	return 0;
 }
 
-int vb_snap_verify(const struct vb_snap *s, const char *dir, vb_error *err)
+/* What the files of (s) in (dir) are on disk, as text: device, inode,
+ * size, mtime and ctime (ns) of each.  Any write through the file system
+ * changes the ctime (and a copy the inode), which no user can set back. */
+static int stamp_of(const struct vb_snap *s, const char *dir, char *out, size_t len)
+{
+	size_t n = (size_t)snprintf(out, len, "%s\n", s->id);
+	for (int i = 0; i < VB_SNAP_FILES && n < len; i++) {
+		_cleanup_free_ char *p = vb_strfmt("%s/%s", dir, s->files[i].name);
+		struct stat st;
+		if (!p || lstat(p, &st) < 0)
+			return -1;
+		n += (size_t)snprintf(out + n, len - n, "%s %llu %llu %lld %lld.%09ld %lld.%09ld\n",
+				      s->files[i].name, (unsigned long long)st.st_dev,
+				      (unsigned long long)st.st_ino, (long long)st.st_size,
+				      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+				      (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	}
+	return n < len ? 0 : -1;
+}
+
+/* Record (before), the stamp taken before the files were digested, as
+ * verified, when they still match it (nothing changed while they were
+ * read).  Best effort: without a stamp the next check is a full one. */
+static void write_stamp(const struct vb_snap *s, const char *dir, const char *before)
+{
+	char after[1024];
+	_cleanup_free_ char *path = vb_strfmt("%s/verified", dir);
+	_cleanup_free_ char *tmp = vb_strfmt("%s/verified.tmp", dir);
+	if (!path || !tmp || stamp_of(s, dir, after, sizeof(after)) < 0 || strcmp(before, after))
+		return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	int ok = vb_write_full(fd, after, strlen(after)) == 0;
+	if (close(fd) == 0 && ok)
+		rename(tmp, path);
+	else
+		unlink(tmp);
+}
+
+static int verify_all(const struct vb_snap *s, const char *dir, vb_error *err)
 {
 	for (int i = 0; i < VB_SNAP_FILES; i++) {
 		const struct vb_snap_file *want = &s->files[i];
@@ -497,6 +554,28 @@ int vb_snap_verify(const struct vb_snap *s, const char *dir, vb_error *err)
 					    "snapshot %.12s is damaged: '%s' does not match its digest",
 					    s->id, want->name);
 	}
+	return 0;
+}
+
+int vb_snap_verify(const struct vb_snap *s, const char *dir, unsigned flags, vb_error *err)
+{
+	char now[1024];
+	_cleanup_free_ char *path = vb_strfmt("%s/verified", dir);
+	if (!path)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	int have = stamp_of(s, dir, now, sizeof(now)) == 0;
+	if (have && !(flags & VB_SNAP_VERIFY_FULL)) {
+		size_t len = 0;
+		vb_error ign;
+		_cleanup_free_ char *was = vb_read_file(path, sizeof(now), &len, &ign);
+		if (was && strcmp(was, now) == 0)
+			return 0; /* nothing was written since the last full check */
+	}
+	unlink(path);
+	if (verify_all(s, dir, err) < 0)
+		return -1;
+	if (have)
+		write_stamp(s, dir, now);
 	return 0;
 }
 
