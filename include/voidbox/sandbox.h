@@ -194,10 +194,12 @@ struct vb_sandbox_config {
 						  * VB_SANDBOX_MAX_DISKS - 1 */
 	size_t n_disk_mounts;
 	/* Snapshots (docs/snapshots.md): an existing empty directory where
-	 * vb_sandbox_save() will write this VM.  Its RAM lives in a file
-	 * there from boot, and the guest agent keeps the session secret so that
-	 * a restored copy can be reached.  Such a VM has no mounts, network,
-	 * disks or forwards (VB_E_USAGE). */
+	 * vb_sandbox_save() will write this VM, on the file system of the
+	 * snapshot store (it is renamed into the store; `voidbox snapshot
+	 * create` makes one inside it).  Its RAM lives in a file there from
+	 * boot, and the guest agent keeps the session secret so that a
+	 * restored copy can be reached.  Such a VM has no mounts, network,
+	 * image root, disks or forwards (VB_E_USAGE). */
 	const char *save_dir;
 };
 
