@@ -519,7 +519,8 @@ static void write_stamp(const struct vb_snap *s, const char *dir, const char *be
 {
 	char after[1024];
 	_cleanup_free_ char *path = vb_strfmt("%s/verified", dir);
-	_cleanup_free_ char *tmp = vb_strfmt("%s/verified.tmp", dir);
+	/* a name of its own: parallel restores may stamp at once */
+	_cleanup_free_ char *tmp = vb_strfmt("%s/verified.%d.tmp", dir, (int)getpid());
 	if (!path || !tmp || stamp_of(s, dir, after, sizeof(after)) < 0 || strcmp(before, after))
 		return;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
