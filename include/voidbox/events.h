@@ -76,7 +76,7 @@ struct vb_event_agent_result {
 
 /* VB_EV_SKILL_PROVISIONED */
 struct vb_event_skill {
-	const char *type;     /* "file", "inline", "remote", "mcp" */
+	const char *type;     /* "file", "inline", "remote", "mcp", "cli", "oci" */
 	const char *name;
 	const char *source;   /* the host path, the URL, or "inline" */
 	const char *sha256;   /* of its SKILL.md */
@@ -88,6 +88,12 @@ struct vb_event_skill {
 	 * NULL, size and files 0 */
 	const char *const *tools;
 	size_t n_tools;
+	/* type "oci" (an image skill): name the normalized reference, digest its
+	 * platform manifest's, path its mount, size its disk's */
+	const char *digest;
+	/* type "cli": where the tool came from, "image" (the stage's root
+	 * image has it) or "host" (copied); NULL for other types */
+	const char *from;
 };
 
 /* VB_EV_AGENT_TOOL (input and result may come from the model or the guest) */

@@ -238,6 +238,11 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 			o += snprintf(buf + o, size - (size_t)o, " %.64s",
 				      json_is_string(t) ? json_string_value(t) : "?");
 		}
+	} else if (!strcmp(type, "skill.provisioned") && jget(ev, "digest")) {
+		/* an image skill: its reference, manifest and mount */
+		snprintf(buf, size, "oci %.200s, %.19s, %lld bytes, at %.200s",
+			 jget(ev, "name") ? jget(ev, "name") : "?", jget(ev, "digest"), jint(ev, "size"),
+			 jget(ev, "path") ? jget(ev, "path") : "?");
 	} else if (!strcmp(type, "skill.provisioned")) {
 		const char *sha = jget(ev, "sha256");
 		snprintf(buf, size, "%s %s, %lld bytes in %lld file%s, sha256 %.12s, from %.200s to %.200s",

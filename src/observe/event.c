@@ -194,6 +194,10 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set_str(o, "source", k->source);
 			if (k->sha256)
 				rc |= set_str(o, "sha256", k->sha256);
+			if (k->digest)
+				rc |= set_str(o, "digest", k->digest);
+			if (k->from)
+				rc |= set_str(o, "from", k->from);
 			if (k->tools) {
 				json_t *t = json_array();
 				for (size_t i = 0; t && i < k->n_tools; i++)

@@ -6,6 +6,7 @@
  *   <oci>/blobs/sha256/<hex>.partial   downloads under way or interrupted
  *   <oci>/refs.json                    reference -> digests, size, last used
  *   <oci>/rootfs/<manifest-hex>.*      root disks derived from a manifest
+ *   <oci>/guest/<manifest-hex>/        a guest image's kernel + initramfs
  *
  * Two locks keep concurrent voidbox processes apart: refs.lock around each
  * read-modify-write of refs.json, and gc.lock, held shared by every pull
@@ -310,6 +311,27 @@ static int mark(const char *oci, const struct vb_oci_entry *e, struct live *l)
 	return rc;
 }
 
+/* The bytes of the regular files directly in (name) under (dfd): a guest
+ * image's directory holds its kernel, its initramfs and a marker. */
+static uint64_t dir_bytes(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	uint64_t n = 0;
+	struct stat st;
+	for (struct dirent *de; (de = readdir(d));)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			n += (uint64_t)st.st_size;
+	closedir(d);
+	return n;
+}
+
 static uint64_t sweep(const char *dir, struct live *l, int by_manifest, int partials,
 		      uint64_t *total)
 {
@@ -329,14 +351,15 @@ static uint64_t sweep(const char *dir, struct live *l, int by_manifest, int part
 		int keep = by_manifest ? has(l->m, l->nm, name)
 			   : partial   ? !partials || now - st.st_mtime < PARTIAL_KEEP_S
 				       : strlen(name) == 64 && has(l->d, l->n, name);
+		uint64_t size = S_ISDIR(st.st_mode) ? dir_bytes(dirfd(d), name) : (uint64_t)st.st_size;
 		if (keep) {
-			*total += (uint64_t)st.st_size;
+			*total += size;
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
 			_cleanup_free_ char *p = vb_strfmt("%s/%s", dir, name);
-			if (p)
-				vb_rm_rf(p);
+			if (p && vb_rm_rf(p) == 0)
+				freed += size;
 		} else if (unlinkat(dirfd(d), name, 0) == 0) {
 			freed += (uint64_t)st.st_size;
 		}
@@ -365,6 +388,10 @@ static int collect(const char *oci, const struct vb_oci_entry *e, size_t n, int 
 		*freed += sweep(blobs, &l, 0, partials, total);
 	if (rootfs)
 		*freed += sweep(rootfs, &l, 1, partials, total);
+	/* guest images: <oci>/guest/<manifest-hex>/, by manifest as root disks */
+	_cleanup_free_ char *guest = vb_strfmt("%s/guest", oci);
+	if (guest)
+		*freed += sweep(guest, &l, 1, partials, total);
 	free(l.d);
 	free(l.m);
 	return 0;

@@ -302,10 +302,20 @@ int vb_run_agent(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
  * stage fails, not VoidBox). */
 int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 			    const struct vb_skill_set *set, int agent, vb_error *err);
-/* A cli: skill (src/skill/cli.c) into (sb): its files, a launcher on
- * PATH, and a start check (src/run/skills_cli.c). */
+/* A cli: skill (src/skill/cli.c) into (sb): the one the stage's images
+ * (of (set)) put on PATH if they do, else the host's files, a launcher on
+ * PATH; then a start check (src/run/skills_cli.c). */
 int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
-		      const struct vb_skill *s, vb_error *err);
+		      const struct vb_skill_set *set, const struct vb_skill *s, vb_error *err);
+/* Image skills (src/run/skills_oci.c): each of (set)'s images pulled when
+ * missing, its root disk built (once per manifest), checked against (vc)'s
+ * disks and directory mounts, and attached read-only at its mount.  Before
+ * any VM boots; errors are positioned at the skill and name the image. */
+int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct vb_skill_set *set,
+			     vb_error *err);
+/* Once (u)'s VM is up: a skill.provisioned event per image skill. */
+void vb_run_skills_oci_booted(struct vb_run *r, struct vb_run_unit *u,
+			      const struct vb_skill_set *set);
 /* The builtin agent's system prompt: every skill's SKILL.md, with where its
  * files are.  A new string ("" for none), NULL when out of memory. */
 char *vb_run_skills_text(const struct vb_skill_set *set);

@@ -312,6 +312,7 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 		return;
 	}
 	vb_run_unit_booted(r, u, sb);
+	vb_run_skills_oci_booted(r, u, &r->skills[bi]);
 	vb_run_net_booted(&net, sb, &cfg);
 	vb_quota *q = NULL;
 	if (vb_quota_start(r, bi, sb, &q, &err) < 0) {

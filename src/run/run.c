@@ -204,7 +204,9 @@ static int resolve_skills(struct vb_run *r, vb_error *err)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	for (size_t i = 0; i < spec->pipeline.n_boxes; i++) {
 		const struct vb_spec_box *b = &spec->pipeline.boxes[i];
-		if (vb_skill_resolve(&b->skills, spec->file, 0, &r->skills[i], err) < 0) {
+		if (vb_skill_resolve(&b->skills, spec->file, b->vm.image ? VB_SKILL_IMAGES : 0,
+				     &r->skills[i], err) < 0 ||
+		    vb_run_skills_oci_attach(r, &r->vmc[i], &r->skills[i], err) < 0) {
 			if (strcmp(r->kind, "agent"))
 				vb_error_prefix(err, "box '%s'", b->name.s);
 			return -1;

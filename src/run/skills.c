@@ -106,7 +106,7 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
 	for (size_t i = 0; i < set->n; i++) {
 		const struct vb_skill *s = &set->v[i];
 		if (!strcmp(s->type, "cli")) { /* a tool on PATH, not a skill directory */
-			if (vb_run_skills_cli(r, u, sb, s, err) < 0) {
+			if (vb_run_skills_cli(r, u, sb, set, s, err) < 0) {
 				vb_error_prefix(err, "cli tool '%s'", s->name);
 				return -1;
 			}

@@ -6,7 +6,9 @@
  * /usr/local/bin (on every agent's PATH; the file requests cannot write
  * outside the sandbox's roots, so a root exec makes the link), and then
  * run once (`NAME --version`) so a tool that cannot start fails the stage
- * before the agent does.
+ * before the agent does.  When the stage has images (a root image, image
+ * skills) and they put NAME on the guest's PATH, that one is used and
+ * nothing is copied (docs/skills.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +63,70 @@ static int check_start(vb_sandbox *sb, const struct vb_skill *s, vb_error *err)
 	return bad ? -1 : 0;
 }
 
-int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
-		      const struct vb_skill *s, vb_error *err)
+/* Where the stage's images put NAME on the guest's PATH: `command -v` in
+ * the guest (its PATH is the image's, with each image skill's bin dirs:
+ * docs/oci.md), accepted when it is in the root image (the whole root
+ * is the image's) or under an image skill's mount, not the initramfs's
+ * own busybox.  1 with (*found) (a new string), 0 when not there. */
+static int from_images(vb_sandbox *sb, const struct vb_skill *s, const struct vb_skill_set *set,
+		       char **found, vb_error *err)
 {
+	const char *argv[] = { "/bin/sh", "-c", "command -v -- \"$1\"", "sh", s->name, NULL };
+	struct vb_exec_params p = { .argv = argv, .timeout_ms = CLI_CHECK_MS };
+	struct vb_exec_result res = { 0 };
+	vb_error ignore = { 0 };
+	if (vb_exec_run(sb, &p, NULL, 0, 4096, &res, &ignore) < 0)
+		return 0; /* no /bin/sh in the image: nothing found there */
+	int ok = res.exit_code == 0 && !res.signal && res.out && res.out[0] == '/';
+	_cleanup_free_ char *path = ok ? strndup((const char *)res.out, res.out_len) : NULL;
+	vb_exec_result_free(&res);
+	if (ok && !path)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (!path)
+		return 0;
+	path[strcspn(path, "\n")] = 0;
+	int mine = set->root_image && strncmp(path, "/.voidbox/", 10);
+	for (size_t i = 0; !mine && i < set->n_oci; i++) {
+		size_t l = strlen(set->oci[i].mount);
+		mine = !strncmp(path, set->oci[i].mount, l) && path[l] == '/';
+	}
+	if (!mine)
+		return 0;
+	*found = path;
+	path = NULL;
+	return 1;
+}
+
+int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+		      const struct vb_skill_set *set, const struct vb_skill *s, vb_error *err)
+{
+	if (set->root_image || set->n_oci) {
+		_cleanup_free_ char *found = NULL;
+		int64_t t0 = vb_now_ms();
+		int rc = from_images(sb, s, set, &found, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) { /* the image's own: nothing copied */
+			if (check_start(sb, s, err) < 0)
+				return -1;
+			struct vb_event_skill k = { .type = s->type, .name = s->name, .source = found,
+						    .path = found, .from = "image" };
+			struct vb_event ev = { .type = VB_EV_SKILL_PROVISIONED, .stage = u->name,
+					       .skill = &k, .vm_id = u->vm_id,
+					       .duration_ms = vb_now_ms() - t0 };
+			vb_run_emit(r, &ev);
+			return 0;
+		}
+	}
+	if (vb_skill_cli_deferred(s)) {
+		char n[80];
+		vb_term_copy(n, sizeof(n), s->name, 0);
+		return vb_error_set(err, VB_E_USAGE,
+				    "program %s is neither on the PATH of the stage's images nor on "
+				    "this host's PATH",
+				    n);
+	}
+
 	_cleanup_free_ char *dir = vb_strfmt(CLI_ROOT "/%s", s->name);
 	_cleanup_free_ char *bin = vb_strfmt(CLI_ROOT "/bin/%s", s->name);
 	_cleanup_free_ char *sh = launcher(s, dir ? dir : "");
@@ -110,7 +173,7 @@ int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		return -1;
 	struct vb_event_skill k = { .type = s->type, .name = s->name, .source = s->source,
 				    .sha256 = s->sha256, .path = sh ? dir : bin, .size = s->total,
-				    .files = s->n_files };
+				    .files = s->n_files, .from = "host" };
 	struct vb_event ev = { .type = VB_EV_SKILL_PROVISIONED, .stage = u->name, .skill = &k,
 			       .vm_id = u->vm_id, .duration_ms = vb_now_ms() - t0 };
 	vb_run_emit(r, &ev);

@@ -35,6 +35,11 @@ static char *keep(struct vb_run_vmconf *c, char *s)
 	return s;
 }
 
+char *vb_run_vmconf_keep(struct vb_run_vmconf *c, char *s)
+{
+	return keep(c, s);
+}
+
 static char *copy(struct vb_run_vmconf *c, const char *s)
 {
 	return keep(c, strdup(s));
@@ -62,6 +67,22 @@ int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const cha
 	c->mounts_v[c->n_mounts++] = (struct vb_mount){ .host = h, .guest = g, .rw = rw != 0 };
 	c->cfg.mounts = c->mounts_v;
 	c->cfg.n_mounts = c->n_mounts;
+	return 0;
+}
+
+int vb_run_vmconf_add_disk(struct vb_run_vmconf *c, const char *image, const char *guest,
+			   vb_error *err)
+{
+	struct vb_disk_mount *v = realloc(c->disks_v, (c->n_disks + 1) * sizeof(*v));
+	if (!v)
+		return oom(err);
+	c->disks_v = v;
+	char *i = copy(c, image), *g = i ? copy(c, guest) : NULL;
+	if (!g)
+		return oom(err);
+	v[c->n_disks++] = (struct vb_disk_mount){ .image = i, .path = g };
+	c->cfg.disk_mounts = c->disks_v;
+	c->cfg.n_disk_mounts = c->n_disks;
 	return 0;
 }
 
@@ -191,10 +212,6 @@ static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.image (an OCI root filesystem) is not supported by this "
 				    "version");
-	if (vm->guest_image)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "sandbox.guest_image (an OCI kernel image) is not supported by this "
-				    "version");
 	if (vm->snapshot)
 		return vb_error_set(err, VB_E_RUNTIME,
 				    "sandbox.snapshot is not supported by this version");
@@ -300,6 +317,8 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 	if ((vm->kernel && !(out->cfg.kernel = copy(out, vm->kernel))) ||
 	    (vm->initramfs && !(out->cfg.initramfs = copy(out, vm->initramfs))))
 		return oom(err);
+	if (vb_run_guest_image(out, vm, err) < 0)
+		return -1;
 	for (size_t i = 0; i < vm->n_mounts; i++)
 		if (add_spec_mount(out, vm->mounts[i], err) < 0)
 			return -1;
@@ -369,6 +388,7 @@ void vb_run_vmconf_free(struct vb_run_vmconf *c)
 		free(c->strs[i]);
 	free(c->strs);
 	free(c->mounts_v);
+	free(c->disks_v);
 	free(c->allow_v);
 	free(c->env_v);
 	free(c->net_cidrs);

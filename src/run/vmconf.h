@@ -38,6 +38,8 @@ struct vb_run_vmconf {
 	unsigned *net_ports;
 	struct vb_net_publish *net_publish;
 	char **net_domains;      /* strings in strs */
+	struct vb_disk_mount *disks_v; /* cfg.disk_mounts (image skills) */
+	size_t n_disks;
 	char **strs;             /* every string we copied */
 	size_t n_strs, cap_strs;
 };
@@ -53,8 +55,10 @@ struct vb_run_vmconf {
  * $VOIDBOX_ACCEL does, if set).
  * network: true fills cfg.network from the policy and sandbox.ports (its
  * on_event is left for the caller).
+ * sandbox.guest_image is pulled when missing and prepared
+ * (vb_run_guest_image).
  * Errors: VB_E_RUNTIME for what this version cannot honour
- * (OCI image/guest_image, snapshots);
+ * (snapshots);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().
@@ -67,10 +71,27 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 int vb_run_vmconf_add_mount(struct vb_run_vmconf *c, const char *host, const char *guest, int rw,
 			    vb_error *err);
 
+/* Add a read-only disk image mounted at (guest) (an image skill; strings
+ * copied).  (cfg.disk_mounts) is updated. */
+int vb_run_vmconf_add_disk(struct vb_run_vmconf *c, const char *image, const char *guest,
+			   vb_error *err);
+
 /* The same for a user's host directory: a missing rw one is created, a
  * missing ro one is an error (VB_E_USAGE), as for spec mounts. */
 int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, const char *guest,
 				 int rw, vb_error *err);
+
+/* Take (s) (malloc'd) into (c)'s storage: freed with (c); NULL (and (s)
+ * freed) when out of memory. */
+char *vb_run_vmconf_keep(struct vb_run_vmconf *c, char *s);
+
+/* sandbox.guest_image (src/run/guestspec.c): pulled when not in the store,
+ * its kernel and initramfs prepared once per manifest under
+ * <oci>/guest/<manifest-hex>/ and checked (virtio-net when vm->network,
+ * a root disk's drivers when vm->image), set as cfg.kernel and
+ * cfg.guest_initramfs.  Nothing when the VM names no guest image; a
+ * guest image with sandbox.kernel or .initramfs is VB_E_USAGE. */
+int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err);
 
 /* Set "K=V" in the exec environment, replacing an earlier value of K
  * (string copied).  (c->env) is updated. */

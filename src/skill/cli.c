@@ -270,7 +270,7 @@ int vb_skill_cli_resolve(const char *name, struct vb_skill *s, vb_error *err)
 	s->source = find_on_path(name);
 	if (!s->source)
 		return vb_error_set(err, VB_E_USAGE, "program %s not found on this host's PATH "
-				    "(the stage's image does not provide host tools yet)",
+				    "(nor has the stage an image that could provide it)",
 				    safe(l, sizeof(l), name));
 	s->files = calloc(VB_SKILL_CLI_FILES_MAX, sizeof(*s->files));
 	if (!s->files)

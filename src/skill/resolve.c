@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "skill/skill.h"
+#include "voidbox/sandbox.h"
 #include "util/term.h"
 #include "util/util.h"
 
@@ -54,6 +55,11 @@ void vb_skill_set_free(struct vb_skill_set *s)
 	free(s->mcp);
 	s->mcp = NULL;
 	s->n_mcp = 0;
+	for (size_t i = 0; i < s->n_oci; i++)
+		vb_skill_oci_free(&s->oci[i]);
+	free(s->oci);
+	s->oci = NULL;
+	s->n_oci = 0;
 }
 
 static int add_file(struct vb_skill *s, const char *rel, uint8_t *data, size_t len,
@@ -383,12 +389,16 @@ static int resolve_remote(const struct vb_spec_skill *sk, unsigned flags, struct
 	return take_meta(s, s->source, NULL, fallback, err);
 }
 
-static const char *unavailable(enum vb_spec_skill_type t)
+/* cli:NAME from the host; when the host has no NAME but the stage has
+ * images, the tool is looked for in the guest when its VM is up. */
+static int cli_resolve(const char *name, int images, struct vb_skill *s, vb_error *err)
 {
-	switch (t) {
-	case VB_SPEC_SKILL_OCI: return "image (OCI)";
-	default: return NULL;
-	}
+	if (vb_skill_cli_resolve(name, s, err) == 0)
+		return 0;
+	if (!images || !s->name || s->source)
+		return -1;
+	vb_error_clear(err);
+	return 0;
 }
 
 /* An MCP server (src/skill/mcp.c), its name unique among the stage's. */
@@ -431,19 +441,38 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 		return 0;
 	out->v = calloc(sk->n, sizeof(*out->v));
 	out->mcp = calloc(sk->n, sizeof(*out->mcp));
-	if (!out->v || !out->mcp)
+	out->oci = calloc(sk->n, sizeof(*out->oci));
+	if (!out->v || !out->mcp || !out->oci)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	char file[256], what[300];
 	safe(file, sizeof(file), spec_file ? spec_file : "");
+	/* a cli: tool may come from the stage's images (src/run/skills_cli.c) */
+	int images = (flags & VB_SKILL_IMAGES) != 0;
+	for (size_t i = 0; i < sk->n; i++)
+		images |= sk->v[i].type == VB_SPEC_SKILL_OCI;
+	out->root_image = (flags & VB_SKILL_IMAGES) != 0;
 	for (size_t i = 0; i < sk->n; i++) {
 		const struct vb_spec_skill *in = &sk->v[i];
 		describe(in, what, sizeof(what));
-		const char *no = unavailable(in->type);
-		if (no) {
-			vb_error_set(err, VB_E_USAGE,
-				     "%s:%u:%u: %s: skill type %s is not available in this version yet",
-				     file, in->pos.line, in->pos.col, what, no);
-			goto fail;
+		if (in->type == VB_SPEC_SKILL_OCI) {
+			/* each is a disk of the VM, and a VM has few */
+			if (out->n_oci == VB_SKILL_OCI_MAX) {
+				vb_error_set(err, VB_E_USAGE,
+					     "%s:%u:%u: %s: a stage may have at most %d image skills "
+					     "(each is one of the VM's %u disks)",
+					     file, in->pos.line, in->pos.col, what, VB_SKILL_OCI_MAX,
+					     VB_SANDBOX_MAX_DISKS);
+				goto fail;
+			}
+			if (vb_skill_oci_check(in, out->oci, out->n_oci, &out->oci[out->n_oci],
+					       err) < 0) {
+				vb_skill_oci_free(&out->oci[out->n_oci]);
+				vb_error_prefix(err, "%s:%u:%u: %s", file, in->pos.line, in->pos.col,
+						what);
+				goto fail;
+			}
+			out->n_oci++;
+			continue;
 		}
 		if (in->type == VB_SPEC_SKILL_AGENT)
 			continue; /* informational (vb_spec_warnings) */
@@ -456,7 +485,7 @@ int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, uns
 			continue;
 		}
 		struct vb_skill *s = &out->v[out->n++];
-		int rc = in->type == VB_SPEC_SKILL_CLI	  ? vb_skill_cli_resolve(in->value, s, err)
+		int rc = in->type == VB_SPEC_SKILL_CLI	  ? cli_resolve(in->value, images, s, err)
 			 : in->type == VB_SPEC_SKILL_FILE	  ? resolve_file(in, s, err)
 			 : in->type == VB_SPEC_SKILL_INLINE ? resolve_inline(in, s, err)
 							    : resolve_remote(in, flags, s, err);
@@ -482,10 +511,11 @@ fail:
 }
 
 static int check_one(const struct vb_spec_skills *sk, const char *file, const char *box,
-		     vb_error *err)
+		     const struct vb_spec_vm *vm, vb_error *err)
 {
 	struct vb_skill_set set;
-	if (vb_skill_resolve(sk, file, VB_SKILL_NO_FETCH, &set, err) < 0) {
+	unsigned flags = VB_SKILL_NO_FETCH | (vm->image ? VB_SKILL_IMAGES : 0);
+	if (vb_skill_resolve(sk, file, flags, &set, err) < 0) {
 		if (box)
 			vb_error_prefix(err, "box '%s'", box);
 		return -1;
@@ -497,12 +527,12 @@ static int check_one(const struct vb_spec_skills *sk, const char *file, const ch
 int vb_skill_check_spec(const struct vb_spec *spec, vb_error *err)
 {
 	if (spec->kind == VB_SPEC_AGENT)
-		return check_one(&spec->agent.skills, spec->file, NULL, err);
+		return check_one(&spec->agent.skills, spec->file, NULL, &spec->vm, err);
 	if (spec->kind != VB_SPEC_PIPELINE)
 		return 0;
 	for (size_t i = 0; i < spec->pipeline.n_boxes; i++) {
 		const struct vb_spec_box *b = &spec->pipeline.boxes[i];
-		if (check_one(&b->skills, spec->file, b->name.s, err) < 0)
+		if (check_one(&b->skills, spec->file, b->name.s, &b->vm, err) < 0)
 			return -1;
 	}
 	return 0;

@@ -53,25 +53,53 @@ struct vb_skill_mcp {
 	char *source;       /* the command as written (for events and errors) */
 };
 
+/* An image skill {image, mount, readonly: true} (src/skill/oci.c): checked
+ * here; the run engine pulls it and attaches its root disk read-only at
+ * (mount) (src/run/skills_oci.c), filling the rest. */
+struct vb_skill_oci {
+	char *image;        /* the reference as written */
+	char *mount;        /* absolute guest path, checked */
+	struct vb_spec_pos pos;
+	/* set by vb_run_skills_oci_attach */
+	char *reference;    /* normalized */
+	char digest[72];    /* the platform manifest's */
+	char *disk;         /* its root disk on the host */
+	uint64_t size;      /* of the disk */
+};
+
 struct vb_skill_set {
 	struct vb_skill *v;
 	size_t n;
+	struct vb_skill_oci *oci; /* image skills, in spec order */
+	size_t n_oci;
+	int root_image;           /* the stage runs on an OCI root (VB_SKILL_IMAGES) */
 	struct vb_skill_mcp *mcp; /* mcp: skills, in spec order */
 	size_t n_mcp;
 };
 
 enum {
 	VB_SKILL_NO_FETCH = 1, /* remote: skills checked, not fetched (validate) */
+	/* the stage has a root image (sandbox.image): a cli: tool may come from
+	 * it, so one missing on the host is looked for in the guest (as when
+	 * the stage has image skills) */
+	VB_SKILL_IMAGES = 2,
 };
 
 /* Resolve the materializable skills of (sk) (file, inline, remote, cli) into
  * (out), which the caller frees with vb_skill_set_free; `agent:` skills are
- * informational and skipped; mcp and image skills are refused as not
- * available in this version.  (spec_file) positions errors.  Names must be
+ * informational and skipped; mcp servers go to out->mcp, image skills to
+ * out->oci (checked, not pulled: vb_skill_oci_check).  (spec_file) positions errors.  Names must be
  * unique in (sk).  Errors (VB_E_USAGE) name the skill and why. */
 int vb_skill_resolve(const struct vb_spec_skills *sk, const char *spec_file, unsigned flags,
 		     struct vb_skill_set *out, vb_error *err);
 void vb_skill_set_free(struct vb_skill_set *s);
+
+/* A cli: skill the host does not have, kept for the stage's images to
+ * provide (no files, no source): with VB_SKILL_IMAGES or image skills. */
+static inline int vb_skill_cli_deferred(const struct vb_skill *s)
+{
+	return s->n_files == 0;
+}
 
 /* Every agent stage's skills of (spec), resolved and dropped: what
  * `voidbox validate` checks (remote: skills not fetched). */
@@ -107,6 +135,24 @@ int vb_skill_fetch(const char *url, uint8_t **data, size_t *len, vb_error *err);
 #define VB_SKILL_CLI_FILES_MAX 64
 #define VB_SKILL_CLI_BYTES_MAX ((size_t)256 << 20)
 int vb_skill_cli_resolve(const char *name, struct vb_skill *s, vb_error *err);
+
+/* ---- image skills (oci.c) ---- */
+
+/* Disks a stage may have: the VM's (VB_SANDBOX_MAX_DISKS), the root
+ * image's included. */
+#define VB_SKILL_OCI_MAX 4
+/* (in), an image skill, checked into (out) (strings copied): readonly not
+ * false (a disk is read-only), a reference that parses, a mount path that
+ * is absolute, not "/", without "." or ".." components, not VoidBox's or
+ * the system's own (/workspace, /home, /proc, /usr, ... and their
+ * ancestors), and neither equal to, inside nor around an earlier image
+ * skill's mount in (prev[n_prev]).  Errors (VB_E_USAGE) say why, without
+ * the spec's position. */
+int vb_skill_oci_check(const struct vb_spec_skill *in, const struct vb_skill_oci *prev,
+		       size_t n_prev, struct vb_skill_oci *out, vb_error *err);
+void vb_skill_oci_free(struct vb_skill_oci *o);
+/* 1 if guest paths (a) and (b) are the same or one is inside the other. */
+int vb_skill_paths_overlap(const char *a, const char *b);
 
 /* ---- mcp: (mcp.c) ---- */
 

@@ -40,6 +40,15 @@ static const char *agent_word(enum vb_spec_agent_bin a)
 					    "claude-code";
 }
 
+/* Image skills are disks of the VM: a command box gets them too. */
+static bool only_images(const struct vb_spec_skills *sk)
+{
+	for (size_t i = 0; i < sk->n; i++)
+		if (sk->v[i].type != VB_SPEC_SKILL_OCI)
+			return false;
+	return true;
+}
+
 /* `agent:` skills are informational: one that names another agent than
  * the stage's llm runs is most likely a mistake. */
 static void agent_skills(const struct vb_spec *spec, const struct vb_spec_skills *sk,
@@ -88,11 +97,11 @@ void vb_spec_warnings(const struct vb_spec *spec, vb_spec_warn_fn fn, void *opaq
 		snprintf(path, sizeof(path), "pipeline.boxes[%zu]", i);
 		if (b->prompt.s) {
 			agent_skills(spec, &b->skills, &b->llm_eff, path, fn, opaque);
-		} else if (b->skills.n) {
+		} else if (b->skills.n && !only_images(&b->skills)) {
 			char line[600], file[256];
 			snprintf(line, sizeof(line),
 				 "%s:%u:%u: %s.skills: a command box (run:) has no agent: its skills "
-				 "are not put into its VM",
+				 "are not put into its VM (image skills are)",
 				 vb_term_copy(file, sizeof(file), spec->file ? spec->file : "", 0),
 				 b->skills.v[0].pos.line, b->skills.v[0].pos.col, path);
 			fn(line, opaque);
