@@ -195,6 +195,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_oci_manifest tests/fuzz/fuzz_oci_manifest.c src/oci/manifest.c \
 	    src/oci/ref.c src/util/term.c src/util/error.c src/util/util.c -ljansson
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	    -o $(O)/fuzz/fuzz_snap_manifest tests/fuzz/fuzz_snap_manifest.c src/snap/store.c \
+	    src/util/term.c src/util/error.c src/util/util.c -ljansson -lcrypto
 
 bench: all kernel
 	@bench/boot.sh $(O)
@@ -203,6 +206,7 @@ bench: all kernel
 	@bench/network.sh $(O)
 	@bench/agent_start.sh $(O)
 	@bench/oci.sh $(O)
+	@bench/snapshot.sh $(O)
 
 # The C API's link line for `pkg-config --cflags --libs voidbox`.  There is
 # only a static library, so its own dependencies are in Libs.  Paths under

@@ -28,6 +28,7 @@
 /* <linux/random.h>, which musl does not ship: RNDADDENTROPY is
  * _IOW('R', 0x03, int[2]) on struct rand_pool_info. */
 #define VB_RNDADDENTROPY 0x40085203
+#define VB_RNDRESEEDCRNG 0x5207 /* _IO('R', 0x07) */
 struct vb_rand_pool_info {
 	int entropy_count; /* bits credited */
 	int buf_size;      /* bytes */
@@ -46,6 +47,14 @@ static int add_entropy(const uint8_t *p, size_t n)
 	memcpy(rpi.buf, p, n);
 	int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
 	int rc = fd < 0 || ioctl(fd, VB_RNDADDENTROPY, &rpi) < 0 ? errno : 0;
+	/* The input pool is not what /dev/urandom and getrandom() read: the
+	 * ChaCha CRNG is, and it reseeds from the pool only on its own
+	 * schedule (after a minute, less early in boot).  A VM restored from a
+	 * snapshot brings the CRNG state of the moment it was saved, so every
+	 * copy would hand out the same bytes until then: reseed now.  ENODATA:
+	 * the CRNG is not even initialised, and will seed from this pool. */
+	if (rc == 0 && ioctl(fd, VB_RNDRESEEDCRNG) < 0 && errno != ENODATA)
+		rc = errno;
 	if (fd >= 0)
 		close(fd);
 	explicit_bzero(&rpi, sizeof(rpi));

@@ -193,6 +193,14 @@ struct vb_sandbox_config {
 	const struct vb_disk_mount *disk_mounts; /* read-only; with rootfs at most
 						  * VB_SANDBOX_MAX_DISKS - 1 */
 	size_t n_disk_mounts;
+	/* Snapshots (docs/snapshots.md): an existing empty directory where
+	 * vb_sandbox_save() will write this VM, on the file system of the
+	 * snapshot store (it is renamed into the store; `voidbox snapshot
+	 * create` makes one inside it).  Its RAM lives in a file there from
+	 * boot, and the guest agent keeps the session secret so that a
+	 * restored copy can be reached.  Such a VM has no mounts, network,
+	 * image root, disks or forwards (VB_E_USAGE). */
+	const char *save_dir;
 };
 
 /* ---- accelerator -------------------------------------------------------- */
@@ -238,6 +246,29 @@ int vb_accel_notice(const struct vb_accel_info *info, char *buf, size_t len);
  * points to is copied.  Returns NULL and fills (err) on failure (the VM, if
  * it got as far as starting, is already torn down). */
 vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err);
+
+/* Save a VM started with (save_dir) into the snapshot store: flush the
+ * guest's file systems (`sync`, as an exec that ends before the pause; the
+ * caller has no exec in flight), pause the VM, write its device state and
+ * secret beside its RAM in save_dir, and store that directory under its id
+ * (written to (id), 64 hex digits) with (name) (may be NULL) and what it
+ * came from (docs/snapshots.md).  The VM stays paused: only
+ * vb_sandbox_free() should follow.  On failure save_dir is the caller's to
+ * remove. */
+int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err);
+
+/* Boot from the stored snapshot (ref) (a name or an id prefix) instead of
+ * cold: its files checked against their digests, its kernel, initramfs
+ * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs),
+ * then a fresh identity given to the guest (vb_sandbox_rekey) before this
+ * returns.  (cfg) must ask for what a snapshot can hold (no mounts,
+ * network, disks or forwards; memory and vCPUs as saved).
+ * vb_sandbox_boot_ms() is then the whole restore: checks, QEMU loading
+ * the state, the channel and the re-key. */
+vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
+			       vb_error *err);
+/* The snapshot a sandbox was restored from (its full id), or NULL. */
+const char *vb_sandbox_snapshot_id(const vb_sandbox *sb);
 
 /* Tear down: the VMM is killed and reaped, the runtime directory removed.
  * Safe with NULL.  Any vb_exec of this sandbox must be freed first.  The

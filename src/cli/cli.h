@@ -33,6 +33,7 @@ int vb_cmd_prune(int argc, char **argv);
 int vb_cmd_pull(int argc, char **argv);
 int vb_cmd_images(int argc, char **argv);
 int vb_cmd_rmi(int argc, char **argv);
+int vb_cmd_snapshot(int argc, char **argv);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */

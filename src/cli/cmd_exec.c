@@ -77,6 +77,10 @@ static const char usage_text[] =
 	"                        it needs (musl loader, /bin/bash); its program\n"
 	"                        (claude, codex) is on PATH (repeatable)\n"
 	VB_CLI_NET_HELP
+	"  --snapshot ID|NAME    start from a stored snapshot (`voidbox snapshot\n"
+	"                        list`) instead of booting: checked first, refused\n"
+	"                        if damaged or taken with another kernel, initramfs\n"
+	"                        or VM configuration (docs/snapshots.md)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
@@ -103,6 +107,7 @@ struct opts {
 	const char *user;     /* -u as given, resolved once --image is known */
 	struct vb_run_image im;
 	const char **image_argv; /* Entrypoint + Cmd when no PROG was given */
+	const char *snapshot; /* --snapshot */
 };
 
 /* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
@@ -226,7 +231,7 @@ static int prepare_image(struct opts *o, vb_error *err)
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
 	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL,
-	       OPT_AGENT, OPT_IMAGE, OPT_PULL };
+	       OPT_AGENT, OPT_IMAGE, OPT_PULL, OPT_SNAPSHOT };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -242,6 +247,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "agent", required_argument, NULL, OPT_AGENT },
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "pull", required_argument, NULL, OPT_PULL },
+		{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -320,6 +326,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		case OPT_ACCEL:
 			if (vb_cli_parse_accel(optarg, &o->cfg.accel, err) < 0)
 				return -1;
+			break;
+		case OPT_SNAPSHOT:
+			o->snapshot = optarg;
 			break;
 		case OPT_AGENT: {
 			enum vb_agentbin_kind k;
@@ -626,7 +635,11 @@ int vb_cmd_exec(int argc, char **argv)
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
 
-	vb_sandbox *sb = vb_sandbox_start(&o.cfg, &err);
+	vb_sandbox *sb = o.snapshot ? vb_sandbox_restore(&o.cfg, o.snapshot, &err)
+				    : vb_sandbox_start(&o.cfg, &err);
+	if (sb && o.snapshot)
+		vb_cli_warn("boot: restored from %.12s in %lld ms", vb_sandbox_snapshot_id(sb),
+			    (long long)vb_sandbox_boot_ms(sb));
 	if (sb) {
 		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 		vb_cli_net_published(&o.cfg.network, sb);

@@ -27,6 +27,7 @@ static const struct verb verbs[] = {
 	{ "pull", vb_cmd_pull, "fetch an OCI image into the store" },
 	{ "images", vb_cmd_images, "list the OCI images in the store" },
 	{ "rmi", vb_cmd_rmi, "remove OCI images from the store" },
+	{ "snapshot", vb_cmd_snapshot, "save a booted VM; list, inspect, delete snapshots" },
 	{ "image", vb_cmd_image, "build or list the guest image (kernel + initramfs)" },
 	{ "agent", vb_cmd_agent, "fetch or list the agent binaries (claude-code, codex)" },
 	{ "doctor", vb_cmd_doctor, "check this machine: backend, accelerator, image" },

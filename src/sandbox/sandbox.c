@@ -162,6 +162,13 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
 	if (vb_sandbox_root_check(cfg, err) < 0)
 		return -1;
+	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->rootfs ||
+			      cfg->n_disk_mounts || cfg->n_forwards || cfg->guest_initramfs))
+		/* 9p refuses to migrate while mounted; the network's and the
+		 * forwards' host ends are state outside the VM (docs/snapshots.md) */
+		return vb_error_set(err, VB_E_USAGE,
+				    "a VM to be snapshotted has no mounts, network, image root, "
+				    "disks or forwards (yet)");
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -179,6 +186,12 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 }
 
 vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
+{
+	return vb_sandbox_boot(cfg, NULL, err);
+}
+
+vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb_restore *restore,
+			    vb_error *err)
 {
 	if (validate(cfg, err) < 0)
 		return NULL;
@@ -210,7 +223,9 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.rlimit_nproc = cfg->rlimit_nproc,
 		.rlimit_fsize = cfg->rlimit_fsize,
 		.hostname = (char *)(uintptr_t)"voidbox",
-		.one_host = 1, /* we connect once, so the agent may forget the secret */
+		/* we connect once, so the agent may forget the secret; a VM to be
+		 * saved is connected again by every restore */
+		.one_host = !cfg->save_dir,
 		.net = cfg->network.enabled,
 	};
 	struct vb_boot_mount bm[VB_MAX_MOUNTS];
@@ -235,9 +250,25 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 	size_t n_disks = vb_sandbox_root_disks(cfg, disks, &boot, bd);
 	sb->root_user = cfg->root_user != NULL;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
+	sb->ops = ops;
+	_cleanup_free_ char *ram = NULL, *qmp = NULL;
+	sb->conf.memory_mib = cfg->memory_mib;
+	sb->conf.vcpus = cfg->vcpus;
+	if (cfg->save_dir && (!(sb->save_dir = strdup(cfg->save_dir)) ||
+			      !(ram = vb_strfmt("%s/ram", cfg->save_dir)) ||
+			      !(sb->kernel = strdup(kernel)) || !(sb->initramfs = strdup(initramfs)))) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		goto fail;
+	}
 
 	if (make_rundir(sb, err) < 0 || vb_random(boot.secret, sizeof(boot.secret), err) < 0)
 		goto fail;
+	if (cfg->save_dir)
+		memcpy(sb->save_secret, boot.secret, sizeof(boot.secret));
+	if ((cfg->save_dir || restore) && !(qmp = vb_strfmt("%s/qmp.sock", sb->rundir))) {
+		vb_error_set(err, VB_E_RUNTIME, "out of memory");
+		goto fail;
+	}
 	if ((initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
 	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
@@ -261,6 +292,10 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		.net_fd = net_fd,
 		.disks = disks,
 		.n_disks = n_disks,
+		.ram_file = restore ? restore->ram : ram,
+		.ram_shared = restore == NULL,
+		.qmp_socket = qmp,
+		.incoming = restore != NULL,
 	};
 	int64_t t0 = vb_now_ms();
 	sb->vm = ops->start(&spec, err);
@@ -274,6 +309,11 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 		goto fail;
 	vb_sandbox_write_info(sb);
 	unsigned timeout = boot_timeout(cfg, sb->vm->accel);
+	if (restore && ops->restore(sb->vm, restore->state, (int)timeout, err) < 0) {
+		if (!vb_vmm_wait(sb->vm, 0))
+			goto fail; /* QEMU's own refusal, said in (err) */
+		goto died;
+	}
 	int cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1;
 	cfd = accept_ctl(lfd, sb->vm->pidfd, cancel_fd, (int)timeout, err);
 	close(lfd);
@@ -282,8 +322,8 @@ vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 	if (cfd < 0)
 		goto died;
 	int left = (int)(timeout - (unsigned)(vb_now_ms() - t0));
-	sb->ch = vb_chan_open(cfd, boot.secret, left > 0 ? left : 1, sb->vm->pidfd, cancel_fd,
-			      &sb->hello, err);
+	sb->ch = vb_chan_open(cfd, restore ? restore->secret : boot.secret, left > 0 ? left : 1,
+			      sb->vm->pidfd, cancel_fd, &sb->hello, err);
 	if (!sb->ch)
 		goto died;
 	sb->boot_ms = vb_now_ms() - t0;
@@ -407,6 +447,10 @@ void vb_sandbox_free(vb_sandbox *sb)
 	free(sb->rundir);
 	free(sb->ctl_path);
 	free(sb->name);
+	free(sb->save_dir);
+	free(sb->kernel);
+	free(sb->initramfs);
+	explicit_bzero(sb->save_secret, sizeof(sb->save_secret));
 	free(sb);
 }
 

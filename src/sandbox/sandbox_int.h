@@ -22,7 +22,32 @@ struct vb_sandbox {
 	struct vb_fwd_set *fwd; /* the loopback forwards' streams, or NULL */
 	struct vb_net_stream *net; /* the user-mode network, or NULL */
 	int root_user; /* the VM has a default user (vb_sandbox_config.root_user) */
+	/* snapshots (snapshot.c) */
+	char *save_dir;              /* cfg->save_dir, copied */
+	char *kernel, *initramfs;    /* what it booted, with save_dir */
+	struct vb_sandbox_config conf; /* memory_mib and vcpus only, with save_dir */
+	uint8_t save_secret[32];     /* the secret the agent keeps, for the snapshot */
+	char snapshot_id[65];        /* restored from this snapshot, or "" */
+	int64_t restore_t0;          /* when vb_sandbox_restore() began */
+	const struct vb_vmm_ops *ops;
 };
+
+/* How vb_sandbox_boot() loads a snapshot instead of booting cold. */
+struct vb_restore {
+	const char *state;  /* the device state file */
+	const char *ram;    /* the RAM file, mapped privately */
+	const uint8_t *secret; /* the agent's secret in that snapshot */
+};
+
+/* vb_sandbox_start(), and with (restore) not NULL, a restore (snapshot.c):
+ * no identity change yet, which vb_sandbox_restore() adds. */
+vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb_restore *restore,
+			    vb_error *err);
+/* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
+ * besides kernel and initramfs, as text (snapshot.c). */
+int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,
+			   const struct vb_vmm_ops *ops, char *buf, size_t len, vb_error *err);
+
 
 /* ---- forward.c: guest-opened streams of the loopback forwards --------- */
 

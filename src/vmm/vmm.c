@@ -89,5 +89,6 @@ void vb_vmm_destroy(struct vb_vmm *vm)
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	vb_vmm_logs_free(&vm->logs);
+	free(vm->qmp_socket);
 	free(vm);
 }

@@ -33,6 +33,15 @@ struct vb_vmm_spec {
 	 * VB_DISK_SERIAL"<i>", by which the guest finds it. */
 	const char *const *disks;
 	size_t n_disks;
+	/* Snapshots (docs/snapshots.md).  (ram_file): guest RAM lives in this
+	 * file (a memory-backend-file), shared (ram_shared: written through,
+	 * the snapshot's memory) or mapped privately (copy-on-write: a restore
+	 * never writes it).  (qmp_socket): QEMU's monitor listens there.
+	 * (incoming): start paused, waiting for a saved state (restore()). */
+	const char *ram_file;
+	int ram_shared;
+	const char *qmp_socket;
+	int incoming;
 };
 
 struct vb_vmm {
@@ -43,6 +52,7 @@ struct vb_vmm {
 	int status;     /* waitpid status */
 	char accel[16]; /* "kvm", "tcg", "hvf" */
 	struct vb_vmm_logs logs; /* the serial console and the VMM's stderr, bounded */
+	char *qmp_socket;        /* the spec's, or NULL */
 };
 
 struct vb_vmm_ops {
@@ -56,6 +66,12 @@ struct vb_vmm_ops {
 	int (*identity)(char *buf, size_t len);
 	/* Start the VM process.  The caller owns the returned vmm. */
 	struct vb_vmm *(*start)(const struct vb_vmm_spec *spec, vb_error *err);
+	/* Pause (vm) and write its device state to the new file (state_path);
+	 * guest RAM is the spec's shared (ram_file) and is not copied.  The VM
+	 * stays paused.  NULL in a backend without snapshots. */
+	int (*save)(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_error *err);
+	/* Load (state_path) into a VM started with (incoming) and run it. */
+	int (*restore)(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_error *err);
 };
 
 extern const struct vb_vmm_ops vb_vmm_qemu_ops;

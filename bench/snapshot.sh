@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Snapshot benchmark (docs/snapshots.md): cold `voidbox exec true` against
+# `true` run in a VM restored from a snapshot of a booted VM, against a bare
+# QEMU boot to init-and-reboot, all in this run; the restore/cold ratio, the
+# snapshot's sizes, and the host memory of 4 restored VMs against 4 cold
+# ones.  Not a test.
+#
+# usage: bench/snapshot.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+build=${1:-build}
+runs=${2:-5}
+vb="$build/voidbox"
+[ -x "$vb" ] || { echo "build first: make" >&2; exit 1; }
+paths=$("$vb" image build 2>/dev/null)
+kernel=$(sed -n 's/^kernel: *//p' <<<"$paths")
+initramfs=$(sed -n 's/^initramfs: *//p' <<<"$paths")
+accel=$(sed -n 's/^accel: *//p' <<<"$paths")
+cpu=max; [ "$accel" = kvm ] && cpu=host
+
+tmp=$(mktemp -d)
+# a store of its own: the bench's snapshot never meets the user's
+export VOIDBOX_KERNEL=$kernel VOIDBOX_INITRAMFS=$initramfs XDG_CACHE_HOME=$tmp/cache \
+    XDG_RUNTIME_DIR=$tmp/run
+mkdir -p "$XDG_RUNTIME_DIR"
+trap 'rm -rf "$tmp"' EXIT
+ms() { date +%s%N | cut -c1-13; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+bare() {
+    qemu-system-x86_64 -M microvm,acpi=off -accel "$accel" -cpu $cpu -nodefaults -no-user-config \
+        -no-reboot -display none -sandbox on -m 1024 -smp 1 -kernel "$kernel" -initrd "$initramfs" \
+        -append "console=ttyS0 quiet panic=-1 reboot=t acpi=off 8250.nr_uarts=1" \
+        -serial "file:$tmp/console.log" -device virtio-serial-device,max_ports=2 \
+        -device virtio-rng-device </dev/null >/dev/null 2>&1
+}
+
+echo "accelerator: $accel   memory: 1024 MiB   runs: $runs"
+t0=$(ms); id=$("$vb" snapshot create --name bench -- true); t1=$(ms)
+echo "snapshot create (boot + save + digests): $((t1 - t0)) ms"
+bare; "$vb" exec -- true; "$vb" exec --snapshot bench -- true 2>/dev/null # warm the page cache
+for i in $(seq "$runs"); do
+    t0=$(ms); bare; t1=$(ms); echo $((t1 - t0)) >>"$tmp/bare"
+    t0=$(ms); "$vb" exec -- true; t1=$(ms); echo $((t1 - t0)) >>"$tmp/cold"
+    t0=$(ms); "$vb" exec --snapshot bench -- true 2>"$tmp/warm.err"; t1=$(ms)
+    echo $((t1 - t0)) >>"$tmp/warm"
+    sed -n 's/^voidbox: boot: restored from [0-9a-f]* in \([0-9]*\) ms$/\1/p' "$tmp/warm.err" >>"$tmp/restore"
+done
+b=$(median <"$tmp/bare"); c=$(median <"$tmp/cold"); w=$(median <"$tmp/warm"); r=$(median <"$tmp/restore")
+printf '%-44s %8s ms\n' "bare QEMU boot to init+reboot" "$b"
+printf '%-44s %8s ms\n' "voidbox exec true (cold)" "$c"
+printf '%-44s %8s ms\n' "exec --snapshot true (restored)" "$w"
+printf '%-44s %8s ms\n' "  of which the restore (checks..re-key)" "$r"
+awk -v w="$w" -v c="$c" 'BEGIN {printf "%-44s %8.3fx  (goal <= 0.1x)\n", "restore/cold ratio", w / c}'
+
+d="$XDG_CACHE_HOME/voidbox/snapshots/$id"
+printf '%-44s %8s\n' "snapshot: device state" "$(du -h --apparent-size "$d/state" | cut -f1)"
+printf '%-44s %8s (of %s)\n' "snapshot: RAM on disk" "$(du -h "$d/ram" | cut -f1)" \
+    "$(du -h --apparent-size "$d/ram" | cut -f1)"
+
+# host memory: 4 VMs at once, each running `sleep 5`; the QEMUs' summed
+# proportional set size (Pss: shared pages split between their sharers)
+pss() { # PIDS...
+    local t=0 p v
+    for p in "$@"; do
+        v=$(awk '/^Pss:/ {s += $2} END {print s + 0}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        t=$((t + v))
+    done
+    echo $((t / 1024))
+}
+four() { # cold|warm
+    local i pids
+    for i in 1 2 3 4; do
+        if [ "$1" = cold ]; then "$vb" exec -- sleep 8 >/dev/null 2>&1 &
+        else "$vb" exec --snapshot bench -- sleep 8 >/dev/null 2>&1 & fi
+    done
+    sleep 6
+    pids=$(pgrep -f "qemu-system.*$tmp/run" || true)
+    printf '%-44s %8s MiB (%s QEMUs)\n' "4 $1 VMs: QEMU Pss, summed" "$(pss $pids)" "$(wc -w <<<"$pids")"
+    wait
+}
+four cold
+four warm
+"$vb" snapshot delete bench >/dev/null

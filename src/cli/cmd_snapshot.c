@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* voidbox snapshot create|list|inspect|delete: saved VMs (docs/snapshots.md). */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "snap/snap.h"
+#include "util/util.h"
+
+static const char usage_text[] =
+	"usage: voidbox snapshot create [--name NAME] [OPTIONS] [-- SETUP-CMD [ARGS...]]\n"
+	"       voidbox snapshot list [-o text|json]\n"
+	"       voidbox snapshot inspect ID|NAME\n"
+	"       voidbox snapshot delete ID|NAME...\n"
+	"\n"
+	"create   boot a VM, run SETUP-CMD in it as root (if given; it must exit 0),\n"
+	"         flush the guest's file systems, pause the VM and store it; prints\n"
+	"         the snapshot's id.  `voidbox exec --snapshot ID` starts from it.\n"
+	"list     the stored snapshots, newest first\n"
+	"inspect  one snapshot's manifest (JSON), its files checked\n"
+	"delete   remove snapshots\n"
+	"\n"
+	"options (create):\n"
+	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
+	"  -m, --memory SIZE     guest memory (default 1024 MiB); a restore must ask\n"
+	"                        for the same\n"
+	"  --cpus N              vCPUs (default 1)\n"
+	"  --timeout SECS        kill SETUP-CMD after SECS (the snapshot is not taken)\n"
+	VB_CLI_ACCEL_HELP
+	"  -o, --output FORMAT   list: text (default) or json\n"
+	"  -h, --help            this help\n"
+	"\n"
+	"Snapshot VMs have no mounts, network, image root or disks (yet).\n"
+	"exit codes: 0 done; 1 no such snapshot; 2 bad usage; 125 the VM or the\n"
+	"save failed, or SETUP-CMD did not exit 0.\n";
+
+/* A snapshot that is not there is exit 1, as an image rmi cannot find; not
+ * 127, which means a program not found. */
+static int fail(const vb_error *err)
+{
+	if (err->kind != VB_E_NOTFOUND)
+		return vb_cli_fail(err);
+	vb_cli_warn("%s", err->msg);
+	return 1;
+}
+
+static void print_human_size(char *buf, size_t len, uint64_t b)
+{
+	if (b >= (1ull << 20))
+		snprintf(buf, len, "%.1fM", (double)b / (1 << 20));
+	else
+		snprintf(buf, len, "%.0fK", (double)b / 1024);
+}
+
+static int create(int argc, char **argv)
+{
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME };
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	vb_error err = { 0 };
+	struct vb_sandbox_config cfg = { 0 };
+	const char *name = NULL;
+	unsigned timeout_ms = 0;
+	unsigned long v;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hm:", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			name = optarg;
+			break;
+		case 'm':
+			if (vb_cli_parse_memory("snapshot", optarg, &cfg.memory_mib, &err) < 0)
+				return vb_cli_fail(&err);
+			break;
+		case OPT_CPUS:
+			if (vb_cli_parse_uint(optarg, 64, &v) < 0 || v == 0) {
+				vb_error_set(&err, VB_E_USAGE, "--cpus: expected 1..64");
+				return vb_cli_fail(&err);
+			}
+			cfg.vcpus = (unsigned)v;
+			break;
+		case OPT_TIMEOUT:
+			if (vb_cli_parse_uint(optarg, 86400, &v) < 0 || v == 0) {
+				vb_error_set(&err, VB_E_USAGE, "--timeout: expected 1..86400 seconds");
+				return vb_cli_fail(&err);
+			}
+			timeout_ms = (unsigned)v * 1000u;
+			break;
+		case OPT_ACCEL:
+			if (vb_cli_parse_accel(optarg, &cfg.accel, &err) < 0)
+				return vb_cli_fail(&err);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			vb_cli_getopt_fail("snapshot", c, argv, longopts, &err);
+			return vb_cli_fail(&err);
+		}
+	}
+	char **setup = optind < argc ? argv + optind : NULL;
+	_cleanup_free_ char *staging = vb_snap_staging(&err);
+	if (!staging)
+		return vb_cli_fail(&err);
+	cfg.save_dir = staging;
+	cfg.name = "snapshot";
+	int code = 0;
+	char id[65] = "";
+	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	if (!sb) {
+		code = vb_cli_fail(&err);
+		goto out;
+	}
+	vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
+	if (setup) {
+		struct vb_exec_params p = { .argv = (const char *const *)setup, .as_root = 1,
+					    .timeout_ms = timeout_ms };
+		struct vb_exec_result res = { 0 };
+		if (vb_exec_run(sb, &p, NULL, 0, 1u << 20, &res, &err) < 0) {
+			vb_error_prefix(&err, "setup");
+			code = vb_cli_fail(&err);
+			goto out;
+		}
+		vb_cli_write_out(1, res.out, res.out_len);
+		vb_cli_write_out(2, res.errout, res.err_len);
+		int rc = res.exit_code, to = res.timed_out;
+		vb_exec_result_free(&res);
+		if (rc != 0) {
+			vb_error_set(&err, VB_E_RUNTIME, "setup %s (exit %d): no snapshot taken",
+				     to ? "timed out" : "failed", rc);
+			code = vb_cli_fail(&err);
+			goto out;
+		}
+	}
+	if (vb_sandbox_save(sb, name, id, &err) < 0) {
+		vb_error_prefix(&err, "cannot take the snapshot");
+		code = vb_cli_fail(&err);
+		goto out;
+	}
+	printf("%s\n", id);
+out:
+	vb_sandbox_free(sb);
+	vb_rm_rf(staging); /* gone already once stored */
+	return code;
+}
+
+static int list(int json)
+{
+	vb_error err = { 0 };
+	struct vb_snap *all = NULL;
+	size_t n = 0;
+	if (vb_snap_list(&all, &n, &err) < 0)
+		return vb_cli_fail(&err);
+	json_t *arr = json ? json_array() : NULL;
+	if (!json)
+		printf("%-14s %-20s %-20s %9s %9s\n", "ID", "NAME", "CREATED", "RAM", "STATE");
+	for (size_t i = 0; i < n; i++) {
+		const struct vb_snap *s = &all[i];
+		if (json) {
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I}", "id", s->id,
+							     "name", s->name, "created",
+							     (json_int_t)s->created, "ram_bytes",
+							     (json_int_t)s->files[1].data, "state_bytes",
+							     (json_int_t)s->files[0].size));
+			continue;
+		}
+		char when[32], ram[16], st[16];
+		time_t t = (time_t)s->created;
+		struct tm tm;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+		print_human_size(ram, sizeof(ram), s->files[1].data);
+		print_human_size(st, sizeof(st), s->files[0].size);
+		/* names are checked to be [A-Za-z0-9._-] when parsed */
+		printf("%-14.12s %-20s %-20s %9s %9s\n", s->id, s->name[0] ? s->name : "-", when, ram,
+		       st);
+	}
+	if (json) {
+		char *text = json_dumps(arr, JSON_INDENT(2));
+		printf("%s\n", text ? text : "[]");
+		free(text);
+		json_decref(arr);
+	}
+	free(all);
+	return 0;
+}
+
+static int inspect(const char *ref)
+{
+	vb_error err = { 0 };
+	struct vb_snap s;
+	_cleanup_free_ char *dir = NULL;
+	if (vb_snap_open(ref, &s, &dir, &err) < 0 || vb_snap_verify(&s, dir, VB_SNAP_VERIFY_FULL, &err) < 0)
+		return fail(&err);
+	_cleanup_free_ char *text = vb_snap_format(&s);
+	if (!text) {
+		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
+		return vb_cli_fail(&err);
+	}
+	/* the config text names the VMM binary's path: made terminal-safe */
+	vb_term_printf(stdout, VB_TERM_LINES, "%s\n", text);
+	return 0;
+}
+
+static int delete(int argc, char **argv)
+{
+	int code = 0;
+	for (int i = 1; i < argc; i++) {
+		vb_error err = { 0 };
+		struct vb_snap s;
+		_cleanup_free_ char *dir = NULL;
+		if (vb_snap_open(argv[i], &s, &dir, &err) < 0) {
+			/* a damaged snapshot is still deleted by its full id */
+			if (strlen(argv[i]) != 64 || err.kind == VB_E_NOTFOUND) {
+				code = fail(&err);
+				continue;
+			}
+			snprintf(s.id, sizeof(s.id), "%.64s", argv[i]);
+		}
+		if (vb_snap_delete(&s, &err) < 0)
+			code = vb_cli_fail(&err);
+		else
+			printf("deleted %.12s\n", s.id);
+	}
+	return code;
+}
+
+int vb_cmd_snapshot(int argc, char **argv)
+{
+	vb_error err = { 0 };
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	const char *sub = argv[1];
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	static const char *const subs[] = { "create", "list", "inspect", "delete" };
+	if (!strcmp(sub, "create"))
+		return create(argc - 1, argv + 1);
+	if (!strcmp(sub, "list")) {
+		int json = 0;
+		for (int i = 2; i < argc; i++) {
+			const char *fmt = NULL;
+			if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
+				fmt = argv[++i];
+			else if (!strncmp(argv[i], "--output=", 9))
+				fmt = argv[i] + 9;
+			if (!fmt || (strcmp(fmt, "json") && strcmp(fmt, "text"))) {
+				vb_error_set(&err, VB_E_USAGE, "snapshot list: expected -o text|json");
+				return vb_cli_fail(&err);
+			}
+			json = !strcmp(fmt, "json");
+		}
+		return list(json);
+	}
+	if (!strcmp(sub, "inspect") || !strcmp(sub, "delete")) {
+		if (argc < 3 || (!strcmp(sub, "inspect") && argc != 3)) {
+			vb_error_set(&err, VB_E_USAGE, "snapshot %s: expected %s", sub,
+				     strcmp(sub, "inspect") ? "ID|NAME..." : "one ID|NAME");
+			return vb_cli_fail(&err);
+		}
+		return !strcmp(sub, "inspect") ? inspect(argv[2]) : delete(argc - 1, argv + 1);
+	}
+	if (sub[0] == '-')
+		vb_cli_unknown_option("snapshot", sub, NULL, &err);
+	else
+		vb_cli_unknown_command("snapshot", sub, subs, 4, &err);
+	return vb_cli_fail(&err);
+}
