@@ -186,7 +186,7 @@ int vb_rootfs_build(const struct vb_rootfs_layer *layers, size_t n, const char *
 	blocks += (blocks / 32768 + 1) * 8; /* per group: bitmaps, superblock and descriptor copies */
 	blocks += blocks / 50 + 256;
 	if (progress)
-		fprintf(progress, "rootfs: %zu layer(s), %llu files and directories, %.1f MB; writing the image\n",
+		fprintf(progress, "voidbox: root disk: %zu layer(s), %llu files and directories, %.1f MB; writing the image\n",
 			n, (unsigned long long)tot.inodes, (double)tot.bytes / 1e6);
 
 	_cleanup_free_ char *tmp = NULL;
@@ -212,7 +212,7 @@ int vb_rootfs_build(const struct vb_rootfs_layer *layers, size_t n, const char *
 		return -1;
 	}
 	if (progress)
-		fprintf(progress, "rootfs: image %.1f MB in %.1f s\n", (double)blocks * BLOCK / 1e6,
+		fprintf(progress, "voidbox: root disk: image %.1f MB in %.1f s\n", (double)blocks * BLOCK / 1e6,
 			(double)(vb_now_ms() - t0) / 1000.0);
 	return 0;
 }

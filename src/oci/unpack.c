@@ -371,7 +371,7 @@ static void notice_skip(struct ctx *c, const char *raw, const char *what)
 {
 	if (c->progress && c->skipped < 5) {
 		char safe[512];
-		fprintf(c->progress, "rootfs: layer %u: skipped %s '%s' (the guest has its own /dev)\n",
+		fprintf(c->progress, "voidbox: root disk: layer %u: skipped %s '%s' (the guest has its own /dev)\n",
 			c->layer + 1, what, vb_term_copy(safe, sizeof(safe), raw, 0));
 	}
 	c->skipped++;
@@ -573,7 +573,7 @@ int vb_rootfs_tree_apply(struct vb_rootfs_tree *t, struct archive *a, unsigned l
 	}
 	free(sink);
 	if (progress && c.skipped)
-		fprintf(progress, "rootfs: layer %u: %u device node(s), FIFO(s) or socket(s) skipped\n", layer + 1,
+		fprintf(progress, "voidbox: root disk: layer %u: %u device node(s), FIFO(s) or socket(s) skipped\n", layer + 1,
 			c.skipped);
 	return 0;
 }
