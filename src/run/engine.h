@@ -335,8 +335,9 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
 int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		      const struct vb_skill_set *set, const struct vb_skill *s, vb_error *err);
 /* Image skills (src/run/skills_oci.c): each of (set)'s images pulled as
- * vb_run_pull_policy says, its root disk built (once per manifest), checked against (vc)'s
- * disks and directory mounts, and attached read-only at its mount.  Before
+ * vb_run_pull_policy says, its root disk built (once per manifest),
+ * checked against (vc)'s disks and directory mounts, and attached
+ * read-only at its mount.  Before
  * any VM boots; errors are positioned at the skill and name the image (an
  * image that cannot be had: VB_E_RUNTIME, 404 included). */
 int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct vb_skill_set *set,

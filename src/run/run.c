@@ -2,7 +2,7 @@
 /*
  * A run from start to end: check what the spec asks for, prepare every VM
  * config and have every image it needs (so nothing boots unless all can:
- * docs/run.md "Before any VM boots"), open the record, emit the run
+ * docs/run.md "Before anything boots"), open the record, emit the run
  * and queue events, hand over to the pipeline or workflow runner, and turn
  * what happened into the result.
  */

@@ -2,11 +2,10 @@
 /*
  * Image skills in a stage's VM: each image pulled as --pull says (once a
  * run) and built into its root disk on the host (src/oci/root.c) before
- * any VM boots, the
- * disk attached read-only at the skill's mount (its bin dirs join PATH in
- * the guest: docs/oci.md "In the VM"), and a skill.provisioned event once
- * the VM is up.  A box gets only its own: the disks are part of its VM's
- * config, no other box's.
+ * any VM boots, the disk attached read-only at the skill's mount (its bin
+ * dirs join PATH in the guest: docs/oci.md "In the VM"), and a
+ * skill.provisioned event once the VM is up.  A box gets only its own:
+ * the disks are part of its VM's config, no other box's.
  */
 #include <stdio.h>
 #include <stdlib.h>
