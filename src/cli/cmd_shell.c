@@ -227,8 +227,11 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 					  "voidbox shell needs a kind: sandbox spec; use voidbox run for "
 					  "pipelines (%s is kind: %s)",
 					  o->file, vb_spec_kind_name(spec->kind));
-		else if (vb_run_vm_config(&spec->vm, o->accel_set ? &o->accel : NULL, vc, err) < 0)
-			rc = -1;
+		else if (vb_run_vm_config_pull(&spec->vm, o->accel_set ? &o->accel : NULL,
+					       &(struct vb_run_pull){ .policy = o->pull,
+								      .progress = stderr },
+					       vc, err) < 0)
+			rc = -1; /* a guest image as --pull says, as `run` has it */
 		else if (!o->image && spec->vm.image &&
 			 !(o->image = vb_cli_keep(&o->arena, strdup(spec->vm.image))))
 			rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");

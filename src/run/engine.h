@@ -90,6 +90,11 @@ struct vb_run {
 	size_t *box_unit;           /* pipeline: each box's latest finished unit */
 	struct vb_run_vmconf *vmc;  /* pipeline: per box; workflow: one */
 	size_t n_vmc;
+	/* per vmc: its sandbox.image, prepared before any VM boots (vmc[i].cfg
+	 * points into it); NULL when no VM has one */
+	struct vb_run_image *images;
+	char **pulled;              /* --pull always: references already resolved */
+	size_t n_pulled;
 	char *work_dir;             /* outputs and carries: run_dir, or a temporary
 				     * directory when not recording */
 	int work_tmp;               /* work_dir is temporary (the result owns it) */
@@ -125,14 +130,24 @@ void vb_run_net_booted(struct vb_run_net *n, vb_sandbox *sb, const struct vb_san
  * in learn mode the draft policy, on opts.notices and in (dir). */
 void vb_run_net_summary(struct vb_run_net *n, vb_sandbox *sb, const struct vb_sandbox_config *cfg);
 
-/* ---- image.c: sandbox.image at boot time ---- */
+/* ---- image.c: every image a run needs, had before any VM boots ---- */
 
-struct vb_run_image;
-/* (ref) ready as (cfg)'s root (src/run/image.h), its pull's progress on
- * opts.notices, (u)'s image facts set for VM_BOOTED.  -1 with (err) naming
- * the reference (the unit is the caller's to fail). */
-int vb_run_unit_image(struct vb_run *r, struct vb_run_unit *u, const char *ref,
-		      struct vb_run_image *im, struct vb_sandbox_config *cfg, vb_error *err);
+/* The pull policy for (ref) in this run: opts.pull, except that with
+ * "always" a reference resolved at the registry earlier in the run is
+ * taken from the store ("never"): one registry round per image and run,
+ * not one per box or VM boot.  Called while the run is prepared (one
+ * thread). */
+int vb_run_pull_policy(struct vb_run *r, const char *ref);
+/* vmc[i]'s sandbox.image (ref): pulled as vb_run_pull_policy says (progress
+ * on opts.notices), its root disk built or found, kept in images[i] until
+ * the run is freed, and set as vmc[i].cfg's root.  -1 with (err) naming
+ * the reference, the URL and the HTTP status: VB_E_RUNTIME for an image
+ * that cannot be had (404 included), VB_E_USAGE for a malformed
+ * reference; the caller prefixes the box. */
+int vb_run_vm_image(struct vb_run *r, size_t i, const char *ref, vb_error *err);
+/* At boot: (u)'s image facts for VM_BOOTED from images[i] (nothing when
+ * vmc[i] has no sandbox.image). */
+void vb_run_unit_image(struct vb_run *r, struct vb_run_unit *u, size_t i);
 
 /* Fill in time and run id, then hand (ev) to the record and the caller. */
 void vb_run_emit(struct vb_run *r, struct vb_event *ev);
@@ -319,10 +334,12 @@ int vb_run_skills_provision(struct vb_run *r, struct vb_run_unit *u, vb_sandbox 
  * PATH; then a start check (src/run/skills_cli.c). */
 int vb_run_skills_cli(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
 		      const struct vb_skill_set *set, const struct vb_skill *s, vb_error *err);
-/* Image skills (src/run/skills_oci.c): each of (set)'s images pulled when
- * missing, its root disk built (once per manifest), checked against (vc)'s
- * disks and directory mounts, and attached read-only at its mount.  Before
- * any VM boots; errors are positioned at the skill and name the image. */
+/* Image skills (src/run/skills_oci.c): each of (set)'s images pulled as
+ * vb_run_pull_policy says, its root disk built (once per manifest),
+ * checked against (vc)'s disks and directory mounts, and attached
+ * read-only at its mount.  Before
+ * any VM boots; errors are positioned at the skill and name the image (an
+ * image that cannot be had: VB_E_RUNTIME, 404 included). */
 int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct vb_skill_set *set,
 			     vb_error *err);
 /* Once (u)'s VM is up: a skill.provisioned event per image skill. */

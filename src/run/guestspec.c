@@ -12,16 +12,20 @@
 
 #include "oci/guestimg.h"
 #include "oci/oci.h"
+#include "oci/root.h"
 #include "run/vmconf.h"
 #include "util/util.h"
 
-/* The store's copy when there is one (a tag is not resolved again: as for
- * sandbox.image), else a pull. */
-static int pull(const char *ref, struct vb_oci_image **img, vb_error *err)
+/* As for sandbox.image (vb_oci_root_prepare): the store's copy when there
+ * is one and the policy allows it, else a pull. */
+static int pull(const char *ref, const struct vb_run_pull *p, struct vb_oci_image **img,
+		vb_error *err)
 {
-	struct vb_oci_pull_opts po = { .cached_only = 1 };
+	int policy = p ? p->policy : VB_OCI_PULL_MISSING;
+	struct vb_oci_pull_opts po = { .progress = p ? p->progress : NULL,
+				       .cached_only = policy != VB_OCI_PULL_ALWAYS };
 	int rc = vb_oci_pull(ref, &po, img, err);
-	if (rc == VB_OCI_ENOENT) {
+	if (rc == VB_OCI_ENOENT && policy == VB_OCI_PULL_MISSING) {
 		vb_error_clear(err);
 		po.cached_only = 0;
 		rc = vb_oci_pull(ref, &po, img, err);
@@ -58,7 +62,8 @@ out:
 	return rc;
 }
 
-int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err)
+int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm,
+		       const struct vb_run_pull *p, vb_error *err)
 {
 	if (!vm->guest_image)
 		return 0;
@@ -67,10 +72,11 @@ int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_
 				    "sandbox.guest_image brings its own kernel and initramfs: drop "
 				    "sandbox.kernel and sandbox.initramfs, or the guest image");
 	struct vb_oci_image *img = NULL;
-	int prc = pull(vm->guest_image, &img, err);
-	if (prc == VB_OCI_ENOENT) /* the spec names an image that is not there */
-		err->kind = VB_E_USAGE;
-	if (prc < 0) {
+	if (pull(vm->guest_image, p, &img, err) < 0) {
+		/* an image that cannot be had (404 included) is VoidBox's 125, as
+		 * for docker run; only a malformed reference stays a usage error */
+		if (err && err->kind != VB_E_USAGE)
+			err->kind = VB_E_RUNTIME;
 		vb_error_prefix(err, "sandbox.guest_image");
 		return -1;
 	}
@@ -88,8 +94,13 @@ int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_
 			(vm->image ? VB_GUESTIMG_NEED_DISK : 0);
 	if (rc == 0)
 		rc = vb_guestimg_check_kernel(kernel, need, err);
-	if (rc < 0)
+	if (rc < 0) {
+		/* an image that is there but cannot boot this VM cannot be had
+		 * either: 125, as a container image refused as a root is */
+		if (err && err->kind == VB_E_USAGE)
+			err->kind = VB_E_RUNTIME;
 		vb_error_prefix(err, "sandbox.guest_image %s", img->reference);
+	}
 	vb_oci_image_free(img);
 	if (rc == 0) {
 		c->cfg.kernel = vb_run_vmconf_keep(c, kernel);

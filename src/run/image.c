@@ -55,18 +55,42 @@ void vb_run_image_free(struct vb_run_image *im)
 	memset(im, 0, sizeof(*im));
 }
 
-int vb_run_unit_image(struct vb_run *r, struct vb_run_unit *u, const char *ref,
-		      struct vb_run_image *im, struct vb_sandbox_config *cfg, vb_error *err)
+int vb_run_pull_policy(struct vb_run *r, const char *ref)
 {
-	if (vb_run_image_prepare(ref, r->opts.pull, r->opts.notices, im, cfg, err) < 0) {
-		vb_error_prefix(err, "sandbox.image");
-		return -1;
+	if (r->opts.pull != VB_OCI_PULL_ALWAYS || !ref)
+		return r->opts.pull;
+	for (size_t i = 0; i < r->n_pulled; i++)
+		if (!strcmp(r->pulled[i], ref))
+			return VB_OCI_PULL_NEVER; /* the store has what was just resolved */
+	char **v = realloc(r->pulled, (r->n_pulled + 1) * sizeof(*v));
+	if (v) {
+		r->pulled = v;
+		if ((v[r->n_pulled] = strdup(ref)))
+			r->n_pulled++;
 	}
+	return VB_OCI_PULL_ALWAYS;
+}
+
+int vb_run_vm_image(struct vb_run *r, size_t i, const char *ref, vb_error *err)
+{
+	if (!r->images && !(r->images = calloc(r->n_vmc, sizeof(*r->images))))
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	int rc = vb_run_image_prepare(ref, vb_run_pull_policy(r, ref), r->opts.notices,
+				      &r->images[i], &r->vmc[i].cfg, err);
 	if (r->opts.notices)
 		fflush(r->opts.notices);
+	if (rc < 0)
+		vb_error_prefix(err, "sandbox.image");
+	return rc;
+}
+
+void vb_run_unit_image(struct vb_run *r, struct vb_run_unit *u, size_t i)
+{
+	const struct vb_run_image *im = r->images ? &r->images[i] : NULL;
+	if (!im || !im->root.reference)
+		return;
 	free(u->image);
 	free(u->image_digest);
 	u->image = strdup(im->root.reference);
 	u->image_digest = strdup(im->root.manifest_digest);
-	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sandbox.image and `exec/shell --image`: an OCI image made ready as a
- * VM's root (src/oci/root.h) and put into a sandbox config.  One call per
- * VM boot, so that a pull's failure fails that stage (or exec) alone.
+ * VM's root (src/oci/root.h) and put into a sandbox config.  A run has
+ * every image ready before any VM boots (vb_run_vm_image, engine.h), so
+ * that one that cannot be had fails the run before anything ran.
  */
 #ifndef VB_RUN_IMAGE_H
 #define VB_RUN_IMAGE_H

@@ -20,7 +20,6 @@
 
 #include "agentbin/agentbin.h"
 #include "run/engine.h"
-#include "run/image.h"
 #include "skill/skill.h"
 #include "run/quota.h"
 #include "util/util.h"
@@ -43,7 +42,13 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 	for (size_t i = 0; i < pl->n_boxes; i++) {
 		const struct vb_spec_box *b = &pl->boxes[i];
 		struct vb_run_vmconf *vc = &r->vmc[i];
-		if (vb_run_vm_config(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, vc, err) < 0 ||
+		/* every image before any VM boots: one that cannot be had fails
+		 * the run here, before any box ran */
+		struct vb_run_pull gp = { .policy = vb_run_pull_policy(r, b->vm.guest_image),
+					  .progress = r->opts.notices };
+		if (vb_run_vm_config_pull(&b->vm, r->opts.accel_set ? &r->opts.accel : NULL, &gp, vc,
+					  err) < 0 ||
+		    (b->vm.image && vb_run_vm_image(r, i, b->vm.image, err) < 0) ||
 		    vb_run_add_extras(r, vc, err) < 0)
 			goto fail;
 		/* an agent that runs in the VM: its binary, attached read-only */
@@ -291,13 +296,8 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_sandbox_config cfg = vc->cfg;
 	cfg.name = b->name.s;
 	cfg.cancel_fd = r->opts.cancel_fd;
-	/* pulled (if need be) per boot: a missing image fails this box only */
-	struct vb_run_image im = { 0 };
-	if (b->vm.image && vb_run_unit_image(r, u, b->vm.image, &im, &cfg, &err) < 0) {
-		vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "%s", err.msg);
-		vb_run_image_free(&im);
-		return;
-	}
+	/* its image was had before any VM booted (cfg's root points into it) */
+	vb_run_unit_image(r, u, bi);
 	/* an agent in the VM reaches its gateway through a loopback forward;
 	 * (link) outlives the VM (vb_sandbox_free waits for the forwards) */
 	struct vb_run_agent_link link = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -312,7 +312,6 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	struct vb_run_net net;
 	vb_run_net_prepare(&net, r, u->name, u->dir, &cfg);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
-	vb_run_image_free(&im); /* the sandbox took copies; QEMU holds the disk open */
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
 			vb_run_unit_fail(r, u, NULL, VB_E_CANCELLED, "cancelled while booting");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A run from start to end: check what the spec asks for, prepare every VM
- * config (so nothing boots unless all can), open the record, emit the run
+ * config and have every image it needs (so nothing boots unless all can:
+ * docs/run.md "Before anything boots"), open the record, emit the run
  * and queue events, hand over to the pipeline or workflow runner, and turn
  * what happened into the result.
  */
@@ -13,6 +14,7 @@
 
 #include "llm/llm.h"
 #include "run/engine.h"
+#include "run/image.h"
 #include "skill/skill.h"
 #include "util/util.h"
 
@@ -140,9 +142,16 @@ static void run_free(struct vb_run *r)
 		free(u->error);
 	}
 	free(r->units);
-	for (size_t i = 0; i < r->n_vmc; i++)
+	for (size_t i = 0; i < r->n_vmc; i++) {
 		vb_run_vmconf_free(&r->vmc[i]);
+		if (r->images)
+			vb_run_image_free(&r->images[i]);
+	}
 	free(r->vmc);
+	free(r->images);
+	for (size_t i = 0; i < r->n_pulled; i++)
+		free(r->pulled[i]);
+	free(r->pulled);
 	free(r->box_unit);
 	if (r->skills)
 		for (size_t i = 0; i < r->spec->pipeline.n_boxes; i++)

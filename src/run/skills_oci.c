@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Image skills in a stage's VM: each image pulled when missing and built
- * into its root disk on the host (src/oci/root.c) before any VM boots, the
- * disk attached read-only at the skill's mount (its bin dirs join PATH in
- * the guest: docs/oci.md "In the VM"), and a skill.provisioned event once
- * the VM is up.  A box gets only its own: the disks are part of its VM's
- * config, no other box's.
+ * Image skills in a stage's VM: each image pulled as --pull says (once a
+ * run) and built into its root disk on the host (src/oci/root.c) before
+ * any VM boots, the disk attached read-only at the skill's mount (its bin
+ * dirs join PATH in the guest: docs/oci.md "In the VM"), and a
+ * skill.provisioned event once the VM is up.  A box gets only its own:
+ * the disks are part of its VM's config, no other box's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +33,7 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 		vb_error_prefix(err, "%s: image skills on sandbox.guest_image", f);
 		return -1;
 	}
-	/* the root image is prepared later, when the VM is about to boot, but
-	 * it takes its disk all the same */
+	/* the root image (sandbox.image, prepared just before) takes a disk */
 	int has_root = vc->cfg.rootfs || set->root_image;
 	size_t room = VB_SANDBOX_MAX_DISKS - (has_root ? 1 : 0) - vc->n_disks;
 	for (size_t i = 0; i < set->n_oci; i++) {
@@ -58,7 +57,7 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 						    f, o->pos.line, o->pos.col, a, mp, b);
 			}
 		struct vb_oci_root_opts ro = { .progress = r->opts.notices,
-					       .pull = VB_OCI_PULL_MISSING };
+					       .pull = vb_run_pull_policy(r, o->image) };
 		struct vb_oci_root root;
 		int rc = vb_oci_root_prepare(o->image, &ro, &root, err);
 		if (rc == 0) {
@@ -69,9 +68,11 @@ int vb_run_skills_oci_attach(struct vb_run *r, struct vb_run_vmconf *vc, struct 
 			o->size = root.disk_size;
 		}
 		vb_oci_root_clear(&root);
-		if (rc == VB_OCI_ENOENT) /* the spec names an image that is not there */
-			err->kind = VB_E_USAGE;
 		if (rc < 0) {
+			/* an image that cannot be had (404 included) is VoidBox's
+			 * 125, as for docker run; a malformed reference stays 2 */
+			if (err && err->kind != VB_E_USAGE)
+				err->kind = VB_E_RUNTIME;
 			/* the message already names the reference */
 			vb_error_prefix(err, "%s:%u:%u: skill image", f, o->pos.line, o->pos.col);
 			return -1;

@@ -301,6 +301,12 @@ static int set_network(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_
 int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 		     struct vb_run_vmconf *out, vb_error *err)
 {
+	return vb_run_vm_config_pull(vm, accel, NULL, out, err);
+}
+
+int vb_run_vm_config_pull(const struct vb_spec_vm *vm, const enum vb_accel *accel,
+			  const struct vb_run_pull *pull, struct vb_run_vmconf *out, vb_error *err)
+{
 	memset(out, 0, sizeof(*out));
 	if (check_unsupported(vm, err) < 0 || set_accel(out, vm, accel, err) < 0)
 		return -1;
@@ -313,7 +319,7 @@ int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 	if ((vm->kernel && !(out->cfg.kernel = copy(out, vm->kernel))) ||
 	    (vm->initramfs && !(out->cfg.initramfs = copy(out, vm->initramfs))))
 		return oom(err);
-	if (vb_run_guest_image(out, vm, err) < 0)
+	if (vb_run_guest_image(out, vm, pull, err) < 0)
 		return -1;
 	for (size_t i = 0; i < vm->n_mounts; i++)
 		if (add_spec_mount(out, vm->mounts[i], err) < 0)

@@ -56,7 +56,7 @@ struct vb_run_vmconf {
  * network: true fills cfg.network from the policy and sandbox.ports (its
  * on_event is left for the caller).
  * sandbox.guest_image is pulled when missing and prepared
- * (vb_run_guest_image).
+ * (vb_run_guest_image; vb_run_vm_config_pull for another pull policy).
  * Errors: VB_E_RUNTIME for what this version cannot honour
  * (snapshots; sandbox.image is the engine's, src/run/image.h);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
@@ -65,6 +65,17 @@ struct vb_run_vmconf {
  */
 int vb_run_vm_config(const struct vb_spec_vm *vm, const enum vb_accel *accel,
 		     struct vb_run_vmconf *out, vb_error *err);
+
+/* How an image is had: (policy) an enum vb_oci_pull_policy (0, "missing",
+ * by default), the pull's progress on (progress) (NULL: quiet). */
+struct vb_run_pull {
+	int policy;
+	FILE *progress;
+};
+/* vb_run_vm_config with the guest image had as (*pull) says (NULL: as
+ * vb_run_vm_config). */
+int vb_run_vm_config_pull(const struct vb_spec_vm *vm, const enum vb_accel *accel,
+			  const struct vb_run_pull *pull, struct vb_run_vmconf *out, vb_error *err);
 
 /* Add a mount (strings copied), e.g. a pipeline box's outputs and inputs.
  * (cfg.mounts) is updated. */
@@ -85,13 +96,16 @@ int vb_run_vmconf_add_host_mount(struct vb_run_vmconf *c, const char *host, cons
  * freed) when out of memory. */
 char *vb_run_vmconf_keep(struct vb_run_vmconf *c, char *s);
 
-/* sandbox.guest_image (src/run/guestspec.c): pulled when not in the store,
+/* sandbox.guest_image (src/run/guestspec.c): pulled as (p) says,
  * its kernel and initramfs prepared once per manifest under
  * <oci>/guest/<manifest-hex>/ and checked (virtio-net when vm->network,
  * a root disk's drivers when vm->image), set as cfg.kernel and
  * cfg.guest_initramfs.  Nothing when the VM names no guest image; a
- * guest image with sandbox.kernel or .initramfs is VB_E_USAGE. */
-int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err);
+ * guest image with sandbox.kernel or .initramfs, or a malformed reference,
+ * is VB_E_USAGE; one that cannot be had (404 included) VB_E_RUNTIME.
+ * (p) NULL: pulled only when not in the store, quietly. */
+int vb_run_guest_image(struct vb_run_vmconf *c, const struct vb_spec_vm *vm,
+		       const struct vb_run_pull *p, vb_error *err);
 
 /* Set "K=V" in the exec environment, replacing an earlier value of K
  * (string copied).  (c->env) is updated. */

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "run/engine.h"
-#include "run/image.h"
 #include "util/util.h"
 
 struct wf {
@@ -42,8 +41,14 @@ int vb_run_workflow_prepare(struct vb_run *r, vb_error *err)
 	if (!r->vmc)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	r->n_vmc = 1;
-	if (vb_run_vm_config(&r->spec->vm, r->opts.accel_set ? &r->opts.accel : NULL, r->vmc,
-			     err) < 0 ||
+	/* every image before the VM boots: one that cannot be had fails the
+	 * run here, before any step ran */
+	const struct vb_spec_vm *vm = &r->spec->vm;
+	struct vb_run_pull gp = { .policy = vb_run_pull_policy(r, vm->guest_image),
+				  .progress = r->opts.notices };
+	if (vb_run_vm_config_pull(vm, r->opts.accel_set ? &r->opts.accel : NULL, &gp, r->vmc,
+				  err) < 0 ||
+	    (vm->image && vb_run_vm_image(r, 0, vm->image, err) < 0) ||
 	    vb_run_add_extras(r, r->vmc, err) < 0) {
 		vb_error_prefix(err, "workflow '%s'", r->spec->name.s ? r->spec->name.s : "");
 		return -1;
@@ -276,28 +281,11 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 	/* the steps share the VM: its network is reported as the first's */
 	struct vb_run_net net;
 	vb_run_net_prepare(&net, r, first ? first->name : NULL, first ? first->dir : NULL, &cfg);
-	/* the image: every step runs on it (they share the VM), so every
-	 * step's VM_BOOTED names it */
-	struct vb_run_image im = { 0 };
-	if (r->spec->vm.image) {
-		struct vb_run_unit *u0 = first ? first : &r->units[0];
-		if (vb_run_unit_image(r, u0, r->spec->vm.image, &im, &cfg, &berr) < 0) {
-			vb_run_set_error(r, VB_E_RUNTIME, "%s", berr.msg);
-			if (first)
-				vb_run_unit_fail(r, first, NULL, VB_E_RUNTIME, "%s", berr.msg);
-			skip_all(r, "the workflow's image is not available");
-			vb_run_image_free(&im);
-			return 0;
-		}
-		for (size_t i = 0; i < wf->n_steps; i++)
-			if (&r->units[i] != u0) {
-				r->units[i].image = u0->image ? strdup(u0->image) : NULL;
-				r->units[i].image_digest =
-					u0->image_digest ? strdup(u0->image_digest) : NULL;
-			}
-	}
+	/* the image, had before the VM boots: every step runs on it (they
+	 * share the VM), so every step's VM_BOOTED names it */
+	for (size_t i = 0; i < wf->n_steps; i++)
+		vb_run_unit_image(r, &r->units[i], 0);
 	vb_sandbox *sb = vb_sandbox_start(&cfg, &berr);
-	vb_run_image_free(&im); /* the sandbox took copies; QEMU holds the disk open */
 	if (!sb) {
 		if (berr.kind == VB_E_CANCELLED) {
 			vb_run_set_error(r, VB_E_CANCELLED, "cancelled");

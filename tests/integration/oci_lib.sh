@@ -53,7 +53,9 @@ registry_start() {
     port=$(oci_free_port)
     {
         echo "version: 0.1"
-        echo "log: {level: error, accesslog: {disabled: true}}"
+        # REG_ACCESSLOG=1: every request logged to $T/registry/log (for
+        # tests that count the registry's requests)
+        echo "log: {level: error, accesslog: {disabled: $([ -n "${REG_ACCESSLOG:-}" ] && echo false || echo true)}}"
         echo "storage: {filesystem: {rootdirectory: $T/registry/data}, delete: {enabled: true}}"
         echo "http: {addr: 127.0.0.1:$port}"
         if [ -n "$auth" ]; then

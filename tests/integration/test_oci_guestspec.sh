@@ -94,16 +94,18 @@ pipeline:
   boxes:
     - {name: g, run: {program: "true"}}
 EOF
+    # an image that cannot boot this VM cannot be had: 125, as docker run
     vb run "$T/g.yaml"
-    expect_rc 2
+    expect_rc 125
     expect_err_has "box 'g': sandbox.guest_image $REG/test/nokernel:v1: the guest image has no kernel"
     grep -q "stage.started" "$(find "$T/state" -name events.jsonl | head -1)" 2>/dev/null &&
         fail "a stage started"
     # an unknown guest image is named with the registry's answer
     sed -i "s|test/nokernel:v1|test/nothing:v1|" "$T/g.yaml"
     vb run "$T/g.yaml"
-    expect_rc 2
-    expect_err_has "sandbox.guest_image: $REG/test/nothing:v1"
+    expect_rc 125
+    expect_err_has "box 'g': sandbox.guest_image: $REG/test/nothing:v1"
+    expect_err_has "http://$REG/v2/test/nothing/manifests/v1"
     expect_err_has "HTTP 404"
     # a spec's own kernel and a guest image are one too many
     sed -i "s|guest_image: |kernel: /nonexistent, guest_image: |" "$T/g.yaml"

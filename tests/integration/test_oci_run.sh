@@ -181,7 +181,20 @@ EOF
     expect_clean
 }
 
-test_run_spec_image_missing_fails_its_stage() {
+# no stage.started anywhere: nothing booted (a run stopped before its
+# record opened has no events at all)
+no_stage_started() {
+    local f
+    for f in $(find "$T/state" -name events.jsonl 2>/dev/null); do
+        grep -q '"stage.started"' "$f" && fail "a stage started: $(cat "$f")"
+    done
+    return 0
+}
+
+# Every image of a run is had before any VM boots: a pipeline whose second
+# box names a missing image runs no box at all, exit 125 (as docker run),
+# the message naming the box, the reference, the URL and the 404.
+test_run_spec_image_missing_fails_before_any_box() {
     oci_env; registry_start
     spec p <<EOF
 api_version: v1
@@ -198,17 +211,79 @@ pipeline:
 EOF
     vb run -o json "$T/p.yaml"
     expect_rc 125
-    jq -e '.stages[0].success and (.stages[1].success | not) and (.stages | all(has("image") | not))' <<<"$out" >/dev/null || fail "result: $out"
-    jq -e --arg u "http://$REG/v2/test/gone/manifests/v1" \
-        '.stages[1].error | (contains("sandbox.image") and contains($u) and contains("404"))' <<<"$out" >/dev/null ||
-        fail "the stage's error: $(jq .stages[1].error <<<"$out")"
-    # --pull never: not in the store, no registry asked
+    expect_err_has "box 'gone': sandbox.image: $REG/test/gone:v1"
+    expect_err_has "http://$REG/v2/test/gone/manifests/v1"
+    expect_err_has "404"
+    [[ "$out" != *fine* ]] || fail "the first box ran: $out"
+    no_stage_started
+    # --pull never: not in the store, no registry asked; 125 as well
     vb run --pull never -o json "$T/p.yaml"
     expect_rc 125
-    jq -e '.stages[1].error | contains("is not in the store")' <<<"$out" >/dev/null || fail "result: $out"
+    expect_err_has "box 'gone': sandbox.image: $REG/test/gone:v1 is not in the store"
+    no_stage_started
+    # a workflow's image: its run stops before the VM boots
+    spec w <<EOF
+api_version: v1
+kind: workflow
+name: wf
+sandbox: {memory_mb: 256, image: "$REG/test/gone:v1"}
+workflow:
+  steps:
+    - {name: s1, run: {program: echo, args: [fine]}}
+EOF
+    vb run "$T/w.yaml"
+    expect_rc 125
+    expect_err_has "workflow 'wf': sandbox.image: $REG/test/gone:v1"
+    expect_err_has "404"
+    no_stage_started
+    # a registry that cannot be reached: the same
+    registry_stop
+    vb run "$T/p.yaml"
+    expect_rc 125
+    expect_err_has "box 'gone': sandbox.image: $REG/test/gone:v1"
+    expect_err_has "http://$REG/v2/"
+    no_stage_started
+    # only a malformed reference is a usage error
     vb run --pull sometimes "$T/p.yaml"
     expect_rc 2
     expect_err_has "--pull: expected missing, always or never"
+    sed -i "s|$REG/test/gone:v1|Bad/Ref:x|" "$T/p.yaml"
+    vb run "$T/p.yaml"
+    expect_rc 2
+    no_stage_started
+    expect_clean
+}
+
+# --pull always asks the registry once per run and reference, not once per
+# box or VM boot: two boxes in two stages on one image, and the same image
+# again as an image skill.
+test_run_pull_always_once_per_run() {
+    oci_env; REG_ACCESSLOG=1 registry_start
+    oci_image_busybox test/bb v1
+    spec p <<EOF
+api_version: v1
+kind: pipeline
+name: always
+sandbox: {memory_mb: 256, image: "$REG/test/bb:v1"}
+pipeline:
+  boxes:
+    - {name: a, run: {program: sh, args: ["-c", "cat /etc/zstd-layer"]}}
+    - name: b
+      skills: [{image: "$REG/test/bb:v1", mount: /opt/bb}]
+      run: {program: sh, args: ["-c", "cat /opt/bb/etc/zstd-layer"]}
+  stages:
+    - {type: box, name: a}
+    - {type: box, name: b}
+EOF
+    local before after
+    before=$(grep -c 'manifests/v1 HTTP' "$T/registry/log")
+    vb run --pull always "$T/p.yaml"
+    expect_rc 0
+    expect_out "zstd"
+    after=$(grep -c 'manifests/v1 HTTP' "$T/registry/log")
+    [ $((after - before)) -eq 1 ] ||
+        fail "the registry was asked $((after - before)) times for the manifest: $(grep 'manifests/v1 HTTP' "$T/registry/log")"
+    expect_clean
 }
 
 test_workflow_on_an_image() {
@@ -322,6 +397,11 @@ EOF
     vb shell --pull never -- true
     expect_rc 2
     expect_err_has "--pull needs --image"
+    # an image that cannot be had: 125, as exec --image
+    vb shell --image "$REG/test/nope:v9" -- true
+    expect_rc 125
+    expect_err_has "http://$REG/v2/test/nope/manifests/v9"
+    expect_err_has "404"
     expect_clean
 }
 

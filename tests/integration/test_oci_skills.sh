@@ -148,9 +148,12 @@ pipeline:
       skills: [{image: "$REG/test/nothing:v9", mount: /opt/n}]
       run: {program: "true"}
 EOF
+    # an image that cannot be had: VoidBox's 125 (as docker run), before
+    # any VM boots, naming the box, the skill, the URL and the 404
     vb run "$T/p.yaml"
-    expect_rc 2
-    expect_err_has "p.yaml:8:16: skill image: $REG/test/nothing:v9"
+    expect_rc 125
+    expect_err_has "box 'b': $T/p.yaml:8:16: skill image: $REG/test/nothing:v9"
+    expect_err_has "http://$REG/v2/test/nothing/manifests/v9"
     expect_err_has "HTTP 404"
     # nothing booted
     events 2>/dev/null | grep -q stage.started && fail "a stage started"

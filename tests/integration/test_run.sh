@@ -591,7 +591,7 @@ test_every_example_runs() {
         grep -qE '^kind: *(pipeline|workflow)' "$f" || continue
         grep -qE '^ *(- )?(name: .*)?prompt:' "$f" && continue
         # OCI images come from a registry (test_oci_run.sh runs them offline)
-        grep -qE '^ *(- )?(image|guest_image): ' "$f" && continue
+        grep -qE '^ *(- )?\{?(image|guest_image): ' "$f" && continue
         vb run -q "$f"
         [ "$rc" -eq 0 ] || fail "$(basename "$f"): exit $rc: $(head -c 600 "$T/err")"
         n=$((n + 1))
