@@ -161,21 +161,9 @@ static int build_initramfs(struct vb_buf *b, const uint8_t *agent, size_t agent_
 
 static int write_atomically(const char *path, const struct vb_buf *b, vb_error *err)
 {
-	_cleanup_free_ char *tmp = vb_strfmt("%s.tmp.%d", path, (int)getpid());
-	int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-	int rc = fd < 0 || vb_write_full(fd, b->data, b->len) < 0 ? -1 : 0;
-	int e = errno;
-	if (fd >= 0 && close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0) {
-		e = errno;
-		rc = -1;
-	}
-	if (rc < 0) {
-		if (tmp)
-			unlink(tmp);
-		return vb_error_errno(err, e, "cannot write %s", path);
-	}
+	/* the stages of a fan-out may build the same file at once */
+	if (vb_write_file_atomic(path, b->data, b->len, 0644) < 0)
+		return vb_error_errno(err, errno, "cannot write %s", path);
 	return 0;
 }
 

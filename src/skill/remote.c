@@ -152,19 +152,7 @@ static int get(const char *url, uint8_t **data, size_t *len, vb_error *err)
 /* Write (data) to (path) whole or not at all. */
 static int put(const char *path, const void *data, size_t len)
 {
-	_cleanup_free_ char *tmp = vb_strfmt("%s.tmp.%d", path, (int)getpid());
-	if (!tmp)
-		return -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	int ok = vb_write_full(fd, data, len) == 0;
-	ok &= close(fd) == 0;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	return vb_write_file_atomic(path, data, len, 0644);
 }
 
 /* The cached content of (url), checked against its hash; NULL if none. */

@@ -72,6 +72,33 @@ int vb_write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+int vb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = vb_strfmt("%s.tmp.XXXXXX", path);
+	if (!tmp) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fchmod(fd, mode) < 0 || vb_write_full(fd, data, len) < 0 ? -1 : 0;
+	int e = errno;
+	if (close(fd) < 0 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc == 0 && rename(tmp, path) < 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc < 0) {
+		unlink(tmp);
+		errno = e;
+	}
+	return rc;
+}
+
 ssize_t vb_read_full(int fd, void *buf, size_t n)
 {
 	char *p = buf;

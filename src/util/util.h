@@ -41,6 +41,12 @@ int vb_random_hex(char *out, size_t nbytes, vb_error *err);
 int vb_write_full(int fd, const void *buf, size_t n);
 ssize_t vb_read_full(int fd, void *buf, size_t n);
 
+/* Replace (path) with (len) bytes of (data), mode (mode), whole or not at
+ * all: written to a temporary file of its own beside it (unique per call,
+ * so threads and processes writing the same path at once do not clash; the
+ * last rename wins), then renamed over it.  -1 with errno set. */
+int vb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
 /* mkdir -p with (mode) for the directories it creates. */
 int vb_mkdir_p(const char *path, unsigned mode, vb_error *err);
 /* rm -rf that never follows symlinks; missing path is not an error. */

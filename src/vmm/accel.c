@@ -151,19 +151,13 @@ static void cache_sweep(const char *dir, const struct key *k)
 static void cache_write(const struct key *k, const struct vb_accel_info *info)
 {
 	_cleanup_free_ char *path = cache_path(k, NULL);
-	_cleanup_free_ char *tmp = path ? vb_strfmt("%s.tmp.%d", path, (int)getpid()) : NULL;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "key", k->text, "boot_id",
 			      k->boot_id, "accel", info->accel, "reason", info->reason, "log",
 			      info->log, "probe_ms", (json_int_t)info->probe_ms);
 	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
-	if (tmp && text) {
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-		int ok = fd >= 0 && vb_write_full(fd, text, strlen(text)) == 0;
-		if (fd >= 0 && close(fd) < 0)
-			ok = 0;
-		if (!ok || rename(tmp, path) < 0)
-			unlink(tmp);
+	if (path && text) {
+		vb_write_file_atomic(path, text, strlen(text), 0600);
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
 		cache_sweep(path, k);
