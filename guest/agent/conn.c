@@ -96,6 +96,14 @@ static int request_begin(struct conn *c, size_t bytes)
 	return ok ? 0 : -1;
 }
 
+int conn_idle(struct conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int idle = c->inflight == 0;
+	pthread_mutex_unlock(&c->lock);
+	return idle;
+}
+
 void conn_request_done(struct conn *c, size_t bytes)
 {
 	pthread_mutex_lock(&c->lock);
@@ -574,6 +582,10 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 	case VB_MSG_REKEY:
 		rekey_handle(c, h, payload);
 		explicit_bzero(payload, h->len);
+		free(payload);
+		return 0;
+	case VB_MSG_MOUNT:
+		mount_handle(c, h, payload);
 		free(payload);
 		return 0;
 	case VB_MSG_SHUTDOWN: {
