@@ -215,6 +215,9 @@ void conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...
 	__attribute__((format(printf, 4, 5)));
 /* A request finished: release its in-flight slot and (bytes). */
 void conn_request_done(struct conn *c, size_t bytes);
+/* The kernel's boot id, trailing newline cut (*out: caller frees); its
+ * length, or <= 0 with (*out) maybe NULL.  The first read makes it. */
+ssize_t agent_read_boot_id(char **out);
 /* REKEY: make (secret) the session secret, the old one wiped, in one step
  * against every handshake and hunt; with (one_host) (or a one-host boot)
  * the new one is wiped too and no HELLO authenticates any more. */

@@ -412,15 +412,26 @@ static void hunt(struct chan *ch)
 
 /* ---- handshake ----------------------------------------------------------- */
 
+ssize_t agent_read_boot_id(char **out)
+{
+	*out = NULL;
+	ssize_t n = agent_read_small("/proc/sys/kernel/random/boot_id", 64, out);
+	while (n > 0 && ((*out)[n - 1] == '\n' || (*out)[n - 1] == ' '))
+		(*out)[--n] = '\0';
+	return n;
+}
+
 static int send_hello_ok(struct conn *c)
 {
 	struct utsname u;
 	char *boot_id = NULL;
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
-	ssize_t n = agent_read_small("/proc/sys/kernel/random/boot_id", 64, &boot_id);
-	while (n > 0 && (boot_id[n - 1] == '\n' || boot_id[n - 1] == ' '))
-		boot_id[--n] = '\0';
+	/* The kernel makes its boot id on the first read, from its CRNG: a VM
+	 * that may be snapshotted (no one-host boot) leaves it unmade, so that
+	 * each restore makes its own after the re-key's reseed (REKEY's OK
+	 * carries it).  Read here, every restore would share it. */
+	ssize_t n = g_agent.pid1 && !g_agent.boot.one_host ? 0 : agent_read_boot_id(&boot_id);
 	struct vb_buf b = { 0 };
 	vb_msg_begin(&b, VB_MSG_HELLO_OK, 0, 0);
 	vb_msg_put_u64(&b, VB_TAG_VERSION, VB_PROTO_VERSION);

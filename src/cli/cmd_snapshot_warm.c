@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -23,6 +24,13 @@
 #include "util/util.h"
 
 #define WARM_KEEP_OTHERS 2u /* older warm snapshots kept besides the current one */
+#define WARM_RETRY_S 3600  /* after a failed background make, execs wait this long */
+
+/* <store>/.warm-failed-NAME: a background make of NAME failed at its mtime */
+static char *failed_path(const char *root, const char *name)
+{
+	return vb_strfmt("%s/.warm-failed-%s", root, name);
+}
 
 /* Boot a VM with (cfg), save it as (name).  No setup: pristine. */
 static int make(struct vb_sandbox_config *cfg, const char *name, char id[65], vb_error *err)
@@ -110,10 +118,19 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 		if (dir) /* damaged: replaced */
 			vb_snap_delete(&snap, &err);
 		vb_error_clear(&err);
+		_cleanup_free_ char *failed = failed_path(root, name);
 		if (make(&cfg, name, id, &err) < 0) {
+			/* every later exec would try again, a VM each: not for a while */
+			if (background && failed) {
+				int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+				if (fd >= 0)
+					close(fd);
+			}
 			vb_error_prefix(&err, "cannot make the warm snapshot");
 			return vb_cli_fail(&err);
 		}
+		if (failed)
+			unlink(failed);
 	}
 	vb_error e = { 0 };
 	vb_sandbox_warm_evict(name, WARM_KEEP_OTHERS, &e);
@@ -131,6 +148,13 @@ void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg)
 	 * the caller's runtime directory when the caller exits */
 	_cleanup_free_ char *run = root ? vb_strfmt("%s/.run", root) : NULL;
 	if (!run || (mkdir(run, 0700) < 0 && errno != EEXIST))
+		return;
+	char name[VB_WARM_NAME_MAX];
+	if (vb_sandbox_warm_name(cfg, name, sizeof(name), &err) < 0)
+		return;
+	_cleanup_free_ char *failed = failed_path(root, name);
+	struct stat st;
+	if (!failed || (stat(failed, &st) == 0 && time(NULL) - st.st_mtime < WARM_RETRY_S))
 		return;
 	char mem[32], cpus[32];
 	snprintf(mem, sizeof(mem), "%u", cfg->memory_mib ? cfg->memory_mib : 1024u);
@@ -158,7 +182,7 @@ void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg)
 		execv("/proc/self/exe", (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+	int wst;
+	while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
 	}
 }

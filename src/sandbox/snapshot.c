@@ -150,6 +150,7 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 	}
 	snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", snap.id);
 	sb->restore_t0 = t0;
+	vb_sandbox_write_info(sb); /* again, with the snapshot (`voidbox ps`) */
 	return sb;
 }
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Snapshots with host directories (docs/snapshots.md, "Mounts"): a restored
 # VM mounts `-v` directories on the 9p devices its snapshot has unmounted;
-# parallel restores each see their own.  Real VMs under whatever
+# parallel restores each see their own.  Warm by default ("Warm by
+# default"): the first exec boots cold and leaves the warm snapshot made in
+# the background; later execs restore it (`voidbox ps` says so), quietly,
+# each with its own boot id; --cold boots; a damaged one is replaced after
+# one notice, the exec succeeding.  Real VMs under whatever
 # accelerator voidbox picks (TCG here).
 . "$(dirname "$0")/lib.sh"
 
@@ -77,6 +81,106 @@ test_parallel_restores_own_mounts() {
     [ "$(ls "$T/b" | tr '\n' ' ')" = "seen-B who " ] || fail "b holds: $(ls "$T/b")"
     grep -q "restored from" "$T/err.a" && grep -q "restored from" "$T/err.b" ||
         fail "not both restored: $(cat "$T/err.a" "$T/err.b")"
+    expect_clean
+}
+
+
+
+# wait_warm: until the background maker is done (it holds the store's
+# lock) and a warm snapshot is listed; then none of its QEMUs is left.
+wait_warm() {
+    local lock=$XDG_CACHE_HOME/voidbox/snapshots/.warm.lock i
+    for i in $(seq 1 120); do
+        if [ -e "$lock" ] && flock -n "$lock" true &&
+            "$VB" snapshot list 2>/dev/null | grep -q ' warm-'; then
+            break
+        fi
+        sleep 1
+    done
+    "$VB" snapshot list | grep -q ' warm-' || fail "no warm snapshot made: $("$VB" snapshot list)"
+    sleep 0.5
+    ! pgrep -f "qemu-system.*$XDG_CACHE_HOME" >/dev/null || fail "the warm maker's QEMU is left"
+}
+
+# restored ARGS...: run `voidbox exec ARGS -- sleep 3` and print what
+# `voidbox ps -o json` says it was restored from ("cold" if nothing);
+# the exec's stderr in $T/werr.
+restored() {
+    "$VB" exec "$@" -- sleep 3 >/dev/null 2>"$T/werr" </dev/null &
+    local pid=$! i snap=
+    for i in $(seq 1 50); do
+        snap=$("$VB" ps -o json 2>/dev/null | python3 -c '
+import json, sys
+for v in json.load(sys.stdin):
+    if v.get("vm_id"):
+        print(v.get("snapshot", "cold")); break' 2>/dev/null)
+        [ -n "$snap" ] && break
+        sleep 0.2
+    done
+    wait "$pid" || fail "exec $* failed: $(cat "$T/werr")"
+    echo "${snap:-none}"
+}
+
+test_warm_exec_by_default() {
+    snap_setup
+    # the first exec: cold, quiet, and it leaves no VM of its own behind
+    [ "$(restored)" = cold ] || fail "the first exec was not cold"
+    [ ! -s "$T/werr" ] || fail "the first exec was not quiet: $(cat "$T/werr")"
+    expect_clean
+    wait_warm
+    vb snapshot list
+    grep -qE '^[0-9a-f]{12} +warm-[0-9a-f]{18} ' <<<"$out" || fail "list: $out"
+    local id; id=$(grep -oE '^[0-9a-f]{12} +warm-' <<<"$out" | cut -c1-12)
+    # later ones restore it, quietly
+    [ "$(restored)" = "$id" ] || fail "the second exec was not restored from $id"
+    [ ! -s "$T/werr" ] || fail "a warm exec was not quiet: $(cat "$T/werr")"
+    # each with an identity of its own: distinct boot ids, made after the re-key
+    vb exec -- cat /proc/sys/kernel/random/boot_id
+    expect_rc 0
+    local b1=$out
+    vb exec -- cat /proc/sys/kernel/random/boot_id
+    expect_rc 0
+    [[ "$b1" =~ ^[0-9a-f-]{36}$ ]] && [ "$out" != "$b1" ] ||
+        fail "boot ids of two restores: '$b1' '$out'"
+    # with a mount, and as any exec (stdin, exit code)
+    mkdir -p "$T/w"
+    [ "$(restored -v "$T/w:/workspace:rw")" = "$id" ] || fail "exec with a mount not restored"
+    vb_in "data" exec -i -v "$T/w:/workspace:rw" -- sh -c "cat > /workspace/in; exit 7"
+    expect_rc 7
+    [ "$(cat "$T/w/in")" = data ] || fail "stdin not written through the mount"
+    # --cold, and what a restore cannot give (rlimits), boot
+    [ "$(restored --cold)" = cold ] || fail "--cold restored"
+    [ "$(restored --rlimit nofile=256)" = cold ] || fail "--rlimit restored"
+    vb exec --rlimit nofile=256 -- sh -c "ulimit -n"
+    expect_rc 0
+    expect_out 256
+    expect_clean
+}
+
+test_warm_damaged_falls_back() {
+    snap_setup
+    vb snapshot warm
+    expect_rc 0
+    local id; id=$(tail -1 <<<"$out")
+    [[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "snapshot warm printed '$out'"
+    vb snapshot warm # there already: the same one
+    expect_rc 0
+    [ "$(tail -1 <<<"$out")" = "$id" ] || fail "a second warm snapshot: $out"
+    local d=$XDG_CACHE_HOME/voidbox/snapshots/$id
+    chmod u+w "$d/state"
+    printf 'XXXX' | dd of="$d/state" bs=1 seek=100 conv=notrunc status=none
+    vb exec -- echo ran
+    expect_rc 0
+    expect_out ran
+    [ "$(wc -l <"$T/err")" = 1 ] || fail "not one notice: $err"
+    expect_err_has "warm snapshot ${id:0:12} could not be restored (snapshot ${id:0:12} is damaged: 'state' does not match its digest); booted cold"
+    [ ! -e "$d" ] || fail "the damaged snapshot is still there"
+    # replaced in the background; the next execs restore the new one
+    wait_warm
+    local nid; nid=$("$VB" snapshot list | grep -oE '^[0-9a-f]{12} +warm-' | cut -c1-12)
+    [ -n "$nid" ] && [ "$nid" != "${id:0:12}" ] || fail "not replaced: $nid"
+    [ "$(restored)" = "$nid" ] || fail "not restored from the replacement"
+    [ ! -s "$T/werr" ] || fail "notice again: $(cat "$T/werr")"
     expect_clean
 }
 
