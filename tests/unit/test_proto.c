@@ -1075,7 +1075,7 @@ static void test_mount_req(void **state)
 	assert_int_equal(mount_decode_of(t2, pd, rod, 2, &r), VB_ERR_INVAL);
 	const char *t9[9], *p9[9];
 	int ro9[9];
-	char tagbuf[9][8], pathbuf[9][8];
+	char tagbuf[9][16], pathbuf[9][16];
 	for (int i = 0; i < 9; i++) {
 		snprintf(tagbuf[i], sizeof(tagbuf[i]), "vbm%d", i);
 		snprintf(pathbuf[i], sizeof(pathbuf[i]), "/m%d", i);
