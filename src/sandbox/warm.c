@@ -71,9 +71,10 @@ vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(w->name, &snap, &dir, &e) < 0) {
-		w->missing = e.kind == VB_E_NOTFOUND;
-		if (!w->missing)
-			snprintf(w->notice, sizeof(w->notice), "warm snapshot %s: %s; booting cold",
+		/* not there, or not readable: either way the maker tries */
+		w->missing = 1;
+		if (e.kind != VB_E_NOTFOUND)
+			snprintf(w->notice, sizeof(w->notice), "warm snapshot %s: %s; booted cold",
 				 w->name, e.msg);
 		vb_error_clear(&e);
 		return vb_sandbox_start(cfg, err);
