@@ -51,6 +51,10 @@ struct vb_restore {
  * no identity change yet, which vb_sandbox_restore() adds. */
 vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb_restore *restore,
 			    vb_error *err);
+/* vb_sandbox_restore(), telling with (*mount_failed) that the restore
+ * itself worked but mounting (cfg)'s directories did not (warm.c). */
+vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const char *ref,
+				  int *mount_failed, vb_error *err);
 /* After a restore's re-key: mount (cfg)'s mounts on the snapshot's 9p
  * devices (MOUNT, docs/protocol.md).  mount.c. */
 int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);

@@ -154,14 +154,25 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 	return sb;
 }
 
-vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
-			       vb_error *err)
+vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const char *ref,
+				  int *mount_failed, vb_error *err)
 {
+	if (mount_failed)
+		*mount_failed = 0;
 	/* The copy still holds the snapshot's session secret, RNG state and
 	 * clock: every restore of one snapshot would be the same machine
 	 * until the re-key, so nothing runs in it before that. */
 	vb_sandbox *sb = restore_unkeyed(cfg, ref, err);
-	if (sb && (vb_sandbox_rekey(sb, err) < 0 || vb_sandbox_mount_slots(sb, cfg, err) < 0)) {
+	if (sb && vb_sandbox_rekey(sb, err) < 0) {
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
+		vb_sandbox_free(sb);
+		return NULL;
+	}
+	if (sb && vb_sandbox_mount_slots(sb, cfg, err) < 0) {
+		/* the caller's mounts, not the snapshot, most likely (a guest path
+		 * the agent refuses): a cold boot would fail the same way */
+		if (mount_failed)
+			*mount_failed = 1;
 		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
 		vb_sandbox_free(sb);
 		return NULL;
@@ -169,6 +180,12 @@ vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *
 	if (sb) /* "boot" covers the restore and the re-key: the VM is usable */
 		sb->boot_ms = vb_now_ms() - sb->restore_t0;
 	return sb;
+}
+
+vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
+			       vb_error *err)
+{
+	return vb_sandbox_restore_ex(cfg, ref, NULL, err);
 }
 
 const char *vb_sandbox_snapshot_id(const vb_sandbox *sb)

@@ -79,7 +79,8 @@ vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb
 		vb_error_clear(&e);
 		return vb_sandbox_start(cfg, err);
 	}
-	vb_sandbox *sb = vb_sandbox_restore(cfg, w->name, &e);
+	int mount_failed = 0;
+	vb_sandbox *sb = vb_sandbox_restore_ex(cfg, w->name, &mount_failed, &e);
 	if (sb) {
 		w->restored = 1;
 		return sb;
@@ -88,6 +89,12 @@ vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb
 		if (err)
 			*err = e;
 		return NULL;
+	}
+	if (mount_failed) {
+		/* the snapshot is fine; the cold boot reports the mount's error
+		 * as it always did */
+		vb_error_clear(&e);
+		return vb_sandbox_start(cfg, err);
 	}
 	/* Whatever broke it (a damaged file, QEMU refusing the state), the
 	 * next exec should not meet it again: it goes, and a new one is made

@@ -148,6 +148,14 @@ test_warm_exec_by_default() {
     vb_in "data" exec -i -v "$T/w:/workspace:rw" -- sh -c "cat > /workspace/in; exit 7"
     expect_rc 7
     [ "$(cat "$T/w/in")" = data ] || fail "stdin not written through the mount"
+    # a mount the agent refuses is the exec's error, as cold; the warm
+    # snapshot is not blamed (no notice, still there)
+    vb exec -v "$T/w:/proc/1/x" -- echo ran
+    [ "$rc" -ne 0 ] && [ -z "$out" ] || fail "a mount on /proc/1/x: rc $rc, out '$out'"
+    expect_err_has "mount vbm0"
+    ! grep -q "could not be restored" "$T/err" || fail "blamed the warm snapshot: $err"
+    vb snapshot list
+    grep -q "^$id " <<<"$out" || fail "the warm snapshot went: $out"
     # --cold, and what a restore cannot give (rlimits), boot
     [ "$(restored --cold)" = cold ] || fail "--cold restored"
     [ "$(restored --rlimit nofile=256)" = cold ] || fail "--rlimit restored"
