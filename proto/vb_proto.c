@@ -542,6 +542,107 @@ int vb_rekey_decode(const void *payload, size_t len, struct vb_rekey *rk)
 	return VB_ERR_NONE;
 }
 
+/* ---- MOUNT ------------------------------------------------------------- */
+
+int vb_mount_encode(struct vb_buf *b, uint32_t id, const struct vb_mount_req *r)
+{
+	vb_msg_begin(b, VB_MSG_MOUNT, 0, id);
+	for (size_t i = 0; i < r->n && i < VB_MOUNT_REQ_MAX; i++) {
+		long off = vb_msg_nest_begin(b, VB_TAG_MOUNT);
+		vb_msg_put_str(b, VB_TAG_MOUNT_TAG, r->m[i].tag);
+		vb_msg_put_str(b, VB_TAG_MOUNT_PATH, r->m[i].path);
+		vb_msg_put_u64(b, VB_TAG_MOUNT_RO, r->m[i].ro ? 1 : 0);
+		vb_msg_nest_end(b, off);
+	}
+	return vb_msg_end(b);
+}
+
+static int mount_tag_ok(const uint8_t *p, size_t n)
+{
+	if (n < 4 || n > VB_MOUNT_TAG_MAX || memcmp(p, "vbm", 3) != 0)
+		return 0;
+	if (n > 4 && p[3] == '0')
+		return 0;
+	for (size_t i = 3; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* One nested MOUNT into slot (i) of (r): 0, or VB_ERR_PROTO/INVAL. */
+static int decode_mount_req(const struct vb_field *outer, struct vb_mount_req *r, size_t i)
+{
+	struct vb_reader rd;
+	struct vb_field f, tag = { 0 }, path = { 0 };
+	uint64_t ro = 1;
+	int rc, have_ro = 0, err = VB_ERR_NONE;
+	vb_reader_init(&rd, outer->data, outer->len);
+	while ((rc = vb_reader_next(&rd, &f)) > 0) {
+		if (f.tag == VB_TAG_MOUNT_TAG) {
+			if (tag.data || !mount_tag_ok(f.data, f.len))
+				err = VB_ERR_INVAL;
+			tag = f;
+		} else if (f.tag == VB_TAG_MOUNT_PATH) {
+			if (path.data || f.len < 1 || f.len > VB_MAX_PATH || f.data[0] != '/' ||
+			    memchr(f.data, 0, f.len))
+				err = VB_ERR_INVAL;
+			path = f;
+		} else if (f.tag == VB_TAG_MOUNT_RO) {
+			if (have_ro++ || vb_field_u64(&f, &ro) < 0 || ro > 1)
+				err = VB_ERR_INVAL;
+		}
+	}
+	if (rc < 0)
+		return VB_ERR_PROTO;
+	if (err != VB_ERR_NONE || !tag.data || !path.data)
+		return VB_ERR_INVAL;
+	memcpy(r->m[i].tag, tag.data, tag.len);
+	r->m[i].tag[tag.len] = '\0';
+	memcpy(r->m[i].path, path.data, path.len);
+	r->m[i].path[path.len] = '\0';
+	r->m[i].ro = (int)ro;
+	return VB_ERR_NONE;
+}
+
+int vb_mount_decode(const void *payload, size_t len, struct vb_mount_req *out)
+{
+	/* decoded into a scratch copy: (out) is untouched on failure */
+	struct vb_mount_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return VB_ERR_INTERNAL;
+	struct vb_reader rd;
+	struct vb_field f;
+	int rc, err = VB_ERR_NONE;
+	vb_reader_init(&rd, payload, len);
+	while ((rc = vb_reader_next(&rd, &f)) > 0) {
+		if (f.tag != VB_TAG_MOUNT)
+			continue;
+		if (r->n >= VB_MOUNT_REQ_MAX) {
+			err = VB_ERR_INVAL;
+			continue;
+		}
+		int e = decode_mount_req(&f, r, r->n);
+		if (e == VB_ERR_PROTO) {
+			rc = -1;
+			break;
+		}
+		if (e != VB_ERR_NONE)
+			err = e;
+		else
+			r->n++;
+	}
+	if (rc >= 0 && err == VB_ERR_NONE && r->n == 0)
+		err = VB_ERR_INVAL;
+	for (size_t i = 0; rc >= 0 && err == VB_ERR_NONE && i < r->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(r->m[i].tag, r->m[j].tag) || !strcmp(r->m[i].path, r->m[j].path))
+				err = VB_ERR_INVAL;
+	if (rc >= 0 && err == VB_ERR_NONE)
+		memcpy(out, r, sizeof(*r));
+	free(r);
+	return rc < 0 ? VB_ERR_PROTO : err;
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
@@ -930,6 +1031,7 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_SAMPLE: return "SAMPLE";
 	case VB_MSG_SHUTDOWN: return "SHUTDOWN";
 	case VB_MSG_REKEY: return "REKEY";
+	case VB_MSG_MOUNT: return "MOUNT";
 	case VB_MSG_BOOT: return "BOOT";
 	default: return "?";
 	}

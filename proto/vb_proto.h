@@ -108,6 +108,8 @@ enum vb_msg_type {
 	VB_MSG_SHUTDOWN = 49, /* H->G -> OK, then the guest reboots (QEMU exits) */
 	VB_MSG_REKEY = 50,    /* H->G: SECRET, ENTROPY, TIME_NS, HOSTNAME, ONE_HOST
 			       * -> OK: ENTROPY_BITS (a fresh identity, struct vb_rekey) */
+	VB_MSG_MOUNT = 51,    /* H->G: MOUNT+ (nested MOUNT_TAG, MOUNT_PATH, MOUNT_RO) -> OK:
+			       * mount 9p exports after a restore (struct vb_mount_req) */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
 			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,
@@ -328,6 +330,27 @@ struct vb_rekey {
  * wipes (rk) and the frame with explicit_bzero once used. */
 int vb_rekey_encode(struct vb_buf *b, uint32_t id, const struct vb_rekey *rk);
 int vb_rekey_decode(const void *payload, size_t len, struct vb_rekey *rk);
+
+/* MOUNT: 9p exports the VM already has as devices (tags "vbm<N>") that
+ * the agent mounts now rather than at boot: a VM restored from a snapshot
+ * (docs/snapshots.md, "Mounts").  Fixed-size, nothing allocated. */
+#define VB_MOUNT_REQ_MAX 8u
+#define VB_MOUNT_TAG_MAX 5u /* "vbm" and at most 2 digits */
+struct vb_mount_req {
+	size_t n; /* 1..VB_MOUNT_REQ_MAX */
+	struct {
+		char tag[VB_MOUNT_TAG_MAX + 1]; /* "vbm0".."vbm99", no leading zero */
+		char path[VB_MAX_PATH + 1];    /* starts with '/' */
+		int ro;                        /* default 1 */
+	} m[VB_MOUNT_REQ_MAX];
+};
+/* Encode checks nothing.  Decode returns 0, VB_ERR_PROTO for a malformed
+ * payload, or VB_ERR_INVAL for no MOUNT or more than VB_MOUNT_REQ_MAX, a
+ * mount without a tag or path, a bad tag, a path not starting with '/',
+ * MOUNT_RO other than 0/1, or a tag or path given twice; (r) is filled only
+ * on success.  The agent checks the paths further (no "." or ".."). */
+int vb_mount_encode(struct vb_buf *b, uint32_t id, const struct vb_mount_req *r);
+int vb_mount_decode(const void *payload, size_t len, struct vb_mount_req *r);
 
 /* A loopback forward: the agent listens on 127.0.0.1:port in the guest and
  * opens a stream of (kind) for every connection. */

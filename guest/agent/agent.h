@@ -107,6 +107,14 @@ void boot_system(void);
 int boot_load(const char *path, int consume, struct vb_boot *out);
 /* PID 1: hostname and the 9p mounts of (boot).  A failed mount is fatal. */
 void boot_apply(const struct vb_boot *boot);
+/* Mount the 9p export (m) (a checked path, mkdir -p, the fallback options,
+ * an rw root given to the stage's user).  Returns 0, or an errno with
+ * (why) filled. */
+int boot_mount_9p(const struct vb_boot_mount *m, char *why, size_t len);
+/* Add (path) to g_agent.roots (realpath'd with canonicalize).  Not
+ * thread-safe against file operations: only at boot or with no request in
+ * flight (mount.c).  Returns 0 or -1. */
+int boot_add_root(const char *path, int canonicalize);
 /* Set g_agent.roots: from (spec) (colon-separated, process mode) or the
  * defaults, plus every mount path of the boot data.  Returns 0 or -1. */
 int boot_set_roots(const char *spec);
@@ -207,6 +215,9 @@ void conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...
 	__attribute__((format(printf, 4, 5)));
 /* A request finished: release its in-flight slot and (bytes). */
 void conn_request_done(struct conn *c, size_t bytes);
+/* The kernel's boot id, trailing newline cut (*out: caller frees); its
+ * length, or <= 0 with (*out) maybe NULL.  The first read makes it. */
+ssize_t agent_read_boot_id(char **out);
 /* REKEY: make (secret) the session secret, the old one wiped, in one step
  * against every handshake and hunt; with (one_host) (or a one-host boot)
  * the new one is wiped too and no HELLO authenticates any more. */
@@ -219,6 +230,17 @@ void conn_secret_replace(const uint8_t secret[VB_SECRET_LEN], int one_host);
  * then the secret, then OK (ENTROPY_BITS); or ERROR, the secret unchanged.
  * (payload) stays the caller's; it wipes it. */
 void rekey_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+
+/* ---- mount.c ------------------------------------------------------------- */
+
+/* Handle MOUNT on the reader thread of an authenticated session: the 9p
+ * exports of a restored VM, mounted and added to the roots of file
+ * operations; OK, or ERROR naming the first mount that failed (those
+ * before it stay mounted).  Refused (BUSY) while a request of the session
+ * is in flight, and in process mode. */
+void mount_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+/* True if the session has no request in flight. */
+int conn_idle(struct conn *c);
 
 /* ---- exec.c -------------------------------------------------------------- */
 

@@ -346,12 +346,17 @@ static int sane_mount_path(const char *p)
 	return 1;
 }
 
-static void mount_9p(const struct vb_boot_mount *m)
+int boot_mount_9p(const struct vb_boot_mount *m, char *why, size_t len)
 {
-	if (!sane_mount_path(m->path))
-		agent_fatal("mount %s: invalid guest path '%.256s'", m->tag, m->path);
-	if (boot_mkdir_p(m->path, 0755) < 0)
-		agent_fatal("mount %s: mkdir %s: %s", m->tag, m->path, strerror(errno));
+	if (!sane_mount_path(m->path)) {
+		snprintf(why, len, "mount %s: invalid guest path '%.256s'", m->tag, m->path);
+		return EINVAL;
+	}
+	if (boot_mkdir_p(m->path, 0755) < 0) {
+		int e = errno;
+		snprintf(why, len, "mount %s: mkdir %.256s: %s", m->tag, m->path, strerror(e));
+		return e;
+	}
 	unsigned long flags = MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0);
 	int err = 0;
 	size_t i = 0;
@@ -362,8 +367,10 @@ static void mount_9p(const struct vb_boot_mount *m)
 		}
 		err = errno;
 	}
-	if (err)
-		agent_fatal("mount 9p '%s' on %s: %s", m->tag, m->path, strerror(err));
+	if (err) {
+		snprintf(why, len, "mount 9p '%s' on %.256s: %s", m->tag, m->path, strerror(err));
+		return err;
+	}
 	if (i > 0)
 		agent_log("mounted 9p '%s' on %s with fallback options '%s'", m->tag, m->path,
 			  p9_options[i]);
@@ -380,6 +387,14 @@ static void mount_9p(const struct vb_boot_mount *m)
 			agent_log("mount %s: cannot give %s to the stage's user: %s", m->tag, m->path,
 				  strerror(errno));
 	}
+	return 0;
+}
+
+static void mount_9p(const struct vb_boot_mount *m)
+{
+	char why[512];
+	if (boot_mount_9p(m, why, sizeof(why)))
+		agent_fatal("%s", why);
 }
 
 void boot_apply(const struct vb_boot *boot)
@@ -401,7 +416,7 @@ void boot_apply(const struct vb_boot *boot)
 
 /* ---- roots --------------------------------------------------------------- */
 
-static int add_root(const char *path, int canonicalize)
+int boot_add_root(const char *path, int canonicalize)
 {
 	char buf[PATH_MAX];
 	const char *p = path;
@@ -434,26 +449,26 @@ int boot_set_roots(const char *spec)
 		if (!copy)
 			return -1;
 		for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
-			if (add_root(tok, 1) < 0) {
+			if (boot_add_root(tok, 1) < 0) {
 				free(copy);
 				return -1;
 			}
 		free(copy);
 	} else {
-		if (add_root("/workspace", 0) < 0 || add_root("/home/sandbox", 0) < 0 ||
-		    add_root("/tmp", 0) < 0)
+		if (boot_add_root("/workspace", 0) < 0 || boot_add_root("/home/sandbox", 0) < 0 ||
+		    boot_add_root("/tmp", 0) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < g_agent.boot.n_mounts; i++)
 		if (sane_mount_path(g_agent.boot.mounts[i].path) &&
-		    add_root(g_agent.boot.mounts[i].path, !g_agent.pid1) < 0)
+		    boot_add_root(g_agent.boot.mounts[i].path, !g_agent.pid1) < 0)
 			return -1;
 	/* the disks (read-only) and the image's working directory */
 	for (size_t i = 0; i < g_agent.boot.n_disks; i++)
-		if (add_root(g_agent.boot.disks[i].path, !g_agent.pid1) < 0)
+		if (boot_add_root(g_agent.boot.disks[i].path, !g_agent.pid1) < 0)
 			return -1;
 	if (g_agent.boot.root_workdir && sane_mount_path(g_agent.boot.root_workdir) &&
-	    add_root(g_agent.boot.root_workdir, !g_agent.pid1) < 0)
+	    boot_add_root(g_agent.boot.root_workdir, !g_agent.pid1) < 0)
 		return -1;
 	return g_agent.n_roots ? 0 : -1;
 }

@@ -96,6 +96,14 @@ static int request_begin(struct conn *c, size_t bytes)
 	return ok ? 0 : -1;
 }
 
+int conn_idle(struct conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int idle = c->inflight == 0;
+	pthread_mutex_unlock(&c->lock);
+	return idle;
+}
+
 void conn_request_done(struct conn *c, size_t bytes)
 {
 	pthread_mutex_lock(&c->lock);
@@ -404,15 +412,26 @@ static void hunt(struct chan *ch)
 
 /* ---- handshake ----------------------------------------------------------- */
 
+ssize_t agent_read_boot_id(char **out)
+{
+	*out = NULL;
+	ssize_t n = agent_read_small("/proc/sys/kernel/random/boot_id", 64, out);
+	while (n > 0 && ((*out)[n - 1] == '\n' || (*out)[n - 1] == ' '))
+		(*out)[--n] = '\0';
+	return n;
+}
+
 static int send_hello_ok(struct conn *c)
 {
 	struct utsname u;
 	char *boot_id = NULL;
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
-	ssize_t n = agent_read_small("/proc/sys/kernel/random/boot_id", 64, &boot_id);
-	while (n > 0 && (boot_id[n - 1] == '\n' || boot_id[n - 1] == ' '))
-		boot_id[--n] = '\0';
+	/* The kernel makes its boot id on the first read, from its CRNG: a VM
+	 * that may be snapshotted (no one-host boot) leaves it unmade, so that
+	 * each restore makes its own after the re-key's reseed (REKEY's OK
+	 * carries it).  Read here, every restore would share it. */
+	ssize_t n = g_agent.pid1 && !g_agent.boot.one_host ? 0 : agent_read_boot_id(&boot_id);
 	struct vb_buf b = { 0 };
 	vb_msg_begin(&b, VB_MSG_HELLO_OK, 0, 0);
 	vb_msg_put_u64(&b, VB_TAG_VERSION, VB_PROTO_VERSION);
@@ -574,6 +593,10 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 	case VB_MSG_REKEY:
 		rekey_handle(c, h, payload);
 		explicit_bzero(payload, h->len);
+		free(payload);
+		return 0;
+	case VB_MSG_MOUNT:
+		mount_handle(c, h, payload);
 		free(payload);
 		return 0;
 	case VB_MSG_SHUTDOWN: {

@@ -66,6 +66,12 @@ static void send_ok(struct conn *c, uint32_t id, uint64_t bits)
 	struct vb_buf b = { 0 };
 	vb_msg_begin(&b, VB_MSG_OK, 0, id);
 	vb_msg_put_u64(&b, VB_TAG_ENTROPY_BITS, bits);
+	/* after the reseed: a restored VM's boot id is made now, its own
+	 * (HELLO_OK left it unmade in a VM that could be snapshotted) */
+	char *boot_id = NULL;
+	if (agent_read_boot_id(&boot_id) > 0)
+		vb_msg_put_str(&b, VB_TAG_BOOT_ID, boot_id);
+	free(boot_id);
 	if (vb_msg_end(&b) == 0)
 		conn_send(c, &b);
 	vb_buf_free(&b);

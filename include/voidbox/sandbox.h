@@ -267,6 +267,33 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
  * the state, the channel and the re-key. */
 vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
 			       vb_error *err);
+/* Warm by default (docs/snapshots.md): automatic snapshots are named
+ * VB_WARM_PREFIX + 18 hex digits of their kernel, initramfs and
+ * configuration. */
+#define VB_WARM_PREFIX "warm-"
+#define VB_WARM_NAME_MAX 40
+struct vb_warm {
+	char name[VB_WARM_NAME_MAX]; /* the warm snapshot's name, or "" */
+	int restored;                /* the sandbox came from it */
+	int missing;                 /* there is none (any more): worth making one */
+	char notice[1200];           /* "" or one line: why it booted cold instead */
+};
+/* Can (cfg) start from a warm snapshot?  Not with an allowlist, rlimits,
+ * network, forwards, an image root, disks or more mounts than a snapshot
+ * has devices (boot data and devices a restore cannot change). */
+int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg);
+/* The warm snapshot's name for (cfg) (hashes kernel and initramfs). */
+int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,
+			 vb_error *err);
+/* vb_sandbox_start(), from (cfg)'s warm snapshot when it is eligible and
+ * there is one.  A restore that fails for any reason but a cancel deletes
+ * that snapshot and boots cold (w->notice says why); (w) tells what
+ * happened.  Errors are those of the cold boot. */
+vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb_warm *w,
+				  vb_error *err);
+/* Delete the warm snapshots but (keep) and the (max_others) newest others. */
+int vb_sandbox_warm_evict(const char *keep, unsigned max_others, vb_error *err);
+
 /* The snapshot a sandbox was restored from (its full id), or NULL. */
 const char *vb_sandbox_snapshot_id(const vb_sandbox *sb);
 

@@ -34,6 +34,10 @@ int vb_cmd_pull(int argc, char **argv);
 int vb_cmd_images(int argc, char **argv);
 int vb_cmd_rmi(int argc, char **argv);
 int vb_cmd_snapshot(int argc, char **argv);
+/* `snapshot warm` (cmd_snapshot_warm.c), and its start in the background,
+ * detached, for an exec of (cfg) that found no warm snapshot. */
+int vb_cli_snapshot_warm(int argc, char **argv);
+void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg);
 
 /* Print "voidbox: MESSAGE" to stderr and return the exit code for its kind
  * (125 runtime, 2 usage, 124 timeout, 126, 127, 130). */

@@ -81,6 +81,9 @@ static const char usage_text[] =
 	"                        list`) instead of booting: checked first, refused\n"
 	"                        if damaged or taken with another kernel, initramfs\n"
 	"                        or VM configuration (docs/snapshots.md)\n"
+	"  --cold                boot the VM instead of restoring the warm snapshot\n"
+	"                        of the default VM (the default when there is one\n"
+	"                        and nothing asked for needs a boot; docs/snapshots.md)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"
@@ -108,6 +111,7 @@ struct opts {
 	struct vb_run_image im;
 	const char **image_argv; /* Entrypoint + Cmd when no PROG was given */
 	const char *snapshot; /* --snapshot */
+	int cold;             /* --cold: no warm snapshot */
 };
 
 /* --rlimit NAME=N, with the spec's names (limits.nofile, nproc, fsize_mb)
@@ -231,7 +235,7 @@ static int prepare_image(struct opts *o, vb_error *err)
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
 	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ALLOW, OPT_RLIMIT, OPT_BACKEND, OPT_ACCEL,
-	       OPT_AGENT, OPT_IMAGE, OPT_PULL, OPT_SNAPSHOT };
+	       OPT_AGENT, OPT_IMAGE, OPT_PULL, OPT_SNAPSHOT, OPT_COLD };
 	static const struct option longopts[] = {
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -248,6 +252,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "pull", required_argument, NULL, OPT_PULL },
 		{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+		{ "cold", no_argument, NULL, OPT_COLD },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -329,6 +334,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case OPT_SNAPSHOT:
 			o->snapshot = optarg;
+			break;
+		case OPT_COLD:
+			o->cold = 1;
 			break;
 		case OPT_AGENT: {
 			enum vb_agentbin_kind k;
@@ -635,8 +643,15 @@ int vb_cmd_exec(int argc, char **argv)
 	o.ex.want_stdin = 1;
 	l.stdin_open = 1;
 
+	/* Warm by default: the default VM restored from its pristine snapshot
+	 * when there is one; quiet either way, but for a restore that failed
+	 * (one notice, then a cold boot) */
+	struct vb_warm warm = { 0 };
 	vb_sandbox *sb = o.snapshot ? vb_sandbox_restore(&o.cfg, o.snapshot, &err)
-				    : vb_sandbox_start(&o.cfg, &err);
+			 : o.cold   ? vb_sandbox_start(&o.cfg, &err)
+				    : vb_sandbox_start_warm(&o.cfg, &warm, &err);
+	if (warm.notice[0])
+		vb_cli_warn("%s", warm.notice);
 	if (sb && o.snapshot)
 		vb_cli_warn("boot: restored from %.12s in %lld ms", vb_sandbox_snapshot_id(sb),
 			    (long long)vb_sandbox_boot_ms(sb));
@@ -678,6 +693,10 @@ teardown:
 	vb_cli_net_learned(&o.cfg.network, sb);
 	vb_sandbox_free(sb);
 	close(l.sfd);
+	/* made after this exec, not during it: the first exec of a host is
+	 * not slowed by a second VM booting beside it */
+	if (warm.missing)
+		vb_cli_warm_spawn(&o.cfg);
 out:
 	vb_cli_arena_free(&o.arena);
 	for (int k = 0; k < VB_AGENTBIN_N; k++)

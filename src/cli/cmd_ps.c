@@ -128,6 +128,8 @@ static json_t *vm_json(const struct ps_vm *v, int standalone)
 	if (!rc) {
 		rc |= json_object_set_new(o, "accel", str(v->vm.accel));
 		rc |= json_object_set_new(o, "isolation", str(v->vm.isolation));
+		if (v->vm.snapshot[0])
+			rc |= json_object_set_new(o, "snapshot", str(v->vm.snapshot));
 		rc |= json_object_set_new(
 			o, "net",
 			v->vm.has_net ? json_pack("{s:I, s:I, s:I, s:I}", "bytes_out",
@@ -263,8 +265,9 @@ static void print_table(const struct ps_row *rows, size_t n, const struct vb_run
 		       kind_w, kind_w, v->kind, "running", when, dur);
 		char net[160];
 		net_desc(&v->vm, net, sizeof(net));
-		printf("%-22s    pid %ld  %s%s%s%s  %s\n", "", v->vm.pid, v->vm.accel,
-		       v->vm.isolation[0] ? ", " : "", v->vm.isolation, net, cmd);
+		printf("%-22s    pid %ld  %s%s%s%s%s%s  %s\n", "", v->vm.pid, v->vm.accel,
+		       v->vm.isolation[0] ? ", " : "", v->vm.isolation,
+		       v->vm.snapshot[0] ? ", restored from " : "", v->vm.snapshot, net, cmd);
 	}
 }
 

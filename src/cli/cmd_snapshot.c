@@ -16,6 +16,7 @@ static const char usage_text[] =
 	"       voidbox snapshot list [-o text|json]\n"
 	"       voidbox snapshot inspect ID|NAME\n"
 	"       voidbox snapshot delete ID|NAME...\n"
+	"       voidbox snapshot warm [--memory SIZE] [--cpus N] [--accel A]\n"
 	"\n"
 	"create   boot a VM, run SETUP-CMD in it as root (if given; it must exit 0),\n"
 	"         flush the guest's file systems, pause the VM and store it; prints\n"
@@ -23,6 +24,8 @@ static const char usage_text[] =
 	"list     the stored snapshots, newest first\n"
 	"inspect  one snapshot's manifest (JSON), its files checked\n"
 	"delete   remove snapshots\n"
+	"warm     make the warm snapshot `voidbox exec` starts from by default (an\n"
+	"         exec that finds none makes it in the background); prints its id\n"
 	"\n"
 	"options (create):\n"
 	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
@@ -34,7 +37,8 @@ static const char usage_text[] =
 	"  -o, --output FORMAT   list: text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"Snapshot VMs have no mounts, network, image root or disks (yet).\n"
+	"Snapshot VMs have no network, image root or disks (yet); a restore has at\n"
+	"most 4 mounts.  Warm snapshots are named warm-...\n"
 	"exit codes: 0 done; 1 no such snapshot; 2 bad usage; 125 the VM or the\n"
 	"save failed, or SETUP-CMD did not exit 0.\n";
 
@@ -166,7 +170,7 @@ static int list(int json)
 		return vb_cli_fail(&err);
 	json_t *arr = json ? json_array() : NULL;
 	if (!json)
-		printf("%-14s %-20s %-20s %9s %9s\n", "ID", "NAME", "CREATED", "RAM", "STATE");
+		printf("%-14s %-24s %-20s %9s %9s\n", "ID", "NAME", "CREATED", "RAM", "STATE");
 	for (size_t i = 0; i < n; i++) {
 		const struct vb_snap *s = &all[i];
 		if (json) {
@@ -184,7 +188,7 @@ static int list(int json)
 		print_human_size(ram, sizeof(ram), s->files[1].data);
 		print_human_size(st, sizeof(st), s->files[0].size);
 		/* names are checked to be [A-Za-z0-9._-] when parsed */
-		printf("%-14.12s %-20s %-20s %9s %9s\n", s->id, s->name[0] ? s->name : "-", when, ram,
+		printf("%-14.12s %-24s %-20s %9s %9s\n", s->id, s->name[0] ? s->name : "-", when, ram,
 		       st);
 	}
 	if (json) {
@@ -249,9 +253,11 @@ int vb_cmd_snapshot(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	static const char *const subs[] = { "create", "list", "inspect", "delete" };
+	static const char *const subs[] = { "create", "list", "inspect", "delete", "warm" };
 	if (!strcmp(sub, "create"))
 		return create(argc - 1, argv + 1);
+	if (!strcmp(sub, "warm"))
+		return vb_cli_snapshot_warm(argc - 1, argv + 1);
 	if (!strcmp(sub, "list")) {
 		int json = 0;
 		for (int i = 2; i < argc; i++) {
@@ -279,6 +285,6 @@ int vb_cmd_snapshot(int argc, char **argv)
 	if (sub[0] == '-')
 		vb_cli_unknown_option("snapshot", sub, NULL, &err);
 	else
-		vb_cli_unknown_command("snapshot", sub, subs, 4, &err);
+		vb_cli_unknown_command("snapshot", sub, subs, 5, &err);
 	return vb_cli_fail(&err);
 }

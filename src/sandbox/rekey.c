@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "sandbox/sandbox_int.h"
+#include "util/term.h"
 #include "util/util.h"
 
 #define REKEY_ENTROPY 64u /* bytes of getrandom() output for the guest's RNG */
@@ -43,6 +44,12 @@ int vb_sandbox_rekey(vb_sandbox *sb, vb_error *err)
 			     (unsigned long long)bits, REKEY_ENTROPY * 8);
 		goto out;
 	}
+	/* the restored VM's own boot id, made after the reseed (protocol.md) */
+	struct vb_field bf;
+	if (vb_payload_find(reply->payload, reply->hdr.len, VB_TAG_BOOT_ID, &bf) == 0 && bf.data &&
+	    bf.len)
+		vb_term_copyn(sb->hello.boot_id, sizeof(sb->hello.boot_id), (const char *)bf.data,
+			      bf.len, 0);
 	rc = 0;
 out:
 	/* The agent wipes its copy too (one-host: nothing authenticates any

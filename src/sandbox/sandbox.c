@@ -237,7 +237,9 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 						.ro = !cfg->mounts[i].rw };
 	}
 	boot.mounts = bm;
-	boot.n_mounts = cfg->n_mounts;
+	/* a snapshot's VM mounts nothing at boot (QEMU does not migrate a
+	 * mounted export), and a restore's boot data is never read */
+	boot.n_mounts = cfg->save_dir || restore ? 0 : cfg->n_mounts;
 	/* a forward's KIND is its index: the stream's STREAM_OPEN names it */
 	struct vb_boot_forward bf[VB_SANDBOX_MAX_FORWARDS];
 	for (size_t i = 0; i < cfg->n_forwards; i++)
@@ -251,7 +253,10 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	sb->root_user = cfg->root_user != NULL;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 	sb->ops = ops;
-	_cleanup_free_ char *ram = NULL, *qmp = NULL;
+	_cleanup_free_ char *ram = NULL, *qmp = NULL, *empty = NULL;
+	struct vb_mount slots[VB_SNAP_MOUNT_SLOTS];
+	const struct vb_mount *vmm_mounts = cfg->mounts;
+	size_t n_vmm_mounts = cfg->n_mounts;
 	sb->conf.memory_mib = cfg->memory_mib;
 	sb->conf.vcpus = cfg->vcpus;
 	if (cfg->save_dir && (!(sb->save_dir = strdup(cfg->save_dir)) ||
@@ -268,6 +273,25 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	if ((cfg->save_dir || restore) && !(qmp = vb_strfmt("%s/qmp.sock", sb->rundir))) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
 		goto fail;
+	}
+	/* A snapshot's VM has VB_SNAP_MOUNT_SLOTS 9p devices whatever its
+	 * mounts: a restore fills the first ones, the others show an empty
+	 * read-only directory of our own (nothing of the host). */
+	if (cfg->save_dir || restore) {
+		if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
+			vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
+				     VB_SNAP_MOUNT_SLOTS);
+			goto fail;
+		}
+		if (!(empty = vb_strfmt("%s/empty", sb->rundir)) || mkdir(empty, 0500) < 0) {
+			vb_error_errno(err, empty ? errno : ENOMEM, "cannot create %s", sb->rundir);
+			goto fail;
+		}
+		for (size_t i = 0; i < VB_SNAP_MOUNT_SLOTS; i++)
+			slots[i] = i < cfg->n_mounts ? cfg->mounts[i]
+						     : (struct vb_mount){ .host = empty, .guest = "/", .rw = 0 };
+		vmm_mounts = slots;
+		n_vmm_mounts = VB_SNAP_MOUNT_SLOTS;
 	}
 	if ((initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
@@ -287,8 +311,8 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		.memory_mib = cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
 		.vcpus = cfg->vcpus ? cfg->vcpus : 1,
 		.ctl_socket = sb->ctl_path,
-		.mounts = cfg->mounts,
-		.n_mounts = cfg->n_mounts,
+		.mounts = vmm_mounts,
+		.n_mounts = n_vmm_mounts,
 		.net_fd = net_fd,
 		.disks = disks,
 		.n_disks = n_disks,

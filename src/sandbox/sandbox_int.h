@@ -33,6 +33,14 @@ struct vb_sandbox {
 };
 
 /* How vb_sandbox_boot() loads a snapshot instead of booting cold. */
+/* A snapshot's VM has this many virtio-9p devices (tags vbm0..), left
+ * unmounted on an empty directory of its runtime directory: QEMU migrates
+ * an export only while the guest has not mounted it.  A restore points the
+ * first ones at its mounts and asks the agent to mount them (MOUNT).  Part
+ * of the snapshot's configuration: the devices must match to load the
+ * state.  4 leaves microvm's 8th transport for a network device. */
+#define VB_SNAP_MOUNT_SLOTS 4u
+
 struct vb_restore {
 	const char *state;  /* the device state file */
 	const char *ram;    /* the RAM file, mapped privately */
@@ -43,6 +51,13 @@ struct vb_restore {
  * no identity change yet, which vb_sandbox_restore() adds. */
 vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb_restore *restore,
 			    vb_error *err);
+/* vb_sandbox_restore(), telling with (*mount_failed) that the restore
+ * itself worked but mounting (cfg)'s directories did not (warm.c). */
+vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const char *ref,
+				  int *mount_failed, vb_error *err);
+/* After a restore's re-key: mount (cfg)'s mounts on the snapshot's 9p
+ * devices (MOUNT, docs/protocol.md).  mount.c. */
+int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
 /* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
  * besides kernel and initramfs, as text (snapshot.c). */
 int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,

@@ -28,9 +28,9 @@ int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *acce
 		ops->identity(qemu, sizeof(qemu));
 	/* device state only loads into the same machine: same RAM size, vCPUs,
 	 * devices, accelerator and VMM binary */
-	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s devices=ctl,rng vmm=%s %s",
+	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s devices=ctl,rng,9p*%u vmm=%s %s",
 			 cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
-			 cfg->vcpus ? cfg->vcpus : 1, accel, ops->name, qemu);
+			 cfg->vcpus ? cfg->vcpus : 1, accel, VB_SNAP_MOUNT_SLOTS, ops->name, qemu);
 	if (n < 0 || (size_t)n >= len)
 		return vb_error_set(err, VB_E_RUNTIME, "snapshot configuration too long");
 	return 0;
@@ -89,11 +89,16 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 				   vb_error *err)
 {
 	int64_t t0 = vb_now_ms();
-	if (cfg->save_dir || cfg->n_mounts || cfg->network.enabled || cfg->rootfs ||
-	    cfg->n_disk_mounts || cfg->n_forwards || cfg->guest_initramfs) {
+	if (cfg->save_dir || cfg->network.enabled || cfg->rootfs || cfg->n_disk_mounts ||
+	    cfg->n_forwards || cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
-			     "a VM restored from a snapshot has no mounts, network, image root, "
+			     "a VM restored from a snapshot has no network, image root, "
 			     "disks or forwards (yet)");
+		return NULL;
+	}
+	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
+		vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
+			     VB_SNAP_MOUNT_SLOTS);
 		return NULL;
 	}
 	struct vb_snap snap;
@@ -145,12 +150,15 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 	}
 	snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", snap.id);
 	sb->restore_t0 = t0;
+	vb_sandbox_write_info(sb); /* again, with the snapshot (`voidbox ps`) */
 	return sb;
 }
 
-vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
-			       vb_error *err)
+vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const char *ref,
+				  int *mount_failed, vb_error *err)
 {
+	if (mount_failed)
+		*mount_failed = 0;
 	/* The copy still holds the snapshot's session secret, RNG state and
 	 * clock: every restore of one snapshot would be the same machine
 	 * until the re-key, so nothing runs in it before that. */
@@ -160,9 +168,24 @@ vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *
 		vb_sandbox_free(sb);
 		return NULL;
 	}
+	if (sb && vb_sandbox_mount_slots(sb, cfg, err) < 0) {
+		/* the caller's mounts, not the snapshot, most likely (a guest path
+		 * the agent refuses): a cold boot would fail the same way */
+		if (mount_failed)
+			*mount_failed = 1;
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
+		vb_sandbox_free(sb);
+		return NULL;
+	}
 	if (sb) /* "boot" covers the restore and the re-key: the VM is usable */
 		sb->boot_ms = vb_now_ms() - sb->restore_t0;
 	return sb;
+}
+
+vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
+			       vb_error *err)
+{
+	return vb_sandbox_restore_ex(cfg, ref, NULL, err);
 }
 
 const char *vb_sandbox_snapshot_id(const vb_sandbox *sb)

@@ -68,11 +68,14 @@ void vb_sandbox_write_info(const vb_sandbox *sb)
 	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	/* json_string refuses a name that is not UTF-8: then it is left out */
 	json_t *name = sb->name ? json_string(sb->name) : NULL;
-	json_t *o = json_pack("{s:s, s:o?, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "vm_id", sb->id,
+	char snap[13];
+	snprintf(snap, sizeof(snap), "%.12s", sb->snapshot_id);
+	json_t *o = json_pack("{s:s, s:o?, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s*}", "vm_id", sb->id,
 			      "name", name, "pid", (json_int_t)getpid(), "pid_start",
 			      (json_int_t)vb_pid_start((long)getpid()), "vmm_pid",
 			      (json_int_t)sb->vm->pid, "started_ms", (json_int_t)now, "accel",
-			      sb->vm->accel, "isolation", vb_sandbox_isolation(sb), "command", cmd);
+			      sb->vm->accel, "isolation", vb_sandbox_isolation(sb), "command", cmd,
+			      "snapshot", snap[0] ? snap : NULL);
 	_cleanup_free_ char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	_cleanup_free_ char *tmp = vb_strfmt("%s/.info.json.tmp", sb->rundir);
@@ -136,6 +139,7 @@ static int load_one(const char *root, const char *name, long pid, struct vb_vm_l
 		copy_str(vm->name, sizeof(vm->name), o, "name");
 		copy_str(vm->accel, sizeof(vm->accel), o, "accel");
 		copy_str(vm->isolation, sizeof(vm->isolation), o, "isolation");
+		copy_str(vm->snapshot, sizeof(vm->snapshot), o, "snapshot");
 		copy_str(vm->command, sizeof(vm->command), o, "command");
 		vm->pid = pid;
 		json_t *st = json_object_get(o, "pid_start");
@@ -143,7 +147,7 @@ static int load_one(const char *root, const char *name, long pid, struct vb_vm_l
 		vm->vmm_pid = (long)json_integer_value(json_object_get(o, "vmm_pid"));
 		vm->started_ms = json_integer_value(json_object_get(o, "started_ms"));
 		if (!strncmp(vm->vm_id, "vm-", 3) && plain(vm->vm_id) && plain(vm->accel) &&
-		    plain(vm->isolation) && vb_pid_alive(pid, vm->pid_start))
+		    plain(vm->isolation) && plain(vm->snapshot) && vb_pid_alive(pid, vm->pid_start))
 			rc = 0;
 	}
 	json_decref(o);

@@ -18,6 +18,7 @@ struct vb_vm_live {
 	char name[72];       /* the sandbox config's name, "" if none (not terminal-safe) */
 	char accel[16];      /* "kvm", "tcg" */
 	char isolation[16];  /* "hardware", "emulated" */
+	char snapshot[16];   /* restored from: 12 hex digits of the snapshot's id, or "" */
 	char command[256];   /* the owner's command line, as written (not terminal-safe) */
 	long pid;            /* the owning process: it tears the VM down */
 	long long pid_start; /* its start time (clock ticks since boot), -1 if unknown */

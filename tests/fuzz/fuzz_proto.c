@@ -296,6 +296,46 @@ static void fuzz_rekey(const uint8_t *p, size_t len, uint32_t id, int well_forme
 	vb_buf_free(&b);
 }
 
+/* ---- MOUNT ------------------------------------------------------------- */
+
+static void fuzz_mount(const uint8_t *p, size_t len, uint32_t id, int well_formed)
+{
+	static struct vb_mount_req r, r2, untouched;
+	memset(&r, 0x5a, sizeof(r));
+	untouched = r;
+	int err = vb_mount_decode(p, len, &r);
+	if (!well_formed)
+		CHECK(err == VB_ERR_PROTO);
+	if (err != VB_ERR_NONE) {
+		CHECK(err == VB_ERR_PROTO || err == VB_ERR_INVAL);
+		CHECK(memcmp(&r, &untouched, sizeof(r)) == 0);
+		return;
+	}
+	CHECK(r.n >= 1 && r.n <= VB_MOUNT_REQ_MAX);
+	for (size_t i = 0; i < r.n; i++) {
+		size_t tl = strnlen(r.m[i].tag, sizeof(r.m[i].tag));
+		CHECK(tl >= 4 && tl <= VB_MOUNT_TAG_MAX && memcmp(r.m[i].tag, "vbm", 3) == 0);
+		for (size_t k = 3; k < tl; k++)
+			CHECK(r.m[i].tag[k] >= '0' && r.m[i].tag[k] <= '9');
+		CHECK(tl == 4 || r.m[i].tag[3] != '0');
+		CHECK(r.m[i].path[0] == '/' && strnlen(r.m[i].path, sizeof(r.m[i].path)) <= VB_MAX_PATH);
+		CHECK(r.m[i].ro == 0 || r.m[i].ro == 1);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(r.m[i].tag, r.m[j].tag) && strcmp(r.m[i].path, r.m[j].path));
+	}
+	/* differential: decode(encode(x)) == x */
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	CHECK(vb_mount_encode(&b, id, &r) == 0);
+	CHECK(vb_hdr_decode(b.data, &h) == 0 && h.type == VB_MSG_MOUNT && h.id == id);
+	CHECK(vb_mount_decode(b.data + VB_FRAME_HDR_LEN, h.len, &r2) == VB_ERR_NONE);
+	CHECK(r2.n == r.n);
+	for (size_t i = 0; i < r.n; i++)
+		CHECK(!strcmp(r.m[i].tag, r2.m[i].tag) && !strcmp(r.m[i].path, r2.m[i].path) &&
+		      r.m[i].ro == r2.m[i].ro);
+	vb_buf_free(&b);
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 static void check_boot_invariants(const struct vb_boot *bt)
@@ -442,6 +482,7 @@ static void fuzz_payload(const struct vb_hdr *h, const uint8_t *p, size_t len)
 	fuzz_exec(p, len, h->id, well_formed);
 	fuzz_resize(p, len, h->id, well_formed);
 	fuzz_rekey(p, len, h->id, well_formed);
+	fuzz_mount(p, len, h->id, well_formed);
 
 	uint64_t code = 0;
 	if (vb_payload_u64(p, len, VB_TAG_CODE, &code) == 0)
@@ -492,6 +533,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_exec(copy, size, 0, rc == 0);
 		fuzz_resize(copy, size, 0, rc == 0);
 		fuzz_rekey(copy, size, 0, rc == 0);
+		fuzz_mount(copy, size, 0, rc == 0);
 	}
 	free(copy);
 	return 0;

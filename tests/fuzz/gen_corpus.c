@@ -260,6 +260,34 @@ int main(int argc, char **argv)
 	end(&b);
 	write_buf("rekey_bad_fields.bin", &b);
 
+	struct vb_mount_req *mr = calloc(1, sizeof(*mr));
+	if (!mr)
+		die("out of memory");
+	mr->n = 2;
+	snprintf(mr->m[0].tag, sizeof(mr->m[0].tag), "vbm0");
+	snprintf(mr->m[0].path, sizeof(mr->m[0].path), "/workspace");
+	snprintf(mr->m[1].tag, sizeof(mr->m[1].tag), "vbm1");
+	snprintf(mr->m[1].path, sizeof(mr->m[1].path), "/data");
+	mr->m[1].ro = 1;
+	if (vb_mount_encode(&b, 6, mr) < 0)
+		die("vb_mount_encode failed");
+	write_buf("mount.bin", &b);
+	free(mr);
+	/* a tag that is no device of ours, a relative path, RO 2, a tag twice */
+	vb_msg_begin(&b, VB_MSG_MOUNT, 0, 6);
+	long off = vb_msg_nest_begin(&b, VB_TAG_MOUNT);
+	vb_msg_put_str(&b, VB_TAG_MOUNT_TAG, "vbm07");
+	vb_msg_put_str(&b, VB_TAG_MOUNT_PATH, "data");
+	vb_msg_put_u64(&b, VB_TAG_MOUNT_RO, 2);
+	vb_msg_nest_end(&b, off);
+	off = vb_msg_nest_begin(&b, VB_TAG_MOUNT);
+	vb_msg_put_str(&b, VB_TAG_MOUNT_TAG, "host\x1b]0;x");
+	vb_msg_put_str(&b, VB_TAG_MOUNT_PATH, "/a");
+	vb_msg_put_str(&b, VB_TAG_MOUNT_TAG, "vbm1");
+	vb_msg_nest_end(&b, off);
+	end(&b);
+	write_buf("mount_bad.bin", &b);
+
 	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
 	vb_msg_put_bytes(&b, VB_TAG_DATA, NULL, 0);
 	end(&b);

@@ -1021,6 +1021,75 @@ static void rekey_begin(struct vb_buf *b, size_t secret_len, size_t entropy_len)
 	assert_int_equal(vb_msg_put_bytes(b, VB_TAG_ENTROPY, bytes, entropy_len), 0);
 }
 
+/* MOUNT: one nested mount per (tag, path, ro); ro < 0 leaves MOUNT_RO out */
+static int mount_decode_of(const char *const *tags, const char *const *paths, const int *ro,
+			   size_t n, struct vb_mount_req *r)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, VB_MSG_MOUNT, 0, 9);
+	for (size_t i = 0; i < n; i++) {
+		long off = vb_msg_nest_begin(&b, VB_TAG_MOUNT);
+		if (tags[i])
+			vb_msg_put_str(&b, VB_TAG_MOUNT_TAG, tags[i]);
+		if (paths[i])
+			vb_msg_put_str(&b, VB_TAG_MOUNT_PATH, paths[i]);
+		if (ro[i] >= 0)
+			vb_msg_put_u64(&b, VB_TAG_MOUNT_RO, (uint64_t)ro[i]);
+		vb_msg_nest_end(&b, off);
+	}
+	assert_int_equal(vb_msg_end(&b), 0);
+	int rc = vb_mount_decode(b.data + VB_FRAME_HDR_LEN, b.len - VB_FRAME_HDR_LEN, r);
+	vb_buf_free(&b);
+	return rc;
+}
+
+static void test_mount_req(void **state)
+{
+	(void)state;
+	static struct vb_mount_req r;
+	const char *t2[] = { "vbm0", "vbm12" }, *p2[] = { "/work", "/data" };
+	const int ro2[] = { 0, -1 };
+	assert_int_equal(mount_decode_of(t2, p2, ro2, 2, &r), VB_ERR_NONE);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.m[0].tag, "vbm0");
+	assert_string_equal(r.m[1].path, "/data");
+	assert_int_equal(r.m[0].ro, 0);
+	assert_int_equal(r.m[1].ro, 1); /* read-only unless said otherwise */
+	/* refusals: (out) untouched */
+	memset(&r, 0x5a, sizeof(r));
+	static const struct { const char *tag, *path; int ro; } bad[] = {
+		{ "vbm01", "/a", 1 }, { "vbm", "/a", 1 }, { "vbm123", "/a", 1 }, { "fs0", "/a", 1 },
+		{ "vbm1", "a", 1 }, { "vbm1", "", 1 }, { "vbm1", "/a", 2 }, { NULL, "/a", 1 },
+		{ "vbm1", NULL, 1 }, { "vbmx", "/a", 1 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(mount_decode_of(&bad[i].tag, &bad[i].path, &bad[i].ro, 1, &r),
+				 VB_ERR_INVAL);
+		assert_int_equal(r.n, (size_t)0x5a5a5a5a5a5a5a5aull);
+	}
+	/* nothing, a tag twice, a path twice, too many */
+	assert_int_equal(mount_decode_of(NULL, NULL, NULL, 0, &r), VB_ERR_INVAL);
+	const char *td[] = { "vbm1", "vbm1" }, *pd[] = { "/a", "/a" }, *pu[] = { "/a", "/b" };
+	const int rod[] = { 1, 1 };
+	assert_int_equal(mount_decode_of(td, pu, rod, 2, &r), VB_ERR_INVAL);
+	assert_int_equal(mount_decode_of(t2, pd, rod, 2, &r), VB_ERR_INVAL);
+	const char *t9[9], *p9[9];
+	int ro9[9];
+	char tagbuf[9][16], pathbuf[9][16];
+	for (int i = 0; i < 9; i++) {
+		snprintf(tagbuf[i], sizeof(tagbuf[i]), "vbm%d", i);
+		snprintf(pathbuf[i], sizeof(pathbuf[i]), "/m%d", i);
+		t9[i] = tagbuf[i];
+		p9[i] = pathbuf[i];
+		ro9[i] = 1;
+	}
+	assert_int_equal(mount_decode_of(t9, p9, ro9, 8, &r), VB_ERR_NONE);
+	assert_int_equal(mount_decode_of(t9, p9, ro9, 9, &r), VB_ERR_INVAL);
+	/* a malformed nested field */
+	uint8_t junk[] = { 68, 0, 3, 0, 0, 0, 1, 2, 3 };
+	assert_int_equal(vb_mount_decode(junk, sizeof(junk), &r), VB_ERR_PROTO);
+}
+
 static void test_rekey(void **state)
 {
 	(void)state;
@@ -2136,6 +2205,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdr_roundtrip),
 		cmocka_unit_test(test_rekey),
+		cmocka_unit_test(test_mount_req),
 		cmocka_unit_test(test_hdr_len_limit),
 		cmocka_unit_test(test_reader_empty),
 		cmocka_unit_test(test_reader_truncated_header),

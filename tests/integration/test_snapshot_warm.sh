@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Snapshots with host directories (docs/snapshots.md, "Mounts"): a restored
+# VM mounts `-v` directories on the 9p devices its snapshot has unmounted;
+# parallel restores each see their own.  Warm by default ("Warm by
+# default"): the first exec boots cold and leaves the warm snapshot made in
+# the background; later execs restore it (`voidbox ps` says so), quietly,
+# each with its own boot id; --cold boots; a damaged one is replaced after
+# one notice, the exec succeeding.  Real VMs under whatever
+# accelerator voidbox picks (TCG here).
+. "$(dirname "$0")/lib.sh"
+
+# A store of its own per test ($T/cache) and the real kernel and initramfs
+# by path, as in test_snapshot.sh.
+snap_setup() {
+    local paths
+    paths=$("$VB" image build 2>/dev/null) || fail "voidbox image build failed"
+    VOIDBOX_KERNEL=$(sed -n 's/^kernel: *//p' <<<"$paths")
+    VOIDBOX_INITRAMFS=$(sed -n 's/^initramfs: *//p' <<<"$paths")
+    [ -f "$VOIDBOX_KERNEL" ] && [ -f "$VOIDBOX_INITRAMFS" ] || fail "no kernel/initramfs: $paths"
+    export VOIDBOX_KERNEL VOIDBOX_INITRAMFS XDG_CACHE_HOME=$T/cache
+    mkdir -p "$XDG_CACHE_HOME"
+}
+
+create() {
+    local name=$1; shift
+    vb snapshot create --name "$name" -- "$@"
+    expect_rc 0
+    id=$(tail -1 <<<"$out")
+    [[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "create printed '$out', not an id"
+}
+
+test_restore_with_mounts() {
+    snap_setup
+    create base true
+    mkdir -p "$T/rw" "$T/ro"
+    echo from-host > "$T/rw/in.txt"
+    echo read-only > "$T/ro/r.txt"
+    vb exec --snapshot base -v "$T/rw:/work:rw" -v "$T/ro:/data" -- \
+        sh -c 'cat /work/in.txt /data/r.txt; echo from-guest > /work/out.txt;
+               echo x > /data/no.txt 2>/dev/null && echo wrote-ro; echo done'
+    expect_rc 0
+    expect_out "from-host
+read-only
+done"
+    grep -q "^voidbox: boot: restored from ${id:0:12} in [0-9]* ms$" "$T/err" ||
+        fail "not restored: $err"
+    [ "$(cat "$T/rw/out.txt" 2>/dev/null)" = from-guest ] || fail "the guest's write is not on the host"
+    [ ! -e "$T/ro/no.txt" ] || fail "a read-only mount was written"
+    # file operations reach the mounts too (they are roots of the agent)
+    vb exec --snapshot base -v "$T/rw:/work:rw" -w /work -- sh -c 'pwd; ls'
+    expect_rc 0
+    expect_out "/work
+in.txt
+out.txt"
+    # more mounts than the snapshot has devices
+    vb exec --snapshot base -v "$T/rw:/a" -v "$T/rw:/b" -v "$T/rw:/c" -v "$T/rw:/d" -v "$T/rw:/e" -- true
+    expect_rc 2
+    expect_err_has "at most 4 mounts on a VM restored from a snapshot"
+    # a bad guest path is the agent's refusal, and nothing runs
+    vb exec --snapshot base -v "$T/rw:/proc/1/x:rw" -- echo ran
+    [ "$rc" -ne 0 ] || fail "a mount on /proc/1/x was accepted: $out"
+    [ -z "$out" ] || fail "the command ran: $out"
+    expect_clean
+}
+
+test_parallel_restores_own_mounts() {
+    snap_setup
+    create base true
+    mkdir -p "$T/a" "$T/b"
+    echo A > "$T/a/who"; echo B > "$T/b/who"
+    local i
+    for i in a b; do
+        "$VB" exec --snapshot base -v "$T/$i:/w:rw" -- \
+            sh -c 'cat /w/who; touch /w/seen-$(cat /w/who); ls /w | tr "\n" " "' \
+            >"$T/out.$i" 2>"$T/err.$i" </dev/null &
+    done
+    wait
+    [ "$(head -1 "$T/out.a")" = A ] || fail "restore a: $(cat "$T/out.a" "$T/err.a")"
+    [ "$(head -1 "$T/out.b")" = B ] || fail "restore b: $(cat "$T/out.b" "$T/err.b")"
+    [ "$(ls "$T/a" | tr '\n' ' ')" = "seen-A who " ] || fail "a holds: $(ls "$T/a")"
+    [ "$(ls "$T/b" | tr '\n' ' ')" = "seen-B who " ] || fail "b holds: $(ls "$T/b")"
+    grep -q "restored from" "$T/err.a" && grep -q "restored from" "$T/err.b" ||
+        fail "not both restored: $(cat "$T/err.a" "$T/err.b")"
+    expect_clean
+}
+
+
+
+# wait_warm: until the background maker is done (it holds the store's
+# lock) and a warm snapshot is listed; then none of its QEMUs is left.
+wait_warm() {
+    local lock=$XDG_CACHE_HOME/voidbox/snapshots/.warm.lock i
+    for i in $(seq 1 120); do
+        if [ -e "$lock" ] && flock -n "$lock" true &&
+            "$VB" snapshot list 2>/dev/null | grep -q ' warm-'; then
+            break
+        fi
+        sleep 1
+    done
+    "$VB" snapshot list | grep -q ' warm-' || fail "no warm snapshot made: $("$VB" snapshot list)"
+    sleep 0.5
+    ! pgrep -f "qemu-system.*$XDG_CACHE_HOME" >/dev/null || fail "the warm maker's QEMU is left"
+}
+
+# restored ARGS...: run `voidbox exec ARGS -- sleep 3` and print what
+# `voidbox ps -o json` says it was restored from ("cold" if nothing);
+# the exec's stderr in $T/werr.
+restored() {
+    "$VB" exec "$@" -- sleep 3 >/dev/null 2>"$T/werr" </dev/null &
+    local pid=$! i snap=
+    for i in $(seq 1 50); do
+        snap=$("$VB" ps -o json 2>/dev/null | python3 -c '
+import json, sys
+for v in json.load(sys.stdin):
+    if v.get("vm_id"):
+        print(v.get("snapshot", "cold")); break' 2>/dev/null)
+        [ -n "$snap" ] && break
+        sleep 0.2
+    done
+    wait "$pid" || fail "exec $* failed: $(cat "$T/werr")"
+    echo "${snap:-none}"
+}
+
+test_warm_exec_by_default() {
+    snap_setup
+    # the first exec: cold, quiet, and it leaves no VM of its own behind
+    [ "$(restored)" = cold ] || fail "the first exec was not cold"
+    [ ! -s "$T/werr" ] || fail "the first exec was not quiet: $(cat "$T/werr")"
+    expect_clean
+    wait_warm
+    vb snapshot list
+    grep -qE '^[0-9a-f]{12} +warm-[0-9a-f]{18} ' <<<"$out" || fail "list: $out"
+    local id; id=$(grep -oE '^[0-9a-f]{12} +warm-' <<<"$out" | cut -c1-12)
+    # later ones restore it, quietly
+    [ "$(restored)" = "$id" ] || fail "the second exec was not restored from $id"
+    [ ! -s "$T/werr" ] || fail "a warm exec was not quiet: $(cat "$T/werr")"
+    # each with an identity of its own: distinct boot ids, made after the re-key
+    vb exec -- cat /proc/sys/kernel/random/boot_id
+    expect_rc 0
+    local b1=$out
+    vb exec -- cat /proc/sys/kernel/random/boot_id
+    expect_rc 0
+    [[ "$b1" =~ ^[0-9a-f-]{36}$ ]] && [ "$out" != "$b1" ] ||
+        fail "boot ids of two restores: '$b1' '$out'"
+    # with a mount, and as any exec (stdin, exit code)
+    mkdir -p "$T/w"
+    [ "$(restored -v "$T/w:/workspace:rw")" = "$id" ] || fail "exec with a mount not restored"
+    vb_in "data" exec -i -v "$T/w:/workspace:rw" -- sh -c "cat > /workspace/in; exit 7"
+    expect_rc 7
+    [ "$(cat "$T/w/in")" = data ] || fail "stdin not written through the mount"
+    # a mount the agent refuses is the exec's error, as cold; the warm
+    # snapshot is not blamed (no notice, still there)
+    vb exec -v "$T/w:/proc/1/x" -- echo ran
+    [ "$rc" -ne 0 ] && [ -z "$out" ] || fail "a mount on /proc/1/x: rc $rc, out '$out'"
+    expect_err_has "mount vbm0"
+    ! grep -q "could not be restored" "$T/err" || fail "blamed the warm snapshot: $err"
+    vb snapshot list
+    grep -q "^$id " <<<"$out" || fail "the warm snapshot went: $out"
+    # --cold, and what a restore cannot give (rlimits), boot
+    [ "$(restored --cold)" = cold ] || fail "--cold restored"
+    [ "$(restored --rlimit nofile=256)" = cold ] || fail "--rlimit restored"
+    vb exec --rlimit nofile=256 -- sh -c "ulimit -n"
+    expect_rc 0
+    expect_out 256
+    expect_clean
+}
+
+test_warm_damaged_falls_back() {
+    snap_setup
+    vb snapshot warm
+    expect_rc 0
+    local id; id=$(tail -1 <<<"$out")
+    [[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "snapshot warm printed '$out'"
+    vb snapshot warm # there already: the same one
+    expect_rc 0
+    [ "$(tail -1 <<<"$out")" = "$id" ] || fail "a second warm snapshot: $out"
+    local d=$XDG_CACHE_HOME/voidbox/snapshots/$id
+    chmod u+w "$d/state"
+    printf 'XXXX' | dd of="$d/state" bs=1 seek=100 conv=notrunc status=none
+    vb exec -- echo ran
+    expect_rc 0
+    expect_out ran
+    [ "$(wc -l <"$T/err")" = 1 ] || fail "not one notice: $err"
+    expect_err_has "warm snapshot ${id:0:12} could not be restored (snapshot ${id:0:12} is damaged: 'state' does not match its digest); booted cold"
+    [ ! -e "$d" ] || fail "the damaged snapshot is still there"
+    # replaced in the background; the next execs restore the new one
+    wait_warm
+    local nid; nid=$("$VB" snapshot list | grep -oE '^[0-9a-f]{12} +warm-' | cut -c1-12)
+    [ -n "$nid" ] && [ "$nid" != "${id:0:12}" ] || fail "not replaced: $nid"
+    [ "$(restored)" = "$nid" ] || fail "not restored from the replacement"
+    [ ! -s "$T/werr" ] || fail "notice again: $(cat "$T/werr")"
+    expect_clean
+}
+
+run_tests
