@@ -7,9 +7,10 @@
 #ifndef VB_VMM_TSC_H
 #define VB_VMM_TSC_H
 
-/* In kHz, measured once per process (about 20 ms, the first call only);
- * 0 when unknown: not an x86-64 host, or its TSC does not tick at a
- * constant rate (no constant_tsc in /proc/cpuinfo). */
+/* In kHz, measured once per process (20 ms, up to 3 times if preempted;
+ * the first call only); 0 when unknown: not an x86-64 host, a TSC that does
+ * not tick at a constant rate (no constant_tsc in /proc/cpuinfo), or no
+ * measurement trustworthy to 0.1%. */
 unsigned vb_host_tsc_khz(void);
 
 #endif
