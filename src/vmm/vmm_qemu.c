@@ -22,6 +22,7 @@
 #include "util/util.h"
 #include "vb_proto.h"
 #include "vmm/qmp.h"
+#include "vmm/tsc.h"
 #include "vmm/vmm.h"
 
 #define MAX_ARGS 96
@@ -148,6 +149,28 @@ static size_t max_mounts(const struct vb_vmm_spec *s)
 	return used >= QEMU_TRANSPORTS ? 0 : QEMU_TRANSPORTS - used;
 }
 
+/* Under TCG the guest's vCPU is a host thread that a busy host holds off
+ * the CPU for tens of milliseconds at a time.  The guest kernel then (a)
+ * fails to calibrate its TSC against the PIT at boot, or (b) has its
+ * clocksource watchdog see the late jiffies disagree with the TSC and mark
+ * the TSC unstable.  Either way it falls back to a 4 ms jiffies clock, in
+ * which back-to-back reads return the same time; glibc derives DNS ids from
+ * it, so busybox nslookup's A and AAAA queries share an id, and as it
+ * matches answers by id alone it drops the second one and waits out its
+ * 5 s timeout.  TCG's TSC is the host's: give its frequency
+ * (tsc_early_khz, no calibration) and keep the watchdog off it
+ * (tsc=reliable).  Under KVM, kvm-clock serves the guest and nothing is
+ * added. */
+static char *guest_cmdline(const char *cmdline, const char *accel)
+{
+	if (strcmp(accel, "tcg"))
+		return strdup(cmdline);
+	unsigned khz = vb_host_tsc_khz();
+	if (!khz)
+		return vb_strfmt("%s tsc=reliable", cmdline);
+	return vb_strfmt("%s tsc=reliable tsc_early_khz=%u", cmdline, khz);
+}
+
 static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 {
 	const char *accel = s->accel;
@@ -194,7 +217,7 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	add_lit(a, "-initrd");
 	add_lit(a, "/dev/fd/3");
 	add_lit(a, "-append");
-	add_lit(a, s->cmdline);
+	add(a, guest_cmdline(s->cmdline, accel));
 	add_lit(a, "-serial"); /* a pipe: the host keeps a bounded part (vmm/logs.c) */
 	add_lit(a, "file:/dev/fd/4");
 	if (s->ctl_socket) {
