@@ -519,18 +519,10 @@ static void write_stamp(const struct vb_snap *s, const char *dir, const char *be
 {
 	char after[1024];
 	_cleanup_free_ char *path = vb_strfmt("%s/verified", dir);
-	/* a name of its own: parallel restores may stamp at once */
-	_cleanup_free_ char *tmp = vb_strfmt("%s/verified.%d.tmp", dir, (int)getpid());
-	if (!path || !tmp || stamp_of(s, dir, after, sizeof(after)) < 0 || strcmp(before, after))
+	if (!path || stamp_of(s, dir, after, sizeof(after)) < 0 || strcmp(before, after))
 		return;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	int ok = vb_write_full(fd, after, strlen(after)) == 0;
-	if (close(fd) == 0 && ok)
-		rename(tmp, path);
-	else
-		unlink(tmp);
+	/* parallel restores (threads of one process too) may stamp at once */
+	vb_write_file_atomic(path, after, strlen(after), 0600);
 }
 
 static int verify_all(const struct vb_snap *s, const char *dir, vb_error *err)
