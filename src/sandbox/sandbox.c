@@ -32,33 +32,14 @@
 
 /* ---- runtime directories ---------------------------------------------- */
 
-/* Remove runtime dirs of voidbox processes that died without cleaning up
- * (e.g. SIGKILL): their names carry the owning pid. */
-static void sweep_stale(const char *root)
-{
-	DIR *d = opendir(root);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		int pid = 0;
-		if (sscanf(e->d_name, "vm-%d-", &pid) != 1 || pid <= 0)
-			continue;
-		if (kill(pid, 0) == 0 || errno == EPERM)
-			continue;
-		_cleanup_free_ char *p = vb_strfmt("%s/%s", root, e->d_name);
-		if (p)
-			vb_rm_rf(p);
-	}
-	closedir(d);
-}
-
 static int make_rundir(vb_sandbox *sb, vb_error *err)
 {
 	_cleanup_free_ char *root = vb_runtime_root(err);
 	if (!root)
 		return -1;
-	sweep_stale(root);
+	/* runtime dirs of voidbox processes that died without cleaning up
+	 * (e.g. SIGKILL): their names carry the owning pid */
+	vb_sweep_dead_owners(root, "vm-");
 	char hex[17];
 	if (vb_random_hex(hex, 8, err) < 0)
 		return -1;

@@ -143,34 +143,15 @@ char *vb_snap_root(vb_error *err)
 	return root;
 }
 
-/* Staging directories of creates that died (killed, the machine went
- * down) hold a RAM file each: remove those whose owner is gone. */
-static void sweep_staging(const char *root)
-{
-	DIR *d = opendir(root);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		int pid = 0;
-		if (sscanf(e->d_name, ".tmp-%d-", &pid) != 1 || pid <= 0)
-			continue;
-		if (kill(pid, 0) == 0 || errno == EPERM)
-			continue;
-		_cleanup_free_ char *p = vb_strfmt("%s/%s", root, e->d_name);
-		if (p)
-			vb_rm_rf(p);
-	}
-	closedir(d);
-}
-
 char *vb_snap_staging(vb_error *err)
 {
 	_cleanup_free_ char *root = vb_snap_root(err);
 	char rnd[17];
 	if (!root || vb_random_hex(rnd, 8, err) < 0)
 		return NULL;
-	sweep_staging(root);
+	/* staging directories of creates that died (killed, the machine went
+	 * down) hold a RAM file each */
+	vb_sweep_dead_owners(root, ".tmp-");
 	/* the owner's pid lets a later run tell an abandoned one */
 	char *d = vb_strfmt("%s/.tmp-%d-%s", root, (int)getpid(), rnd);
 	if (!d || mkdir(d, 0700) < 0) {

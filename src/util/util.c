@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +165,30 @@ static int rm_at(int parent, const char *name)
 int vb_rm_rf(const char *path)
 {
 	return rm_at(AT_FDCWD, path);
+}
+
+void vb_sweep_dead_owners(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	size_t plen = strlen(prefix);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, plen))
+			continue;
+		char *end;
+		errno = 0;
+		long pid = strtol(e->d_name + plen, &end, 10);
+		if (errno || end == e->d_name + plen || *end != '-' || pid <= 0 || pid > INT_MAX)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		_cleanup_free_ char *p = vb_strfmt("%s/%s", dir, e->d_name);
+		if (p)
+			vb_rm_rf(p);
+	}
+	closedir(d);
 }
 
 char *vb_read_file(const char *path, size_t max, size_t *len, vb_error *err)

@@ -51,6 +51,9 @@ int vb_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int vb_mkdir_p(const char *path, unsigned mode, vb_error *err);
 /* rm -rf that never follows symlinks; missing path is not an error. */
 int vb_rm_rf(const char *path);
+/* Remove the entries of (dir) named (prefix)PID-... whose process PID is
+ * gone: what a voidbox process killed before it could clean up left. */
+void vb_sweep_dead_owners(const char *dir, const char *prefix);
 /* Read a whole file (at most (max) bytes) into a NUL-terminated buffer. */
 char *vb_read_file(const char *path, size_t max, size_t *len, vb_error *err);
 
