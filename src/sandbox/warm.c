@@ -27,8 +27,10 @@ int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg)
 	       cfg->n_mounts <= VB_SNAP_MOUNT_SLOTS;
 }
 
-int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,
-			 vb_error *err)
+/* (ai) gets the accelerator decision, which may have just been made by a
+ * probe VM: the caller must tell the user about it (vb_accel_notice). */
+static int warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,
+		     struct vb_accel_info *ai, vb_error *err)
 {
 	const struct vb_vmm_ops *ops = vb_vmm_pick(cfg->backend, err);
 	if (!ops)
@@ -40,11 +42,10 @@ int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t
 		!kernel ? NULL : cfg->initramfs ? strdup(cfg->initramfs) : vb_image_initramfs(err);
 	if (!initramfs)
 		return -1;
-	struct vb_accel_info ai;
 	char conf[256];
 	struct vb_snap_source src;
-	if (vb_accel_resolve(cfg->accel, kernel, 0, &ai, err) < 0 ||
-	    vb_sandbox_snap_config(cfg, ai.accel, ops, conf, sizeof(conf), err) < 0 ||
+	if (vb_accel_resolve(cfg->accel, kernel, 0, ai, err) < 0 ||
+	    vb_sandbox_snap_config(cfg, ai->accel, ops, conf, sizeof(conf), err) < 0 ||
 	    vb_snap_sources(kernel, initramfs, conf, &src, err) < 0)
 		return -1;
 	/* one name per kernel + initramfs + configuration: a new build or
@@ -55,14 +56,31 @@ int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t
 	return 0;
 }
 
-vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb_warm *w,
-				  vb_error *err)
+int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,
+			 vb_error *err)
+{
+	struct vb_accel_info ai;
+	return warm_name(cfg, name, len, &ai, err);
+}
+
+/* When naming the warm snapshot ran the accelerator probe, the sandbox
+ * says so as if its own start had (its own resolve then found the verdict
+ * cached), so that the user hears about a KVM that cannot run the guest. */
+static vb_sandbox *with_probe(vb_sandbox *sb, const struct vb_accel_info *ai)
+{
+	if (sb && ai->probed && !strcmp(ai->accel, sb->accel.accel))
+		sb->accel = *ai;
+	return sb;
+}
+
+static vb_sandbox *start_warm(const struct vb_sandbox_config *cfg, struct vb_warm *w,
+			      struct vb_accel_info *ai, vb_error *err)
 {
 	memset(w, 0, sizeof(*w));
 	if (!vb_sandbox_warm_eligible(cfg))
 		return vb_sandbox_start(cfg, err);
 	vb_error e = { 0 };
-	if (vb_sandbox_warm_name(cfg, w->name, sizeof(w->name), &e) < 0) {
+	if (warm_name(cfg, w->name, sizeof(w->name), ai, &e) < 0) {
 		/* nothing to restore from; the cold boot says what is wrong */
 		w->name[0] = '\0';
 		vb_error_clear(&e);
@@ -106,6 +124,13 @@ vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb
 		vb_error_clear(&e);
 	w->missing = 1;
 	return vb_sandbox_start(cfg, err);
+}
+
+vb_sandbox *vb_sandbox_start_warm(const struct vb_sandbox_config *cfg, struct vb_warm *w,
+				  vb_error *err)
+{
+	struct vb_accel_info ai = { 0 };
+	return with_probe(start_warm(cfg, w, &ai, err), &ai);
 }
 
 int vb_sandbox_warm_evict(const char *keep, unsigned max_others, vb_error *err)
