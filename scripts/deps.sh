@@ -6,7 +6,7 @@ pkgs=(build-essential musl-tools clang libyaml-dev libjansson-dev libcmocka-dev
       libssl-dev cpio xz-utils time jq procps tmux libmicrohttpd-dev libcurl4-openssl-dev
       libarchive-dev musl bash-static ca-certificates libslirp-dev libglib2.0-dev
       docker-registry fakeroot e2fsprogs genext2fs zstd libzstd-dev apache2-utils
-      skopeo umoci python3)
+      skopeo umoci python3 curl lz4)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
