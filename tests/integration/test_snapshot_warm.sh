@@ -125,7 +125,11 @@ test_warm_exec_by_default() {
     snap_setup
     # the first exec: cold, quiet, and it leaves no VM of its own behind
     [ "$(restored)" = cold ] || fail "the first exec was not cold"
-    [ ! -s "$T/werr" ] || fail "the first exec was not quiet: $(cat "$T/werr")"
+    # (but for the accelerator's notice: this test's cache is its own, so on
+    # a host whose /dev/kvm cannot run the guest its first VM probes KVM
+    # and says so, once)
+    ! grep -v 'KVM cannot run the guest on this host' "$T/werr" | grep -q . ||
+        fail "the first exec was not quiet: $(cat "$T/werr")"
     expect_clean
     wait_warm
     vb snapshot list
