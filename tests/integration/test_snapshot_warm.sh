@@ -9,25 +9,7 @@
 # accelerator voidbox picks (TCG here).
 . "$(dirname "$0")/lib.sh"
 
-# A store of its own per test ($T/cache) and the real kernel and initramfs
-# by path, as in test_snapshot.sh.
-snap_setup() {
-    local paths
-    paths=$("$VB" image build 2>/dev/null) || fail "voidbox image build failed"
-    VOIDBOX_KERNEL=$(sed -n 's/^kernel: *//p' <<<"$paths")
-    VOIDBOX_INITRAMFS=$(sed -n 's/^initramfs: *//p' <<<"$paths")
-    [ -f "$VOIDBOX_KERNEL" ] && [ -f "$VOIDBOX_INITRAMFS" ] || fail "no kernel/initramfs: $paths"
-    export VOIDBOX_KERNEL VOIDBOX_INITRAMFS XDG_CACHE_HOME=$T/cache
-    mkdir -p "$XDG_CACHE_HOME"
-}
-
-create() {
-    local name=$1; shift
-    vb snapshot create --name "$name" -- "$@"
-    expect_rc 0
-    id=$(tail -1 <<<"$out")
-    [[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "create printed '$out', not an id"
-}
+. "$(dirname "$0")/snap_lib.sh"
 
 test_restore_with_mounts() {
     snap_setup
