@@ -100,15 +100,22 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 	_cleanup_free_ char *lock = root ? vb_strfmt("%s/.warm.lock", root) : NULL;
 	if (!lock)
 		return vb_cli_fail(&err);
-	/* one maker at a time: concurrent first execs start one VM, not N;
-	 * in the background a busy lock means another maker is at it */
+	/* One maker at a time: concurrent first execs start one VM, not N.
+	 * The others wait their turn (never give up on a busy lock: whoever
+	 * holds it may not be making this snapshot), then find it made. */
 	_cleanup_close_ int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0 || flock(lfd, background ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
-		if (background)
-			return 0;
+	int locked = lfd >= 0 ? flock(lfd, LOCK_EX) : -1;
+	while (locked < 0 && lfd >= 0 && errno == EINTR)
+		locked = flock(lfd, LOCK_EX);
+	if (locked < 0) {
 		vb_error_errno(&err, errno, "%s", lock);
 		return vb_cli_fail(&err);
 	}
+	_cleanup_free_ char *failed = failed_path(root, name);
+	struct stat st;
+	if (background && failed && stat(failed, &st) == 0 &&
+	    time(NULL) - st.st_mtime < WARM_RETRY_S)
+		return 0; /* the maker before this one failed: not again yet */
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
 	char id[65] = "";
@@ -118,14 +125,11 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 		if (dir) /* damaged: replaced */
 			vb_snap_delete(&snap, &err);
 		vb_error_clear(&err);
-		_cleanup_free_ char *failed = failed_path(root, name);
 		if (make(&cfg, name, id, &err) < 0) {
-			/* every later exec would try again, a VM each: not for a while */
-			if (background && failed) {
-				int fd = open(failed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-				if (fd >= 0)
-					close(fd);
-			}
+			/* every later exec would try again, a VM each: not for a
+			 * while; the reason is in the stamp (and .warm.log) */
+			if (background && failed)
+				vb_write_file_atomic(failed, err.msg, strlen(err.msg), 0600);
 			vb_error_prefix(&err, "cannot make the warm snapshot");
 			return vb_cli_fail(&err);
 		}
@@ -156,6 +160,9 @@ void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg)
 	struct stat st;
 	if (!failed || (stat(failed, &st) == 0 && time(NULL) - st.st_mtime < WARM_RETRY_S))
 		return;
+	_cleanup_free_ char *logpath = vb_strfmt("%s/.warm.log", root);
+	if (!logpath)
+		return;
 	char mem[32], cpus[32];
 	snprintf(mem, sizeof(mem), "%u", cfg->memory_mib ? cfg->memory_mib : 1024u);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus ? cfg->vcpus : 1u);
@@ -168,8 +175,12 @@ void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg)
 		/* detached: its own session, no terminal, our stdio gone */
 		if (setsid() < 0 || fork() != 0)
 			_exit(0);
+		/* what it says (an error, a sanitizer's report) is kept in
+		 * <store>/.warm.log, the last maker's only */
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+		int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(log >= 0 ? log : null, 2) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 3u, ~0u, 0u);
 		sigset_t none;

@@ -79,7 +79,12 @@ wait_warm() {
         fi
         sleep 1
     done
-    "$VB" snapshot list | grep -q ' warm-' || fail "no warm snapshot made: $("$VB" snapshot list)"
+    local store=$XDG_CACHE_HOME/voidbox/snapshots
+    "$VB" snapshot list | grep -q ' warm-' ||
+        fail "no warm snapshot made: $("$VB" snapshot list); the maker said: $(cat "$store"/.warm.log \
+              "$store"/.warm-failed-* 2>&1 | head -c 2000)"
+    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$store/.warm.log" 2>/dev/null ||
+        fail "the maker's sanitizer report: $(head -c 3000 "$store/.warm.log")"
     sleep 0.5
     ! pgrep -f "qemu-system.*$XDG_CACHE_HOME" >/dev/null || fail "the warm maker's QEMU is left"
 }
@@ -163,6 +168,11 @@ test_warm_damaged_falls_back() {
     local d=$XDG_CACHE_HOME/voidbox/snapshots/$id
     chmod u+w "$d/state"
     printf 'XXXX' | dd of="$d/state" bs=1 seek=100 conv=notrunc status=none
+    # the maker this exec starts finds the store's lock held by someone
+    # else (another maker, a `snapshot warm`): it waits, it does not give up
+    flock "$XDG_CACHE_HOME/voidbox/snapshots/.warm.lock" sleep 3 &
+    local holder=$!
+    sleep 0.3
     vb exec -- echo ran
     expect_rc 0
     expect_out ran
@@ -170,11 +180,63 @@ test_warm_damaged_falls_back() {
     expect_err_has "warm snapshot ${id:0:12} could not be restored (snapshot ${id:0:12} is damaged: 'state' does not match its digest); booted cold"
     [ ! -e "$d" ] || fail "the damaged snapshot is still there"
     # replaced in the background; the next execs restore the new one
+    wait "$holder"
     wait_warm
     local nid; nid=$("$VB" snapshot list | grep -oE '^[0-9a-f]{12} +warm-' | cut -c1-12)
     [ -n "$nid" ] && [ "$nid" != "${id:0:12}" ] || fail "not replaced: $nid"
     [ "$(restored)" = "$nid" ] || fail "not restored from the replacement"
     [ ! -s "$T/werr" ] || fail "notice again: $(cat "$T/werr")"
+    expect_clean
+}
+
+# A maker that fails leaves its reason, and for an hour no exec starts
+# another (each would boot a VM for nothing); a foreground `snapshot warm`
+# tries regardless, says why it cannot, and once it can, clears the stamp.
+test_warm_failed_make_not_retried() {
+    snap_setup
+    local store=$XDG_CACHE_HOME/voidbox/snapshots
+    # a QEMU that cannot take snapshots while $T/broken exists: it refuses
+    # the file-backed RAM only a snapshot's VM has
+    printf '%s\n' '#!/bin/sh' \
+        "if [ -e '$T/broken' ]; then" \
+        '    case "$*" in *memory-backend-file*) echo "qemu: no snapshots here" >&2; exit 1;; esac' \
+        'fi' \
+        'exec qemu-system-x86_64 "$@"' >"$T/qemu"
+    chmod +x "$T/qemu"
+    touch "$T/broken"
+    export VOIDBOX_QEMU=$T/qemu
+    vb exec -- echo ran
+    expect_rc 0
+    expect_out ran
+    ! grep -v 'KVM cannot run the guest on this host' "$T/err" | grep -q . || fail "not quiet: $err"
+    local i
+    for i in $(seq 1 60); do
+        ls "$store"/.warm-failed-* >/dev/null 2>&1 && flock -n "$store/.warm.lock" true && break
+        sleep 1
+    done
+    local stamp; stamp=$(ls "$store"/.warm-failed-* 2>/dev/null)
+    [ -n "$stamp" ] || fail "no stamp of the failed make: $(ls -a "$store"; cat "$store/.warm.log")"
+    grep -q . "$stamp" || fail "the stamp gives no reason"
+    grep -q "cannot make the warm snapshot" "$store/.warm.log" || fail "log: $(cat "$store/.warm.log")"
+    ! "$VB" snapshot list | grep -q ' warm-' || fail "a warm snapshot was made"
+    # the next exec boots cold and starts no maker (the log is not rewritten)
+    local before; before=$(stat -c %y "$store/.warm.log")
+    vb exec -- echo again
+    expect_rc 0
+    expect_out again
+    sleep 2
+    [ "$(stat -c %y "$store/.warm.log")" = "$before" ] || fail "another maker ran: $(cat "$store/.warm.log")"
+    # the foreground tries regardless and says why not
+    vb snapshot warm
+    [ "$rc" -ne 0 ] || fail "snapshot warm succeeded with a QEMU that cannot"
+    expect_err_has "cannot make the warm snapshot"
+    # mended: it makes it, the stamp goes, execs restore it
+    rm "$T/broken"
+    vb snapshot warm
+    expect_rc 0
+    local id; id=$(tail -1 <<<"$out")
+    [ ! -e "$stamp" ] || fail "the stamp outlived a successful make"
+    [ "$(restored)" = "${id:0:12}" ] || fail "not restored from ${id:0:12}"
     expect_clean
 }
 
