@@ -119,7 +119,6 @@ static void test_vmconf_refusals(void **state)
 	(void)state;
 	static const char *const cases[][2] = {
 		{ "ports: [{host: 0, guest: 80}]", "sandbox.ports needs network: true" },
-		{ "snapshot: abc123", "sandbox.snapshot" },
 		{ "mounts: [{host: /nonexistent/vb-unit, guest: /x}]", "/nonexistent/vb-unit" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -280,7 +279,8 @@ static void test_result_json_and_exit_codes(void **state)
 			    "\"stages\":[{\"name\":\"a\",\"success\":false,\"skipped\":false,\"exit_code\":3,"
 			    "\"error\":\"exit code 3\",\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,"
 			    "\"vm_id\":\"vm-1\",\"output_truncated\":true,\"output_bytes\":40000,"
-			    "\"output_path\":\"/r/stages/a/output\"},"
+			    "\"output_path\":\"/r/stages/a/output\",\"boot\":\"cold\",\"snapshot\":null,"
+			    "\"warm\":false},"
 			    "{\"name\":\"b\",\"success\":false,\"skipped\":true,\"exit_code\":-1,"
 			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\","
 			    "\"output_truncated\":false,\"output_bytes\":0,\"output_path\":null}]}");
