@@ -91,18 +91,17 @@ static void check_vm(struct spec_ctx *c, const struct vb_spec_sandbox *top,
 		return;
 	char path[SPEC_PATH_MAX], where[40];
 	snprintf(path, sizeof(path), "%s", box->snapshot.s ? who : "sandbox.snapshot");
-	const char *hint = "; or boot it cold (sandbox.snapshot: none)";
 	const struct vb_spec_str *image = box->image.s ? &box->image : &top->image;
 	const struct vb_spec_str *gimage = box->guest_image.s ? &box->guest_image : &top->guest_image;
 	if (image->s)
 		spec_diag(c, snap->pos, path,
-			  "a VM restored from a snapshot has the snapshot's root, not sandbox.image%s%s",
-			  at(image->pos, where, sizeof(where)), hint);
+			  "restored from a snapshot: no sandbox.image%s: the root is the snapshot's",
+			  at(image->pos, where, sizeof(where)));
 	if (gimage->s)
 		spec_diag(c, snap->pos, path,
-			  "a VM restored from a snapshot has the snapshot's kernel and initramfs, not "
-			  "sandbox.guest_image%s%s",
-			  at(gimage->pos, where, sizeof(where)), hint);
+			  "restored from a snapshot: no sandbox.guest_image%s: the kernel is the "
+			  "snapshot's",
+			  at(gimage->pos, where, sizeof(where)));
 	/* boot data the snapshot's agent read at its own boot: a restore
 	 * cannot change it, and must not silently drop it */
 	const struct vb_spec_limits *lim = box->limits.set ? &box->limits : &top->limits;
@@ -114,21 +113,19 @@ static void check_vm(struct spec_ctx *c, const struct vb_spec_sandbox *top,
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
 		if (limits[i].v->set && limits[i].v->v > 0)
 			spec_diag(c, snap->pos, path,
-				  "a VM restored from a snapshot keeps the snapshot's resource limits: "
-				  "sandbox.limits.%s%s cannot apply%s",
-				  limits[i].name, at(limits[i].v->pos, where, sizeof(where)), hint);
+				  "restored from a snapshot: sandbox.limits.%s%s cannot apply: the "
+				  "snapshot's agent has its own",
+				  limits[i].name, at(limits[i].v->pos, where, sizeof(where)));
 	if (vm->allowed_commands && vm->allowed_commands->set)
 		spec_diag(c, snap->pos, path,
-			  "a VM restored from a snapshot keeps the snapshot's agent, which allows "
-			  "every command: sandbox.allowed_commands%s cannot apply%s",
-			  at(vm->allowed_commands->pos, where, sizeof(where)), hint);
+			  "restored from a snapshot: sandbox.allowed_commands%s cannot apply: the "
+			  "snapshot's agent allows every command",
+			  at(vm->allowed_commands->pos, where, sizeof(where)));
 	size_t mounts = vm->n_mounts + extra_mounts;
 	if (mounts > SNAPSHOT_MOUNTS)
 		spec_diag(c, snap->pos, path,
-			  "a VM restored from a snapshot has at most %u mounts; %s has %zu "
-			  "(sandbox.mounts%s)%s",
-			  SNAPSHOT_MOUNTS, name, mounts, extra_mounts ? ", outputs and inputs" : "",
-			  hint);
+			  "restored from a snapshot: at most %u mounts, %s has %zu (sandbox.mounts%s)",
+			  SNAPSHOT_MOUNTS, name, mounts, extra_mounts ? ", outputs, inputs" : "");
 }
 
 void spec_check_snapshots(struct spec_ctx *c, const struct vb_spec *spec)
