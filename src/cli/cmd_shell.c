@@ -381,6 +381,7 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 		vb_cli_net_published(&vc->cfg.network, sb);
 	}
 	if (!sb) {
+		warm->missing = 0; /* a maker's VM would not boot either */
 		if (err->kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };
 			ssize_t n = read(s->sfd, &si, sizeof(si));

@@ -169,8 +169,8 @@ vb_sandbox *vb_run_boot(struct vb_run *r, const struct vb_run_vmconf *vc,
 	b->warm = w.restored;
 	snprintf(b->notice, sizeof(b->notice), "%s", w.notice);
 	/* the maker makes the default image's: a VM of another kernel would
-	 * only ever find none */
-	if (w.missing && !cfg->kernel && !cfg->initramfs) {
+	 * only ever find none; and one that could not boot would fail */
+	if (sb && w.missing && !cfg->kernel && !cfg->initramfs) {
 		pthread_mutex_lock(&r->mu);
 		if (!r->warm_missing) {
 			r->warm_missing = 1;
