@@ -235,6 +235,19 @@ EOF
     expect_rc 2
     expect_err_has "box 'only': --snapshot: a VM restored from a snapshot cannot have 5 mounts"
     [ -z "$(ls "$XDG_STATE_HOME/voidbox/runs" 2>/dev/null)" ] || fail "a run was recorded"
+    # one of another VM configuration fails its stage, naming both
+    cat >"$T/r.yaml" <<'EOF'
+api_version: v1
+kind: workflow
+name: other
+sandbox: {snapshot: tools, memory_mb: 512}
+workflow:
+  steps:
+    - {name: one, run: {program: "true"}}
+EOF
+    vb run "$T/r.yaml"
+    expect_rc 125
+    expect_err_has "the workflow's VM was not restored: snapshot ${id:0:12} was taken with another VM configuration (memory=1024"
     # the store's directory of a snapshot names it
     sed -i "s|snapshot: $T|snapshot: $XDG_CACHE_HOME/voidbox/snapshots/$id|; s|snapshot: none|snapshot: tools|" "$T/p.yaml"
     # a damaged one fails its stage with the reason: never a cold boot instead
