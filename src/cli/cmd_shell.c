@@ -467,8 +467,9 @@ int vb_cmd_shell(int argc, char **argv)
 		close(s.sfd);
 	if (s.wfd >= 0)
 		close(s.wfd);
-	/* made after the session, not during it (as after an exec) */
-	if (warm.missing)
+	/* made after the session, not during it (as after an exec); the maker
+	 * makes the default image's, which a VM of another kernel never finds */
+	if (warm.missing && !vc.cfg.kernel && !vc.cfg.initramfs)
 		vb_cli_warm_spawn(&vc.cfg);
 done:
 	vb_run_vmconf_free(&vc);

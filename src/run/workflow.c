@@ -301,7 +301,9 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 			if (first)
 				vb_run_unit_fail(r, first, NULL, VB_E_RUNTIME, "VM %s: %s", failed,
 						 berr.msg);
-			skip_all(r, "the workflow's VM failed to boot");
+			char why[64];
+			snprintf(why, sizeof(why), "the workflow's VM %s", failed);
+			skip_all(r, why);
 		}
 		return 0;
 	}
