@@ -79,8 +79,8 @@ static const char usage_text[] =
 	"\n"
 	"exit codes: 0 success; 1 a stage failed; 2 bad usage or spec (or an unset\n"
 	"${VAR}); 125 VoidBox failed (e.g. a VM did not boot, agent stages, which\n"
-	"this version does not run yet); 130 interrupted (every VM of the run is torn\n"
-	"down).\n";
+	"this version does not run yet, a snapshot to restore that is not in the\n"
+	"store or damaged); 130 interrupted (every VM of the run is torn down).\n";
 
 #define MAX_EXTRA 64
 /* The most --input @PATH reads: what a box could carry on. */
