@@ -236,6 +236,10 @@ void vb_box_env(vb_box *b, const char *key, const char *value); /* NULL value = 
 void vb_box_mount(vb_box *b, const char *host, const char *guest, int rw);
 void vb_box_allow(vb_box *b, const char *program);  /* the allowlist (basenames) */
 void vb_box_rlimit(vb_box *b, const char *name, uint64_t value); /* nofile, nproc, fsize_mb */
+/* sandbox.snapshot (docs/snapshots.md): restore the box's VM from the
+ * snapshot (ref) names (a name, an id prefix), or "none": always boot it
+ * cold.  Without it the VM is warm by default. */
+void vb_box_snapshot(vb_box *b, const char *ref);
 void vb_box_output_file(vb_box *b, const char *guest_path); /* default /workspace/output.json */
 void vb_box_stdin_from(vb_box *b, const char *box);         /* an earlier box's stdout */
 /* A named host directory (under the run directory) mounted rw at (guest)
