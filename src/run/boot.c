@@ -71,8 +71,8 @@ static void why_not(const struct vb_sandbox_config *cfg, char *buf, size_t size)
 	const char *what[9];
 	size_t n = 0;
 	char mounts[80];
-	snprintf(mounts, sizeof(mounts), "%zu mounts (with outputs, inputs and --mount)",
-		 cfg->n_mounts);
+	snprintf(mounts, sizeof(mounts),
+		 "%zu mounts (outputs, inputs and --mount/-v count; at most 4)", cfg->n_mounts);
 #define TRY(field_set, text)                \
 	do {                                \
 		t[n] = base;                \
