@@ -16,7 +16,8 @@ enum vb_event_type {
 	VB_EV_STAGE_QUEUED,     /* stage */
 	VB_EV_STAGE_STARTED,    /* stage: its VM is being booted */
 	VB_EV_VM_BOOTED,        /* stage, vm_id, accel, isolation, kernel, boot_id, boot_ms,
-				 * accel_reason, image, image_digest */
+				 * accel_reason, image, image_digest, snapshot, warm,
+				 * boot_notice */
 	VB_EV_LOG_CHUNK,        /* stage, stream ("stdout"|"stderr"), data/len: every
 				 * chunk reaches a callback; the record coalesces them */
 	VB_EV_STAGE_COMPLETED,  /* stage, exit_code, duration_ms, output (preview),
@@ -118,6 +119,15 @@ struct vb_event {
 	/* VM_BOOTED: the OCI image that is the VM's root (sandbox.image):
 	 * its normalized reference and manifest digest; NULL without one */
 	const char *image, *image_digest;
+	/* VM_BOOTED: how the VM started.  (snapshot): the full id of the
+	 * snapshot it was restored from (boot_ms is then the whole restore:
+	 * checks, QEMU loading it, the re-key), NULL when it booted cold;
+	 * (warm) 1 when that is the warm snapshot of its configuration;
+	 * (boot_notice): why a warm restore failed and it booted cold instead,
+	 * or NULL */
+	const char *snapshot;
+	int warm;
+	const char *boot_notice;
 	int64_t boot_ms;
 	const char *stream;   /* LOG_CHUNK */
 	const uint8_t *data;  /* LOG_CHUNK: not NUL-terminated */

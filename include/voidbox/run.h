@@ -102,6 +102,18 @@ struct vb_run_options {
 	 * resolve its tag at the registry for every VM, 2 = never touch the
 	 * network (an image not in the store fails its stage). */
 	int pull;
+	/* How the VMs start (docs/snapshots.md, "Specs, pipelines and shells").
+	 * By default a VM whose spec sets no sandbox.snapshot restores the warm
+	 * snapshot of its configuration when there is one and a restore can
+	 * give it what it asks (else it boots), and one whose spec names a
+	 * snapshot restores that one.  (snapshot): a name, id (prefix) or
+	 * store directory restored by every VM whose spec sets no
+	 * sandbox.snapshot; NULL: none.  (cold) 1: those VMs boot instead of
+	 * restoring the warm snapshot.  A spec's own sandbox.snapshot (a
+	 * snapshot, or none) wins over both.  Every snapshot a run restores
+	 * is found before any VM boots. */
+	const char *snapshot;
+	int cold;
 };
 
 /* Which budget refused a stage a model request (and so failed it). */
@@ -132,6 +144,11 @@ struct vb_run_stage {
 	 * digest its VM ran on; NULL on the initramfs root (or when its image
 	 * could not be had) */
 	char *image, *image_digest;
+	/* How its VM started: the full id of the snapshot it was restored
+	 * from (warm: the warm snapshot of its configuration), NULL when it
+	 * booted cold (or had no VM) */
+	char *snapshot;
+	int warm;
 };
 
 struct vb_run_result {
@@ -165,6 +182,14 @@ struct vb_run_result {
 	 * budget stopped, if any (index into stages, budget_hit says whose). */
 	struct vb_run_llm_budget llm_budget;
 	size_t budget_stage;   /* SIZE_MAX: no budget stopped a stage */
+	/* A VM of the run looked for the warm snapshot of its configuration
+	 * and found none (or one that could not be restored, now deleted):
+	 * worth making one for the next run (`voidbox run` starts `voidbox
+	 * snapshot warm --background` once; the library never does).  In
+	 * (warm_cfg) only backend, accel, memory_mib and vcpus are set: the
+	 * first such VM's. */
+	int warm_missing;
+	struct vb_sandbox_config warm_cfg;
 };
 
 /* Load a spec file (YAML or JSON; "-" = stdin, see vb_spec_load) and run
@@ -211,6 +236,10 @@ void vb_box_env(vb_box *b, const char *key, const char *value); /* NULL value = 
 void vb_box_mount(vb_box *b, const char *host, const char *guest, int rw);
 void vb_box_allow(vb_box *b, const char *program);  /* the allowlist (basenames) */
 void vb_box_rlimit(vb_box *b, const char *name, uint64_t value); /* nofile, nproc, fsize_mb */
+/* sandbox.snapshot (docs/snapshots.md): restore the box's VM from the
+ * snapshot (ref) names (a name, an id prefix), or "none": always boot it
+ * cold.  Without it the VM is warm by default. */
+void vb_box_snapshot(vb_box *b, const char *ref);
 void vb_box_output_file(vb_box *b, const char *guest_path); /* default /workspace/output.json */
 void vb_box_stdin_from(vb_box *b, const char *box);         /* an earlier box's stdout */
 /* A named host directory (under the run directory) mounted rw at (guest)

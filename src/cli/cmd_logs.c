@@ -180,14 +180,28 @@ static void event_details(const json_t *ev, const char *type, char *buf, size_t 
 		snprintf(buf, size, "%s (%s)", jget(ev, "name") ? jget(ev, "name") : "?",
 			 jget(ev, "kind") ? jget(ev, "kind") : "?");
 	} else if (!strcmp(type, "vm.booted")) {
-		snprintf(buf, size, "%s %s/%s, booted in %lld ms, kernel %s, boot id %s",
+		/* how it started; a record older than "boot" says only how long */
+		const char *boot = jget(ev, "boot"), *snap = jget(ev, "snapshot");
+		char how[96];
+		if (boot && !strcmp(boot, "restored") && snap)
+			snprintf(how, sizeof(how), "restored from %.12s%s in %lld ms", snap,
+				 json_is_true(json_object_get(ev, "warm")) ? " (warm)" : "",
+				 jint(ev, "boot_ms"));
+		else
+			snprintf(how, sizeof(how), "%s in %lld ms", boot ? "booted cold" : "booted",
+				 jint(ev, "boot_ms"));
+		snprintf(buf, size, "%s %s/%s, %s, kernel %s, boot id %s",
 			 jget(ev, "vm_id") ? jget(ev, "vm_id") : "?", jget(ev, "accel") ? jget(ev, "accel") : "?",
-			 jget(ev, "isolation") ? jget(ev, "isolation") : "?", jint(ev, "boot_ms"),
+			 jget(ev, "isolation") ? jget(ev, "isolation") : "?", how,
 			 jget(ev, "kernel") ? jget(ev, "kernel") : "?", jget(ev, "boot_id") ? jget(ev, "boot_id") : "?");
 		const char *img = jget(ev, "image"), *dg = jget(ev, "image_digest");
 		size_t used = strlen(buf);
 		if (img && used < size) /* sandbox.image: the root it ran on */
 			snprintf(buf + used, size - used, ", image %s (%.19s)", img, dg ? dg : "?");
+		const char *notice = jget(ev, "boot_notice");
+		used = strlen(buf);
+		if (notice && used < size) /* why a warm restore fell back */
+			snprintf(buf + used, size - used, "; %s", notice);
 	} else if (!strcmp(type, "log.chunk")) {
 		chunk_details(ev, buf, size);
 	} else if (!strcmp(type, "stage.completed")) {

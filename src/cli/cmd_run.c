@@ -66,6 +66,12 @@ static const char usage_text[] =
 	"  --accel auto|kvm|tcg   every VM's accelerator, over the spec's sandbox.backend\n"
 	"                         (default: the spec's, else $VOIDBOX_ACCEL, else auto:\n"
 	"                         KVM once a probe VM proved it works here, else TCG)\n"
+	"      --snapshot ID|NAME restore every VM whose spec sets no sandbox.snapshot\n"
+	"                         from this snapshot (`voidbox snapshot list`) instead\n"
+	"                         of booting it; found before any VM boots\n"
+	"      --cold             boot those VMs instead of restoring the warm snapshot\n"
+	"                         (by default each VM a restore can give what it asks\n"
+	"                         starts from it; docs/snapshots.md)\n"
 	"  -h, --help             this help\n"
 	"\n"
 	"A failed stage's last stderr lines and the `voidbox logs` command that shows\n"
@@ -73,16 +79,16 @@ static const char usage_text[] =
 	"\n"
 	"exit codes: 0 success; 1 a stage failed; 2 bad usage or spec (or an unset\n"
 	"${VAR}); 125 VoidBox failed (e.g. a VM did not boot, agent stages, which\n"
-	"this version does not run yet); 130 interrupted (every VM of the run is torn\n"
-	"down).\n";
+	"this version does not run yet, a snapshot to restore that is not in the\n"
+	"store or damaged); 130 interrupted (every VM of the run is torn down).\n";
 
 #define MAX_EXTRA 64
 /* The most --input @PATH reads: what a box could carry on. */
 #define INPUT_MAX ((size_t)32 << 20)
 
 struct opts {
-	const char *file, *input;
-	int json, quiet, follow, net_learn, pull;
+	const char *file, *input, *snapshot;
+	int json, quiet, follow, net_learn, pull, cold;
 	unsigned max_parallel;
 	uint64_t output_budget;
 	struct vb_run_llm_budget llm_budget;
@@ -98,7 +104,8 @@ struct opts {
 /* Returns 1 to run, 0 for --help, -1 with (err) set. */
 static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 {
-	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN, OPT_PULL };
+	enum { OPT_FOLLOW = 256, OPT_BUDGET, OPT_LLM_BUDGET, OPT_NET_LEARN, OPT_PULL, OPT_SNAPSHOT,
+	       OPT_COLD };
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },   { "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' }, { "max-parallel", required_argument, NULL, 'j' },
@@ -110,6 +117,8 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "budget", required_argument, NULL, OPT_LLM_BUDGET },
 		{ "net-learn", no_argument, NULL, OPT_NET_LEARN },
 		{ "pull", required_argument, NULL, OPT_PULL },
+		{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+		{ "cold", no_argument, NULL, OPT_COLD },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -131,6 +140,14 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 			break;
 		case OPT_NET_LEARN:
 			o->net_learn = 1;
+			break;
+		case OPT_SNAPSHOT:
+			if (!optarg[0])
+				return vb_error_set(err, VB_E_USAGE, "--snapshot: expected an id or a name");
+			o->snapshot = optarg;
+			break;
+		case OPT_COLD:
+			o->cold = 1;
 			break;
 		case OPT_PULL:
 			if (vb_run_image_pull_parse(optarg, &o->pull) < 0)
@@ -193,6 +210,9 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		return vb_cli_unexpected_arg("run", argv[optind], err);
 	if (!o->file)
 		return vb_error_set(err, VB_E_USAGE, "no spec given (usage: voidbox run FILE)");
+	if (o->snapshot && o->cold)
+		return vb_error_set(err, VB_E_USAGE,
+				    "--snapshot restores, --cold boots: pick one");
 	if (o->follow && o->quiet)
 		return vb_error_set(err, VB_E_USAGE,
 				    "--follow shows the stages' output, --quiet hides it: pick one");
@@ -362,6 +382,8 @@ int vb_cmd_run(int argc, char **argv)
 		.llm_budget = o.llm_budget,
 		.net_learn = o.net_learn,
 		.pull = o.pull,
+		.snapshot = o.snapshot,
+		.cold = o.cold,
 		.on_event = on_event,
 		.opaque = &sink,
 		.cancel_fd = sfd,
@@ -379,6 +401,11 @@ int vb_cmd_run(int argc, char **argv)
 		code = vb_cli_fail(&err);
 	else
 		code = print_result(res, o.json);
+	/* Warm by default: a VM found no warm snapshot; one is made after
+	 * the run, once (as after an exec), when its VMs are gone, so that it
+	 * slows none of them */
+	if (res && res->warm_missing && !res->cancelled)
+		vb_cli_warm_spawn(&res->warm_cfg);
 	vb_run_result_free(res);
 	close(sfd);
 	vb_cli_arena_free(&o.arena);

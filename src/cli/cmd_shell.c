@@ -53,6 +53,12 @@ static const char usage_text[] =
 	"  --image REF            an OCI image as the VM's root filesystem (over the\n"
 	"                         spec's sandbox.image); pulled when not in the store\n"
 	"  --pull missing|always|never  when to pull it (default missing)\n"
+	"  --snapshot ID|NAME     start from a stored snapshot (`voidbox snapshot\n"
+	"                         list`) instead of booting (over the spec's\n"
+	"                         sandbox.snapshot; docs/snapshots.md)\n"
+	"  --cold                 boot the VM instead of restoring the warm snapshot\n"
+	"                         (by default the VM starts from it when there is one\n"
+	"                         and nothing asked for needs a boot)\n"
 	"  --program PROG         what to run instead of sh (busybox ash)\n"
 	"  --args ARG             one argument for PROG (repeatable)\n"
 	VB_CLI_NET_HELP
@@ -85,6 +91,8 @@ struct opts {
 	int pull, pull_set;
 	const char *user;  /* -u sandbox: named, so an image's User does not win */
 	struct vb_run_image im;
+	const char *snapshot; /* --snapshot */
+	int cold;             /* --cold */
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -151,6 +159,14 @@ static int parse_opt(struct opts *o, int c, const char *arg, vb_error *err)
 			return vb_error_set(err, VB_E_USAGE, "--pull: expected missing, always or never");
 		o->pull_set = 1;
 		return 0;
+	case 'S':
+		if (!arg[0])
+			return vb_error_set(err, VB_E_USAGE, "--snapshot: expected an id or a name");
+		o->snapshot = arg;
+		return 0;
+	case 'C':
+		o->cold = 1;
+		return 0;
 	case 'a':
 		if (o->n_args >= MAX_LIST - 1)
 			return vb_error_set(err, VB_E_USAGE, "too many --args");
@@ -174,6 +190,7 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		{ "program", required_argument, NULL, 'p' }, { "args", required_argument, NULL, 'a' },
 		{ "accel", required_argument, NULL, 'A' },
 		{ "image", required_argument, NULL, 'I' },   { "pull", required_argument, NULL, 'P' },
+		{ "snapshot", required_argument, NULL, 'S' }, { "cold", no_argument, NULL, 'C' },
 		VB_CLI_NET_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
@@ -207,6 +224,8 @@ static int parse(int argc, char **argv, struct opts *o, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "give the program once: --program or -- PROG");
 	if (o->n_args && !o->program)
 		return vb_error_set(err, VB_E_USAGE, "--args needs --program");
+	if (o->snapshot && o->cold)
+		return vb_error_set(err, VB_E_USAGE, "--snapshot restores, --cold boots: pick one");
 	return 1;
 }
 
@@ -283,7 +302,23 @@ static int configure(struct opts *o, struct vb_run_vmconf *vc, vb_error *err)
 	vc->cfg.name = "shell";
 	if (o->pull_set && !o->image)
 		return vb_error_set(err, VB_E_USAGE, "--pull needs --image (or a spec's sandbox.image)");
-	return o->image ? vb_run_image_prepare(o->image, o->pull, stderr, &o->im, &vc->cfg, err) : 0;
+	/* how it starts: the options over the spec's sandbox.snapshot */
+	const char *from = "sandbox.snapshot";
+	if (o->snapshot) {
+		vc->boot = VB_RUN_BOOT_SNAPSHOT;
+		vc->snapshot = o->snapshot;
+		from = "--snapshot";
+	} else if (o->cold) {
+		vc->boot = VB_RUN_BOOT_COLD;
+	}
+	if (vc->boot == VB_RUN_BOOT_SNAPSHOT && o->image) /* before any pull */
+		return vb_error_set(err, VB_E_USAGE,
+				    "%s: a VM restored from a snapshot has the snapshot's root, not "
+				    "--image",
+				    from);
+	if (o->image && vb_run_image_prepare(o->image, o->pull, stderr, &o->im, &vc->cfg, err) < 0)
+		return -1;
+	return vb_run_vmconf_snapshot(vc, from, 0, err);
 }
 
 /* argv and env of the program.  env: the local TERM (as ssh does), then
@@ -319,7 +354,7 @@ static int program(const struct opts *o, const struct vb_run_vmconf *vc, int tty
 /* Boot, start the program, run the session.  Returns the exit code, or -1
  * with (err) set; the terminal is restored and the VM gone either way. */
 static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_pty_session *s,
-		 vb_error *err)
+		 struct vb_warm *warm, vb_error *err)
 {
 	int tty = isatty(0);
 	const char **argv = NULL, **env = NULL;
@@ -330,12 +365,23 @@ static int shell(const struct opts *o, struct vb_run_vmconf *vc, struct vb_cli_p
 		goto out;
 
 	vc->cfg.cancel_fd = s->sfd;
-	vb_sandbox *sb = vb_sandbox_start(&vc->cfg, err);
+	/* Warm by default, as exec: quiet, but for a restore that failed (one
+	 * notice, then a cold boot); a named snapshot is never replaced by a
+	 * cold boot */
+	vb_sandbox *sb = vc->boot == VB_RUN_BOOT_SNAPSHOT ? vb_sandbox_restore(&vc->cfg, vc->snapshot, err)
+			 : vc->boot == VB_RUN_BOOT_COLD   ? vb_sandbox_start(&vc->cfg, err)
+							  : vb_sandbox_start_warm(&vc->cfg, warm, err);
+	if (warm->notice[0])
+		vb_cli_warn("%s", warm->notice);
+	if (sb && vc->boot == VB_RUN_BOOT_SNAPSHOT)
+		vb_cli_warn("boot: restored from %.12s in %lld ms", vb_sandbox_snapshot_id(sb),
+			    (long long)vb_sandbox_boot_ms(sb));
 	if (sb) {
 		vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 		vb_cli_net_published(&vc->cfg.network, sb);
 	}
 	if (!sb) {
+		warm->missing = 0; /* a maker's VM would not boot either */
 		if (err->kind == VB_E_CANCELLED) {
 			struct signalfd_siginfo si = { .ssi_signo = SIGINT };
 			ssize_t n = read(s->sfd, &si, sizeof(si));
@@ -386,6 +432,7 @@ int vb_cmd_shell(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	struct vb_run_vmconf vc;
 	memset(&vc, 0, sizeof(vc));
+	struct vb_warm warm = { 0 };
 	vb_error err = { 0 };
 	int code, rc = parse(argc, argv, &o, &err);
 	if (rc == 0) {
@@ -412,7 +459,7 @@ int vb_cmd_shell(int argc, char **argv)
 		vb_error_errno(&err, errno, "signalfd");
 		code = -1;
 	} else {
-		code = shell(&o, &vc, &s, &err);
+		code = shell(&o, &vc, &s, &warm, &err);
 	}
 	if (code < 0)
 		code = vb_cli_fail(&err);
@@ -420,6 +467,10 @@ int vb_cmd_shell(int argc, char **argv)
 		close(s.sfd);
 	if (s.wfd >= 0)
 		close(s.wfd);
+	/* made after the session, not during it (as after an exec); the maker
+	 * makes the default image's, which a VM of another kernel never finds */
+	if (warm.missing && !vc.cfg.kernel && !vc.cfg.initramfs)
+		vb_cli_warm_spawn(&vc.cfg);
 done:
 	vb_run_vmconf_free(&vc);
 	vb_run_image_free(&o.im);

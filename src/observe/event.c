@@ -91,6 +91,14 @@ json_t *vb_obs_event_json(const struct vb_event *ev, const char *run_id, int64_t
 			rc |= set_str(o, "image", ev->image);
 			rc |= set_str(o, "image_digest", ev->image_digest);
 		}
+		/* how it started: restored (from which snapshot) or cold */
+		rc |= set(o, "boot", json_string(ev->snapshot ? "restored" : "cold"));
+		if (ev->snapshot) {
+			rc |= set_str(o, "snapshot", ev->snapshot);
+			rc |= set(o, "warm", json_boolean(ev->warm));
+		}
+		if (ev->boot_notice)
+			rc |= set_str(o, "boot_notice", ev->boot_notice);
 		break;
 	case VB_EV_LOG_CHUNK:
 		rc |= set_str(o, "stream", ev->stream);

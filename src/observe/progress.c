@@ -213,6 +213,16 @@ static void fold(struct vb_progress *p, const struct vb_event *ev, int64_t t, st
 			copy(r->vm_id, sizeof(r->vm_id), ev->vm_id);
 			copy(r->accel, sizeof(r->accel), ev->accel);
 			copy(r->isolation, sizeof(r->isolation), ev->isolation);
+			/* how it started (a caller's event may not say: nothing) */
+			r->restored = ev->snapshot != NULL;
+			if (ev->snapshot)
+				snprintf(r->boot, sizeof(r->boot), "restored from %.12s in %lld ms",
+					 ev->snapshot, (long long)ev->boot_ms);
+			else if (ev->boot_ms > 0)
+				snprintf(r->boot, sizeof(r->boot), "booted cold in %lld ms",
+					 (long long)ev->boot_ms);
+			else
+				r->boot[0] = '\0';
 		}
 		break;
 	case VB_EV_STAGE_COMPLETED:

@@ -125,12 +125,14 @@ static const char *glyph(const struct vb_progress *p, enum vb_pstate st)
 	return "?";
 }
 
-static void vm_desc(const struct vb_prow *r, char *buf, size_t size)
+/* (mark): say "restored" in it (the frame, which has no room for how) */
+static void vm_desc(const struct vb_prow *r, int mark, char *buf, size_t size)
 {
 	if (!r->vm_id[0]) {
 		buf[0] = '\0';
 	} else if (r->accel[0] && r->isolation[0]) {
-		snprintf(buf, size, "%s (%s, %s)", r->vm_id, r->accel, r->isolation);
+		snprintf(buf, size, "%s (%s, %s%s)", r->vm_id, r->accel, r->isolation,
+			 mark && r->restored ? ", restored" : "");
 	} else if (r->accel[0]) {
 		snprintf(buf, size, "%s (%s)", r->vm_id, r->accel);
 	} else {
@@ -191,14 +193,14 @@ static void draw_row(const struct vb_progress *p, struct line *l, size_t i, int 
 	switch (r->st) {
 	case P_RUNNING:
 	case P_DONE:
-		vm_desc(r, info, sizeof(info));
+		vm_desc(r, 1, info, sizeof(info));
 		break;
 	case P_BOOTING:
 		snprintf(info, sizeof(info), "booting a VM");
 		break;
 	case P_FAILED:
 		failure_text(r, why, sizeof(why));
-		vm_desc(r, info, sizeof(info));
+		vm_desc(r, 1, info, sizeof(info));
 		break;
 	case P_SKIPPED:
 		snprintf(why, sizeof(why), "%s", r->why);
@@ -357,8 +359,10 @@ void vb_progress_plain(struct vb_progress *p, const struct vb_event *ev, const s
 		__attribute__((fallthrough));
 	case VB_EV_VM_BOOTED:
 		if (r) {
-			vm_desc(r, info, sizeof(info));
-			fprintf(p->out, "[%s] stage %s: running on %s\n", at, r->name, info[0] ? info : "a VM");
+			vm_desc(r, 0, info, sizeof(info));
+			fprintf(p->out, "[%s] stage %s: running on %s%s%s\n", at, r->name,
+				info[0] ? info : "a VM", ev->type == VB_EV_VM_BOOTED && r->boot[0] ? ", " : "",
+				ev->type == VB_EV_VM_BOOTED ? r->boot : "");
 		}
 		break;
 	case VB_EV_STAGE_COMPLETED:

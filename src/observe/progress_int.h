@@ -24,6 +24,8 @@ struct vb_prow {
 	unsigned group;           /* stages running side by side share a group */
 	int64_t queued_ms, started_ms, ended_ms, duration_ms;
 	char vm_id[48], accel[16], isolation[16];
+	char boot[64];            /* "restored from ID in N ms", "booted cold in N ms" or "" */
+	int restored;
 	int exit_code;
 	char why[200];            /* failure or skip reason, terminal-safe */
 	char *tail;               /* the last VB_PROGRESS_TAIL_MAX bytes of stderr */

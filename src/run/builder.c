@@ -190,6 +190,17 @@ void vb_box_rlimit(vb_box *b, const char *name, uint64_t value)
 	put(b, sub(b, sandbox(b), "limits"), name, json_integer((json_int_t)value));
 }
 
+void vb_box_snapshot(vb_box *b, const char *ref)
+{
+	if (!b)
+		return;
+	if (!ref || !ref[0]) {
+		box_fail(b, VB_E_USAGE, "vb_box_snapshot: no snapshot (\"none\" boots cold)");
+		return;
+	}
+	put(b, sandbox(b), "snapshot", json_string(ref));
+}
+
 void vb_box_output_file(vb_box *b, const char *guest_path)
 {
 	if (b && guest_path)

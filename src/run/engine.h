@@ -66,6 +66,8 @@ struct vb_run_unit {
 	/* sandbox.image: its normalized reference and manifest digest, for
 	 * VM_BOOTED (NULL: the initramfs is the root) */
 	char *image, *image_digest;
+	char *snapshot;             /* the snapshot its VM was restored from; NULL: cold */
+	int warm;                   /* ... the warm snapshot */
 	char *error;
 	/* agent boxes: what its gateway counted */
 	int is_agent;
@@ -110,7 +112,35 @@ struct vb_run {
 	atomic_int net_hinted;      /* the host-port hint was printed (once a run) */
 	/* pipeline: each box's skills, resolved before anything boots */
 	struct vb_skill_set *skills;
+	/* under (mu): a VM found no warm snapshot (struct vb_run_result) */
+	int warm_missing;
+	struct vb_sandbox_config warm_cfg;
 };
+
+/* ---- boot.c: how the VMs start ------------------------------------------ */
+
+/* Before anything boots, for each VM config: the run's --snapshot or
+ * --cold where its spec sets no sandbox.snapshot, then the snapshot it
+ * must restore found (vc->snapshot becomes its full id; none: VB_E_RUNTIME,
+ * as an image that cannot be had) and what the VM asks for checked
+ * against what a restore can give, (n_forwards) counting the forwards it
+ * will get at boot (VB_E_USAGE naming what it cannot).  The caller
+ * prefixes the box. */
+int vb_run_boot_prepare(struct vb_run *r, struct vb_run_vmconf *vc, size_t n_forwards,
+			vb_error *err);
+
+struct vb_run_boot {
+	int warm;           /* restored from the warm snapshot */
+	char notice[1200];  /* "" or why the warm snapshot was not restored */
+	atomic_int said;    /* the notice is out (a workflow's steps share it) */
+};
+/* Start (cfg) (from vc) as vc->boot says: restored from vc->snapshot (a
+ * failure is the boot's: never replaced by a cold boot), booted, or from
+ * the warm snapshot when there is one and it can be restored (else booted,
+ * (b) saying why, and the run's warm_missing set when there was none).
+ * Errors: those of the restore or boot. */
+vb_sandbox *vb_run_boot(struct vb_run *r, const struct vb_run_vmconf *vc,
+			const struct vb_sandbox_config *cfg, struct vb_run_boot *b, vb_error *err);
 
 /* ---- net.c: a VM's network in the run's events ------------------------- */
 
@@ -157,7 +187,10 @@ int vb_run_cancelled(struct vb_run *r);
 
 /* Unit bookkeeping, each emitting its event. */
 void vb_run_unit_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb);
-void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb);
+/* VM_BOOTED, with how it started from (b) (may be NULL); the first unit of
+ * (b) to say it has its notice, also on opts.notices. */
+void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+			struct vb_run_boot *b);
 void vb_run_unit_ok(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb);
 /* (kind) as in fail_kind; (fmt) says why, e.g. "exit code 3". */
 void vb_run_unit_fail(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,

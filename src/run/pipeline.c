@@ -78,6 +78,10 @@ int vb_run_pipeline_prepare(struct vb_run *r, vb_error *err)
 		int bin = b->prompt.s ? vb_run_agent_binary(&b->llm_eff) : -1;
 		if (bin >= 0 && vb_run_vmconf_add_agent(vc, bin, r->opts.notices, err) < 0)
 			goto fail;
+		/* its snapshot found, and what a restore cannot give refused,
+		 * with everything it mounts counted (its gateway's forward too) */
+		if (vb_run_boot_prepare(r, vc, bin >= 0, err) < 0)
+			goto fail;
 		vb_run_vmconf_notify(vc, r->opts.notices);
 		continue;
 	fail_oom:
@@ -311,15 +315,18 @@ static void run_box(struct vb_run *r, size_t bi, struct vb_run_unit *u, const st
 	}
 	struct vb_run_net net;
 	vb_run_net_prepare(&net, r, u->name, u->dir, &cfg);
-	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	struct vb_run_boot boot;
+	vb_sandbox *sb = vb_run_boot(r, vc, &cfg, &boot, &err);
 	if (!sb) {
 		if (err.kind == VB_E_CANCELLED)
 			vb_run_unit_fail(r, u, NULL, VB_E_CANCELLED, "cancelled while booting");
+		else if (vc->boot == VB_RUN_BOOT_SNAPSHOT)
+			vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "VM not restored: %s", err.msg);
 		else
 			vb_run_unit_fail(r, u, NULL, VB_E_RUNTIME, "VM failed to boot: %s", err.msg);
 		return;
 	}
-	vb_run_unit_booted(r, u, sb);
+	vb_run_unit_booted(r, u, sb, &boot);
 	vb_run_skills_oci_booted(r, u, &r->skills[bi]);
 	vb_run_net_booted(&net, sb, &cfg);
 	vb_quota *q = NULL;

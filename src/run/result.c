@@ -80,6 +80,8 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 		s->vm_id = dupz(u->vm_id);
 		s->image = dupz(u->vm_id ? u->image : NULL); /* only once it booted on it */
 		s->image_digest = dupz(u->vm_id ? u->image_digest : NULL);
+		s->snapshot = dupz(u->snapshot);
+		s->warm = u->warm;
 		s->error = dupz(u->error);
 		if (u->is_agent) {
 			s->is_agent = res->has_agents = 1;
@@ -98,9 +100,11 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 		if (!s->name || !s->output || (u->vm_id && !s->vm_id) || (u->error && !s->error) ||
 		    (u->vm_id && u->image && !s->image) ||
 		    (u->vm_id && u->image_digest && !s->image_digest) ||
-		    (u->output_path && !s->output_path))
+		    (u->output_path && !s->output_path) || (u->snapshot && !s->snapshot))
 			goto oom;
 	}
+	res->warm_missing = r->warm_missing;
+	res->warm_cfg = r->warm_cfg;
 	return res;
 oom:
 	vb_run_result_free(res);
@@ -188,6 +192,14 @@ char *vb_run_result_json(const struct vb_run_result *r)
 			json_decref(o);
 			o = NULL;
 		}
+		/* how its VM started (null: it had none) */
+		if (o && s->vm_id &&
+		    (json_object_set_new(o, "boot", json_string(s->snapshot ? "restored" : "cold")) ||
+		     json_object_set_new(o, "snapshot", jstr_or_null(s->snapshot)) ||
+		     json_object_set_new(o, "warm", json_boolean(s->warm)))) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o && s->image &&
 		    json_object_set_new(o, "image",
 					json_pack("{s:o, s:o}", "reference", jstr_or_null(s->image),
@@ -253,6 +265,7 @@ void vb_run_result_free(struct vb_run_result *r)
 		free(s->vm_id);
 		free(s->image);
 		free(s->image_digest);
+		free(s->snapshot);
 		free(s->error);
 	}
 	free(r->stages);

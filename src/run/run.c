@@ -139,6 +139,7 @@ static void run_free(struct vb_run *r)
 		free(u->vm_id);
 		free(u->image);
 		free(u->image_digest);
+		free(u->snapshot);
 		free(u->error);
 	}
 	free(r->units);

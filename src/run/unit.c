@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "run/engine.h"
+#include "util/term.h"
 #include "util/util.h"
 
 static int64_t wall_ms(void)
@@ -86,10 +87,16 @@ void vb_run_unit_start(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 	vb_run_emit(r, &ev);
 }
 
-void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
+void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb,
+			struct vb_run_boot *b)
 {
 	free(u->vm_id);
 	u->vm_id = strdup(vb_sandbox_id(sb));
+	const char *snap = vb_sandbox_snapshot_id(sb);
+	free(u->snapshot);
+	u->snapshot = snap ? strdup(snap) : NULL;
+	u->warm = snap && b && b->warm;
+	const char *notice = b && b->notice[0] && !atomic_exchange(&b->said, 1) ? b->notice : NULL;
 	struct vb_event ev = {
 		.type = VB_EV_VM_BOOTED,
 		.stage = u->name,
@@ -99,12 +106,22 @@ void vb_run_unit_booted(struct vb_run *r, struct vb_run_unit *u, vb_sandbox *sb)
 		.accel_reason = vb_sandbox_accel_info(sb)->reason,
 		.image = u->image,
 		.image_digest = u->image_digest,
+		.snapshot = snap,
+		.warm = u->warm,
+		.boot_notice = notice,
 	};
 	vm_facts(&ev, sb);
 	vb_run_emit(r, &ev);
-	char notice[1024];
-	if (r->opts.notices && vb_accel_notice(vb_sandbox_accel_info(sb), notice, sizeof(notice))) {
-		fprintf(r->opts.notices, "%s\n", notice);
+	char accel[1024];
+	if (r->opts.notices && vb_accel_notice(vb_sandbox_accel_info(sb), accel, sizeof(accel))) {
+		fprintf(r->opts.notices, "%s\n", accel);
+		fflush(r->opts.notices);
+	}
+	if (r->opts.notices && notice) { /* the stage goes on, booted cold */
+		char stage[80], why[1300];
+		fprintf(r->opts.notices, "voidbox: stage %s: %s\n",
+			vb_term_copy(stage, sizeof(stage), u->name, 0),
+			vb_term_copy(why, sizeof(why), notice, 0));
 		fflush(r->opts.notices);
 	}
 }

@@ -208,9 +208,22 @@ static int check_unsupported(const struct vb_spec_vm *vm, vb_error *err)
 {
 	if (!vm->network && vm->n_ports)
 		return vb_error_set(err, VB_E_USAGE, "sandbox.ports needs network: true");
-	if (vm->snapshot)
-		return vb_error_set(err, VB_E_RUNTIME,
-				    "sandbox.snapshot is not supported by this version");
+	return 0;
+}
+
+/* sandbox.snapshot: the spec loader checked its syntax and what a restore
+ * cannot give; the run finds it before any VM boots (src/run/boot.c). */
+static int set_snapshot(struct vb_run_vmconf *c, const struct vb_spec_vm *vm, vb_error *err)
+{
+	if (!vm->snapshot)
+		return 0;
+	if (!strcmp(vm->snapshot, "none")) {
+		c->boot = VB_RUN_BOOT_COLD;
+		return 0;
+	}
+	c->boot = VB_RUN_BOOT_SNAPSHOT;
+	if (!(c->snapshot = copy(c, vm->snapshot)))
+		return oom(err);
 	return 0;
 }
 
@@ -308,7 +321,8 @@ int vb_run_vm_config_pull(const struct vb_spec_vm *vm, const enum vb_accel *acce
 			  const struct vb_run_pull *pull, struct vb_run_vmconf *out, vb_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (check_unsupported(vm, err) < 0 || set_accel(out, vm, accel, err) < 0)
+	if (check_unsupported(vm, err) < 0 || set_accel(out, vm, accel, err) < 0 ||
+	    set_snapshot(out, vm, err) < 0)
 		return -1;
 	/* every backend value runs on QEMU: kvm and tcg name its accelerator */
 	out->cfg.backend = vm->backend == VB_SPEC_BACKEND_AUTO ? VB_BACKEND_AUTO : VB_BACKEND_QEMU;

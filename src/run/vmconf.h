@@ -19,10 +19,20 @@ enum {
 	VB_RUN_NOTICE_CREDENTIALS = 1u << 1, /* provider credentials stay on the host */
 };
 
+/* How a VM starts (sandbox.snapshot, `--snapshot`, `--cold`). */
+enum vb_run_boot_mode {
+	VB_RUN_BOOT_WARM = 0, /* from the warm snapshot when there is one, else cold */
+	VB_RUN_BOOT_COLD,     /* booted: sandbox.snapshot: none, --cold */
+	VB_RUN_BOOT_SNAPSHOT, /* restored from (snapshot), never booted instead */
+};
+
 struct vb_run_vmconf {
 	/* Ready for vb_sandbox_start(): mounts/allow point into this struct.
 	 * name and cancel_fd are left 0 for the caller to set. */
 	struct vb_sandbox_config cfg;
+	enum vb_run_boot_mode boot;
+	const char *snapshot;    /* VB_RUN_BOOT_SNAPSHOT: a name, an id (prefix) or
+				  * a directory of the store, as written */
 	/* For vb_exec_params.env: NULL-terminated "K=V" (never NULL itself). */
 	const char *const *env;
 	size_t n_env;
@@ -57,8 +67,10 @@ struct vb_run_vmconf {
  * on_event is left for the caller).
  * sandbox.guest_image is pulled when missing and prepared
  * (vb_run_guest_image; vb_run_vm_config_pull for another pull policy).
+ * sandbox.snapshot sets (boot) and (snapshot) (none: VB_RUN_BOOT_COLD);
+ * nothing looks for the snapshot here (vb_run_boot_prepare does).
  * Errors: VB_E_RUNTIME for what this version cannot honour
- * (snapshots; sandbox.image is the engine's, src/run/image.h);
+ * (sandbox.image is the engine's, src/run/image.h);
  * VB_E_USAGE for a missing ro mount directory.  The caller prefixes the box
  * name.  Prints nothing: see
  * vb_run_vmconf_notify().
@@ -118,6 +130,15 @@ int vb_run_vmconf_set_env(struct vb_run_vmconf *c, const char *kv, vb_error *err
  * is.  (kind) is an enum vb_agentbin_kind.  Errors: the pull's (network,
  * integrity, a missing Debian package on the host), VB_E_RUNTIME. */
 int vb_run_vmconf_add_agent(struct vb_run_vmconf *c, int kind, FILE *progress, vb_error *err);
+
+/* Before (c) boots: when it must restore a snapshot (VB_RUN_BOOT_SNAPSHOT),
+ * find it (c->snapshot becomes its full id: no such snapshot is
+ * VB_E_RUNTIME, as an image that cannot be had; a directory outside the
+ * store VB_E_USAGE) and check that a restore can give (c->cfg), with
+ * (n_forwards) forwards to come, all it asks (VB_E_USAGE naming what it
+ * cannot).  Errors start with (from), e.g. "--snapshot".  (src/run/boot.c) */
+int vb_run_vmconf_snapshot(struct vb_run_vmconf *c, const char *from, size_t n_forwards,
+			   vb_error *err);
 
 /* Print the one-line notices (c->notices) to (out), each at most once per
  * process (thread-safe).  NULL (out) does nothing. */

@@ -24,6 +24,7 @@
 struct wf {
 	struct vb_run *r;
 	vb_sandbox *sb;
+	struct vb_run_boot boot; /* how the VM started, said by every step */
 	pthread_cond_t cv;      /* with r->mu: a step finished */
 	size_t running;         /* under r->mu */
 };
@@ -49,7 +50,7 @@ int vb_run_workflow_prepare(struct vb_run *r, vb_error *err)
 	if (vb_run_vm_config_pull(vm, r->opts.accel_set ? &r->opts.accel : NULL, &gp, r->vmc,
 				  err) < 0 ||
 	    (vm->image && vb_run_vm_image(r, 0, vm->image, err) < 0) ||
-	    vb_run_add_extras(r, r->vmc, err) < 0) {
+	    vb_run_add_extras(r, r->vmc, err) < 0 || vb_run_boot_prepare(r, r->vmc, 0, err) < 0) {
 		vb_error_prefix(err, "workflow '%s'", r->spec->name.s ? r->spec->name.s : "");
 		return -1;
 	}
@@ -73,7 +74,7 @@ static void run_step(struct wf *w, size_t i)
 	vb_run_unit_start(r, u, w->sb);
 	/* Every step reports the one VM it runs in (same vm_id and boot_id),
 	 * so that progress and `voidbox ps` see where each step runs. */
-	vb_run_unit_booted(r, u, w->sb);
+	vb_run_unit_booted(r, u, w->sb, &w->boot);
 	const char **argv = calloc(st->run.args.n + 2, sizeof(*argv));
 	if (!argv) {
 		vb_run_unit_fail(r, u, w->sb, VB_E_RUNTIME, "out of memory");
@@ -285,7 +286,8 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 	 * share the VM), so every step's VM_BOOTED names it */
 	for (size_t i = 0; i < wf->n_steps; i++)
 		vb_run_unit_image(r, &r->units[i], 0);
-	vb_sandbox *sb = vb_sandbox_start(&cfg, &berr);
+	struct wf w = { .r = r };
+	vb_sandbox *sb = vb_run_boot(r, r->vmc, &cfg, &w.boot, &berr);
 	if (!sb) {
 		if (berr.kind == VB_E_CANCELLED) {
 			vb_run_set_error(r, VB_E_CANCELLED, "cancelled");
@@ -293,12 +295,15 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 				vb_run_unit_fail(r, first, NULL, VB_E_CANCELLED, "cancelled while booting");
 			skip_all(r, "the run was cancelled");
 		} else {
-			vb_run_set_error(r, VB_E_RUNTIME, "the workflow's VM failed to boot: %s",
-					 berr.msg);
+			const char *failed = r->vmc->boot == VB_RUN_BOOT_SNAPSHOT ? "was not restored"
+										  : "failed to boot";
+			vb_run_set_error(r, VB_E_RUNTIME, "the workflow's VM %s: %s", failed, berr.msg);
 			if (first)
-				vb_run_unit_fail(r, first, NULL, VB_E_RUNTIME, "VM failed to boot: %s",
+				vb_run_unit_fail(r, first, NULL, VB_E_RUNTIME, "VM %s: %s", failed,
 						 berr.msg);
-			skip_all(r, "the workflow's VM failed to boot");
+			char why[64];
+			snprintf(why, sizeof(why), "the workflow's VM %s", failed);
+			skip_all(r, why);
 		}
 		return 0;
 	}
@@ -318,7 +323,7 @@ int vb_run_workflow(struct vb_run *r, vb_error *err)
 		return 0;
 	}
 	struct step_job *jobs = calloc(wf->n_steps, sizeof(*jobs));
-	struct wf w = { .r = r, .sb = sb };
+	w.sb = sb;
 	if (!jobs || pthread_cond_init(&w.cv, NULL) != 0) {
 		free(jobs);
 		vb_sandbox_free(sb);

@@ -333,7 +333,8 @@ void spec_parse_sandbox(struct spec_ctx *c, const struct node *v, const char *pa
 	if (spec_get_str(c, field(v, "image", path, p), p, &sb->image) > 0)
 		spec_check_image_ref(c, &sb->image, p);
 	spec_get_str(c, field(v, "guest_image", path, p), p, &sb->guest_image);
-	spec_get_str(c, field(v, "snapshot", path, p), p, &sb->snapshot);
+	if (spec_get_str(c, field(v, "snapshot", path, p), p, &sb->snapshot) > 0)
+		spec_check_snapshot_ref(c, &sb->snapshot, p);
 	parse_limits(c, field(v, "limits", path, p), p, &sb->limits);
 	parse_basenames(c, field(v, "allowed_commands", path, p), p, &sb->allowed_commands);
 }

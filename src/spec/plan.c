@@ -144,7 +144,9 @@ static void print_vm(FILE *out, const char *ind, const struct vb_spec_vm *vm)
 	if (vm->guest_image)
 		fprintf(out, "%s" LABEL "%s\n", ind, "guest_image:", *vm->guest_image ? vm->guest_image : "(none: no auto-pull)");
 	if (vm->snapshot)
-		fprintf(out, "%s" LABEL "%s\n", ind, "snapshot:", vm->snapshot);
+		fprintf(out, "%s" LABEL "%s\n", ind, "snapshot:",
+			!strcmp(vm->snapshot, "none") ? "none (booted cold, never from the warm snapshot)"
+						      : vm->snapshot);
 	if (vm->network) {
 		const struct vb_spec_netpolicy *np = vm->network_policy;
 		fprintf(out, "%s" LABEL "built-in denies", ind, "egress:");

@@ -92,6 +92,8 @@ struct vb_spec *vb_spec_load_string(const char *text, size_t len, const char *na
 		spec_diag(&c, (struct vb_spec_pos){ 1, 1 }, "", "cannot parse the spec");
 	if (!c.n_diags && !c.oom && spec_resolve(spec) < 0)
 		spec_oom(&c);
+	if (!c.n_diags && !c.oom)
+		spec_check_snapshots(&c, spec);
 	if (spec_diag_finish(&c, err) < 0) {
 		spec_diag_free(&c);
 		vb_spec_free(spec);

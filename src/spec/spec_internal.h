@@ -131,6 +131,11 @@ void spec_parse_skills(struct spec_ctx *c, const struct node *v, const char *pat
 void spec_parse_pipeline(struct spec_ctx *c, const struct node *v, struct vb_spec_pipeline *p);
 void spec_parse_workflow(struct spec_ctx *c, const struct node *v, struct vb_spec_workflow *w);
 
+/* snapshot.c: sandbox.snapshot's value (a directory made absolute), and,
+ * once resolved, what a VM restored from a snapshot cannot have. */
+void spec_check_snapshot_ref(struct spec_ctx *c, struct vb_spec_str *s, const char *path);
+void spec_check_snapshots(struct spec_ctx *c, const struct vb_spec *spec);
+
 /* resolve.c */
 int spec_resolve(struct vb_spec *spec);
 void spec_free_sandbox(struct vb_spec_sandbox *sb);

@@ -423,7 +423,7 @@ EOF
     jqx 'keys_unsorted == ["run_id","name","kind","success","exit_code","error","duration_ms","output","output_truncated","output_bytes","output_path","stages"]'
     jqx '.name == "shape" and .kind == "pipeline" and .success == true and .exit_code == 0 and .error == null'
     jqx '.run_id | test("^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")'
-    jqx '.stages[0] | keys_unsorted == ["name","success","skipped","exit_code","error","output","duration_ms","vm_id","output_truncated","output_bytes","output_path"]'
+    jqx '.stages[0] | keys_unsorted == ["name","success","skipped","exit_code","error","output","duration_ms","vm_id","output_truncated","output_bytes","output_path","boot","snapshot","warm"]'
     jqx '.stages[0] | (.exit_code == 0) and (.duration_ms > 0) and (.vm_id | startswith("vm-"))'
     # bytes that are not UTF-8 become U+FFFD
     jqx '.output == "ok\ufffd\n" and .stages[0].output == .output'
@@ -520,7 +520,7 @@ pipeline:
 EOF
     vb run "$T/n.yaml"
     expect_rc 125
-    expect_err_has "box 'online': sandbox.snapshot is not supported"
+    expect_err_has "box 'online': sandbox.snapshot: no snapshot 'abc123'"
     ! grep -q booting "$T/err" || fail "something booted"
 }
 

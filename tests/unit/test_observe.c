@@ -144,6 +144,32 @@ static void test_event_names(void **state)
 	assert_null(vb_event_name((enum vb_event_type)99));
 }
 
+/* vm.booted says how the VM started: restored (from which snapshot, warm
+ * or not) or cold, with the notice of a warm restore that fell back. */
+static void test_boot_fields(void **state)
+{
+	(void)state;
+	static const char id[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct vb_event ev = { .type = VB_EV_VM_BOOTED, .stage = "a", .vm_id = "vm-1",
+			       .snapshot = id, .warm = 1, .boot_ms = 90 };
+	json_t *o = vb_obs_event_json(&ev, "r", 1);
+	assert_non_null(o);
+	assert_string_equal(sget(o, "boot"), "restored");
+	assert_string_equal(sget(o, "snapshot"), id);
+	assert_true(json_is_true(json_object_get(o, "warm")));
+	assert_null(json_object_get(o, "boot_notice"));
+	json_decref(o);
+	ev = (struct vb_event){ .type = VB_EV_VM_BOOTED, .stage = "a", .vm_id = "vm-2",
+				.boot_notice = "warm snapshot x could not be restored (y); booted cold" };
+	o = vb_obs_event_json(&ev, "r", 1);
+	assert_non_null(o);
+	assert_string_equal(sget(o, "boot"), "cold");
+	assert_null(json_object_get(o, "snapshot"));
+	assert_null(json_object_get(o, "warm"));
+	assert_string_equal(sget(o, "boot_notice"), ev.boot_notice);
+	json_decref(o);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -308,7 +334,7 @@ static void test_record_every_event(void **state)
 	static const char *const k_started[] = { "event", "time", "time_ms", "run_id", "stage", "accel",
 						 "isolation", NULL };
 	static const char *const k_booted[] = { "event", "time", "time_ms", "run_id", "stage", "vm_id",
-						"accel", "isolation", "kernel", "boot_id", "boot_ms", NULL };
+						"accel", "isolation", "kernel", "boot_id", "boot_ms", "boot", NULL };
 	static const char *const k_chunk_vm[] = { "event", "time", "time_ms", "run_id", "stage", "vm_id",
 						  "stream", "len", "offset", "data", NULL };
 	static const char *const k_chunk[] = { "event", "time", "time_ms", "run_id", "stage", "stream",
@@ -354,6 +380,7 @@ static void test_record_every_event(void **state)
 	assert_string_equal(sget(e, "kernel"), "6.1.0");
 	assert_string_equal(sget(e, "boot_id"), "b00t");
 	assert_int_equal(iget(e, "boot_ms"), 1269);
+	assert_string_equal(sget(e, "boot"), "cold");
 	e = json_array_get(evs, 4);
 	assert_string_equal(sget(e, "stream"), "stdout");
 	assert_string_equal(sget(e, "data"), "héllo\n");
@@ -1006,6 +1033,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_names),
+		cmocka_unit_test(test_boot_fields),
 		cmocka_unit_test(test_run_ids),
 		cmocka_unit_test(test_text_helpers),
 		cmocka_unit_test_setup_teardown(test_record_layout, setup, teardown),

@@ -40,9 +40,10 @@ static void feed_pipeline(struct vb_progress *p)
 		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0 + 2300, .stage = "left" },
 		{ .type = VB_EV_STAGE_STARTED, .time_ms = T0 + 2300, .stage = "right" },
 		{ .type = VB_EV_VM_BOOTED, .time_ms = T0 + 3500, .stage = "left", .vm_id = "vm-l",
-		  .accel = "tcg", .isolation = "emulated" },
+		  .accel = "tcg", .isolation = "emulated", .boot_ms = 1150 },
 		{ .type = VB_EV_VM_BOOTED, .time_ms = T0 + 3600, .stage = "right", .vm_id = "vm-r",
-		  .accel = "tcg" },
+		  .accel = "tcg", .boot_ms = 95,
+		  .snapshot = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
 		{ .type = VB_EV_LOG_CHUNK, .time_ms = T0 + 3700, .stage = "left", .stream = "stderr",
 		  .data = (const uint8_t *)"1\n2\n3\n\n4\n5\nbad \033[31mthing\n  \n", .len = 29 },
 		{ .type = VB_EV_STAGE_FAILED, .time_ms = T0 + 4000, .stage = "left", .exit_code = 3,
@@ -84,8 +85,8 @@ static void test_progress_plain(void **state)
 		"[2.2s] stage fetch: done (exit 0, 2.1s)\n"
 		"[2.3s] stage left: booting\n"
 		"[2.3s] stage right: booting\n"
-		"[3.5s] stage left: running on vm-l (tcg, emulated)\n"
-		"[3.6s] stage right: running on vm-r (tcg)\n"
+		"[3.5s] stage left: running on vm-l (tcg, emulated), booted cold in 1150 ms\n"
+		"[3.6s] stage right: running on vm-r (tcg), restored from 0123456789ab in 95 ms\n"
 		"[4.0s] stage left: failed: exit code 3\n"
 		"[4.1s] stage right: failed: timed out after 1s\n"
 		"[4.2s] stage ship: skipped: 'left' failed\n"

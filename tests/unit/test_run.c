@@ -119,7 +119,6 @@ static void test_vmconf_refusals(void **state)
 	(void)state;
 	static const char *const cases[][2] = {
 		{ "ports: [{host: 0, guest: 80}]", "sandbox.ports needs network: true" },
-		{ "snapshot: abc123", "sandbox.snapshot" },
 		{ "mounts: [{host: /nonexistent/vb-unit, guest: /x}]", "/nonexistent/vb-unit" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -280,7 +279,8 @@ static void test_result_json_and_exit_codes(void **state)
 			    "\"stages\":[{\"name\":\"a\",\"success\":false,\"skipped\":false,\"exit_code\":3,"
 			    "\"error\":\"exit code 3\",\"output\":\"x\xEF\xBF\xBD\",\"duration_ms\":12,"
 			    "\"vm_id\":\"vm-1\",\"output_truncated\":true,\"output_bytes\":40000,"
-			    "\"output_path\":\"/r/stages/a/output\"},"
+			    "\"output_path\":\"/r/stages/a/output\",\"boot\":\"cold\",\"snapshot\":null,"
+			    "\"warm\":false},"
 			    "{\"name\":\"b\",\"success\":false,\"skipped\":true,\"exit_code\":-1,"
 			    "\"error\":\"'a' failed\",\"output\":\"\",\"duration_ms\":0,\"vm_id\":\"\","
 			    "\"output_truncated\":false,\"output_bytes\":0,\"output_path\":null}]}");
@@ -510,6 +510,58 @@ static void test_refused_before_booting(void **state)
 	}
 }
 
+/* vb_box_snapshot: the spec a user would write, and the run's refusals
+ * before anything boots (a missing snapshot, what a restore cannot give). */
+static void test_builder_snapshot(void **state)
+{
+	(void)state;
+	char tmpl[] = "/tmp/vb-unit-snap-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	const char *old = getenv("XDG_CACHE_HOME");
+	char *saved = old ? strdup(old) : NULL;
+	setenv("XDG_CACHE_HOME", tmpl, 1); /* an empty store */
+	vb_error err = { 0 };
+	vb_pipeline *p = vb_pipeline_new("snap");
+	vb_box *a = vb_box_cmd("a", "true", NULL);
+	vb_box_snapshot(a, "nosuch");
+	assert_int_equal(vb_pipeline_pipe(p, a, &err), 0);
+	char *json = vb_pipeline_spec_json(p, &err);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"snapshot\": \"nosuch\""));
+	free(json);
+	struct vb_run_options o = { .no_record = 1 };
+	assert_null(vb_pipeline_run(p, &o, &err));
+	assert_int_equal(err.kind, VB_E_RUNTIME); /* 125, as an image that cannot be had */
+	if (!strstr(err.msg, "box 'a': sandbox.snapshot: no snapshot 'nosuch'"))
+		fail_msg("%s", err.msg);
+	vb_pipeline_free(p);
+	/* boot data a restore cannot give: refused at load, the run never starts */
+	p = vb_pipeline_new("snap2");
+	a = vb_box_cmd("a", "true", NULL);
+	vb_box_snapshot(a, "tools");
+	vb_box_rlimit(a, "nofile", 64);
+	assert_int_equal(vb_pipeline_pipe(p, a, &err), 0);
+	err = (vb_error){ 0 };
+	assert_null(vb_pipeline_run(p, &o, &err));
+	assert_int_equal(err.kind, VB_E_USAGE);
+	if (!strstr(err.msg, "restored from a snapshot: sandbox.limits.nofile"))
+		fail_msg("%s", err.msg);
+	vb_pipeline_free(p);
+	/* no reference: the box's sticky error */
+	p = vb_pipeline_new("snap3");
+	a = vb_box_cmd("a", "true", NULL);
+	vb_box_snapshot(a, NULL);
+	assert_int_equal(vb_pipeline_pipe(p, a, &err), -1);
+	assert_non_null(strstr(err.msg, "vb_box_snapshot"));
+	vb_pipeline_free(p);
+	if (saved)
+		setenv("XDG_CACHE_HOME", saved, 1);
+	else
+		unsetenv("XDG_CACHE_HOME");
+	free(saved);
+	vb_rm_rf(tmpl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_result_json_and_exit_codes),
 		cmocka_unit_test(test_refused_before_booting),
+		cmocka_unit_test(test_builder_snapshot),
 		cmocka_unit_test(test_outputs_in_files),
 		cmocka_unit_test(test_json_scan_agrees_with_jansson),
 	};
