@@ -262,6 +262,10 @@ void exec_cancel_all(struct conn *c);
 
 /* Listen on 127.0.0.1 for every forward of (boot) (once, at start). */
 void forward_listen(const struct vb_boot *boot);
+/* Handle FORWARD on the reader thread of an authenticated session: listen
+ * on every port asked and serve them on (c); OK, or ERROR (nothing left
+ * listening).  Refused (EXIST) once the VM has listeners. */
+void forward_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
 /* An authenticated session begins: serve the listeners' connections as
  * streams on (c) (a thread holding a reference), if there are any. */
 void forward_session_start(struct conn *c);

@@ -76,6 +76,12 @@ struct vb_fwd_set *vb_fwd_start(struct vb_chan *ch, const struct vb_forward *fw,
 /* After the channel is dead (vb_chan_shutdown): wait for every stream
  * thread, free.  Safe with NULL. */
 void vb_fwd_stop(struct vb_fwd_set *fs);
+/* After a restore's re-key: ask the agent to listen for (cfg)'s forwards
+ * (FORWARD, docs/protocol.md); their streams are already served (sb->fwd).
+ * A snapshot's agent read its boot data before this VM's forwards existed.
+ * 0 with no forwards. */
+int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg,
+				vb_error *err);
 
 /* Replace (err) with the best explanation of why the VM went away (kernel
  * panic line, QEMU's own message, ...), keeping its console log.  Returns -1

@@ -90,10 +90,10 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 {
 	int64_t t0 = vb_now_ms();
 	if (cfg->save_dir || cfg->network.enabled || cfg->rootfs || cfg->n_disk_mounts ||
-	    cfg->n_forwards || cfg->guest_initramfs) {
+	    cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
-			     "a VM restored from a snapshot has no network, image root, "
-			     "disks or forwards (yet)");
+			     "a VM restored from a snapshot has no network, image root "
+			     "or disks (yet)");
 		return NULL;
 	}
 	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
@@ -173,6 +173,13 @@ vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const cha
 		 * the agent refuses): a cold boot would fail the same way */
 		if (mount_failed)
 			*mount_failed = 1;
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
+		vb_sandbox_free(sb);
+		return NULL;
+	}
+	/* a forward failing is the snapshot's (a setup that took the port)
+	 * or ours, never the caller's: a cold boot would listen */
+	if (sb && vb_sandbox_forward_restored(sb, cfg, err) < 0) {
 		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
 		vb_sandbox_free(sb);
 		return NULL;
