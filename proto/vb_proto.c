@@ -673,6 +673,16 @@ int vb_fwd_decode(const void *payload, size_t len, struct vb_fwd_req *out)
 			err = VB_ERR_INVAL;
 			continue;
 		}
+		struct vb_reader nr;
+		struct vb_field nf;
+		int nrc;
+		vb_reader_init(&nr, f.data, f.len);
+		while ((nrc = vb_reader_next(&nr, &nf)) > 0)
+			;
+		if (nrc < 0) { /* malformed inside: PROTO, as at the top */
+			rc = -1;
+			break;
+		}
 		struct vb_boot_forward fw;
 		if (decode_forward(&f, &fw) < 0 || fw.kind >= VB_MAX_FORWARDS) {
 			err = VB_ERR_INVAL;
