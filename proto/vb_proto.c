@@ -1092,6 +1092,7 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_REKEY: return "REKEY";
 	case VB_MSG_MOUNT: return "MOUNT";
 	case VB_MSG_FORWARD: return "FORWARD";
+	case VB_MSG_NET_UP: return "NET_UP";
 	case VB_MSG_BOOT: return "BOOT";
 	default: return "?";
 	}

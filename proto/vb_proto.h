@@ -112,6 +112,8 @@ enum vb_msg_type {
 			       * mount 9p exports after a restore (struct vb_mount_req) */
 	VB_MSG_FORWARD = 52,  /* H->G: FORWARD+ (nested FWD_PORT, KIND) -> OK: listen for
 			       * loopback forwards after a restore (struct vb_fwd_req) */
+	VB_MSG_NET_UP = 53,   /* H->G: (no fields) -> OK: configure eth0 on the user-mode
+			       * network (VB_NET_*) after a restore */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
 			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,
