@@ -108,8 +108,10 @@ int main(int argc, char **argv)
 	vb_sandbox_free(sb);
 	if (rc < 0)
 		return fail(&err);
-	fwrite(res.out, 1, res.out_len, stdout);
-	fwrite(res.errout, 1, res.err_len, stderr);
+	if (res.out_len)
+		fwrite(res.out, 1, res.out_len, stdout);
+	if (res.err_len)
+		fwrite(res.errout, 1, res.err_len, stderr);
 	int code = res.exit_code;
 	vb_exec_result_free(&res);
 	return code;
