@@ -359,32 +359,3 @@ void vb_fwd_stop(struct vb_fwd_set *fs)
 	free(fs->fw);
 	free(fs);
 }
-
-int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg,
-				vb_error *err)
-{
-	if (!cfg->n_forwards)
-		return 0;
-	/* vb_sandbox_boot checked the count and the ports; a forward's KIND
-	 * is its index, as in the boot data */
-	struct vb_fwd_req r = { .n = cfg->n_forwards };
-	for (size_t i = 0; i < cfg->n_forwards; i++)
-		r.f[i] = (struct vb_boot_forward){ .port = (uint16_t)cfg->forwards[i].guest_port,
-						   .kind = i };
-	struct vb_buf req = { 0 };
-	struct vb_chan_frame *reply = NULL;
-	if (vb_fwd_encode(&req, 0, &r) < 0) {
-		vb_buf_free(&req);
-		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
-	}
-	int rc = vb_chan_call(sb->ch, &req, VB_CALL_TIMEOUT_MS, &reply, NULL, err);
-	vb_buf_free(&req);
-	free(reply);
-	if (rc < 0) {
-		if (vb_chan_dead(sb->ch))
-			vb_sandbox_died(sb, err);
-		vb_error_prefix(err, "cannot set up the VM's loopback forwards");
-		return -1;
-	}
-	return 0;
-}

@@ -284,7 +284,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 			goto fail;
 	} else if ((cfg->save_dir || restore) && !(sb->netdrop = vb_netdrop_start(&net_fd, err))) {
 		/* a snapshot's VM has the device whatever its network: a
-		 * restore with one finds it (netdrop.c) */
+		 * restore with one finds it (restored.c) */
 		goto fail;
 	}
 

@@ -62,7 +62,7 @@ int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, 
 /* A snapshot's VM (saved, or restored without a network) has a virtio-net
  * device all the same, so that a restore with a network finds it: its
  * backend is this, a socket whose frames a thread reads and drops.
- * netdrop.c. */
+ * restored.c. */
 struct vb_netdrop;
 /* Start one; (*vmm_fd) gets QEMU's end (the caller closes it once QEMU
  * has its copy). */
@@ -71,7 +71,7 @@ struct vb_netdrop *vb_netdrop_start(int *vmm_fd, vb_error *err);
 void vb_netdrop_stop(struct vb_netdrop *d);
 /* After a restore's re-key, with (cfg)'s network on: ask the agent to
  * configure eth0 (NET_UP, docs/protocol.md).  0 without a network.
- * netdrop.c. */
+ * restored.c. */
 int vb_sandbox_net_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
 /* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
  * besides kernel and initramfs, as text (snapshot.c). */
@@ -94,7 +94,7 @@ void vb_fwd_stop(struct vb_fwd_set *fs);
 /* After a restore's re-key: ask the agent to listen for (cfg)'s forwards
  * (FORWARD, docs/protocol.md); their streams are already served (sb->fwd).
  * A snapshot's agent read its boot data before this VM's forwards existed.
- * 0 with no forwards. */
+ * 0 with no forwards.  restored.c. */
 int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg,
 				vb_error *err);
 
