@@ -643,6 +643,65 @@ int vb_mount_decode(const void *payload, size_t len, struct vb_mount_req *out)
 	return rc < 0 ? VB_ERR_PROTO : err;
 }
 
+/* ---- FORWARD ----------------------------------------------------------- */
+
+static int decode_forward(const struct vb_field *outer, struct vb_boot_forward *fw);
+
+int vb_fwd_encode(struct vb_buf *b, uint32_t id, const struct vb_fwd_req *r)
+{
+	vb_msg_begin(b, VB_MSG_FORWARD, 0, id);
+	for (size_t i = 0; i < r->n && i < VB_MAX_FORWARDS; i++) {
+		long off = vb_msg_nest_begin(b, VB_TAG_FORWARD);
+		vb_msg_put_u64(b, VB_TAG_FWD_PORT, r->f[i].port);
+		vb_msg_put_u64(b, VB_TAG_KIND, r->f[i].kind);
+		vb_msg_nest_end(b, off);
+	}
+	return vb_msg_end(b);
+}
+
+int vb_fwd_decode(const void *payload, size_t len, struct vb_fwd_req *out)
+{
+	struct vb_fwd_req r = { 0 };
+	struct vb_reader rd;
+	struct vb_field f;
+	int rc, err = VB_ERR_NONE;
+	vb_reader_init(&rd, payload, len);
+	while ((rc = vb_reader_next(&rd, &f)) > 0) {
+		if (f.tag != VB_TAG_FORWARD)
+			continue;
+		if (r.n >= VB_MAX_FORWARDS) {
+			err = VB_ERR_INVAL;
+			continue;
+		}
+		struct vb_reader nr;
+		struct vb_field nf;
+		int nrc;
+		vb_reader_init(&nr, f.data, f.len);
+		while ((nrc = vb_reader_next(&nr, &nf)) > 0)
+			;
+		if (nrc < 0) { /* malformed inside: PROTO, as at the top */
+			rc = -1;
+			break;
+		}
+		struct vb_boot_forward fw;
+		if (decode_forward(&f, &fw) < 0 || fw.kind >= VB_MAX_FORWARDS) {
+			err = VB_ERR_INVAL;
+			continue;
+		}
+		for (size_t i = 0; i < r.n; i++)
+			if (r.f[i].port == fw.port)
+				err = VB_ERR_INVAL; /* one listener per port */
+		r.f[r.n++] = fw;
+	}
+	if (rc < 0)
+		return VB_ERR_PROTO;
+	if (err == VB_ERR_NONE && r.n == 0)
+		err = VB_ERR_INVAL;
+	if (err == VB_ERR_NONE)
+		*out = r;
+	return err;
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 int vb_boot_encode(struct vb_buf *b, const struct vb_boot *boot)
@@ -1032,6 +1091,8 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_SHUTDOWN: return "SHUTDOWN";
 	case VB_MSG_REKEY: return "REKEY";
 	case VB_MSG_MOUNT: return "MOUNT";
+	case VB_MSG_FORWARD: return "FORWARD";
+	case VB_MSG_NET_UP: return "NET_UP";
 	case VB_MSG_BOOT: return "BOOT";
 	default: return "?";
 	}

@@ -110,6 +110,10 @@ enum vb_msg_type {
 			       * -> OK: ENTROPY_BITS (a fresh identity, struct vb_rekey) */
 	VB_MSG_MOUNT = 51,    /* H->G: MOUNT+ (nested MOUNT_TAG, MOUNT_PATH, MOUNT_RO) -> OK:
 			       * mount 9p exports after a restore (struct vb_mount_req) */
+	VB_MSG_FORWARD = 52,  /* H->G: FORWARD+ (nested FWD_PORT, KIND) -> OK: listen for
+			       * loopback forwards after a restore (struct vb_fwd_req) */
+	VB_MSG_NET_UP = 53,   /* H->G: (no fields) -> OK: configure eth0 on the user-mode
+			       * network (VB_NET_*) after a restore */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
 			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,
@@ -358,6 +362,20 @@ struct vb_boot_forward {
 	uint16_t port;
 	uint64_t kind;
 };
+
+/* FORWARD: the loopback forwards of a VM restored from a snapshot, which
+ * the agent sets up now rather than from its boot data (docs/snapshots.md,
+ * "Forwards").  Fixed-size, nothing allocated.  Encode checks nothing.
+ * Decode returns 0, VB_ERR_PROTO for a malformed payload, or VB_ERR_INVAL
+ * for no FORWARD or more than VB_MAX_FORWARDS, a forward without a port,
+ * a port outside 1..65535, a KIND not below VB_MAX_FORWARDS, or a port
+ * given twice; (r) is filled only on success. */
+struct vb_fwd_req {
+	size_t n; /* 1..VB_MAX_FORWARDS */
+	struct vb_boot_forward f[VB_MAX_FORWARDS];
+};
+int vb_fwd_encode(struct vb_buf *b, uint32_t id, const struct vb_fwd_req *r);
+int vb_fwd_decode(const void *payload, size_t len, struct vb_fwd_req *r);
 
 struct vb_boot_mount {
 	char *tag;  /* virtio-9p mount tag */

@@ -111,6 +111,10 @@ void boot_apply(const struct vb_boot *boot);
  * an rw root given to the stage's user).  Returns 0, or an errno with
  * (why) filled. */
 int boot_mount_9p(const struct vb_boot_mount *m, char *why, size_t len);
+/* Configure eth0 on the user-mode network's fixed addressing (VB_NET_*:
+ * address, netmask, up, default route, /etc/resolv.conf).  Returns 0, or
+ * an errno with (why) naming the step. */
+int boot_network_up(char *why, size_t len);
 /* Add (path) to g_agent.roots (realpath'd with canonicalize).  Not
  * thread-safe against file operations: only at boot or with no request in
  * flight (mount.c).  Returns 0 or -1. */
@@ -239,6 +243,9 @@ void rekey_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload
  * before it stay mounted).  Refused (BUSY) while a request of the session
  * is in flight, and in process mode. */
 void mount_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
+/* Handle NET_UP likewise: the network of a restored VM (boot_network_up),
+ * once; OK or ERROR.  Only as a VM's PID 1. */
+void netup_handle(struct conn *c, const struct vb_hdr *h);
 /* True if the session has no request in flight. */
 int conn_idle(struct conn *c);
 
@@ -262,6 +269,10 @@ void exec_cancel_all(struct conn *c);
 
 /* Listen on 127.0.0.1 for every forward of (boot) (once, at start). */
 void forward_listen(const struct vb_boot *boot);
+/* Handle FORWARD on the reader thread of an authenticated session: listen
+ * on every port asked and serve them on (c); OK, or ERROR (nothing left
+ * listening).  Refused (EXIST) once the VM has listeners. */
+void forward_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload);
 /* An authenticated session begins: serve the listeners' connections as
  * streams on (c) (a thread holding a reference), if there are any. */
 void forward_session_start(struct conn *c);

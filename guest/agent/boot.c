@@ -277,16 +277,17 @@ static void set_addr(struct sockaddr *sa, const char *dotted)
 
 /* The user-mode network (docs/network.md): a handful of ioctls (12 ms under
  * TCG, most of it bringing virtio-net up), so it is done before HELLO and
- * the first exec finds the network up.  A failure is logged, not fatal:
- * programs then see no route. */
-static void network_up(void)
+ * the first exec finds the network up.  Returns 0, or an errno with (why)
+ * naming the step. */
+int boot_network_up(char *why, size_t len)
 {
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
-		agent_log("network: socket: %s", strerror(errno));
-		return;
+		int e = errno;
+		snprintf(why, len, "network: socket: %s", strerror(e));
+		return e;
 	}
 	/* IPv6 is not offered (the host drops it): no link-local address, no
 	 * router solicitations into the void */
@@ -323,10 +324,12 @@ static void network_up(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	agent_log("network up (%s %s) in %ld us", VB_NET_IFNAME, VB_NET_GUEST_ADDR,
 		  (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
-	return;
-fail:
-	agent_log("network: %s %s: %s", VB_NET_IFNAME, step, strerror(errno));
+	return 0;
+fail:;
+	int e = errno;
+	snprintf(why, len, "network: %s %s: %s", VB_NET_IFNAME, step, strerror(e));
 	close(s);
+	return e;
 }
 
 /* A guest path for a mount: absolute, no "." or ".." components, not "/". */
@@ -408,8 +411,9 @@ void boot_apply(const struct vb_boot *boot)
 	snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n", host);
 	write_text("/etc/hosts", text, 0644);
 	loopback_up();
-	if (boot->net)
-		network_up();
+	char why[256];
+	if (boot->net && boot_network_up(why, sizeof(why)) != 0)
+		agent_log("%s", why); /* programs then see no route */
 	for (size_t i = 0; i < boot->n_mounts; i++)
 		mount_9p(&boot->mounts[i]);
 }

@@ -4,7 +4,9 @@
  * guest become streams the agent opens to the host (docs/protocol.md,
  * "Streams").
  *
- * The listeners are made once at boot from the boot data.  Each session
+ * The listeners are made once: at boot from the boot data, or on a VM
+ * restored from a snapshot (whose agent read its boot data before the
+ * restorer existed) on the restorer's FORWARD after the re-key.  Each session
  * has one forward thread that accepts connections (at most VB_MAX_STREAMS
  * open; more wait in the listen queue), opens a stream for each and pumps
  * bytes both ways with credit-based flow control.  Every socket is
@@ -71,26 +73,83 @@ static int listeners[VB_MAX_FORWARDS];
 static uint64_t kinds[VB_MAX_FORWARDS];
 static size_t n_listeners;
 
+/* Listen on 127.0.0.1:port; the socket, or -1 with errno set. */
+static int listen_one(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1;
+	if (s >= 0)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 64) < 0) {
+		int e = errno;
+		if (s >= 0)
+			close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
 void forward_listen(const struct vb_boot *boot)
 {
 	for (size_t i = 0; i < boot->n_forwards && i < VB_MAX_FORWARDS; i++) {
-		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET,
-					  .sin_port = htons(boot->forwards[i].port),
-					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		int one = 1;
-		if (s >= 0)
-			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 64) < 0) {
+		int s = listen_one(boot->forwards[i].port);
+		if (s < 0) {
 			agent_log("forward: cannot listen on 127.0.0.1:%u: %s", boot->forwards[i].port,
 				  strerror(errno));
-			if (s >= 0)
-				close(s);
 			continue;
 		}
 		listeners[n_listeners] = s;
 		kinds[n_listeners++] = boot->forwards[i].kind;
 	}
+}
+
+void forward_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload)
+{
+	struct vb_fwd_req r;
+	int rc = vb_fwd_decode(payload, h->len, &r);
+	if (rc != VB_ERR_NONE) {
+		conn_send_error(c, h->id, rc, "malformed FORWARD");
+		agent_log("forward refused: malformed");
+		return;
+	}
+	/* Once per VM, and only while no forward thread exists: the thread
+	 * reads the listeners unlocked (a snapshot's VM has none at boot). */
+	if (n_listeners || c->fwd) {
+		conn_send_error(c, h->id, VB_ERR_EXIST, "the forwards are already set up");
+		return;
+	}
+	int fds[VB_MAX_FORWARDS];
+	for (size_t i = 0; i < r.n; i++) {
+		if ((fds[i] = listen_one(r.f[i].port)) >= 0)
+			continue;
+		int e = errno;
+		agent_log("forward: cannot listen on 127.0.0.1:%u: %s", r.f[i].port, strerror(e));
+		conn_send_error(c, h->id, agent_errno_to_vb(e), "cannot listen on 127.0.0.1:%u: %s",
+				r.f[i].port, strerror(e));
+		while (i--)
+			close(fds[i]);
+		return;
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		listeners[i] = fds[i];
+		kinds[i] = r.f[i].kind;
+	}
+	n_listeners = r.n;
+	forward_session_start(c);
+	if (!c->fwd) { /* said in the log; the host tears the VM down */
+		conn_send_error(c, h->id, VB_ERR_INTERNAL, "cannot start the forwards");
+		return;
+	}
+	agent_log("forwarding %zu loopback port(s)", r.n);
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, VB_MSG_OK, 0, h->id);
+	if (vb_msg_end(&b) == 0)
+		conn_send(c, &b);
+	vb_buf_free(&b);
 }
 
 static void free_chunks(struct fchunk *c)

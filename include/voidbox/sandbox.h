@@ -261,8 +261,10 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
  * cold: its files checked against their digests, its kernel, initramfs
  * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs),
  * then a fresh identity given to the guest (vb_sandbox_rekey) before this
- * returns.  (cfg) must ask for what a snapshot can hold (no mounts,
- * network, disks or forwards; memory and vCPUs as saved).
+ * returns.  (cfg) must ask for what a snapshot can hold (no image root
+ * or disks; at most 4 mounts; memory and vCPUs as saved).  Mounts,
+ * loopback forwards and the network are set up after the re-key
+ * (docs/snapshots.md, "Mounts", "Forwards", "Network").
  * vb_sandbox_boot_ms() is then the whole restore: checks, QEMU loading
  * the state, the channel and the re-key. */
 vb_sandbox *vb_sandbox_restore(const struct vb_sandbox_config *cfg, const char *ref,
@@ -279,8 +281,8 @@ struct vb_warm {
 	char notice[1200];           /* "" or one line: why it booted cold instead */
 };
 /* Can (cfg) start from a warm snapshot?  Not with an allowlist, rlimits,
- * network, forwards, an image root, disks or more mounts than a snapshot
- * has devices (boot data and devices a restore cannot change). */
+ * an image root, disks or more mounts than a snapshot has devices (boot
+ * data and devices a restore cannot change). */
 int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg);
 /* The warm snapshot's name for (cfg) (hashes kernel and initramfs). */
 int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,

@@ -282,6 +282,10 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		_cleanup_free_ char *stats = vb_strfmt("%s/net.json", sb->rundir);
 		if (!(sb->net = vb_net_stream_start(&cfg->network, stats, &net_fd, err)))
 			goto fail;
+	} else if ((cfg->save_dir || restore) && !(sb->netdrop = vb_netdrop_start(&net_fd, err))) {
+		/* a snapshot's VM has the device whatever its network: a
+		 * restore with one finds it (restored.c) */
+		goto fail;
 	}
 
 	struct vb_vmm_spec spec = {
@@ -447,6 +451,7 @@ void vb_sandbox_free(vb_sandbox *sb)
 	vb_chan_close(sb->ch);
 	vb_vmm_destroy(sb->vm);
 	vb_net_stream_stop(sb->net); /* after the VMM: nothing writes frames any more */
+	vb_netdrop_stop(sb->netdrop);
 	if (sb->rundir)
 		vb_rm_rf(sb->rundir);
 	free(sb->rundir);

@@ -21,6 +21,7 @@ struct vb_sandbox {
 	char kept_log[512]; /* console log kept for the user after a failure */
 	struct vb_fwd_set *fwd; /* the loopback forwards' streams, or NULL */
 	struct vb_net_stream *net; /* the user-mode network, or NULL */
+	struct vb_netdrop *netdrop; /* a snapshot VM's network device without one */
 	int root_user; /* the VM has a default user (vb_sandbox_config.root_user) */
 	/* snapshots (snapshot.c) */
 	char *save_dir;              /* cfg->save_dir, copied */
@@ -58,6 +59,20 @@ vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const cha
 /* After a restore's re-key: mount (cfg)'s mounts on the snapshot's 9p
  * devices (MOUNT, docs/protocol.md).  mount.c. */
 int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
+/* A snapshot's VM (saved, or restored without a network) has a virtio-net
+ * device all the same, so that a restore with a network finds it: its
+ * backend is this, a socket whose frames a thread reads and drops.
+ * restored.c. */
+struct vb_netdrop;
+/* Start one; (*vmm_fd) gets QEMU's end (the caller closes it once QEMU
+ * has its copy). */
+struct vb_netdrop *vb_netdrop_start(int *vmm_fd, vb_error *err);
+/* Stop the thread, close the socket.  Safe with NULL. */
+void vb_netdrop_stop(struct vb_netdrop *d);
+/* After a restore's re-key, with (cfg)'s network on: ask the agent to
+ * configure eth0 (NET_UP, docs/protocol.md).  0 without a network.
+ * restored.c. */
+int vb_sandbox_net_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
 /* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
  * besides kernel and initramfs, as text (snapshot.c). */
 int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,
@@ -76,6 +91,12 @@ struct vb_fwd_set *vb_fwd_start(struct vb_chan *ch, const struct vb_forward *fw,
 /* After the channel is dead (vb_chan_shutdown): wait for every stream
  * thread, free.  Safe with NULL. */
 void vb_fwd_stop(struct vb_fwd_set *fs);
+/* After a restore's re-key: ask the agent to listen for (cfg)'s forwards
+ * (FORWARD, docs/protocol.md); their streams are already served (sb->fwd).
+ * A snapshot's agent read its boot data before this VM's forwards existed.
+ * 0 with no forwards.  restored.c. */
+int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg,
+				vb_error *err);
 
 /* Replace (err) with the best explanation of why the VM went away (kernel
  * panic line, QEMU's own message, ...), keeping its console log.  Returns -1

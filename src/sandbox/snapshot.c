@@ -28,7 +28,7 @@ int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *acce
 		ops->identity(qemu, sizeof(qemu));
 	/* device state only loads into the same machine: same RAM size, vCPUs,
 	 * devices, accelerator and VMM binary */
-	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s devices=ctl,rng,9p*%u vmm=%s %s",
+	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s devices=ctl,rng,net,9p*%u vmm=%s %s",
 			 cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
 			 cfg->vcpus ? cfg->vcpus : 1, accel, VB_SNAP_MOUNT_SLOTS, ops->name, qemu);
 	if (n < 0 || (size_t)n >= len)
@@ -89,11 +89,9 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 				   vb_error *err)
 {
 	int64_t t0 = vb_now_ms();
-	if (cfg->save_dir || cfg->network.enabled || cfg->rootfs || cfg->n_disk_mounts ||
-	    cfg->n_forwards || cfg->guest_initramfs) {
+	if (cfg->save_dir || cfg->rootfs || cfg->n_disk_mounts || cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
-			     "a VM restored from a snapshot has no network, image root, "
-			     "disks or forwards (yet)");
+			     "a VM restored from a snapshot has no image root or disks (yet)");
 		return NULL;
 	}
 	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
@@ -173,6 +171,18 @@ vb_sandbox *vb_sandbox_restore_ex(const struct vb_sandbox_config *cfg, const cha
 		 * the agent refuses): a cold boot would fail the same way */
 		if (mount_failed)
 			*mount_failed = 1;
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
+		vb_sandbox_free(sb);
+		return NULL;
+	}
+	/* a forward failing is the snapshot's (a setup that took the port)
+	 * or ours, never the caller's: a cold boot would listen */
+	if (sb && vb_sandbox_forward_restored(sb, cfg, err) < 0) {
+		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
+		vb_sandbox_free(sb);
+		return NULL;
+	}
+	if (sb && vb_sandbox_net_restored(sb, cfg, err) < 0) {
 		vb_error_prefix(err, "restored snapshot %.12s", sb->snapshot_id);
 		vb_sandbox_free(sb);
 		return NULL;

@@ -18,12 +18,11 @@
 
 int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg)
 {
-	/* what a restore cannot give: boot data other than the mounts (the
-	 * snapshot's was read at its boot), devices whose host ends are state
-	 * outside the VM, another root */
+	/* what a restore cannot give: boot data other than the mounts, the
+	 * forwards and the network (the snapshot's was read at its boot;
+	 * those are set up after the re-key), disks, another root */
 	return !cfg->save_dir && !cfg->guest_initramfs && !cfg->allow && !cfg->rlimit_nofile &&
-	       !cfg->rlimit_nproc && !cfg->rlimit_fsize && !cfg->n_forwards &&
-	       !cfg->network.enabled && !cfg->rootfs && !cfg->n_disk_mounts &&
+	       !cfg->rlimit_nproc && !cfg->rlimit_fsize && !cfg->rootfs && !cfg->n_disk_mounts &&
 	       cfg->n_mounts <= VB_SNAP_MOUNT_SLOTS;
 }
 

@@ -336,6 +336,39 @@ static void fuzz_mount(const uint8_t *p, size_t len, uint32_t id, int well_forme
 	vb_buf_free(&b);
 }
 
+/* ---- FORWARD ----------------------------------------------------------- */
+
+static void fuzz_fwd(const uint8_t *p, size_t len, uint32_t id, int well_formed)
+{
+	static struct vb_fwd_req r, r2, untouched;
+	memset(&r, 0x5a, sizeof(r));
+	untouched = r;
+	int err = vb_fwd_decode(p, len, &r);
+	if (!well_formed)
+		CHECK(err == VB_ERR_PROTO);
+	if (err != VB_ERR_NONE) {
+		CHECK(err == VB_ERR_PROTO || err == VB_ERR_INVAL);
+		CHECK(memcmp(&r, &untouched, sizeof(r)) == 0);
+		return;
+	}
+	CHECK(r.n >= 1 && r.n <= VB_MAX_FORWARDS);
+	for (size_t i = 0; i < r.n; i++) {
+		CHECK(r.f[i].port >= 1 && r.f[i].kind < VB_MAX_FORWARDS);
+		for (size_t j = 0; j < i; j++)
+			CHECK(r.f[i].port != r.f[j].port);
+	}
+	/* differential: decode(encode(x)) == x */
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	CHECK(vb_fwd_encode(&b, id, &r) == 0);
+	CHECK(vb_hdr_decode(b.data, &h) == 0 && h.type == VB_MSG_FORWARD && h.id == id);
+	CHECK(vb_fwd_decode(b.data + VB_FRAME_HDR_LEN, h.len, &r2) == VB_ERR_NONE);
+	CHECK(r2.n == r.n);
+	for (size_t i = 0; i < r.n; i++)
+		CHECK(r.f[i].port == r2.f[i].port && r.f[i].kind == r2.f[i].kind);
+	vb_buf_free(&b);
+}
+
 /* ---- boot data --------------------------------------------------------- */
 
 static void check_boot_invariants(const struct vb_boot *bt)
@@ -483,6 +516,7 @@ static void fuzz_payload(const struct vb_hdr *h, const uint8_t *p, size_t len)
 	fuzz_resize(p, len, h->id, well_formed);
 	fuzz_rekey(p, len, h->id, well_formed);
 	fuzz_mount(p, len, h->id, well_formed);
+	fuzz_fwd(p, len, h->id, well_formed);
 
 	uint64_t code = 0;
 	if (vb_payload_u64(p, len, VB_TAG_CODE, &code) == 0)
@@ -534,6 +568,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_resize(copy, size, 0, rc == 0);
 		fuzz_rekey(copy, size, 0, rc == 0);
 		fuzz_mount(copy, size, 0, rc == 0);
+		fuzz_fwd(copy, size, 0, rc == 0);
 	}
 	free(copy);
 	return 0;

@@ -288,6 +288,24 @@ int main(int argc, char **argv)
 	end(&b);
 	write_buf("mount_bad.bin", &b);
 
+	struct vb_fwd_req fr = { .n = 2, .f = { { .port = 4380, .kind = 0 }, { .port = 8080, .kind = 1 } } };
+	if (vb_fwd_encode(&b, 7, &fr) < 0)
+		die("vb_fwd_encode failed");
+	write_buf("forward.bin", &b);
+	/* port 0, a kind beyond any forward, a port twice */
+	vb_msg_begin(&b, VB_MSG_FORWARD, 0, 7);
+	off = vb_msg_nest_begin(&b, VB_TAG_FORWARD);
+	vb_msg_put_u64(&b, VB_TAG_FWD_PORT, 0);
+	vb_msg_put_u64(&b, VB_TAG_KIND, 99);
+	vb_msg_nest_end(&b, off);
+	for (int i = 0; i < 2; i++) {
+		off = vb_msg_nest_begin(&b, VB_TAG_FORWARD);
+		vb_msg_put_u64(&b, VB_TAG_FWD_PORT, 4380);
+		vb_msg_nest_end(&b, off);
+	}
+	end(&b);
+	write_buf("forward_bad.bin", &b);
+
 	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
 	vb_msg_put_bytes(&b, VB_TAG_DATA, NULL, 0);
 	end(&b);

@@ -295,9 +295,11 @@ test_publish_serves_guest_http() {
 }
 
 test_no_network_no_interface() {
-    vb exec -- sh -c 'ls /sys/class/net; ip -4 route; ip link | grep -c ",UP"'
+    # (a warm exec's VM, restored from a snapshot, has the snapshot's eth0,
+    # but down, without an address, and wired to nothing: docs/snapshots.md)
+    vb exec -- sh -c 'ip -4 addr | grep inet | grep -v " 127\."; ip -4 route; ip link | grep -c ",UP"'
     expect_rc 0
-    grep -q eth0 <<<"$out" && fail "a VM without network has eth0: $out"
+    grep -q inet <<<"$out" && fail "a VM without network has an address: $out"
     grep -q default <<<"$out" && fail "a VM without network has a route: $out"
     [ "$(tail -1 <<<"$out")" = 1 ] || fail "an interface other than lo is up: $out"
     # and with it: eth0 configured, DNS set

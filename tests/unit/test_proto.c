@@ -1090,6 +1090,71 @@ static void test_mount_req(void **state)
 	assert_int_equal(vb_mount_decode(junk, sizeof(junk), &r), VB_ERR_PROTO);
 }
 
+/* FORWARD with (n) forwards: port[i] (0 = no FWD_PORT field), kind[i]. */
+static int fwd_decode_of(const uint64_t *port, const uint64_t *kind, size_t n,
+			 struct vb_fwd_req *r)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, VB_MSG_FORWARD, 0, 9);
+	for (size_t i = 0; i < n; i++) {
+		long off = vb_msg_nest_begin(&b, VB_TAG_FORWARD);
+		if (port[i])
+			vb_msg_put_u64(&b, VB_TAG_FWD_PORT, port[i]);
+		vb_msg_put_u64(&b, VB_TAG_KIND, kind[i]);
+		vb_msg_nest_end(&b, off);
+	}
+	assert_int_equal(vb_msg_end(&b), 0);
+	int rc = vb_fwd_decode(b.data + VB_FRAME_HDR_LEN, b.len - VB_FRAME_HDR_LEN, r);
+	vb_buf_free(&b);
+	return rc;
+}
+
+static void test_fwd_req(void **state)
+{
+	(void)state;
+	struct vb_fwd_req r, in = { .n = 2, .f = { { .port = 4380, .kind = 0 },
+						    { .port = 65535, .kind = 15 } } };
+	struct vb_buf b = { 0 };
+	struct vb_hdr h;
+	assert_int_equal(vb_fwd_encode(&b, 7, &in), 0);
+	assert_int_equal(vb_hdr_decode(b.data, &h), 0);
+	assert_int_equal(h.type, VB_MSG_FORWARD);
+	assert_int_equal(h.id, 7);
+	assert_string_equal(vb_msg_name(VB_MSG_FORWARD), "FORWARD");
+	assert_int_equal(vb_fwd_decode(b.data + VB_FRAME_HDR_LEN, h.len, &r), VB_ERR_NONE);
+	vb_buf_free(&b);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.f[0].port, 4380);
+	assert_int_equal(r.f[1].port, 65535);
+	assert_int_equal(r.f[1].kind, 15);
+	/* refusals leave (r) untouched: no port, port 0 or beyond 65535, a
+	 * KIND no forward can have */
+	memset(&r, 0x5a, sizeof(r));
+	static const uint64_t badport[] = { 0, 65536, 1ull << 40, 80 }, badkind[] = { 0, 0, 0, 16 };
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(fwd_decode_of(&badport[i], &badkind[i], 1, &r), VB_ERR_INVAL);
+		assert_int_equal(r.n, (size_t)0x5a5a5a5a5a5a5a5aull);
+	}
+	/* nothing, a port twice, more than VB_MAX_FORWARDS */
+	assert_int_equal(fwd_decode_of(NULL, NULL, 0, &r), VB_ERR_INVAL);
+	const uint64_t dup[] = { 80, 80 }, k2[] = { 0, 1 };
+	assert_int_equal(fwd_decode_of(dup, k2, 2, &r), VB_ERR_INVAL);
+	uint64_t p17[17], k17[17];
+	for (int i = 0; i < 17; i++) {
+		p17[i] = 1000 + (uint64_t)i;
+		k17[i] = (uint64_t)i % 16;
+	}
+	assert_int_equal(fwd_decode_of(p17, k17, 16, &r), VB_ERR_NONE);
+	assert_int_equal(r.n, 16);
+	assert_int_equal(fwd_decode_of(p17, k17, 17, &r), VB_ERR_INVAL);
+	uint8_t junk[] = { 91, 0, 3, 0, 0, 0, 1, 2 }; /* a field longer than the payload */
+	assert_int_equal(vb_fwd_decode(junk, sizeof(junk), &r), VB_ERR_PROTO);
+	/* a FORWARD whose inside is malformed */
+	uint8_t nested[] = { 91, 0, 7, 0, 0, 0, 92, 0, 9, 0, 0, 0, 1 };
+	assert_int_equal(vb_fwd_decode(nested, sizeof(nested), &r), VB_ERR_PROTO);
+	assert_int_equal(r.n, 16);
+}
+
 static void test_rekey(void **state)
 {
 	(void)state;
@@ -2206,6 +2271,7 @@ int main(void)
 		cmocka_unit_test(test_hdr_roundtrip),
 		cmocka_unit_test(test_rekey),
 		cmocka_unit_test(test_mount_req),
+		cmocka_unit_test(test_fwd_req),
 		cmocka_unit_test(test_hdr_len_limit),
 		cmocka_unit_test(test_reader_empty),
 		cmocka_unit_test(test_reader_truncated_header),
