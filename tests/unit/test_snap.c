@@ -63,7 +63,7 @@ static void make_snapshot(const char *name, struct vb_snap *s)
 	struct vb_snap_source src = { 0 };
 	snprintf(p, sizeof(p), "%s/state", staging);
 	assert_int_equal(vb_snap_sources(p, p, "memory=64 vcpus=1", &src, &err), 0);
-	assert_int_equal(vb_snap_commit(staging, name, &src, 12, s, &err), 0);
+	assert_int_equal(vb_snap_commit(staging, name, &src, 12, NULL, s, &err), 0);
 	free(staging);
 }
 
@@ -91,7 +91,7 @@ static void test_commit_open_verify(void **state)
 	char *staging = vb_snap_staging(&err);
 	assert_non_null(staging);
 	struct vb_snap_source src = { 0 };
-	assert_int_equal(vb_snap_commit(staging, "base", &src, 0, &t, &err), -1);
+	assert_int_equal(vb_snap_commit(staging, "base", &src, 0, NULL, &t, &err), -1);
 	assert_int_equal(err.kind, VB_E_USAGE);
 	assert_non_null(strstr(err.msg, "exists"));
 	vb_rm_rf(staging);
