@@ -56,13 +56,19 @@ int vb_snap_use(const char *dir)
 	return fd;
 }
 
-int64_t vb_snap_last_used(const struct vb_snap *s, const char *dir)
+/* in ns: a restore and a save within one second are still ordered */
+static int64_t used_ns(const struct vb_snap *s, const char *dir)
 {
 	_cleanup_free_ char *p = vb_strfmt("%s/used", dir);
 	struct stat st;
 	if (p && stat(p, &st) == 0)
-		return (int64_t)st.st_mtime;
-	return s->created; /* made before `used` existed */
+		return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return s->created * 1000000000; /* made before `used` existed */
+}
+
+int64_t vb_snap_last_used(const struct vb_snap *s, const char *dir)
+{
+	return used_ns(s, dir) / 1000000000;
 }
 
 uint64_t vb_snap_disk_bytes(const char *dir)
@@ -119,7 +125,7 @@ int vb_snap_evict(uint64_t max_bytes, const char *keep, size_t *evicted, vb_erro
 		_cleanup_free_ char *dir = vb_strfmt("%s/%s", root, all[i].id);
 		e[i].s = all[i];
 		e[i].bytes = dir ? vb_snap_disk_bytes(dir) : 0;
-		e[i].used = dir ? vb_snap_last_used(&all[i], dir) : all[i].created;
+		e[i].used = dir ? used_ns(&all[i], dir) : all[i].created * 1000000000;
 		total += e[i].bytes;
 	}
 	free(all);
