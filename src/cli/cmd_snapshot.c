@@ -109,7 +109,9 @@ static uint64_t total_bytes(const char *root, const struct vb_snap *s)
 		total += own;
 		_cleanup_free_ char *dir = NULL;
 		vb_error ign;
-		if (!cur.base[0] || vb_snap_open(cur.base, &cur, &dir, &ign) < 0)
+		char ref[VB_SNAP_HEX];
+		memcpy(ref, cur.base, sizeof(ref));
+		if (!ref[0] || vb_snap_open(ref, &cur, &dir, &ign) < 0)
 			break;
 	}
 	return total;

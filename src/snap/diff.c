@@ -284,8 +284,10 @@ static char *ram_of(const struct vb_snap *s, const char *dir, int depth, vb_erro
 	}
 	if (cache_ok(s, full, ok))
 		return full;
-	/* none yet, or a damaged one: made again from what was checked */
+	/* none yet, or a damaged one: made again from what was checked; and
+	 * the half-made ones of restores that died on the way swept */
 	unlink(ok);
+	vb_sweep_dead_owners(dir, ".ram.full-");
 	if (assemble(s, dir, base_ram, tmp, full, err) < 0) {
 		unlink(tmp);
 		free(full);

@@ -373,7 +373,9 @@ static int commit_diff(const char *staging, const char *base_id, struct vb_snap 
 					    "%.12s is a diff %d deep: a diff of it would be too deep "
 					    "(at most %d; take a snapshot with no base)",
 					    base.id, depth, VB_SNAP_CHAIN_MAX);
-		if (vb_snap_open(b.base, &b, &d, err) < 0)
+		char ref[VB_SNAP_HEX];
+		memcpy(ref, b.base, sizeof(ref));
+		if (vb_snap_open(ref, &b, &d, err) < 0)
 			return -1;
 	}
 	_cleanup_free_ char *base_ram = vb_snap_ram(&base, bdir, err);
