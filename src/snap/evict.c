@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The store's bound (docs/snapshots.md, "Eviction"): after every save the
- * least recently used snapshots are deleted while the store is over
+ * assembled RAM files of diffs (caches), then the least recently used
+ * snapshots, are deleted while the store is over
  * $VOIDBOX_SNAPSHOT_MAX_BYTES.  "Used" is the mtime of a snapshot's `used`
  * file, set when it is made and on every restore; a restore holds a
  * shared flock on that file while QEMU loads the snapshot, and eviction
@@ -91,10 +92,55 @@ uint64_t vb_snap_disk_bytes(const char *dir)
 struct entry {
 	struct vb_snap s;
 	uint64_t bytes;
+	uint64_t cache; /* of those, its assembled RAM (a diff's ram.full) */
 	int64_t used;
 	int gone;
 	int busy;
 };
+
+/* An exclusive lock on (root)/(id)/used without waiting: no restore is
+ * loading it.  Returns the descriptor to close, or -1 if one is. */
+static int lock_unused(const char *root, const char *id)
+{
+	_cleanup_free_ char *used = vb_strfmt("%s/%s/used", root, id);
+	int fd = used ? open(used, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd >= 0 ? fd : -2; /* no file to lock (a read-only store): go on */
+}
+
+/* Drop assembled RAM files, least recently used first, while over
+ * (max_bytes): a cache the next restore makes again (tens of ms), where
+ * evicting a snapshot loses it. */
+static void drop_caches(const char *root, struct entry *e, size_t n, const char *keep,
+			uint64_t max_bytes, uint64_t *total)
+{
+	while (*total > max_bytes) {
+		size_t pick = n;
+		for (size_t i = 0; i < n; i++)
+			if (e[i].cache && !e[i].busy && !(keep && !strcmp(e[i].s.id, keep)) &&
+			    (pick == n || e[i].used < e[pick].used))
+				pick = i;
+		if (pick == n)
+			return;
+		int fd = lock_unused(root, e[pick].s.id);
+		_cleanup_free_ char *full = vb_strfmt("%s/%s/ram.full", root, e[pick].s.id);
+		_cleanup_free_ char *ok = vb_strfmt("%s/%s/ram.full.ok", root, e[pick].s.id);
+		/* a VM running from it keeps its mapping */
+		if (fd == -1 || !full || !ok || unlink(full) < 0) {
+			e[pick].busy = 1;
+		} else {
+			unlink(ok);
+			*total -= e[pick].cache;
+			e[pick].bytes -= e[pick].cache;
+			e[pick].cache = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
 
 static int dependents_left(const struct entry *e, size_t n, const char *id)
 {
@@ -125,10 +171,17 @@ int vb_snap_evict(uint64_t max_bytes, const char *keep, size_t *evicted, vb_erro
 		_cleanup_free_ char *dir = vb_strfmt("%s/%s", root, all[i].id);
 		e[i].s = all[i];
 		e[i].bytes = dir ? vb_snap_disk_bytes(dir) : 0;
+		_cleanup_free_ char *full = vb_strfmt("%s/%s/ram.full", root, all[i].id);
+		struct stat st;
+		if (full && lstat(full, &st) == 0 && S_ISREG(st.st_mode))
+			e[i].cache = (uint64_t)st.st_blocks * 512u;
 		e[i].used = dir ? used_ns(&all[i], dir) : all[i].created * 1000000000;
 		total += e[i].bytes;
 	}
 	free(all);
+	drop_caches(root, e, n, keep, max_bytes, &total);
+	for (size_t i = 0; i < n; i++)
+		e[i].busy = 0; /* a restore may hold one: tried again below */
 	while (total > max_bytes) {
 		/* the least recently used of those nothing depends on; ties: the
 		 * older first */
@@ -143,19 +196,17 @@ int vb_snap_evict(uint64_t max_bytes, const char *keep, size_t *evicted, vb_erro
 		}
 		if (pick == n)
 			break; /* what is left is kept, in use or a base of what is */
-		_cleanup_free_ char *used = vb_strfmt("%s/%s/used", root, e[pick].s.id);
-		_cleanup_close_ int fd =
-			used ? open(used, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
 		/* a restore that holds it is loading it into QEMU right now */
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			e[pick].busy = 1;
-			continue;
-		}
+		int fd = lock_unused(root, e[pick].s.id);
 		vb_error ign = { 0 };
-		if (vb_snap_delete(&e[pick].s, &ign) < 0) {
+		if (fd == -1 || vb_snap_delete(&e[pick].s, &ign) < 0) {
 			e[pick].busy = 1;
+			if (fd >= 0)
+				close(fd);
 			continue;
 		}
+		if (fd >= 0)
+			close(fd);
 		e[pick].gone = 1;
 		total -= e[pick].bytes;
 		if (evicted)

@@ -154,9 +154,10 @@ uint64_t vb_snap_disk_bytes(const char *dir);
 /* $VOIDBOX_SNAPSHOT_MAX_BYTES: bytes, or with K, M or G; 0 = no bound;
  * default 10G. */
 uint64_t vb_snap_max_bytes(void);
-/* Delete least recently used snapshots while the store is over
- * (max_bytes) (0: never): never (keep), never a base before its diffs,
- * never one a restore holds (vb_snap_use).  (*evicted) counts them. */
+/* While the store is over (max_bytes) (0: never): delete the assembled RAM
+ * of diffs (a cache), least recently used first, then the least recently
+ * used snapshots: never (keep), never a base before its diffs, never one
+ * a restore holds (vb_snap_use).  (*evicted) counts the snapshots. */
 int vb_snap_evict(uint64_t max_bytes, const char *keep, size_t *evicted, vb_error *err);
 /* The diffs in the store whose base is (id); caller frees (*out). */
 int vb_snap_dependents(const char *id, struct vb_snap **out, size_t *n, vb_error *err);

@@ -209,4 +209,25 @@ test_eviction_never_a_base_before_its_diffs() {
     expect_clean
 }
 
+test_eviction_drops_assembled_ram_first() {
+    snap_setup
+    create base true
+    diff_create child base sh -c 'echo kept > /home/sandbox/k'
+    local child=$id
+    vb exec --snapshot child -- true # assembles the diff's whole RAM
+    expect_rc 0
+    [ -f "$(snapdir "$child")/ram.full" ] || fail "no assembled RAM"
+    # base, the diff's cache and a new one: over; the cache is enough
+    VOIDBOX_SNAPSHOT_MAX_BYTES=130M vb snapshot create --name other -- true
+    expect_rc 0
+    [ ! -f "$(snapdir "$child")/ram.full" ] || fail "the cache was kept"
+    vb snapshot list -o json
+    [ "$(jq -r '[.[].name] | sort | join(",")' <<<"$out")" = base,child,other ] ||
+        fail "left: $out"
+    vb exec --snapshot child -- cat /home/sandbox/k
+    expect_rc 0
+    expect_out "kept"
+    expect_clean
+}
+
 run_tests

@@ -271,6 +271,36 @@ static void test_evict_diffs_before_their_base(void **state)
 	assert_true(present(&x));
 }
 
+static void test_evict_caches_first(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, o;
+	make_snapshot("base", &b);
+	make_diff("diff", &b, &d);
+	vb_error err = { 0 };
+	char *dir = NULL;
+	assert_int_equal(vb_snap_open("diff", &o, &dir, &err), 0);
+	char *ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, b.id);
+	uint64_t total = vb_snap_disk_bytes(p) + vb_snap_disk_bytes(dir);
+	/* one byte over: the diff's assembled RAM goes, no snapshot */
+	size_t n = 9;
+	assert_int_equal(vb_snap_evict(total - 1, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(access(ram, F_OK), -1);
+	assert_true(present(&b) && present(&d));
+	/* and the next restore makes it again */
+	free(ram);
+	ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	assert_int_equal(access(ram, F_OK), 0);
+	free(ram);
+	free(dir);
+}
+
 static void test_max_bytes(void **state)
 {
 	(void)state;
@@ -515,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_diff_commit_and_assemble, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_diffs_before_their_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_caches_first, setup, teardown),
 		cmocka_unit_test(test_max_bytes),
 		cmocka_unit_test_setup_teardown(test_diff_manifest, setup, teardown),
 	};
