@@ -4,7 +4,8 @@
 # and the warm snapshot `voidbox exec true` uses by default), against a bare
 # QEMU boot to init-and-reboot, all in this run; the restore/cold ratio, the
 # snapshot's sizes, and the host memory of 4 restored VMs against 4 cold
-# ones.  Not a test.
+# ones; a diff snapshot after writing 10 MB in the guest: its size against
+# its base's, and its restore time against the base's.  Not a test.
 #
 # usage: bench/snapshot.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
@@ -66,6 +67,29 @@ d="$XDG_CACHE_HOME/voidbox/snapshots/$id"
 printf '%-44s %8s\n' "snapshot: device state" "$(du -h --apparent-size "$d/state" | cut -f1)"
 printf '%-44s %8s (of %s)\n' "snapshot: RAM on disk" "$(du -h "$d/ram" | cut -f1)" \
     "$(du -h --apparent-size "$d/ram" | cut -f1)"
+
+# a diff: the base restored, 10 MB written in the guest, saved again
+t0=$(ms)
+did=$("$vb" snapshot create --from bench --name bench-diff -- \
+    sh -c 'head -c 10000000 /dev/urandom > /home/sandbox/10mb' | tail -1)
+t1=$(ms)
+dd="$XDG_CACHE_HOME/voidbox/snapshots/$did"
+echo "snapshot create --from (restore + 10 MB + save + diff): $((t1 - t0)) ms"
+printf '%-44s %8s\n' "snapshot: base on disk" "$(du -sh "$d" | cut -f1)"
+printf '%-44s %8s (pages: %s)\n' "snapshot: diff after 10 MB on disk" "$(du -sh "$dd" | cut -f1)" \
+    "$(du -h "$dd/ram" | cut -f1)"
+# the first restore assembles the diff's whole RAM (once: a cache)
+"$vb" exec --snapshot bench-diff -- true 2>"$tmp/d.err"
+echo "first restore of the diff (assembles its RAM): $(sed -n 's/^voidbox: boot: restored from [0-9a-f]* in \([0-9]*\) ms$/\1/p' "$tmp/d.err") ms"
+for i in $(seq "$runs"); do
+    "$vb" exec --snapshot bench-diff -- true 2>"$tmp/d.err"
+    sed -n 's/^voidbox: boot: restored from [0-9a-f]* in \([0-9]*\) ms$/\1/p' "$tmp/d.err" >>"$tmp/drestore"
+    "$vb" exec --snapshot bench -- true 2>"$tmp/b.err"
+    sed -n 's/^voidbox: boot: restored from [0-9a-f]* in \([0-9]*\) ms$/\1/p' "$tmp/b.err" >>"$tmp/brestore"
+done
+printf '%-44s %8s ms\n' "restore of the diff (checks..re-key)" "$(median <"$tmp/drestore")"
+printf '%-44s %8s ms\n' "restore of its base (checks..re-key)" "$(median <"$tmp/brestore")"
+"$vb" snapshot delete bench-diff >/dev/null
 
 # host memory: 4 VMs at once, each running `sleep 5`; the QEMUs' summed
 # proportional set size (Pss: shared pages split between their sharers)

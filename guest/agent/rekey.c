@@ -61,7 +61,7 @@ static int add_entropy(const uint8_t *p, size_t n)
 	return rc;
 }
 
-static void send_ok(struct conn *c, uint32_t id, uint64_t bits)
+static void send_ok(struct conn *c, uint32_t id, uint64_t bits, int one_host)
 {
 	struct vb_buf b = { 0 };
 	vb_msg_begin(&b, VB_MSG_OK, 0, id);
@@ -69,7 +69,9 @@ static void send_ok(struct conn *c, uint32_t id, uint64_t bits)
 	/* after the reseed: a restored VM's boot id is made now, its own
 	 * (HELLO_OK left it unmade in a VM that could be snapshotted) */
 	char *boot_id = NULL;
-	if (agent_read_boot_id(&boot_id) > 0)
+	/* ...but not in a VM to be saved again (REKEY without ONE_HOST):
+	 * each restore of that snapshot makes its own */
+	if (one_host && agent_read_boot_id(&boot_id) > 0)
 		vb_msg_put_str(&b, VB_TAG_BOOT_ID, boot_id);
 	free(boot_id);
 	if (vb_msg_end(&b) == 0)
@@ -113,8 +115,9 @@ void rekey_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload
 		if (rk.hostname[0] && sethostname(rk.hostname, strlen(rk.hostname)) < 0)
 			agent_log("rekey: sethostname: %s", strerror(errno)); /* cosmetic */
 	}
+	int one_host = rk.one_host;
 	conn_secret_replace(rk.secret, rk.one_host);
 	explicit_bzero(&rk, sizeof(rk));
-	send_ok(c, h->id, bits);
+	send_ok(c, h->id, bits, one_host);
 	agent_log("re-keyed");
 }

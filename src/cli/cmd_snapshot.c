@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -12,7 +13,7 @@
 #include "util/util.h"
 
 static const char usage_text[] =
-	"usage: voidbox snapshot create [--name NAME] [OPTIONS] [-- SETUP-CMD [ARGS...]]\n"
+	"usage: voidbox snapshot create [--name NAME] [--from BASE] [OPTIONS] [-- SETUP-CMD [ARGS...]]\n"
 	"       voidbox snapshot list [-o text|json]\n"
 	"       voidbox snapshot inspect ID|NAME\n"
 	"       voidbox snapshot delete ID|NAME...\n"
@@ -21,14 +22,19 @@ static const char usage_text[] =
 	"create   boot a VM, run SETUP-CMD in it as root (if given; it must exit 0),\n"
 	"         flush the guest's file systems, pause the VM and store it; prints\n"
 	"         the snapshot's id.  `voidbox exec --snapshot ID` starts from it.\n"
-	"list     the stored snapshots, newest first\n"
-	"inspect  one snapshot's manifest (JSON), its files checked\n"
-	"delete   remove snapshots\n"
+	"         --from BASE restores the snapshot BASE instead of booting, and\n"
+	"         stores only what differs from it (a diff)\n"
+	"list     the stored snapshots, newest first: BASE of a diff, SIZE on disk\n"
+	"         (its own), TOTAL (with its bases)\n"
+	"inspect  one snapshot's manifest (JSON) and its sizes, its files checked\n"
+	"delete   remove snapshots (not a base of diffs: delete those first)\n"
 	"warm     make the warm snapshot `voidbox exec` starts from by default (an\n"
 	"         exec that finds none makes it in the background); prints its id\n"
 	"\n"
 	"options (create):\n"
 	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
+	"  --from BASE           start from the snapshot BASE (a name or an id);\n"
+	"                        memory and vCPUs are BASE's\n"
 	"  -m, --memory SIZE     guest memory (default 1024 MiB); a restore must ask\n"
 	"                        for the same\n"
 	"  --cpus N              vCPUs (default 1)\n"
@@ -38,7 +44,9 @@ static const char usage_text[] =
 	"  -h, --help            this help\n"
 	"\n"
 	"Snapshot VMs have no network, image root or disks (yet); a restore has at\n"
-	"most 4 mounts.  Warm snapshots are named warm-...\n"
+	"most 4 mounts.  Warm snapshots are named warm-...  The store is kept under\n"
+	"$VOIDBOX_SNAPSHOT_MAX_BYTES (default 10G; 0 = no bound) by deleting the\n"
+	"least recently used snapshots after every save.\n"
 	"exit codes: 0 done; 1 no such snapshot; 2 bad usage; 125 the VM or the\n"
 	"save failed, or SETUP-CMD did not exit 0.\n";
 
@@ -60,11 +68,61 @@ static void print_human_size(char *buf, size_t len, uint64_t b)
 		snprintf(buf, len, "%.0fK", (double)b / 1024);
 }
 
+/* The snapshot (ref) a diff starts from: its id, and its memory and vCPUs
+ * where the command line did not give them (a restore must match them). */
+static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], vb_error *err)
+{
+	struct vb_snap b;
+	_cleanup_free_ char *dir = NULL;
+	if (vb_snap_open(ref, &b, &dir, err) < 0)
+		return -1;
+	unsigned mem = 0, cpus = 0;
+	if (sscanf(b.src.config_text, "memory=%u vcpus=%u", &mem, &cpus) == 2) {
+		if (!cfg->memory_mib)
+			cfg->memory_mib = mem;
+		if (!cfg->vcpus)
+			cfg->vcpus = cpus;
+	}
+	snprintf(id, 65, "%s", b.id);
+	return 0;
+}
+
+/* Bytes of (id)'s directory without its assembled RAM (a cache), in
+ * (*own), and that cache in (*cache). */
+static void own_bytes(const char *root, const char *id, uint64_t *own, uint64_t *cache)
+{
+	_cleanup_free_ char *dir = vb_strfmt("%s/%s", root, id);
+	_cleanup_free_ char *full = vb_strfmt("%s/%s/ram.full", root, id);
+	struct stat st;
+	*own = dir ? vb_snap_disk_bytes(dir) : 0;
+	*cache = full && lstat(full, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+	*own -= *cache < *own ? *cache : *own;
+}
+
+/* (s)'s own bytes plus its bases' (what a restore of it needs). */
+static uint64_t total_bytes(const char *root, const struct vb_snap *s)
+{
+	uint64_t own, cache, total = 0;
+	struct vb_snap cur = *s;
+	for (int depth = 0; depth <= VB_SNAP_CHAIN_MAX; depth++) {
+		own_bytes(root, cur.id, &own, &cache);
+		total += own;
+		_cleanup_free_ char *dir = NULL;
+		vb_error ign;
+		char ref[VB_SNAP_HEX];
+		memcpy(ref, cur.base, sizeof(ref));
+		if (!ref[0] || vb_snap_open(ref, &cur, &dir, &ign) < 0)
+			break;
+	}
+	return total;
+}
+
 static int create(int argc, char **argv)
 {
-	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME };
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME, OPT_FROM };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "from", required_argument, NULL, OPT_FROM },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -74,7 +132,7 @@ static int create(int argc, char **argv)
 	};
 	vb_error err = { 0 };
 	struct vb_sandbox_config cfg = { 0 };
-	const char *name = NULL;
+	const char *name = NULL, *from = NULL;
 	unsigned timeout_ms = 0;
 	unsigned long v;
 	int c;
@@ -84,6 +142,9 @@ static int create(int argc, char **argv)
 		switch (c) {
 		case OPT_NAME:
 			name = optarg;
+			break;
+		case OPT_FROM:
+			from = optarg;
 			break;
 		case 'm':
 			if (vb_cli_parse_memory("snapshot", optarg, &cfg.memory_mib, &err) < 0)
@@ -116,6 +177,9 @@ static int create(int argc, char **argv)
 		}
 	}
 	char **setup = optind < argc ? argv + optind : NULL;
+	char base_id[65] = "";
+	if (from && base_of(from, &cfg, base_id, &err) < 0)
+		return fail(&err);
 	_cleanup_free_ char *staging = vb_snap_staging(&err);
 	if (!staging)
 		return vb_cli_fail(&err);
@@ -123,7 +187,7 @@ static int create(int argc, char **argv)
 	cfg.name = "snapshot";
 	int code = 0;
 	char id[65] = "";
-	vb_sandbox *sb = vb_sandbox_start(&cfg, &err);
+	vb_sandbox *sb = from ? vb_sandbox_restore(&cfg, base_id, &err) : vb_sandbox_start(&cfg, &err);
 	if (!sb) {
 		code = vb_cli_fail(&err);
 		goto out;
@@ -166,30 +230,40 @@ static int list(int json)
 	vb_error err = { 0 };
 	struct vb_snap *all = NULL;
 	size_t n = 0;
-	if (vb_snap_list(&all, &n, &err) < 0)
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	if (!root || vb_snap_list(&all, &n, &err) < 0)
 		return vb_cli_fail(&err);
 	json_t *arr = json ? json_array() : NULL;
 	if (!json)
-		printf("%-14s %-24s %-20s %9s %9s\n", "ID", "NAME", "CREATED", "RAM", "STATE");
+		printf("%-14s %-24s %-20s %-14s %9s %9s\n", "ID", "NAME", "CREATED", "BASE", "SIZE",
+		       "TOTAL");
 	for (size_t i = 0; i < n; i++) {
 		const struct vb_snap *s = &all[i];
+		uint64_t own, cache, total = total_bytes(root, s);
+		own_bytes(root, s->id, &own, &cache);
+		_cleanup_free_ char *dir = vb_strfmt("%s/%s", root, s->id);
 		if (json) {
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I}", "id", s->id,
-							     "name", s->name, "created",
-							     (json_int_t)s->created, "ram_bytes",
-							     (json_int_t)s->files[1].data, "state_bytes",
-							     (json_int_t)s->files[0].size));
+			json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", s->id,
+					      "name", s->name, "created", (json_int_t)s->created,
+					      "last_used",
+					      (json_int_t)(dir ? vb_snap_last_used(s, dir) : s->created),
+					      "ram_bytes", (json_int_t)s->files[1].data, "state_bytes",
+					      (json_int_t)s->files[0].size, "own_bytes", (json_int_t)own,
+					      "cache_bytes", (json_int_t)cache, "total_bytes",
+					      (json_int_t)total);
+			json_object_set_new(o, "base", s->base[0] ? json_string(s->base) : json_null());
+			json_array_append_new(arr, o);
 			continue;
 		}
-		char when[32], ram[16], st[16];
+		char when[32], size[16], tot[16];
 		time_t t = (time_t)s->created;
 		struct tm tm;
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-		print_human_size(ram, sizeof(ram), s->files[1].data);
-		print_human_size(st, sizeof(st), s->files[0].size);
+		print_human_size(size, sizeof(size), own);
+		print_human_size(tot, sizeof(tot), total);
 		/* names are checked to be [A-Za-z0-9._-] when parsed */
-		printf("%-14.12s %-24s %-20s %9s %9s\n", s->id, s->name[0] ? s->name : "-", when, ram,
-		       st);
+		printf("%-14.12s %-24s %-20s %-14.12s %9s %9s\n", s->id, s->name[0] ? s->name : "-",
+		       when, s->base[0] ? s->base : "-", size, tot);
 	}
 	if (json) {
 		char *text = json_dumps(arr, JSON_INDENT(2));
@@ -208,7 +282,24 @@ static int inspect(const char *ref)
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(ref, &s, &dir, &err) < 0 || vb_snap_verify(&s, dir, VB_SNAP_VERIFY_FULL, &err) < 0)
 		return fail(&err);
-	_cleanup_free_ char *text = vb_snap_format(&s);
+	/* a diff's base is checked too: what a restore of it would need */
+	_cleanup_free_ char *ram = vb_snap_ram(&s, dir, &err);
+	if (!ram)
+		return fail(&err);
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	_cleanup_free_ char *manifest = vb_snap_format(&s);
+	json_t *j = manifest ? json_loads(manifest, 0, NULL) : NULL;
+	uint64_t own = 0, cache = 0;
+	if (root)
+		own_bytes(root, s.id, &own, &cache);
+	if (j)
+		json_object_set_new(j, "disk",
+				    json_pack("{s:I,s:I,s:I,s:I}", "own_bytes", (json_int_t)own,
+					      "cache_bytes", (json_int_t)cache, "total_bytes",
+					      (json_int_t)(root ? total_bytes(root, &s) : own),
+					      "last_used", (json_int_t)vb_snap_last_used(&s, dir)));
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
 	if (!text) {
 		vb_error_set(&err, VB_E_RUNTIME, "out of memory");
 		return vb_cli_fail(&err);

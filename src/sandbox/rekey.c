@@ -17,7 +17,9 @@ int vb_sandbox_rekey(vb_sandbox *sb, vb_error *err)
 {
 	if (!sb || !sb->ch)
 		return vb_error_set(err, VB_E_USAGE, "no VM to re-key");
-	struct vb_rekey rk = { .n_entropy = REKEY_ENTROPY, .one_host = 1 };
+	/* a VM to be saved again (snapshot create --from) keeps the new secret
+	 * for its own restorers: the one its snapshot will hold */
+	struct vb_rekey rk = { .n_entropy = REKEY_ENTROPY, .one_host = !sb->save_dir };
 	struct timespec now;
 	struct vb_buf req = { 0 };
 	struct vb_chan_frame *reply = NULL;
@@ -25,6 +27,8 @@ int vb_sandbox_rekey(vb_sandbox *sb, vb_error *err)
 	if (vb_random(rk.secret, sizeof(rk.secret), err) < 0 ||
 	    vb_random(rk.entropy, rk.n_entropy, err) < 0)
 		goto out;
+	if (sb->save_dir)
+		memcpy(rk.secret, sb->save_secret, sizeof(rk.secret));
 	clock_gettime(CLOCK_REALTIME, &now);
 	rk.time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	if (vb_rekey_encode(&req, 0, &rk) < 0) {

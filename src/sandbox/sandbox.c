@@ -301,8 +301,10 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		.net_fd = net_fd,
 		.disks = disks,
 		.n_disks = n_disks,
-		.ram_file = restore ? restore->ram : ram,
-		.ram_shared = restore == NULL,
+		/* a restore maps the snapshot's RAM copy-on-write, except one to be
+		 * saved again (snapshot create --from): its own copy, shared */
+		.ram_file = restore && !cfg->save_dir ? restore->ram : ram,
+		.ram_shared = restore == NULL || cfg->save_dir != NULL,
 		.qmp_socket = qmp,
 		.incoming = restore != NULL,
 	};

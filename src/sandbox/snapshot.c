@@ -78,18 +78,21 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	struct vb_snap snap;
 	if (vb_sandbox_snap_config(&sb->conf, sb->vm->accel, sb->ops, conf, sizeof(conf), err) < 0 ||
 	    vb_snap_sources(sb->kernel, sb->initramfs, conf, &src, err) < 0 ||
-	    vb_snap_commit(sb->save_dir, name, &src, save_ms, &snap, err) < 0)
+	    vb_snap_commit(sb->save_dir, name, &src, save_ms,
+			   sb->snapshot_id[0] ? sb->snapshot_id : NULL, &snap, err) < 0)
 		return -1;
 	memcpy(id, snap.id, VB_SNAP_HEX);
 	return 0;
 }
 
-/* Checks, then the restore itself: the copy keeps the snapshot's identity. */
+/* Checks, then the restore itself: the copy keeps the snapshot's identity.
+ * With (cfg->save_dir), a VM to be saved again (`snapshot create --from`):
+ * its RAM is a copy of the snapshot's in save_dir, mapped shared. */
 static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const char *ref,
 				   vb_error *err)
 {
 	int64_t t0 = vb_now_ms();
-	if (cfg->save_dir || cfg->rootfs || cfg->n_disk_mounts || cfg->guest_initramfs) {
+	if (cfg->rootfs || cfg->n_disk_mounts || cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
 			     "a VM restored from a snapshot has no image root or disks (yet)");
 		return NULL;
@@ -106,8 +109,14 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 			err->kind = VB_E_USAGE; /* NOTFOUND is a program not found (127) */
 		return NULL;
 	}
-	/* everything checked before anything runs: never half-restored */
+	/* in use: eviction passes it over until QEMU has loaded it */
+	_cleanup_close_ int use_fd = vb_snap_use(dir);
+	/* everything checked before anything runs: never half-restored; a
+	 * diff's base too, as the whole RAM is made of it */
 	if (vb_snap_verify(&snap, dir, 0, err) < 0)
+		return NULL;
+	_cleanup_free_ char *ram = vb_snap_ram(&snap, dir, err);
+	if (!ram)
 		return NULL;
 	const struct vb_vmm_ops *ops = vb_vmm_pick(cfg->backend, err);
 	_cleanup_free_ char *kernel = !ops ? NULL : cfg->kernel ? strdup(cfg->kernel) : vb_image_kernel(err);
@@ -128,13 +137,20 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 	    vb_snap_check_sources(&snap, &now, err) < 0)
 		return NULL;
 	_cleanup_free_ char *state = vb_strfmt("%s/state", dir);
-	_cleanup_free_ char *ram = vb_strfmt("%s/ram", dir);
 	_cleanup_free_ char *secret_path = vb_strfmt("%s/secret", dir);
 	uint8_t secret[32];
 	_cleanup_close_ int fd = secret_path ? open(secret_path, O_RDONLY | O_CLOEXEC) : -1;
 	if (!state || !ram || fd < 0 || vb_read_full(fd, secret, sizeof(secret)) != sizeof(secret)) {
 		vb_error_errno(err, errno, "snapshot %.12s: cannot read its secret", snap.id);
 		return NULL;
+	}
+	if (cfg->save_dir) {
+		/* the save writes the RAM file: a copy, never the snapshot */
+		_cleanup_free_ char *copy = vb_strfmt("%s/ram", cfg->save_dir);
+		if (!copy || vb_snap_copy_sparse(ram, copy, err) < 0) {
+			explicit_bzero(secret, sizeof(secret));
+			return NULL;
+		}
 	}
 	struct vb_restore r = { .state = state, .ram = ram, .secret = secret };
 	struct vb_sandbox_config c = *cfg;

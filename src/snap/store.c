@@ -16,7 +16,7 @@
 #include "util/util.h"
 
 #define MANIFEST_MAX (64u * 1024u)
-static const char *const file_names[VB_SNAP_FILES] = { "state", "ram", "secret" };
+static const char *const file_names[VB_SNAP_FILES_MAX] = { "state", "ram", "secret", "ram.map" };
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {
@@ -33,7 +33,7 @@ static void put_le64(EVP_MD_CTX *c, uint64_t v)
 	EVP_DigestUpdate(c, b, 8);
 }
 
-#define CHUNK (64u * 1024u)
+#define CHUNK VB_SNAP_CHUNK
 
 static int all_zero(const unsigned char *b, size_t n)
 {
@@ -165,10 +165,15 @@ char *vb_snap_staging(vb_error *err)
 void vb_snap_compute_id(const struct vb_snap *s, char id[VB_SNAP_HEX])
 {
 	/* what the snapshot is, not when or under which name it was taken */
-	char text[1024];
-	size_t n = (size_t)snprintf(text, sizeof(text), "voidbox-snapshot-1\n%s\n%s\n%s\n",
-				    s->src.kernel, s->src.initramfs, s->src.config);
-	for (int i = 0; i < VB_SNAP_FILES && n < sizeof(text); i++)
+	char text[1536];
+	size_t n = (size_t)snprintf(text, sizeof(text), "voidbox-snapshot-%d\n%s\n%s\n%s\n",
+				    s->base[0] ? 2 : 1, s->src.kernel, s->src.initramfs, s->src.config);
+	/* a diff is its base and its whole RAM as well as its own files */
+	if (s->base[0])
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "base %s\nfull %llu %llu %s\n",
+				      s->base, (unsigned long long)s->full.size,
+				      (unsigned long long)s->full.data, s->full.sha256);
+	for (int i = 0; i < s->n_files && n < sizeof(text); i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %llu %llu %s\n",
 				      s->files[i].name, (unsigned long long)s->files[i].size,
 				      (unsigned long long)s->files[i].data, s->files[i].sha256);
@@ -191,16 +196,24 @@ static int hex_ok(const char *h, size_t want)
 char *vb_snap_format(const struct vb_snap *s)
 {
 	json_t *files = json_array();
-	for (int i = 0; i < VB_SNAP_FILES; i++)
+	for (int i = 0; i < s->n_files; i++)
 		json_array_append_new(files, json_pack("{s:s,s:I,s:I,s:s}", "name", s->files[i].name,
 						       "size", (json_int_t)s->files[i].size, "data",
 						       (json_int_t)s->files[i].data, "sha256",
 						       s->files[i].sha256));
-	json_t *j = json_pack("{s:i,s:s,s:s,s:I,s:I,s:{s:s,s:s,s:s,s:s},s:o}", "version", 1, "id",
+	json_t *j = json_pack("{s:i,s:s,s:s,s:I,s:I,s:{s:s,s:s,s:s,s:s},s:o}", "version",
+			      s->base[0] ? 2 : 1, "id",
 			      s->id, "name", s->name, "created", (json_int_t)s->created, "save_ms",
 			      (json_int_t)s->save_ms, "source", "kernel", s->src.kernel, "initramfs",
 			      s->src.initramfs, "config", s->src.config, "config_text",
 			      s->src.config_text, "files", files);
+	if (j && s->base[0]) {
+		json_object_set_new(j, "base", json_string(s->base));
+		json_object_set_new(j, "full", json_pack("{s:I,s:I,s:s}", "size",
+							 (json_int_t)s->full.size, "data",
+							 (json_int_t)s->full.data, "sha256",
+							 s->full.sha256));
+	}
 	char *out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
 	return out;
@@ -236,8 +249,22 @@ int vb_snap_parse(const char *text, size_t len, struct vb_snap *out, vb_error *e
 	const char *what = NULL;
 	json_t *src = json_object_get(j, "source"), *files = json_object_get(j, "files");
 	int64_t version = 0;
-	if (!json_is_object(j) || get_u64(j, "version", &version) < 0 || version != 1)
+	json_t *full = json_object_get(j, "full");
+	int64_t fsize = 0, fdata = 0;
+	if (!json_is_object(j) || get_u64(j, "version", &version) < 0 || version < 1 || version > 2)
 		what = "version";
+	/* version 2: a diff, with its base and the digest of its whole RAM */
+	else if (version == 2 &&
+		 (copy_str(j, "base", out->base, sizeof(out->base)) < 0 || !hex_ok(out->base, 64)))
+		what = "base";
+	else if (version == 1 && (json_object_get(j, "base") || full))
+		what = "base";
+	else if (version == 2 &&
+		 (!json_is_object(full) || get_u64(full, "size", &fsize) < 0 ||
+		  get_u64(full, "data", &fdata) < 0 || fdata > fsize ||
+		  copy_str(full, "sha256", out->full.sha256, VB_SNAP_HEX) < 0 ||
+		  !hex_ok(out->full.sha256, 64)))
+		what = "full";
 	else if (copy_str(j, "id", out->id, sizeof(out->id)) < 0 || !hex_ok(out->id, 64))
 		what = "id";
 	else if (copy_str(j, "name", out->name, sizeof(out->name)) < 0 ||
@@ -253,9 +280,16 @@ int vb_snap_parse(const char *text, size_t len, struct vb_snap *out, vb_error *e
 		 !hex_ok(out->src.kernel, 64) || !hex_ok(out->src.initramfs, 64) ||
 		 !hex_ok(out->src.config, 64))
 		what = "source";
-	else if (!json_is_array(files) || json_array_size(files) != VB_SNAP_FILES)
+	else if (!json_is_array(files) ||
+		 json_array_size(files) != (version == 2 ? VB_SNAP_FILES_MAX : VB_SNAP_FILES))
 		what = "files";
-	for (int i = 0; !what && i < VB_SNAP_FILES; i++) {
+	out->n_files = version == 2 ? VB_SNAP_FILES_MAX : VB_SNAP_FILES;
+	if (version == 2 && !what) {
+		snprintf(out->full.name, sizeof(out->full.name), "ram.full");
+		out->full.size = (uint64_t)fsize;
+		out->full.data = (uint64_t)fdata;
+	}
+	for (int i = 0; !what && i < out->n_files; i++) {
 		json_t *f = json_array_get(files, (size_t)i);
 		struct vb_snap_file *sf = &out->files[i];
 		int64_t size, data;
@@ -270,6 +304,12 @@ int vb_snap_parse(const char *text, size_t len, struct vb_snap *out, vb_error *e
 		}
 	}
 	json_decref(j);
+	/* a diff's ram is its whole RAM's size, and its map a bit a page */
+	if (!what && version == 2 &&
+	    (out->files[1].size != out->full.size ||
+	     out->files[3].size !=
+		     (out->full.size / VB_SNAP_PAGE + (out->full.size % VB_SNAP_PAGE != 0) + 7) / 8))
+		what = "files";
 	if (what)
 		return vb_error_set(err, VB_E_RUNTIME, "manifest: bad or missing '%s'", what);
 	char id[VB_SNAP_HEX];
@@ -308,8 +348,54 @@ static int name_taken(const char *name, vb_error *err)
 	return taken;
 }
 
+/* Staging's `ram` is the whole RAM of a VM restored from (base_id): keep
+ * only what differs from the base's whole RAM, and the digest of the
+ * whole in (out->full). */
+static int commit_diff(const char *staging, const char *base_id, struct vb_snap *out,
+		       vb_error *err)
+{
+	struct vb_snap base;
+	_cleanup_free_ char *bdir = NULL;
+	if (!hex_ok(base_id, 64) || vb_snap_open(base_id, &base, &bdir, err) < 0) {
+		vb_error_prefix(err, "the base of the diff");
+		return -1;
+	}
+	if (strcmp(base.src.kernel, out->src.kernel) || strcmp(base.src.initramfs, out->src.initramfs) ||
+	    strcmp(base.src.config, out->src.config))
+		return vb_error_set(err, VB_E_USAGE,
+				    "a diff of %.12s must have its kernel, initramfs and configuration",
+				    base.id);
+	int depth = 1;
+	for (struct vb_snap b = base; b.base[0]; depth++) {
+		_cleanup_free_ char *d = NULL;
+		if (depth >= VB_SNAP_CHAIN_MAX)
+			return vb_error_set(err, VB_E_USAGE,
+					    "%.12s is a diff %d deep: a diff of it would be too deep "
+					    "(at most %d; take a snapshot with no base)",
+					    base.id, depth, VB_SNAP_CHAIN_MAX);
+		char ref[VB_SNAP_HEX];
+		memcpy(ref, b.base, sizeof(ref));
+		if (vb_snap_open(ref, &b, &d, err) < 0)
+			return -1;
+	}
+	_cleanup_free_ char *base_ram = vb_snap_ram(&base, bdir, err);
+	_cleanup_free_ char *ram = vb_strfmt("%s/ram", staging);
+	_cleanup_free_ char *map = vb_strfmt("%s/ram.map", staging);
+	if (!base_ram || !ram || !map)
+		return base_ram ? vb_error_set(err, VB_E_RUNTIME, "out of memory") : -1;
+	if (vb_snap_digest(ram, &out->full, err) < 0)
+		return -1;
+	snprintf(out->full.name, sizeof(out->full.name), "ram.full");
+	uint64_t changed = 0;
+	if (vb_snap_make_diff(ram, base_ram, map, &changed, err) < 0)
+		return -1;
+	snprintf(out->base, sizeof(out->base), "%s", base.id);
+	out->n_files = VB_SNAP_FILES_MAX;
+	return 0;
+}
+
 int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_source *src,
-		   int64_t save_ms, struct vb_snap *out, vb_error *err)
+		   int64_t save_ms, const char *base, struct vb_snap *out, vb_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (name && !name_ok(name))
@@ -326,7 +412,10 @@ int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_s
 	out->created = (int64_t)time(NULL);
 	out->save_ms = save_ms;
 	out->src = *src;
-	for (int i = 0; i < VB_SNAP_FILES; i++) {
+	out->n_files = VB_SNAP_FILES;
+	if (base && commit_diff(staging, base, out, err) < 0)
+		return -1;
+	for (int i = 0; i < out->n_files; i++) {
 		_cleanup_free_ char *p = vb_strfmt("%s/%s", staging, file_names[i]);
 		snprintf(out->files[i].name, sizeof(out->files[i].name), "%s", file_names[i]);
 		if (!p)
@@ -335,7 +424,7 @@ int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_s
 	}
 	char before[1024];
 	int stamped = stamp_of(out, staging, before, sizeof(before)) == 0;
-	for (int i = 0; i < VB_SNAP_FILES; i++) {
+	for (int i = 0; i < out->n_files; i++) {
 		_cleanup_free_ char *p = vb_strfmt("%s/%s", staging, file_names[i]);
 		if (!p || vb_snap_digest(p, &out->files[i], err) < 0)
 			return -1;
@@ -360,6 +449,13 @@ int vb_snap_commit(const char *staging, const char *name, const struct vb_snap_s
 		if (b)
 			write_stamp(out, dst, b);
 	}
+	/* made is used: the LRU's newest; then the store to its bound (best
+	 * effort: the snapshot is stored whatever eviction finds) */
+	int ufd = vb_snap_use(dst);
+	if (ufd >= 0)
+		close(ufd);
+	vb_error ign = { 0 };
+	vb_snap_evict(vb_snap_max_bytes(), out->id, NULL, &ign);
 	return 0;
 }
 
@@ -479,7 +575,7 @@ int vb_snap_open(const char *ref, struct vb_snap *out, char **dir, vb_error *err
 static int stamp_of(const struct vb_snap *s, const char *dir, char *out, size_t len)
 {
 	size_t n = (size_t)snprintf(out, len, "%s\n", s->id);
-	for (int i = 0; i < VB_SNAP_FILES && n < len; i++) {
+	for (int i = 0; i < s->n_files && n < len; i++) {
 		_cleanup_free_ char *p = vb_strfmt("%s/%s", dir, s->files[i].name);
 		struct stat st;
 		if (!p || lstat(p, &st) < 0)
@@ -508,7 +604,7 @@ static void write_stamp(const struct vb_snap *s, const char *dir, const char *be
 
 static int verify_all(const struct vb_snap *s, const char *dir, vb_error *err)
 {
-	for (int i = 0; i < VB_SNAP_FILES; i++) {
+	for (int i = 0; i < s->n_files; i++) {
 		const struct vb_snap_file *want = &s->files[i];
 		_cleanup_free_ char *p = vb_strfmt("%s/%s", dir, want->name);
 		struct vb_snap_file got;
@@ -573,12 +669,45 @@ int vb_snap_check_sources(const struct vb_snap *s, const struct vb_snap_source *
 			    strcmp(what, "kernel") ? now->initramfs : now->kernel);
 }
 
+int vb_snap_dependents(const char *id, struct vb_snap **out, size_t *n, vb_error *err)
+{
+	struct vb_snap *all = NULL;
+	size_t na = 0;
+	*out = NULL;
+	*n = 0;
+	if (vb_snap_list(&all, &na, err) < 0)
+		return -1;
+	for (size_t i = 0; i < na; i++)
+		if (!strcmp(all[i].base, id))
+			all[(*n)++] = all[i];
+	*out = all;
+	return 0;
+}
+
 int vb_snap_delete(const struct vb_snap *s, vb_error *err)
 {
 	_cleanup_free_ char *root = vb_snap_root(err);
 	_cleanup_free_ char *dir = root ? vb_strfmt("%s/%s", root, s->id) : NULL;
 	if (!dir)
 		return -1;
+	struct vb_snap *deps = NULL;
+	size_t nd = 0;
+	if (vb_snap_dependents(s->id, &deps, &nd, err) < 0)
+		return -1;
+	if (nd) {
+		/* a diff is nothing without its base: name them, the user picks */
+		char names[512] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < nd && len < sizeof(names); i++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%.12s%s%s%s",
+						i ? ", " : "", deps[i].id, deps[i].name[0] ? " (" : "",
+						deps[i].name, deps[i].name[0] ? ")" : "");
+		free(deps);
+		return vb_error_set(err, VB_E_USAGE,
+				    "snapshot %.12s is the base of %zu diff%s: %s; delete %s first",
+				    s->id, nd, nd == 1 ? "" : "s", names, nd == 1 ? "it" : "them");
+	}
+	free(deps);
 	/* made read-only at commit: give the owner write back to remove them */
 	chmod(dir, 0700);
 	if (vb_rm_rf(dir) < 0)

@@ -26,6 +26,7 @@ static int setup(void **state)
 	if (!mkdtemp(tmp))
 		return -1;
 	setenv("XDG_CACHE_HOME", tmp, 1);
+	unsetenv("VOIDBOX_SNAPSHOT_MAX_BYTES");
 	return 0;
 }
 
@@ -46,8 +47,16 @@ static void write_at(const char *path, off_t off, const void *b, size_t n, off_t
 	close(fd);
 }
 
+static void make_snapshot_v(const char *name, uint8_t variant, struct vb_snap *s);
+
 /* A snapshot directory with a sparse 64 MiB "ram", committed; (*s) filled. */
 static void make_snapshot(const char *name, struct vb_snap *s)
+{
+	make_snapshot_v(name, 0, s);
+}
+
+/* The same with (variant) in its secret: another snapshot. */
+static void make_snapshot_v(const char *name, uint8_t variant, struct vb_snap *s)
 {
 	vb_error err = { 0 };
 	char *staging = vb_snap_staging(&err);
@@ -58,13 +67,296 @@ static void make_snapshot(const char *name, struct vb_snap *s)
 	snprintf(p, sizeof(p), "%s/ram", staging);
 	write_at(p, 1 << 20, "guest page", 10, 64 << 20);
 	snprintf(p, sizeof(p), "%s/secret", staging);
-	uint8_t secret[32] = { 1, 2, 3 };
+	uint8_t secret[32] = { 1, 2, 3, variant };
 	write_at(p, 0, secret, 32, -1);
 	struct vb_snap_source src = { 0 };
 	snprintf(p, sizeof(p), "%s/state", staging);
 	assert_int_equal(vb_snap_sources(p, p, "memory=64 vcpus=1", &src, &err), 0);
-	assert_int_equal(vb_snap_commit(staging, name, &src, 12, s, &err), 0);
+	assert_int_equal(vb_snap_commit(staging, name, &src, 12, NULL, s, &err), 0);
 	free(staging);
+}
+
+/* A diff of (base): its RAM the base's with the page at 1 MiB zeroed and
+ * "new page" at 8 MiB. */
+static void make_diff(const char *name, const struct vb_snap *base, struct vb_snap *d)
+{
+	vb_error err = { 0 };
+	_cleanup_free_ char *staging = vb_snap_staging(&err), *root = vb_snap_root(&err);
+	assert_non_null(staging);
+	char p[512], bram[512];
+	snprintf(bram, sizeof(bram), "%s/%s/ram", root, base->id);
+	snprintf(p, sizeof(p), "%s/ram", staging);
+	assert_int_equal(vb_snap_copy_sparse(bram, p, &err), 0);
+	write_at(p, 1 << 20, "\0\0\0\0\0\0\0\0\0\0", 10, -1);
+	write_at(p, 8 << 20, "new page", 8, -1);
+	snprintf(p, sizeof(p), "%s/state", staging);
+	write_at(p, 0, "QEVM state", 10, -1);
+	struct vb_snap_source src = { 0 };
+	assert_int_equal(vb_snap_sources(p, p, "memory=64 vcpus=1", &src, &err), 0);
+	snprintf(p, sizeof(p), "%s/secret", staging);
+	uint8_t secret[32] = { 9 };
+	write_at(p, 0, secret, 32, -1);
+	assert_int_equal(vb_snap_commit(staging, name, &src, 3, base->id, d, &err), 0);
+}
+
+static void read_at(const char *path, off_t off, void *b, size_t n)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, n, off), (ssize_t)n);
+	close(fd);
+}
+
+static void test_diff_commit_and_assemble(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, o;
+	make_snapshot("base", &b);
+	make_diff("diff", &b, &d);
+	assert_string_equal(d.base, b.id);
+	assert_int_equal(d.n_files, VB_SNAP_FILES_MAX);
+	/* its ram holds one page in one chunk; the map a bit a page */
+	assert_int_equal(d.files[1].size, 64u << 20);
+	assert_int_equal(d.files[1].data, 64u << 10);
+	assert_string_equal(d.files[3].name, "ram.map");
+	assert_int_equal(d.files[3].size, (64u << 20) / VB_SNAP_PAGE / 8);
+	assert_int_equal(d.full.data, 64u << 10); /* the base's page is zeros now */
+	vb_error err = { 0 };
+	char *dir = NULL;
+	assert_int_equal(vb_snap_open("diff", &o, &dir, &err), 0);
+	assert_memory_equal(&o, &d, sizeof(d));
+	assert_int_equal(vb_snap_verify(&o, dir, VB_SNAP_VERIFY_FULL, &err), 0);
+	/* the whole RAM: the base's with the diff's pages over it */
+	char *ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	assert_non_null(strstr(ram, "/ram.full"));
+	char buf[10];
+	read_at(ram, 8 << 20, buf, 8);
+	assert_memory_equal(buf, "new page", 8);
+	read_at(ram, 1 << 20, buf, 10);
+	assert_memory_equal(buf, "\0\0\0\0\0\0\0\0\0\0", 10);
+	struct vb_snap_file f;
+	assert_int_equal(vb_snap_digest(ram, &f, &err), 0);
+	assert_string_equal(f.sha256, d.full.sha256);
+	/* a damaged cache is made again */
+	chmod(ram, 0600);
+	usleep(20000);
+	write_at(ram, 30 << 20, "x", 1, -1);
+	free(ram);
+	ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	read_at(ram, 30 << 20, buf, 1);
+	assert_int_equal(buf[0], 0);
+	free(ram);
+	/* the base cannot go while the diff is there */
+	assert_int_equal(vb_snap_delete(&b, &err), -1);
+	assert_int_equal(err.kind, VB_E_USAGE);
+	char want[128];
+	snprintf(want, sizeof(want), "is the base of 1 diff: %.12s (diff); delete it first", d.id);
+	assert_non_null(strstr(err.msg, want));
+	struct vb_snap *deps = NULL;
+	size_t nd = 0;
+	assert_int_equal(vb_snap_dependents(b.id, &deps, &nd, &err), 0);
+	assert_int_equal(nd, 1);
+	assert_string_equal(deps[0].id, d.id);
+	free(deps);
+	/* a damaged base: its diff is refused, naming it */
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char bram[512];
+	snprintf(bram, sizeof(bram), "%s/%s/ram", root, b.id);
+	chmod(bram, 0600);
+	usleep(20000);
+	write_at(bram, (1 << 20) + 3, "X", 1, -1);
+	assert_null(vb_snap_ram(&o, dir, &err));
+	snprintf(want, sizeof(want), "snapshot %.12s is a diff of %.12s: snapshot %.12s is damaged",
+		 d.id, b.id, b.id);
+	assert_non_null(strstr(err.msg, want));
+	write_at(bram, (1 << 20) + 3, "s", 1, -1);
+	ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	free(ram);
+	free(dir);
+	/* a diff of a diff */
+	struct vb_snap d2;
+	make_diff("diff2", &d, &d2);
+	assert_string_equal(d2.base, d.id);
+	/* diffs first, then the base */
+	assert_int_equal(vb_snap_delete(&d, &err), -1);
+	assert_int_equal(vb_snap_delete(&d2, &err), 0);
+	assert_int_equal(vb_snap_delete(&d, &err), 0);
+	assert_int_equal(vb_snap_delete(&b, &err), 0);
+}
+
+static void set_used(const struct vb_snap *s, time_t t)
+{
+	vb_error err = { 0 };
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s/used", root, s->id);
+	struct timespec ts[2] = { { .tv_sec = t }, { .tv_sec = t } };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static int present(const struct vb_snap *s)
+{
+	vb_error err = { 0 };
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, s->id);
+	return access(p, F_OK) == 0;
+}
+
+static void test_evict_lru(void **state)
+{
+	(void)state;
+	struct vb_snap a, b, c;
+	make_snapshot_v("a", 1, &a);
+	make_snapshot_v("b", 2, &b);
+	make_snapshot_v("c", 3, &c);
+	set_used(&a, 1000);
+	set_used(&b, 3000);
+	set_used(&c, 2000);
+	vb_error err = { 0 };
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char p[512];
+	uint64_t total = 0;
+	const struct vb_snap *all[] = { &a, &b, &c };
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", root, all[i]->id);
+		uint64_t n = vb_snap_disk_bytes(p);
+		assert_true(n >= 4096); /* a page of ram, the small files */
+		total += n;
+	}
+	size_t n = 9;
+	/* within the bound, or none: nothing goes */
+	assert_int_equal(vb_snap_evict(total, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(vb_snap_evict(0, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+	/* one over: the least recently used */
+	assert_int_equal(vb_snap_evict(total - 1, NULL, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_false(present(&a));
+	assert_true(present(&b) && present(&c));
+	/* one a restore holds is passed over; the kept one is kept */
+	snprintf(p, sizeof(p), "%s/%s", root, c.id);
+	int fd = vb_snap_use(p);
+	assert_true(fd >= 0);
+	assert_int_equal(vb_snap_evict(1, b.id, &n, &err), 0);
+	assert_int_equal(n, 0);
+	close(fd);
+	/* vb_snap_use made c the newest: b would go first, but it is kept */
+	assert_int_equal(vb_snap_evict(1, b.id, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_true(present(&b));
+	assert_false(present(&c));
+}
+
+static void test_evict_diffs_before_their_base(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, x;
+	make_snapshot("base", &b);
+	make_diff("diff", &b, &d);
+	make_snapshot_v("x", 7, &x);
+	set_used(&b, 1000); /* the least recently used, but a base */
+	set_used(&d, 2000);
+	set_used(&x, 3000);
+	vb_error err = { 0 };
+	size_t n = 0;
+	assert_int_equal(vb_snap_evict(1, x.id, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_false(present(&d));
+	assert_false(present(&b));
+	assert_true(present(&x));
+}
+
+static void test_evict_caches_first(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, o;
+	make_snapshot("base", &b);
+	make_diff("diff", &b, &d);
+	vb_error err = { 0 };
+	char *dir = NULL;
+	assert_int_equal(vb_snap_open("diff", &o, &dir, &err), 0);
+	char *ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	_cleanup_free_ char *root = vb_snap_root(&err);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", root, b.id);
+	uint64_t total = vb_snap_disk_bytes(p) + vb_snap_disk_bytes(dir);
+	/* one byte over: the diff's assembled RAM goes, no snapshot */
+	size_t n = 9;
+	assert_int_equal(vb_snap_evict(total - 1, NULL, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(access(ram, F_OK), -1);
+	assert_true(present(&b) && present(&d));
+	/* and the next restore makes it again */
+	free(ram);
+	ram = vb_snap_ram(&o, dir, &err);
+	assert_non_null(ram);
+	assert_int_equal(access(ram, F_OK), 0);
+	free(ram);
+	free(dir);
+}
+
+static void test_max_bytes(void **state)
+{
+	(void)state;
+	unsetenv("VOIDBOX_SNAPSHOT_MAX_BYTES");
+	assert_true(vb_snap_max_bytes() == 10ull << 30);
+	setenv("VOIDBOX_SNAPSHOT_MAX_BYTES", "0", 1);
+	assert_true(vb_snap_max_bytes() == 0);
+	setenv("VOIDBOX_SNAPSHOT_MAX_BYTES", "130M", 1);
+	assert_true(vb_snap_max_bytes() == 130ull << 20);
+	setenv("VOIDBOX_SNAPSHOT_MAX_BYTES", "2g", 1);
+	assert_true(vb_snap_max_bytes() == 2ull << 30);
+	setenv("VOIDBOX_SNAPSHOT_MAX_BYTES", "12345", 1);
+	assert_true(vb_snap_max_bytes() == 12345);
+	static const char *const bad[] = { "x", "5T", "-1", "1MB", "99999999999999999999G" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("VOIDBOX_SNAPSHOT_MAX_BYTES", bad[i], 1);
+		assert_true(vb_snap_max_bytes() == 10ull << 30);
+	}
+	unsetenv("VOIDBOX_SNAPSHOT_MAX_BYTES");
+}
+
+static void test_diff_manifest(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, p;
+	make_snapshot("base", &b);
+	make_diff("diff", &b, &d);
+	_cleanup_free_ char *text = vb_snap_format(&d);
+	assert_non_null(text);
+	vb_error err = { 0 };
+	assert_int_equal(vb_snap_parse(text, strlen(text), &p, &err), 0);
+	assert_memory_equal(&p, &d, sizeof(d));
+	assert_non_null(strstr(text, "\"version\": 2"));
+	/* the map's size is a bit a page of the RAM */
+	char *edit = strdup(text), *at = strstr(edit, "\"size\": 2048");
+	assert_non_null(at);
+	at[11] = '9';
+	assert_int_equal(vb_snap_parse(edit, strlen(edit), &p, &err), -1);
+	assert_non_null(strstr(err.msg, "'files'"));
+	free(edit);
+	/* another base: another id */
+	edit = strdup(text);
+	at = strstr(edit, "\"base\": \"");
+	assert_non_null(at);
+	at[9] = at[9] == 'a' ? 'b' : 'a';
+	assert_int_equal(vb_snap_parse(edit, strlen(edit), &p, &err), -1);
+	assert_non_null(strstr(err.msg, "id does not match"));
+	free(edit);
+	/* a version 1 manifest has no base */
+	_cleanup_free_ char *v1 = vb_snap_format(&b);
+	edit = malloc(strlen(v1) + 128);
+	assert_non_null(edit);
+	snprintf(edit, strlen(v1) + 128, "{\"base\": \"%s\", %s", b.id, v1 + 1);
+	assert_int_equal(vb_snap_parse(edit, strlen(edit), &p, &err), -1);
+	assert_non_null(strstr(err.msg, "'base'"));
+	free(edit);
 }
 
 static void test_commit_open_verify(void **state)
@@ -91,7 +383,7 @@ static void test_commit_open_verify(void **state)
 	char *staging = vb_snap_staging(&err);
 	assert_non_null(staging);
 	struct vb_snap_source src = { 0 };
-	assert_int_equal(vb_snap_commit(staging, "base", &src, 0, &t, &err), -1);
+	assert_int_equal(vb_snap_commit(staging, "base", &src, 0, NULL, &t, &err), -1);
 	assert_int_equal(err.kind, VB_E_USAGE);
 	assert_non_null(strstr(err.msg, "exists"));
 	vb_rm_rf(staging);
@@ -250,6 +542,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_digest_ignores_hole_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_round_trip_and_refusals, setup, teardown),
 		cmocka_unit_test(test_sources_mismatch_named),
+		cmocka_unit_test_setup_teardown(test_diff_commit_and_assemble, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_diffs_before_their_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evict_caches_first, setup, teardown),
+		cmocka_unit_test(test_max_bytes),
+		cmocka_unit_test_setup_teardown(test_diff_manifest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
