@@ -166,7 +166,8 @@ fuzz:
 	    proto/vb_proto.c \
 	    src/util/util.c src/util/error.c src/util/term.c -pthread
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/util/error.c src/util/term.c \
+	    -o $(O)/fuzz/fuzz_spec tests/fuzz/fuzz_spec.c src/spec/*.c src/oci/ref.c src/util/error.c \
+	    src/util/term.c src/util/util.c \
 	    -lyaml -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	    -o $(O)/fuzz/fuzz_usage tests/fuzz/fuzz_usage.c src/llm/usage.c -ljansson

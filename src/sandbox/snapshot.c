@@ -97,6 +97,12 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 			     "a VM restored from a snapshot has no image root or disks (yet)");
 		return NULL;
 	}
+	if (cfg->allow || cfg->rlimit_nofile || cfg->rlimit_nproc || cfg->rlimit_fsize) {
+		/* boot data its agent read at its own boot: never silently dropped */
+		vb_error_set(err, VB_E_USAGE, "a VM restored from a snapshot takes no command "
+			     "allowlist or rlimits (they are boot settings): boot it cold");
+		return NULL;
+	}
 	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
 		vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
 			     VB_SNAP_MOUNT_SLOTS);

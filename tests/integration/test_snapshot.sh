@@ -69,6 +69,14 @@ test_each_restore_a_new_identity() {
     # a network is the restore's own (test_snapshot_net.sh)
     vb exec --snapshot base --network -- true
     expect_rc 0
+    # boot settings its agent read at its own boot are refused, not dropped
+    vb exec --snapshot base --rlimit nofile=256 -- sh -c 'ulimit -n'
+    expect_rc 2
+    expect_err_has "takes no command allowlist or rlimits"
+    [ -z "$out" ] || fail "ran without its rlimit: $out"
+    vb exec --snapshot base --allow sh -- true
+    expect_rc 2
+    expect_err_has "takes no command allowlist or rlimits"
     expect_clean
 }
 
