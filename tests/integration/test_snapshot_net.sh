@@ -192,16 +192,8 @@ test_warm_exec_with_network_restores() {
     # `voidbox ps -o json` on the running exec says what it was restored from
     "$VB" exec --network -- sh -c 'ip -4 addr show eth0 | grep -o "inet [0-9./]*"; sleep 3' \
         >"$T/out" 2>"$T/werr" </dev/null &
-    local pid=$! i snap=
-    for i in $(seq 1 50); do
-        snap=$("$VB" ps -o json 2>/dev/null | python3 -c '
-import json, sys
-for v in json.load(sys.stdin):
-    if v.get("vm_id"):
-        print(v.get("snapshot", "cold")); break' 2>/dev/null)
-        [ -n "$snap" ] && break
-        sleep 0.2
-    done
+    local pid=$! snap
+    snap=$(running_snapshot)
     wait "$pid" || fail "exec --network failed: $(cat "$T/werr")"
     [ "$snap" = "${warm_id:0:12}" ] || fail "exec --network was not restored from ${warm_id:0:12}: '$snap'"
     [ "$(cat "$T/out")" = "inet 10.0.2.15/24" ] || fail "no address: $(cat "$T/out" "$T/werr")"

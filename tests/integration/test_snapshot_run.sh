@@ -23,26 +23,6 @@ for line in sys.stdin:
               "notice" if e.get("boot_notice") else "-")'
 }
 
-# wait_warm: until a warm snapshot is listed and no maker holds the
-# store's lock; then none of the makers' QEMUs is left.
-wait_warm() {
-    local lock=$XDG_CACHE_HOME/voidbox/snapshots/.warm.lock store=$XDG_CACHE_HOME/voidbox/snapshots i
-    for i in $(seq 1 120); do
-        if [ -e "$lock" ] && flock -n "$lock" true &&
-            "$VB" snapshot list 2>/dev/null | grep -q ' warm-'; then
-            break
-        fi
-        sleep 1
-    done
-    "$VB" snapshot list | grep -q ' warm-' ||
-        fail "no warm snapshot made: $("$VB" snapshot list); the maker said: $(cat "$store"/.warm.log \
-              "$store"/.warm-failed-* 2>&1 | head -c 2000)"
-    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$store/.warm.log" 2>/dev/null ||
-        fail "the maker's sanitizer report: $(head -c 3000 "$store/.warm.log")"
-    sleep 0.5
-    ! pgrep -f "qemu-system.*$XDG_CACHE_HOME" >/dev/null || fail "the warm maker's QEMU is left"
-}
-
 warm_id() { "$VB" snapshot list | grep -oE '^[0-9a-f]{12} +warm-' | cut -c1-12; }
 
 test_spec_snapshot_restores_it() {
