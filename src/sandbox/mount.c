@@ -32,21 +32,11 @@ int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, 
 	}
 	r->n = cfg->n_mounts;
 	struct vb_buf req = { 0 };
-	struct vb_chan_frame *reply = NULL;
 	int rc = vb_mount_encode(&req, 0, r);
 	free(r);
 	if (rc < 0) {
 		vb_buf_free(&req);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	rc = vb_chan_call(sb->ch, &req, VB_CALL_TIMEOUT_MS, &reply, NULL, err);
-	vb_buf_free(&req);
-	free(reply);
-	if (rc < 0) {
-		if (vb_chan_dead(sb->ch))
-			vb_sandbox_died(sb, err);
-		vb_error_prefix(err, "cannot mount the VM's directories");
-		return -1;
-	}
-	return 0;
+	return vb_sandbox_ask(sb, &req, "cannot mount the VM's directories", err);
 }

@@ -78,27 +78,32 @@ void vb_netdrop_stop(struct vb_netdrop *d)
 	free(d);
 }
 
+int vb_sandbox_ask(vb_sandbox *sb, struct vb_buf *req, const char *what, vb_error *err)
+{
+	struct vb_chan_frame *reply = NULL;
+	int rc = vb_chan_call(sb->ch, req, VB_CALL_TIMEOUT_MS, &reply, NULL, err);
+	vb_buf_free(req);
+	free(reply);
+	if (rc < 0) {
+		if (vb_chan_dead(sb->ch))
+			vb_sandbox_died(sb, err);
+		vb_error_prefix(err, "%s", what);
+		return -1;
+	}
+	return 0;
+}
+
 int vb_sandbox_net_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err)
 {
 	if (!cfg->network.enabled)
 		return 0;
 	struct vb_buf req = { 0 };
-	struct vb_chan_frame *reply = NULL;
 	vb_msg_begin(&req, VB_MSG_NET_UP, 0, 0);
 	if (vb_msg_end(&req) < 0) {
 		vb_buf_free(&req);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	int rc = vb_chan_call(sb->ch, &req, VB_CALL_TIMEOUT_MS, &reply, NULL, err);
-	vb_buf_free(&req);
-	free(reply);
-	if (rc < 0) {
-		if (vb_chan_dead(sb->ch))
-			vb_sandbox_died(sb, err);
-		vb_error_prefix(err, "cannot bring the VM's network up");
-		return -1;
-	}
-	return 0;
+	return vb_sandbox_ask(sb, &req, "cannot bring the VM's network up", err);
 }
 
 int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg,
@@ -113,19 +118,9 @@ int vb_sandbox_forward_restored(vb_sandbox *sb, const struct vb_sandbox_config *
 		r.f[i] = (struct vb_boot_forward){ .port = (uint16_t)cfg->forwards[i].guest_port,
 						   .kind = i };
 	struct vb_buf req = { 0 };
-	struct vb_chan_frame *reply = NULL;
 	if (vb_fwd_encode(&req, 0, &r) < 0) {
 		vb_buf_free(&req);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	int rc = vb_chan_call(sb->ch, &req, VB_CALL_TIMEOUT_MS, &reply, NULL, err);
-	vb_buf_free(&req);
-	free(reply);
-	if (rc < 0) {
-		if (vb_chan_dead(sb->ch))
-			vb_sandbox_died(sb, err);
-		vb_error_prefix(err, "cannot set up the VM's loopback forwards");
-		return -1;
-	}
-	return 0;
+	return vb_sandbox_ask(sb, &req, "cannot set up the VM's loopback forwards", err);
 }

@@ -69,6 +69,10 @@ struct vb_netdrop;
 struct vb_netdrop *vb_netdrop_start(int *vmm_fd, vb_error *err);
 /* Stop the thread, close the socket.  Safe with NULL. */
 void vb_netdrop_stop(struct vb_netdrop *d);
+/* Send (req) (freed) and wait for the agent's OK; a failure is "(what):
+ * reason", the VM's death noted.  The setup messages after a restore
+ * (MOUNT, FORWARD, NET_UP).  restored.c. */
+int vb_sandbox_ask(vb_sandbox *sb, struct vb_buf *req, const char *what, vb_error *err);
 /* After a restore's re-key, with (cfg)'s network on: ask the agent to
  * configure eth0 (NET_UP, docs/protocol.md).  0 without a network.
  * restored.c. */
