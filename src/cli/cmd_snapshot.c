@@ -9,11 +9,14 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "run/vmconf.h"
 #include "snap/snap.h"
+#include "spec/spec.h"
 #include "util/util.h"
 
 static const char usage_text[] =
-	"usage: voidbox snapshot create [--name NAME] [--from BASE] [OPTIONS] [-- SETUP-CMD [ARGS...]]\n"
+	"usage: voidbox snapshot create [--name NAME] [--from BASE | --spec FILE] [OPTIONS]\n"
+	"                               [-- SETUP-CMD [ARGS...]]\n"
 	"       voidbox snapshot list [-o text|json]\n"
 	"       voidbox snapshot inspect ID|NAME\n"
 	"       voidbox snapshot delete ID|NAME...\n"
@@ -35,6 +38,9 @@ static const char usage_text[] =
 	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
 	"  --from BASE           start from the snapshot BASE (a name or an id);\n"
 	"                        memory and vCPUs are BASE's\n"
+	"  --spec FILE           the VM of FILE's top-level sandbox (memory_mb, vcpus,\n"
+	"                        backend; env for SETUP-CMD), so that its stages can\n"
+	"                        restore it (sandbox.snapshot); options override it\n"
 	"  -m, --memory SIZE     guest memory (default 1024 MiB); a restore must ask\n"
 	"                        for the same\n"
 	"  --cpus N              vCPUs (default 1)\n"
@@ -43,8 +49,9 @@ static const char usage_text[] =
 	"  -o, --output FORMAT   list: text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"Snapshot VMs have no network, image root or disks (yet); a restore has at\n"
-	"most 4 mounts.  Warm snapshots are named warm-...  The store is kept under\n"
+	"A snapshot's VM has no network while it is made, and no image root or disks\n"
+	"(yet); a restore has at most 4 mounts, and may have a network and forwards.\n"
+	"Warm snapshots are named warm-...  The store is kept under\n"
 	"$VOIDBOX_SNAPSHOT_MAX_BYTES (default 10G; 0 = no bound) by deleting the\n"
 	"least recently used snapshots after every save.\n"
 	"exit codes: 0 done; 1 no such snapshot; 2 bad usage; 125 the VM or the\n"
@@ -117,12 +124,36 @@ static uint64_t total_bytes(const char *root, const struct vb_snap *s)
 	return total;
 }
 
+/* --spec FILE: the VM of the spec's top-level sandbox, as its stages would
+ * restore it (their memory and vCPUs must match the snapshot's), (cfg)'s
+ * options over it; (vc) keeps the setup's environment.  Refused when a
+ * restore could not give that VM all it asks. */
+static int spec_vm(const char *file, struct vb_sandbox_config *cfg, int accel_set,
+		   struct vb_run_vmconf *vc, vb_error *err)
+{
+	struct vb_spec *spec = vb_spec_load(file, err);
+	if (!spec)
+		return -1;
+	int rc = vb_run_vm_config(&spec->vm, accel_set ? &cfg->accel : NULL, vc, err);
+	vb_spec_free(spec);
+	if (rc < 0 || vb_run_vmconf_restorable(vc, "--spec", 0, err) < 0)
+		return -1;
+	if (!cfg->memory_mib)
+		cfg->memory_mib = vc->cfg.memory_mib;
+	if (!cfg->vcpus)
+		cfg->vcpus = vc->cfg.vcpus;
+	cfg->backend = vc->cfg.backend;
+	cfg->accel = vc->cfg.accel; /* the option's, when given (above) */
+	return 0;
+}
+
 static int create(int argc, char **argv)
 {
-	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME, OPT_FROM };
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME, OPT_FROM, OPT_SPEC };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "from", required_argument, NULL, OPT_FROM },
+		{ "spec", required_argument, NULL, OPT_SPEC },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -132,10 +163,10 @@ static int create(int argc, char **argv)
 	};
 	vb_error err = { 0 };
 	struct vb_sandbox_config cfg = { 0 };
-	const char *name = NULL, *from = NULL;
+	const char *name = NULL, *from = NULL, *spec = NULL;
 	unsigned timeout_ms = 0;
 	unsigned long v;
-	int c;
+	int c, accel_set = 0;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hm:", longopts, NULL)) != -1) {
@@ -145,6 +176,9 @@ static int create(int argc, char **argv)
 			break;
 		case OPT_FROM:
 			from = optarg;
+			break;
+		case OPT_SPEC:
+			spec = optarg;
 			break;
 		case 'm':
 			if (vb_cli_parse_memory("snapshot", optarg, &cfg.memory_mib, &err) < 0)
@@ -167,6 +201,7 @@ static int create(int argc, char **argv)
 		case OPT_ACCEL:
 			if (vb_cli_parse_accel(optarg, &cfg.accel, &err) < 0)
 				return vb_cli_fail(&err);
+			accel_set = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -177,12 +212,23 @@ static int create(int argc, char **argv)
 		}
 	}
 	char **setup = optind < argc ? argv + optind : NULL;
+	if (from && spec) {
+		vb_error_set(&err, VB_E_USAGE, "--from or --spec: a diff's VM is its base's");
+		return vb_cli_fail(&err);
+	}
+	struct vb_run_vmconf vc = { 0 };
+	if (spec && spec_vm(spec, &cfg, accel_set, &vc, &err) < 0) {
+		vb_run_vmconf_free(&vc);
+		return vb_cli_fail(&err);
+	}
 	char base_id[65] = "";
 	if (from && base_of(from, &cfg, base_id, &err) < 0)
 		return fail(&err);
 	_cleanup_free_ char *staging = vb_snap_staging(&err);
-	if (!staging)
+	if (!staging) {
+		vb_run_vmconf_free(&vc);
 		return vb_cli_fail(&err);
+	}
 	cfg.save_dir = staging;
 	cfg.name = "snapshot";
 	int code = 0;
@@ -195,7 +241,7 @@ static int create(int argc, char **argv)
 	vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
 	if (setup) {
 		struct vb_exec_params p = { .argv = (const char *const *)setup, .as_root = 1,
-					    .timeout_ms = timeout_ms };
+					    .timeout_ms = timeout_ms, .env = spec ? vc.env : NULL };
 		struct vb_exec_result res = { 0 };
 		if (vb_exec_run(sb, &p, NULL, 0, 1u << 20, &res, &err) < 0) {
 			vb_error_prefix(&err, "setup");
@@ -222,6 +268,7 @@ static int create(int argc, char **argv)
 out:
 	vb_sandbox_free(sb);
 	vb_rm_rf(staging); /* gone already once stored */
+	vb_run_vmconf_free(&vc);
 	return code;
 }
 

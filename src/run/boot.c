@@ -139,6 +139,12 @@ int vb_run_vmconf_snapshot(struct vb_run_vmconf *vc, const char *from, size_t n_
 	 * the name is given to another snapshot meanwhile */
 	if (!(vc->snapshot = vb_run_vmconf_keep(vc, strdup(id))))
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	return vb_run_vmconf_restorable(vc, from, n_forwards, err);
+}
+
+int vb_run_vmconf_restorable(const struct vb_run_vmconf *vc, const char *from,
+			     size_t n_forwards, vb_error *err)
+{
 	struct vb_sandbox_config c = vc->cfg;
 	static const struct vb_forward fw;
 	if (n_forwards) { /* set at boot (pipeline.c); only their count matters */

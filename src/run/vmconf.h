@@ -140,6 +140,12 @@ int vb_run_vmconf_add_agent(struct vb_run_vmconf *c, int kind, FILE *progress, v
 int vb_run_vmconf_snapshot(struct vb_run_vmconf *c, const char *from, size_t n_forwards,
 			   vb_error *err);
 
+/* Whether a VM restored from a snapshot can have all (c->cfg) asks, with
+ * (n_forwards) forwards to come: VB_E_USAGE naming what it cannot, the
+ * message starting with (from).  (src/run/boot.c) */
+int vb_run_vmconf_restorable(const struct vb_run_vmconf *c, const char *from, size_t n_forwards,
+			     vb_error *err);
+
 /* Print the one-line notices (c->notices) to (out), each at most once per
  * process (thread-safe).  NULL (out) does nothing. */
 void vb_run_vmconf_notify(const struct vb_run_vmconf *c, FILE *out);

@@ -296,4 +296,60 @@ EOF
     expect_clean
 }
 
+# `snapshot create --spec FILE`: the VM of the spec's top-level sandbox
+# (memory, vCPUs; its env in the setup), which the spec's stages restore
+# (a snapshot of 1024 MiB would be refused by a 512 MiB stage); what a
+# restore cannot give is refused before any VM boots.
+test_create_from_a_spec() {
+    snap_setup
+    cat >"$T/s.yaml" <<'EOF'
+api_version: v1
+kind: pipeline
+name: fromspec
+sandbox:
+  memory_mb: 512
+  env:
+    GREETING: hello-from-spec
+pipeline:
+  boxes:
+    - name: a
+      sandbox: {snapshot: fromspec}
+      run: {program: sh, args: ["-c", "cat /etc/setup; grep MemTotal /proc/meminfo"]}
+EOF
+    vb snapshot create --spec "$T/s.yaml" --name fromspec -- sh -c 'echo "$GREETING" > /etc/setup'
+    expect_rc 0
+    local id; id=$(tail -1 <<<"$out")
+    vb snapshot inspect fromspec
+    grep -q 'memory=512 ' <<<"$out" || fail "not a 512 MiB VM: $out"
+    vb run "$T/s.yaml"
+    expect_rc 0
+    grep -q "^hello-from-spec$" <<<"$out" || fail "the setup's env or file: $out"
+    local kb; kb=$(awk '/MemTotal/ {print $2}' <<<"$out")
+    [ -n "$kb" ] && [ "$kb" -lt 524288 ] && [ "$kb" -gt 262144 ] || fail "MemTotal $kb kB for 512 MiB"
+    grep -qE "stage a: running on .*, restored from ${id:0:12} in [0-9]+ ms$" "$T/err" || fail "not restored: $err"
+    # options override the spec: this one is 1024 MiB, and the stage refuses it
+    vb snapshot create --spec "$T/s.yaml" --memory 1024 --name big -- true
+    expect_rc 0
+    sed -i 's/snapshot: fromspec/snapshot: big/' "$T/s.yaml"
+    vb run "$T/s.yaml"
+    [ "$rc" -ne 0 ] || fail "a 512 MiB stage restored a 1024 MiB snapshot"
+    # a spec whose VM a restore cannot give, and --from with --spec
+    cat >"$T/bad.yaml" <<'EOF'
+api_version: v1
+kind: sandbox
+name: limited
+sandbox:
+  limits: {nofile: 256}
+EOF
+    vb snapshot create --spec "$T/bad.yaml" -- true
+    expect_rc 2
+    expect_err_has "--spec: a VM restored from a snapshot cannot have sandbox.limits"
+    vb snapshot create --spec "$T/s.yaml" --from fromspec -- true
+    expect_rc 2
+    expect_err_has "--from or --spec"
+    vb snapshot list
+    [ "$(grep -c '^[0-9a-f]\{12\} ' <<<"$out")" = 2 ] || fail "a refused create stored something: $out"
+    expect_clean
+}
+
 run_tests
