@@ -217,7 +217,9 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	add_lit(a, "-initrd");
 	add_lit(a, "/dev/fd/3");
 	add_lit(a, "-append");
-	add(a, guest_cmdline(s->cmdline, accel));
+	/* a restored guest booted long ago: its command line is not read
+	 * again, and measuring the TSC would cost ~20 ms of every restore */
+	add(a, s->incoming ? strdup(s->cmdline) : guest_cmdline(s->cmdline, accel));
 	add_lit(a, "-serial"); /* a pipe: the host keeps a bounded part (vmm/logs.c) */
 	add_lit(a, "file:/dev/fd/4");
 	if (s->ctl_socket) {
