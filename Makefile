@@ -197,7 +197,7 @@ fuzz:
 	    -o $(O)/fuzz/fuzz_oci_manifest tests/fuzz/fuzz_oci_manifest.c src/oci/manifest.c \
 	    src/oci/ref.c src/util/term.c src/util/error.c src/util/util.c -ljansson
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
-	    -o $(O)/fuzz/fuzz_snap_manifest tests/fuzz/fuzz_snap_manifest.c src/snap/store.c src/snap/diff.c src/snap/evict.c \
+	    -o $(O)/fuzz/fuzz_snap_manifest tests/fuzz/fuzz_snap_manifest.c src/snap/store.c src/snap/diff.c src/snap/evict.c src/snap/memo.c \
 	    src/util/term.c src/util/error.c src/util/util.c -ljansson -lcrypto
 
 bench: all kernel

@@ -4,6 +4,8 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,20 +172,77 @@ static int write_atomically(const char *path, const struct vb_buf *b, vb_error *
 /* The cache path of the shared initramfs for this agent and busybox; when
  * (b) is not NULL and the file is not there yet, the archive is built into
  * (b) (and written to the cache only if (write)). */
-static char *initramfs_path(struct vb_buf *b, int write, vb_error *err)
+/* The cache key of (agent, busybox), remembered for this process by
+ * busybox's stat identity: one VM start asks for its initramfs up to three
+ * times (warm name, restore checks, boot), and hashing 2-3 MB cost ~2 ms
+ * each.  A busybox replaced meanwhile has another identity. */
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int valid;
+	char id[PATH_MAX + 128];
+	uint64_t h;
+} key_memo;
+
+static int busybox_id(char *id, size_t len)
 {
-	size_t agent_len, bb_len;
-	const uint8_t *agent = vb_agent_bytes(&agent_len);
-	_cleanup_free_ char *bb = vb_read_file(busybox_path(), 64u << 20, &bb_len, err);
+	struct stat st;
+	if (stat(busybox_path(), &st) < 0)
+		return -1;
+	int n = snprintf(id, len, "%llu %llu %lld %lld.%09ld %lld.%09ld %s",
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, busybox_path());
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static char *read_busybox(size_t *len, vb_error *err)
+{
+	char *bb = vb_read_file(busybox_path(), 64u << 20, len, err);
 	if (!bb) {
 		vb_error_prefix(err, "busybox (install busybox-static)");
 		return NULL;
 	}
-	if (check_static((const uint8_t *)bb, bb_len, busybox_path(), err) < 0)
+	if (check_static((const uint8_t *)bb, *len, busybox_path(), err) < 0) {
+		free(bb);
 		return NULL;
-	uint64_t h = fnv1a(0xcbf29ce484222325ull, agent, agent_len);
-	h = fnv1a(h, (const uint8_t *)bb, bb_len);
-	h ^= INITRAMFS_FORMAT;
+	}
+	return bb;
+}
+
+/* The cache path of the shared initramfs for this agent and busybox; when
+ * (b) is not NULL and the file is not there yet, the archive is built into
+ * (b) (and written to the cache only if (write)). */
+static char *initramfs_path(struct vb_buf *b, int write, vb_error *err)
+{
+	size_t agent_len, bb_len = 0;
+	const uint8_t *agent = vb_agent_bytes(&agent_len);
+	char id[sizeof(key_memo.id)];
+	int keyed = busybox_id(id, sizeof(id)) == 0;
+	uint64_t h = 0;
+	int known = 0;
+	pthread_mutex_lock(&key_lock);
+	if (keyed && key_memo.valid && !strcmp(key_memo.id, id)) {
+		h = key_memo.h;
+		known = 1;
+	}
+	pthread_mutex_unlock(&key_lock);
+	_cleanup_free_ char *bb = NULL;
+	if (!known) {
+		if (!(bb = read_busybox(&bb_len, err)))
+			return NULL;
+		h = fnv1a(0xcbf29ce484222325ull, agent, agent_len);
+		h = fnv1a(h, (const uint8_t *)bb, bb_len);
+		h ^= INITRAMFS_FORMAT;
+		char after[sizeof(id)];
+		/* remembered only if busybox did not change while it was read */
+		if (keyed && busybox_id(after, sizeof(after)) == 0 && !strcmp(after, id)) {
+			pthread_mutex_lock(&key_lock);
+			snprintf(key_memo.id, sizeof(key_memo.id), "%s", id);
+			key_memo.h = h;
+			key_memo.valid = 1;
+			pthread_mutex_unlock(&key_lock);
+		}
+	}
 	_cleanup_free_ char *cache = vb_cache_dir(err);
 	if (!cache || (write && vb_mkdir_p(cache, 0700, err) < 0))
 		return NULL;
@@ -194,7 +253,8 @@ static char *initramfs_path(struct vb_buf *b, int write, vb_error *err)
 	}
 	if (!b || access(path, R_OK) == 0)
 		return path;
-	if (build_initramfs(b, agent, agent_len, (const uint8_t *)bb, bb_len, err) < 0 ||
+	if ((!bb && !(bb = read_busybox(&bb_len, err))) ||
+	    build_initramfs(b, agent, agent_len, (const uint8_t *)bb, bb_len, err) < 0 ||
 	    (write && write_atomically(path, b, err) < 0)) {
 		free(path);
 		return NULL;

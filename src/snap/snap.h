@@ -81,6 +81,10 @@ char *vb_snap_staging(vb_error *err);
  * laid out its holes does not matter; any changed byte does.  Fills
  * (size) and (data) too. */
 int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err);
+/* The digest of a snapshot source (kernel, initramfs) as vb_snap_digest's,
+ * remembered by the file's stat identity for this process and the next
+ * ones (memo.c). */
+int vb_snap_source_digest(const char *path, char out[VB_SNAP_HEX], vb_error *err);
 
 /* The sources of a VM: digests of (kernel), (initramfs) and (config_text). */
 int vb_snap_sources(const char *kernel, const char *initramfs, const char *config_text,

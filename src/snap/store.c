@@ -108,15 +108,6 @@ static void sha_text(const char *s, char out[VB_SNAP_HEX])
 	hex(md, 32, out);
 }
 
-static int sha_file(const char *path, char out[VB_SNAP_HEX], vb_error *err)
-{
-	struct vb_snap_file f;
-	if (vb_snap_digest(path, &f, err) < 0)
-		return -1;
-	memcpy(out, f.sha256, VB_SNAP_HEX);
-	return 0;
-}
-
 int vb_snap_sources(const char *kernel, const char *initramfs, const char *config_text,
 		    struct vb_snap_source *src, vb_error *err)
 {
@@ -125,7 +116,8 @@ int vb_snap_sources(const char *kernel, const char *initramfs, const char *confi
 		return vb_error_set(err, VB_E_RUNTIME, "snapshot config too long");
 	snprintf(src->config_text, sizeof(src->config_text), "%s", config_text);
 	sha_text(config_text, src->config);
-	if (sha_file(kernel, src->kernel, err) < 0 || sha_file(initramfs, src->initramfs, err) < 0)
+	if (vb_snap_source_digest(kernel, src->kernel, err) < 0 ||
+	    vb_snap_source_digest(initramfs, src->initramfs, err) < 0)
 		return -1;
 	return 0;
 }

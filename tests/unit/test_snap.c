@@ -534,6 +534,56 @@ static void test_sources_mismatch_named(void **state)
 	assert_non_null(strstr(err.msg, "(memory=1024; now memory=512)"));
 }
 
+/* Source digests are remembered by stat identity (memo.c): the same as a
+ * fresh digest, kept only for a settled file, and never the digest of
+ * other bytes after a rewrite that keeps size and mtime. */
+static void test_source_digest_memo(void **state)
+{
+	(void)state;
+	char f[128], memo[128], d[VB_SNAP_HEX];
+	snprintf(f, sizeof(f), "%s/kernel", tmp);
+	snprintf(memo, sizeof(memo), "%s/voidbox/snapshots/.sources", tmp);
+	uint8_t a[8192], b[8192];
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	write_at(f, 0, a, sizeof(a), -1);
+	struct vb_snap_file fa, fb;
+	vb_error err = { 0 };
+	assert_int_equal(vb_snap_digest(f, &fa, &err), 0);
+	assert_int_equal(vb_snap_source_digest(f, d, &err), 0);
+	assert_string_equal(d, fa.sha256);
+	/* just written: not remembered (a change in the same tick would
+	 * keep its ctime) */
+	size_t len = 0;
+	char *text = vb_read_file(memo, 1 << 20, &len, &err);
+	assert_true(!text || !strstr(text, fa.sha256));
+	free(text);
+	sleep(3);
+	assert_int_equal(vb_snap_source_digest(f, d, &err), 0);
+	assert_string_equal(d, fa.sha256);
+	text = vb_read_file(memo, 1 << 20, &len, &err);
+	assert_non_null(text);
+	assert_non_null(strstr(text, fa.sha256));
+	free(text);
+	/* other bytes, same size, the old mtime put back: another ctime */
+	struct stat st;
+	assert_int_equal(stat(f, &st), 0);
+	write_at(f, 0, b, sizeof(b), -1);
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, f, ts, 0), 0);
+	assert_int_equal(vb_snap_digest(f, &fb, &err), 0);
+	assert_string_not_equal(fa.sha256, fb.sha256);
+	assert_int_equal(vb_snap_source_digest(f, d, &err), 0);
+	assert_string_equal(d, fb.sha256);
+	/* a damaged memo is as none */
+	write_at(memo, 0, "garbage\n\n0 1 2\n", 15, 15);
+	assert_int_equal(vb_snap_source_digest(f, d, &err), 0);
+	assert_string_equal(d, fb.sha256);
+	/* a file that is not there is an error, not a remembered digest */
+	unlink(f);
+	assert_int_equal(vb_snap_source_digest(f, d, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_digest_ignores_hole_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_round_trip_and_refusals, setup, teardown),
 		cmocka_unit_test(test_sources_mismatch_named),
+		cmocka_unit_test_setup_teardown(test_source_digest_memo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_commit_and_assemble, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_diffs_before_their_base, setup, teardown),
