@@ -196,7 +196,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		free(sb);
 		return NULL;
 	}
-	int initrd = -1, lfd = -1, cfd = -1, net_fd = -1;
+	int initrd = -1, incoming = -1, lfd = -1, cfd = -1, net_fd = -1;
 	struct vb_boot boot = {
 		.allow = (char **)(uintptr_t)cfg->allow,
 		.n_allow = cfg->allow ? cfg->n_allow : 0,
@@ -274,7 +274,13 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		vmm_mounts = slots;
 		n_vmm_mounts = VB_SNAP_MOUNT_SLOTS;
 	}
-	if ((initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
+	/* a restore boots nothing: QEMU's fd 3 is the saved state instead */
+	if (restore && (incoming = open(restore->state, O_RDONLY | O_CLOEXEC)) < 0) {
+		vb_error_errno(err, errno, "cannot open %s", restore->state);
+		goto fail;
+	}
+	if (!restore &&
+	    (initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
 	if ((lfd = listen_ctl(sb->ctl_path, err)) < 0)
 		goto fail;
@@ -306,12 +312,16 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		.ram_file = restore && !cfg->save_dir ? restore->ram : ram,
 		.ram_shared = restore == NULL || cfg->save_dir != NULL,
 		.qmp_socket = qmp,
-		.incoming = restore != NULL,
+		.incoming_fd = incoming,
 	};
 	int64_t t0 = vb_now_ms();
 	sb->vm = ops->start(&spec, err);
-	close(initrd); /* QEMU has its own copy of the descriptor */
-	initrd = -1;
+	/* QEMU has its own copies of the descriptors */
+	if (initrd >= 0)
+		close(initrd);
+	if (incoming >= 0)
+		close(incoming);
+	initrd = incoming = -1;
 	if (net_fd >= 0) {
 		close(net_fd);
 		net_fd = -1;
@@ -320,7 +330,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		goto fail;
 	vb_sandbox_write_info(sb);
 	unsigned timeout = boot_timeout(cfg, sb->vm->accel);
-	if (restore && ops->restore(sb->vm, restore->state, (int)timeout, err) < 0) {
+	if (restore && ops->restore(sb->vm, (int)timeout, err) < 0) {
 		if (!vb_vmm_wait(sb->vm, 0))
 			goto fail; /* QEMU's own refusal, said in (err) */
 		goto died;
@@ -355,6 +365,8 @@ fail:
 	explicit_bzero(boot.secret, sizeof(boot.secret));
 	if (initrd >= 0)
 		close(initrd);
+	if (incoming >= 0)
+		close(incoming);
 	if (net_fd >= 0)
 		close(net_fd);
 	if (lfd >= 0)

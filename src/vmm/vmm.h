@@ -37,11 +37,14 @@ struct vb_vmm_spec {
 	 * file (a memory-backend-file), shared (ram_shared: written through,
 	 * the snapshot's memory) or mapped privately (copy-on-write: a restore
 	 * never writes it).  (qmp_socket): QEMU's monitor listens there.
-	 * (incoming): start paused, waiting for a saved state (restore()). */
+	 * (incoming_fd) >= 0: a readable fd of a saved device state; the VM
+	 * starts paused, loads it when restore() says so, and boots nothing
+	 * (no kernel, initrd or command line: the guest booted long ago, and
+	 * its RAM is the snapshot's). */
 	const char *ram_file;
 	int ram_shared;
 	const char *qmp_socket;
-	int incoming;
+	int incoming_fd;
 };
 
 struct vb_vmm {
@@ -70,8 +73,8 @@ struct vb_vmm_ops {
 	 * guest RAM is the spec's shared (ram_file) and is not copied.  The VM
 	 * stays paused.  NULL in a backend without snapshots. */
 	int (*save)(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_error *err);
-	/* Load (state_path) into a VM started with (incoming) and run it. */
-	int (*restore)(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_error *err);
+	/* Load the state a VM was started with (incoming_fd) and run it. */
+	int (*restore)(struct vb_vmm *vm, int timeout_ms, vb_error *err);
 };
 
 extern const struct vb_vmm_ops vb_vmm_qemu_ops;

@@ -193,7 +193,8 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 		add_lit(a, "-qmp");
 		add(a, vb_strfmt("unix:%s,server=on,wait=off", qs));
 	}
-	if (s->incoming) {
+	int incoming = s->incoming_fd >= 0;
+	if (incoming) {
 		add_lit(a, "-incoming");
 		add_lit(a, "defer");
 	}
@@ -212,14 +213,18 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 	add(a, vb_strfmt("%u", s->memory_mib));
 	add_lit(a, "-smp");
 	add(a, vb_strfmt("%u", s->vcpus));
-	add_lit(a, "-kernel");
-	add_lit(a, s->kernel);
-	add_lit(a, "-initrd");
-	add_lit(a, "/dev/fd/3");
-	add_lit(a, "-append");
-	/* a restored guest booted long ago: its command line is not read
-	 * again, and measuring the TSC would cost ~20 ms of every restore */
-	add(a, s->incoming ? strdup(s->cmdline) : guest_cmdline(s->cmdline, accel));
+	/* A restored guest booted long ago: its kernel, initrd and command
+	 * line are in the snapshot's RAM, and loading them again (or measuring
+	 * the TSC for the command line, ~20 ms) would only delay the restore.
+	 * Its fd 3 is the saved state instead (restore()). */
+	if (!incoming) {
+		add_lit(a, "-kernel");
+		add_lit(a, s->kernel);
+		add_lit(a, "-initrd");
+		add_lit(a, "/dev/fd/3");
+		add_lit(a, "-append");
+		add(a, guest_cmdline(s->cmdline, accel));
+	}
 	add_lit(a, "-serial"); /* a pipe: the host keeps a bounded part (vmm/logs.c) */
 	add_lit(a, "file:/dev/fd/4");
 	if (s->ctl_socket) {
@@ -293,8 +298,9 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls.
- * fds: 0 /dev/null, 1 and 2 the VMM's stderr pipe, 3 the initrd, 4 the
- * console pipe, 5 the network's frame socket (if any). */
+ * fds: 0 /dev/null, 1 and 2 the VMM's stderr pipe, 3 the initrd (a
+ * restore's saved state), 4 the console pipe, 5 the network's frame socket
+ * (if any). */
 static void child_exec(const struct argv_builder *a, int initrd_fd, const int log_fd[VB_LOG_N],
 		       int net_fd, pid_t parent)
 {
@@ -372,7 +378,8 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	pid_t parent = getpid();
 	vm->pid = fork();
 	if (vm->pid == 0)
-		child_exec(&a, s->initrd_fd, vm->logs.wfd, s->net_fd, parent);
+		child_exec(&a, s->incoming_fd >= 0 ? s->incoming_fd : s->initrd_fd, vm->logs.wfd,
+			   s->net_fd, parent);
 	argv_free(&a);
 	if (vm->pid < 0) {
 		vb_error_errno(err, errno, "cannot start QEMU");
@@ -438,13 +445,12 @@ static int save(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_er
 	return rc;
 }
 
-static int restore(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb_error *err)
+/* The state is QEMU's fd 3 (start()): read in place, without the shell
+ * and cat an exec: URI costs.  A regular file never blocks, so QEMU loads
+ * it in one go and the first query-status after it mostly finds it done. */
+static int restore(struct vb_vmm *vm, int timeout_ms, vb_error *err)
 {
 	int64_t deadline = vb_now_ms() + timeout_ms;
-	_cleanup_free_ char *args = exec_uri("cat", state_path);
-	if (!args)
-		return vb_error_set(err, VB_E_USAGE, "cannot restore from %s (quotes in the path)",
-				    state_path);
 	struct vb_qmp *q = qmp(vm, timeout_ms, err);
 	if (!q)
 		return -1;
@@ -452,7 +458,7 @@ static int restore(struct vb_vmm *vm, const char *state_path, int timeout_ms, vb
 	/* the source was paused before it was saved, so the loaded VM comes
 	 * up "paused" (not started by QEMU on its own): cont runs it */
 	if (vb_qmp_cmd(q, "migrate-set-capabilities", IGNORE_SHARED, LEFT, NULL, err) == 0 &&
-	    vb_qmp_cmd(q, "migrate-incoming", args, LEFT, NULL, err) == 0 &&
+	    vb_qmp_cmd(q, "migrate-incoming", "{\"uri\":\"fd:3\"}", LEFT, NULL, err) == 0 &&
 	    vb_qmp_wait_status(q, "paused", LEFT, err) == 0 &&
 	    vb_qmp_cmd(q, "cont", NULL, LEFT, NULL, err) == 0)
 		rc = 0;
