@@ -259,8 +259,8 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 
 /* Boot from the stored snapshot (ref) (a name or an id prefix) instead of
  * cold: its files checked against their digests, its kernel, initramfs
- * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs),
- * then a fresh identity given to the guest (vb_sandbox_rekey) before this
+ * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs;
+ * VB_E_RUNTIME for one not in the store or damaged), then a fresh identity given to the guest (vb_sandbox_rekey) before this
  * returns.  (cfg) must ask for what a snapshot can hold (no image root
  * or disks; at most 4 mounts; memory and vCPUs as saved).  Mounts,
  * loopback forwards and the network are set up after the re-key

@@ -111,8 +111,10 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(ref, &snap, &dir, err) < 0) {
+		/* not in the store: a VM that cannot be had, as an image that
+		 * cannot be pulled (125); NOTFOUND is a program not found (127) */
 		if (err && err->kind == VB_E_NOTFOUND)
-			err->kind = VB_E_USAGE; /* NOTFOUND is a program not found (127) */
+			err->kind = VB_E_RUNTIME;
 		return NULL;
 	}
 	/* in use: eviction passes it over until QEMU has loaded it */

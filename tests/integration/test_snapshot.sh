@@ -64,7 +64,7 @@ test_each_restore_a_new_identity() {
     vb exec --snapshot base -- true
     expect_rc 0
     vb exec --snapshot nosuch -- true
-    expect_rc 2
+    expect_rc 125
     expect_err_has "no snapshot 'nosuch'"
     # a network is the restore's own (test_snapshot_net.sh)
     vb exec --snapshot base --network -- true
