@@ -122,8 +122,8 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 	if (vb_snap_open(name, &snap, &dir, &err) == 0 && vb_snap_verify(&snap, dir, 0, &err) == 0) {
 		snprintf(id, sizeof(id), "%s", snap.id);
 	} else {
-		if (dir) /* damaged: replaced */
-			vb_snap_delete(&snap, &err);
+		if (dir) /* damaged: replaced (a base of diffs stays, unnamed) */
+			vb_snap_retire(&snap, &err);
 		vb_error_clear(&err);
 		if (make(&cfg, name, id, &err) < 0) {
 			/* every later exec would try again, a VM each: not for a

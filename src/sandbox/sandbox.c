@@ -232,6 +232,8 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	struct vb_boot_disk bd[VB_SANDBOX_MAX_DISKS];
 	size_t n_disks = vb_sandbox_root_disks(cfg, disks, &boot, bd);
 	sb->root_user = cfg->root_user != NULL;
+	if (restore && restore->id)
+		snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", restore->id);
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 	sb->ops = ops;
 	_cleanup_free_ char *ram = NULL, *qmp = NULL, *empty = NULL;

@@ -46,6 +46,7 @@ struct vb_restore {
 	const char *state;  /* the device state file */
 	const char *ram;    /* the RAM file, mapped privately */
 	const uint8_t *secret; /* the agent's secret in that snapshot */
+	const char *id;        /* the snapshot's: `voidbox ps` shows it from the start */
 };
 
 /* vb_sandbox_start(), and with (restore) not NULL, a restore (snapshot.c):

@@ -160,7 +160,7 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 			return NULL;
 		}
 	}
-	struct vb_restore r = { .state = state, .ram = ram, .secret = secret };
+	struct vb_restore r = { .state = state, .ram = ram, .secret = secret, .id = snap.id };
 	struct vb_sandbox_config c = *cfg;
 	c.kernel = kernel;
 	c.initramfs = initramfs;
@@ -170,9 +170,7 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 		vb_error_prefix(err, "cannot restore snapshot %.12s", snap.id);
 		return NULL;
 	}
-	snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", snap.id);
 	sb->restore_t0 = t0;
-	vb_sandbox_write_info(sb); /* again, with the snapshot (`voidbox ps`) */
 	return sb;
 }
 

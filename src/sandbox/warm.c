@@ -114,12 +114,13 @@ static vb_sandbox *start_warm(const struct vb_sandbox_config *cfg, struct vb_war
 		return vb_sandbox_start(cfg, err);
 	}
 	/* Whatever broke it (a damaged file, QEMU refusing the state), the
-	 * next exec should not meet it again: it goes, and a new one is made
-	 * after this exec as when there was none. */
+	 * next exec should not meet it again: it goes (or, a base of diffs,
+	 * loses its name), and a new one is made after this exec as when
+	 * there was none. */
 	snprintf(w->notice, sizeof(w->notice), "warm snapshot %.12s could not be restored (%s); "
 		 "booted cold", snap.id, e.msg);
 	vb_error_clear(&e);
-	if (vb_snap_delete(&snap, &e) < 0)
+	if (vb_snap_retire(&snap, &e) < 0)
 		vb_error_clear(&e);
 	w->missing = 1;
 	return vb_sandbox_start(cfg, err);

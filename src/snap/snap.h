@@ -127,6 +127,10 @@ int vb_snap_list(struct vb_snap **out, size_t *n, vb_error *err);
 /* Remove (s)'s directory.  Refused (VB_E_USAGE, naming them) while diffs
  * in the store have (s) as their base. */
 int vb_snap_delete(const struct vb_snap *s, vb_error *err);
+/* Out of the way of a replacement (a damaged warm snapshot): deleted, or,
+ * when diffs depend on it, kept without its name (its diffs are then
+ * refused with its damage, not as missing). */
+int vb_snap_retire(const struct vb_snap *s, vb_error *err);
 
 /* ---- diffs (diff.c) ---------------------------------------------------- */
 

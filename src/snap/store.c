@@ -706,3 +706,31 @@ int vb_snap_delete(const struct vb_snap *s, vb_error *err)
 		return vb_error_errno(err, errno, "cannot delete %s", dir);
 	return 0;
 }
+
+int vb_snap_retire(const struct vb_snap *s, vb_error *err)
+{
+	struct vb_snap *deps = NULL;
+	size_t nd = 0;
+	if (vb_snap_dependents(s->id, &deps, &nd, err) < 0)
+		return -1;
+	free(deps);
+	if (!nd)
+		return vb_snap_delete(s, err);
+	/* A base of diffs stays, for them to be refused with its reason
+	 * rather than as missing; only its name goes, to the replacement.
+	 * The name is not part of the id, nor of any digest. */
+	_cleanup_free_ char *root = vb_snap_root(err);
+	_cleanup_free_ char *dir = root ? vb_strfmt("%s/%s", root, s->id) : NULL;
+	_cleanup_free_ char *path = dir ? vb_strfmt("%s/manifest.json", dir) : NULL;
+	if (!path)
+		return -1;
+	struct vb_snap anon = *s;
+	anon.name[0] = '\0';
+	_cleanup_free_ char *text = vb_snap_format(&anon);
+	_cleanup_free_ char *line = text ? vb_strfmt("%s\n", text) : NULL;
+	if (!line)
+		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
+	if (vb_write_file_atomic(path, line, strlen(line), 0400) < 0)
+		return vb_error_errno(err, errno, "cannot rewrite %s", path);
+	return 0;
+}

@@ -144,8 +144,43 @@ test_warm_damaged_falls_back() {
     wait_warm
     local nid; nid=$("$VB" snapshot list | grep -oE '^[0-9a-f]{12} +warm-' | cut -c1-12)
     [ -n "$nid" ] && [ "$nid" != "${id:0:12}" ] || fail "not replaced: $nid"
-    [ "$(restored)" = "$nid" ] || fail "not restored from the replacement"
+    local got; got=$(restored)
+    [ "$got" = "$nid" ] || fail "not restored from the replacement ($nid): $got, $(cat "$T/werr")"
     [ ! -s "$T/werr" ] || fail "notice again: $(cat "$T/werr")"
+    expect_clean
+}
+
+# A damaged warm snapshot that a diff was made from (`create --from`)
+# cannot be deleted: it stays, without its name, for the diff to be refused
+# with its damage, and the replacement takes the name.
+test_warm_damaged_base_of_a_diff_replaced() {
+    snap_setup
+    vb snapshot warm
+    expect_rc 0
+    local id; id=$(tail -1 <<<"$out")
+    local name; name=$("$VB" snapshot list | awk -v i="${id:0:12}" '$1 == i {print $2}')
+    [[ "$name" == warm-* ]] || fail "no warm name for $id: $("$VB" snapshot list)"
+    vb snapshot create --from "$name" --name mine -- sh -c 'echo x > /home/sandbox/x'
+    expect_rc 0
+    local d=$XDG_CACHE_HOME/voidbox/snapshots/$id
+    chmod u+w "$d/state"
+    printf 'XXXX' | dd of="$d/state" bs=1 seek=100 conv=notrunc status=none
+    vb exec -- echo ran
+    expect_rc 0
+    expect_out ran
+    expect_err_has "warm snapshot ${id:0:12} could not be restored"
+    [ -d "$d" ] || fail "the base of a diff was deleted"
+    wait_warm
+    local nid; nid=$("$VB" snapshot list | awk -v n="$name" '$2 == n {print $1}')
+    [ -n "$nid" ] && [ "$nid" != "${id:0:12}" ] || fail "the name not given to a new one: $("$VB" snapshot list)"
+    local got; got=$(restored)
+    [ "$got" = "$nid" ] || fail "not restored from the replacement ($nid): $got, $(cat "$T/werr")"
+    [ ! -s "$T/werr" ] || fail "notice again: $(cat "$T/werr")"
+    # the old one is listed under no name, and its diff refused with its damage
+    "$VB" snapshot list | grep -qE "^${id:0:12} +- " || fail "the old base not listed unnamed: $("$VB" snapshot list)"
+    vb exec --snapshot mine -- true
+    expect_rc 125
+    expect_err_has "is a diff of ${id:0:12}: snapshot ${id:0:12} is damaged"
     expect_clean
 }
 

@@ -584,6 +584,39 @@ static void test_source_digest_memo(void **state)
 	assert_int_equal(vb_snap_source_digest(f, d, &err), -1);
 }
 
+/* A damaged warm snapshot makes way for its replacement (vb_snap_retire):
+ * deleted, or, a base of diffs, kept under no name for them. */
+static void test_retire(void **state)
+{
+	(void)state;
+	struct vb_snap b, d, x, o;
+	make_snapshot("warm-base", &b);
+	make_diff("diff", &b, &d);
+	make_snapshot_v("warm-x", 7, &x);
+	vb_error err = { 0 };
+	assert_int_equal(vb_snap_retire(&x, &err), 0);
+	assert_false(present(&x));
+	assert_int_equal(vb_snap_retire(&b, &err), 0);
+	assert_true(present(&b));
+	char *dir = NULL;
+	assert_int_equal(vb_snap_open("warm-base", &o, &dir, &err), -1);
+	assert_int_equal(err.kind, VB_E_NOTFOUND);
+	/* the same snapshot, by its id: its files and its diff untouched */
+	assert_int_equal(vb_snap_open(b.id, &o, &dir, &err), 0);
+	assert_string_equal(o.name, "");
+	assert_string_equal(o.id, b.id);
+	assert_int_equal(vb_snap_verify(&o, dir, VB_SNAP_VERIFY_FULL, &err), 0);
+	free(dir);
+	dir = NULL;
+	assert_int_equal(vb_snap_open("diff", &o, &dir, &err), 0);
+	assert_string_equal(o.base, b.id);
+	free(dir);
+	/* the name is free for the replacement */
+	struct vb_snap n;
+	make_snapshot_v("warm-base", 9, &n);
+	assert_string_not_equal(n.id, b.id);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parse_round_trip_and_refusals, setup, teardown),
 		cmocka_unit_test(test_sources_mismatch_named),
 		cmocka_unit_test_setup_teardown(test_source_digest_memo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_commit_and_assemble, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evict_diffs_before_their_base, setup, teardown),
