@@ -43,12 +43,6 @@ static size_t page_len(uint64_t size, uint64_t k)
 	return size - k * PAGE < PAGE ? (size_t)(size - k * PAGE) : PAGE;
 }
 
-static int zero_page(const unsigned char *b, size_t n)
-{
-	static const unsigned char zero[PAGE];
-	return memcmp(b, zero, n) == 0;
-}
-
 int vb_snap_copy_sparse(const char *from, const char *to, vb_error *err)
 {
 	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -119,7 +113,7 @@ int vb_snap_make_diff(const char *ram, const char *base_ram, const char *map, ui
 			bits[pg / 8] |= (unsigned char)(1u << (pg % 8));
 			(*changed)++;
 			/* a page that became zeros is a hole here and a bit in the map */
-			if (!zero_page(x + o, n) &&
+			if (!vb_is_zero(x + o, n) &&
 			    pwrite(out, x + o, n, (off_t)(k * CHUNK + o)) != (ssize_t)n) {
 				unlink(tmp);
 				return vb_error_errno(err, errno ? errno : EIO, "%s", tmp);

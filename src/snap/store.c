@@ -35,12 +35,6 @@ static void put_le64(EVP_MD_CTX *c, uint64_t v)
 
 #define CHUNK VB_SNAP_CHUNK
 
-static int all_zero(const unsigned char *b, size_t n)
-{
-	static const unsigned char zero[CHUNK];
-	return memcmp(b, zero, n) == 0;
-}
-
 int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -78,7 +72,7 @@ int vb_snap_digest(const char *path, struct vb_snap_file *f, vb_error *err)
 					   : vb_error_set(err, VB_E_RUNTIME, "%s: shorter than it was", path);
 				break;
 			}
-			if (all_zero(buf, want))
+			if (vb_is_zero(buf, want))
 				continue;
 			put_le64(c, k);
 			EVP_DigestUpdate(c, buf, want);

@@ -375,3 +375,10 @@ const char *vb_datadir(void)
 	pthread_once(&datadir_once, find_datadir);
 	return found_datadir;
 }
+
+int vb_is_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	/* each byte equal to the next, and the first zero */
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}

@@ -45,6 +45,10 @@ ssize_t vb_read_full(int fd, void *buf, size_t n);
  * all: written to a temporary file of its own beside it (unique per call,
  * so threads and processes writing the same path at once do not clash; the
  * last rename wins), then renamed over it.  -1 with errno set. */
+/* Whether (n) bytes at (p) are all zero (a page of a RAM file, a chunk
+ * that reads as a hole). */
+int vb_is_zero(const void *p, size_t n);
+
 int vb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* mkdir -p with (mode) for the directories it creates. */

@@ -144,12 +144,31 @@ static void atomic_write_from_threads(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* vb_is_zero: every byte, not the first or the last only. */
+static void is_zero(void **state)
+{
+	(void)state;
+	unsigned char b[4096] = { 0 };
+	assert_true(vb_is_zero(b, sizeof(b)));
+	assert_true(vb_is_zero(b, 0));
+	assert_true(vb_is_zero(b, 1));
+	size_t at[] = { 0, 1, 2047, 4095 };
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		b[at[i]] = 0x80;
+		assert_false(vb_is_zero(b, sizeof(b)));
+		b[at[i]] = 0;
+	}
+	memset(b, 7, sizeof(b)); /* all equal, but not zero */
+	assert_false(vb_is_zero(b, sizeof(b)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(sweep_removes_only_dead_owners, setup, teardown),
 		cmocka_unit_test_setup_teardown(atomic_write_replaces_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(atomic_write_from_threads, setup, teardown),
+		cmocka_unit_test(is_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
