@@ -22,7 +22,7 @@ cpu=max; [ "$accel" = kvm ] && cpu=host
 tmp=$(mktemp -d)
 # a store of its own: the bench's snapshot never meets the user's
 export VOIDBOX_KERNEL=$kernel VOIDBOX_INITRAMFS=$initramfs XDG_CACHE_HOME=$tmp/cache \
-    XDG_RUNTIME_DIR=$tmp/run
+    XDG_RUNTIME_DIR=$tmp/run XDG_STATE_HOME=$tmp/state
 mkdir -p "$XDG_RUNTIME_DIR"
 trap 'rm -rf "$tmp"' EXIT
 ms() { date +%s%N | cut -c1-13; }
@@ -62,6 +62,49 @@ printf '%-44s %8s ms\n' "exec --snapshot true (restored)" "$w"
 printf '%-44s %8s ms\n' "  of which the restore (checks..re-key)" "$r"
 awk -v w="$w" -v c="$c" 'BEGIN {printf "%-44s %8.3fx  (goal <= 0.1x)\n", "restore/cold ratio", w / c}'
 awk -v w="$dw" -v c="$c" 'BEGIN {printf "%-44s %8.3fx\n", "warm exec/cold ratio", w / c}'
+
+# Where a warm exec's time goes: voidbox's own start, the restore, and the
+# first command in the restored VM against a second one in the same VM
+# (a workflow of three `true` steps in one VM, from its events).  Under
+# TCG a restored QEMU translates every guest instruction it runs anew (its
+# translation cache is not part of any snapshot): the first command pays
+# for the kernel's and agent's paths, later ones do not.
+for i in $(seq "$runs"); do
+    t0=$(ms); "$vb" --version >/dev/null; t1=$(ms); echo $((t1 - t0)) >>"$tmp/start"
+done
+cat >"$tmp/wf.yaml" <<'YAML'
+api_version: v1
+kind: workflow
+name: bench-steps
+workflow:
+  steps:
+    - {name: a, run: {program: "true"}}
+    - {name: b, depends_on: [a], run: {program: "true"}}
+YAML
+steps() { # restored|cold: "FIRST SECOND" ms of the two steps, from the run's events
+    local how=$1 d
+    if [ "$how" = cold ]; then "$vb" run --cold "$tmp/wf.yaml" >/dev/null 2>&1
+    else "$vb" run --snapshot bench "$tmp/wf.yaml" >/dev/null 2>&1; fi
+    d=$(ls -td "$XDG_STATE_HOME"/voidbox/runs/*/ | head -1)
+    python3 -c '
+import json, sys
+t = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    t[(e["event"], e.get("stage"))] = e["time_ms"]
+print(t[("stage.completed", "a")] - t[("vm.booted", "a")],
+      t[("stage.completed", "b")] - t[("stage.started", "b")])' "$d/events.jsonl"
+}
+for i in $(seq "$runs"); do
+    read -r f s < <(steps restored); echo "$f" >>"$tmp/rfirst"; echo "$s" >>"$tmp/rsecond"
+    read -r f s < <(steps cold); echo "$f" >>"$tmp/cfirst"; echo "$s" >>"$tmp/csecond"
+done
+st=$(median <"$tmp/start"); rf=$(median <"$tmp/rfirst"); rs=$(median <"$tmp/rsecond")
+printf '%-44s %8s ms\n' "voidbox's own start (voidbox --version)" "$st"
+printf '%-44s %8s ms\n' "first true in a restored VM" "$rf"
+printf '%-44s %8s ms\n' "second true in the same VM" "$rs"
+printf '%-44s %8s ms\n' "first / second true in a cold VM" "$(median <"$tmp/cfirst") / $(median <"$tmp/csecond")"
+printf '%-44s %8s ms\n' "  rest: QEMU start to restore, teardown" "$((w - st - r - rf))"
 
 d="$XDG_CACHE_HOME/voidbox/snapshots/$id"
 printf '%-44s %8s\n' "snapshot: device state" "$(du -h --apparent-size "$d/state" | cut -f1)"
