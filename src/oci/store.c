@@ -62,21 +62,7 @@ char *vb_oci_blob_path(const char *oci, const char *digest)
 
 uint64_t vb_oci_store_bound(void)
 {
-	const char *s = getenv("VOIDBOX_OCI_MAX_BYTES");
-	if (!s || !s[0])
-		return DEFAULT_BOUND;
-	char *end;
-	unsigned long long n = strtoull(s, &end, 10);
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (end == s || *end || (shift && n > (~0ull >> shift)))
-		return DEFAULT_BOUND;
-	return (uint64_t)n << shift;
+	return vb_env_bytes("VOIDBOX_OCI_MAX_BYTES", DEFAULT_BOUND);
 }
 
 static int lock_file(const char *oci, const char *name, int op, vb_error *err)

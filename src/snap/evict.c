@@ -25,24 +25,7 @@
 
 uint64_t vb_snap_max_bytes(void)
 {
-	/* as $VOIDBOX_OCI_MAX_BYTES (src/oci/store.c): what does not parse is
-	 * the default, not "no bound" */
-	const char *s = getenv("VOIDBOX_SNAPSHOT_MAX_BYTES");
-	if (!s || !s[0])
-		return DEFAULT_BOUND;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(s, &end, 10);
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (end == s || *end || s[0] == '-' || errno || (shift && n > (~0ull >> shift)))
-		return DEFAULT_BOUND;
-	return (uint64_t)n << shift;
+	return vb_env_bytes("VOIDBOX_SNAPSHOT_MAX_BYTES", DEFAULT_BOUND);
 }
 
 int vb_snap_use(const char *dir)

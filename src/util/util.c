@@ -382,3 +382,25 @@ int vb_is_zero(const void *p, size_t n)
 	/* each byte equal to the next, and the first zero */
 	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
+
+uint64_t vb_env_bytes(const char *name, uint64_t dflt)
+{
+	const char *s = getenv(name);
+	if (!s || !s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+		return dflt;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (end == s || errno) /* no digits (a suffix alone), or too large */
+		return dflt;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && n > (~0ull >> shift)))
+		return dflt;
+	return (uint64_t)n << shift;
+}

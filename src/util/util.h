@@ -45,6 +45,11 @@ ssize_t vb_read_full(int fd, void *buf, size_t n);
  * all: written to a temporary file of its own beside it (unique per call,
  * so threads and processes writing the same path at once do not clash; the
  * last rename wins), then renamed over it.  -1 with errno set. */
+/* A size from the environment variable (name): bytes, or with a K, M or G
+ * suffix (binary).  Unset, empty, or what does not parse (a sign, junk,
+ * an overflow) is (dflt): a typo never means "no bound". */
+uint64_t vb_env_bytes(const char *name, uint64_t dflt);
+
 /* Whether (n) bytes at (p) are all zero (a page of a RAM file, a chunk
  * that reads as a hole). */
 int vb_is_zero(const void *p, size_t n);

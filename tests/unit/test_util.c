@@ -162,6 +162,27 @@ static void is_zero(void **state)
 	assert_false(vb_is_zero(b, sizeof(b)));
 }
 
+/* vb_env_bytes: sizes with binary suffixes; anything else the default. */
+static void env_bytes(void **state)
+{
+	(void)state;
+	const char *v = "VB_TEST_BYTES";
+	unsetenv(v);
+	assert_int_equal(vb_env_bytes(v, 7), 7);
+	struct {
+		const char *text;
+		uint64_t want;
+	} cases[] = { { "0", 0 }, { "12345", 12345 }, { "2k", 2048 }, { "130M", 130ull << 20 },
+		      { "2g", 2ull << 30 }, { "", 7 }, { "-1", 7 }, { "+5", 7 }, { " 5", 7 },
+		      { "5x", 7 }, { "5kb", 7 }, { "k", 7 }, { "99999999999999999999", 7 },
+		      { "17179869184G", 7 } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setenv(v, cases[i].text, 1);
+		assert_int_equal(vb_env_bytes(v, 7), cases[i].want);
+	}
+	unsetenv(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +190,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(atomic_write_replaces_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(atomic_write_from_threads, setup, teardown),
 		cmocka_unit_test(is_zero),
+		cmocka_unit_test(env_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
