@@ -143,13 +143,13 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
 	if (vb_sandbox_root_check(cfg, err) < 0)
 		return -1;
-	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->rootfs ||
-			      cfg->n_disk_mounts || cfg->n_forwards || cfg->guest_initramfs))
+	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->n_forwards ||
+			      cfg->guest_initramfs))
 		/* 9p refuses to migrate while mounted; the network's and the
 		 * forwards' host ends are state outside the VM (docs/snapshots.md) */
 		return vb_error_set(err, VB_E_USAGE,
-				    "a VM to be snapshotted has no mounts, network, image root, "
-				    "disks or forwards (yet)");
+				    "a VM to be snapshotted has no mounts, network, guest image "
+				    "or forwards (yet)");
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -232,6 +232,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	struct vb_boot_disk bd[VB_SANDBOX_MAX_DISKS];
 	size_t n_disks = vb_sandbox_root_disks(cfg, disks, &boot, bd);
 	sb->root_user = cfg->root_user != NULL;
+	sb->image_root = cfg->rootfs != NULL;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 	sb->ops = ops;
 	_cleanup_free_ char *ram = NULL, *qmp = NULL, *empty = NULL;
@@ -240,7 +241,11 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	size_t n_vmm_mounts = cfg->n_mounts;
 	sb->conf.memory_mib = cfg->memory_mib;
 	sb->conf.vcpus = cfg->vcpus;
+	char devices[VB_SNAP_CONF_MAX];
+	if (cfg->save_dir && vb_sandbox_snap_devices(cfg, devices, sizeof(devices), err) < 0)
+		goto fail;
 	if (cfg->save_dir && (!(sb->save_dir = strdup(cfg->save_dir)) ||
+			      !(sb->snap_devices = strdup(devices)) ||
 			      !(ram = vb_strfmt("%s/ram", cfg->save_dir)) ||
 			      !(sb->kernel = strdup(kernel)) || !(sb->initramfs = strdup(initramfs)))) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -259,20 +264,23 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	 * mounts: a restore fills the first ones, the others show an empty
 	 * read-only directory of our own (nothing of the host). */
 	if (cfg->save_dir || restore) {
-		if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
-			vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
-				     VB_SNAP_MOUNT_SLOTS);
+		/* each disk took a device a mount would have (snapimage.c) */
+		unsigned n_slots = vb_sandbox_snap_slots(cfg);
+		if (cfg->n_mounts > n_slots) {
+			vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a "
+				     "snapshot%s", n_slots, n_slots < VB_SNAP_MOUNT_SLOTS
+				     ? " with these disks (each disk takes a mount's device)" : "");
 			goto fail;
 		}
 		if (!(empty = vb_strfmt("%s/empty", sb->rundir)) || mkdir(empty, 0500) < 0) {
 			vb_error_errno(err, empty ? errno : ENOMEM, "cannot create %s", sb->rundir);
 			goto fail;
 		}
-		for (size_t i = 0; i < VB_SNAP_MOUNT_SLOTS; i++)
+		for (size_t i = 0; i < n_slots; i++)
 			slots[i] = i < cfg->n_mounts ? cfg->mounts[i]
 						     : (struct vb_mount){ .host = empty, .guest = "/", .rw = 0 };
 		vmm_mounts = slots;
-		n_vmm_mounts = VB_SNAP_MOUNT_SLOTS;
+		n_vmm_mounts = n_slots;
 	}
 	if ((initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
@@ -460,6 +468,7 @@ void vb_sandbox_free(vb_sandbox *sb)
 	free(sb->ctl_path);
 	free(sb->name);
 	free(sb->save_dir);
+	free(sb->snap_devices);
 	free(sb->kernel);
 	free(sb->initramfs);
 	explicit_bzero(sb->save_secret, sizeof(sb->save_secret));

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Snapshots of VMs with an image root (docs/snapshots.md, "Image roots and
+# disks"): `snapshot create --image` and `--spec` with sandbox.image, a
+# restore with the very same image (its files and the setup's writes),
+# refused with another image, none, or a root disk changed since; warm by
+# default for `exec --image` and image stages.  Images come from Debian's
+# docker-registry on loopback (oci_lib.sh).  Real VMs (TCG here).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/oci_lib.sh"
+. "$here/snap_lib.sh"
+TEST_TIMEOUT=${OCI_TEST_TIMEOUT:-400}
+
+# snapshots and images in the test's own store; the image test/bb:v1 ($IMG)
+# pushed to a registry of the test's own
+img_setup() {
+    snap_setup
+    export HOME=$T/home VOIDBOX_OCI_RETRY_MS=10
+    unset DOCKER_CONFIG VOIDBOX_INSECURE_REGISTRIES
+    mkdir -p "$HOME"
+    registry_start
+    oci_image_busybox test/bb v1
+    IMG=$REG/test/bb:v1
+    DISK=$XDG_CACHE_HOME/voidbox/oci/rootfs/${OCI_DIGEST#sha256:}.ext4
+}
+
+# create_img NAME SETUP...: a snapshot of a VM on $IMG; $id is its id
+create_img() {
+    local name=$1; shift
+    vb snapshot create --image "$IMG" --name "$name" -- "$@"
+    expect_rc 0
+    id=$(tail -1 <<<"$out")
+    [[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "create printed '$out', not an id"
+    [ -f "$DISK" ] || fail "no root disk at $DISK"
+}
+
+test_image_snapshot_restores_image_and_setup() {
+    img_setup
+    create_img onbb sh -c 'echo from-setup > /etc/setup-mark'
+    # the snapshot says which image it is of
+    vb snapshot inspect onbb
+    expect_rc 0
+    python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["image"]["reference"])' \
+        <"$T/out" >"$T/ref" || fail "inspect has no image: $out"
+    [ "$(cat "$T/ref")" = "$IMG" ] || fail "inspect's image: $(cat "$T/ref")"
+    # the image's files, the setup's write (in the overlay), the image's
+    # defaults (WorkingDir /work), and a mount on one of the 3 devices left
+    mkdir -p "$T/w"
+    vb exec --image "$IMG" --snapshot onbb -v "$T/w:/w:rw" -- \
+        sh -c 'cat /etc/zstd-layer /etc/setup-mark; pwd; echo $OCI_TEST; echo hi > /w/x'
+    expect_rc 0
+    expect_out "zstd
+from-setup
+/work
+1"
+    grep -q "^voidbox: boot: restored from ${id:0:12} in [0-9]* ms$" "$T/err" || fail "not restored: $err"
+    [ "$(cat "$T/w/x" 2>/dev/null)" = hi ] || fail "the mount was not written"
+    # the disk took a mount's device: 3 left
+    vb exec --image "$IMG" --snapshot onbb -v "$T/w:/a" -v "$T/w:/b" -v "$T/w:/c" -v "$T/w:/d" -- true
+    expect_rc 2
+    expect_err_has "at most 3 mounts on a VM restored from a snapshot with these disks"
+    # no image: refused, naming the image
+    vb exec --snapshot onbb -- true
+    expect_rc 2
+    expect_err_has "snapshot ${id:0:12} was taken on image $IMG: restore it with that image"
+    # another image
+    oci_image_docker test/other v1
+    vb exec --image "$REG/test/other:v1" --snapshot onbb -- true
+    expect_rc 2
+    expect_err_has "snapshot ${id:0:12} was taken on image $IMG, not $REG/test/other:v1"
+    # an image on a snapshot without one
+    create plain true
+    vb exec --image "$IMG" --snapshot plain -- true
+    expect_rc 2
+    expect_err_has "snapshot ${id:0:12} was taken without an image root, this VM has image $IMG"
+    expect_clean
+}
+
+test_image_snapshot_refused_when_root_disk_changed() {
+    img_setup
+    create_img onbb true
+    # the same file, written since (its ctime moved)
+    touch "$DISK"
+    vb exec --image "$IMG" --snapshot onbb -- true
+    expect_rc 2
+    expect_err_has "snapshot ${id:0:12} was taken on another root disk of image $IMG"
+    # a new snapshot of it is fine; then the file replaced by a copy
+    create_img again true
+    cp "$DISK" "$DISK.new" && mv "$DISK.new" "$DISK"
+    vb exec --image "$IMG" --snapshot again -- true
+    expect_rc 2
+    expect_err_has "taken on another root disk of image $IMG"
+    expect_clean
+}
+
+test_image_warm_by_default() {
+    img_setup
+    # the first exec on the image boots cold and starts the maker
+    [ "$(restored --image "$IMG")" = cold ] || fail "the first exec was not cold: $(cat "$T/werr")"
+    wait_warm
+    local warm
+    warm=$("$VB" snapshot list | awk '/ warm-/ {print $1; exit}')
+    "$VB" snapshot inspect "$warm" | grep -q "\"reference\": \"$IMG\"" ||
+        fail "the warm snapshot is not of the image: $("$VB" snapshot inspect "$warm")"
+    # the next one is restored from it, and sees the image
+    [ "$(restored --image "$IMG" | cut -c1-12)" = "$warm" ] || fail "not restored: $(cat "$T/werr")"
+    vb exec --image "$IMG" -- cat /etc/zstd-layer
+    expect_rc 0
+    expect_out "zstd"
+    # --cold boots; a VM without the image is not restored from it
+    [ "$(restored --cold --image "$IMG")" = cold ] || fail "--cold was restored"
+    [ "$(restored)" = cold ] || fail "an exec without the image was restored"
+    expect_clean
+}
+
+run_tests
