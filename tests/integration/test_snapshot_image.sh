@@ -113,4 +113,81 @@ test_image_warm_by_default() {
     expect_clean
 }
 
+# booted: STAGE BOOT SNAPSHOT12 WARM per vm.booted event of the last run
+booted() {
+    "$VB" logs --last -o json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["event"] == "vm.booted":
+        print(e["stage"], e.get("boot", "?"), (e.get("snapshot") or "-")[:12],
+              "warm" if e.get("warm") else "-")'
+}
+
+test_image_spec_snapshot_and_warm_stages() {
+    img_setup
+    oci_image_docker test/other v1
+    # the VM of a spec's top-level sandbox, on its image
+    cat >"$T/make.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: make
+sandbox: {image: "$IMG"}
+pipeline:
+  boxes:
+    - name: a
+      run: {program: "true"}
+EOF
+    vb snapshot create --spec "$T/make.yaml" --name spec-bb -- sh -c 'echo spec-setup > /etc/setup-mark'
+    expect_rc 0
+    id=$(tail -1 <<<"$out")
+    # image + snapshot is a valid spec; a box on another image fails its
+    # stage with the reason
+    cat >"$T/p.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: img
+sandbox: {image: "$IMG", snapshot: spec-bb}
+pipeline:
+  boxes:
+    - name: a
+      run: {program: sh, args: ["-c", "cat /etc/setup-mark /etc/zstd-layer"]}
+EOF
+    vb validate "$T/p.yaml"
+    expect_rc 0
+    vb run "$T/p.yaml"
+    expect_rc 0
+    expect_out "spec-setup
+zstd"
+    grep -q "^a restored ${id:0:12} -" <<<"$(booted)" || fail "a: $(booted)"
+    sed -i 's|    - name: a|    - name: b\n      sandbox: {image: "'"$REG"'/test/other:v1"}|' "$T/p.yaml"
+    vb run "$T/p.yaml"
+    [ "$rc" -ne 0 ] || fail "box b on another image ran: $(cat "$T/p.yaml")"
+    expect_err_has "box 'b' failed: VM not restored: snapshot ${id:0:12} was taken on image $IMG, not $REG/test/other:v1"
+    # warm stages: the first run cold (and the maker), the next restored
+    cat >"$T/w.yaml" <<EOF
+api_version: v1
+kind: pipeline
+name: warm
+sandbox: {image: "$IMG"}
+pipeline:
+  boxes:
+    - name: a
+      run: {program: cat, args: [/etc/zstd-layer]}
+EOF
+    vb run "$T/w.yaml"
+    expect_rc 0
+    expect_out "zstd"
+    grep -q "^a cold - -" <<<"$(booted)" || fail "the first run: $(booted)"
+    wait_warm
+    vb run "$T/w.yaml"
+    expect_rc 0
+    expect_out "zstd"
+    grep -qE "^a restored [0-9a-f]{12} warm" <<<"$(booted)" || fail "not warm: $(booted)"
+    vb run --cold "$T/w.yaml"
+    expect_rc 0
+    grep -q "^a cold - -" <<<"$(booted)" || fail "--cold: $(booted)"
+    expect_clean
+}
+
 run_tests
