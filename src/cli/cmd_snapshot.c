@@ -38,7 +38,7 @@ static const char usage_text[] =
 	"options (create):\n"
 	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
 	"  --from BASE           start from the snapshot BASE (a name or an id);\n"
-	"                        memory and vCPUs are BASE's\n"
+	"                        memory, vCPUs and image are BASE's\n"
 	"  --spec FILE           the VM of FILE's top-level sandbox (memory_mb, vcpus,\n"
 	"                        backend; env for SETUP-CMD), so that its stages can\n"
 	"                        restore it (sandbox.snapshot); options override it\n"
@@ -80,9 +80,20 @@ static void print_human_size(char *buf, size_t len, uint64_t b)
 		snprintf(buf, len, "%.0fK", (double)b / 1024);
 }
 
-/* The snapshot (ref) a diff starts from: its id, and its memory and vCPUs
- * where the command line did not give them (a restore must match them). */
-static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], vb_error *err)
+/* The word after " key=" in a snapshot's configuration text, or NULL. */
+static char *config_word(const char *text, const char *key)
+{
+	char pat[24];
+	snprintf(pat, sizeof(pat), " %s=", key);
+	const char *p = strstr(text, pat);
+	return p ? strndup(p + strlen(pat), strcspn(p + strlen(pat), " ")) : NULL;
+}
+
+/* The snapshot (ref) a diff starts from: its id, and its memory, vCPUs
+ * and image where the command line did not give them (a restore must
+ * match them). */
+static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], char **image,
+		   vb_error *err)
 {
 	struct vb_snap b;
 	_cleanup_free_ char *dir = NULL;
@@ -95,6 +106,9 @@ static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], 
 		if (!cfg->vcpus)
 			cfg->vcpus = cpus;
 	}
+	_cleanup_free_ char *root = config_word(b.src.config_text, "root");
+	if (root && !*image)
+		*image = config_word(b.src.config_text, "image");
 	snprintf(id, 65, "%s", b.id);
 	return 0;
 }
@@ -244,10 +258,9 @@ static int create(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE, "--pull needs --image");
 		return vb_cli_fail(&err);
 	}
-	if (from && image) {
-		vb_error_set(&err, VB_E_USAGE, "--from or --image: a diff's root is its base's");
-		return vb_cli_fail(&err);
-	}
+	char base_id[65] = "";
+	if (from && base_of(from, &cfg, base_id, &image, &err) < 0)
+		return fail(&err);
 	struct vb_run_vmconf vc = { 0 };
 	struct vb_run_image im = { 0 };
 	if (spec && spec_vm(spec, &cfg, accel_set, &vc, &image, &err) < 0) {
@@ -262,9 +275,6 @@ static int create(int argc, char **argv)
 		vb_run_vmconf_free(&vc);
 		return vb_cli_fail(&err);
 	}
-	char base_id[65] = "";
-	if (from && base_of(from, &cfg, base_id, &err) < 0)
-		return fail(&err);
 	_cleanup_free_ char *staging = vb_snap_staging(&err);
 	if (!staging) {
 		vb_run_vmconf_free(&vc);
@@ -363,15 +373,6 @@ static int list(int json)
 	}
 	free(all);
 	return 0;
-}
-
-/* The word after " key=" in a snapshot's configuration text, or NULL. */
-static char *config_word(const char *text, const char *key)
-{
-	char pat[24];
-	snprintf(pat, sizeof(pat), " %s=", key);
-	const char *p = strstr(text, pat);
-	return p ? strndup(p + strlen(pat), strcspn(p + strlen(pat), " ")) : NULL;
 }
 
 /* "image": what the VM's root was (docs/snapshots.md, "Image roots and

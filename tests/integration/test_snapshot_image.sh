@@ -59,6 +59,14 @@ from-setup
     vb exec --image "$IMG" --snapshot onbb -v "$T/w:/a" -v "$T/w:/b" -v "$T/w:/c" -v "$T/w:/d" -- true
     expect_rc 2
     expect_err_has "at most 3 mounts on a VM restored from a snapshot with these disks"
+    # a diff of it (its image is the base's), restored on the image
+    vb snapshot create --from onbb --name onbb-diff -- sh -c 'echo two > /etc/two'
+    expect_rc 0
+    vb exec --image "$IMG" --snapshot onbb-diff -- cat /etc/setup-mark /etc/two /etc/zstd-layer
+    expect_rc 0
+    expect_out "from-setup
+two
+zstd"
     # no image: refused, naming the image
     vb exec --snapshot onbb -- true
     expect_rc 2
