@@ -169,7 +169,7 @@ int vb_sandbox_snap_image_check(const char *id, const char *then, const char *no
 				char *ref, size_t ref_len, vb_error *err)
 {
 	char r0[ID_HEX + 8], r1[ID_HEX + 8], i0[REF_SHOWN + 8], i1[REF_SHOWN + 8];
-	char d0[ID_HEX + 16], d1[ID_HEX + 16], s0[80], s1[80];
+	char d0[ID_HEX + 16], d1[ID_HEX + 16], s0[80], s1[80], t0[40], t1[40];
 	field(then, "root", r0, sizeof(r0));
 	field(now, "root", r1, sizeof(r1));
 	field(then, "image", i0, sizeof(i0));
@@ -180,6 +180,8 @@ int vb_sandbox_snap_image_check(const char *id, const char *then, const char *no
 	 * they come from a file the user may have edited */
 	vb_term_copy(s0, sizeof(s0), i0, 0);
 	vb_term_copy(s1, sizeof(s1), i1, 0);
+	vb_term_copy(t0, sizeof(t0), d0[0] ? d0 : "none", 0);
+	vb_term_copy(t1, sizeof(t1), d1[0] ? d1 : "none", 0);
 	snprintf(ref, ref_len, "%s", i1);
 	if (!r0[0] && r1[0])
 		return vb_error_set(err, VB_E_USAGE,
@@ -207,7 +209,7 @@ int vb_sandbox_snap_image_check(const char *id, const char *then, const char *no
 		return vb_error_set(err, VB_E_USAGE,
 				    "snapshot %.12s was taken with other read-only disks (%s; "
 				    "now %s): the very same disk files are needed",
-				    id, d0[0] ? d0 : "none", d1[0] ? d1 : "none");
+				    id, t0, t1);
 	/* the same root file under another name (a tag and its digest): the
 	 * snapshot's name for it, so that the configurations compare equal */
 	snprintf(ref, ref_len, "%s", i0);
