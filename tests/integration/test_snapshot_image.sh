@@ -118,6 +118,15 @@ test_image_warm_by_default() {
     # --cold boots; a VM without the image is not restored from it
     [ "$(restored --cold --image "$IMG")" = cold ] || fail "--cold was restored"
     [ "$(restored)" = cold ] || fail "an exec without the image was restored"
+    # ... and its maker makes the default VM's, a warm snapshot of its own
+    local i lock=$XDG_CACHE_HOME/voidbox/snapshots/.warm.lock
+    for i in $(seq 1 120); do
+        [ "$("$VB" snapshot list | grep -c ' warm-')" = 2 ] && flock -n "$lock" true && break
+        sleep 1
+    done
+    [ "$("$VB" snapshot list | grep -c ' warm-')" = 2 ] ||
+        fail "no second warm snapshot: $("$VB" snapshot list)"
+    sleep 0.5
     expect_clean
 }
 
