@@ -266,12 +266,8 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	if (cfg->save_dir || restore) {
 		/* each disk took a device a mount would have (snapimage.c) */
 		unsigned n_slots = vb_sandbox_snap_slots(cfg);
-		if (cfg->n_mounts > n_slots) {
-			vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a "
-				     "snapshot%s", n_slots, n_slots < VB_SNAP_MOUNT_SLOTS
-				     ? " with these disks (each disk takes a mount's device)" : "");
+		if (vb_sandbox_snap_mounts_check(cfg, err) < 0)
 			goto fail;
-		}
 		if (!(empty = vb_strfmt("%s/empty", sb->rundir)) || mkdir(empty, 0500) < 0) {
 			vb_error_errno(err, empty ? errno : ENOMEM, "cannot create %s", sb->rundir);
 			goto fail;

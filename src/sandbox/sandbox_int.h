@@ -93,6 +93,8 @@ int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *acce
 /* 9p devices of a snapshot's VM: VB_SNAP_MOUNT_SLOTS less one per disk
  * (the image root included): each disk takes a 9p device's transport. */
 unsigned vb_sandbox_snap_slots(const struct vb_sandbox_config *cfg);
+/* (cfg)'s mounts fit those devices, or VB_E_USAGE saying how many do. */
+int vb_sandbox_snap_mounts_check(const struct vb_sandbox_config *cfg, vb_error *err);
 /* The devices part of a snapshot's configuration: "devices=ctl,rng,net,
  * 9p*4" without disks; with them "devices=ctl,rng,net,blk*N,9p*M",
  * " root=ID image=REF" (the root file's identity by its stat, and the

@@ -33,6 +33,17 @@ unsigned vb_sandbox_snap_slots(const struct vb_sandbox_config *cfg)
 	return disks >= VB_SNAP_MOUNT_SLOTS ? 0 : VB_SNAP_MOUNT_SLOTS - (unsigned)disks;
 }
 
+int vb_sandbox_snap_mounts_check(const struct vb_sandbox_config *cfg, vb_error *err)
+{
+	unsigned n = vb_sandbox_snap_slots(cfg);
+	if (cfg->n_mounts <= n)
+		return 0;
+	return vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot%s",
+			    n, n < VB_SNAP_MOUNT_SLOTS
+				       ? " with an image root or disks (each takes a mount's device)"
+				       : "");
+}
+
 static int add(EVP_MD_CTX *md, const char *s)
 {
 	/* each field with its NUL: "a","bc" is not "ab","c" */

@@ -112,12 +112,8 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 			     "allowlist or rlimits (they are boot settings): boot it cold");
 		return NULL;
 	}
-	if (cfg->n_mounts > vb_sandbox_snap_slots(cfg)) {
-		vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot%s",
-			     vb_sandbox_snap_slots(cfg), vb_sandbox_snap_slots(cfg) < VB_SNAP_MOUNT_SLOTS
-			     ? " with these disks (each disk takes a mount's device)" : "");
+	if (vb_sandbox_snap_mounts_check(cfg, err) < 0)
 		return NULL;
-	}
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(ref, &snap, &dir, err) < 0) {

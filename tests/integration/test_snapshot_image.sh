@@ -58,7 +58,7 @@ from-setup
     # the disk took a mount's device: 3 left
     vb exec --image "$IMG" --snapshot onbb -v "$T/w:/a" -v "$T/w:/b" -v "$T/w:/c" -v "$T/w:/d" -- true
     expect_rc 2
-    expect_err_has "at most 3 mounts on a VM restored from a snapshot with these disks"
+    expect_err_has "at most 3 mounts on a VM restored from a snapshot with an image root or disks"
     # a diff of it (its image is the base's), restored on the image
     vb snapshot create --from onbb --name onbb-diff -- sh -c 'echo two > /etc/two'
     expect_rc 0
