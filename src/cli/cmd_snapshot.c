@@ -201,6 +201,7 @@ static int create(int argc, char **argv)
 			break;
 		case OPT_IMAGE:
 			free(image);
+			image = NULL;
 			if (!optarg[0] || !(image = strdup(optarg))) {
 				vb_error_set(&err, VB_E_USAGE, "--image: expected a reference");
 				return vb_cli_fail(&err);

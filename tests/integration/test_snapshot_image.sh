@@ -36,6 +36,14 @@ create_img() {
 
 test_image_snapshot_restores_image_and_setup() {
     img_setup
+    # usage, and an image that cannot be had: nothing boots, nothing stored
+    vb snapshot create --pull never -- true
+    expect_rc 2
+    expect_err_has "--pull needs --image"
+    vb snapshot create --image "$REG/test/bb:nope" --pull never -- true
+    expect_rc 125
+    expect_err_has "not in the store"
+    [ -z "$("$VB" snapshot list | tail -n +2)" ] || fail "something was stored: $("$VB" snapshot list)"
     create_img onbb sh -c 'echo from-setup > /etc/setup-mark'
     # the snapshot says which image it is of
     vb snapshot inspect onbb
