@@ -123,6 +123,12 @@ test_image_warm_by_default() {
     vb exec --image "$IMG" -- cat /etc/zstd-layer
     expect_rc 0
     expect_out "zstd"
+    # shell --image too
+    "$VB" shell --image "$IMG" -- sleep 3 </dev/null >/dev/null 2>"$T/serr" &
+    local pid=$! snap
+    snap=$(running_snapshot)
+    wait "$pid" || fail "shell --image failed: $(cat "$T/serr")"
+    [ "${snap:0:12}" = "$warm" ] || fail "shell --image was not restored: $snap"
     # --cold boots; a VM without the image is not restored from it
     [ "$(restored --cold --image "$IMG")" = cold ] || fail "--cold was restored"
     [ "$(restored)" = cold ] || fail "an exec without the image was restored"
