@@ -186,8 +186,9 @@ struct vb_run_result {
 	 * and found none (or one that could not be restored, now deleted):
 	 * worth making one for the next run (`voidbox run` starts `voidbox
 	 * snapshot warm --background` once; the library never does).  In
-	 * (warm_cfg) only backend, accel, memory_mib and vcpus are set: the
-	 * first such VM's. */
+	 * (warm_cfg) only backend, accel, memory_mib, vcpus and root_ref (an
+	 * OCI image's reference, owned by the result; NULL: no image) are
+	 * set: the first such VM's. */
 	int warm_missing;
 	struct vb_sandbox_config warm_cfg;
 };

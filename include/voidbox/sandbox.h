@@ -190,6 +190,10 @@ struct vb_sandbox_config {
 	const char *root_workdir;    /* absolute; default cwd of execs (image WorkingDir) */
 	const char *root_user;       /* default user of execs (image User): name, uid or
 				      * uid:gid, looked up in the image's /etc/passwd */
+	/* The image's reference, or NULL: what a snapshot of this VM records
+	 * and its messages name (docs/snapshots.md, "Image roots and disks");
+	 * the root disk's identity is the file's, not this name. */
+	const char *root_ref;
 	const struct vb_disk_mount *disk_mounts; /* read-only; with rootfs at most
 						  * VB_SANDBOX_MAX_DISKS - 1 */
 	size_t n_disk_mounts;
@@ -198,8 +202,8 @@ struct vb_sandbox_config {
 	 * snapshot store (it is renamed into the store; `voidbox snapshot
 	 * create` makes one inside it).  Its RAM lives in a file there from
 	 * boot, and the guest agent keeps the session secret so that a
-	 * restored copy can be reached.  Such a VM has no mounts, network,
-	 * image root, disks or forwards (VB_E_USAGE). */
+	 * restored copy can be reached.  Such a VM has no mounts, network
+	 * or forwards (VB_E_USAGE); an image root and disks it may have. */
 	const char *save_dir;
 };
 
@@ -260,9 +264,11 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 /* Boot from the stored snapshot (ref) (a name or an id prefix) instead of
  * cold: its files checked against their digests, its kernel, initramfs
  * and VM configuration against (cfg)'s (VB_E_USAGE naming what differs;
- * VB_E_RUNTIME for one not in the store or damaged), then a fresh identity given to the guest (vb_sandbox_rekey) before this
- * returns.  (cfg) must ask for what a snapshot can hold (no image root
- * or disks; at most 4 mounts; memory and vCPUs as saved).  Mounts,
+ * VB_E_RUNTIME for one not in the store or damaged), then a fresh
+ * identity given to the guest (vb_sandbox_rekey) before this returns.
+ * (cfg) must ask for what a snapshot can hold (the image root and disks
+ * it was taken with, the very same files; at most 4 mounts, one fewer per
+ * disk; memory and vCPUs as saved).  Mounts,
  * loopback forwards and the network are set up after the re-key
  * (docs/snapshots.md, "Mounts", "Forwards", "Network").
  * vb_sandbox_boot_ms() is then the whole restore: checks, QEMU loading
@@ -281,8 +287,8 @@ struct vb_warm {
 	char notice[1200];           /* "" or one line: why it booted cold instead */
 };
 /* Can (cfg) start from a warm snapshot?  Not with an allowlist, rlimits,
- * an image root, disks or more mounts than a snapshot has devices (boot
- * data and devices a restore cannot change). */
+ * disks other than an image root, or more mounts than a snapshot has
+ * devices (boot data and devices a restore cannot change). */
 int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg);
 /* The warm snapshot's name for (cfg) (hashes kernel and initramfs). */
 int vb_sandbox_warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len,

@@ -79,11 +79,12 @@ static const char usage_text[] =
 	VB_CLI_NET_HELP
 	"  --snapshot ID|NAME    start from a stored snapshot (`voidbox snapshot\n"
 	"                        list`) instead of booting: checked first, refused\n"
-	"                        if damaged or taken with another kernel, initramfs\n"
-	"                        or VM configuration (docs/snapshots.md)\n"
+	"                        if damaged or taken with another kernel, initramfs,\n"
+	"                        VM configuration or image (docs/snapshots.md)\n"
 	"  --cold                boot the VM instead of restoring the warm snapshot\n"
-	"                        of the default VM (the default when there is one\n"
-	"                        and nothing asked for needs a boot; docs/snapshots.md)\n"
+	"                        of the default VM, or of --image's (the default when\n"
+	"                        there is one and nothing asked for needs a boot;\n"
+	"                        docs/snapshots.md)\n"
 	"  --backend auto|qemu   VM backend (default auto)\n"
 	VB_CLI_ACCEL_HELP
 	"  -h, --help            this help\n"

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "run/image.h"
 #include "run/vmconf.h"
 #include "snap/snap.h"
 #include "spec/spec.h"
@@ -16,11 +17,11 @@
 
 static const char usage_text[] =
 	"usage: voidbox snapshot create [--name NAME] [--from BASE | --spec FILE] [OPTIONS]\n"
-	"                               [-- SETUP-CMD [ARGS...]]\n"
+	"                               [--image REF [--pull P]] [-- SETUP-CMD [ARGS...]]\n"
 	"       voidbox snapshot list [-o text|json]\n"
 	"       voidbox snapshot inspect ID|NAME\n"
 	"       voidbox snapshot delete ID|NAME...\n"
-	"       voidbox snapshot warm [--memory SIZE] [--cpus N] [--accel A]\n"
+	"       voidbox snapshot warm [--memory SIZE] [--cpus N] [--accel A] [--image REF]\n"
 	"\n"
 	"create   boot a VM, run SETUP-CMD in it as root (if given; it must exit 0),\n"
 	"         flush the guest's file systems, pause the VM and store it; prints\n"
@@ -37,10 +38,14 @@ static const char usage_text[] =
 	"options (create):\n"
 	"  --name NAME           a name to use instead of the id (A-Z a-z 0-9 . _ -)\n"
 	"  --from BASE           start from the snapshot BASE (a name or an id);\n"
-	"                        memory and vCPUs are BASE's\n"
+	"                        memory, vCPUs and image are BASE's\n"
 	"  --spec FILE           the VM of FILE's top-level sandbox (memory_mb, vcpus,\n"
 	"                        backend; env for SETUP-CMD), so that its stages can\n"
 	"                        restore it (sandbox.snapshot); options override it\n"
+	"  --image REF           the VM's root is the OCI image REF (as exec --image;\n"
+	"                        a spec's sandbox.image with --spec); a restore must\n"
+	"                        have the very same image and root disk\n"
+	"  --pull missing|always|never  with --image: when to pull (default missing)\n"
 	"  -m, --memory SIZE     guest memory (default 1024 MiB); a restore must ask\n"
 	"                        for the same\n"
 	"  --cpus N              vCPUs (default 1)\n"
@@ -49,8 +54,8 @@ static const char usage_text[] =
 	"  -o, --output FORMAT   list: text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"A snapshot's VM has no network while it is made, and no image root or disks\n"
-	"(yet); a restore has at most 4 mounts, and may have a network and forwards.\n"
+	"A snapshot's VM has no network while it is made; a restore has at most 4\n"
+	"mounts (one fewer with an image), and may have a network and forwards.\n"
 	"Warm snapshots are named warm-...  The store is kept under\n"
 	"$VOIDBOX_SNAPSHOT_MAX_BYTES (default 10G; 0 = no bound) by deleting the\n"
 	"least recently used snapshots after every save.\n"
@@ -75,9 +80,20 @@ static void print_human_size(char *buf, size_t len, uint64_t b)
 		snprintf(buf, len, "%.0fK", (double)b / 1024);
 }
 
-/* The snapshot (ref) a diff starts from: its id, and its memory and vCPUs
- * where the command line did not give them (a restore must match them). */
-static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], vb_error *err)
+/* The word after " key=" in a snapshot's configuration text, or NULL. */
+static char *config_word(const char *text, const char *key)
+{
+	char pat[24];
+	snprintf(pat, sizeof(pat), " %s=", key);
+	const char *p = strstr(text, pat);
+	return p ? strndup(p + strlen(pat), strcspn(p + strlen(pat), " ")) : NULL;
+}
+
+/* The snapshot (ref) a diff starts from: its id, and its memory, vCPUs
+ * and image where the command line did not give them (a restore must
+ * match them). */
+static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], char **image,
+		   vb_error *err)
 {
 	struct vb_snap b;
 	_cleanup_free_ char *dir = NULL;
@@ -90,6 +106,9 @@ static int base_of(const char *ref, struct vb_sandbox_config *cfg, char id[65], 
 		if (!cfg->vcpus)
 			cfg->vcpus = cpus;
 	}
+	_cleanup_free_ char *root = config_word(b.src.config_text, "root");
+	if (root && !*image)
+		*image = config_word(b.src.config_text, "image");
 	snprintf(id, 65, "%s", b.id);
 	return 0;
 }
@@ -129,12 +148,14 @@ static uint64_t total_bytes(const char *root, const struct vb_snap *s)
  * options over it; (vc) keeps the setup's environment.  Refused when a
  * restore could not give that VM all it asks. */
 static int spec_vm(const char *file, struct vb_sandbox_config *cfg, int accel_set,
-		   struct vb_run_vmconf *vc, vb_error *err)
+		   struct vb_run_vmconf *vc, char **image, vb_error *err)
 {
 	struct vb_spec *spec = vb_spec_load(file, err);
 	if (!spec)
 		return -1;
 	int rc = vb_run_vm_config(&spec->vm, accel_set ? &cfg->accel : NULL, vc, err);
+	if (rc == 0 && spec->vm.image && !*image && !(*image = strdup(spec->vm.image)))
+		rc = vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	vb_spec_free(spec);
 	if (rc < 0 || vb_run_vmconf_restorable(vc, "--spec", 0, err) < 0)
 		return -1;
@@ -149,9 +170,12 @@ static int spec_vm(const char *file, struct vb_sandbox_config *cfg, int accel_se
 
 static int create(int argc, char **argv)
 {
-	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME, OPT_FROM, OPT_SPEC };
+	enum { OPT_CPUS = 256, OPT_TIMEOUT, OPT_ACCEL, OPT_NAME, OPT_FROM, OPT_SPEC, OPT_IMAGE,
+	       OPT_PULL };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "pull", required_argument, NULL, OPT_PULL },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "spec", required_argument, NULL, OPT_SPEC },
 		{ "memory", required_argument, NULL, 'm' },
@@ -166,13 +190,28 @@ static int create(int argc, char **argv)
 	const char *name = NULL, *from = NULL, *spec = NULL;
 	unsigned timeout_ms = 0;
 	unsigned long v;
-	int c, accel_set = 0;
+	int c, accel_set = 0, pull = -1;
+	_cleanup_free_ char *image = NULL;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hm:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_NAME:
 			name = optarg;
+			break;
+		case OPT_IMAGE:
+			free(image);
+			image = NULL;
+			if (!optarg[0] || !(image = strdup(optarg))) {
+				vb_error_set(&err, VB_E_USAGE, "--image: expected a reference");
+				return vb_cli_fail(&err);
+			}
+			break;
+		case OPT_PULL:
+			if (vb_run_image_pull_parse(optarg, &pull) < 0) {
+				vb_error_set(&err, VB_E_USAGE, "--pull: expected missing, always or never");
+				return vb_cli_fail(&err);
+			}
 			break;
 		case OPT_FROM:
 			from = optarg;
@@ -216,17 +255,31 @@ static int create(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE, "--from or --spec: a diff's VM is its base's");
 		return vb_cli_fail(&err);
 	}
-	struct vb_run_vmconf vc = { 0 };
-	if (spec && spec_vm(spec, &cfg, accel_set, &vc, &err) < 0) {
-		vb_run_vmconf_free(&vc);
+	if (pull >= 0 && !image && !spec) {
+		vb_error_set(&err, VB_E_USAGE, "--pull needs --image");
 		return vb_cli_fail(&err);
 	}
 	char base_id[65] = "";
-	if (from && base_of(from, &cfg, base_id, &err) < 0)
+	if (from && base_of(from, &cfg, base_id, &image, &err) < 0)
 		return fail(&err);
+	struct vb_run_vmconf vc = { 0 };
+	struct vb_run_image im = { 0 };
+	if (spec && spec_vm(spec, &cfg, accel_set, &vc, &image, &err) < 0) {
+		vb_run_vmconf_free(&vc);
+		return vb_cli_fail(&err);
+	}
+	/* as exec --image: pulled when missing, progress on stderr */
+	if (image && vb_run_image_prepare(image, pull < 0 ? VB_OCI_PULL_MISSING : pull, stderr, &im,
+					  &cfg, &err) < 0) {
+		vb_error_prefix(&err, "--image");
+		vb_run_image_free(&im);
+		vb_run_vmconf_free(&vc);
+		return vb_cli_fail(&err);
+	}
 	_cleanup_free_ char *staging = vb_snap_staging(&err);
 	if (!staging) {
 		vb_run_vmconf_free(&vc);
+		vb_run_image_free(&im);
 		return vb_cli_fail(&err);
 	}
 	cfg.save_dir = staging;
@@ -269,6 +322,7 @@ out:
 	vb_sandbox_free(sb);
 	vb_rm_rf(staging); /* gone already once stored */
 	vb_run_vmconf_free(&vc);
+	vb_run_image_free(&im);
 	return code;
 }
 
@@ -322,6 +376,22 @@ static int list(int json)
 	return 0;
 }
 
+/* "image": what the VM's root was (docs/snapshots.md, "Image roots and
+ * disks"): the image's reference and the root disk's identity; null for
+ * the initramfs. */
+static json_t *image_of(const char *config_text)
+{
+	_cleanup_free_ char *root = config_word(config_text, "root");
+	_cleanup_free_ char *ref = root ? config_word(config_text, "image") : NULL;
+	_cleanup_free_ char *disks = config_word(config_text, "disks");
+	if (!root)
+		return json_null();
+	json_t *o = json_pack("{s:s,s:s}", "reference", ref ? ref : "", "root_disk", root);
+	if (o && disks)
+		json_object_set_new(o, "disks", json_string(disks));
+	return o ? o : json_null();
+}
+
 static int inspect(const char *ref)
 {
 	vb_error err = { 0 };
@@ -345,6 +415,8 @@ static int inspect(const char *ref)
 					      "cache_bytes", (json_int_t)cache, "total_bytes",
 					      (json_int_t)(root ? total_bytes(root, &s) : own),
 					      "last_used", (json_int_t)vb_snap_last_used(&s, dir)));
+	if (j)
+		json_object_set_new(j, "image", image_of(s.src.config_text));
 	_cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
 	if (!text) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "run/image.h"
 #include "snap/snap.h"
 #include "util/util.h"
 
@@ -48,10 +49,14 @@ static int make(struct vb_sandbox_config *cfg, const char *name, char id[65], vb
 	return rc;
 }
 
+static int warm(struct vb_sandbox_config *cfg, int background);
+
 int vb_cli_snapshot_warm(int argc, char **argv)
 {
-	enum { OPT_CPUS = 256, OPT_ACCEL, OPT_BACKGROUND };
+	enum { OPT_CPUS = 256, OPT_ACCEL, OPT_BACKGROUND, OPT_IMAGE, OPT_PULL };
 	static const struct option longopts[] = {
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "pull", required_argument, NULL, OPT_PULL },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -61,7 +66,8 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 	vb_error err = { 0 };
 	struct vb_sandbox_config cfg = { 0 };
 	unsigned long v;
-	int c, background = 0;
+	int c, background = 0, pull = VB_OCI_PULL_MISSING;
+	const char *image = NULL;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:m:", longopts, NULL)) != -1) {
@@ -84,6 +90,15 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 		case OPT_BACKGROUND:
 			background = 1;
 			break;
+		case OPT_IMAGE:
+			image = optarg;
+			break;
+		case OPT_PULL:
+			if (vb_run_image_pull_parse(optarg, &pull) < 0) {
+				vb_error_set(&err, VB_E_USAGE, "--pull: expected missing, always or never");
+				return vb_cli_fail(&err);
+			}
+			break;
 		default:
 			vb_cli_getopt_fail("snapshot warm", c, argv, longopts, &err);
 			return vb_cli_fail(&err);
@@ -93,8 +108,26 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 		vb_error_set(&err, VB_E_USAGE, "snapshot warm takes no command (it is pristine)");
 		return vb_cli_fail(&err);
 	}
+	/* an image's VM (exec --image): the warm name covers its root disk's
+	 * identity, so the maker names what it boots, not what was asked */
+	struct vb_run_image im = { 0 };
+	if (image && vb_run_image_prepare(image, pull, background ? NULL : stderr, &im, &cfg,
+					  &err) < 0) {
+		vb_run_image_free(&im);
+		vb_error_prefix(&err, "--image");
+		return vb_cli_fail(&err);
+	}
+	int code = warm(&cfg, background);
+	vb_run_image_free(&im);
+	return code;
+}
+
+/* Find or make the warm snapshot of (cfg). */
+static int warm(struct vb_sandbox_config *cfg, int background)
+{
+	vb_error err = { 0 };
 	char name[VB_WARM_NAME_MAX];
-	if (vb_sandbox_warm_name(&cfg, name, sizeof(name), &err) < 0)
+	if (vb_sandbox_warm_name(cfg, name, sizeof(name), &err) < 0)
 		return vb_cli_fail(&err);
 	_cleanup_free_ char *root = vb_snap_root(&err);
 	_cleanup_free_ char *lock = root ? vb_strfmt("%s/.warm.lock", root) : NULL;
@@ -125,7 +158,7 @@ int vb_cli_snapshot_warm(int argc, char **argv)
 		if (dir) /* damaged: replaced (a base of diffs stays, unnamed) */
 			vb_snap_retire(&snap, &err);
 		vb_error_clear(&err);
-		if (make(&cfg, name, id, &err) < 0) {
+		if (make(cfg, name, id, &err) < 0) {
 			/* every later exec would try again, a VM each: not for a
 			 * while; the reason is in the stamp (and .warm.log) */
 			if (background && failed)
@@ -166,8 +199,12 @@ void vb_cli_warm_spawn(const struct vb_sandbox_config *cfg)
 	char mem[32], cpus[32];
 	snprintf(mem, sizeof(mem), "%u", cfg->memory_mib ? cfg->memory_mib : 1024u);
 	snprintf(cpus, sizeof(cpus), "%u", cfg->vcpus ? cfg->vcpus : 1u);
+	/* an image VM's maker takes the image from the store, never the
+	 * network: the exec just had it */
 	const char *argv[] = { "voidbox", "snapshot", "warm", "--background", "--memory", mem,
-			       "--cpus", cpus, "--accel", vb_accel_name(cfg->accel), NULL };
+			       "--cpus", cpus, "--accel", vb_accel_name(cfg->accel),
+			       cfg->root_ref ? "--image" : NULL, cfg->root_ref, "--pull", "never",
+			       NULL };
 	pid_t pid = fork();
 	if (pid < 0)
 		return;

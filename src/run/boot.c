@@ -70,9 +70,10 @@ static void why_not(const struct vb_sandbox_config *cfg, char *buf, size_t size)
 	struct vb_sandbox_config t[9];
 	const char *what[9];
 	size_t n = 0;
-	char mounts[80];
+	char mounts[120];
 	snprintf(mounts, sizeof(mounts),
-		 "%zu mounts (outputs, inputs and --mount/-v count; at most 4)", cfg->n_mounts);
+		 "%zu mounts (outputs, inputs and --mount/-v count; at most 4%s)", cfg->n_mounts,
+		 cfg->rootfs ? ", 3 with sandbox.image" : "");
 #define TRY(field_set, text)                \
 	do {                                \
 		t[n] = base;                \
@@ -84,8 +85,6 @@ static void why_not(const struct vb_sandbox_config *cfg, char *buf, size_t size)
 	if (cfg->n_forwards)
 		TRY((t[n].forwards = cfg->forwards, t[n].n_forwards = cfg->n_forwards),
 		    "an agent that runs in the VM (its LLM gateway is a forward)");
-	if (cfg->rootfs)
-		TRY(t[n].rootfs = cfg->rootfs, "sandbox.image");
 	if (cfg->guest_initramfs)
 		TRY(t[n].guest_initramfs = cfg->guest_initramfs, "sandbox.guest_image");
 	if (cfg->allow)
@@ -99,7 +98,9 @@ static void why_not(const struct vb_sandbox_config *cfg, char *buf, size_t size)
 		TRY((t[n].disk_mounts = cfg->disk_mounts, t[n].n_disk_mounts = cfg->n_disk_mounts),
 		    "image skills (disks)");
 	if (cfg->n_mounts)
-		TRY((t[n].mounts = cfg->mounts, t[n].n_mounts = cfg->n_mounts), mounts);
+		/* the image root takes a mount's device (snapimage.c) */
+		TRY((t[n].mounts = cfg->mounts, t[n].n_mounts = cfg->n_mounts,
+		     t[n].rootfs = cfg->rootfs), mounts);
 #undef TRY
 	size_t used = 0;
 	buf[0] = '\0';
@@ -174,9 +175,11 @@ vb_sandbox *vb_run_boot(struct vb_run *r, const struct vb_run_vmconf *vc,
 	vb_sandbox *sb = vb_sandbox_start_warm(cfg, &w, err);
 	b->warm = w.restored;
 	snprintf(b->notice, sizeof(b->notice), "%s", w.notice);
-	/* the maker makes the default image's: a VM of another kernel would
-	 * only ever find none; and one that could not boot would fail */
-	if (sb && w.missing && !cfg->kernel && !cfg->initramfs) {
+	/* the maker makes the default kernel's VM, on an OCI image's root when
+	 * it has one (by its reference, from the store): a VM of another
+	 * kernel would only ever find none; and one that could not boot would
+	 * fail */
+	if (sb && w.missing && !cfg->kernel && !cfg->initramfs && (!cfg->rootfs || cfg->root_ref)) {
 		pthread_mutex_lock(&r->mu);
 		if (!r->warm_missing) {
 			r->warm_missing = 1;
@@ -184,6 +187,9 @@ vb_sandbox *vb_run_boot(struct vb_run *r, const struct vb_run_vmconf *vc,
 								  .accel = cfg->accel,
 								  .memory_mib = cfg->memory_mib,
 								  .vcpus = cfg->vcpus };
+			/* the run's own copy: its images are freed before the result */
+			if (cfg->root_ref && !(r->warm_cfg.root_ref = r->warm_ref = strdup(cfg->root_ref)))
+				r->warm_missing = 0;
 		}
 		pthread_mutex_unlock(&r->mu);
 	}

@@ -115,6 +115,7 @@ struct vb_run {
 	/* under (mu): a VM found no warm snapshot (struct vb_run_result) */
 	int warm_missing;
 	struct vb_sandbox_config warm_cfg;
+	char *warm_ref; /* warm_cfg.root_ref's string */
 };
 
 /* ---- boot.c: how the VMs start ------------------------------------------ */

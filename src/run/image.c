@@ -36,6 +36,7 @@ int vb_run_image_prepare(const char *ref, int pull, FILE *progress, struct vb_ru
 	for (size_t i = 0; i < im->root.n_env; i++)
 		im->env[i] = im->root.env[i];
 	cfg->rootfs = im->root.disk;
+	cfg->root_ref = im->root.reference; /* what a snapshot of it records */
 	cfg->root_env = im->env;
 	cfg->n_root_env = im->root.n_env;
 	/* OCI says WorkingDir is absolute; anything else is left to /workspace */

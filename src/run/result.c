@@ -105,6 +105,9 @@ struct vb_run_result *vb_run_make_result(struct vb_run *r, vb_error *err)
 	}
 	res->warm_missing = r->warm_missing;
 	res->warm_cfg = r->warm_cfg;
+	/* the result's own copy, freed with it */
+	if (r->warm_cfg.root_ref && !(res->warm_cfg.root_ref = strdup(r->warm_cfg.root_ref)))
+		goto oom;
 	return res;
 oom:
 	vb_run_result_free(res);
@@ -276,6 +279,7 @@ void vb_run_result_free(struct vb_run_result *r)
 	free(r->output);
 	free(r->output_path);
 	free(r->record_dir);
+	free((char *)(uintptr_t)r->warm_cfg.root_ref);
 	if (r->scratch_dir)
 		vb_rm_rf(r->scratch_dir);
 	free(r->scratch_dir);

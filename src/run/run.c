@@ -153,6 +153,7 @@ static void run_free(struct vb_run *r)
 	for (size_t i = 0; i < r->n_pulled; i++)
 		free(r->pulled[i]);
 	free(r->pulled);
+	free(r->warm_ref);
 	free(r->box_unit);
 	if (r->skills)
 		for (size_t i = 0; i < r->spec->pipeline.n_boxes; i++)

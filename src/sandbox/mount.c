@@ -15,9 +15,11 @@ int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, 
 {
 	if (!cfg->n_mounts)
 		return 0;
-	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS || cfg->n_mounts > VB_MOUNT_REQ_MAX)
+	if (vb_sandbox_snap_mounts_check(cfg, err) < 0)
+		return -1;
+	if (cfg->n_mounts > VB_MOUNT_REQ_MAX)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
-				    VB_SNAP_MOUNT_SLOTS);
+				    VB_MOUNT_REQ_MAX);
 	struct vb_mount_req *r = calloc(1, sizeof(*r));
 	if (!r)
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");

@@ -143,13 +143,13 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
 	if (vb_sandbox_root_check(cfg, err) < 0)
 		return -1;
-	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->rootfs ||
-			      cfg->n_disk_mounts || cfg->n_forwards || cfg->guest_initramfs))
+	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->n_forwards ||
+			      cfg->guest_initramfs))
 		/* 9p refuses to migrate while mounted; the network's and the
 		 * forwards' host ends are state outside the VM (docs/snapshots.md) */
 		return vb_error_set(err, VB_E_USAGE,
-				    "a VM to be snapshotted has no mounts, network, image root, "
-				    "disks or forwards (yet)");
+				    "a VM to be snapshotted has no mounts, network, guest image "
+				    "or forwards (yet)");
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -234,6 +234,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	sb->root_user = cfg->root_user != NULL;
 	if (restore && restore->id)
 		snprintf(sb->snapshot_id, sizeof(sb->snapshot_id), "%s", restore->id);
+	sb->image_root = cfg->rootfs != NULL;
 	sb->name = cfg->name ? strdup(cfg->name) : NULL;
 	sb->ops = ops;
 	_cleanup_free_ char *ram = NULL, *qmp = NULL, *empty = NULL;
@@ -242,7 +243,11 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	size_t n_vmm_mounts = cfg->n_mounts;
 	sb->conf.memory_mib = cfg->memory_mib;
 	sb->conf.vcpus = cfg->vcpus;
+	char devices[VB_SNAP_CONF_MAX];
+	if (cfg->save_dir && vb_sandbox_snap_devices(cfg, devices, sizeof(devices), err) < 0)
+		goto fail;
 	if (cfg->save_dir && (!(sb->save_dir = strdup(cfg->save_dir)) ||
+			      !(sb->snap_devices = strdup(devices)) ||
 			      !(ram = vb_strfmt("%s/ram", cfg->save_dir)) ||
 			      !(sb->kernel = strdup(kernel)) || !(sb->initramfs = strdup(initramfs)))) {
 		vb_error_set(err, VB_E_RUNTIME, "out of memory");
@@ -261,20 +266,19 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 	 * mounts: a restore fills the first ones, the others show an empty
 	 * read-only directory of our own (nothing of the host). */
 	if (cfg->save_dir || restore) {
-		if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
-			vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
-				     VB_SNAP_MOUNT_SLOTS);
+		/* each disk took a device a mount would have (snapimage.c) */
+		unsigned n_slots = vb_sandbox_snap_slots(cfg);
+		if (vb_sandbox_snap_mounts_check(cfg, err) < 0)
 			goto fail;
-		}
 		if (!(empty = vb_strfmt("%s/empty", sb->rundir)) || mkdir(empty, 0500) < 0) {
 			vb_error_errno(err, empty ? errno : ENOMEM, "cannot create %s", sb->rundir);
 			goto fail;
 		}
-		for (size_t i = 0; i < VB_SNAP_MOUNT_SLOTS; i++)
+		for (size_t i = 0; i < n_slots; i++)
 			slots[i] = i < cfg->n_mounts ? cfg->mounts[i]
 						     : (struct vb_mount){ .host = empty, .guest = "/", .rw = 0 };
 		vmm_mounts = slots;
-		n_vmm_mounts = VB_SNAP_MOUNT_SLOTS;
+		n_vmm_mounts = n_slots;
 	}
 	/* a restore boots nothing: QEMU's fd 3 is the saved state instead */
 	if (restore && (incoming = open(restore->state, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -474,6 +478,7 @@ void vb_sandbox_free(vb_sandbox *sb)
 	free(sb->ctl_path);
 	free(sb->name);
 	free(sb->save_dir);
+	free(sb->snap_devices);
 	free(sb->kernel);
 	free(sb->initramfs);
 	explicit_bzero(sb->save_secret, sizeof(sb->save_secret));

@@ -23,10 +23,12 @@ struct vb_sandbox {
 	struct vb_net_stream *net; /* the user-mode network, or NULL */
 	struct vb_netdrop *netdrop; /* a snapshot VM's network device without one */
 	int root_user; /* the VM has a default user (vb_sandbox_config.root_user) */
+	int image_root; /* the VM's root is an image (vb_sandbox_config.rootfs) */
 	/* snapshots (snapshot.c) */
 	char *save_dir;              /* cfg->save_dir, copied */
 	char *kernel, *initramfs;    /* what it booted, with save_dir */
 	struct vb_sandbox_config conf; /* memory_mib and vcpus only, with save_dir */
+	char *snap_devices;          /* with save_dir: vb_sandbox_snap_devices() at boot */
 	uint8_t save_secret[32];     /* the secret the agent keeps, for the snapshot */
 	char snapshot_id[65];        /* restored from this snapshot, or "" */
 	int64_t restore_t0;          /* when vb_sandbox_restore() began */
@@ -79,9 +81,35 @@ int vb_sandbox_ask(vb_sandbox *sb, struct vb_buf *req, const char *what, vb_erro
  * restored.c. */
 int vb_sandbox_net_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
 /* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
- * besides kernel and initramfs, as text (snapshot.c). */
+ * besides kernel and initramfs, as text (snapshot.c); (devices) is
+ * vb_sandbox_snap_devices()'s text, or NULL to make it from (cfg). */
 int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,
-			   const struct vb_vmm_ops *ops, char *buf, size_t len, vb_error *err);
+			   const struct vb_vmm_ops *ops, const char *devices, char *buf, size_t len,
+			   vb_error *err);
+/* Room for a snapshot's configuration text (snap.h's config_text). */
+#define VB_SNAP_CONF_MAX 512
+
+/* ---- snapimage.c: snapshots with an image root and disks -------------- */
+
+/* 9p devices of a snapshot's VM: VB_SNAP_MOUNT_SLOTS less one per disk
+ * (the image root included): each disk takes a 9p device's transport. */
+unsigned vb_sandbox_snap_slots(const struct vb_sandbox_config *cfg);
+/* (cfg)'s mounts fit those devices, or VB_E_USAGE saying how many do. */
+int vb_sandbox_snap_mounts_check(const struct vb_sandbox_config *cfg, vb_error *err);
+/* The devices part of a snapshot's configuration: "devices=ctl,rng,net,
+ * 9p*4" without disks; with them "devices=ctl,rng,net,blk*N,9p*M",
+ * " root=ID image=REF" (the root file's identity by its stat, and the
+ * boot data it brings) and " disks=ID:N".  Fails if a disk is gone. */
+int vb_sandbox_snap_devices(const struct vb_sandbox_config *cfg, char *buf, size_t len,
+			    vb_error *err);
+/* Before the configurations are compared: a snapshot (id) taken with the
+ * configuration text (then) against this VM's (now), for its image root
+ * and disks, with a reason a user can act on (VB_E_USAGE).  On success
+ * (ref) gets the snapshot's name of the image (the same root file may be
+ * named otherwise now: a tag and its digest), for vb_sandbox_config's
+ * root_ref when (now) is made again. */
+int vb_sandbox_snap_image_check(const char *id, const char *then, const char *now,
+				char *ref, size_t ref_len, vb_error *err);
 
 
 /* ---- forward.c: guest-opened streams of the loopback forwards --------- */

@@ -21,16 +21,20 @@
 #define DEFAULT_MEMORY_MIB 1024u
 
 int vb_sandbox_snap_config(const struct vb_sandbox_config *cfg, const char *accel,
-			   const struct vb_vmm_ops *ops, char *buf, size_t len, vb_error *err)
+			   const struct vb_vmm_ops *ops, const char *devices, char *buf, size_t len,
+			   vb_error *err)
 {
-	char qemu[512] = "?";
+	char qemu[512] = "?", dev[VB_SNAP_CONF_MAX];
 	if (ops->identity)
 		ops->identity(qemu, sizeof(qemu));
+	if (!devices && vb_sandbox_snap_devices(cfg, dev, sizeof(dev), err) < 0)
+		return -1;
 	/* device state only loads into the same machine: same RAM size, vCPUs,
-	 * devices, accelerator and VMM binary */
-	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s devices=ctl,rng,net,9p*%u vmm=%s %s",
+	 * devices (the disks: the same files, snapimage.c), accelerator and
+	 * VMM binary */
+	int n = snprintf(buf, len, "memory=%u vcpus=%u accel=%s %s vmm=%s %s",
 			 cfg->memory_mib ? cfg->memory_mib : DEFAULT_MEMORY_MIB,
-			 cfg->vcpus ? cfg->vcpus : 1, accel, VB_SNAP_MOUNT_SLOTS, ops->name, qemu);
+			 cfg->vcpus ? cfg->vcpus : 1, accel, devices ? devices : dev, ops->name, qemu);
 	if (n < 0 || (size_t)n >= len)
 		return vb_error_set(err, VB_E_RUNTIME, "snapshot configuration too long");
 	return 0;
@@ -47,7 +51,11 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	 * disks a later version may give snapshot VMs.  It runs as an exec
 	 * and ends before we pause: no exec of ours is in flight. */
 	static const char *const argv[] = { "sync", NULL };
-	struct vb_exec_params p = { .argv = argv, .as_root = 1, .timeout_ms = 30000 };
+	/* an image may have no sync: the initramfs's busybox is in every
+	 * image root (docs/oci.md, "The root") */
+	static const char *const image_argv[] = { "/.voidbox/bin/busybox", "sync", NULL };
+	struct vb_exec_params p = { .argv = sb->image_root ? image_argv : argv, .as_root = 1,
+				    .timeout_ms = 30000 };
 	struct vb_exec_result res = { 0 };
 	if (vb_exec_run(sb, &p, NULL, 0, 4096, &res, err) < 0)
 		return -1;
@@ -73,10 +81,11 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	if (rfd < 0 || fsync(rfd) < 0)
 		return vb_error_errno(err, errno, "%s", ram ? ram : "ram");
 	int64_t save_ms = vb_now_ms() - t0;
-	char conf[256];
+	char conf[VB_SNAP_CONF_MAX];
 	struct vb_snap_source src;
 	struct vb_snap snap;
-	if (vb_sandbox_snap_config(&sb->conf, sb->vm->accel, sb->ops, conf, sizeof(conf), err) < 0 ||
+	if (vb_sandbox_snap_config(&sb->conf, sb->vm->accel, sb->ops, sb->snap_devices, conf,
+				   sizeof(conf), err) < 0 ||
 	    vb_snap_sources(sb->kernel, sb->initramfs, conf, &src, err) < 0 ||
 	    vb_snap_commit(sb->save_dir, name, &src, save_ms,
 			   sb->snapshot_id[0] ? sb->snapshot_id : NULL, &snap, err) < 0)
@@ -92,9 +101,9 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 				   vb_error *err)
 {
 	int64_t t0 = vb_now_ms();
-	if (cfg->rootfs || cfg->n_disk_mounts || cfg->guest_initramfs) {
+	if (cfg->guest_initramfs) {
 		vb_error_set(err, VB_E_USAGE,
-			     "a VM restored from a snapshot has no image root or disks (yet)");
+			     "a VM restored from a snapshot has no guest image (yet)");
 		return NULL;
 	}
 	if (cfg->allow || cfg->rlimit_nofile || cfg->rlimit_nproc || cfg->rlimit_fsize) {
@@ -103,11 +112,8 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 			     "allowlist or rlimits (they are boot settings): boot it cold");
 		return NULL;
 	}
-	if (cfg->n_mounts > VB_SNAP_MOUNT_SLOTS) {
-		vb_error_set(err, VB_E_USAGE, "at most %u mounts on a VM restored from a snapshot",
-			     VB_SNAP_MOUNT_SLOTS);
+	if (vb_sandbox_snap_mounts_check(cfg, err) < 0)
 		return NULL;
-	}
 	struct vb_snap snap;
 	_cleanup_free_ char *dir = NULL;
 	if (vb_snap_open(ref, &snap, &dir, err) < 0) {
@@ -137,10 +143,15 @@ static vb_sandbox *restore_unkeyed(const struct vb_sandbox_config *cfg, const ch
 		return NULL;
 	}
 	struct vb_accel_info ai;
-	char conf[256];
+	char conf[VB_SNAP_CONF_MAX], image_ref[128];
 	struct vb_snap_source now;
+	struct vb_sandbox_config same = *cfg;
+	same.root_ref = image_ref; /* the snapshot's name of the same root file */
 	if (vb_accel_resolve(cfg->accel, kernel, 0, &ai, err) < 0 ||
-	    vb_sandbox_snap_config(cfg, ai.accel, ops, conf, sizeof(conf), err) < 0 ||
+	    vb_sandbox_snap_config(cfg, ai.accel, ops, NULL, conf, sizeof(conf), err) < 0 ||
+	    vb_sandbox_snap_image_check(snap.id, snap.src.config_text, conf, image_ref,
+					sizeof(image_ref), err) < 0 ||
+	    vb_sandbox_snap_config(&same, ai.accel, ops, NULL, conf, sizeof(conf), err) < 0 ||
 	    vb_snap_sources(kernel, initramfs, conf, &now, err) < 0 ||
 	    vb_snap_check_sources(&snap, &now, err) < 0)
 		return NULL;

@@ -20,10 +20,13 @@ int vb_sandbox_warm_eligible(const struct vb_sandbox_config *cfg)
 {
 	/* what a restore cannot give: boot data other than the mounts, the
 	 * forwards and the network (the snapshot's was read at its boot;
-	 * those are set up after the re-key), disks, another root */
+	 * those are set up after the re-key), another kernel.  An image root
+	 * is the snapshot's own when the files match (snapimage.c); skill
+	 * disks too, but the warm maker (`snapshot warm`) can only make a VM
+	 * with an image root, so a VM with disks boots cold. */
 	return !cfg->save_dir && !cfg->guest_initramfs && !cfg->allow && !cfg->rlimit_nofile &&
-	       !cfg->rlimit_nproc && !cfg->rlimit_fsize && !cfg->rootfs && !cfg->n_disk_mounts &&
-	       cfg->n_mounts <= VB_SNAP_MOUNT_SLOTS;
+	       !cfg->rlimit_nproc && !cfg->rlimit_fsize && !cfg->n_disk_mounts &&
+	       cfg->n_mounts <= vb_sandbox_snap_slots(cfg);
 }
 
 /* (ai) gets the accelerator decision, which may have just been made by a
@@ -41,10 +44,10 @@ static int warm_name(const struct vb_sandbox_config *cfg, char *name, size_t len
 		!kernel ? NULL : cfg->initramfs ? strdup(cfg->initramfs) : vb_image_initramfs(err);
 	if (!initramfs)
 		return -1;
-	char conf[256];
+	char conf[VB_SNAP_CONF_MAX];
 	struct vb_snap_source src;
 	if (vb_accel_resolve(cfg->accel, kernel, 0, ai, err) < 0 ||
-	    vb_sandbox_snap_config(cfg, ai->accel, ops, conf, sizeof(conf), err) < 0 ||
+	    vb_sandbox_snap_config(cfg, ai->accel, ops, NULL, conf, sizeof(conf), err) < 0 ||
 	    vb_snap_sources(kernel, initramfs, conf, &src, err) < 0)
 		return -1;
 	/* one name per kernel + initramfs + configuration: a new build or

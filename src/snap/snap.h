@@ -43,7 +43,7 @@ struct vb_snap_source {
 	char kernel[VB_SNAP_HEX];    /* sha256 of the kernel image */
 	char initramfs[VB_SNAP_HEX]; /* sha256 of the shared initramfs */
 	char config[VB_SNAP_HEX];    /* sha256 of (config_text) */
-	char config_text[256];       /* "memory=1024 vcpus=1 accel=tcg devices=... qemu=..." */
+	char config_text[512];       /* "memory=1024 vcpus=1 accel=tcg devices=... qemu=..." */
 };
 
 struct vb_snap_file {

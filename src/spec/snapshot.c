@@ -91,12 +91,7 @@ static void check_vm(struct spec_ctx *c, const struct vb_spec_sandbox *top,
 		return;
 	char path[SPEC_PATH_MAX], where[40];
 	snprintf(path, sizeof(path), "%s", box->snapshot.s ? who : "sandbox.snapshot");
-	const struct vb_spec_str *image = box->image.s ? &box->image : &top->image;
 	const struct vb_spec_str *gimage = box->guest_image.s ? &box->guest_image : &top->guest_image;
-	if (image->s)
-		spec_diag(c, snap->pos, path,
-			  "restored from a snapshot: no sandbox.image%s: the root is the snapshot's",
-			  at(image->pos, where, sizeof(where)));
 	if (gimage->s)
 		spec_diag(c, snap->pos, path,
 			  "restored from a snapshot: no sandbox.guest_image%s: the kernel is the "
@@ -121,11 +116,15 @@ static void check_vm(struct spec_ctx *c, const struct vb_spec_sandbox *top,
 			  "restored from a snapshot: sandbox.allowed_commands%s cannot apply: the "
 			  "snapshot's agent allows every command",
 			  at(vm->allowed_commands->pos, where, sizeof(where)));
-	size_t mounts = vm->n_mounts + extra_mounts;
-	if (mounts > SNAPSHOT_MOUNTS)
+	/* sandbox.image is the snapshot's own image (the run checks that it is
+	 * the very same root disk), and its disk takes a mount's device */
+	size_t mounts = vm->n_mounts + extra_mounts, max = SNAPSHOT_MOUNTS - (vm->image != NULL);
+	if (mounts > max)
 		spec_diag(c, snap->pos, path,
-			  "restored from a snapshot: at most %u mounts, %s has %zu (sandbox.mounts%s)",
-			  SNAPSHOT_MOUNTS, name, mounts, extra_mounts ? ", outputs, inputs" : "");
+			  "restored from a snapshot: at most %zu mounts%s, %s has %zu "
+			  "(sandbox.mounts%s)",
+			  max, vm->image ? " with sandbox.image" : "", name, mounts,
+			  extra_mounts ? ", outputs, inputs" : "");
 }
 
 void spec_check_snapshots(struct spec_ctx *c, const struct vb_spec *spec)
