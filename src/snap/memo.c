@@ -4,8 +4,8 @@
  * remembered by the files' stat identity (docs/snapshots.md, "Sources").
  *
  * Every restore compares the kernel and initramfs it would boot with the
- * ones the snapshot was taken from.  Hashing them (~12 MB) cost ~4 ms of
- * each warm exec, and one exec asked up to three times.  A digest is kept
+ * ones the snapshot was taken from.  Hashing them (~5 MB) cost ~4 ms,
+ * and a warm exec asked twice (its warm name, then the restore's check).  A digest is kept
  * for this process and in `snapshots/.sources` for the next ones, under
  * the file's device, inode, size, mtime and ctime: a write to the file,
  * a rename over it or a `touch -d` back in time all change the ctime,
