@@ -46,6 +46,8 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	 * the RAM we save; `sync` still leaves nothing half-written for the
 	 * disks a later version may give snapshot VMs.  It runs as an exec
 	 * and ends before we pause: no exec of ours is in flight. */
+	if (vb_sandbox_snap_quiesce(sb, err) < 0)
+		return -1;
 	static const char *const argv[] = { "sync", NULL };
 	struct vb_exec_params p = { .argv = argv, .as_root = 1, .timeout_ms = 30000 };
 	struct vb_exec_result res = { 0 };
