@@ -6,7 +6,7 @@
 # in the guest (NET_DOWN, UNMOUNT) and on the host before the save; a
 # restore has neither unless it asks.  A guest that will not let go fails
 # the create and leaves nothing.  Real VMs (TCG here), real HTTP servers
-# on the host's loopback.
+# on the host's loopback; a diff (create --from) likewise.
 TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -125,6 +125,25 @@ EOF
     expect_rc 0
     expect_out "spec payload
 from-mount
+0
+0"
+    expect_clean
+}
+
+# create --from BASE with them: the restore mounts and brings the network
+# up, the save undoes both, as for a booted VM.
+test_diff_with_network_and_mounts() {
+    snap_setup
+    mkdir -p "$T/www" "$T/tools"; echo "diff payload" >"$T/www/d.txt"; echo via-mount >"$T/tools/m"
+    serve "$T/www"
+    create base true
+    vb snapshot create --from base --name d1 --allow-host-port "$PORT" -v "$T/tools:/mnt/t" -- sh -c \
+        "mkdir -p /opt && wget -qO /opt/d.txt http://10.0.2.2:$PORT/d.txt && cp /mnt/t/m /opt/m"
+    expect_rc 0
+    vb exec --snapshot d1 -- sh -c 'cat /opt/d.txt /opt/m; grep -c " 9p " /proc/mounts; ifconfig eth0 | grep -c "inet addr"; true'
+    expect_rc 0
+    expect_out "diff payload
+via-mount
 0
 0"
     expect_clean
