@@ -1093,6 +1093,8 @@ const char *vb_msg_name(uint16_t type)
 	case VB_MSG_MOUNT: return "MOUNT";
 	case VB_MSG_FORWARD: return "FORWARD";
 	case VB_MSG_NET_UP: return "NET_UP";
+	case VB_MSG_NET_DOWN: return "NET_DOWN";
+	case VB_MSG_UNMOUNT: return "UNMOUNT";
 	case VB_MSG_BOOT: return "BOOT";
 	default: return "?";
 	}

@@ -114,6 +114,10 @@ enum vb_msg_type {
 			       * loopback forwards after a restore (struct vb_fwd_req) */
 	VB_MSG_NET_UP = 53,   /* H->G: (no fields) -> OK: configure eth0 on the user-mode
 			       * network (VB_NET_*) after a restore */
+	VB_MSG_NET_DOWN = 54, /* H->G: (no fields) -> OK: undo NET_UP (eth0 down, address and
+			       * route gone, resolv.conf as before) before a save */
+	VB_MSG_UNMOUNT = 55,  /* H->G: (no fields) -> OK: unmount what MOUNT mounted, before
+			       * a save (QEMU migrates no mounted 9p export) */
 	/* the per-VM boot segment (never sent on the wire) */
 	VB_MSG_BOOT = 64, /* SECRET, ALLOW_SET, ALLOW*, RLIMIT_*, MOUNT*, HOSTNAME, ONE_HOST,
 			   * FORWARD*, NET, ROOT_DISK, ROOT_ENV*, ROOT_WORKDIR,

@@ -115,6 +115,10 @@ int boot_mount_9p(const struct vb_boot_mount *m, char *why, size_t len);
  * address, netmask, up, default route, /etc/resolv.conf).  Returns 0, or
  * an errno with (why) naming the step. */
 int boot_network_up(char *why, size_t len);
+/* Undo boot_network_up: the default route and the address deleted, eth0
+ * down (its neighbours forgotten), /etc/resolv.conf and IPv6 as they were
+ * before it.  Returns 0, or an errno with (why) naming the step. */
+int boot_network_down(char *why, size_t len);
 /* Add (path) to g_agent.roots (realpath'd with canonicalize).  Not
  * thread-safe against file operations: only at boot or with no request in
  * flight (mount.c).  Returns 0 or -1. */
@@ -122,6 +126,9 @@ int boot_add_root(const char *path, int canonicalize);
 /* Set g_agent.roots: from (spec) (colon-separated, process mode) or the
  * defaults, plus every mount path of the boot data.  Returns 0 or -1. */
 int boot_set_roots(const char *spec);
+/* Remove (path), as boot_add_root added it, from g_agent.roots (same
+ * threading rule). */
+void boot_remove_root(const char *path);
 
 /* Who owns the places VoidBox prepares for the stage to write (/workspace,
  * the roots of rw 9p mounts, a created working directory): the image's
@@ -246,6 +253,13 @@ void mount_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload
 /* Handle NET_UP likewise: the network of a restored VM (boot_network_up),
  * once; OK or ERROR.  Only as a VM's PID 1. */
 void netup_handle(struct conn *c, const struct vb_hdr *h);
+/* Handle NET_DOWN: undo NET_UP before a save (boot_network_down); OK, or
+ * ERROR (INVAL when the network is not up).  Only as a VM's PID 1. */
+void netdown_handle(struct conn *c, const struct vb_hdr *h);
+/* Handle UNMOUNT: unmount every export MOUNT mounted (not lazily: a busy
+ * one is ERROR BUSY naming it, those before it unmounted) and drop the
+ * roots MOUNT added; OK.  Same rules as MOUNT. */
+void unmount_handle(struct conn *c, const struct vb_hdr *h);
 /* True if the session has no request in flight. */
 int conn_idle(struct conn *c);
 

@@ -275,6 +275,38 @@ static void set_addr(struct sockaddr *sa, const char *dotted)
 	inet_pton(AF_INET, dotted, &in->sin_addr);
 }
 
+/* What NET_UP replaced, for NET_DOWN to put back (netup.c): a VM made to
+ * be saved forgets its network before the save.  -1: not saved. */
+static char *g_resolv_before;      /* /etc/resolv.conf's bytes, or NULL: none */
+static int g_resolv_saved;
+static char g_ipv6_before[8];     /* eth0's disable_ipv6, as read */
+
+/* (path)'s bytes (at most 64 KiB, NUL-terminated), or NULL when it is not
+ * there or not a regular file. */
+static char *read_small(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 65536) {
+		close(fd);
+		return NULL;
+	}
+	char *buf = calloc(1, (size_t)st.st_size + 1);
+	size_t got = 0;
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	return buf;
+}
+
 /* The user-mode network (docs/network.md): a handful of ioctls (12 ms under
  * TCG, most of it bringing virtio-net up), so it is done before HELLO and
  * the first exec finds the network up.  Returns 0, or an errno with (why)
@@ -291,6 +323,13 @@ int boot_network_up(char *why, size_t len)
 	}
 	/* IPv6 is not offered (the host drops it): no link-local address, no
 	 * router solicitations into the void */
+	if (!g_resolv_saved) {
+		char *v6 = read_small("/proc/sys/net/ipv6/conf/" VB_NET_IFNAME "/disable_ipv6");
+		snprintf(g_ipv6_before, sizeof(g_ipv6_before), "%s", v6 ? v6 : "");
+		free(v6);
+		g_resolv_before = read_small("/etc/resolv.conf");
+		g_resolv_saved = 1;
+	}
 	write_text("/proc/sys/net/ipv6/conf/" VB_NET_IFNAME "/disable_ipv6", "1\n", 0644);
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
@@ -324,6 +363,62 @@ int boot_network_up(char *why, size_t len)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	agent_log("network up (%s %s) in %ld us", VB_NET_IFNAME, VB_NET_GUEST_ADDR,
 		  (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+	return 0;
+fail:;
+	int e = errno;
+	snprintf(why, len, "network: %s %s: %s", VB_NET_IFNAME, step, strerror(e));
+	close(s);
+	return e;
+}
+
+int boot_network_down(char *why, size_t len)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		int e = errno;
+		snprintf(why, len, "network: socket: %s", strerror(e));
+		return e;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", VB_NET_IFNAME);
+	/* the route first (gone with the interface anyway, but said), then
+	 * the address (0.0.0.0 deletes it), then down: the neighbour cache
+	 * goes with the interface */
+	const char *step = "default route";
+	struct rtentry rt;
+	memset(&rt, 0, sizeof(rt));
+	set_addr(&rt.rt_dst, "0.0.0.0");
+	set_addr(&rt.rt_genmask, "0.0.0.0");
+	set_addr(&rt.rt_gateway, VB_NET_GATEWAY_ADDR);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	rt.rt_dev = ifr.ifr_name;
+	if (ioctl(s, SIOCDELRT, &rt) < 0 && errno != ESRCH)
+		goto fail;
+	step = "address";
+	set_addr(&ifr.ifr_addr, "0.0.0.0");
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0 && errno != EADDRNOTAVAIL)
+		goto fail;
+	step = "down";
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		goto fail;
+	ifr.ifr_flags &= ~(IFF_UP | IFF_RUNNING);
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail;
+	close(s);
+	if (g_resolv_saved) {
+		if (g_resolv_before)
+			write_text("/etc/resolv.conf", g_resolv_before, 0644);
+		else if (unlink("/etc/resolv.conf") < 0 && errno != ENOENT)
+			agent_log("cannot remove /etc/resolv.conf: %s", strerror(errno));
+		if (g_ipv6_before[0])
+			write_text("/proc/sys/net/ipv6/conf/" VB_NET_IFNAME "/disable_ipv6",
+				   g_ipv6_before, 0644);
+		free(g_resolv_before);
+		g_resolv_before = NULL;
+		g_resolv_saved = 0;
+	}
+	agent_log("network down (%s)", VB_NET_IFNAME);
 	return 0;
 fail:;
 	int e = errno;
@@ -444,6 +539,19 @@ int boot_add_root(const char *path, int canonicalize)
 		return -1;
 	g_agent.n_roots++;
 	return 0;
+}
+
+void boot_remove_root(const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	for (size_t i = 0; i < g_agent.n_roots; i++)
+		if (strlen(g_agent.roots[i]) == n && !memcmp(g_agent.roots[i], path, n)) {
+			free(g_agent.roots[i]);
+			g_agent.roots[i] = g_agent.roots[--g_agent.n_roots];
+			return;
+		}
 }
 
 int boot_set_roots(const char *spec)

@@ -607,6 +607,14 @@ static int dispatch(struct conn *c, const struct vb_hdr *h, uint8_t *payload)
 		netup_handle(c, h);
 		free(payload);
 		return 0;
+	case VB_MSG_NET_DOWN:
+		netdown_handle(c, h);
+		free(payload);
+		return 0;
+	case VB_MSG_UNMOUNT:
+		unmount_handle(c, h);
+		free(payload);
+		return 0;
 	case VB_MSG_SHUTDOWN: {
 		struct vb_buf b = { 0 };
 		vb_msg_begin(&b, VB_MSG_OK, 0, h->id);

@@ -12,9 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <time.h>
 
-/* A tag mounted once stays so: a second MOUNT of it is refused. */
+/* A tag mounted stays so until UNMOUNT: a second MOUNT of it is refused. */
 static unsigned char g_mounted[100];
+/* Where MOUNT mounted each tag, and whether it added that path to the
+ * roots (UNMOUNT takes back only what MOUNT gave). */
+static char *g_path[100];
+static unsigned char g_root_added[100];
 
 static void send_ok(struct conn *c, uint32_t id)
 {
@@ -66,14 +72,62 @@ void mount_handle(struct conn *c, const struct vb_hdr *h, const uint8_t *payload
 			free(r);
 			return;
 		}
-		g_mounted[strtoul(r->m[i].tag + 3, NULL, 10)] = 1;
-		if (boot_add_root(m.path, 0) < 0) {
+		unsigned n = (unsigned)strtoul(r->m[i].tag + 3, NULL, 10);
+		size_t roots = g_agent.n_roots;
+		g_mounted[n] = 1;
+		free(g_path[n]);
+		g_path[n] = strdup(m.path);
+		if (!g_path[n] || boot_add_root(m.path, 0) < 0) {
 			conn_send_error(c, h->id, VB_ERR_INTERNAL, "out of memory");
 			free(r);
 			return;
 		}
+		g_root_added[n] = g_agent.n_roots > roots;
 		agent_log("mounted 9p '%s' on %s%s", m.tag, m.path, m.ro ? " (ro)" : "");
 	}
 	free(r);
+	send_ok(c, h->id);
+}
+
+void unmount_handle(struct conn *c, const struct vb_hdr *h)
+{
+	if (!g_agent.pid1) {
+		conn_send_error(c, h->id, VB_ERR_INVAL, "UNMOUNT needs the agent as a VM's PID 1");
+		return;
+	}
+	/* the host sends it right after its last exec's EXEC_EXIT, which the
+	 * exec thread sends just before it counts its request done: a short
+	 * wait for that, not for an exec still running */
+	for (int i = 0; i < 400 && !conn_idle(c); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
+	if (!conn_idle(c)) {
+		conn_send_error(c, h->id, VB_ERR_BUSY, "UNMOUNT while requests are in flight");
+		return;
+	}
+	if (h->len) {
+		conn_send_error(c, h->id, VB_ERR_INVAL, "UNMOUNT carries no field");
+		return;
+	}
+	for (unsigned n = 0; n < sizeof(g_mounted); n++) {
+		if (!g_mounted[n])
+			continue;
+		/* never lazily (MNT_DETACH): QEMU lifts its migration blocker
+		 * only once the guest has let go of the export's root, so a
+		 * process still in it must fail the save here, by name */
+		if (umount2(g_path[n], UMOUNT_NOFOLLOW) < 0) {
+			int e = errno;
+			agent_log("cannot unmount vbm%u from %s: %s", n, g_path[n], strerror(e));
+			conn_send_error(c, h->id, agent_errno_to_vb(e), "cannot unmount vbm%u from %.256s: %s%s",
+					n, g_path[n], strerror(e),
+					e == EBUSY ? " (a process still uses it?)" : "");
+			return;
+		}
+		if (g_root_added[n])
+			boot_remove_root(g_path[n]);
+		agent_log("unmounted 9p 'vbm%u' from %s", n, g_path[n]);
+		g_mounted[n] = g_root_added[n] = 0;
+		free(g_path[n]);
+		g_path[n] = NULL;
+	}
 	send_ok(c, h->id);
 }

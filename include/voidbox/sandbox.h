@@ -202,8 +202,11 @@ struct vb_sandbox_config {
 	 * snapshot store (it is renamed into the store; `voidbox snapshot
 	 * create` makes one inside it).  Its RAM lives in a file there from
 	 * boot, and the guest agent keeps the session secret so that a
-	 * restored copy can be reached.  Such a VM has no mounts, network
-	 * or forwards (VB_E_USAGE); an image root and disks it may have. */
+	 * restored copy can be reached.  Such a VM has no guest image or
+	 * forwards (VB_E_USAGE); an image root and disks it may have.  Its
+	 * mounts (at most 4, one fewer per disk) and network are set up after
+	 * boot as a restore's are, and undone in the guest and on the host
+	 * before vb_sandbox_save() saves it, so the snapshot has neither. */
 	const char *save_dir;
 };
 
@@ -251,8 +254,9 @@ int vb_accel_notice(const struct vb_accel_info *info, char *buf, size_t len);
  * it got as far as starting, is already torn down). */
 vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err);
 
-/* Save a VM started with (save_dir) into the snapshot store: flush the
- * guest's file systems (`sync`, as an exec that ends before the pause; the
+/* Save a VM started with (save_dir) into the snapshot store: unmount its
+ * mounts and take its network down (a guest refusing fails the save),
+ * flush the guest's file systems (`sync`, as an exec that ends before the pause; the
  * caller has no exec in flight), pause the VM, write its device state and
  * secret beside its RAM in save_dir, and store that directory under its id
  * (written to (id), 64 hex digits) with (name) (may be NULL) and what it

@@ -193,6 +193,9 @@ int vb_cli_net_option(struct vb_cli_net *n, int opt, const char *arg, vb_error *
 /* Set cfg->network from (n) (which must outlive the sandbox: its events
  * are printed through it). */
 void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg);
+/* Print (net)'s refusals on stderr as the options' network does (a
+ * spec's network; (n) must outlive the sandbox). */
+void vb_cli_net_events(struct vb_cli_net *n, struct vb_network *net);
 /* Print the ports the VM's publish entries listen on. */
 void vb_cli_net_published(const struct vb_network *net, vb_sandbox *sb);
 /* Before teardown: learn mode's draft on stderr. */

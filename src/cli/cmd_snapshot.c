@@ -40,8 +40,9 @@ static const char usage_text[] =
 	"  --from BASE           start from the snapshot BASE (a name or an id);\n"
 	"                        memory, vCPUs and image are BASE's\n"
 	"  --spec FILE           the VM of FILE's top-level sandbox (memory_mb, vcpus,\n"
-	"                        backend; env for SETUP-CMD), so that its stages can\n"
-	"                        restore it (sandbox.snapshot); options override it\n"
+	"                        backend; env, network and mounts for SETUP-CMD), so\n"
+	"                        that its stages can restore it (sandbox.snapshot);\n"
+	"                        options override it\n"
 	"  --image REF           the VM's root is the OCI image REF (as exec --image;\n"
 	"                        a spec's sandbox.image with --spec); a restore must\n"
 	"                        have the very same image and root disk\n"
@@ -50,12 +51,18 @@ static const char usage_text[] =
 	"                        for the same\n"
 	"  --cpus N              vCPUs (default 1)\n"
 	"  --timeout SECS        kill SETUP-CMD after SECS (the snapshot is not taken)\n"
+	"  -v, --mount HOST:GUEST[:ro|rw]  share a host directory with SETUP-CMD (at\n"
+	"                        most 4; default ro); unmounted before the save: the\n"
+	"                        snapshot has no mount (a restore takes its own -v)\n"
+	VB_CLI_NET_HELP
+	"                        (network options: SETUP-CMD's network, taken down\n"
+	"                        before the save: the snapshot has no network)\n"
 	VB_CLI_ACCEL_HELP
 	"  -o, --output FORMAT   list: text (default) or json\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"A snapshot's VM has no network while it is made; a restore has at most 4\n"
-	"mounts (one fewer with an image), and may have a network and forwards.\n"
+	"A snapshot keeps no mount and no network; a restore has at most 4 mounts\n"
+	"(one fewer with an image), and may have a network and forwards.\n"
 	"Warm snapshots are named warm-...  The store is kept under\n"
 	"$VOIDBOX_SNAPSHOT_MAX_BYTES (default 10G; 0 = no bound) by deleting the\n"
 	"least recently used snapshots after every save.\n"
@@ -165,6 +172,39 @@ static int spec_vm(const char *file, struct vb_sandbox_config *cfg, int accel_se
 		cfg->vcpus = vc->cfg.vcpus;
 	cfg->backend = vc->cfg.backend;
 	cfg->accel = vc->cfg.accel; /* the option's, when given (above) */
+	/* the setup's network and mounts, as a create's options give them */
+	cfg->network = vc->cfg.network;
+	cfg->mounts = vc->cfg.mounts;
+	cfg->n_mounts = vc->cfg.n_mounts;
+	return 0;
+}
+
+/* A snapshot's VM has 4 9p devices (docs/snapshots.md, "Mounts"). */
+#define CREATE_MOUNTS 4u
+
+/* -v and the network options of create (SETUP-CMD's, undone before the
+ * save: docs/snapshots.md), over the spec's when --spec gave (vc). */
+static int setup_io(struct vb_sandbox_config *cfg, struct vb_cli_net *net, const struct vb_mount *m,
+		    size_t n, struct vb_run_vmconf *vc, int spec, vb_error *err)
+{
+	if (net->network)
+		vb_cli_net_apply(net, cfg);
+	else if (cfg->network.enabled)
+		vb_cli_net_events(net, &cfg->network); /* the spec's: refusals said */
+	if (!spec) {
+		cfg->mounts = m;
+		cfg->n_mounts = n;
+	}
+	for (size_t i = 0; spec && i < n; i++) {
+		if (vb_run_vmconf_add_host_mount(vc, m[i].host, m[i].guest, m[i].rw, err) < 0)
+			return -1;
+		cfg->mounts = vc->cfg.mounts;
+		cfg->n_mounts = vc->cfg.n_mounts;
+	}
+	if (cfg->n_mounts > CREATE_MOUNTS)
+		return vb_error_set(err, VB_E_USAGE,
+				    "snapshot create: at most %u mounts (-v and the spec's)",
+				    CREATE_MOUNTS);
 	return 0;
 }
 
@@ -182,11 +222,17 @@ static int create(int argc, char **argv)
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "mount", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		VB_CLI_NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	vb_error err = { 0 };
 	struct vb_sandbox_config cfg = { 0 };
+	static struct vb_cli_arena arena; /* the -v paths: live until exit */
+	static struct vb_cli_net net;     /* its events print through it */
+	struct vb_mount mounts[CREATE_MOUNTS];
+	size_t n_mounts = 0;
 	const char *name = NULL, *from = NULL, *spec = NULL;
 	unsigned timeout_ms = 0;
 	unsigned long v;
@@ -194,8 +240,25 @@ static int create(int argc, char **argv)
 	_cleanup_free_ char *image = NULL;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hm:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hm:v:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'v':
+			if (n_mounts >= CREATE_MOUNTS) {
+				vb_error_set(&err, VB_E_USAGE, "snapshot create: at most %u mounts (-v)",
+					     CREATE_MOUNTS);
+				return vb_cli_fail(&err);
+			}
+			if (vb_cli_add_mount(&arena, mounts, &n_mounts, CREATE_MOUNTS, optarg, &err) < 0)
+				return vb_cli_fail(&err);
+			break;
+		case VB_CLI_OPT_NETWORK:
+		case VB_CLI_OPT_ALLOW_HOST_PORT:
+		case VB_CLI_OPT_PUBLISH:
+		case VB_CLI_OPT_NET_LEARN:
+		case VB_CLI_OPT_ALLOW_DOMAIN:
+			if (vb_cli_net_option(&net, c, optarg, &err) < 0)
+				return vb_cli_fail(&err);
+			break;
 		case OPT_NAME:
 			name = optarg;
 			break;
@@ -264,7 +327,8 @@ static int create(int argc, char **argv)
 		return fail(&err);
 	struct vb_run_vmconf vc = { 0 };
 	struct vb_run_image im = { 0 };
-	if (spec && spec_vm(spec, &cfg, accel_set, &vc, &image, &err) < 0) {
+	if ((spec && spec_vm(spec, &cfg, accel_set, &vc, &image, &err) < 0) ||
+	    setup_io(&cfg, &net, mounts, n_mounts, &vc, spec != NULL, &err) < 0) {
 		vb_run_vmconf_free(&vc);
 		return vb_cli_fail(&err);
 	}
@@ -292,6 +356,7 @@ static int create(int argc, char **argv)
 		goto out;
 	}
 	vb_cli_accel_notice(vb_sandbox_accel_info(sb), stderr);
+	vb_cli_net_published(&cfg.network, sb);
 	if (setup) {
 		struct vb_exec_params p = { .argv = (const char *const *)setup, .as_root = 1,
 					    .timeout_ms = timeout_ms, .env = spec ? vc.env : NULL };
@@ -312,6 +377,7 @@ static int create(int argc, char **argv)
 			goto out;
 		}
 	}
+	vb_cli_net_learned(&cfg.network, sb); /* before the save takes it down */
 	if (vb_sandbox_save(sb, name, id, &err) < 0) {
 		vb_error_prefix(&err, "cannot take the snapshot");
 		code = vb_cli_fail(&err);

@@ -107,6 +107,12 @@ void vb_cli_net_apply(struct vb_cli_net *n, struct vb_sandbox_config *cfg)
 	};
 }
 
+void vb_cli_net_events(struct vb_cli_net *n, struct vb_network *net)
+{
+	net->on_event = on_event;
+	net->opaque = n;
+}
+
 void vb_cli_net_learned(const struct vb_network *net, vb_sandbox *sb)
 {
 	if (!net->enabled || !net->learn || !sb)

@@ -40,5 +40,8 @@ int vb_sandbox_mount_slots(vb_sandbox *sb, const struct vb_sandbox_config *cfg, 
 		vb_buf_free(&req);
 		return vb_error_set(err, VB_E_RUNTIME, "out of memory");
 	}
-	return vb_sandbox_ask(sb, &req, "cannot mount the VM's directories", err);
+	if (vb_sandbox_ask(sb, &req, "cannot mount the VM's directories", err) < 0)
+		return -1;
+	sb->n_slot_mounts = cfg->n_mounts; /* a save unmounts them (snapsetup.c) */
+	return 0;
 }

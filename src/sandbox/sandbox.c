@@ -143,13 +143,11 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 		return vb_error_set(err, VB_E_USAGE, "publishing a port needs the network on");
 	if (vb_sandbox_root_check(cfg, err) < 0)
 		return -1;
-	if (cfg->save_dir && (cfg->n_mounts || cfg->network.enabled || cfg->n_forwards ||
-			      cfg->guest_initramfs))
-		/* 9p refuses to migrate while mounted; the network's and the
-		 * forwards' host ends are state outside the VM (docs/snapshots.md) */
+	if (cfg->save_dir && (cfg->n_forwards || cfg->guest_initramfs))
+		/* the forwards' host ends are state outside the VM; mounts and a
+		 * network are undone before the save (snapsetup.c) */
 		return vb_error_set(err, VB_E_USAGE,
-				    "a VM to be snapshotted has no mounts, network, guest image "
-				    "or forwards (yet)");
+				    "a VM to be snapshotted has no guest image or forwards (yet)");
 	if (cfg->n_mounts > VB_MAX_MOUNTS)
 		return vb_error_set(err, VB_E_USAGE, "at most %u mounts", VB_MAX_MOUNTS);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
@@ -168,7 +166,12 @@ static int validate(const struct vb_sandbox_config *cfg, vb_error *err)
 
 vb_sandbox *vb_sandbox_start(const struct vb_sandbox_config *cfg, vb_error *err)
 {
-	return vb_sandbox_boot(cfg, NULL, err);
+	vb_sandbox *sb = vb_sandbox_boot(cfg, NULL, err);
+	if (sb && cfg->save_dir && vb_sandbox_snap_setup(sb, cfg, err) < 0) {
+		vb_sandbox_free(sb);
+		return NULL;
+	}
+	return sb;
 }
 
 vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb_restore *restore,
@@ -207,7 +210,9 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		/* we connect once, so the agent may forget the secret; a VM to be
 		 * saved is connected again by every restore */
 		.one_host = !cfg->save_dir,
-		.net = cfg->network.enabled,
+		/* a VM to be saved gets its network as a restore does (NET_UP),
+		 * so that every snapshot's boot data is the same */
+		.net = cfg->network.enabled && !cfg->save_dir,
 	};
 	struct vb_boot_mount bm[VB_MAX_MOUNTS];
 	char tags[VB_MAX_MOUNTS][24];

@@ -32,6 +32,7 @@ struct vb_sandbox {
 	uint8_t save_secret[32];     /* the secret the agent keeps, for the snapshot */
 	char snapshot_id[65];        /* restored from this snapshot, or "" */
 	int64_t restore_t0;          /* when vb_sandbox_restore() began */
+	size_t n_slot_mounts;        /* the 9p devices MOUNT mounted (mount.c) */
 	const struct vb_vmm_ops *ops;
 };
 
@@ -80,6 +81,14 @@ int vb_sandbox_ask(vb_sandbox *sb, struct vb_buf *req, const char *what, vb_erro
  * configure eth0 (NET_UP, docs/protocol.md).  0 without a network.
  * restored.c. */
 int vb_sandbox_net_restored(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
+/* A VM to be saved (cfg->save_dir) that was booted, not restored: mount
+ * (cfg)'s directories (MOUNT) and bring its network up (NET_UP) as a
+ * restore does, so that a setup can use them.  snapsetup.c. */
+int vb_sandbox_snap_setup(vb_sandbox *sb, const struct vb_sandbox_config *cfg, vb_error *err);
+/* Before a save: unmount what MOUNT mounted (UNMOUNT), take the guest's
+ * network down (NET_DOWN) and stop its host side, so the snapshot holds
+ * neither; a guest that refuses fails the save.  snapsetup.c. */
+int vb_sandbox_snap_quiesce(vb_sandbox *sb, vb_error *err);
 /* What a snapshot of (cfg) under (accel) and the VMM (ops) depends on
  * besides kernel and initramfs, as text (snapshot.c); (devices) is
  * vb_sandbox_snap_devices()'s text, or NULL to make it from (cfg). */

@@ -50,6 +50,8 @@ int vb_sandbox_save(vb_sandbox *sb, const char *name, char id[65], vb_error *err
 	 * the RAM we save; `sync` still leaves nothing half-written for the
 	 * disks a later version may give snapshot VMs.  It runs as an exec
 	 * and ends before we pause: no exec of ours is in flight. */
+	if (vb_sandbox_snap_quiesce(sb, err) < 0)
+		return -1;
 	static const char *const argv[] = { "sync", NULL };
 	/* an image may have no sync: the initramfs's busybox is in every
 	 * image root (docs/oci.md, "The root") */

@@ -306,6 +306,15 @@ int main(int argc, char **argv)
 	end(&b);
 	write_buf("forward_bad.bin", &b);
 
+	/* the undo messages before a save carry nothing; one with a field */
+	vb_msg_begin(&b, VB_MSG_NET_DOWN, 0, 8);
+	end(&b);
+	write_buf("net_down.bin", &b);
+	vb_msg_begin(&b, VB_MSG_UNMOUNT, 0, 9);
+	vb_msg_put_str(&b, VB_TAG_MOUNT_TAG, "vbm0");
+	end(&b);
+	write_buf("unmount_field.bin", &b);
+
 	vb_msg_begin(&b, VB_MSG_EXEC_STDIN, VB_FLAG_EOF, 1);
 	vb_msg_put_bytes(&b, VB_TAG_DATA, NULL, 0);
 	end(&b);

@@ -4,21 +4,7 @@
 # VB_BUILD (the build directory) is needed for the flooding guest program.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-
-# serve DIR: an HTTP server for DIR on the host's 127.0.0.1 (a free port);
-# sets PORT; the server ends with the test.
-serve() {
-    mkdir -p "$1"
-    python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$1" >"$T/srv.log" 2>&1 &
-    echo $! >"$T/srv.pid"
-    trap 'kill $(cat "$T/srv.pid") 2>/dev/null' EXIT
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/srv.log")
-        [ -n "$PORT" ] && return 0
-        sleep 0.1
-    done
-    fail "the host's HTTP server did not start: $(cat "$T/srv.log")"
-}
+. "$here/net_lib.sh"
 
 # The guest shell function `timed CMD...`: runs CMD and prints "rc=N ms=M"
 # (M: wall time in the guest, from /proc/uptime).

@@ -2253,6 +2253,8 @@ static void test_names(void **state)
 	assert_string_equal(vb_msg_name(VB_MSG_EXEC), "EXEC");
 	assert_string_equal(vb_msg_name(VB_MSG_BOOT), "BOOT");
 	assert_string_equal(vb_msg_name(VB_MSG_EXEC_RESIZE), "EXEC_RESIZE");
+	assert_string_equal(vb_msg_name(VB_MSG_NET_DOWN), "NET_DOWN");
+	assert_string_equal(vb_msg_name(VB_MSG_UNMOUNT), "UNMOUNT");
 	assert_string_equal(vb_msg_name(0), "?");
 	assert_string_equal(vb_msg_name(0xffff), "?");
 	for (unsigned t = 0; t <= 0xffff; t++)

@@ -1230,6 +1230,45 @@ static void test_vm_secrets(struct client *cl)
 	xres_free(&x);
 }
 
+/* NET_DOWN and UNMOUNT (a snapshot's create, before the save): in process
+ * mode refused (no PID 1), in a VM NET_DOWN without NET_UP is refused, an
+ * UNMOUNT with nothing mounted is OK, a payload is refused; the session
+ * goes on after each. */
+static struct frame *empty_req(struct client *cl, uint16_t type, int junk)
+{
+	struct vb_buf b = { 0 };
+	vb_msg_begin(&b, type, 0, 0);
+	if (junk)
+		vb_msg_put_u64(&b, VB_TAG_CODE, 7);
+	vb_msg_end(&b);
+	return call(cl, &b);
+}
+
+static void test_undo_messages(struct client *cl)
+{
+	char m[256];
+	struct frame *f = empty_req(cl, VB_MSG_NET_DOWN, 0);
+	CHECK(err_code(f) == VB_ERR_INVAL, "NET_DOWN without a network: %s", frame_msg(f, m, sizeof(m)));
+	frame_free(f);
+	f = empty_req(cl, VB_MSG_UNMOUNT, 0);
+	if (g_vm)
+		CHECK(f->h.type == VB_MSG_OK, "UNMOUNT with nothing mounted: %s", frame_msg(f, m, sizeof(m)));
+	else
+		CHECK(err_code(f) == VB_ERR_INVAL, "UNMOUNT in process mode: %s", frame_msg(f, m, sizeof(m)));
+	frame_free(f);
+	f = empty_req(cl, VB_MSG_UNMOUNT, 1);
+	CHECK(err_code(f) == VB_ERR_INVAL, "UNMOUNT with a field: %s", frame_msg(f, m, sizeof(m)));
+	frame_free(f);
+	f = empty_req(cl, VB_MSG_NET_DOWN, 1);
+	CHECK(err_code(f) == VB_ERR_INVAL, "NET_DOWN with a field: %s", frame_msg(f, m, sizeof(m)));
+	frame_free(f);
+	struct xres x;
+	sh(cl, 1000, "echo still", &x);
+	CHECK(x.exited && x.exit_code == 0 && x.out.p && !strcmp((char *)x.out.p, "still\n"),
+	      "the session goes on after NET_DOWN/UNMOUNT");
+	xres_free(&x);
+}
+
 static void test_proto_error(void)
 {
 	struct client cl;
@@ -1747,6 +1786,7 @@ static void run_all(int shutdown, char **mounts, int nmounts)
 	test_concurrency(&cl);
 	for (int i = 0; i < nmounts; i++)
 		test_mount(&cl, mounts[i]);
+	test_undo_messages(&cl);
 	cl_close(&cl);
 	test_disconnect_kills();
 	test_proto_error();
