@@ -290,6 +290,14 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		vb_error_errno(err, errno, "cannot open %s", restore->state);
 		goto fail;
 	}
+	if (incoming == 0) { /* 0 means "none" to the VMM (a closed stdin gave it) */
+		int moved = fcntl(incoming, F_DUPFD_CLOEXEC, 3);
+		close(incoming);
+		if ((incoming = moved) < 0) {
+			vb_error_errno(err, errno, "cannot open %s", restore->state);
+			goto fail;
+		}
+	}
 	if (!restore &&
 	    (initrd = vb_image_make_initrd_over(cfg->guest_initramfs, initramfs, &boot, err)) < 0)
 		goto fail;
@@ -323,7 +331,7 @@ vb_sandbox *vb_sandbox_boot(const struct vb_sandbox_config *cfg, const struct vb
 		.ram_file = restore && !cfg->save_dir ? restore->ram : ram,
 		.ram_shared = restore == NULL || cfg->save_dir != NULL,
 		.qmp_socket = qmp,
-		.incoming_fd = incoming,
+		.incoming_fd = incoming > 0 ? incoming : 0,
 	};
 	int64_t t0 = vb_now_ms();
 	sb->vm = ops->start(&spec, err);

@@ -37,7 +37,8 @@ struct vb_vmm_spec {
 	 * file (a memory-backend-file), shared (ram_shared: written through,
 	 * the snapshot's memory) or mapped privately (copy-on-write: a restore
 	 * never writes it).  (qmp_socket): QEMU's monitor listens there.
-	 * (incoming_fd) >= 0: a readable fd of a saved device state; the VM
+	 * (incoming_fd) > 0: a readable fd of a saved device state (0, as
+	 * net_fd's, is none: a spec's unset fields mean a plain boot); the VM
 	 * starts paused, loads it when restore() says so, and boots nothing
 	 * (no kernel, initrd or command line: the guest booted long ago, and
 	 * its RAM is the snapshot's). */

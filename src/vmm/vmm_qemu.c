@@ -193,7 +193,7 @@ static int build_argv(const struct vb_vmm_spec *s, struct argv_builder *a)
 		add_lit(a, "-qmp");
 		add(a, vb_strfmt("unix:%s,server=on,wait=off", qs));
 	}
-	int incoming = s->incoming_fd >= 0;
+	int incoming = s->incoming_fd > 0;
 	if (incoming) {
 		add_lit(a, "-incoming");
 		add_lit(a, "defer");
@@ -378,7 +378,7 @@ static struct vb_vmm *start(const struct vb_vmm_spec *s, vb_error *err)
 	pid_t parent = getpid();
 	vm->pid = fork();
 	if (vm->pid == 0)
-		child_exec(&a, s->incoming_fd >= 0 ? s->incoming_fd : s->initrd_fd, vm->logs.wfd,
+		child_exec(&a, s->incoming_fd > 0 ? s->incoming_fd : s->initrd_fd, vm->logs.wfd,
 			   s->net_fd, parent);
 	argv_free(&a);
 	if (vm->pid < 0) {
