@@ -73,8 +73,15 @@ run_tests() {
             echo "not ok - ${t#test_}"
             sed 's/^/    /' "$T/test.log" | tail -20
         fi
-        # whatever a failed test left behind must not leak into the next one
-        pkill -9 -f "qemu-system.*$T/run" 2>/dev/null || true
-        rm -rf "$T"
+        # whatever a failed test left behind must not leak into the next one;
+        # a background warm maker of the test's own store (`exec` spawns it in
+        # a session of its own, out of the test's process group) goes too,
+        # with its VM, or it would write in $T while it is removed
+        local p
+        for p in $(grep -lsz "^XDG_CACHE_HOME=$T/" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+            kill -9 "$p" 2>/dev/null || true
+        done
+        pkill -9 -f "qemu-system.*$T/" 2>/dev/null || true
+        rm -rf "$T" 2>/dev/null || { sleep 1; rm -rf "$T"; }
     done
 }
