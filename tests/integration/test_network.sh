@@ -13,17 +13,6 @@ timed_def() {
     echo 'timed() { t=$(cut -d" " -f1 /proc/uptime); "$@"; r=$?; echo "rc=$r ms=$(awk -v a="$t" -v b="$(cut -d" " -f1 /proc/uptime)" "BEGIN{printf \"%d\", (b-a)*1000}")"; }'
 }
 
-# expect_fast_refusal LABEL: the output line "LABEL rc=N ms=M" says the
-# command failed within a second (an RST, not a timeout).
-expect_fast_refusal() {
-    local line rc ms
-    line=$(grep -- "^$1 rc=" <<<"$out") || fail "no result for $1 in: $out"
-    rc=$(sed 's/.*rc=\([0-9]*\).*/\1/' <<<"$line")
-    ms=$(sed 's/.*ms=\([0-9]*\).*/\1/' <<<"$line")
-    [ "$rc" -ne 0 ] || fail "$1 was not refused ($line)"
-    [ "$ms" -lt 1000 ] || fail "$1 took $ms ms to fail: a refusal must be fast"
-}
-
 # events FILE-OF-THE-LATEST-RUN: the run's events.jsonl path.
 latest_events() {
     local d

@@ -13,6 +13,7 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/snap_lib.sh"
+. "$here/net_lib.sh"
 . "$here/lib_agent.sh"
 
 # fwd REF|--warm PORTS SCRIPT: the driver; sets $out, $err and $rc.
@@ -72,36 +73,10 @@ test_warm_start_with_forwards_restores() {
     expect_clean
 }
 
-# serve DIR: an HTTP server for DIR on the host's 127.0.0.1 (a free port);
-# sets PORT; the server ends with the test.
-serve() {
-    mkdir -p "$1"
-    python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$1" >"$T/srv.log" 2>&1 &
-    echo $! >"$T/srv.pid"
-    trap 'kill $(cat "$T/srv.pid") 2>/dev/null' EXIT
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/srv.log")
-        [ -n "$PORT" ] && return 0
-        sleep 0.1
-    done
-    fail "the host's HTTP server did not start: $(cat "$T/srv.log")"
-}
-
 # The guest shell function `timed CMD...`: runs CMD and prints "rc=N ms=M".
 timed_def() {
     # shellcheck disable=SC2016
     echo 'timed() { t=$(cut -d" " -f1 /proc/uptime); "$@" >/dev/null 2>&1; r=$?; echo "rc=$r ms=$(awk -v a="$t" -v b="$(cut -d" " -f1 /proc/uptime)" "BEGIN{printf \"%d\", (b-a)*1000}")"; }'
-}
-
-# expect_fast_refusal LABEL: the line "LABEL rc=N ms=M" says it failed
-# within a second (an RST, not a timeout).
-expect_fast_refusal() {
-    local line rc ms
-    line=$(grep -- "^$1 rc=" <<<"$out") || fail "no result for $1 in: $out"
-    rc=$(sed 's/.*rc=\([0-9]*\).*/\1/' <<<"$line")
-    ms=$(sed 's/.*ms=\([0-9]*\).*/\1/' <<<"$line")
-    [ "$rc" -ne 0 ] || fail "$1 was not refused ($line)"
-    [ "$ms" -lt 1000 ] || fail "$1 took $ms ms to fail: a refusal must be fast"
 }
 
 test_restored_vm_without_network_has_none() {
